@@ -1,0 +1,323 @@
+/*
+ * fdmsg: typed frames, file descriptors and peer credentials over Unix
+ * domain sockets, safe against a hostile peer.
+ *
+ * Conventions for every function below:
+ *  - a return value >= 0 is success; a failure returns a negative errno
+ *    (-EINVAL, -EPROTO, ...), never -1 plus errno.  fdmsg_strerror() names it.
+ *  - on failure no out-parameter is written.
+ *  - nothing prints, aborts or exits; every *_free(NULL) is a no-op.
+ *  - descriptor ownership is stated per call and is the same on success and
+ *    failure.
+ * The man pages (fdmsg(3) and one page per family) give the details.
+ */
+#ifndef FDMSG_H
+#define FDMSG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FDMSG_API __attribute__((visibility("default")))
+#else
+#define FDMSG_API
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Wire format, version 1                                              */
+/* ------------------------------------------------------------------ */
+
+#define FDMSG_WIRE_VERSION 1u
+#define FDMSG_HDR_SIZE 16u
+
+/* Limits.  Each has a per-channel option in struct fdmsg_opts. */
+#define FDMSG_MAX_FRAME_DEFAULT 65536u
+#define FDMSG_MAX_FRAME_CAP (16u * 1024u * 1024u)
+#define FDMSG_MAX_FDS_DEFAULT 0u
+#define FDMSG_MAX_FDS_CAP 253u /* SCM_MAX_FD */
+#define FDMSG_MAX_QUEUE_DEFAULT (1024u * 1024u)
+#define FDMSG_MAX_QUEUE_CAP (1024u * 1024u * 1024u)
+
+/* The decoded header of one frame. */
+struct fdmsg_hdr {
+	uint8_t version;  /* must be FDMSG_WIRE_VERSION */
+	uint8_t nfds;     /* descriptors attached to this frame */
+	uint16_t flags;   /* no bit defined in version 1: must be 0 */
+	uint32_t len;     /* whole frame, header included */
+	uint32_t type;    /* the application's message type */
+	uint32_t peerid;  /* the application's routing id */
+};
+
+/*
+ * Writes the 16-byte little-endian header.  Returns FDMSG_HDR_SIZE, or
+ * -EINVAL if the header breaks a wire rule (version, flags, len < 16).
+ */
+FDMSG_API int fdmsg_hdr_encode(const struct fdmsg_hdr *hdr,
+			       uint8_t out[FDMSG_HDR_SIZE]);
+
+/*
+ * Decodes and validates the header at the start of buf[0..n).
+ * Never reads past buf + n.  Returns:
+ *   FDMSG_HDR_SIZE  a valid header, written to *hdr
+ *   0               fewer than FDMSG_HDR_SIZE bytes: need more
+ *   -EBADMSG        version != 1, flags != 0 or len < 16
+ *   -EMSGSIZE       len > max_frame
+ *   -EPROTO         nfds > max_fds
+ * Rules are checked in the wire table's order: version, nfds, flags, len.
+ */
+FDMSG_API int fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
+			       unsigned max_fds, struct fdmsg_hdr *hdr);
+
+/* ------------------------------------------------------------------ */
+/* Bounded buffers                                                     */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Writer.  Either fixed (over caller memory) or growable (heap, up to max
+ * bytes).  Errors are sticky: after the first failure every later call
+ * fails with the same error and the contents stay as they were before it.
+ * Errors: -ENOBUFS past the capacity or cap, -EOVERFLOW when a size would
+ * wrap, -ENOMEM when the allocator fails, -EINVAL on bad arguments.
+ * Treat the fields as private.
+ */
+struct fdmsg_wbuf {
+	uint8_t *data;
+	size_t len;
+	size_t cap;
+	size_t max;
+	int err;
+	int owned;
+};
+
+FDMSG_API void fdmsg_wbuf_init_fixed(struct fdmsg_wbuf *w, void *mem,
+				     size_t size);
+FDMSG_API int fdmsg_wbuf_init(struct fdmsg_wbuf *w, size_t initial,
+			      size_t max);
+FDMSG_API void fdmsg_wbuf_free(struct fdmsg_wbuf *w);
+FDMSG_API void fdmsg_wbuf_reset(struct fdmsg_wbuf *w); /* len = 0, err = 0 */
+FDMSG_API void *fdmsg_wbuf_reserve(struct fdmsg_wbuf *w, size_t n);
+FDMSG_API int fdmsg_wbuf_append(struct fdmsg_wbuf *w, const void *p, size_t n);
+FDMSG_API int fdmsg_wbuf_put_u8(struct fdmsg_wbuf *w, uint8_t v);
+FDMSG_API int fdmsg_wbuf_put_u16(struct fdmsg_wbuf *w, uint16_t v);
+FDMSG_API int fdmsg_wbuf_put_u32(struct fdmsg_wbuf *w, uint32_t v);
+FDMSG_API int fdmsg_wbuf_put_u64(struct fdmsg_wbuf *w, uint64_t v);
+FDMSG_API int fdmsg_wbuf_error(const struct fdmsg_wbuf *w);
+FDMSG_API const void *fdmsg_wbuf_data(const struct fdmsg_wbuf *w);
+FDMSG_API size_t fdmsg_wbuf_len(const struct fdmsg_wbuf *w);
+
+/*
+ * Reader over a byte span it does not own.  Errors are sticky: -EBADMSG
+ * when a read would pass the end (nothing is consumed or written).
+ * Treat the fields as private.
+ */
+struct fdmsg_rbuf {
+	const uint8_t *data;
+	size_t len;
+	size_t pos;
+	int err;
+};
+
+FDMSG_API void fdmsg_rbuf_init(struct fdmsg_rbuf *r, const void *p, size_t n);
+FDMSG_API int fdmsg_rbuf_get_u8(struct fdmsg_rbuf *r, uint8_t *v);
+FDMSG_API int fdmsg_rbuf_get_u16(struct fdmsg_rbuf *r, uint16_t *v);
+FDMSG_API int fdmsg_rbuf_get_u32(struct fdmsg_rbuf *r, uint32_t *v);
+FDMSG_API int fdmsg_rbuf_get_u64(struct fdmsg_rbuf *r, uint64_t *v);
+FDMSG_API int fdmsg_rbuf_get_bytes(struct fdmsg_rbuf *r, void *dst, size_t n);
+/* A pointer to the next n bytes in place, consumed; NULL on error. */
+FDMSG_API const void *fdmsg_rbuf_get_ref(struct fdmsg_rbuf *r, size_t n);
+/* A NUL-terminated string within the span; *len excludes the NUL. */
+FDMSG_API int fdmsg_rbuf_get_str(struct fdmsg_rbuf *r, const char **s,
+				 size_t *len);
+FDMSG_API int fdmsg_rbuf_skip(struct fdmsg_rbuf *r, size_t n);
+FDMSG_API size_t fdmsg_rbuf_remaining(const struct fdmsg_rbuf *r);
+FDMSG_API int fdmsg_rbuf_error(const struct fdmsg_rbuf *r);
+
+/* ------------------------------------------------------------------ */
+/* Options                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Switches for fdmsg_opts.flags. */
+#define FDMSG_OPT_CREDS 0x1u /* SO_PASSCRED: sender credentials per frame */
+#define FDMSG_OPT_PIDFD 0x2u /* SO_PASSPIDFD: sender pidfd per frame */
+
+struct fdmsg_opts {
+	uint32_t max_frame; /* largest frame accepted and sent (bytes) */
+	uint32_t max_batch; /* largest datagram; 0 means max_frame */
+	unsigned max_fds;   /* descriptors per read; 0: none accepted */
+	size_t max_queue;   /* bytes the send queue may hold */
+	unsigned flags;     /* FDMSG_OPT_* */
+};
+
+/* Fills in the defaults. */
+FDMSG_API void fdmsg_opts_init(struct fdmsg_opts *opts);
+
+/* ------------------------------------------------------------------ */
+/* Credentials                                                         */
+/* ------------------------------------------------------------------ */
+
+struct fdmsg_cred {
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int pidfd; /* -1 when not asked for or not available */
+};
+
+/* ------------------------------------------------------------------ */
+/* Channel                                                             */
+/* ------------------------------------------------------------------ */
+
+struct fdmsg_chan; /* opaque */
+
+/* Flags of fdmsg_chan_new. */
+#define FDMSG_CHAN_OWN_FD 0x1u /* fdmsg_chan_free closes the socket */
+
+/*
+ * Wraps a connected socket (SOCK_SEQPACKET, SOCK_STREAM or SOCK_DGRAM;
+ * a bound, unconnected SOCK_DGRAM receives only).  The socket's own
+ * blocking mode is left alone: the channel uses MSG_DONTWAIT.
+ * opts may be NULL for the defaults.  Without FDMSG_CHAN_OWN_FD the
+ * socket is only lent and stays open after fdmsg_chan_free; with it the
+ * channel owns the socket from this call on, even when the call fails.
+ * Errors: -EINVAL (bad option or flag), -ENOTSOCK, -EAFNOSUPPORT (not
+ * AF_UNIX), -ESOCKTNOSUPPORT (other socket type), -ENOMEM.
+ */
+FDMSG_API int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
+			     const struct fdmsg_opts *opts, unsigned flags);
+/* Closes every queued and received descriptor; frees everything. */
+FDMSG_API void fdmsg_chan_free(struct fdmsg_chan *chan);
+FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
+
+/* Flags of fdmsg_send. */
+#define FDMSG_CLOSE_FDS 0x1u /* close the caller's fds after the call, always */
+#define FDMSG_NO_QUEUE 0x2u  /* -EAGAIN rather than queueing */
+
+/*
+ * Sends one frame: header, then the payload gathered from iov[0..iovcnt),
+ * with fds[0..nfds) attached.  Goes straight from the caller's memory
+ * when the queue is empty and the socket takes it; what must wait is
+ * copied into the queue (descriptors duplicated with F_DUPFD_CLOEXEC).
+ * The caller's descriptors are borrowed for the call (closed after it,
+ * whatever the outcome, with FDMSG_CLOSE_FDS).
+ * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
+ * FDMSG_MAX_FDS_CAP), -EMSGSIZE (frame > max_frame), -ENOBUFS (the queue
+ * would pass max_queue), -EAGAIN (FDMSG_NO_QUEUE and the socket is full),
+ * -EPIPE (peer gone or channel shut down), the poison of an earlier error,
+ * or a socket error (-ECONNRESET, -ETOOMANYREFS, -EPERM ...).
+ */
+FDMSG_API int fdmsg_send(struct fdmsg_chan *chan, uint32_t type,
+			 uint32_t peerid, const struct iovec *iov,
+			 size_t iovcnt, const int *fds, size_t nfds,
+			 unsigned flags);
+
+/* Writes what the queue holds.  0: queue empty; -EAGAIN: some remains. */
+FDMSG_API int fdmsg_flush(struct fdmsg_chan *chan);
+/* 1 when the queue holds data (poll for POLLOUT), else 0. */
+FDMSG_API int fdmsg_want_write(const struct fdmsg_chan *chan);
+
+/*
+ * A received frame.  payload points into the channel's buffer and fds into
+ * the channel's descriptor slots: both valid until the next receive on the
+ * channel, fdmsg_msg_release or fdmsg_chan_free.  The message owns its
+ * descriptors; take one with fdmsg_msg_take_fd, the rest are closed by
+ * fdmsg_msg_release or the next receive.
+ */
+struct fdmsg_msg {
+	uint32_t type;
+	uint32_t peerid;
+	const void *payload;
+	size_t len;            /* payload bytes (frame len - 16) */
+	int *fds;              /* nfds slots; -1 once taken */
+	unsigned nfds;
+	int has_cred;          /* 1 when cred holds SCM_CREDENTIALS data */
+	struct fdmsg_cred cred; /* sender of the frame (FDMSG_OPT_CREDS /
+				  FDMSG_OPT_PIDFD); cred.pidfd is owned by
+				  the message like fds */
+};
+
+/*
+ * Receives one frame without blocking.  Returns 0 and fills *msg, or:
+ *   -EAGAIN   no whole frame yet
+ *   -EPIPE    the peer's end: every whole frame before it was delivered
+ *   -EBADMSG, -EMSGSIZE, -EPROTO   a protocol error; the channel is
+ *             poisoned and every later receive returns the same error
+ *   -ESHUTDOWN  fdmsg_shutdown was called on this channel
+ * Every descriptor of a rejected read is closed before the error returns.
+ * Releases the previous message of this channel first.
+ */
+FDMSG_API int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg);
+
+/* Blocking forms, with a timeout in ms (-1: none); -ETIMEDOUT when out. */
+FDMSG_API int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
+			      int timeout_ms);
+FDMSG_API int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms);
+
+/*
+ * Shuts the socket down both ways.  The one call that may come from
+ * another thread: a caller blocked in fdmsg_recv_wait or fdmsg_flush_wait
+ * on this channel returns -ESHUTDOWN, and the peer sees the end (-EPIPE).
+ */
+FDMSG_API int fdmsg_shutdown(struct fdmsg_chan *chan);
+
+/* Moves descriptor i to the caller: returns it, or -EBADF (taken / none). */
+FDMSG_API int fdmsg_msg_take_fd(struct fdmsg_msg *msg, unsigned i);
+/* Closes the descriptors not taken; the message is empty afterwards. */
+FDMSG_API void fdmsg_msg_release(struct fdmsg_msg *msg);
+
+/* ------------------------------------------------------------------ */
+/* Sockets                                                             */
+/* ------------------------------------------------------------------ */
+
+/* type 0 picks the platform's default: SOCK_SEQPACKET (SOCK_STREAM on
+ * macOS).  Every socket is created close-on-exec. */
+
+/* socketpair(AF_UNIX).  fds[0] and fds[1] are the caller's. */
+FDMSG_API int fdmsg_pair(int type, int fds[2]);
+
+/*
+ * Listens on path: a filesystem path (socket file created with mode, 0
+ * meaning 0600, never wider at any moment) or "@name" for a Linux abstract
+ * name.  An existing socket at path is replaced only when nobody listens
+ * on it; anything else there is -EEXIST (-EADDRINUSE for a live
+ * listener).  Returns the listening descriptor (the caller's).
+ * Errors: -ENAMETOOLONG, -EEXIST, -EADDRINUSE, -EOPNOTSUPP (abstract
+ * names off Linux), a socket error.
+ */
+FDMSG_API int fdmsg_listen(const char *path, int type, mode_t mode);
+
+/*
+ * Accepts one connection (the listening socket's blocking mode applies).
+ * With allow_uids (n > 0), a peer whose SO_PEERCRED uid is not listed is
+ * closed and -EPERM returned.  Returns the connected descriptor.
+ */
+FDMSG_API int fdmsg_accept(int listen_fd, const uid_t *allow_uids, size_t n);
+
+/* Connects to path ("@name": abstract).  Returns the descriptor. */
+FDMSG_API int fdmsg_connect(const char *path, int type);
+
+/* Flags of fdmsg_peer_cred. */
+#define FDMSG_CRED_PIDFD 0x1u /* also a pidfd (SO_PEERPIDFD) */
+
+/*
+ * The peer's credentials as the kernel recorded them at connect time
+ * (SO_PEERCRED).  With FDMSG_CRED_PIDFD also a pidfd, the caller's, after
+ * checking the process still lives: -EOPNOTSUPP where the kernel has no
+ * SO_PEERPIDFD, -ESRCH when the peer is gone.  No silent fallback.
+ */
+FDMSG_API int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out);
+
+/* ------------------------------------------------------------------ */
+
+/* A static message for any error this library returns (negative errno). */
+FDMSG_API const char *fdmsg_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* FDMSG_H */

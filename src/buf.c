@@ -1,0 +1,2 @@
+/* buf: written next */
+typedef int fdmsg_placeholder_buf;

@@ -1,0 +1,2 @@
+/* chan: written next */
+typedef int fdmsg_placeholder_chan;

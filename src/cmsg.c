@@ -1,0 +1,2 @@
+/* cmsg: written next */
+typedef int fdmsg_placeholder_cmsg;

@@ -1,0 +1,69 @@
+/*
+ * The ancillary gate: everything between recvmsg(2) and a descriptor the
+ * channel may keep.  fdmsg_gate_check is pure over memory (the cmsg fuzzer
+ * drives it with forged buffers); it closes through gate->close_fd only.
+ */
+#ifndef FDMSG_CMSG_H
+#define FDMSG_CMSG_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "fdmsg.h"
+#include "util.h"
+
+struct fdmsg_gate {
+	unsigned max_fds;           /* descriptors one read may carry */
+	unsigned flags;             /* FDMSG_OPT_CREDS, FDMSG_OPT_PIDFD */
+	int (*close_fd)(int fd);    /* NULL: close(2) */
+};
+
+/* What one accepted read carried, in arrival order. */
+struct fdmsg_gate_result {
+	int fds[FDMSG_MAX_FDS_CAP];
+	unsigned nfds;
+	int has_cred;               /* SCM_CREDENTIALS seen */
+	struct fdmsg_cred cred;     /* cred.pidfd: SCM_PIDFD, else -1 */
+};
+
+/* Control buffer bytes for gate's policy: CMSG_SPACE of each record it
+ * allows (credentials, max_fds descriptors, pidfd). */
+FDMSG_HIDDEN size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate);
+
+/*
+ * Checks the result of one recvmsg: mh->msg_flags, and every cmsg in
+ * mh->msg_control[0..msg_controllen), walked with explicit bounds.
+ * 0: accepted, descriptors moved into *res (res->cred.pidfd likewise).
+ * -EPROTO: MSG_CTRUNC, a level other than SOL_SOCKET, a type the policy
+ *   does not allow, a cmsg_len that is short, overruns the buffer or is
+ *   not whole descriptors, a negative descriptor, a repeated credential
+ *   record, more than max_fds descriptors.
+ * -EMSGSIZE: MSG_TRUNC (checked after MSG_CTRUNC).
+ * On error every descriptor found in an SCM_RIGHTS or SCM_PIDFD record,
+ * clamped to the buffer, has been closed through the hook, and *res is
+ * empty (nfds 0, pidfd -1).
+ */
+FDMSG_HIDDEN int fdmsg_gate_check(const struct fdmsg_gate *gate,
+				  const struct msghdr *mh,
+				  struct fdmsg_gate_result *res);
+
+/* Closes every descriptor res holds (through the hook) and empties it. */
+FDMSG_HIDDEN void fdmsg_gate_discard(const struct fdmsg_gate *gate,
+				     struct fdmsg_gate_result *res);
+
+/*
+ * recvmsg(fd, mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC), restarted on EINTR,
+ * then fdmsg_gate_check, then every accepted descriptor on 0, 1 or 2
+ * moved above 2.  The caller sets mh->msg_control and msg_controllen to an
+ * aligned buffer of at least fdmsg_gate_control_size() bytes before each
+ * call (recvmsg overwrites msg_controllen).
+ * Returns the bytes read (0: end of file or an empty datagram; its
+ * descriptors are in *res for the caller to discard) or a negative errno:
+ * the socket's (-EAGAIN, -ECONNRESET ...) or the gate's.
+ */
+FDMSG_HIDDEN ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
+				     struct msghdr *mh,
+				     struct fdmsg_gate_result *res);
+
+#endif

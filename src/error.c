@@ -1,0 +1,2 @@
+/* error: written next */
+typedef int fdmsg_placeholder_error;

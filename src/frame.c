@@ -1,0 +1,2 @@
+/* frame: written next */
+typedef int fdmsg_placeholder_frame;

@@ -1,0 +1,2 @@
+/* sock: written next */
+typedef int fdmsg_placeholder_sock;
