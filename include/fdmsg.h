@@ -237,7 +237,9 @@ struct fdmsg_msg {
 	int has_cred;          /* 1 when cred holds SCM_CREDENTIALS data */
 	struct fdmsg_cred cred; /* sender of the frame (FDMSG_OPT_CREDS /
 				  FDMSG_OPT_PIDFD); cred.pidfd is owned by
-				  the message like fds */
+				  the message like fds: borrow it, or move it
+				  out with fdmsg_msg_take_pidfd */
+	int *pidfd_slot;       /* private: the channel's slot for cred.pidfd */
 };
 
 /*
@@ -266,6 +268,8 @@ FDMSG_API int fdmsg_shutdown(struct fdmsg_chan *chan);
 
 /* Moves descriptor i to the caller: returns it, or -EBADF (taken / none). */
 FDMSG_API int fdmsg_msg_take_fd(struct fdmsg_msg *msg, unsigned i);
+/* Moves the frame's pidfd to the caller: returns it, or -EBADF. */
+FDMSG_API int fdmsg_msg_take_pidfd(struct fdmsg_msg *msg);
 /* Closes the descriptors not taken; the message is empty afterwards. */
 FDMSG_API void fdmsg_msg_release(struct fdmsg_msg *msg);
 
