@@ -69,6 +69,7 @@ FDMSG_API int fdmsg_hdr_encode(const struct fdmsg_hdr *hdr,
  *   -EBADMSG        version != 1, flags != 0 or len < 16
  *   -EMSGSIZE       len > max_frame
  *   -EPROTO         nfds > max_fds
+ *   -EINVAL         buf or hdr NULL (with n >= 16)
  * Rules are checked in the wire table's order: version, nfds, flags, len.
  */
 FDMSG_API int fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
@@ -82,8 +83,9 @@ FDMSG_API int fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
  * Writer.  Either fixed (over caller memory) or growable (heap, up to max
  * bytes).  Errors are sticky: after the first failure every later call
  * fails with the same error and the contents stay as they were before it.
- * Errors: -ENOBUFS past the capacity or cap, -EOVERFLOW when a size would
- * wrap, -ENOMEM when the allocator fails, -EINVAL on bad arguments.
+ * Errors: -EOVERFLOW when len + n would wrap, else -ENOBUFS when it passes
+ * the capacity or cap; -ENOMEM when the allocator fails; -EINVAL on bad
+ * arguments.  A zero-byte reserve returns a non-NULL pointer.
  * Treat the fields as private.
  */
 struct fdmsg_wbuf {
