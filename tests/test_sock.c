@@ -1,2 +1,1162 @@
+/*
+ * Sockets: socketpair, listen/connect/accept on paths and abstract names,
+ * what fdmsg_listen finds at its path (THREATS 36), the allow-list of
+ * fdmsg_accept, peer credentials and pidfd liveness (THREATS 33), and
+ * abstract name squatting (THREATS 35).  Every test works in a private
+ * temporary directory, removed afterwards.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "fdmsg.h"
 #include "testutil.h"
+
+#define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+
+static char tdir[64];
+
+static void tdir_make(void)
+{
+	strcpy(tdir, "/tmp/fdmsg-sock-XXXXXX");
+	cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
+}
+
+static int rm_entry(const char *p, const struct stat *st, int flag,
+		    struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(p);
+}
+
+static void tdir_remove(void)
+{
+	if (tdir[0] != '\0')
+		(void)nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	tdir[0] = '\0';
+}
+
+/* Entries in tdir, "." and ".." aside. */
+static int tdir_entries(void)
+{
+	DIR *d = opendir(tdir);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			n++;
+	closedir(d);
+	return n;
+}
+
+TestSuite(pair);
+TestSuite(listen, .init = tdir_make, .fini = tdir_remove);
+TestSuite(connect, .init = tdir_make, .fini = tdir_remove);
+TestSuite(accept, .init = tdir_make, .fini = tdir_remove);
+TestSuite(peer_cred, .init = tdir_make, .fini = tdir_remove);
+TestSuite(squat, .init = tdir_make, .fini = tdir_remove);
+
+/* tdir/name into buf. */
+static const char *tpath(char *buf, size_t n, const char *name)
+{
+	int r = snprintf(buf, n, "%s/%s", tdir, name);
+
+	cr_assert(r > 0 && (size_t)r < n);
+	return buf;
+}
+
+/* A unique abstract name. */
+static const char *abs_name(char *buf, size_t n, const char *tag)
+{
+	static unsigned seq;
+
+	(void)snprintf(buf, n, "@fdmsg-test-%ld-%s-%u", (long)getpid(), tag,
+		       seq++);
+	return buf;
+}
+
+static int sock_type(int fd)
+{
+	int t = -1;
+	socklen_t len = sizeof(t);
+
+	cr_assert_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &t, &len), 0);
+	return t;
+}
+
+static void assert_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	cr_assert(fl >= 0 && (fl & FD_CLOEXEC), "fd %d not close-on-exec",
+		  fd);
+}
+
+/* One byte each way: the two descriptors are the ends of one link. */
+static void assert_linked(int a, int b)
+{
+	char c = 0;
+
+	cr_assert_eq(send(a, "x", 1, MSG_NOSIGNAL), 1);
+	cr_assert_eq(recv(b, &c, 1, 0), 1);
+	cr_assert_eq(c, 'x');
+	cr_assert_eq(send(b, "y", 1, MSG_NOSIGNAL), 1);
+	cr_assert_eq(recv(a, &c, 1, 0), 1);
+	cr_assert_eq(c, 'y');
+}
+
+/* Connects to path and accepts on lfd; asserts the two are linked. */
+static void assert_serves(int lfd, const char *path, int type)
+{
+	int c, s;
+
+	c = fdmsg_connect(path, type);
+	cr_assert(c >= 0, "connect %s: %s", path, fdmsg_strerror(c));
+	s = fdmsg_accept(lfd, NULL, 0);
+	cr_assert(s >= 0, "accept: %s", fdmsg_strerror(s));
+	assert_cloexec(c);
+	assert_cloexec(s);
+	assert_linked(c, s);
+	close(c);
+	close(s);
+}
+
+/* A raw listener (bind + listen, no fdmsg) at path. */
+static int raw_listen(const char *path, int type, int backlog)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0);
+	cr_assert(strlen(path) < sizeof(sa.sun_path));
+	strcpy(sa.sun_path, path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0,
+		     "bind %s: %s", path, strerror(errno));
+	if (type != SOCK_DGRAM)
+		cr_assert_eq(listen(fd, backlog), 0);
+	return fd;
+}
+
+/* A socket file nobody holds: bound, listened on, closed, not unlinked. */
+static void make_stale(const char *path, int type)
+{
+	close(raw_listen(path, type, 1));
+}
+
+/* The Pid: line of /proc/self/fdinfo/<pidfd>. */
+static long fdinfo_pid(int pidfd)
+{
+	char path[64], buf[1024];
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	(void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	cr_assert(n > 0);
+	buf[n] = '\0';
+	p = strstr(buf, "\nPid:");
+	cr_assert_not_null(p, "no Pid: in %s", buf);
+	return strtol(p + 5, NULL, 10);
+}
+
+static void assert_child_ok(pid_t pid)
+{
+	int st;
+
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "child status %#x", st);
+}
+
+static void assert_cred_untouched(const struct fdmsg_cred *c)
+{
+	cr_assert(c->pid == 4242 && c->uid == 4242 && c->gid == 4242 &&
+		  c->pidfd == 4242, "cred written on failure");
+}
+
+static void cred_poison(struct fdmsg_cred *c)
+{
+	c->pid = 4242;
+	c->uid = 4242;
+	c->gid = 4242;
+	c->pidfd = 4242;
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(pair, every_type_and_default)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM, SOCK_DGRAM,
+				     0 };
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int fds[2] = { -1, -1 };
+
+		cr_assert_eq(fdmsg_pair(types[i], fds), 0);
+		cr_assert_eq(sock_type(fds[0]),
+			     types[i] ? types[i] : SOCK_SEQPACKET);
+		assert_cloexec(fds[0]);
+		assert_cloexec(fds[1]);
+		assert_linked(fds[0], fds[1]);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	FD_GUARD_END();
+}
+
+Test(pair, bad_type_is_einval_and_writes_nothing)
+{
+	static const int bad[] = { SOCK_RAW, 42, -1,
+				   SOCK_SEQPACKET | SOCK_NONBLOCK,
+				   SOCK_STREAM | SOCK_CLOEXEC };
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fds[2] = { -7, -7 };
+
+		cr_assert_eq(fdmsg_pair(bad[i], fds), -EINVAL, "type %d",
+			     bad[i]);
+		cr_assert(fds[0] == -7 && fds[1] == -7);
+	}
+	cr_assert_eq(fdmsg_pair(SOCK_STREAM, NULL), -EINVAL);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(listen, path_default_mode_is_0600)
+{
+	char p[128];
+	struct stat st;
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	(void)umask(0);
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_cloexec(lfd);
+	cr_assert_eq(sock_type(lfd), SOCK_SEQPACKET);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0600, "mode %o",
+		     (unsigned)(st.st_mode & 07777));
+	assert_serves(lfd, p, 0);
+	/* Nothing else was left in the directory on the way. */
+	cr_assert_eq(tdir_entries(), 1);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(listen, path_given_mode_is_exact_whatever_the_umask)
+{
+	static const mode_t umasks[] = { 022, 077, 0 };
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(umasks) / sizeof(umasks[0]); i++) {
+		int lfd;
+
+		(void)umask(umasks[i]);
+		tpath(p, sizeof(p), i == 0 ? "a" : i == 1 ? "b" : "c");
+		lfd = fdmsg_listen(p, SOCK_STREAM, 0660);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+		cr_assert_eq(lstat(p, &st), 0);
+		cr_assert_eq(st.st_mode & 07777, 0660, "umask %o: mode %o",
+			     (unsigned)umasks[i],
+			     (unsigned)(st.st_mode & 07777));
+		assert_serves(lfd, p, SOCK_STREAM);
+		close(lfd);
+	}
+	(void)umask(022);
+	FD_GUARD_END();
+}
+
+/*
+ * chmod(2) as the library sees it: when it changes the file at watch_path
+ * (the same inode), the mode that file had until then is noted.  That is
+ * the first moment a test can look at a new socket file.
+ */
+static char watch_path[128];
+static mode_t watch_mode;
+static int watch_wider;
+
+int chmod(const char *path, mode_t mode)
+{
+	struct stat st, fin;
+
+	if (watch_path[0] != '\0' && stat(path, &st) == 0 &&
+	    lstat(watch_path, &fin) == 0 && st.st_dev == fin.st_dev &&
+	    st.st_ino == fin.st_ino) {
+		if (st.st_mode & 07777 & ~watch_mode)
+			watch_wider++;
+	}
+	return fchmodat(AT_FDCWD, path, mode, 0);
+}
+
+Test(listen, socket_file_never_wider_than_mode)
+{
+	static const struct {
+		mode_t umask, mode;
+	} cases[] = { { 0, 0600 }, { 0, 0660 }, { 022, 0660 },
+		      { 077, 0666 }, { 0, 0 } };
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		mode_t want = cases[i].mode ? cases[i].mode : 0600;
+		char name[8];
+		int lfd;
+
+		(void)snprintf(name, sizeof(name), "s%zu", i);
+		tpath(watch_path, sizeof(watch_path), name);
+		watch_mode = want;
+		watch_wider = 0;
+		(void)umask(cases[i].umask);
+		lfd = fdmsg_listen(watch_path, 0, cases[i].mode);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+		cr_assert_eq(watch_wider, 0, "mode %o, umask %o: wider first",
+			     (unsigned)want, (unsigned)cases[i].umask);
+		cr_assert_eq(lstat(watch_path, &st), 0);
+		cr_assert_eq(st.st_mode & 07777, want);
+		close(lfd);
+	}
+	watch_path[0] = '\0';
+	(void)umask(022);
+	FD_GUARD_END();
+}
+
+Test(listen, mode_beyond_permission_bits_is_einval)
+{
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	cr_assert_eq(fdmsg_listen(p, 0, 04600), -EINVAL);
+	cr_assert_eq(fdmsg_listen(p, 0, 01600), -EINVAL);
+	cr_assert_eq(lstat(p, &st), -1);
+	FD_GUARD_END();
+}
+
+Test(listen, name_too_long_at_sun_path_size_ok_one_less)
+{
+	char p[SUN_PATH_SIZE + 8];
+	size_t base;
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	/* tdir/xxx...x of exactly sizeof(sun_path) characters. */
+	base = (size_t)snprintf(p, sizeof(p), "%s/", tdir);
+	cr_assert(base < SUN_PATH_SIZE - 1);
+	memset(p + base, 'x', SUN_PATH_SIZE - base);
+	p[SUN_PATH_SIZE] = '\0';
+	cr_assert_eq(strlen(p), SUN_PATH_SIZE);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -ENAMETOOLONG);
+	cr_assert_eq(fdmsg_connect(p, 0), -ENAMETOOLONG);
+
+	p[SUN_PATH_SIZE - 1] = '\0'; /* one less: fits with its NUL */
+	lfd = fdmsg_listen(p, 0, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_serves(lfd, p, 0);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(listen, empty_or_null_path_is_einval)
+{
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_listen("", 0, 0), -EINVAL);
+	cr_assert_eq(fdmsg_listen(NULL, 0, 0), -EINVAL);
+	cr_assert_eq(fdmsg_listen("@", 0, 0), -EINVAL);
+	cr_assert_eq(fdmsg_connect("", 0), -EINVAL);
+	cr_assert_eq(fdmsg_connect(NULL, 0), -EINVAL);
+	cr_assert_eq(fdmsg_connect("@", 0), -EINVAL);
+	FD_GUARD_END();
+}
+
+Test(listen, bad_type_is_einval_and_creates_nothing)
+{
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	cr_assert_eq(fdmsg_listen(p, SOCK_RAW, 0), -EINVAL);
+	cr_assert_eq(fdmsg_listen(p, SOCK_STREAM | SOCK_NONBLOCK, 0),
+		     -EINVAL);
+	cr_assert_eq(fdmsg_connect(p, 99), -EINVAL);
+	cr_assert_eq(lstat(p, &st), -1);
+	FD_GUARD_END();
+}
+
+Test(listen, abstract_name_serves_every_type)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	char name[96];
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int lfd;
+
+		abs_name(name, sizeof(name), "abs");
+		lfd = fdmsg_listen(name, types[i], 0);
+		cr_assert(lfd >= 0, "listen %s: %s", name,
+			  fdmsg_strerror(lfd));
+		assert_serves(lfd, name, types[i]);
+		/* The name is the abstract one, not a file "@...". */
+		cr_assert_eq(access(name, F_OK), -1);
+		close(lfd);
+	}
+	FD_GUARD_END();
+}
+
+Test(listen, abstract_name_length_limit)
+{
+	char name[SUN_PATH_SIZE + 8];
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	/* "@" + sizeof(sun_path) characters: one too many. */
+	abs_name(name, sizeof(name), "long");
+	memset(name + strlen(name), 'z', sizeof(name) - strlen(name));
+	name[SUN_PATH_SIZE + 1] = '\0';
+	cr_assert_eq(fdmsg_listen(name, 0, 0), -ENAMETOOLONG);
+	cr_assert_eq(fdmsg_connect(name, 0), -ENAMETOOLONG);
+	/* "@" + sizeof(sun_path) - 1: sun_path[0] = 0 and the name fill it. */
+	name[SUN_PATH_SIZE] = '\0';
+	lfd = fdmsg_listen(name, 0, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_serves(lfd, name, 0);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(listen, abstract_name_in_use_is_eaddrinuse)
+{
+	char name[96];
+	int a, b;
+
+	FD_GUARD_BEGIN();
+	abs_name(name, sizeof(name), "dup");
+	a = fdmsg_listen(name, 0, 0);
+	cr_assert(a >= 0);
+	b = fdmsg_listen(name, 0, 0);
+	cr_assert_eq(b, -EADDRINUSE);
+	assert_serves(a, name, 0);
+	close(a);
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_regular_file_is_eexist_and_kept)
+{
+	char p[128], buf[16] = { 0 };
+	struct stat st, st2;
+	int fd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "file");
+	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	cr_assert(fd >= 0);
+	cr_assert_eq(write(fd, "precious", 8), 8);
+	close(fd);
+	cr_assert_eq(lstat(p, &st), 0);
+
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	cr_assert_eq(fdmsg_listen(p, SOCK_DGRAM, 0), -EEXIST);
+
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert(S_ISREG(st2.st_mode) && st2.st_ino == st.st_ino &&
+		  (st2.st_mode & 07777) == 0644);
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0);
+	cr_assert_eq(read(fd, buf, sizeof(buf)), 8);
+	cr_assert_str_eq(buf, "precious");
+	close(fd);
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_dangling_symlink_is_eexist_and_kept)
+{
+	char p[128], target[128], got[128] = { 0 };
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "link");
+	tpath(target, sizeof(target), "nowhere");
+	cr_assert_eq(symlink(target, p), 0);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	cr_assert(readlink(p, got, sizeof(got) - 1) > 0);
+	cr_assert_str_eq(got, target);
+	cr_assert_eq(access(target, F_OK), -1); /* nothing made through it */
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_symlink_to_socket_is_eexist_and_kept)
+{
+	char p[128], live[128], stale[128];
+	struct stat st;
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	/* To a live listener: neither the link nor the listener move. */
+	tpath(live, sizeof(live), "live");
+	tpath(p, sizeof(p), "link-live");
+	lfd = fdmsg_listen(live, 0, 0);
+	cr_assert(lfd >= 0);
+	cr_assert_eq(symlink(live, p), 0);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	assert_serves(lfd, live, 0);
+
+	/* To a stale socket: still a link, the stale target not touched. */
+	tpath(stale, sizeof(stale), "stale");
+	make_stale(stale, SOCK_SEQPACKET);
+	tpath(p, sizeof(p), "link-stale");
+	cr_assert_eq(symlink(stale, p), 0);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	cr_assert_eq(lstat(stale, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_directory_is_eexist_and_kept)
+{
+	char p[128], inner[160];
+	struct stat st;
+	int fd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "dir");
+	cr_assert_eq(mkdir(p, 0755), 0);
+	(void)snprintf(inner, sizeof(inner), "%s/keep", p);
+	fd = open(inner, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	cr_assert_eq(access(inner, F_OK), 0);
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_live_listener_is_eaddrinuse_and_keeps_serving)
+{
+	char p[128];
+	struct stat st, st2;
+	int a;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	a = fdmsg_listen(p, 0, 0);
+	cr_assert(a >= 0);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert_eq(st2.st_ino, st.st_ino);
+	/* The probe's connection is queued first on the listener: it has
+	 * gone already. */
+	{
+		char c;
+		int s = fdmsg_accept(a, NULL, 0);
+
+		cr_assert(s >= 0);
+		cr_assert_eq(recv(s, &c, 1, 0), 0);
+		close(s);
+	}
+	assert_serves(a, p, 0);
+	close(a);
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_listener_with_full_backlog_is_eaddrinuse)
+{
+	char p[128];
+	struct stat st, st2;
+	int a, filler;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	a = raw_listen(p, SOCK_SEQPACKET, 0);
+	cr_assert_eq(lstat(p, &st), 0);
+	/* Fill the backlog until a non-blocking connect says EAGAIN. */
+	filler = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	{
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		int probe;
+
+		strcpy(sa.sun_path, p);
+		cr_assert_eq(connect(filler, (struct sockaddr *)&sa,
+				     sizeof(sa)), 0);
+		probe = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK, 0);
+		cr_assert_eq(connect(probe, (struct sockaddr *)&sa,
+				     sizeof(sa)), -1);
+		cr_assert_eq(errno, EAGAIN);
+		close(probe);
+	}
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert_eq(st2.st_ino, st.st_ino);
+	close(filler);
+	close(a);
+	FD_GUARD_END();
+}
+
+Test(listen, threat36_listener_of_another_type_is_eaddrinuse)
+{
+	char p[128];
+	struct stat st;
+	int a, s;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	a = fdmsg_listen(p, SOCK_STREAM, 0);
+	cr_assert(a >= 0);
+	cr_assert_eq(fdmsg_listen(p, SOCK_SEQPACKET, 0), -EADDRINUSE);
+	cr_assert_eq(fdmsg_listen(p, SOCK_DGRAM, 0), -EADDRINUSE);
+	cr_assert_eq(lstat(p, &st), 0);
+	cr_assert(S_ISSOCK(st.st_mode));
+	assert_serves(a, p, SOCK_STREAM);
+	close(a);
+
+	/* A bound datagram socket is live too. */
+	tpath(p, sizeof(p), "d");
+	a = fdmsg_listen(p, SOCK_DGRAM, 0);
+	cr_assert(a >= 0);
+	cr_assert_eq(fdmsg_listen(p, SOCK_DGRAM, 0), -EADDRINUSE);
+	s = fdmsg_connect(p, SOCK_DGRAM);
+	cr_assert(s >= 0);
+	close(s);
+	close(a);
+	FD_GUARD_END();
+}
+
+Test(listen, stale_socket_is_replaced)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	char p[128];
+	struct stat st2;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		int lfd;
+
+		tpath(p, sizeof(p), i == 0 ? "seq" : "stream");
+		make_stale(p, types[i]);
+		cr_assert_eq(fdmsg_connect(p, types[i]), -ECONNREFUSED);
+		cr_assert_eq(chmod(p, 0777), 0);
+
+		lfd = fdmsg_listen(p, types[i], 0);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+		cr_assert_eq(lstat(p, &st2), 0);
+		/* A new file (tmpfs may reuse the inode number: the mode
+		 * tells them apart). */
+		cr_assert(S_ISSOCK(st2.st_mode));
+		cr_assert_eq(st2.st_mode & 07777, 0600);
+		assert_serves(lfd, p, types[i]);
+		close(lfd);
+	}
+	FD_GUARD_END();
+}
+
+Test(listen, dgram_binds_without_listening)
+{
+	char p[128], buf[8];
+	int lfd, c, acc = -1;
+	socklen_t len = sizeof(acc);
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "d");
+	make_stale(p, SOCK_DGRAM);
+	lfd = fdmsg_listen(p, SOCK_DGRAM, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	cr_assert_eq(getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len),
+		     0);
+	cr_assert_eq(acc, 0);
+	c = fdmsg_connect(p, SOCK_DGRAM);
+	cr_assert(c >= 0);
+	assert_cloexec(c);
+	cr_assert_eq(send(c, "dgram", 5, 0), 5);
+	cr_assert_eq(recv(lfd, buf, sizeof(buf), 0), 5);
+	cr_assert_eq(memcmp(buf, "dgram", 5), 0);
+	close(c);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(listen, missing_directory_is_enoent)
+{
+	char p[128];
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "no/such/s");
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -ENOENT);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(connect, errors_are_negative_errno)
+{
+	char p[128];
+	int fd;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_connect(tpath(p, sizeof(p), "none"), 0), -ENOENT);
+	make_stale(tpath(p, sizeof(p), "stale"), SOCK_SEQPACKET);
+	cr_assert_eq(fdmsg_connect(p, 0), -ECONNREFUSED);
+	fd = open(tpath(p, sizeof(p), "file"), O_CREAT | O_WRONLY | O_CLOEXEC,
+		  0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(fdmsg_connect(p, 0), -ECONNREFUSED);
+	FD_GUARD_END();
+}
+
+Test(connect, wrong_type_is_eprototype)
+{
+	char p[128];
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), SOCK_STREAM, 0);
+	cr_assert(lfd >= 0);
+	cr_assert_eq(fdmsg_connect(p, SOCK_SEQPACKET), -EPROTOTYPE);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+static volatile sig_atomic_t alarms;
+static volatile int connect_done;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+struct late_accept {
+	int lfd;
+	int got;
+};
+
+/* Waits for the interrupts to land, then makes room in the backlog. */
+static void *accept_late(void *arg)
+{
+	struct late_accept *la = arg;
+
+	while (alarms < 3 && !connect_done)
+		usleep(1000);
+	la->got = accept4(la->lfd, NULL, NULL, SOCK_CLOEXEC); /* filler */
+	return NULL;
+}
+
+Test(connect, eintr_restarts_until_connected)
+{
+	struct sigaction sa = { .sa_handler = on_alarm }, old;
+	struct itimerval it = { { 0, 5000 }, { 0, 5000 } }, off = { 0 };
+	struct late_accept la = { -1, -1 };
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+	pthread_t th;
+	char p[128];
+	int filler, c, s;
+
+	FD_GUARD_BEGIN();
+	la.lfd = raw_listen(tpath(p, sizeof(p), "s"), SOCK_SEQPACKET, 0);
+	strcpy(addr.sun_path, p);
+	filler = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			0);
+	cr_assert_eq(connect(filler, (struct sockaddr *)&addr, sizeof(addr)),
+		     0);
+	/* The backlog is full: fdmsg_connect blocks, and SIGALRM without
+	 * SA_RESTART cuts connect(2) again and again. */
+	sigemptyset(&sa.sa_mask);
+	cr_assert_eq(sigaction(SIGALRM, &sa, &old), 0);
+	alarms = 0;
+	/* The helper thread blocks SIGALRM so that every alarm lands on
+	 * the thread in connect(2). */
+	{
+		sigset_t set, prev;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGALRM);
+		cr_assert_eq(pthread_sigmask(SIG_BLOCK, &set, &prev), 0);
+		cr_assert_eq(pthread_create(&th, NULL, accept_late, &la), 0);
+		cr_assert_eq(pthread_sigmask(SIG_SETMASK, &prev, NULL), 0);
+	}
+	cr_assert_eq(setitimer(ITIMER_REAL, &it, NULL), 0);
+	connect_done = 0;
+	c = fdmsg_connect(p, SOCK_SEQPACKET);
+	connect_done = 1;
+	cr_assert_eq(setitimer(ITIMER_REAL, &off, NULL), 0);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	cr_assert_eq(sigaction(SIGALRM, &old, NULL), 0);
+	cr_assert(la.got >= 0);
+	close(la.got);
+	close(filler);
+
+	cr_assert(c >= 0, "connect: %s", fdmsg_strerror(c));
+	cr_assert(alarms >= 3);
+	/* Queued behind the filler: ours, connected for real. */
+	s = accept4(la.lfd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	cr_assert(s >= 0);
+	assert_linked(c, s);
+	close(s);
+	close(c);
+	close(la.lfd);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(accept, allow_list_with_our_uid_accepts)
+{
+	char p[128];
+	uid_t allow[3] = { 12345, getuid(), 54321 };
+	int lfd, c, s;
+
+	FD_GUARD_BEGIN();
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
+	cr_assert(lfd >= 0);
+	c = fdmsg_connect(p, 0);
+	cr_assert(c >= 0);
+	s = fdmsg_accept(lfd, allow, 3);
+	cr_assert(s >= 0, "accept: %s", fdmsg_strerror(s));
+	assert_cloexec(s);
+	assert_linked(c, s);
+	close(s);
+	close(c);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(accept, allow_list_without_our_uid_is_eperm_and_closed)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	uid_t allow[1] = { getuid() + 1 };
+	char p[128];
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+		char c;
+		ssize_t r;
+		int lfd, cfd;
+
+		lfd = fdmsg_listen(tpath(p, sizeof(p), i ? "b" : "a"),
+				   types[i], 0);
+		cr_assert(lfd >= 0);
+		cfd = fdmsg_connect(p, types[i]);
+		cr_assert(cfd >= 0);
+		cr_assert_eq(fdmsg_accept(lfd, allow, 1), -EPERM);
+		/* The refused client sees the end, not a hang. */
+		r = recv(cfd, &c, 1, 0);
+		cr_assert(r == 0 || (r < 0 && errno == ECONNRESET),
+			  "recv %zd errno %d", r, errno);
+		close(cfd);
+		close(lfd);
+	}
+	FD_GUARD_END();
+}
+
+Test(accept, null_allow_list_with_count_is_einval_and_accepts_nothing)
+{
+	char p[128];
+	int lfd, c, s;
+
+	FD_GUARD_BEGIN();
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
+	cr_assert(lfd >= 0);
+	c = fdmsg_connect(p, 0);
+	cr_assert(c >= 0);
+	cr_assert_eq(fdmsg_accept(lfd, NULL, 1), -EINVAL);
+	cr_assert_eq(fdmsg_accept(-1, NULL, 0), -EINVAL);
+	/* The pending connection is still there. */
+	s = fdmsg_accept(lfd, NULL, 0);
+	cr_assert(s >= 0);
+	assert_linked(c, s);
+	close(s);
+	close(c);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(accept, nonblocking_listener_passes_eagain)
+{
+	char p[128];
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
+	cr_assert(lfd >= 0);
+	cr_assert_eq(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
+	cr_assert_eq(fdmsg_accept(lfd, NULL, 0), -EAGAIN);
+	assert_serves(lfd, p, 0);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+Test(accept, not_a_listener)
+{
+	int fds[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_pair(0, fds), 0);
+	cr_assert_eq(fdmsg_accept(fds[0], NULL, 0), -EINVAL);
+	close(fds[0]);
+	close(fds[1]);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+
+Test(peer_cred, socketpair_gives_our_own)
+{
+	struct fdmsg_cred c;
+	int fds[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_pair(0, fds), 0);
+	cr_assert_eq(fdmsg_peer_cred(fds[0], 0, &c), 0);
+	cr_assert_eq(c.pid, getpid());
+	cr_assert_eq(c.uid, getuid());
+	cr_assert_eq(c.gid, getgid());
+	cr_assert_eq(c.pidfd, -1);
+	close(fds[0]);
+	close(fds[1]);
+	FD_GUARD_END();
+}
+
+Test(peer_cred, bad_arguments)
+{
+	struct fdmsg_cred c;
+	int fds[2], pfd[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_pair(0, fds), 0);
+	cred_poison(&c);
+	cr_assert_eq(fdmsg_peer_cred(fds[0], 0x80, &c), -EINVAL);
+	cr_assert_eq(fdmsg_peer_cred(fds[0], 0, NULL), -EINVAL);
+	cr_assert_eq(fdmsg_peer_cred(-1, 0, &c), -EINVAL);
+	cr_assert_eq(pipe2(pfd, O_CLOEXEC), 0);
+	cr_assert_eq(fdmsg_peer_cred(pfd[0], 0, &c), -ENOTSOCK);
+	cr_assert_eq(fdmsg_peer_cred(pfd[0], FDMSG_CRED_PIDFD, &c),
+		     -ENOTSOCK);
+	assert_cred_untouched(&c);
+	close(pfd[0]);
+	close(pfd[1]);
+	close(fds[0]);
+	close(fds[1]);
+	FD_GUARD_END();
+}
+
+Test(peer_cred, pidfd_on_socketpair_names_us)
+{
+	struct fdmsg_cred c;
+	int fds[2], r;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_pair(0, fds), 0);
+	r = fdmsg_peer_cred(fds[0], FDMSG_CRED_PIDFD, &c);
+	if (r == -EOPNOTSUPP) {
+		close(fds[0]);
+		close(fds[1]);
+		cr_skip_test("no SO_PEERPIDFD in this kernel");
+	}
+	cr_assert_eq(r, 0, "peer_cred: %s", fdmsg_strerror(r));
+	cr_assert(c.pidfd > 2);
+	assert_cloexec(c.pidfd);
+	cr_assert_eq(fdinfo_pid(c.pidfd), (long)getpid());
+	cr_assert_eq(c.pid, getpid());
+	close(c.pidfd);
+	close(fds[0]);
+	close(fds[1]);
+	FD_GUARD_END();
+}
+
+/*
+ * A child connects to p and holds the connection until the parent writes
+ * a byte or closes.
+ */
+static pid_t connecting_child(const char *p, int exit_at_once)
+{
+	pid_t pid = fork();
+
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		char c;
+		int fd = fdmsg_connect(p, 0);
+
+		if (fd < 0)
+			_exit(10);
+		if (exit_at_once)
+			_exit(0);
+		if (recv(fd, &c, 1, 0) < 0)
+			_exit(11);
+		_exit(0);
+	}
+	return pid;
+}
+
+Test(peer_cred, across_fork_names_the_child)
+{
+	struct fdmsg_cred c;
+	char p[128];
+	pid_t pid;
+	int lfd, s, r;
+
+	FD_GUARD_BEGIN();
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
+	cr_assert(lfd >= 0);
+	pid = connecting_child(p, 0);
+	s = fdmsg_accept(lfd, NULL, 0);
+	cr_assert(s >= 0);
+	cr_assert_eq(fdmsg_peer_cred(s, 0, &c), 0);
+	cr_assert_eq(c.pid, pid);
+	cr_assert_eq(c.uid, getuid());
+	cr_assert_eq(c.gid, getgid());
+	cr_assert_eq(c.pidfd, -1);
+
+	r = fdmsg_peer_cred(s, FDMSG_CRED_PIDFD, &c);
+	if (r != -EOPNOTSUPP) {
+		cr_assert_eq(r, 0, "peer_cred: %s", fdmsg_strerror(r));
+		cr_assert_eq(c.pid, pid);
+		cr_assert_eq(fdinfo_pid(c.pidfd), (long)pid);
+		assert_cloexec(c.pidfd);
+		close(c.pidfd);
+	}
+	cr_assert_eq(send(s, "x", 1, MSG_NOSIGNAL), 1);
+	assert_child_ok(pid);
+	close(s);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+/*
+ * THREATS 33: the peer connected, exited and was reaped; its pid is free
+ * for reuse.  With FDMSG_CRED_PIDFD the call says so (-ESRCH) and writes
+ * nothing; without it SO_PEERCRED still reports the old pid, as
+ * documented: that pid is only a hint, the pidfd is the authority.
+ */
+Test(peer_cred, threat33_reaped_peer_is_esrch_never_the_stale_pid)
+{
+	struct fdmsg_cred c;
+	char p[128];
+	pid_t pid;
+	int lfd, s, r;
+
+	FD_GUARD_BEGIN();
+	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
+	cr_assert(lfd >= 0);
+	pid = connecting_child(p, 1);
+	assert_child_ok(pid); /* exited and reaped */
+	s = fdmsg_accept(lfd, NULL, 0);
+	cr_assert(s >= 0);
+
+	cred_poison(&c);
+	r = fdmsg_peer_cred(s, FDMSG_CRED_PIDFD, &c);
+	if (r == -EOPNOTSUPP) {
+		close(s);
+		close(lfd);
+		cr_skip_test("no SO_PEERPIDFD in this kernel");
+	}
+	cr_assert_eq(r, -ESRCH, "peer_cred: %s", fdmsg_strerror(r));
+	assert_cred_untouched(&c);
+
+	cr_assert_eq(fdmsg_peer_cred(s, 0, &c), 0);
+	cr_assert_eq(c.pid, pid); /* stale: documented */
+	cr_assert_eq(c.pidfd, -1);
+	close(s);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+
+/*
+ * THREATS 35: a squatter takes the abstract name first.  The real
+ * service's listen fails with -EADDRINUSE, and a client that connects
+ * anyway can see who listens (the squatter's pid, and its uid: as root
+ * the squatter drops to nobody, so the uid differs from ours).
+ */
+Test(squat, threat35_abstract_squatter_is_visible_to_client)
+{
+	struct fdmsg_cred c;
+	char name[96], ready;
+	uid_t squat_uid = getuid() == 0 ? 65534 : getuid();
+	int sync[2], lfd, cfd;
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	abs_name(name, sizeof(name), "squat");
+	cr_assert_eq(pipe2(sync, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int l, s;
+		char x;
+
+		close(sync[0]);
+		if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+			_exit(10);
+		l = fdmsg_listen(name, 0, 0);
+		if (l < 0)
+			_exit(11);
+		if (write(sync[1], "r", 1) != 1)
+			_exit(12);
+		s = fdmsg_accept(l, NULL, 0);
+		if (s < 0)
+			_exit(13);
+		/* Hold on until the client has looked and gone. */
+		if (recv(s, &x, 1, 0) != 0)
+			_exit(14);
+		_exit(0);
+	}
+	close(sync[1]);
+	cr_assert_eq(read(sync[0], &ready, 1), 1);
+	close(sync[0]);
+
+	lfd = fdmsg_listen(name, 0, 0);
+	cr_assert_eq(lfd, -EADDRINUSE);
+
+	cfd = fdmsg_connect(name, 0);
+	cr_assert(cfd >= 0);
+	cr_assert_eq(fdmsg_peer_cred(cfd, 0, &c), 0);
+	cr_assert_eq(c.pid, pid);
+	cr_assert_eq(c.uid, squat_uid);
+	if (getuid() == 0)
+		cr_assert_neq(c.uid, getuid());
+	close(cfd);
+	assert_child_ok(pid);
+	FD_GUARD_END();
+}
