@@ -1,2 +1,1327 @@
-/* chan: written next */
-typedef int fdmsg_placeholder_chan;
+/*
+ * The channel: one connected AF_UNIX socket (SOCK_SEQPACKET, SOCK_STREAM or
+ * SOCK_DGRAM) carrying frames with descriptors.  Non-blocking at its core:
+ * every syscall uses MSG_DONTWAIT; the *_wait helpers poll.
+ *
+ * Receive: one buffer of max(max_frame, max_batch) bytes, allocated once.
+ * A datagram is validated whole before its first frame is handed out; a
+ * stream keeps at most one partial frame at the front of the buffer and at
+ * most two descriptor batches (DESIGN.md, SOCK_STREAM).  Every recvmsg goes
+ * through the ancillary gate (src/cmsg.c).
+ *
+ * Send: straight from the caller's iovecs when the queue is empty; what
+ * must wait is copied into a capped queue with duplicated descriptors.
+ *
+ * With max_fds == 0 the channel turns SO_PASSRIGHTS off on the socket,
+ * lent or owned, so the kernel itself refuses descriptors (Linux 6.16+);
+ * with max_fds > 0 it turns it on.  SO_PASSCRED and SO_PASSPIDFD are
+ * likewise set to what the options ask, so a lent socket's earlier setting
+ * cannot make every read fail the gate.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmsg.h"
+#include "compat.h"
+#include "fdmsg.h"
+#include "util.h"
+
+#ifndef IOV_MAX
+#define IOV_MAX 1024
+#endif
+
+/* Caller iovecs up to this many go through a stack array. */
+#define SMALL_IOV 16
+
+/* Growable array whose live elements are [head, end). */
+struct vec {
+	void *p;
+	size_t head;
+	size_t end;
+	size_t cap;
+};
+
+/* One queued frame: its unsent bytes and its descriptors not yet sent
+ * (they sit at the head of the descriptor queue when it is the head). */
+struct qrec {
+	size_t len;
+	unsigned nfds;
+};
+
+/* Descriptors of one stream read and the stream range of its bytes. */
+struct batch {
+	uint64_t start;
+	uint64_t end;
+	unsigned n;    /* descriptors that came */
+	unsigned next; /* fds[next..n) not yet claimed by a frame */
+	int *fds;
+};
+
+struct fdmsg_chan {
+	int fd;
+	int type;
+	int connected;
+	unsigned cflags; /* FDMSG_CHAN_* */
+	struct fdmsg_opts opts;
+	struct fdmsg_gate gate;
+	atomic_int shut; /* fdmsg_shutdown was called (any thread) */
+	int poison;      /* a protocol error, returned by every receive */
+	int ended;       /* the peer's end was read: -EPIPE from now on */
+
+	/* Receive. */
+	uint8_t *rbuf;
+	size_t rcap;
+	size_t rlen; /* bytes in rbuf */
+	size_t rpos; /* the next frame starts at rbuf + rpos */
+	struct cmsghdr *ctl;
+	size_t ctl_size;
+	/* The last read's ancillary data; for a datagram, the descriptors
+	 * its later frames have still to take, from res_next on. */
+	struct fdmsg_gate_result res;
+	unsigned res_next;
+	int has_cred;
+	struct fdmsg_cred cred; /* of the buffered bytes; pidfd unused */
+	int *mfds;              /* the current message's descriptors */
+	unsigned m_nfds;
+	int mpidfd; /* the current message's pidfd */
+
+	/* Stream only. */
+	uint64_t rbase; /* stream offset of rbuf[0] */
+	struct batch batch[2];
+	unsigned nbatch;
+	int *batch_fds;
+	int rd_pidfd;      /* the last read's pidfd, for the first frame
+			      starting in it */
+	uint64_t rd_start; /* stream offset where the last read began */
+	int f_pidfd;       /* the pidfd of the read where the buffered
+			      partial frame began */
+
+	/* Send queue. */
+	struct vec qbytes; /* uint8_t, capped at max_queue */
+	struct vec qrecs;  /* struct qrec */
+	struct vec qfds;   /* int: duplicates we own */
+	struct iovec *siov;
+	size_t siov_cap;
+};
+
+/* ------------------------------------------------------------------ */
+/* Small helpers                                                       */
+/* ------------------------------------------------------------------ */
+
+static void close_fds(int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		close_keep_errno(take_fd(&fds[i]));
+}
+
+static size_t vec_len(const struct vec *v)
+{
+	return v->end - v->head;
+}
+
+static void vec_pop(struct vec *v, size_t n)
+{
+	v->head += n;
+	if (v->head >= v->end)
+		v->head = v->end = 0;
+}
+
+/*
+ * Room for n more elements of size sz after v->end, max elements in all.
+ * Moves the live elements to the front when the head has passed them (so
+ * each element is moved at most once per time it is consumed), else grows
+ * geometrically.  Never changes the live elements' values.
+ */
+static int vec_reserve(struct vec *v, size_t sz, size_t n, size_t max)
+{
+	size_t live = v->end - v->head, need, ncap, bytes;
+	void *np;
+
+	if (n <= v->cap - v->end)
+		return 0;
+	if (size_add(live, n, &need) < 0 || need > max)
+		return -ENOBUFS;
+	if (need <= v->cap && (v->head >= live || v->cap >= max)) {
+		memmove(v->p, (char *)v->p + v->head * sz, live * sz);
+		v->head = 0;
+		v->end = live;
+		return 0;
+	}
+	ncap = v->cap > 8 ? v->cap : 8;
+	while (ncap < need || ncap == v->cap) {
+		if (ncap > max / 2) {
+			ncap = max;
+			break;
+		}
+		ncap *= 2;
+	}
+	if (size_mul(ncap, sz, &bytes) < 0)
+		return -ENOMEM;
+	np = malloc(bytes);
+	if (np == NULL)
+		return -ENOMEM;
+	if (live > 0)
+		memcpy(np, (char *)v->p + v->head * sz, live * sz);
+	free(v->p);
+	v->p = np;
+	v->cap = ncap;
+	v->head = 0;
+	v->end = live;
+	return 0;
+}
+
+static int is_dead(int err)
+{
+	return err == -EPIPE || err == -ECONNRESET || err == -ECONNREFUSED;
+}
+
+/* ------------------------------------------------------------------ */
+/* Options and construction                                            */
+/* ------------------------------------------------------------------ */
+
+void fdmsg_opts_init(struct fdmsg_opts *opts)
+{
+	if (opts == NULL)
+		return;
+	memset(opts, 0, sizeof(*opts));
+	opts->max_frame = FDMSG_MAX_FRAME_DEFAULT;
+	opts->max_batch = 0;
+	opts->max_fds = FDMSG_MAX_FDS_DEFAULT;
+	opts->max_queue = FDMSG_MAX_QUEUE_DEFAULT;
+	opts->flags = 0;
+}
+
+/* Validate, never clamp. */
+static int check_opts(const struct fdmsg_opts *o)
+{
+	if (o->max_frame < FDMSG_HDR_SIZE || o->max_frame > FDMSG_MAX_FRAME_CAP)
+		return -EINVAL;
+	if (o->max_batch != 0 && (o->max_batch < o->max_frame ||
+				  o->max_batch > FDMSG_MAX_FRAME_CAP))
+		return -EINVAL;
+	if (o->max_fds > FDMSG_MAX_FDS_CAP)
+		return -EINVAL;
+	if (o->max_queue < o->max_frame || o->max_queue > FDMSG_MAX_QUEUE_CAP)
+		return -EINVAL;
+	if (o->flags & ~(FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD))
+		return -EINVAL;
+	return 0;
+}
+
+static int sock_info(int fd, int *typep, int *connp)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	int type, family;
+
+	sl = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &sl) < 0)
+		return -errno;
+#ifdef SO_DOMAIN
+	sl = sizeof(family);
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &family, &sl) < 0)
+		return -errno;
+#else
+	memset(&ss, 0, sizeof(ss));
+	sl = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0)
+		return -errno;
+	family = ss.ss_family;
+#endif
+	if (family != AF_UNIX)
+		return -EAFNOSUPPORT;
+	if (type != SOCK_SEQPACKET && type != SOCK_STREAM && type != SOCK_DGRAM)
+		return -ESOCKTNOSUPPORT;
+	sl = sizeof(ss);
+	if (getpeername(fd, (struct sockaddr *)&ss, &sl) == 0) {
+		*connp = 1;
+	} else if (errno == ENOTCONN && type == SOCK_DGRAM) {
+		*connp = 0; /* bound, receive only */
+	} else {
+		return -errno;
+	}
+	*typep = type;
+	return 0;
+}
+
+/* setsockopt of an int; ignore_off: an unknown option is fine when the
+ * value asked for is the kernel's default behaviour anyway. */
+static int set_flag(int fd, int opt, int on, int ignore_off)
+{
+	if (setsockopt(fd, SOL_SOCKET, opt, &on, sizeof(on)) == 0)
+		return 0;
+	if (ignore_off && (errno == ENOPROTOOPT || errno == EINVAL ||
+			   errno == EOPNOTSUPP))
+		return 0;
+	if (errno == ENOPROTOOPT)
+		return -EOPNOTSUPP;
+	return -errno;
+}
+
+static int set_sockopts(int fd, const struct fdmsg_opts *o)
+{
+	int creds = (o->flags & FDMSG_OPT_CREDS) != 0;
+	int pidfd = (o->flags & FDMSG_OPT_PIDFD) != 0;
+	int r;
+
+#ifdef SO_PASSCRED
+	if ((r = set_flag(fd, SO_PASSCRED, creds, !creds)) < 0)
+		return r;
+#else
+	if (creds)
+		return -EOPNOTSUPP;
+#endif
+#ifdef SO_PASSPIDFD
+	if ((r = set_flag(fd, SO_PASSPIDFD, pidfd, !pidfd)) < 0)
+		return r;
+#else
+	if (pidfd)
+		return -EOPNOTSUPP;
+#endif
+#ifdef SO_PASSRIGHTS
+	/* Older kernels do not know it: the gate still rejects. */
+	if ((r = set_flag(fd, SO_PASSRIGHTS, o->max_fds > 0, 1)) < 0)
+		return r;
+#endif
+	(void)r;
+	return 0;
+}
+
+static void drop_received(struct fdmsg_chan *c);
+static void q_drop_all(struct fdmsg_chan *c);
+static void release_cur(struct fdmsg_chan *c);
+
+static void chan_destroy(struct fdmsg_chan *c)
+{
+	if (c == NULL)
+		return;
+	release_cur(c);
+	drop_received(c);
+	q_drop_all(c);
+	free(c->qbytes.p);
+	free(c->qrecs.p);
+	free(c->qfds.p);
+	free(c->siov);
+	free(c->batch_fds);
+	free(c->mfds);
+	free(c->ctl);
+	free(c->rbuf);
+	free(c);
+}
+
+int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
+		   const struct fdmsg_opts *opts, unsigned flags)
+{
+	struct fdmsg_chan *c = NULL;
+	struct fdmsg_opts o;
+	size_t nslots, n;
+	int r, type = 0, connected = 0;
+
+	if (opts != NULL)
+		o = *opts;
+	else
+		fdmsg_opts_init(&o);
+	if (out == NULL || (flags & ~FDMSG_CHAN_OWN_FD)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((r = check_opts(&o)) < 0)
+		goto fail;
+	if (fd < 0) {
+		r = -EBADF;
+		goto fail;
+	}
+	if ((r = sock_info(fd, &type, &connected)) < 0)
+		goto fail;
+	if ((r = set_sockopts(fd, &o)) < 0)
+		goto fail;
+
+	r = -ENOMEM;
+	c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto fail;
+	/* Before anything can fail: no slot may read as descriptor 0. */
+	c->res.nfds = 0;
+	c->res.cred.pidfd = -1;
+	c->mpidfd = -1;
+	c->rd_pidfd = -1;
+	c->f_pidfd = -1;
+	c->fd = fd;
+	c->type = type;
+	c->connected = connected;
+	c->cflags = flags;
+	c->opts = o;
+	c->gate.max_fds = o.max_fds;
+	c->gate.flags = o.flags;
+	c->gate.close_fd = NULL;
+	atomic_init(&c->shut, 0);
+
+	/* A stream reads only while no whole frame is buffered. */
+	c->rcap = o.max_frame;
+	if (type != SOCK_STREAM && o.max_batch > o.max_frame)
+		c->rcap = o.max_batch;
+	c->rbuf = malloc(c->rcap);
+	if (c->rbuf == NULL)
+		goto fail;
+	c->ctl_size = fdmsg_gate_control_size(&c->gate);
+	n = c->ctl_size / sizeof(struct cmsghdr) + 1;
+	c->ctl = calloc(n, sizeof(struct cmsghdr)); /* aligned for cmsghdr */
+	if (c->ctl == NULL)
+		goto fail;
+	nslots = o.max_fds > 0 ? o.max_fds : 1;
+	c->mfds = malloc(nslots * sizeof(int));
+	if (c->mfds == NULL)
+		goto fail;
+	if (type == SOCK_STREAM) {
+		c->batch_fds = malloc(2 * nslots * sizeof(int));
+		if (c->batch_fds == NULL)
+			goto fail;
+		c->batch[0].fds = c->batch_fds;
+		c->batch[1].fds = c->batch_fds + nslots;
+	}
+	*out = c;
+	return 0;
+
+fail:
+	chan_destroy(c);
+	if ((flags & FDMSG_CHAN_OWN_FD) && fd >= 0)
+		close_keep_errno(fd);
+	return r;
+}
+
+void fdmsg_chan_free(struct fdmsg_chan *chan)
+{
+	int saved = errno;
+
+	if (chan == NULL)
+		return;
+	if (chan->cflags & FDMSG_CHAN_OWN_FD)
+		close_keep_errno(chan->fd);
+	chan_destroy(chan);
+	errno = saved;
+}
+
+int fdmsg_chan_fd(const struct fdmsg_chan *chan)
+{
+	if (chan == NULL)
+		return -EINVAL;
+	return chan->fd;
+}
+
+/* ------------------------------------------------------------------ */
+/* Receive                                                             */
+/* ------------------------------------------------------------------ */
+
+/* Closes what the current message did not take. */
+static void release_cur(struct fdmsg_chan *c)
+{
+	close_fds(c->mfds, c->m_nfds);
+	c->m_nfds = 0;
+	close_keep_errno(take_fd(&c->mpidfd));
+}
+
+/* Closes every received descriptor no message holds yet. */
+static void drop_received(struct fdmsg_chan *c)
+{
+	unsigned i;
+
+	fdmsg_gate_discard(&c->gate, &c->res);
+	c->res_next = 0;
+	for (i = 0; i < c->nbatch; i++)
+		close_fds(c->batch[i].fds, c->batch[i].n);
+	c->nbatch = 0;
+	close_keep_errno(take_fd(&c->rd_pidfd));
+	close_keep_errno(take_fd(&c->f_pidfd));
+}
+
+static int poison(struct fdmsg_chan *c, int err)
+{
+	c->poison = err;
+	drop_received(c);
+	return err;
+}
+
+static void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+		     const struct fdmsg_hdr *h, const uint8_t *frame)
+{
+	msg->type = h->type;
+	msg->peerid = h->peerid;
+	msg->payload = frame + FDMSG_HDR_SIZE;
+	msg->len = h->len - FDMSG_HDR_SIZE;
+	msg->fds = c->mfds;
+	msg->nfds = h->nfds;
+	msg->has_cred = c->has_cred;
+	msg->cred = c->cred;
+	msg->cred.pidfd = c->mpidfd;
+	msg->pidfd_slot = &c->mpidfd;
+}
+
+static int stream_end(struct fdmsg_chan *c)
+{
+	unsigned i;
+
+	/* THREATS 25: a frame cut short, or descriptors no frame took. */
+	if (c->rlen > c->rpos)
+		return poison(c, -EBADMSG);
+	for (i = 0; i < c->nbatch; i++)
+		if (c->batch[i].next < c->batch[i].n)
+			return poison(c, -EBADMSG);
+	c->ended = 1;
+	return -EPIPE;
+}
+
+/* A failed fdmsg_gate_recv: the gate has closed what came. */
+static int recv_error(struct fdmsg_chan *c, int err)
+{
+	if (err == -EAGAIN || err == -EWOULDBLOCK)
+		return -EAGAIN;
+	/* A stream reports it only once its queue is empty. */
+	if (err == -ECONNRESET) {
+		if (c->type == SOCK_STREAM)
+			return stream_end(c);
+		c->ended = 1;
+		return -EPIPE;
+	}
+	/* The read consumed bytes whose descriptors are gone. */
+	if (err == -EPROTO || err == -EMSGSIZE || err == -EBADMSG ||
+	    err == -EMFILE || err == -ENFILE)
+		return poison(c, err);
+	return err; /* a socket error that consumed nothing */
+}
+
+static ssize_t gate_read(struct fdmsg_chan *c, void *p, size_t n)
+{
+	struct iovec iov;
+	struct msghdr mh;
+
+	iov.iov_base = p;
+	iov.iov_len = n;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = c->ctl;
+	mh.msg_controllen = c->ctl_size;
+	return fdmsg_gate_recv(&c->gate, c->fd, &mh, &c->res);
+}
+
+/* SEQPACKET, DGRAM: reads and validates one whole datagram. */
+static int read_dgram(struct fdmsg_chan *c)
+{
+	struct fdmsg_hdr h;
+	size_t off = 0, sum = 0, n;
+	ssize_t got;
+	int r;
+
+	got = gate_read(c, c->rbuf, c->rcap);
+	/* A datagram socket reports a pending ECONNRESET (the peer closed
+	 * with our data unread) before the datagrams still queued, and
+	 * clears it: read again so they are delivered before the end. */
+	if (got == -ECONNRESET)
+		got = gate_read(c, c->rbuf, c->rcap);
+	if (got < 0)
+		return recv_error(c, (int)got);
+	if (got == 0) {
+		/* An empty datagram and the end look alike (THREATS 12). */
+		fdmsg_gate_discard(&c->gate, &c->res);
+		c->ended = 1;
+		return -EPIPE;
+	}
+	n = (size_t)got;
+	/* DESIGN "which error wins": headers in turn, lengths, then fds. */
+	while (off < n) {
+		r = fdmsg_hdr_decode(c->rbuf + off, n - off, c->opts.max_frame,
+				     c->opts.max_fds, &h);
+		if (r == 0)
+			r = -EBADMSG;
+		if (r < 0)
+			goto bad;
+		if (h.len > n - off) {
+			r = -EBADMSG;
+			goto bad;
+		}
+		off += h.len;
+		sum += h.nfds;
+	}
+	if (sum != c->res.nfds) {
+		r = -EPROTO;
+		goto bad;
+	}
+	c->rlen = n;
+	c->rpos = 0;
+	c->res_next = 0;
+	c->has_cred = c->res.has_cred;
+	c->cred = c->res.cred;
+	return 0;
+
+bad:
+	fdmsg_gate_discard(&c->gate, &c->res);
+	return poison(c, r);
+}
+
+static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+{
+	struct fdmsg_hdr h;
+	unsigned i;
+	int r;
+
+	if (c->rpos >= c->rlen) {
+		c->rpos = c->rlen = 0;
+		if ((r = read_dgram(c)) < 0)
+			return r;
+	}
+	r = fdmsg_hdr_decode(c->rbuf + c->rpos, c->rlen - c->rpos,
+			     c->opts.max_frame, c->opts.max_fds, &h);
+	if (r != FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
+	    h.nfds > c->res.nfds - c->res_next)
+		return poison(c, -EBADMSG); /* validated: cannot happen */
+	for (i = 0; i < h.nfds; i++)
+		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
+	c->res_next += h.nfds;
+	c->m_nfds = h.nfds;
+	/* The datagram's pidfd goes to its first frame only. */
+	if (c->rpos == 0)
+		c->mpidfd = take_fd(&c->res.cred.pidfd);
+	msg_fill(c, msg, &h, c->rbuf + c->rpos);
+	c->rpos += h.len;
+	if (c->rpos >= c->rlen) {
+		c->res.nfds = 0;
+		c->res_next = 0;
+	}
+	return 0;
+}
+
+static void batch_pop(struct fdmsg_chan *c)
+{
+	struct batch b = c->batch[0];
+
+	c->batch[0] = c->batch[1];
+	c->batch[1] = b; /* keeps its slot array */
+	c->batch[1].n = c->batch[1].next = 0;
+	c->nbatch--;
+}
+
+/*
+ * STREAM: hands out the frame at the front of the buffer.  0: handed
+ * out; 1: more bytes are needed; < 0: poisoned.
+ */
+static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+{
+	const uint64_t f = c->rbase + c->rpos;
+	const size_t avail = c->rlen - c->rpos;
+	struct fdmsg_hdr h;
+	struct batch *b;
+	uint64_t flen;
+	unsigned i;
+	int r;
+
+	/* A batch that ends at or before this frame's start can no longer
+	 * be claimed by a frame starting in it. */
+	while (c->nbatch > 0 && c->batch[0].end <= f) {
+		if (c->batch[0].next < c->batch[0].n)
+			return poison(c, -EPROTO);
+		batch_pop(c);
+	}
+	r = fdmsg_hdr_decode(c->rbuf + c->rpos, avail, c->opts.max_frame,
+			     c->opts.max_fds, &h);
+	if (r < 0)
+		return poison(c, r);
+	/* Until the header is whole, the frame is at least a header long. */
+	flen = r > 0 ? h.len : FDMSG_HDR_SIZE;
+	/* A batch after this frame's start that ends before the next frame
+	 * can start holds descriptors no frame can claim; this also bounds
+	 * the batches held to two. */
+	for (i = 0; i < c->nbatch; i++) {
+		b = &c->batch[i];
+		if (b->start > f && b->end <= f + flen)
+			return poison(c, -EPROTO);
+	}
+	if (r == 0)
+		return 1;
+	b = c->nbatch > 0 && c->batch[0].start <= f ? &c->batch[0] : NULL;
+	if (h.nfds > 0 && (b == NULL || b->n - b->next < h.nfds))
+		return poison(c, -EPROTO);
+	if (avail < h.len)
+		return 1;
+
+	for (i = 0; i < h.nfds; i++)
+		c->mfds[i] = take_fd(&b->fds[b->next + i]);
+	if (b != NULL)
+		b->next += h.nfds;
+	c->m_nfds = h.nfds;
+	if (f < c->rd_start) {
+		c->mpidfd = take_fd(&c->f_pidfd);
+	} else {
+		close_keep_errno(take_fd(&c->f_pidfd));
+		c->mpidfd = take_fd(&c->rd_pidfd);
+	}
+	msg_fill(c, msg, &h, c->rbuf + c->rpos);
+	c->rpos += h.len;
+	return 0;
+}
+
+static int same_cred(const struct fdmsg_cred *a, const struct fdmsg_cred *b)
+{
+	return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid;
+}
+
+/* STREAM: one read into the free space after the buffered bytes. */
+static int read_stream(struct fdmsg_chan *c)
+{
+	struct batch *b;
+	uint64_t start;
+	ssize_t got;
+	size_t n;
+
+	/* Drop the frames handed out: the partial frame moves to the front. */
+	if (c->rpos > 0) {
+		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		c->rbase += c->rpos;
+		c->rlen -= c->rpos;
+		c->rpos = 0;
+	}
+	if (c->rlen >= c->rcap)
+		return poison(c, -EBADMSG); /* a whole frame fits: cannot be */
+	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+	if (got < 0)
+		return recv_error(c, (int)got);
+	if (got == 0) {
+		fdmsg_gate_discard(&c->gate, &c->res);
+		return stream_end(c);
+	}
+	n = (size_t)got;
+	start = c->rbase + c->rlen;
+
+	/* THREATS 34: the kernel never merges senders within one read, so
+	 * all buffered bytes share one sender; a frame continued by another
+	 * sender is forged. */
+	if (c->rlen > 0 && (c->has_cred != c->res.has_cred ||
+			    (c->has_cred && !same_cred(&c->cred, &c->res.cred))))
+		return poison(c, -EPROTO);
+	c->has_cred = c->res.has_cred;
+	c->cred = c->res.cred;
+
+	/* The previous read's pidfd belongs to the first frame starting in
+	 * it: the buffered partial frame, if it began there. */
+	if (c->rd_pidfd >= 0) {
+		if (c->rlen > 0 && c->rbase >= c->rd_start) {
+			close_keep_errno(take_fd(&c->f_pidfd));
+			c->f_pidfd = take_fd(&c->rd_pidfd);
+		} else {
+			close_keep_errno(take_fd(&c->rd_pidfd));
+		}
+	}
+	c->rd_pidfd = take_fd(&c->res.cred.pidfd);
+	c->rd_start = start;
+
+	if (c->res.nfds > 0) {
+		if (c->nbatch >= ARRAY_SIZE(c->batch))
+			return poison(c, -EPROTO); /* ruled out by the checks */
+		b = &c->batch[c->nbatch++];
+		b->start = start;
+		b->end = start + n;
+		b->n = c->res.nfds;
+		b->next = 0;
+		memcpy(b->fds, c->res.fds, c->res.nfds * sizeof(int));
+		c->res.nfds = 0;
+	}
+	c->rlen += n;
+	return 0;
+}
+
+static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+{
+	int r;
+
+	for (;;) {
+		r = stream_frame(c, msg);
+		if (r <= 0)
+			return r;
+		if ((r = read_stream(c)) < 0)
+			return r;
+	}
+}
+
+int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
+{
+	if (chan == NULL || msg == NULL)
+		return -EINVAL;
+	release_cur(chan);
+	if (chan->poison)
+		return chan->poison;
+	if (atomic_load(&chan->shut))
+		return -ESHUTDOWN;
+	if (chan->ended)
+		return -EPIPE;
+	if (chan->type == SOCK_STREAM)
+		return recv_stream(chan, msg);
+	return recv_dgram(chan, msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Message helpers                                                     */
+/* ------------------------------------------------------------------ */
+
+int fdmsg_msg_take_fd(struct fdmsg_msg *msg, unsigned i)
+{
+	if (msg == NULL)
+		return -EINVAL;
+	if (msg->fds == NULL || i >= msg->nfds || msg->fds[i] < 0)
+		return -EBADF;
+	return take_fd(&msg->fds[i]);
+}
+
+int fdmsg_msg_take_pidfd(struct fdmsg_msg *msg)
+{
+	if (msg == NULL)
+		return -EINVAL;
+	if (msg->pidfd_slot == NULL || *msg->pidfd_slot < 0)
+		return -EBADF;
+	msg->cred.pidfd = -1;
+	return take_fd(msg->pidfd_slot);
+}
+
+void fdmsg_msg_release(struct fdmsg_msg *msg)
+{
+	if (msg == NULL)
+		return;
+	if (msg->fds != NULL)
+		close_fds(msg->fds, msg->nfds);
+	if (msg->pidfd_slot != NULL)
+		close_keep_errno(take_fd(msg->pidfd_slot));
+	msg->cred.pidfd = -1;
+	msg->nfds = 0;
+	msg->payload = NULL;
+	msg->len = 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Send                                                                */
+/* ------------------------------------------------------------------ */
+
+/* One sendmsg, non-blocking, fds in one SCM_RIGHTS record; EINTR is
+ * restarted.  Returns the bytes written or -errno. */
+static ssize_t send_iov(int fd, const struct iovec *iov, size_t iovcnt,
+			const int *fds, size_t nfds)
+{
+	union {
+		struct cmsghdr align;
+		unsigned char buf[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
+	} u;
+	struct cmsghdr *cm;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = iovcnt;
+	if (nfds > 0) {
+		memset(u.buf, 0, CMSG_SPACE(sizeof(int) * nfds));
+		mh.msg_control = u.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cm = CMSG_FIRSTHDR(&mh);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
+
+/* Copies bytes [skip, skip + n) of header-then-payload to dst. */
+static void gather(uint8_t *dst, const uint8_t *hdr, const struct iovec *iov,
+		   size_t iovcnt, size_t skip, size_t n)
+{
+	size_t i, k;
+
+	if (skip < FDMSG_HDR_SIZE) {
+		k = FDMSG_HDR_SIZE - skip;
+		if (k > n)
+			k = n;
+		memcpy(dst, hdr + skip, k);
+		dst += k;
+		n -= k;
+		skip = 0;
+	} else {
+		skip -= FDMSG_HDR_SIZE;
+	}
+	for (i = 0; i < iovcnt && n > 0; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		k = iov[i].iov_len - skip;
+		if (k > n)
+			k = n;
+		memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, k);
+		dst += k;
+		n -= k;
+		skip = 0;
+	}
+}
+
+static int q_empty(const struct fdmsg_chan *c)
+{
+	return vec_len(&c->qrecs) == 0;
+}
+
+static struct qrec *q_recs(const struct fdmsg_chan *c)
+{
+	return (struct qrec *)c->qrecs.p + c->qrecs.head;
+}
+
+static int *q_fds(const struct fdmsg_chan *c)
+{
+	/* NULL until the first queued descriptor: no offset from NULL. */
+	return c->qfds.p != NULL ? (int *)c->qfds.p + c->qfds.head : NULL;
+}
+
+static uint8_t *q_data(const struct fdmsg_chan *c)
+{
+	return (uint8_t *)c->qbytes.p + c->qbytes.head;
+}
+
+static int q_reserve(struct fdmsg_chan *c, size_t len, size_t nfds)
+{
+	int r;
+
+	if ((r = vec_reserve(&c->qbytes, 1, len, c->opts.max_queue)) < 0)
+		return r;
+	if ((r = vec_reserve(&c->qrecs, sizeof(struct qrec), 1,
+			     SIZE_MAX / sizeof(struct qrec))) < 0)
+		return r;
+	return vec_reserve(&c->qfds, sizeof(int), nfds, SIZE_MAX / sizeof(int));
+}
+
+/*
+ * Queues bytes [skip, len) of the frame (header hdr, payload iov) with
+ * duplicates of fds.  Nothing is queued on failure.
+ */
+static int q_append(struct fdmsg_chan *c, const uint8_t *hdr,
+		    const struct iovec *iov, size_t iovcnt, size_t len,
+		    size_t skip, const int *fds, size_t nfds)
+{
+	const size_t n = len - skip;
+	struct qrec *rec;
+	size_t i;
+	int *dup;
+	int r;
+
+	if (n > c->opts.max_queue - vec_len(&c->qbytes))
+		return -ENOBUFS;
+	if ((r = q_reserve(c, n, nfds)) < 0)
+		return r;
+	dup = nfds > 0 ? (int *)c->qfds.p + c->qfds.end : NULL;
+	for (i = 0; i < nfds; i++) {
+		dup[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
+		if (dup[i] < 0) {
+			r = -errno;
+			close_fds(dup, i);
+			return r;
+		}
+	}
+	gather((uint8_t *)c->qbytes.p + c->qbytes.end, hdr, iov, iovcnt, skip,
+	       n);
+	c->qbytes.end += n;
+	c->qfds.end += nfds;
+	rec = (struct qrec *)c->qrecs.p + c->qrecs.end++;
+	rec->len = n;
+	rec->nfds = (unsigned)nfds;
+	return 0;
+}
+
+/* Drops the head frame: its unsent bytes and its descriptors. */
+static void q_drop_head(struct fdmsg_chan *c)
+{
+	struct qrec *rec = q_recs(c);
+
+	close_fds(q_fds(c), rec->nfds);
+	vec_pop(&c->qfds, rec->nfds);
+	vec_pop(&c->qbytes, rec->len);
+	vec_pop(&c->qrecs, 1);
+}
+
+static void q_drop_all(struct fdmsg_chan *c)
+{
+	while (!q_empty(c))
+		q_drop_head(c);
+}
+
+/*
+ * SEQPACKET, DGRAM: one datagram of consecutive whole frames, at most lim
+ * of them, within max_batch bytes and max(max_fds, first frame's nfds)
+ * descriptors.  *k: the frames tried.
+ */
+static int flush_dgram_once(struct fdmsg_chan *c, size_t lim, size_t *k)
+{
+	const struct qrec *rec = q_recs(c);
+	const size_t nrec = vec_len(&c->qrecs);
+	size_t blim, flim, total, tfds, i;
+	struct iovec iov;
+	ssize_t n;
+
+	blim = c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
+	flim = c->opts.max_fds > rec[0].nfds ? c->opts.max_fds : rec[0].nfds;
+	total = rec[0].len;
+	tfds = rec[0].nfds;
+	for (i = 1; i < nrec && i < lim; i++) {
+		if (rec[i].len > blim - total || rec[i].nfds > flim - tfds)
+			break;
+		total += rec[i].len;
+		tfds += rec[i].nfds;
+	}
+	*k = i;
+	iov.iov_base = q_data(c);
+	iov.iov_len = total;
+	n = send_iov(c->fd, &iov, 1, q_fds(c), tfds);
+	if (n < 0)
+		return (int)n;
+	if ((size_t)n != total)
+		return -EIO; /* datagrams are atomic */
+	while (i-- > 0)
+		q_drop_head(c); /* sent: close our duplicates */
+	return 0;
+}
+
+/*
+ * STREAM: one write from the head (maybe mid-frame) up to the next frame
+ * that carries descriptors; a write may start at such a frame, carrying
+ * exactly its descriptors with its first byte.
+ */
+static int flush_stream_once(struct fdmsg_chan *c)
+{
+	struct qrec *rec = q_recs(c);
+	const size_t nrec = vec_len(&c->qrecs);
+	size_t total = rec[0].len, i, left;
+	struct iovec iov;
+	ssize_t n;
+
+	for (i = 1; i < nrec && rec[i].nfds == 0; i++)
+		total += rec[i].len;
+	iov.iov_base = q_data(c);
+	iov.iov_len = total;
+	n = send_iov(c->fd, &iov, 1, q_fds(c), rec[0].nfds);
+	if (n < 0)
+		return (int)n;
+	if (n == 0)
+		return -EAGAIN;
+	if (rec[0].nfds > 0) {
+		/* They went with the first byte. */
+		close_fds(q_fds(c), rec[0].nfds);
+		vec_pop(&c->qfds, rec[0].nfds);
+		rec[0].nfds = 0;
+	}
+	left = (size_t)n;
+	while (left > 0) {
+		rec = q_recs(c);
+		if (left >= rec->len) {
+			left -= rec->len;
+			vec_pop(&c->qbytes, rec->len);
+			vec_pop(&c->qrecs, 1);
+		} else {
+			rec->len -= left;
+			vec_pop(&c->qbytes, left);
+			left = 0;
+		}
+	}
+	return 0;
+}
+
+int fdmsg_flush(struct fdmsg_chan *chan)
+{
+	size_t lim = SIZE_MAX, k = 1;
+	int r;
+
+	if (chan == NULL)
+		return -EINVAL;
+	if (atomic_load(&chan->shut))
+		return -ESHUTDOWN;
+	while (!q_empty(chan)) {
+		if (chan->type == SOCK_STREAM) {
+			r = flush_stream_once(chan);
+		} else {
+			r = flush_dgram_once(chan, lim, &k);
+			if (r == 0) {
+				lim = SIZE_MAX;
+				continue;
+			}
+		}
+		if (r == 0)
+			continue;
+		if (r == -EAGAIN || r == -EWOULDBLOCK ||
+		    (r == -ENOBUFS && chan->type != SOCK_STREAM))
+			return -EAGAIN;
+		if (is_dead(r)) {
+			q_drop_all(chan);
+			return r;
+		}
+		if (r == -EPERM || r == -ETOOMANYREFS || r == -EMSGSIZE) {
+			/* A datagram too big for the socket buffer: halve
+			 * the batch.  Descriptors refused: find the frame
+			 * alone.  A single frame refused is dropped. */
+			if (chan->type != SOCK_STREAM && k > 1) {
+				lim = r == -EMSGSIZE ? k / 2 : 1;
+				continue;
+			}
+			if (chan->type != SOCK_STREAM || q_recs(chan)->nfds > 0)
+				q_drop_head(chan);
+			return r;
+		}
+		return r;
+	}
+	return 0;
+}
+
+int fdmsg_want_write(const struct fdmsg_chan *chan)
+{
+	return chan != NULL && !q_empty(chan);
+}
+
+static int siov_reserve(struct fdmsg_chan *c, size_t n)
+{
+	struct iovec *p;
+
+	if (n <= c->siov_cap)
+		return 0;
+	p = realloc(c->siov, n * sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	c->siov = p;
+	c->siov_cap = n;
+	return 0;
+}
+
+/* The queue is empty: one sendmsg straight from the caller's memory. */
+static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
+		       const struct iovec *iov, size_t iovcnt, size_t len,
+		       const int *fds, size_t nfds, unsigned flags)
+{
+	struct iovec small[SMALL_IOV], *v = small;
+	ssize_t n;
+	int r;
+
+	if (iovcnt + 1 > SMALL_IOV) {
+		if ((r = siov_reserve(c, iovcnt + 1)) < 0)
+			return r;
+		v = c->siov;
+	}
+	v[0].iov_base = (void *)(uintptr_t)hdr;
+	v[0].iov_len = FDMSG_HDR_SIZE;
+	if (iovcnt > 0)
+		memcpy(v + 1, iov, iovcnt * sizeof(*iov));
+	/* A stream frame must never be left half sent: make room for the
+	 * rest of a short write before writing. */
+	if (c->type == SOCK_STREAM && (r = q_reserve(c, len, 0)) < 0)
+		return r;
+
+	n = send_iov(c->fd, v, iovcnt + 1, fds, nfds);
+	if (n >= 0 && (size_t)n == len)
+		return 0;
+	if (n > 0 && c->type == SOCK_STREAM) {
+		/* The first byte carried the descriptors; the rest is
+		 * queued without them, even with FDMSG_NO_QUEUE. */
+		return q_append(c, hdr, iov, iovcnt, len, (size_t)n, NULL, 0);
+	}
+	if (n > 0)
+		return -EIO; /* datagrams are atomic */
+	if (n == 0 || n == -EAGAIN || n == -EWOULDBLOCK ||
+	    (n == -ENOBUFS && c->type != SOCK_STREAM)) {
+		if (flags & FDMSG_NO_QUEUE)
+			return -EAGAIN;
+		return q_append(c, hdr, iov, iovcnt, len, 0, fds, nfds);
+	}
+	return (int)n;
+}
+
+int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
+	       const struct iovec *iov, size_t iovcnt, const int *fds,
+	       size_t nfds, unsigned flags)
+{
+	uint8_t hdr[FDMSG_HDR_SIZE];
+	struct fdmsg_hdr h;
+	size_t plen = 0, i;
+	int r;
+
+	if (chan == NULL || (iov == NULL && iovcnt > 0) ||
+	    (fds == NULL && nfds > 0) ||
+	    (flags & ~(FDMSG_CLOSE_FDS | FDMSG_NO_QUEUE)) ||
+	    iovcnt > (size_t)IOV_MAX - 1 || nfds > FDMSG_MAX_FDS_CAP) {
+		r = -EINVAL;
+		goto out;
+	}
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_base == NULL && iov[i].iov_len > 0) {
+			r = -EINVAL;
+			goto out;
+		}
+		if (size_add(plen, iov[i].iov_len, &plen) < 0) {
+			r = -EMSGSIZE;
+			goto out;
+		}
+	}
+	if (plen > chan->opts.max_frame - FDMSG_HDR_SIZE) {
+		r = -EMSGSIZE;
+		goto out;
+	}
+	for (i = 0; i < nfds; i++) {
+		if (fds[i] < 0) {
+			r = -EBADF;
+			goto out;
+		}
+	}
+	if (!chan->connected) {
+		r = -ENOTCONN;
+		goto out;
+	}
+	if (chan->poison) {
+		r = chan->poison;
+		goto out;
+	}
+	if (atomic_load(&chan->shut)) {
+		r = -ESHUTDOWN;
+		goto out;
+	}
+
+	memset(&h, 0, sizeof(h));
+	h.version = FDMSG_WIRE_VERSION;
+	h.nfds = (uint8_t)nfds;
+	h.len = (uint32_t)(FDMSG_HDR_SIZE + plen);
+	h.type = type;
+	h.peerid = peerid;
+	if ((r = fdmsg_hdr_encode(&h, hdr)) < 0)
+		goto out;
+
+	if (!q_empty(chan)) {
+		if (!(flags & FDMSG_NO_QUEUE)) {
+			/* Behind the queue, to keep the order. */
+			r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds,
+				     nfds);
+			if (r < 0)
+				goto out;
+			r = fdmsg_flush(chan);
+			/* Queued: only a dead peer is worth reporting. */
+			r = is_dead(r) ? r : 0;
+			goto out;
+		}
+		r = fdmsg_flush(chan);
+		if (!q_empty(chan)) {
+			r = is_dead(r) ? r : -EAGAIN;
+			goto out;
+		}
+	}
+	r = send_direct(chan, hdr, iov, iovcnt, h.len, fds, nfds, flags);
+
+out:
+	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL)
+		for (i = 0; i < nfds; i++)
+			close_keep_errno(fds[i]);
+	return r;
+}
+
+/* ------------------------------------------------------------------ */
+/* Blocking helpers and shutdown                                       */
+/* ------------------------------------------------------------------ */
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Polls until events, the deadline (timeout_ms < 0: none) or a signal.
+ * 0: try again; -ETIMEDOUT; -ESHUTDOWN; a poll error. */
+static int wait_fd(struct fdmsg_chan *c, short events, int timeout_ms,
+		   int64_t deadline)
+{
+	struct pollfd p;
+	int64_t left;
+	int ms = -1;
+
+	if (atomic_load(&c->shut))
+		return -ESHUTDOWN;
+	if (timeout_ms >= 0) {
+		left = deadline - now_ns();
+		if (left <= 0)
+			return -ETIMEDOUT;
+		left = (left + 999999) / 1000000; /* round up: no spin */
+		ms = left > INT_MAX ? INT_MAX : (int)left;
+	}
+	p.fd = c->fd;
+	p.events = events;
+	p.revents = 0;
+	if (poll(&p, 1, ms) < 0 && errno != EINTR)
+		return -errno;
+	if (atomic_load(&c->shut))
+		return -ESHUTDOWN;
+	return 0;
+}
+
+int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
+		    int timeout_ms)
+{
+	int64_t deadline = 0;
+	int r;
+
+	if (chan == NULL || msg == NULL || timeout_ms < -1)
+		return -EINVAL;
+	if (timeout_ms >= 0)
+		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		r = fdmsg_recv(chan, msg);
+		if (r != -EAGAIN)
+			return r;
+		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)
+			return r;
+	}
+}
+
+int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms)
+{
+	int64_t deadline = 0;
+	int r;
+
+	if (chan == NULL || timeout_ms < -1)
+		return -EINVAL;
+	if (timeout_ms >= 0)
+		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	for (;;) {
+		r = fdmsg_flush(chan);
+		if (r != -EAGAIN)
+			return r;
+		if ((r = wait_fd(chan, POLLOUT, timeout_ms, deadline)) < 0)
+			return r;
+	}
+}
+
+/*
+ * Safe from another thread: an atomic flag, then shutdown(2), which wakes
+ * a poll on this socket here and shows the end to the peer.  On a bound,
+ * unconnected DGRAM there is nothing to shut down (ENOTCONN): only the
+ * flag is set, and a waiter sees it at its next wakeup or timeout.
+ */
+int fdmsg_shutdown(struct fdmsg_chan *chan)
+{
+	if (chan == NULL)
+		return -EINVAL;
+	atomic_store(&chan->shut, 1);
+	if (shutdown(chan->fd, SHUT_RDWR) < 0 && errno != ENOTCONN)
+		return -errno;
+	return 0;
+}

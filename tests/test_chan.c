@@ -1,2 +1,1682 @@
+/*
+ * The channel, functionally, on SOCK_SEQPACKET, SOCK_STREAM and SOCK_DGRAM:
+ * round trips (payload sizes, iovecs, descriptors up to 253 with their
+ * identity checked by st_dev/st_ino), descriptor ownership on both sides,
+ * the end of the peer, the send queue under a small SO_SNDBUF (order,
+ * descriptors, stream partial writes, the max_queue cap, SEQPACKET
+ * batching), the blocking helpers and fdmsg_shutdown across threads,
+ * option validation, credentials and pidfds.  Hostile peers are in
+ * test_hostile.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "fdmsg.h"
 #include "testutil.h"
+
+#define WAIT_MS 10000
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                             */
+/* ------------------------------------------------------------------ */
+
+static void opts_fds(struct fdmsg_opts *o, unsigned max_fds)
+{
+	fdmsg_opts_init(o);
+	o->max_fds = max_fds;
+}
+
+/* A connected pair of channels over socketpair(type), both owning their
+ * socket; oa/ob may be NULL for the defaults. */
+static void chan_pair(int type, const struct fdmsg_opts *oa,
+		      const struct fdmsg_opts *ob, struct fdmsg_chan **a,
+		      struct fdmsg_chan **b)
+{
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0,
+		     "socketpair: %s", strerror(errno));
+	cr_assert_eq(fdmsg_chan_new(a, sv[0], oa, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_chan_new(b, sv[1], ob, FDMSG_CHAN_OWN_FD), 0);
+}
+
+/* A distinct file per call (its own inode). */
+static int new_file(void)
+{
+	int fd = memfd_create("chan-test", MFD_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "memfd_create: %s", strerror(errno));
+	return fd;
+}
+
+static void assert_same_file(int a, int b)
+{
+	struct stat sa, sb;
+
+	cr_assert_eq(fstat(a, &sa), 0, "fstat %d: %s", a, strerror(errno));
+	cr_assert_eq(fstat(b, &sb), 0, "fstat %d: %s", b, strerror(errno));
+	cr_assert(sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino,
+		  "descriptor %d is not the file of %d", a, b);
+}
+
+static int fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+static void fill(uint8_t *p, size_t n, unsigned seed)
+{
+	uint32_t x = seed * 2654435761u + 1;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		x = x * 1103515245u + 12345u;
+		p[i] = (uint8_t)(x >> 16);
+	}
+}
+
+static void set_small_sndbuf(struct fdmsg_chan *c)
+{
+	int one = 1;
+
+	cr_assert_eq(setsockopt(fdmsg_chan_fd(c), SOL_SOCKET, SO_SNDBUF, &one,
+				sizeof(one)), 0);
+}
+
+static int send_bytes(struct fdmsg_chan *c, uint32_t type, const void *p,
+		      size_t n, const int *fds, size_t nfds, unsigned flags)
+{
+	struct iovec iov = { (void *)(uintptr_t)p, n };
+
+	return fdmsg_send(c, type, type * 7u, &iov, 1, fds, nfds, flags);
+}
+
+/* The frame a sequence test sends as number i: type i, peerid 7 i,
+ * payload of plen bytes seeded by i. */
+static int send_seq(struct fdmsg_chan *c, unsigned i, size_t plen,
+		    const int *fds, size_t nfds, unsigned flags)
+{
+	uint8_t *buf = malloc(plen ? plen : 1);
+	int r;
+
+	cr_assert_not_null(buf);
+	fill(buf, plen, i);
+	r = send_bytes(c, i, buf, plen, fds, nfds, flags);
+	free(buf);
+	return r;
+}
+
+static void check_seq(const struct fdmsg_msg *m, unsigned i, size_t plen)
+{
+	uint8_t *want = malloc(plen ? plen : 1);
+
+	cr_assert_not_null(want);
+	fill(want, plen, i);
+	cr_assert_eq(m->type, i, "frame %u arrived as type %u", i, m->type);
+	cr_assert_eq(m->peerid, i * 7u);
+	cr_assert_eq(m->len, plen, "frame %u: len %zu, want %zu", i, m->len,
+		     plen);
+	cr_assert(plen == 0 || memcmp(m->payload, want, plen) == 0,
+		  "frame %u: payload differs", i);
+	free(want);
+}
+
+/* Receives one frame, blocking up to WAIT_MS. */
+static void recv_ok(struct fdmsg_chan *c, struct fdmsg_msg *m)
+{
+	int r = fdmsg_recv_wait(c, m, WAIT_MS);
+
+	cr_assert_eq(r, 0, "recv_wait: %d (%s)", r, fdmsg_strerror(r));
+}
+
+/* Sends into a with the given size until a's queue holds data (the
+ * socket is full); returns the frames sent, each carrying fds[i] when
+ * fds is given. */
+static unsigned fill_socket(struct fdmsg_chan *a, size_t plen, int *fds,
+			    unsigned max)
+{
+	unsigned i;
+
+	for (i = 0; i < max && !fdmsg_want_write(a); i++) {
+		if (fds != NULL)
+			fds[i] = new_file();
+		cr_assert_eq(send_seq(a, i, plen, fds ? &fds[i] : NULL,
+				      fds ? 1 : 0, 0), 0);
+	}
+	cr_assert_eq(fdmsg_want_write(a), 1, "socket never filled (%u)", i);
+	return i;
+}
+
+/* Flushes a and receives on b until n frames arrived; checks each
+ * against the sequence, and its one descriptor against fds[i]. */
+static void drain_seq(struct fdmsg_chan *a, struct fdmsg_chan *b,
+		      unsigned first, unsigned n, size_t plen, const int *fds)
+{
+	struct fdmsg_msg m;
+	unsigned got = 0;
+	long iter;
+	int r;
+
+	for (iter = 0; got < n && iter < 10000000; iter++) {
+		r = fdmsg_flush(a);
+		cr_assert(r == 0 || r == -EAGAIN, "flush: %d", r);
+		r = fdmsg_recv(b, &m);
+		if (r == -EAGAIN)
+			continue;
+		cr_assert_eq(r, 0, "recv: %d (%s)", r, fdmsg_strerror(r));
+		check_seq(&m, first + got, plen);
+		if (fds != NULL) {
+			cr_assert_eq(m.nfds, 1);
+			assert_same_file(m.fds[0], fds[first + got]);
+		} else {
+			cr_assert_eq(m.nfds, 0);
+		}
+		got++;
+	}
+	cr_assert_eq(got, n, "received %u of %u frames", got, n);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+}
+
+static void close_all(int *fds, unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* One Test per socket type around a body taking the type. */
+#define TYPES_TEST(name)                                                  \
+	static void name##_body(int type);                                \
+	Test(chan_seqpacket, name) { name##_body(SOCK_SEQPACKET); }       \
+	Test(chan_stream, name) { name##_body(SOCK_STREAM); }             \
+	Test(chan_dgram, name) { name##_body(SOCK_DGRAM); }               \
+	static void name##_body(int type)
+
+/* Connection-oriented types only (an end the peer can see). */
+#define CONN_TEST(name)                                                   \
+	static void name##_body(int type);                                \
+	Test(chan_seqpacket, name) { name##_body(SOCK_SEQPACKET); }       \
+	Test(chan_stream, name) { name##_body(SOCK_STREAM); }             \
+	static void name##_body(int type)
+
+/* ------------------------------------------------------------------ */
+/* Round trips                                                         */
+/* ------------------------------------------------------------------ */
+
+static void roundtrip(int type, size_t plen)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+
+	chan_pair(type, NULL, NULL, &a, &b);
+	cr_assert_eq(send_seq(a, 5, plen, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 6, plen, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	recv_ok(b, &m);
+	check_seq(&m, 5, plen);
+	cr_assert_eq(m.nfds, 0);
+	cr_assert_eq(m.has_cred, 0);
+	cr_assert_eq(m.cred.pidfd, -1);
+	recv_ok(b, &m);
+	check_seq(&m, 6, plen);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
+
+TYPES_TEST(roundtrip_empty_payload)
+{
+	FD_GUARD_BEGIN();
+	roundtrip(type, 0);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(roundtrip_one_byte)
+{
+	FD_GUARD_BEGIN();
+	roundtrip(type, 1);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(roundtrip_max_frame_payload)
+{
+	FD_GUARD_BEGIN();
+	roundtrip(type, FDMSG_MAX_FRAME_DEFAULT - FDMSG_HDR_SIZE);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(roundtrip_small_max_frame_at_limit)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.max_frame = 64;
+	o.max_queue = 64;
+	chan_pair(type, &o, &o, &a, &b);
+	cr_assert_eq(send_seq(a, 1, 48, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 2, 49, NULL, 0, 0), -EMSGSIZE);
+	recv_ok(b, &m);
+	check_seq(&m, 1, 48);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* n iovecs of varied sizes, some empty; returns the total. */
+static size_t make_iovs(struct iovec *iov, uint8_t *data, unsigned n)
+{
+	size_t off = 0;
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		size_t l = (i % 3 == 1) ? 0 : (size_t)(i * 37 % 200 + 1);
+
+		iov[i].iov_base = data + off;
+		iov[i].iov_len = l;
+		off += l;
+	}
+	return off;
+}
+
+static void roundtrip_iovs(int type, unsigned n)
+{
+	static uint8_t data[64 * 1024];
+	struct iovec iov[64];
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	size_t total;
+
+	cr_assert_leq(n, 64);
+	fill(data, sizeof(data), n);
+	total = make_iovs(iov, data, n);
+	chan_pair(type, NULL, NULL, &a, &b);
+	cr_assert_eq(fdmsg_send(a, 9, 10, iov, n, NULL, 0, 0), 0);
+	recv_ok(b, &m);
+	cr_assert_eq(m.type, 9);
+	cr_assert_eq(m.peerid, 10);
+	cr_assert_eq(m.len, total);
+	cr_assert(total == 0 || memcmp(m.payload, data, total) == 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
+
+TYPES_TEST(roundtrip_several_iovecs)
+{
+	FD_GUARD_BEGIN();
+	roundtrip_iovs(type, 5);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(roundtrip_many_iovecs)
+{
+	FD_GUARD_BEGIN();
+	roundtrip_iovs(type, 64); /* past the stack iovec array */
+	FD_GUARD_END();
+}
+
+TYPES_TEST(roundtrip_no_iovecs)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	cr_assert_eq(fdmsg_send(a, 1, 2, NULL, 0, NULL, 0, 0), 0);
+	recv_ok(b, &m);
+	cr_assert_eq(m.type, 1);
+	cr_assert_eq(m.len, 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Descriptors                                                         */
+/* ------------------------------------------------------------------ */
+
+static void roundtrip_fds(int type, unsigned n)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int fds[FDMSG_MAX_FDS_CAP], got[FDMSG_MAX_FDS_CAP];
+	unsigned i;
+	int base;
+
+	opts_fds(&o, n);
+	chan_pair(type, NULL, &o, &a, &b);
+	for (i = 0; i < n; i++)
+		fds[i] = new_file();
+	cr_assert_eq(send_seq(a, 3, 10, fds, n, 0), 0);
+	/* Still the caller's after the call. */
+	for (i = 0; i < n; i++)
+		cr_assert(fd_is_open(fds[i]));
+	base = fd_count();
+	recv_ok(b, &m);
+	check_seq(&m, 3, 10);
+	cr_assert_eq(m.nfds, n);
+	cr_assert_eq(fd_count(), base + (int)n);
+	for (i = 0; i < n; i++) {
+		cr_assert_gt(m.fds[i], 2);
+		cr_assert(fcntl(m.fds[i], F_GETFD) & FD_CLOEXEC);
+		assert_same_file(m.fds[i], fds[i]);
+		got[i] = fdmsg_msg_take_fd(&m, i);
+		cr_assert_geq(got[i], 0);
+		cr_assert_eq(fdmsg_msg_take_fd(&m, i), -EBADF);
+	}
+	cr_assert_eq(fdmsg_msg_take_fd(&m, n), -EBADF);
+	fdmsg_msg_release(&m);
+	cr_assert_eq(fd_count(), base + (int)n, "taken fds were closed");
+	close_all(got, n);
+	close_all(fds, n);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
+
+TYPES_TEST(fds_one)
+{
+	FD_GUARD_BEGIN();
+	roundtrip_fds(type, 1);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(fds_several)
+{
+	FD_GUARD_BEGIN();
+	roundtrip_fds(type, 7);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(fds_max_253)
+{
+	FD_GUARD_BEGIN();
+	roundtrip_fds(type, FDMSG_MAX_FDS_CAP);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(fds_frames_back_to_back_keep_their_own)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int f[5];
+	unsigned i;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 4);
+	chan_pair(type, NULL, &o, &a, &b);
+	for (i = 0; i < 5; i++)
+		f[i] = new_file();
+	cr_assert_eq(send_seq(a, 0, 3, &f[0], 2, 0), 0);
+	cr_assert_eq(send_seq(a, 1, 0, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 2, 5, &f[2], 3, 0), 0);
+	recv_ok(b, &m);
+	check_seq(&m, 0, 3);
+	cr_assert_eq(m.nfds, 2);
+	assert_same_file(m.fds[0], f[0]);
+	assert_same_file(m.fds[1], f[1]);
+	recv_ok(b, &m);
+	check_seq(&m, 1, 0);
+	cr_assert_eq(m.nfds, 0);
+	recv_ok(b, &m);
+	check_seq(&m, 2, 5);
+	cr_assert_eq(m.nfds, 3);
+	for (i = 0; i < 3; i++)
+		assert_same_file(m.fds[i], f[2 + i]);
+	close_all(f, 5);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(untaken_fds_closed_by_release_and_next_recv)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int f[4], base, kept;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 2);
+	chan_pair(type, NULL, &o, &a, &b);
+	for (int i = 0; i < 4; i++)
+		f[i] = new_file();
+	cr_assert_eq(send_seq(a, 0, 1, &f[0], 2, 0), 0);
+	cr_assert_eq(send_seq(a, 1, 1, &f[2], 2, 0), 0);
+	cr_assert_eq(send_seq(a, 2, 1, &f[0], 2, 0), 0);
+	base = fd_count();
+
+	/* Frame 0: one taken, the other closed by the next receive. */
+	recv_ok(b, &m);
+	cr_assert_eq(fd_count(), base + 2);
+	kept = fdmsg_msg_take_fd(&m, 1);
+	assert_same_file(kept, f[1]);
+	recv_ok(b, &m);
+	check_seq(&m, 1, 1);
+	cr_assert_eq(fd_count(), base + 1 + 2, "untaken fd of frame 0 open");
+	assert_same_file(m.fds[0], f[2]);
+	cr_assert(fd_is_open(kept));
+
+	/* Frame 1: released explicitly, twice. */
+	fdmsg_msg_release(&m);
+	cr_assert_eq(fd_count(), base + 1);
+	cr_assert_eq(m.nfds, 0);
+	cr_assert_null(m.payload);
+	fdmsg_msg_release(&m);
+	cr_assert_eq(fdmsg_msg_take_fd(&m, 0), -EBADF);
+
+	/* Frame 2: freed with the channel. */
+	recv_ok(b, &m);
+	cr_assert_eq(fd_count(), base + 1 + 2);
+	fdmsg_chan_free(b);
+	cr_assert_eq(fd_count(), base + 1 - 1, "chan_free left fds open");
+	close(kept);
+	close_all(f, 4);
+	fdmsg_chan_free(a);
+	FD_GUARD_END();
+}
+
+Test(chan_msg, release_and_take_on_zeroed_msg)
+{
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	memset(&m, 0, sizeof(m));
+	fdmsg_msg_release(&m);
+	fdmsg_msg_release(&m);
+	cr_assert_eq(m.cred.pidfd, -1);
+	cr_assert_eq(fdmsg_msg_take_fd(&m, 0), -EBADF);
+	cr_assert_eq(fdmsg_msg_take_pidfd(&m), -EBADF);
+	cr_assert_eq(fdmsg_msg_take_fd(NULL, 0), -EINVAL);
+	fdmsg_msg_release(NULL);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(fds_to_channel_without_max_fds_refused)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	int f, r;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b); /* max_fds 0 on b */
+	f = new_file();
+	r = send_seq(a, 1, 4, &f, 1, 0);
+	if (r == 0) {
+		/* A kernel without SO_PASSRIGHTS: the gate refuses. */
+		cr_assert_eq(fdmsg_recv_wait(b, &m, WAIT_MS), -EPROTO);
+	} else {
+		cr_assert_eq(r, -EPERM, "send: %d", r);
+		/* The frame was dropped; the channel goes on. */
+		cr_assert_eq(send_seq(a, 2, 4, NULL, 0, 0), 0);
+		recv_ok(b, &m);
+		check_seq(&m, 2, 4);
+	}
+	close(f);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Nothing to read, the peer's end                                     */
+/* ------------------------------------------------------------------ */
+
+TYPES_TEST(eagain_when_nothing)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_recv(a, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+CONN_TEST(epipe_after_peer_close_once_frames_delivered)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int f;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 1);
+	chan_pair(type, NULL, &o, &a, &b);
+	f = new_file();
+	cr_assert_eq(send_seq(a, 0, 100, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 1, 0, &f, 1, FDMSG_CLOSE_FDS), 0);
+	fdmsg_chan_free(a);
+	recv_ok(b, &m);
+	check_seq(&m, 0, 100);
+	recv_ok(b, &m);
+	check_seq(&m, 1, 0);
+	cr_assert_eq(m.nfds, 1);
+	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
+	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
+	cr_assert_eq(fdmsg_recv_wait(b, &m, 0), -EPIPE);
+	/* Sending to a peer that is gone. */
+	cr_assert_eq(send_seq(b, 2, 1, NULL, 0, 0), -EPIPE);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* The peer closes with our frames unread (ECONNRESET on our side): its
+ * frames still come first, then the end. */
+CONN_TEST(peer_close_with_unread_data_delivers_frames_first)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	cr_assert_eq(send_seq(b, 9, 4, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 0, 4, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 1, 4, NULL, 0, 0), 0);
+	fdmsg_chan_free(a);
+	recv_ok(b, &m);
+	check_seq(&m, 0, 4);
+	recv_ok(b, &m);
+	check_seq(&m, 1, 4);
+	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
+	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+Test(chan_dgram, empty_datagram_ends_after_frames_delivered)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	chan_pair(SOCK_DGRAM, NULL, NULL, &a, &b);
+	cr_assert_eq(send_seq(a, 0, 3, NULL, 0, 0), 0);
+	cr_assert_eq(send(fdmsg_chan_fd(a), "", 0, 0), 0);
+	cr_assert_eq(send_seq(a, 1, 3, NULL, 0, 0), 0);
+	recv_ok(b, &m);
+	check_seq(&m, 0, 3);
+	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
+	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE, "the end is sticky");
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+Test(chan_dgram, unconnected_receives_only)
+{
+	struct sockaddr_un sa;
+	struct fdmsg_chan *c, *a;
+	struct fdmsg_msg m;
+	socklen_t sl;
+	int fd, cl;
+
+	FD_GUARD_BEGIN();
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa_family_t)), 0);
+	sl = sizeof(sa);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&sa, &sl), 0);
+	cr_assert_eq(fdmsg_chan_new(&c, fd, NULL, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(send_seq(c, 1, 1, NULL, 0, 0), -ENOTCONN);
+
+	cl = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(cl, 0);
+	cr_assert_eq(connect(cl, (struct sockaddr *)&sa, sl), 0);
+	cr_assert_eq(fdmsg_chan_new(&a, cl, NULL, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(send_seq(a, 4, 8, NULL, 0, 0), 0);
+	recv_ok(c, &m);
+	check_seq(&m, 4, 8);
+	/* Nothing to shut down, but the flag holds. */
+	cr_assert_eq(fdmsg_shutdown(c), 0);
+	cr_assert_eq(fdmsg_recv(c, &m), -ESHUTDOWN);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(c);
+	FD_GUARD_END();
+}
+
+Test(chan_seqpacket, unconnected_socket_refused)
+{
+	int fd;
+
+	FD_GUARD_BEGIN();
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	struct fdmsg_chan *c = NULL;
+	cr_assert_eq(fdmsg_chan_new(&c, fd, NULL, 0), -ENOTCONN);
+	cr_assert_null(c);
+	cr_assert(fd_is_open(fd));
+	close(fd);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* The send queue                                                      */
+/* ------------------------------------------------------------------ */
+
+TYPES_TEST(queue_small_sndbuf_order_and_fds)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	int fds[400];
+	unsigned n, i;
+	int base;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 4);
+	chan_pair(type, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 100, fds, 300);
+	/* More behind the queue: each keeps a duplicate of its fd. */
+	base = fd_count();
+	for (i = n; i < n + 20; i++) {
+		fds[i] = new_file();
+		cr_assert_eq(send_seq(a, i, 100, &fds[i], 1, 0), 0);
+	}
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	/* 20 files and 20 duplicates waiting in the queue. */
+	cr_assert_eq(fd_count(), base + 40);
+	drain_seq(a, b, 0, n + 20, 100, fds);
+	close_all(fds, n + 20);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(queue_then_send_keeps_order_without_fds)
+{
+	struct fdmsg_chan *a, *b;
+	unsigned n, i;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 33, NULL, 1000);
+	for (i = n; i < n + 50; i++)
+		cr_assert_eq(send_seq(a, i, 33, NULL, 0, 0), 0);
+	drain_seq(a, b, 0, n + 50, 33, NULL);
+	/* Usable afterwards, straight again. */
+	cr_assert_eq(send_seq(a, 0, 5, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+Test(chan_stream, partial_writes_resume_at_the_right_byte)
+{
+	const size_t plen = 60000;
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	int fds[6];
+	unsigned i;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 1);
+	chan_pair(SOCK_STREAM, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	for (i = 0; i < 6; i++) {
+		fds[i] = new_file();
+		cr_assert_eq(send_seq(a, i, plen, &fds[i], 1, 0), 0);
+		if (i == 0)
+			cr_assert_eq(fdmsg_want_write(a), 1,
+				     "60 kB did not short-write");
+	}
+	drain_seq(a, b, 0, 6, plen, fds);
+	close_all(fds, 6);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+Test(chan_stream, no_queue_short_write_still_queues_the_rest)
+{
+	struct fdmsg_chan *a, *b;
+	int f;
+
+	FD_GUARD_BEGIN();
+	chan_pair(SOCK_STREAM, NULL, &(struct fdmsg_opts){
+		.max_frame = FDMSG_MAX_FRAME_DEFAULT,
+		.max_fds = 1, .max_queue = FDMSG_MAX_QUEUE_DEFAULT }, &a, &b);
+	set_small_sndbuf(a);
+	f = new_file();
+	/* A frame cannot be half sent: 0, and the rest waits. */
+	cr_assert_eq(send_seq(a, 0, 60000, &f, 1, FDMSG_NO_QUEUE), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	/* The queue is not empty: NO_QUEUE frames are refused. */
+	cr_assert_eq(send_seq(a, 1, 10, NULL, 0, FDMSG_NO_QUEUE), -EAGAIN);
+	drain_seq(a, b, 0, 1, 60000, &f);
+	close(f);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(no_queue_gives_eagain_and_queues_nothing)
+{
+	struct fdmsg_chan *a, *b;
+	unsigned i;
+	int r = 0, f, base;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, &(struct fdmsg_opts){
+		.max_frame = FDMSG_MAX_FRAME_DEFAULT,
+		.max_fds = 1, .max_queue = FDMSG_MAX_QUEUE_DEFAULT }, &a, &b);
+	set_small_sndbuf(a);
+	for (i = 0; i < 10000; i++) {
+		r = send_seq(a, i, 50, NULL, 0, FDMSG_NO_QUEUE);
+		if (r < 0)
+			break;
+	}
+	cr_assert_eq(r, -EAGAIN);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	/* With a descriptor: nothing duplicated, the caller's fd intact. */
+	f = new_file();
+	base = fd_count();
+	cr_assert_eq(send_seq(a, i, 50, &f, 1, FDMSG_NO_QUEUE), -EAGAIN);
+	cr_assert_eq(fd_count(), base);
+	cr_assert(fd_is_open(f));
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	drain_seq(a, b, 0, i, 50, NULL);
+	close(f);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(max_queue_cap_enobufs_nothing_queued)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	int fds[300], f, base, r = 0;
+	unsigned n, i;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.max_frame = 1024;
+	o.max_queue = 1024; /* the smallest allowed */
+	o.max_fds = 1;
+	chan_pair(type, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 200, fds, 250);
+	/* 216-byte frames: the queue holds four of them. */
+	for (i = n; i < n + 10; i++) {
+		fds[i] = new_file();
+		r = send_seq(a, i, 200, &fds[i], 1, 0);
+		if (r < 0)
+			break;
+	}
+	cr_assert_eq(r, -ENOBUFS);
+	cr_assert_lt(i, n + 5);
+	f = fds[i]; /* the refused frame's fd: not duplicated, still open */
+	base = fd_count();
+	cr_assert_eq(send_seq(a, i, 200, &f, 1, 0), -ENOBUFS);
+	cr_assert_eq(fd_count(), base);
+	cr_assert(fd_is_open(f));
+	close(f);
+	fds[i] = -1;
+	/* Exactly the accepted frames arrive, in order. */
+	drain_seq(a, b, 0, i, 200, fds);
+	/* And the channel goes on. */
+	cr_assert_eq(send_seq(a, i, 200, NULL, 0, 0), 0);
+	drain_seq(a, b, i, 1, 200, NULL);
+	close_all(fds, i);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+Test(chan_seqpacket, batching_several_frames_per_datagram)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int fds[200], nf[200];
+	unsigned n, i, k, total_fds = 0, got;
+	ssize_t peek;
+	uint8_t buf[65536];
+	int bfd;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 8);
+	chan_pair(SOCK_SEQPACKET, &o, &o, &a, &b);
+	bfd = fdmsg_chan_fd(b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 16, NULL, 1000);
+	/* Queue 12 frames with 0, 1 or 2 descriptors. */
+	for (i = n; i < n + 12; i++) {
+		nf[i] = (int)(i % 3);
+		for (k = 0; k < (unsigned)nf[i]; k++)
+			fds[total_fds + k] = new_file();
+		cr_assert_eq(send_seq(a, i, 16, &fds[total_fds], nf[i], 0), 0);
+		total_fds += nf[i];
+	}
+	/* Take out what went straight (the last of fill_socket's frames is
+	 * queued), then send the queue. */
+	for (i = 0; i < n - 1; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, i, 16);
+	}
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	/* The first datagram holds several 32-byte frames (a peek without
+	 * a control buffer installs no descriptor). */
+	peek = recv(bfd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	cr_assert_gt(peek, 32, "not batched: datagram of %zd bytes", peek);
+	cr_assert_eq(peek % 32, 0);
+	nf[n - 1] = 0;
+	for (i = n - 1, got = 0; i < n + 12; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, i, 16);
+		cr_assert_eq(m.nfds, (unsigned)nf[i]);
+		for (k = 0; k < m.nfds; k++)
+			assert_same_file(m.fds[k], fds[got + k]);
+		got += m.nfds;
+	}
+	cr_assert_eq(got, total_fds);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	close_all(fds, total_fds);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(send_after_partial_drain_goes_behind_the_queue)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	unsigned n, i;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 30, NULL, 1000);
+	for (i = n; i < n + 5; i++)
+		cr_assert_eq(send_seq(a, i, 30, NULL, 0, 0), 0);
+	/* The socket empties, the queue still holds n - 1 .. n + 4. */
+	for (i = 0; i < n - 1; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, i, 30);
+	}
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	cr_assert_eq(send_seq(a, n + 5, 30, NULL, 0, 0), 0);
+	drain_seq(a, b, n - 1, 7, 30, NULL);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(queue_dropped_when_peer_gone)
+{
+	struct fdmsg_chan *a, *b;
+	int fds[400], before, r;
+	unsigned n, i;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, &(struct fdmsg_opts){
+		.max_frame = FDMSG_MAX_FRAME_DEFAULT,
+		.max_fds = 1, .max_queue = FDMSG_MAX_QUEUE_DEFAULT }, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 40, fds, 300);
+	for (i = n; i < n + 5; i++) {
+		fds[i] = new_file();
+		cr_assert_eq(send_seq(a, i, 40, &fds[i], 1, 0), 0);
+	}
+	fdmsg_chan_free(b);
+	before = fd_count();
+	r = fdmsg_flush(a);
+	cr_assert(r == -EPIPE || r == -ECONNRESET || r == -ECONNREFUSED,
+		  "flush to a closed peer: %d", r);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	/* The six queued frames' duplicates are closed. */
+	cr_assert_eq(fd_count(), before - 6);
+	close_all(fds, n + 5);
+	fdmsg_chan_free(a);
+	FD_GUARD_END();
+}
+
+/* Frame i of the steady-state test: its payload size and whether it
+ * carries pool[i % 4]. */
+static size_t steady_len(unsigned i)
+{
+	return (size_t)(i * 37u % 700u);
+}
+
+static int steady_has_fd(unsigned i)
+{
+	return i % 5 == 0;
+}
+
+static void steady_check(struct fdmsg_msg *m, unsigned i, const int *pool)
+{
+	check_seq(m, i, steady_len(i));
+	cr_assert_eq(m->nfds, steady_has_fd(i) ? 1u : 0u);
+	if (steady_has_fd(i))
+		assert_same_file(m->fds[0], pool[i % 4]);
+}
+
+/* A sender faster than its reader for thousands of frames: the queue is
+ * appended to while partly sent, so it compacts and grows in place. */
+TYPES_TEST(queue_steady_state_reader_slower_than_writer)
+{
+	const unsigned total = 3000;
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	unsigned i, got = 0, max_queued = 0, k;
+	int pool[4], r;
+	long iter;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 4);
+	o.max_queue = 4 * 1024 * 1024;
+	chan_pair(type, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	for (i = 0; i < 4; i++)
+		pool[i] = new_file();
+	for (i = 0; i < total; i++) {
+		r = send_seq(a, i, steady_len(i), &pool[i % 4],
+			     steady_has_fd(i) ? 1 : 0, 0);
+		cr_assert_eq(r, 0, "send %u: %d", i, r);
+		if (i - got > max_queued)
+			max_queued = i - got;
+		/* Read one frame for every two sent. */
+		for (k = 0; k < (i % 2) && got <= i; k++) {
+			r = fdmsg_recv(b, &m);
+			if (r == -EAGAIN)
+				break;
+			cr_assert_eq(r, 0, "recv: %d", r);
+			steady_check(&m, got++, pool);
+		}
+	}
+	cr_assert_gt(max_queued, 100, "the queue never built up");
+	for (iter = 0; got < total && iter < 10000000; iter++) {
+		r = fdmsg_flush(a);
+		cr_assert(r == 0 || r == -EAGAIN);
+		r = fdmsg_recv(b, &m);
+		if (r == -EAGAIN)
+			continue;
+		cr_assert_eq(r, 0);
+		steady_check(&m, got++, pool);
+	}
+	cr_assert_eq(got, total);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	close_all(pool, 4);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* A batch over the socket's buffer (EMSGSIZE from the kernel) is split
+ * until it fits; nothing is lost. */
+static void big_batches(int type)
+{
+	struct fdmsg_chan *a, *b;
+	unsigned n, i;
+
+	chan_pair(type, NULL, NULL, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 1000, NULL, 1000);
+	for (i = n; i < n + 40; i++)
+		cr_assert_eq(send_seq(a, i, 1000, NULL, 0, 0), 0);
+	drain_seq(a, b, 0, n + 40, 1000, NULL);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
+
+Test(chan_seqpacket, batch_over_sndbuf_is_split)
+{
+	FD_GUARD_BEGIN();
+	big_batches(SOCK_SEQPACKET);
+	FD_GUARD_END();
+}
+
+Test(chan_dgram, batch_over_sndbuf_is_split)
+{
+	FD_GUARD_BEGIN();
+	big_batches(SOCK_DGRAM);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(chan_free_closes_queued_dups_and_received_fds)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int fds[400], fds2[400], held, before;
+	unsigned n, n2, i;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 2);
+	chan_pair(type, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 40, fds, 300);
+	for (i = n; i < n + 5; i++) {
+		fds[i] = new_file();
+		cr_assert_eq(send_seq(a, i, 40, &fds[i], 1, 0), 0);
+	}
+	for (i = 0; i < n - 1; i++)
+		recv_ok(b, &m);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	/* Six frames of one fd each: two per datagram (max_fds 2). */
+	cr_assert_eq(fdmsg_flush(a), 0);
+	before = fd_count();
+	recv_ok(b, &m);
+	check_seq(&m, n - 1, 40);
+	cr_assert_eq(m.nfds, 1);
+	/* The message's fd, and on datagrams its neighbour's waiting. */
+	held = type == SOCK_STREAM ? 1 : 2;
+	cr_assert_eq(fd_count(), before + held);
+
+	/* a: fill again, and four frames' duplicates wait in its queue. */
+	n2 = fill_socket(a, 40, fds2, 300);
+	for (i = n2; i < n2 + 3; i++) {
+		fds2[i] = new_file();
+		cr_assert_eq(send_seq(a, i, 40, &fds2[i], 1, 0), 0);
+	}
+	before = fd_count();
+	fdmsg_chan_free(a);
+	cr_assert_eq(fd_count(), before - 1 - 4, "queued dups left open");
+	fdmsg_chan_free(b);
+	cr_assert_eq(fd_count(), before - 5 - 1 - held,
+		     "received fds left open");
+	close_all(fds, n + 5);
+	close_all(fds2, n2 + 3);
+	FD_GUARD_END();
+}
+
+Test(chan_stream, chan_free_closes_fds_of_a_partial_frame)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int f, before;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 1);
+	chan_pair(SOCK_STREAM, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	f = new_file();
+	cr_assert_eq(send_seq(a, 0, 60000, &f, 1, FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	before = fd_count();
+	/* The frame's first bytes and its fd are read; the rest waits. */
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fd_count(), before + 1);
+	fdmsg_chan_free(b);
+	cr_assert_eq(fd_count(), before - 1);
+	fdmsg_chan_free(a);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Descriptor ownership on send                                        */
+/* ------------------------------------------------------------------ */
+
+TYPES_TEST(close_fds_on_success_and_on_failure)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	static uint8_t big[FDMSG_MAX_FRAME_DEFAULT];
+	unsigned n, got;
+	int f[2], base, qf, keep, r;
+	long iter;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 2);
+	chan_pair(type, &o, &o, &a, &b);
+	base = fd_count();
+
+	/* Success. */
+	f[0] = new_file();
+	f[1] = new_file();
+	cr_assert_eq(send_seq(a, 0, 1, f, 2, FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fd_count(), base);
+	recv_ok(b, &m);
+	cr_assert_eq(m.nfds, 2);
+	fdmsg_msg_release(&m);
+
+	/* -EMSGSIZE. */
+	f[0] = new_file();
+	f[1] = new_file();
+	memset(big, 0, sizeof(big));
+	cr_assert_eq(send_bytes(a, 1, big, sizeof(big) - 15, f, 2,
+				FDMSG_CLOSE_FDS), -EMSGSIZE);
+	cr_assert_eq(fd_count(), base);
+
+	/* -EINVAL (unknown flag) and -EBADF (a negative fd among them). */
+	f[0] = new_file();
+	cr_assert_eq(send_seq(a, 2, 1, f, 1, FDMSG_CLOSE_FDS | 0x80), -EINVAL);
+	cr_assert_eq(fd_count(), base);
+	f[0] = new_file();
+	f[1] = -1;
+	cr_assert_eq(send_seq(a, 2, 1, f, 2, FDMSG_CLOSE_FDS), -EBADF);
+	cr_assert_eq(fd_count(), base);
+
+	/* Queued: the duplicate travels, the caller's is closed. */
+	set_small_sndbuf(a);
+	n = fill_socket(a, 20, NULL, 1000);
+	qf = new_file();
+	keep = dup(qf);
+	cr_assert_eq(send_seq(a, n, 20, &qf, 1, FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	cr_assert(!fd_is_open(qf));
+	for (got = 0, iter = 0; got <= n && iter < 10000000; iter++) {
+		r = fdmsg_flush(a);
+		cr_assert(r == 0 || r == -EAGAIN);
+		if ((r = fdmsg_recv(b, &m)) == -EAGAIN)
+			continue;
+		cr_assert_eq(r, 0);
+		check_seq(&m, got, 20);
+		cr_assert_eq(m.nfds, got == n ? 1u : 0u);
+		if (got == n)
+			assert_same_file(m.fds[0], keep);
+		got++;
+	}
+	cr_assert_eq(got, n + 1);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	fdmsg_msg_release(&m);
+	close(keep);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(emsgsize_over_max_frame_at_send)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	static uint8_t buf[4096];
+	struct iovec iov[2];
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	o.max_queue = 4096;
+	chan_pair(type, &o, &o, &a, &b);
+	cr_assert_eq(send_bytes(a, 1, buf, 4096 - 16 + 1, NULL, 0, 0),
+		     -EMSGSIZE);
+	/* Split over iovecs: the sum counts. */
+	iov[0].iov_base = buf;
+	iov[0].iov_len = 2000;
+	iov[1].iov_base = buf;
+	iov[1].iov_len = 2081;
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 2, NULL, 0, 0), -EMSGSIZE);
+	iov[1].iov_len = 2080;
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 2, NULL, 0, 0), 0);
+	recv_ok(b, &m);
+	cr_assert_eq(m.len, 4080);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+TYPES_TEST(send_argument_errors)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	struct iovec iov[2], *many;
+	int f, bad = -1;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	f = new_file();
+	iov[0].iov_base = "x";
+	iov[0].iov_len = 1;
+	cr_assert_eq(fdmsg_send(NULL, 1, 1, iov, 1, NULL, 0, 0), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, NULL, 1, NULL, 0, 0), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, NULL, 1, 0), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, NULL, 0, 0x4), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, &f, FDMSG_MAX_FDS_CAP + 1,
+				0), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, &bad, 1, 0), -EBADF);
+	iov[1].iov_base = NULL;
+	iov[1].iov_len = 3;
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 2, NULL, 0, 0), -EINVAL);
+	iov[0].iov_len = SIZE_MAX;
+	iov[1].iov_base = "y";
+	iov[1].iov_len = 2;
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 2, NULL, 0, 0), -EMSGSIZE);
+	/* IOV_MAX - 1 caller iovecs fit beside the header; IOV_MAX not. */
+	many = calloc(IOV_MAX, sizeof(*many));
+	cr_assert_not_null(many);
+	cr_assert_eq(fdmsg_send(a, 1, 1, many, IOV_MAX, NULL, 0, 0), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 7, 1, many, IOV_MAX - 1, NULL, 0, 0), 0);
+	free(many);
+	/* None of the refused ones went out. */
+	recv_ok(b, &m);
+	cr_assert_eq(m.type, 7);
+	cr_assert_eq(m.len, 0);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert(fd_is_open(f));
+	close(f);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Blocking helpers and shutdown                                       */
+/* ------------------------------------------------------------------ */
+
+struct later {
+	struct fdmsg_chan *chan;
+	int delay_ms;
+	int result;
+	unsigned count;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static void *send_later(void *arg)
+{
+	struct later *l = arg;
+
+	sleep_ms(l->delay_ms);
+	l->result = send_seq(l->chan, 42, 12, NULL, 0, 0);
+	return NULL;
+}
+
+TYPES_TEST(recv_wait_timeout_then_frame_from_thread)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	struct later l;
+	pthread_t t;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	cr_assert_eq(fdmsg_recv_wait(b, &m, 0), -ETIMEDOUT);
+	cr_assert_eq(fdmsg_recv_wait(b, &m, 30), -ETIMEDOUT);
+	cr_assert_eq(fdmsg_recv_wait(b, &m, -2), -EINVAL);
+	l.chan = a;
+	l.delay_ms = 50;
+	l.result = 1;
+	cr_assert_eq(pthread_create(&t, NULL, send_later, &l), 0);
+	cr_assert_eq(fdmsg_recv_wait(b, &m, -1), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(l.result, 0);
+	check_seq(&m, 42, 12);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+static void *recv_blocked(void *arg)
+{
+	struct later *l = arg;
+	struct fdmsg_msg m;
+
+	l->result = fdmsg_recv_wait(l->chan, &m, -1);
+	return NULL;
+}
+
+CONN_TEST(shutdown_from_thread_wakes_recv_wait)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	struct later l;
+	pthread_t t;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	l.chan = b;
+	l.result = 1;
+	cr_assert_eq(pthread_create(&t, NULL, recv_blocked, &l), 0);
+	sleep_ms(50); /* most likely blocked in poll by now; either way the
+			 result must be the same */
+	cr_assert_eq(fdmsg_shutdown(b), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(l.result, -ESHUTDOWN);
+	cr_assert_eq(fdmsg_recv(b, &m), -ESHUTDOWN);
+	cr_assert_eq(send_seq(b, 1, 1, NULL, 0, 0), -ESHUTDOWN);
+	cr_assert_eq(fdmsg_flush_wait(b, 100), -ESHUTDOWN);
+	/* The peer sees the end. */
+	cr_assert_eq(fdmsg_recv_wait(a, &m, WAIT_MS), -EPIPE);
+	cr_assert_eq(fdmsg_recv(a, &m), -EPIPE);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+static void *recv_count(void *arg)
+{
+	struct later *l = arg;
+	struct fdmsg_msg m;
+	unsigned i;
+
+	l->result = 0;
+	for (i = 0; i < l->count; i++) {
+		int r = fdmsg_recv_wait(l->chan, &m, WAIT_MS);
+
+		if (r < 0 || m.type != i) {
+			l->result = r < 0 ? r : -EBADMSG;
+			break;
+		}
+	}
+	return NULL;
+}
+
+TYPES_TEST(flush_wait_times_out_then_drains)
+{
+	struct fdmsg_chan *a, *b;
+	struct later l;
+	pthread_t t;
+	unsigned n, i;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 64, NULL, 1000);
+	for (i = n; i < n + 30; i++)
+		cr_assert_eq(send_seq(a, i, 64, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(a, 20), -ETIMEDOUT);
+	cr_assert_eq(fdmsg_flush_wait(a, -7), -EINVAL);
+	l.chan = b;
+	l.count = n + 30;
+	l.result = 1;
+	cr_assert_eq(pthread_create(&t, NULL, recv_count, &l), 0);
+	cr_assert_eq(fdmsg_flush_wait(a, WAIT_MS), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(l.result, 0, "receiver: %d", l.result);
+	cr_assert_eq(fdmsg_flush_wait(a, 0), 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Construction                                                        */
+/* ------------------------------------------------------------------ */
+
+static int try_opts(const struct fdmsg_opts *o)
+{
+	struct fdmsg_chan *c = NULL;
+	int sv[2], r;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+		     0);
+	r = fdmsg_chan_new(&c, sv[0], o, 0);
+	if (r == 0)
+		fdmsg_chan_free(c);
+	else
+		cr_assert_null(c, "out written on failure");
+	close(sv[0]);
+	close(sv[1]);
+	return r;
+}
+
+Test(chan_new, option_limits_at_and_one_over)
+{
+	struct fdmsg_opts o;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(try_opts(NULL), 0);
+#define AT(field, v, want)                                              \
+	do {                                                            \
+		fdmsg_opts_init(&o);                                    \
+		o.field = (v);                                          \
+		cr_assert_eq(try_opts(&o), (want), #field " = %s",     \
+			     #v);                                       \
+	} while (0)
+	AT(max_frame, 16, 0);
+	AT(max_frame, 15, -EINVAL);
+	AT(max_frame, 0, -EINVAL);
+	fdmsg_opts_init(&o);
+	o.max_frame = FDMSG_MAX_FRAME_CAP;
+	o.max_queue = FDMSG_MAX_FRAME_CAP;
+	cr_assert_eq(try_opts(&o), 0);
+	o.max_frame = FDMSG_MAX_FRAME_CAP + 1;
+	o.max_queue = FDMSG_MAX_QUEUE_CAP;
+	cr_assert_eq(try_opts(&o), -EINVAL);
+
+	AT(max_batch, 0, 0);
+	AT(max_batch, FDMSG_MAX_FRAME_DEFAULT, 0);
+	AT(max_batch, FDMSG_MAX_FRAME_DEFAULT - 1, -EINVAL);
+	AT(max_batch, 1, -EINVAL);
+	AT(max_batch, FDMSG_MAX_FRAME_CAP, 0);
+	AT(max_batch, FDMSG_MAX_FRAME_CAP + 1, -EINVAL);
+
+	AT(max_fds, FDMSG_MAX_FDS_CAP, 0);
+	AT(max_fds, FDMSG_MAX_FDS_CAP + 1, -EINVAL);
+	AT(max_fds, UINT_MAX, -EINVAL);
+
+	AT(max_queue, FDMSG_MAX_FRAME_DEFAULT, 0);
+	AT(max_queue, FDMSG_MAX_FRAME_DEFAULT - 1, -EINVAL);
+	AT(max_queue, 0, -EINVAL);
+	AT(max_queue, FDMSG_MAX_QUEUE_CAP, 0);
+	AT(max_queue, (size_t)FDMSG_MAX_QUEUE_CAP + 1, -EINVAL);
+	AT(max_queue, SIZE_MAX, -EINVAL);
+
+	AT(flags, FDMSG_OPT_CREDS, 0);
+	AT(flags, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
+	AT(flags, 0x4, -EINVAL);
+	AT(flags, ~0u, -EINVAL);
+#undef AT
+	FD_GUARD_END();
+}
+
+Test(chan_new, argument_errors)
+{
+	struct fdmsg_chan *c = NULL;
+	int sv[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(fdmsg_chan_new(NULL, sv[0], NULL, 0), -EINVAL);
+	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, 0x2), -EINVAL);
+	cr_assert_eq(fdmsg_chan_new(&c, -1, NULL, 0), -EBADF);
+	cr_assert_null(c);
+	cr_assert(fd_is_open(sv[0]));
+	/* Owned: closed even on failure. */
+	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, FDMSG_CHAN_OWN_FD | 0x2),
+		     -EINVAL);
+	cr_assert(!fd_is_open(sv[0]));
+	close(sv[1]);
+	cr_assert_eq(fdmsg_chan_fd(NULL), -EINVAL);
+	cr_assert_eq(fdmsg_want_write(NULL), 0);
+	cr_assert_eq(fdmsg_flush(NULL), -EINVAL);
+	cr_assert_eq(fdmsg_recv(NULL, NULL), -EINVAL);
+	cr_assert_eq(fdmsg_shutdown(NULL), -EINVAL);
+	fdmsg_chan_free(NULL);
+	FD_GUARD_END();
+}
+
+Test(chan_new, not_a_socket_enotsock)
+{
+	struct fdmsg_chan *c = NULL;
+	int p[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
+	cr_assert_eq(fdmsg_chan_new(&c, p[0], NULL, 0), -ENOTSOCK);
+	cr_assert(fd_is_open(p[0]));
+	cr_assert_eq(fdmsg_chan_new(&c, p[0], NULL, FDMSG_CHAN_OWN_FD),
+		     -ENOTSOCK);
+	cr_assert(!fd_is_open(p[0]));
+	cr_assert_null(c);
+	close(p[1]);
+	FD_GUARD_END();
+}
+
+Test(chan_new, inet_socket_eafnosupport)
+{
+	struct fdmsg_chan *c = NULL;
+	int fd;
+
+	FD_GUARD_BEGIN();
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdmsg_chan_new(&c, fd, NULL, 0), -EAFNOSUPPORT);
+	cr_assert_null(c);
+	close(fd);
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdmsg_chan_new(&c, fd, NULL, FDMSG_CHAN_OWN_FD),
+		     -EAFNOSUPPORT);
+	cr_assert(!fd_is_open(fd));
+	FD_GUARD_END();
+}
+
+TYPES_TEST(own_fd_closes_socket_at_free_lent_stays_open)
+{
+	struct fdmsg_chan *c;
+	int sv[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, 0), 0);
+	cr_assert_eq(fdmsg_chan_fd(c), sv[0]);
+	fdmsg_chan_free(c);
+	cr_assert(fd_is_open(sv[0]), "a lent socket was closed");
+	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
+	fdmsg_chan_free(c);
+	cr_assert(!fd_is_open(sv[0]), "an owned socket stayed open");
+	close(sv[1]);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Credentials and pidfds                                              */
+/* ------------------------------------------------------------------ */
+
+TYPES_TEST(creds_per_frame)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int i;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.flags = FDMSG_OPT_CREDS;
+	chan_pair(type, NULL, &o, &a, &b);
+	for (i = 0; i < 3; i++)
+		cr_assert_eq(send_seq(a, (unsigned)i, 5, NULL, 0, 0), 0);
+	for (i = 0; i < 3; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, (unsigned)i, 5);
+		cr_assert_eq(m.has_cred, 1);
+		cr_assert_eq(m.cred.pid, getpid());
+		cr_assert_eq(m.cred.uid, getuid());
+		cr_assert_eq(m.cred.gid, getgid());
+		cr_assert_eq(m.cred.pidfd, -1);
+	}
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* The Pid: line of /proc/self/fdinfo/<fd>, or -2. */
+static long pidfd_pid(int fd)
+{
+	char path[64], line[256];
+	long pid = -2;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Pid:\t%ld", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
+TYPES_TEST(pidfd_refers_to_sender_and_can_be_taken)
+{
+	struct fdmsg_chan *a, *b = NULL;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int sv[2], r, pfd, base;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.flags = FDMSG_OPT_PIDFD | FDMSG_OPT_CREDS;
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	r = fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD);
+	if (r == -EOPNOTSUPP) {
+		close(sv[0]);
+		cr_skip_test("no SO_PASSPIDFD on this kernel");
+	}
+	cr_assert_eq(r, 0);
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(send_seq(a, 0, 3, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, 1, 3, NULL, 0, 0), 0);
+
+	base = fd_count();
+	recv_ok(b, &m);
+	check_seq(&m, 0, 3);
+	cr_assert_eq(m.has_cred, 1);
+	cr_assert_eq(m.cred.pid, getpid());
+	cr_assert_geq(m.cred.pidfd, 0);
+	cr_assert(fcntl(m.cred.pidfd, F_GETFD) & FD_CLOEXEC);
+	cr_assert_eq(pidfd_pid(m.cred.pidfd), (long)getpid());
+	pfd = fdmsg_msg_take_pidfd(&m);
+	cr_assert_geq(pfd, 0);
+	cr_assert_eq(m.cred.pidfd, -1);
+	cr_assert_eq(fdmsg_msg_take_pidfd(&m), -EBADF);
+
+	/* The next frame's pidfd is closed by release if not taken. */
+	recv_ok(b, &m);
+	check_seq(&m, 1, 3);
+	cr_assert(fd_is_open(pfd));
+	cr_assert_eq(pidfd_pid(pfd), (long)getpid());
+	if (m.cred.pidfd >= 0)
+		cr_assert_eq(pidfd_pid(m.cred.pidfd), (long)getpid());
+	fdmsg_msg_release(&m);
+	cr_assert_eq(m.cred.pidfd, -1);
+	cr_assert_eq(fd_count(), base + 1);
+	close(pfd);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
