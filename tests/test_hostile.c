@@ -1,2 +1,1863 @@
+/*
+ * Hostile-peer suite: the referee of DESIGN.md against a live channel.
+ *
+ * Every test puts a raw peer on a plain socketpair(2): it builds frame
+ * headers by hand, byte by byte in little-endian order, and attaches
+ * descriptors with its own sendmsg(2) (never fdmsg_send).  A channel
+ * (fdmsg_chan_new) receives on the other end.  Each test asserts the exact
+ * return of fdmsg_recv, that every descriptor that arrived was closed (the
+ * descriptor count right after the receive equals the count before the
+ * hostile send: the peer closes its own copies as soon as they are sent),
+ * that a poisoned channel answers the same error twice more, and that
+ * fdmsg_chan_free brings the table back to where the test began.
+ *
+ * Tests are named after THREATS.md entries where one applies.  Datagram
+ * rules run on SOCK_SEQPACKET and SOCK_DGRAM (suites hostile_seqpacket and
+ * hostile_dgram), stream rules on SOCK_STREAM (hostile_stream); rules of
+ * every socket type run in all three suites.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <criterion/criterion.h>
+
+#include "fdmsg.h"
 #include "testutil.h"
+
+#ifndef SO_PASSRIGHTS
+#define SO_PASSRIGHTS 83 /* Linux 6.16+, asm-generic/socket.h */
+#endif
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+/* A frame limit small enough to overrun cheaply. */
+#define SMALL_FRAME 256u
+
+/* ------------------------------------------------------------------ */
+/* The hostile peer: bytes and descriptors by hand                     */
+/* ------------------------------------------------------------------ */
+
+/* Who a descriptor refers to, to recognise it on the other end. */
+struct ident {
+	dev_t dev;
+	ino_t ino;
+};
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/* The 16 header bytes of DESIGN.md's wire table, whatever their values. */
+static void put_hdr(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
+		    uint32_t len, uint32_t type, uint32_t peerid)
+{
+	p[0] = version;
+	p[1] = nfds;
+	p[2] = (uint8_t)flags;
+	p[3] = (uint8_t)(flags >> 8);
+	put_le32(p + 4, len);
+	put_le32(p + 8, type);
+	put_le32(p + 12, peerid);
+}
+
+static uint8_t pattern(uint32_t type, size_t i)
+{
+	return (uint8_t)(type * 31u + i * 7u + 1u);
+}
+
+/* A well-formed frame with a recognisable payload; returns its length. */
+static size_t put_frame(uint8_t *p, uint8_t nfds, uint32_t type,
+			uint32_t peerid, size_t paylen)
+{
+	put_hdr(p, 1, nfds, 0, (uint32_t)(16 + paylen), type, peerid);
+	for (size_t i = 0; i < paylen; i++)
+		p[16 + i] = pattern(type, i);
+	return 16 + paylen;
+}
+
+static int ident_of(int fd, struct ident *id)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	return 0;
+}
+
+static int same_ident(int fd, const struct ident *id)
+{
+	struct ident got = { 0, 0 };
+
+	return ident_of(fd, &got) == 0 && got.dev == id->dev &&
+	       got.ino == id->ino;
+}
+
+/*
+ * sendmsg(2) of buf[0..n) with nfds fresh memfds (each its own inode, no
+ * FD_CLOEXEC on purpose) in one SCM_RIGHTS record sized with CMSG_LEN.
+ * Their identities go to ids (may be NULL).  The peer's copies are closed
+ * before return, so whatever is in flight is the receiver's alone.
+ * Returns the bytes sent or -errno.  No Criterion asserts: children use it.
+ */
+static ssize_t raw_send(int s, const void *buf, size_t n, unsigned nfds,
+			struct ident *ids, int flags)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
+	} ctl;
+	int fds[FDMSG_MAX_FDS_CAP];
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+	unsigned made = 0;
+	ssize_t r;
+	int err = 0;
+
+	if (nfds > FDMSG_MAX_FDS_CAP)
+		return -EINVAL;
+	for (; made < nfds; made++) {
+		fds[made] = memfd_create("hostile", 0);
+		if (fds[made] < 0 ||
+		    (ids != NULL && ident_of(fds[made], &ids[made]) < 0)) {
+			err = errno;
+			if (fds[made] >= 0)
+				made++;
+			r = -1;
+			goto out;
+		}
+	}
+	if (nfds > 0) {
+		memset(&ctl, 0, sizeof(ctl));
+		mh.msg_control = ctl.b;
+		mh.msg_controllen = CMSG_LEN(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	r = sendmsg(s, &mh, MSG_NOSIGNAL | flags);
+	if (r < 0)
+		err = errno;
+out:
+	while (made > 0)
+		close(fds[--made]);
+	return r < 0 ? -err : r;
+}
+
+/* raw_send that must take every byte. */
+static void peer_send(int s, const void *buf, size_t n, unsigned nfds,
+		      struct ident *ids)
+{
+	ssize_t r = raw_send(s, buf, n, nfds, ids, 0);
+
+	cr_assert_eq(r, (ssize_t)n,
+		     "hostile sendmsg of %zu bytes + %u fds: %zd", n, nfds, r);
+}
+
+/* ------------------------------------------------------------------ */
+/* The receiving channel                                               */
+/* ------------------------------------------------------------------ */
+
+struct hostile {
+	int type;
+	int peer;               /* the hostile end; -1 once closed */
+	struct fdmsg_chan *chan; /* owns the other end */
+	struct fdmsg_msg msg;
+	int base;               /* fd count: both ends open, none in flight */
+};
+
+static const char *ename(int r)
+{
+	switch (r) {
+	case 0: return "0";
+	case -EAGAIN: return "-EAGAIN";
+	case -EBADMSG: return "-EBADMSG";
+	case -EPROTO: return "-EPROTO";
+	case -EMSGSIZE: return "-EMSGSIZE";
+	case -EPIPE: return "-EPIPE";
+	case -EPERM: return "-EPERM";
+	case -EMFILE: return "-EMFILE";
+	case -ECONNRESET: return "-ECONNRESET";
+	case -EINVAL: return "-EINVAL";
+	case -ENOSYS: return "-ENOSYS";
+	case -EOPNOTSUPP: return "-EOPNOTSUPP";
+	case -ESHUTDOWN: return "-ESHUTDOWN";
+	default: return "(other)";
+	}
+}
+
+/* Opens a pair and a channel on one end.  No asserts: children use it. */
+static int open_chan(int type, unsigned max_fds, uint32_t max_frame,
+		     uint32_t max_batch, unsigned optflags, int *peer,
+		     struct fdmsg_chan **chan)
+{
+	struct fdmsg_opts o;
+	int sv[2];
+	int r;
+
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
+		return -errno;
+	fdmsg_opts_init(&o);
+	o.max_fds = max_fds;
+	if (max_frame != 0)
+		o.max_frame = max_frame;
+	o.max_batch = max_batch;
+	o.flags = optflags;
+	r = fdmsg_chan_new(chan, sv[1], &o, FDMSG_CHAN_OWN_FD);
+	if (r < 0) {
+		close(sv[0]);
+		return r;
+	}
+	*peer = sv[0];
+	return 0;
+}
+
+static void setup(struct hostile *h, int type, unsigned max_fds,
+		  uint32_t max_frame, uint32_t max_batch, unsigned optflags)
+{
+	int r;
+
+	memset(h, 0, sizeof(*h));
+	h->type = type;
+	r = open_chan(type, max_fds, max_frame, max_batch, optflags, &h->peer,
+		      &h->chan);
+	cr_assert_eq(r, 0, "fdmsg_chan_new(type %d, max_fds %u): %d %s", type,
+		     max_fds, r, ename(r));
+	h->base = fd_count();
+}
+
+/* The peer goes away; it held one descriptor. */
+static void peer_close(struct hostile *h)
+{
+	close(h->peer);
+	h->peer = -1;
+	h->base--;
+}
+
+/* fdmsg_chan_free must close the socket and everything it held. */
+static void teardown(struct hostile *h)
+{
+	fdmsg_chan_free(h->chan);
+	h->chan = NULL;
+	cr_assert_eq(fd_count(), h->base - 1,
+		     "after fdmsg_chan_free: %d open, %d expected", fd_count(),
+		     h->base - 1);
+	if (h->peer >= 0)
+		close(h->peer);
+	h->peer = -1;
+}
+
+/*
+ * One receive.  On a stream a channel may stop at a read boundary the
+ * kernel made (a descriptor-carrying write, a credentials change, an OOB
+ * mark) and say -EAGAIN with bytes still queued; a bounded retry keeps
+ * such an implementation legal without letting one that waits forever
+ * pass.
+ */
+static int recv_some(struct hostile *h)
+{
+	int r = fdmsg_recv(h->chan, &h->msg);
+
+	for (int i = 0; i < 3 && r == -EAGAIN && h->type == SOCK_STREAM; i++)
+		r = fdmsg_recv(h->chan, &h->msg);
+	return r;
+}
+
+/* The next frame must be exactly this, with these descriptors in order. */
+static void expect_frame(struct hostile *h, const char *what, uint32_t type,
+			 uint32_t peerid, size_t paylen, unsigned nfds,
+			 const struct ident *ids)
+{
+	const uint8_t *p;
+	int r = recv_some(h);
+
+	cr_assert_eq(r, 0, "%s: expected frame type %u, got %d %s", what, type,
+		     r, ename(r));
+	cr_assert_eq(h->msg.type, type, "%s: type %u, expected %u", what,
+		     h->msg.type, type);
+	cr_assert_eq(h->msg.peerid, peerid, "%s: peerid %u, expected %u",
+		     what, h->msg.peerid, peerid);
+	cr_assert_eq(h->msg.len, paylen, "%s: payload %zu bytes, expected %zu",
+		     what, h->msg.len, paylen);
+	p = h->msg.payload;
+	for (size_t i = 0; i < paylen; i++)
+		cr_assert_eq(p[i], pattern(type, i),
+			     "%s: payload byte %zu differs", what, i);
+	cr_assert_eq(h->msg.nfds, nfds, "%s: %u descriptors, expected %u",
+		     what, h->msg.nfds, nfds);
+	for (unsigned i = 0; i < nfds; i++) {
+		int fd = h->msg.fds[i];
+
+		cr_assert_gt(fd, 2, "%s: descriptor %u is %d (stdio or none)",
+			     what, i, fd);
+		cr_assert(same_ident(fd, &ids[i]),
+			  "%s: descriptor %u is not the one sent as %u", what,
+			  i, i);
+		cr_assert_neq(fcntl(fd, F_GETFD) & FD_CLOEXEC, 0,
+			      "%s: descriptor %u not close-on-exec", what, i);
+	}
+}
+
+/* The next receive must be -EAGAIN (nothing whole, nothing wrong). */
+static void expect_again(struct hostile *h, const char *what)
+{
+	int r = fdmsg_recv(h->chan, &h->msg);
+
+	cr_assert_eq(r, -EAGAIN, "%s: expected -EAGAIN, got %d %s", what, r,
+		     ename(r));
+}
+
+/*
+ * The next receive must fail with err, every descriptor that arrived
+ * closed, nothing handed out; and the channel must answer the same twice
+ * more (poison; or the sticky end for -EPIPE).
+ */
+static void reject(struct hostile *h, const char *what, int err)
+{
+	int r = recv_some(h);
+
+	cr_assert_eq(r, err, "%s: expected %s, got %d %s", what, ename(err), r,
+		     ename(r));
+	/*
+	 * No out-parameter is written on failure, so msg may still describe
+	 * the previous frame (the caller may pass another msg each time);
+	 * but that frame was released: no live descriptor may remain in it.
+	 */
+	for (unsigned i = 0; i < h->msg.nfds; i++)
+		cr_assert_eq(h->msg.fds[i], -1,
+			     "%s: after %s msg.fds[%u] is %d, not -1", what,
+			     ename(err), i, h->msg.fds[i]);
+	cr_assert_eq(fd_count(), h->base,
+		     "%s: descriptors left after %s: %d open, %d expected",
+		     what, ename(err), fd_count(), h->base);
+	for (int i = 1; i <= 2; i++) {
+		r = fdmsg_recv(h->chan, &h->msg);
+		cr_assert_eq(r, err, "%s: receive #%d after %s gave %d %s",
+			     what, i + 1, ename(err), r, ename(r));
+		cr_assert_eq(fd_count(), h->base, "%s: fd count moved", what);
+	}
+}
+
+/* Tests of one body per socket type; each bracketed by the fd guard. */
+#define TYPED_TEST(suite, name, type)                                    \
+	Test(suite, name)                                                \
+	{                                                                \
+		FD_GUARD_BEGIN();                                        \
+		body_##name(type);                                       \
+		FD_GUARD_END();                                          \
+	}
+
+#define DGRAM_TESTS(name)                                                \
+	static void body_##name(int type);                               \
+	TYPED_TEST(hostile_seqpacket, name, SOCK_SEQPACKET)              \
+	TYPED_TEST(hostile_dgram, name, SOCK_DGRAM)                      \
+	static void body_##name(int type)
+
+#define ALL_TYPES_TESTS(name)                                            \
+	static void body_##name(int type);                               \
+	TYPED_TEST(hostile_seqpacket, name, SOCK_SEQPACKET)              \
+	TYPED_TEST(hostile_dgram, name, SOCK_DGRAM)                      \
+	TYPED_TEST(hostile_stream, name, SOCK_STREAM)                    \
+	static void body_##name(int type)
+
+#define STREAM_TEST(name)                                                \
+	static void body_##name(int type);                               \
+	TYPED_TEST(hostile_stream, name, SOCK_STREAM)                    \
+	static void body_##name(int type)
+
+/* ------------------------------------------------------------------ */
+/* Header rules, every socket type                                     */
+/* ------------------------------------------------------------------ */
+
+struct hdr_case {
+	const char *what;
+	uint8_t version;
+	uint8_t nfds;
+	uint16_t flags;
+	uint32_t len;
+	unsigned attach; /* descriptors the peer really sends */
+	int err;
+};
+
+/*
+ * One broken header on a fresh channel (max_fds 2, max_frame 256).  When
+ * len is itself legal the whole frame follows, so the only broken rule is
+ * the one under test; otherwise the header goes alone and a stream channel
+ * must answer at once, without waiting for len bytes.
+ */
+static void run_hdr_case(int type, const struct hdr_case *c)
+{
+	uint8_t buf[64];
+	struct hostile h;
+	size_t n = 16;
+
+	setup(&h, type, 2, SMALL_FRAME, 0, 0);
+	put_hdr(buf, c->version, c->nfds, c->flags, c->len, 7, 9);
+	if (c->len >= 16 && c->len <= sizeof(buf)) {
+		for (size_t i = 16; i < c->len; i++)
+			buf[i] = (uint8_t)i;
+		n = c->len;
+	}
+	peer_send(h.peer, buf, n, c->attach, NULL);
+	reject(&h, c->what, c->err);
+	teardown(&h);
+}
+
+static void run_hdr_cases(int type, const struct hdr_case *c, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		run_hdr_case(type, &c[i]);
+}
+
+ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
+{
+	static const struct hdr_case c[] = {
+		{ "version 0", 0, 1, 0, 32, 1, -EBADMSG },
+		{ "version 2", 2, 1, 0, 32, 1, -EBADMSG },
+		{ "version 255", 255, 1, 0, 32, 1, -EBADMSG },
+		{ "version 0 no fds", 0, 0, 0, 16, 0, -EBADMSG },
+	};
+
+	run_hdr_cases(type, c, NELEM(c));
+}
+
+ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
+{
+	static const struct hdr_case c[] = {
+		{ "flags 0x0001", 1, 1, 0x0001, 32, 1, -EBADMSG },
+		{ "flags 0x0100", 1, 1, 0x0100, 32, 1, -EBADMSG },
+		{ "flags 0x8000", 1, 0, 0x8000, 16, 0, -EBADMSG },
+		{ "flags 0xffff", 1, 2, 0xffff, 16, 2, -EBADMSG },
+	};
+
+	run_hdr_cases(type, c, NELEM(c));
+}
+
+ALL_TYPES_TESTS(threat24_len_below_16_is_ebadmsg)
+{
+	static const struct hdr_case c[] = {
+		{ "len 0", 1, 1, 0, 0, 1, -EBADMSG },
+		{ "len 15", 1, 1, 0, 15, 1, -EBADMSG },
+		{ "len 1 no fds", 1, 0, 0, 1, 0, -EBADMSG },
+	};
+
+	run_hdr_cases(type, c, NELEM(c));
+}
+
+ALL_TYPES_TESTS(threat24_len_over_max_frame_is_emsgsize)
+{
+	static const struct hdr_case c[] = {
+		{ "len max_frame+1", 1, 1, 0, SMALL_FRAME + 1, 1, -EMSGSIZE },
+		{ "len 0xFFFFFFFF", 1, 1, 0, 0xFFFFFFFFu, 1, -EMSGSIZE },
+		{ "len 0x80000000", 1, 0, 0, 0x80000000u, 0, -EMSGSIZE },
+		{ "len 16 MiB + 1", 1, 0, 0, FDMSG_MAX_FRAME_CAP + 1, 0,
+		  -EMSGSIZE },
+	};
+
+	run_hdr_cases(type, c, NELEM(c));
+}
+
+ALL_TYPES_TESTS(threat21_nfds_over_max_fds_is_eproto)
+{
+	static const struct hdr_case c[] = {
+		{ "nfds 3 > max_fds 2, 2 sent", 1, 3, 0, 32, 2, -EPROTO },
+		{ "nfds 3 > max_fds 2, none sent", 1, 3, 0, 16, 0, -EPROTO },
+		{ "nfds 255", 1, 255, 0, 16, 0, -EPROTO },
+		{ "nfds 254, 1 sent", 1, 254, 0, 24, 1, -EPROTO },
+	};
+
+	run_hdr_cases(type, c, NELEM(c));
+}
+
+/* DESIGN "which error wins": header rules in the table's order. */
+ALL_TYPES_TESTS(header_error_precedence)
+{
+	static const struct hdr_case c[] = {
+		{ "version beats nfds, flags, len", 2, 3, 1, 0, 0, -EBADMSG },
+		{ "version beats len too large", 0, 0, 0, 0xFFFFFFFFu, 0,
+		  -EBADMSG },
+		{ "nfds beats flags and len", 1, 3, 1, 0xFFFFFFFFu, 0,
+		  -EPROTO },
+		{ "nfds beats len too small", 1, 3, 0, 15, 1, -EPROTO },
+		{ "flags beats len too large", 1, 1, 0x8000, 0xFFFFFFFFu, 1,
+		  -EBADMSG },
+		{ "flags beats len too small", 1, 0, 2, 0, 0, -EBADMSG },
+		{ "len too large beats fd count", 1, 0, 0, SMALL_FRAME + 1, 2,
+		  -EMSGSIZE },
+		{ "len too small beats fd count", 1, 0, 0, 8, 2, -EBADMSG },
+		/* The read's own flags first: MSG_CTRUNC before the header. */
+		{ "MSG_CTRUNC beats version", 0, 2, 0, 32, 3, -EPROTO },
+		{ "MSG_CTRUNC beats flags", 1, 2, 4, 32, 3, -EPROTO },
+		{ "MSG_CTRUNC beats len too large", 1, 2, 0, 0xFFFFFFFFu, 3,
+		  -EPROTO },
+	};
+
+	run_hdr_cases(type, c, NELEM(c));
+}
+
+/* DESIGN: "A header of 16 bytes and no payload is a legal frame". */
+ALL_TYPES_TESTS(header_only_frame_is_legal)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t buf[16];
+
+	setup(&h, type, 2, SMALL_FRAME, 0, 0);
+	put_frame(buf, 0, 11, 12, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	expect_frame(&h, "16-byte frame, no fds", 11, 12, 0, 0, NULL);
+	put_frame(buf, 2, 13, 14, 0);
+	peer_send(h.peer, buf, 16, 2, ids);
+	expect_frame(&h, "16-byte frame, 2 fds", 13, 14, 0, 2, ids);
+	expect_again(&h, "after both");
+	teardown(&h);
+}
+
+/* Limits are inclusive: len == max_frame and max_fds descriptors pass. */
+ALL_TYPES_TESTS(limits_at_the_edge_are_accepted)
+{
+	static uint8_t buf[SMALL_FRAME];
+	struct ident ids[3];
+	struct hostile h;
+
+	setup(&h, type, 3, SMALL_FRAME, 0, 0);
+	put_frame(buf, 3, 0xFFFFFFFFu, 0x80000001u, SMALL_FRAME - 16);
+	peer_send(h.peer, buf, SMALL_FRAME, 3, ids);
+	expect_frame(&h, "len == max_frame, nfds == max_fds", 0xFFFFFFFFu,
+		     0x80000001u, SMALL_FRAME - 16, 3, ids);
+	teardown(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Descriptor count against the kernel boundary, every socket type     */
+/* ------------------------------------------------------------------ */
+
+ALL_TYPES_TESTS(threat01_more_fds_than_max_fds_is_eproto)
+{
+	static const struct {
+		unsigned max_fds, nfds, attach;
+	} c[] = {
+		{ 2, 2, 3 }, { 2, 0, 3 }, { 2, 2, 253 }, { 8, 8, 9 },
+		{ 8, 8, 253 }, { 252, 252, 253 },
+	};
+	struct hostile h;
+	uint8_t buf[32];
+	char what[80];
+
+	for (size_t i = 0; i < NELEM(c); i++) {
+		snprintf(what, sizeof(what),
+			 "max_fds %u, header nfds %u, %u sent", c[i].max_fds,
+			 c[i].nfds, c[i].attach);
+		setup(&h, type, c[i].max_fds, 0, 0, 0);
+		put_frame(buf, (uint8_t)c[i].nfds, 1, 2, 16);
+		peer_send(h.peer, buf, 32, c[i].attach, NULL);
+		reject(&h, what, -EPROTO);
+		teardown(&h);
+	}
+}
+
+/* CMSG_SPACE padding holds one more descriptor when max_fds is odd. */
+ALL_TYPES_TESTS(threat02_padding_slot_descriptor_is_eproto)
+{
+	struct hostile h;
+	uint8_t buf[16];
+	char what[80];
+
+	for (unsigned max_fds = 1; max_fds <= 7; max_fds += 2) {
+		snprintf(what, sizeof(what), "max_fds %u, %u sent, nfds %u",
+			 max_fds, max_fds + 1, max_fds);
+		setup(&h, type, max_fds, 0, 0, 0);
+		put_frame(buf, (uint8_t)max_fds, 1, 2, 0);
+		peer_send(h.peer, buf, 16, max_fds + 1, NULL);
+		reject(&h, what, -EPROTO);
+		teardown(&h);
+	}
+}
+
+static int kernel_has_passrights(void)
+{
+	int sv[2], zero = 0, r;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	r = setsockopt(sv[1], SOL_SOCKET, SO_PASSRIGHTS, &zero, sizeof(zero));
+	close(sv[0]);
+	close(sv[1]);
+	return r == 0;
+}
+
+/*
+ * max_fds 0 refuses descriptors.  Where the kernel has SO_PASSRIGHTS the
+ * channel must have asked it to (DESIGN rule 3): the sender's sendmsg
+ * fails with EPERM, nothing arrives, and the channel still takes a frame
+ * without descriptors.  Elsewhere the descriptors arrive and are -EPROTO.
+ */
+ALL_TYPES_TESTS(threat11_fds_to_max_fds_0_refused)
+{
+	struct hostile h;
+	uint8_t buf[24];
+	ssize_t r;
+	int passrights = kernel_has_passrights();
+
+	setup(&h, type, 0, 0, 0, 0);
+	put_frame(buf, 0, 5, 6, 8);
+	r = raw_send(h.peer, buf, 24, 1, NULL, 0);
+	if (passrights) {
+		cr_assert_eq(r, -EPERM,
+			     "kernel has SO_PASSRIGHTS but the channel did not "
+			     "refuse descriptors: sender's sendmsg gave %zd",
+			     r);
+		cr_assert_eq(fd_count(), h.base);
+		peer_send(h.peer, buf, 24, 0, NULL);
+		expect_frame(&h, "fd-less frame after EPERM", 5, 6, 8, 0, NULL);
+		expect_again(&h, "after it");
+	} else {
+		cr_assert_eq(r, 24);
+		reject(&h, "1 fd to max_fds 0", -EPROTO);
+	}
+	teardown(&h);
+}
+
+/*
+ * The receiver at its RLIMIT_NOFILE: the kernel installs what fits, sets
+ * MSG_CTRUNC and drops the rest.  In a child, which reports by exit status
+ * (no Criterion calls there).
+ */
+static int highest_fd(void)
+{
+	int max = -1;
+
+	for (int fd = 0; fd < 4096; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			max = fd;
+	return max;
+}
+
+static int rlimit_child(int type, unsigned free_slots)
+{
+	static int fillers[4096];
+	struct fdmsg_msg msg;
+	struct fdmsg_chan *chan;
+	struct rlimit rl;
+	uint8_t buf[16];
+	int nfill = 0, peer, r, fd, top;
+
+	memset(&msg, 0, sizeof(msg));
+	if (open_chan(type, 4, 0, 0, 0, &peer, &chan) < 0)
+		return 10;
+	put_frame(buf, 3, 5, 6, 0);
+	if (raw_send(peer, buf, 16, 3, NULL, 0) != 16)
+		return 11;
+	top = highest_fd();
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 12;
+	rl.rlim_cur = (rlim_t)top + 1 + free_slots;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 13;
+	/* Fill every hole, then free exactly free_slots at the top. */
+	while (nfill < 4096) {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			break;
+		fillers[nfill++] = fd;
+	}
+	if (errno != EMFILE || nfill < (int)free_slots)
+		return 14;
+	for (unsigned i = 0; i < free_slots; i++)
+		close(fillers[--nfill]);
+	r = fdmsg_recv(chan, &msg);
+	if (r != -EPROTO) {
+		dprintf(2, "rlimit child: %u free: fdmsg_recv gave %d %s, "
+			"expected -EPROTO\n", free_slots, r, ename(r));
+		return 20;
+	}
+	/* Whatever the kernel installed must have been closed again. */
+	for (unsigned i = 0; i < free_slots; i++) {
+		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fd < 0) {
+			dprintf(2, "rlimit child: %u free: slot %u still "
+				"taken after the error (leak)\n", free_slots,
+				i);
+			return 21;
+		}
+		fillers[nfill++] = fd;
+	}
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0 || errno != EMFILE)
+		return 22;
+	if (fdmsg_recv(chan, &msg) != -EPROTO ||
+	    fdmsg_recv(chan, &msg) != -EPROTO)
+		return 23;
+	while (nfill > 0)
+		close(fillers[--nfill]);
+	fdmsg_chan_free(chan);
+	close(peer);
+	return 0;
+}
+
+static void run_child(int (*fn)(int, unsigned), int type, unsigned arg,
+		      const char *what)
+{
+	int status;
+	pid_t pid = fork();
+
+	cr_assert_geq(pid, 0, "fork");
+	if (pid == 0)
+		_exit(fn(type, arg));
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status), "%s: child died (status %#x)", what,
+		  status);
+	cr_assert_eq(WEXITSTATUS(status), 0, "%s: child failed at step %d",
+		     what, WEXITSTATUS(status));
+}
+
+ALL_TYPES_TESTS(threat03_receiver_at_rlimit_nofile_is_eproto)
+{
+	run_child(rlimit_child, type, 0, "no free slot");
+	run_child(rlimit_child, type, 1, "one free slot of three fds");
+	run_child(rlimit_child, type, 2, "two free slots of three fds");
+}
+
+/* Credentials and a pidfd on: max_fds still fits; one more does not. */
+ALL_TYPES_TESTS(threat04_creds_pidfd_and_max_fds)
+{
+	struct ident ids[3];
+	struct hostile h;
+	uint8_t buf[16];
+
+	setup(&h, type, 3, 0, 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
+	put_frame(buf, 3, 1, 2, 0);
+	peer_send(h.peer, buf, 16, 3, ids);
+	expect_frame(&h, "3 fds with creds and pidfd", 1, 2, 0, 3, ids);
+	cr_assert_eq(h.msg.has_cred, 1, "no credentials");
+	cr_assert_eq(h.msg.cred.pid, getpid());
+	cr_assert_eq(h.msg.cred.uid, getuid());
+	cr_assert_eq(h.msg.cred.gid, getgid());
+	if (type != SOCK_STREAM)
+		cr_assert_geq(h.msg.cred.pidfd, 0, "no pidfd on frame 1");
+	peer_send(h.peer, buf, 16, 4, NULL);
+	reject(&h, "4 fds with creds and pidfd, max_fds 3", -EPROTO);
+	teardown(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ownership after delivery, every socket type                         */
+/* ------------------------------------------------------------------ */
+
+/* A dropped frame's descriptors close; the next frame gets its own. */
+ALL_TYPES_TESTS(threat26_dropped_frame_fds_closed_next_gets_its_own)
+{
+	struct ident a[2], b[1];
+	struct hostile h;
+	uint8_t buf[40];
+	int held;
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 1, 10, 20);
+	peer_send(h.peer, buf, 36, 2, a);
+	put_frame(buf, 1, 2, 20, 4);
+	peer_send(h.peer, buf, 20, 1, b);
+	expect_frame(&h, "frame A", 1, 10, 20, 2, a);
+	held = fdmsg_msg_take_fd(&h.msg, 0);
+	cr_assert(same_ident(held, &a[0]), "took the wrong descriptor");
+	cr_assert_eq(fdmsg_msg_take_fd(&h.msg, 0), -EBADF, "taken twice");
+	cr_assert_eq(fd_count(), h.base + 2);
+	expect_frame(&h, "frame B after A dropped", 2, 20, 4, 1, b);
+	cr_assert_eq(fd_count(), h.base + 2,
+		     "A's untaken fd not closed by the next receive");
+	fdmsg_msg_release(&h.msg);
+	fdmsg_msg_release(&h.msg);
+	cr_assert_eq(fd_count(), h.base + 1, "release left B's fd open");
+	cr_assert(same_ident(held, &a[0]), "a taken fd was closed");
+	close(held);
+	/* A frame never released: fdmsg_chan_free closes its fds. */
+	put_frame(buf, 2, 3, 30, 0);
+	peer_send(h.peer, buf, 16, 2, a);
+	expect_frame(&h, "frame C left to chan_free", 3, 30, 0, 2, a);
+	teardown(&h);
+}
+
+/* Rule 2: received descriptors are close-on-exec, even across exec. */
+ALL_TYPES_TESTS(threat31_received_fds_are_cloexec)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t buf[24];
+	char cmd[64];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 4, 5, 8);
+	peer_send(h.peer, buf, 24, 2, ids);
+	expect_frame(&h, "two fds", 4, 5, 8, 2, ids);
+	for (unsigned i = 0; i < 2; i++) {
+		int status;
+		pid_t pid;
+
+		snprintf(cmd, sizeof(cmd), "test ! -e /proc/self/fd/%d",
+			 h.msg.fds[i]);
+		pid = fork();
+		cr_assert_geq(pid, 0);
+		if (pid == 0) {
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+			_exit(127);
+		}
+		cr_assert_eq(waitpid(pid, &status, 0), pid);
+		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+			  "fd %d survived exec (status %#x)", h.msg.fds[i],
+			  status);
+	}
+	teardown(&h);
+}
+
+/* Rule 2: with stdio closed, received descriptors still land above 2. */
+static int stdio_child(int type, unsigned unused)
+{
+	struct fdmsg_msg msg;
+	struct fdmsg_chan *chan;
+	struct ident ids[3];
+	uint8_t buf[24];
+	int peer, r;
+
+	(void)unused;
+	memset(&msg, 0, sizeof(msg));
+	if (open_chan(type, 3, 0, 0, 0, &peer, &chan) < 0)
+		return 10;
+	put_frame(buf, 3, 8, 9, 8);
+	if (raw_send(peer, buf, 24, 3, ids, 0) != 24)
+		return 11;
+	close(0);
+	close(1);
+	close(2);
+	r = fdmsg_recv(chan, &msg);
+	for (int i = 0; r == -EAGAIN && type == SOCK_STREAM && i < 3; i++)
+		r = fdmsg_recv(chan, &msg);
+	if (r != 0)
+		return 12;
+	if (msg.nfds != 3)
+		return 13;
+	for (unsigned i = 0; i < 3; i++) {
+		if (msg.fds[i] <= 2)
+			return 14; /* a peer's file where stdio belongs */
+		if (!same_ident(msg.fds[i], &ids[i]))
+			return 15;
+		if (!(fcntl(msg.fds[i], F_GETFD) & FD_CLOEXEC))
+			return 16;
+	}
+	for (int fd = 0; fd <= 2; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			return 17; /* the move left a copy on stdio */
+	fdmsg_chan_free(chan);
+	for (int fd = 3; fd < 64; fd++)
+		if (fd != peer && fcntl(fd, F_GETFD) >= 0 &&
+		    (same_ident(fd, &ids[0]) || same_ident(fd, &ids[1]) ||
+		     same_ident(fd, &ids[2])))
+			return 18; /* chan_free left a received fd open */
+	close(peer);
+	return 0;
+}
+
+ALL_TYPES_TESTS(threat30_fds_never_land_on_stdio)
+{
+	run_child(stdio_child, type, 0, "stdio closed");
+}
+
+/* ------------------------------------------------------------------ */
+/* Datagram rules: SOCK_SEQPACKET and SOCK_DGRAM                       */
+/* ------------------------------------------------------------------ */
+
+/* The datagram ends before the frame's len does. */
+DGRAM_TESTS(dgram_frame_cut_short_is_ebadmsg)
+{
+	struct hostile h;
+	uint8_t buf[64];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 48);
+	peer_send(h.peer, buf, 40, 1, NULL);
+	reject(&h, "len 64 in a 40-byte datagram", -EBADMSG);
+	teardown(&h);
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 1);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	reject(&h, "len 17 in a 16-byte datagram", -EBADMSG);
+	teardown(&h);
+
+	/* Second frame of a batch runs past the end. */
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 8);
+	put_frame(buf + 24, 1, 3, 4, 16);
+	peer_send(h.peer, buf, 24 + 20, 2, NULL);
+	reject(&h, "2nd frame len 32 with 20 bytes left", -EBADMSG);
+	teardown(&h);
+}
+
+/* Bytes after the last frame: a 1..15-byte tail, or a whole bad one. */
+DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
+{
+	struct hostile h;
+	uint8_t buf[64];
+	char what[64];
+
+	for (size_t tail = 1; tail <= 15; tail++) {
+		snprintf(what, sizeof(what), "%zu-byte tail", tail);
+		setup(&h, type, 2, 0, 0, 0);
+		put_frame(buf, 1, 1, 2, 16);
+		/* The tail is the start of a valid header. */
+		put_frame(buf + 32, 0, 3, 4, 0);
+		peer_send(h.peer, buf, 32 + tail, 1, NULL);
+		reject(&h, what, -EBADMSG);
+		teardown(&h);
+	}
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 16);
+	memset(buf + 32, 0, 16);
+	peer_send(h.peer, buf, 48, 1, NULL);
+	reject(&h, "16 zero bytes after the frame", -EBADMSG);
+	teardown(&h);
+}
+
+/* Whole datagram checked first: header rules, then length, then count. */
+DGRAM_TESTS(dgram_error_precedence)
+{
+	static uint8_t big[SMALL_FRAME + 64];
+	struct hostile h;
+	uint8_t buf[64];
+
+	memset(buf, 0, sizeof(buf));
+	/* Length (-EBADMSG) before the descriptor count (-EPROTO). */
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 32);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	reject(&h, "cut short and missing fd", -EBADMSG);
+	teardown(&h);
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 0);
+	peer_send(h.peer, buf, 20, 2, NULL);
+	reject(&h, "4-byte tail and a surplus fd", -EBADMSG);
+	teardown(&h);
+
+	/* A later header's error beats an earlier frame's fd count. */
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 1, 2, 0);
+	put_hdr(buf + 16, 0, 0, 0, 16, 3, 4);
+	peer_send(h.peer, buf, 32, 0, NULL);
+	reject(&h, "frame 1 short of fds, frame 2 version 0", -EBADMSG);
+	teardown(&h);
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 0);
+	put_hdr(buf + 16, 1, 0, 0, 0xFFFFFFFFu, 3, 4);
+	peer_send(h.peer, buf, 32, 1, NULL);
+	reject(&h, "surplus fd, frame 2 len too large", -EMSGSIZE);
+	teardown(&h);
+
+	/* MSG_TRUNC (-EMSGSIZE) before every header rule. */
+	setup(&h, type, 2, SMALL_FRAME, 0, 0);
+	memset(big, 0, sizeof(big));
+	put_hdr(big, 1, 3, 0, 16, 1, 2); /* header says -EPROTO */
+	peer_send(h.peer, big, sizeof(big), 1, NULL);
+	reject(&h, "MSG_TRUNC beats nfds > max_fds", -EMSGSIZE);
+	teardown(&h);
+
+	setup(&h, type, 2, SMALL_FRAME, 0, 0);
+	put_hdr(big, 0, 0, 0, 16, 1, 2);
+	peer_send(h.peer, big, sizeof(big), 0, NULL);
+	reject(&h, "MSG_TRUNC beats version", -EMSGSIZE);
+	teardown(&h);
+
+	/* MSG_CTRUNC (-EPROTO) before MSG_TRUNC (-EMSGSIZE). */
+	setup(&h, type, 2, SMALL_FRAME, 0, 0);
+	put_hdr(big, 1, 2, 0, SMALL_FRAME, 1, 2);
+	peer_send(h.peer, big, sizeof(big), 3, NULL);
+	reject(&h, "MSG_CTRUNC beats MSG_TRUNC", -EPROTO);
+	teardown(&h);
+}
+
+/* THREATS 18: frames back to back in one datagram keep their fds apart. */
+DGRAM_TESTS(threat18_frames_in_one_datagram_get_their_own_fds)
+{
+	struct ident ids[5];
+	struct hostile h;
+	uint8_t buf[128];
+	size_t n = 0;
+
+	setup(&h, type, 5, 0, 0, 0);
+	n += put_frame(buf + n, 1, 1, 100, 9);
+	n += put_frame(buf + n, 0, 2, 200, 0);
+	n += put_frame(buf + n, 2, 3, 300, 3);
+	n += put_frame(buf + n, 2, 4, 400, 0);
+	peer_send(h.peer, buf, n, 5, ids);
+	expect_frame(&h, "batch frame 1", 1, 100, 9, 1, ids);
+	expect_frame(&h, "batch frame 2", 2, 200, 0, 0, NULL);
+	expect_frame(&h, "batch frame 3", 3, 300, 3, 2, ids + 1);
+	expect_frame(&h, "batch frame 4", 4, 400, 0, 2, ids + 3);
+	expect_again(&h, "after the batch");
+	cr_assert_eq(fd_count(), h.base, "fds of the batch left open");
+	teardown(&h);
+}
+
+/* THREATS 19: fewer arrived than declared; nothing handed out. */
+DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
+{
+	static const struct {
+		const char *what;
+		uint8_t nfds1, nfds2;
+		unsigned attach;
+	} c[] = {
+		{ "nfds 1, none sent", 1, 255, 0 },
+		{ "nfds 2, 1 sent", 2, 255, 1 },
+		{ "nfds 3, 2 sent", 3, 255, 2 },
+		{ "batch 1+1, 1 sent", 1, 1, 1 },
+		{ "batch 2+2, 3 sent", 2, 2, 3 },
+	};
+	struct hostile h;
+	uint8_t buf[64];
+	size_t n;
+
+	for (size_t i = 0; i < NELEM(c); i++) {
+		setup(&h, type, 4, 0, 0, 0);
+		n = put_frame(buf, c[i].nfds1, 1, 2, 4);
+		if (c[i].nfds2 != 255)
+			n += put_frame(buf + n, c[i].nfds2, 3, 4, 4);
+		peer_send(h.peer, buf, n, c[i].attach, NULL);
+		reject(&h, c[i].what, -EPROTO);
+		teardown(&h);
+	}
+}
+
+/* THREATS 20: more arrived than declared; the surplus closed too. */
+DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
+{
+	static const struct {
+		const char *what;
+		uint8_t nfds1, nfds2;
+		unsigned attach;
+	} c[] = {
+		{ "nfds 0, 1 sent", 0, 255, 1 },
+		{ "nfds 1, 2 sent", 1, 255, 2 },
+		{ "nfds 1, 4 sent", 1, 255, 4 },
+		{ "batch 1+0, 2 sent", 1, 0, 2 },
+		{ "batch 0+2, 3 sent", 0, 2, 3 },
+	};
+	struct hostile h;
+	uint8_t buf[64];
+	size_t n;
+
+	for (size_t i = 0; i < NELEM(c); i++) {
+		setup(&h, type, 4, 0, 0, 0);
+		n = put_frame(buf, c[i].nfds1, 1, 2, 4);
+		if (c[i].nfds2 != 255)
+			n += put_frame(buf + n, c[i].nfds2, 3, 4, 4);
+		peer_send(h.peer, buf, n, c[i].attach, NULL);
+		reject(&h, c[i].what, -EPROTO);
+		teardown(&h);
+	}
+}
+
+/* THREATS 14: MSG_TRUNC with descriptors → -EMSGSIZE, fds closed. */
+DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
+{
+	static uint8_t big[4096];
+	struct ident ids[2];
+	struct hostile h;
+
+	memset(big, 0, sizeof(big));
+	setup(&h, type, 2, 64, 0, 0);
+	put_frame(big, 2, 1, 2, 48); /* a valid 64-byte frame... */
+	peer_send(h.peer, big, 64, 2, ids);
+	expect_frame(&h, "64 bytes at max_frame 64", 1, 2, 48, 2, ids);
+	peer_send(h.peer, big, 65, 2, NULL); /* ...and one byte more */
+	reject(&h, "65-byte datagram, max_frame 64", -EMSGSIZE);
+	teardown(&h);
+
+	setup(&h, type, 2, 64, 0, 0);
+	put_hdr(big, 1, 2, 0, 4096, 1, 2);
+	peer_send(h.peer, big, sizeof(big), 2, NULL);
+	reject(&h, "4096-byte datagram, max_frame 64", -EMSGSIZE);
+	teardown(&h);
+}
+
+/* max_batch: the datagram may exceed max_frame up to it, not beyond. */
+DGRAM_TESTS(max_batch_bounds_the_datagram)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t buf[160];
+
+	setup(&h, type, 2, 64, 128, 0);
+	put_frame(buf, 1, 1, 2, 48);
+	put_frame(buf + 64, 1, 3, 4, 48);
+	peer_send(h.peer, buf, 128, 2, ids);
+	expect_frame(&h, "batch frame 1 of 128", 1, 2, 48, 1, ids);
+	expect_frame(&h, "batch frame 2 of 128", 3, 4, 48, 1, ids + 1);
+	put_frame(buf + 128, 0, 5, 6, 0);
+	peer_send(h.peer, buf, 129, 2, NULL);
+	reject(&h, "129-byte datagram, max_batch 128", -EMSGSIZE);
+	teardown(&h);
+
+	/* A single frame over max_frame is still -EMSGSIZE in a batch. */
+	setup(&h, type, 2, 64, 128, 0);
+	put_frame(buf, 0, 1, 2, 80);
+	peer_send(h.peer, buf, 96, 0, NULL);
+	reject(&h, "96-byte frame, max_frame 64, max_batch 128", -EMSGSIZE);
+	teardown(&h);
+}
+
+/* THREATS 12: a zero-length datagram with fds ends the channel. */
+DGRAM_TESTS(threat12_zero_length_datagram_with_fds_ends_channel)
+{
+	struct hostile h;
+	uint8_t buf[16];
+
+	setup(&h, type, 4, 0, 0, 0);
+	peer_send(h.peer, "", 0, 3, NULL);
+	/* A valid frame after the end must not revive the channel. */
+	put_frame(buf, 0, 1, 2, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	reject(&h, "0 bytes + 3 fds", -EPIPE);
+	teardown(&h);
+}
+
+/*
+ * A zero-length datagram with more fds than max_fds: MSG_CTRUNC on an
+ * empty read.  DESIGN puts the read's own flags first (-EPROTO); the
+ * empty read also ends the channel (-EPIPE).  Either is sticky; the fds
+ * that fit must be closed.
+ */
+DGRAM_TESTS(threat12_zero_length_datagram_ctrunc)
+{
+	struct hostile h;
+	int r;
+
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, "", 0, 5, NULL);
+	r = fdmsg_recv(h.chan, &h.msg);
+	cr_assert(r == -EPROTO || r == -EPIPE,
+		  "0 bytes + 5 fds, max_fds 2: got %d %s", r, ename(r));
+	cr_assert_eq(fd_count(), h.base, "fds left after %s", ename(r));
+	reject(&h, "0 bytes + 5 fds, later receives", r);
+	teardown(&h);
+}
+
+/* One bad frame poisons its whole datagram: no earlier frame comes out. */
+DGRAM_TESTS(dgram_bad_later_frame_no_earlier_frame_delivered)
+{
+	static const struct {
+		const char *what;
+		uint8_t version, nfds;
+		uint16_t flags;
+		uint32_t len;
+		int err;
+	} c[] = {
+		{ "2nd frame version 2", 2, 0, 0, 16, -EBADMSG },
+		{ "2nd frame flags 1", 1, 0, 1, 16, -EBADMSG },
+		{ "2nd frame nfds 9", 1, 9, 0, 16, -EPROTO },
+		{ "2nd frame len max_frame+1", 1, 0, 0, SMALL_FRAME + 1,
+		  -EMSGSIZE },
+		{ "2nd frame len 8", 1, 0, 0, 8, -EBADMSG },
+		{ "2nd frame 1 fd not sent", 1, 1, 0, 16, -EPROTO },
+	};
+	struct hostile h;
+	uint8_t buf[48];
+
+	for (size_t i = 0; i < NELEM(c); i++) {
+		setup(&h, type, 2, SMALL_FRAME, 0, 0);
+		put_frame(buf, 1, 1, 2, 16); /* valid, with its fd */
+		put_hdr(buf + 32, c[i].version, c[i].nfds, c[i].flags,
+			c[i].len, 3, 4);
+		peer_send(h.peer, buf, 48, 1, NULL);
+		reject(&h, c[i].what, c[i].err);
+		teardown(&h);
+	}
+}
+
+/* THREATS 13: an empty datagram reads as the end: -EPIPE, sticky. */
+DGRAM_TESTS(threat13_empty_datagram_is_epipe)
+{
+	struct hostile h;
+	uint8_t buf[16];
+	struct ident id;
+
+	setup(&h, type, 1, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 0);
+	peer_send(h.peer, buf, 16, 1, &id);
+	peer_send(h.peer, "", 0, 0, NULL);
+	expect_frame(&h, "the frame before the end", 1, 2, 0, 1, &id);
+	reject(&h, "empty datagram", -EPIPE);
+	teardown(&h);
+}
+
+/*
+ * The peer's end after whole frames: they come out, then -EPIPE (DESIGN
+ * rule 5).  With unread_at_peer the channel's side has sent the peer bytes
+ * it never read: Linux then reports ECONNRESET to the channel, on
+ * SOCK_SEQPACKET once and BEFORE the datagrams still queued (measured on
+ * 6.18: recv gives ECONNRESET, then each datagram, then 0); on a stream
+ * after the queued bytes.  The frames sent before the end must still
+ * come out.
+ */
+static void eof_after_frames(int type, int unread_at_peer)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t buf[32];
+
+	setup(&h, type, 2, 0, 0, 0);
+	if (unread_at_peer)
+		cr_assert_eq(write(fdmsg_chan_fd(h.chan), "unread", 6), 6);
+	put_frame(buf, 2, 1, 2, 16);
+	peer_send(h.peer, buf, 32, 2, ids);
+	put_frame(buf, 0, 3, 4, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	peer_close(&h);
+	expect_frame(&h, "frame 1 before the end", 1, 2, 16, 2, ids);
+	expect_frame(&h, "frame 2 before the end", 3, 4, 0, 0, NULL);
+	reject(&h, "the end after whole frames", -EPIPE);
+	teardown(&h);
+}
+
+Test(hostile_seqpacket, eof_after_whole_frames_is_epipe)
+{
+	FD_GUARD_BEGIN();
+	eof_after_frames(SOCK_SEQPACKET, 0);
+	FD_GUARD_END();
+}
+
+Test(hostile_seqpacket, econnreset_after_whole_frames_delivers_them)
+{
+	FD_GUARD_BEGIN();
+	eof_after_frames(SOCK_SEQPACKET, 1);
+	FD_GUARD_END();
+}
+
+Test(hostile_stream, eof_after_whole_frames_is_epipe)
+{
+	FD_GUARD_BEGIN();
+	eof_after_frames(SOCK_STREAM, 0);
+	FD_GUARD_END();
+}
+
+Test(hostile_stream, econnreset_after_whole_frames_delivers_them)
+{
+	FD_GUARD_BEGIN();
+	eof_after_frames(SOCK_STREAM, 1);
+	FD_GUARD_END();
+}
+
+/* Reset mid-frame on a stream: the cut frame is -EBADMSG. */
+Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
+{
+	struct hostile h;
+	uint8_t buf[64];
+
+	FD_GUARD_BEGIN();
+	setup(&h, SOCK_STREAM, 2, 0, 0, 0);
+	cr_assert_eq(write(fdmsg_chan_fd(h.chan), "unread", 6), 6);
+	put_frame(buf, 2, 1, 2, 48);
+	peer_send(h.peer, buf, 30, 2, NULL);
+	peer_close(&h);
+	reject(&h, "reset after 30 of 64 bytes, 2 fds", -EBADMSG);
+	teardown(&h);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Stream rules                                                        */
+/* ------------------------------------------------------------------ */
+
+#define S17_PAY 24u
+#define S17_LEN (16u + S17_PAY)
+
+/*
+ * THREATS 17: a frame with two fds, split at every byte, the fds on the
+ * first chunk, the rest (and a whole fd-less frame after it) in a second
+ * write: the same frames as one write, on one long-lived channel.
+ */
+STREAM_TEST(threat17_every_split_point_same_result)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t buf[S17_LEN + 32];
+	char what[64];
+	size_t n;
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 0xA1B2C3D4u, 0x01020304u, S17_PAY);
+	n = S17_LEN + put_frame(buf + S17_LEN, 0, 77, 78, 5);
+	peer_send(h.peer, buf, n, 2, ids);
+	expect_frame(&h, "one write", 0xA1B2C3D4u, 0x01020304u, S17_PAY, 2,
+		     ids);
+	expect_frame(&h, "one write, 2nd frame", 77, 78, 5, 0, NULL);
+	for (size_t k = 1; k < S17_LEN; k++) {
+		snprintf(what, sizeof(what), "split at %zu", k);
+		peer_send(h.peer, buf, k, 2, ids);
+		expect_again(&h, what);
+		peer_send(h.peer, buf + k, n - k, 0, NULL);
+		expect_frame(&h, what, 0xA1B2C3D4u, 0x01020304u, S17_PAY, 2,
+			     ids);
+		expect_frame(&h, what, 77, 78, 5, 0, NULL);
+		expect_again(&h, what);
+		fdmsg_msg_release(&h.msg);
+		cr_assert_eq(fd_count(), h.base, "%s: fds left", what);
+	}
+	teardown(&h);
+}
+
+/* THREATS 17: fds on the first byte, then every byte on its own. */
+STREAM_TEST(threat17_byte_by_byte_same_result)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t buf[S17_LEN];
+	char what[64];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 5, 6, S17_PAY);
+	for (int round = 0; round < 2; round++) {
+		peer_send(h.peer, buf, 1, 2, ids);
+		for (size_t k = 1; k < S17_LEN; k++) {
+			snprintf(what, sizeof(what), "round %d byte %zu",
+				 round, k);
+			expect_again(&h, what);
+			peer_send(h.peer, buf + k, 1, 0, NULL);
+		}
+		expect_frame(&h, "byte by byte", 5, 6, S17_PAY, 2, ids);
+	}
+	teardown(&h);
+}
+
+/*
+ * THREATS 16: the tail of fd-less frame A and fd-carrying frame B come
+ * back in one read (the kernel glues a descriptor-less write to the next
+ * one).  A must get none, B its own.
+ */
+STREAM_TEST(threat16_fdless_tail_in_read_of_next_frames_fds)
+{
+	struct ident ids[2];
+	struct hostile h;
+	uint8_t a[40], b[24];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(a, 0, 1, 2, 24);
+	put_frame(b, 2, 3, 4, 8);
+	peer_send(h.peer, a, 20, 0, NULL);
+	expect_again(&h, "half of A");
+	peer_send(h.peer, a + 20, 20, 0, NULL);
+	peer_send(h.peer, b, 24, 2, ids);
+	expect_frame(&h, "A", 1, 2, 24, 0, NULL);
+	expect_frame(&h, "B", 3, 4, 8, 2, ids);
+	expect_again(&h, "after B");
+
+	/* Whole fd-less frames before B in the same read. */
+	peer_send(h.peer, a, 40, 0, NULL);
+	peer_send(h.peer, a, 40, 0, NULL);
+	peer_send(h.peer, b, 24, 2, ids);
+	expect_frame(&h, "A1", 1, 2, 24, 0, NULL);
+	expect_frame(&h, "A2", 1, 2, 24, 0, NULL);
+	expect_frame(&h, "B after A1 A2", 3, 4, 8, 2, ids);
+	expect_again(&h, "after second B");
+	teardown(&h);
+}
+
+/* THREATS 16, hostile: A's fds come with A's tail (and B's start). */
+STREAM_TEST(threat16_fds_shifted_to_a_later_read_is_eproto)
+{
+	struct hostile h;
+	uint8_t buf[80];
+	int r;
+
+	put_frame(buf, 1, 1, 2, 24);
+	put_frame(buf + 40, 1, 3, 4, 0);
+
+	/* A's header incomplete in the first read. */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 10, 0, NULL);
+	expect_again(&h, "A's first 10 bytes, no fds");
+	peer_send(h.peer, buf + 10, 46, 1, NULL);
+	reject(&h, "A's fd with A's tail and B's start", -EPROTO);
+	teardown(&h);
+
+	/* A's header whole in the first read: -EPROTO may come at once. */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 20, 0, NULL);
+	r = fdmsg_recv(h.chan, &h.msg);
+	cr_assert(r == -EAGAIN || r == -EPROTO,
+		  "A's header (nfds 1) without fds: got %d %s", r, ename(r));
+	if (r == -EAGAIN)
+		peer_send(h.peer, buf + 20, 36, 1, NULL);
+	reject(&h, "A's fd with A's tail and B's start", -EPROTO);
+	teardown(&h);
+}
+
+/* A frame declares nfds; its first byte's read had none. */
+STREAM_TEST(stream_fds_after_first_byte_is_eproto)
+{
+	struct hostile h;
+	uint8_t buf[32];
+	int r;
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 16);
+	peer_send(h.peer, buf, 10, 0, NULL);
+	expect_again(&h, "10 header bytes, no fds");
+	peer_send(h.peer, buf + 10, 22, 1, NULL);
+	reject(&h, "fd with bytes 10..32", -EPROTO);
+	teardown(&h);
+
+	/* Header complete first: -EPROTO now or with the rest. */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	r = fdmsg_recv(h.chan, &h.msg);
+	cr_assert(r == -EAGAIN || r == -EPROTO,
+		  "header nfds 1, no fds: got %d %s", r, ename(r));
+	if (r == -EAGAIN)
+		peer_send(h.peer, buf + 16, 16, 1, NULL);
+	reject(&h, "header nfds 1 without fds, fd with the payload",
+	       -EPROTO);
+	teardown(&h);
+}
+
+/*
+ * Descriptors on a write that starts inside a frame's payload and ends
+ * before the frame does: no frame can start in that read, so -EPROTO at
+ * once (the next frame starts at the known end, beyond the batch).
+ */
+STREAM_TEST(stream_fds_mid_payload_is_eproto)
+{
+	struct hostile h;
+	uint8_t buf[64];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 48);
+	peer_send(h.peer, buf, 20, 0, NULL);
+	expect_again(&h, "20 bytes of a 64-byte frame");
+	peer_send(h.peer, buf + 20, 20, 1, NULL);
+	reject(&h, "fd on bytes 20..40 of 64", -EPROTO);
+	teardown(&h);
+
+	/* Inside an incomplete header: the frame is at least 16 bytes. */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 6, 0, NULL);
+	expect_again(&h, "6 header bytes");
+	peer_send(h.peer, buf + 6, 4, 1, NULL);
+	reject(&h, "fd on header bytes 6..10", -EPROTO);
+	teardown(&h);
+
+	/*
+	 * Running to the frame's end: nothing can claim the fd either.  A
+	 * channel may hand out the frame first (without it); the error must
+	 * follow by the next receive.
+	 */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 20, 0, NULL);
+	expect_again(&h, "20 bytes of 64");
+	peer_send(h.peer, buf + 20, 44, 1, NULL);
+	if (recv_some(&h) == 0) {
+		cr_assert_eq(h.msg.nfds, 0u, "the frame took a stray fd");
+		cr_assert_eq(h.msg.type, 1u);
+	}
+	reject(&h, "fd on bytes 20..64 of 64", -EPROTO);
+	teardown(&h);
+}
+
+/* THREATS 18: separate fd-carrying writes, each frame its own fds. */
+STREAM_TEST(threat18_fd_frames_back_to_back_do_not_cross)
+{
+	struct ident a[1], b[2], d[1];
+	struct hostile h;
+	uint8_t buf[32];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 1, 1, 10, 4);
+	peer_send(h.peer, buf, 20, 1, a);
+	put_frame(buf, 2, 2, 20, 0);
+	peer_send(h.peer, buf, 16, 2, b);
+	put_frame(buf, 0, 3, 30, 16);
+	peer_send(h.peer, buf, 32, 0, NULL);
+	put_frame(buf, 1, 4, 40, 1);
+	peer_send(h.peer, buf, 17, 1, d);
+	expect_frame(&h, "A", 1, 10, 4, 1, a);
+	expect_frame(&h, "B", 2, 20, 0, 2, b);
+	expect_frame(&h, "C", 3, 30, 16, 0, NULL);
+	expect_frame(&h, "D", 4, 40, 1, 1, d);
+	expect_again(&h, "after D");
+	teardown(&h);
+}
+
+/* THREATS 18, hostile: A declares 2 but carries 1; B's must not fill in. */
+STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
+{
+	struct hostile h;
+	uint8_t buf[20];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 1, 2, 4);
+	peer_send(h.peer, buf, 20, 1, NULL);
+	put_frame(buf, 1, 3, 4, 4);
+	peer_send(h.peer, buf, 20, 1, NULL);
+	reject(&h, "A nfds 2 with 1, B nfds 1 with 1", -EPROTO);
+	teardown(&h);
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 4);
+	peer_send(h.peer, buf, 20, 1, NULL);
+	put_frame(buf, 2, 3, 4, 4);
+	peer_send(h.peer, buf, 20, 1, NULL);
+	/* A may come out first (it is whole); its stray fd never does. */
+	if (recv_some(&h) == 0)
+		cr_assert_eq(h.msg.nfds, 0u, "A took a stray fd");
+	reject(&h, "A nfds 0 with 1, B nfds 2 with 1", -EPROTO);
+	teardown(&h);
+}
+
+/* Frames that start in the same read share its batch, in order. */
+STREAM_TEST(stream_one_write_two_frames_split_the_batch)
+{
+	struct ident ids[3];
+	struct hostile h;
+	uint8_t buf[64];
+	size_t n;
+
+	setup(&h, type, 3, 0, 0, 0);
+	n = put_frame(buf, 1, 1, 2, 3);
+	n += put_frame(buf + n, 2, 3, 4, 5);
+	peer_send(h.peer, buf, n, 3, ids);
+	expect_frame(&h, "first of one write", 1, 2, 3, 1, ids);
+	expect_frame(&h, "second of one write", 3, 4, 5, 2, ids + 1);
+	expect_again(&h, "after both");
+	teardown(&h);
+}
+
+/*
+ * Frames of max_frame bytes back to back: the receive buffer holds one
+ * frame, so each read stops short of the next; fds stay with their frame.
+ */
+STREAM_TEST(stream_max_frame_frames_reassembled)
+{
+	static uint8_t buf[3 * SMALL_FRAME];
+	struct ident ids[4];
+	struct hostile h;
+	char what[32];
+
+	setup(&h, type, 1, SMALL_FRAME, 0, 0);
+	for (uint32_t i = 0; i < 3; i++) {
+		put_frame(buf, 1, 10 + i, i, SMALL_FRAME - 16);
+		peer_send(h.peer, buf, SMALL_FRAME, 1, &ids[i]);
+	}
+	put_frame(buf, 0, 13, 3, SMALL_FRAME - 16);
+	peer_send(h.peer, buf, 100, 0, NULL);
+	peer_send(h.peer, buf + 100, 100, 0, NULL);
+	peer_send(h.peer, buf + 200, SMALL_FRAME - 200, 0, NULL);
+	put_frame(buf, 1, 14, 4, 0);
+	peer_send(h.peer, buf, 16, 1, &ids[3]);
+	for (uint32_t i = 0; i < 3; i++) {
+		snprintf(what, sizeof(what), "max frame %u", i);
+		expect_frame(&h, what, 10 + i, i, SMALL_FRAME - 16, 1, &ids[i]);
+	}
+	expect_frame(&h, "max frame in 3 writes", 13, 3, SMALL_FRAME - 16, 0,
+		     NULL);
+	expect_frame(&h, "16-byte frame after", 14, 4, 0, 1, &ids[3]);
+	expect_again(&h, "after all");
+
+	/* Three whole frames in one fd-less write, 3x the buffer. */
+	for (uint32_t i = 0; i < 3; i++)
+		put_frame(buf + i * SMALL_FRAME, 0, 20 + i, i,
+			  SMALL_FRAME - 16);
+	peer_send(h.peer, buf, sizeof(buf), 0, NULL);
+	for (uint32_t i = 0; i < 3; i++) {
+		snprintf(what, sizeof(what), "one write, frame %u", i);
+		expect_frame(&h, what, 20 + i, i, SMALL_FRAME - 16, 0, NULL);
+	}
+	expect_again(&h, "after the big write");
+	teardown(&h);
+}
+
+/* THREATS 19 on a stream: fewer than declared, nothing handed out. */
+STREAM_TEST(threat19_stream_fewer_fds_than_declared_is_eproto)
+{
+	struct hostile h;
+	uint8_t buf[24];
+
+	setup(&h, type, 3, 0, 0, 0);
+	put_frame(buf, 2, 1, 2, 8);
+	peer_send(h.peer, buf, 24, 1, NULL);
+	reject(&h, "nfds 2, 1 sent", -EPROTO);
+	teardown(&h);
+
+	setup(&h, type, 3, 0, 0, 0);
+	put_frame(buf, 3, 1, 2, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	reject(&h, "nfds 3, none sent", -EPROTO);
+	teardown(&h);
+}
+
+/* THREATS 20 on a stream: the surplus of a read nobody claims. */
+STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
+{
+	struct ident ids[3];
+	struct hostile h;
+	uint8_t buf[24];
+
+	setup(&h, type, 3, 0, 0, 0);
+	put_frame(buf, 1, 1, 2, 8);
+	peer_send(h.peer, buf, 24, 3, ids);
+	/* The frame may come out first, with the first fd only. */
+	if (recv_some(&h) == 0) {
+		cr_assert_eq(h.msg.nfds, 1u);
+		cr_assert(same_ident(h.msg.fds[0], &ids[0]));
+	}
+	reject(&h, "nfds 1, 3 sent", -EPROTO);
+	teardown(&h);
+}
+
+/* THREATS 15: a zero-length write with fds delivers nothing. */
+STREAM_TEST(threat15_zero_length_write_with_fds_no_hang)
+{
+	struct ident id;
+	struct hostile h;
+	uint8_t buf[20];
+
+	setup(&h, type, 2, 0, 0, 0);
+	cr_assert_eq(raw_send(h.peer, "", 0, 2, NULL, 0), 0);
+	expect_again(&h, "after a 0-byte write with 2 fds");
+	cr_assert_eq(fd_count(), h.base);
+	put_frame(buf, 1, 1, 2, 4);
+	peer_send(h.peer, buf, 20, 1, &id);
+	expect_frame(&h, "next frame", 1, 2, 4, 1, &id);
+	teardown(&h);
+}
+
+/* THREATS 25: the peer dies mid-frame with fds queued. */
+STREAM_TEST(threat25_eof_mid_frame_is_ebadmsg)
+{
+	struct hostile h;
+	uint8_t buf[64];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 2, 1, 2, 48);
+	peer_send(h.peer, buf, 36, 2, NULL);
+	peer_close(&h);
+	reject(&h, "EOF after 36 of 64 bytes, 2 fds", -EBADMSG);
+	teardown(&h);
+
+	/* The frame's fds already read, the rest never comes. */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 20, 2, NULL);
+	expect_again(&h, "20 of 64 bytes");
+	peer_close(&h);
+	reject(&h, "EOF after an -EAGAIN, fds queued", -EBADMSG);
+	teardown(&h);
+
+	/* Truncated header. */
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, buf, 10, 1, NULL);
+	peer_close(&h);
+	reject(&h, "EOF after 10 header bytes", -EBADMSG);
+	teardown(&h);
+
+	/* A whole frame, then part of the next: the whole one first. */
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 0, 3, 4, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	peer_send(h.peer, buf, 5, 0, NULL);
+	peer_close(&h);
+	expect_frame(&h, "whole frame before the cut", 3, 4, 0, 0, NULL);
+	reject(&h, "EOF 5 bytes into a frame", -EBADMSG);
+	teardown(&h);
+}
+
+/*
+ * THREATS 37.  Linux AF_UNIX stream keeps the latest MSG_OOB byte out of
+ * the ordinary stream and stops a read at its mark.  A channel that never
+ * reads out of band sees the frames intact around one OOB byte (a short
+ * read).  A second OOB byte turns the first into an ordinary byte of the
+ * stream: that shifts the frames and must end in a clean protocol error.
+ */
+STREAM_TEST(threat37_oob_byte_is_not_read)
+{
+	struct ident id;
+	struct hostile h;
+	uint8_t buf[40];
+
+	setup(&h, type, 1, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 24);
+	peer_send(h.peer, buf, 10, 0, NULL);
+	cr_assert_eq(send(h.peer, "!", 1, MSG_OOB | MSG_NOSIGNAL), 1);
+	peer_send(h.peer, buf + 10, 30, 0, NULL);
+	put_frame(buf, 1, 3, 4, 4);
+	peer_send(h.peer, buf, 20, 1, &id);
+	expect_frame(&h, "frame around an OOB byte", 1, 2, 24, 0, NULL);
+	expect_frame(&h, "frame after an OOB byte", 3, 4, 4, 1, &id);
+	expect_again(&h, "after both");
+	/* Another OOB byte once the first is behind the reader. */
+	cr_assert_eq(send(h.peer, "?", 1, MSG_OOB | MSG_NOSIGNAL), 1);
+	put_frame(buf, 1, 5, 6, 0);
+	peer_send(h.peer, buf, 16, 1, &id);
+	expect_frame(&h, "frame after a 2nd OOB byte", 5, 6, 0, 1, &id);
+	expect_again(&h, "after all");
+	teardown(&h);
+
+	setup(&h, type, 1, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	cr_assert_eq(send(h.peer, "!", 1, MSG_OOB | MSG_NOSIGNAL), 1);
+	cr_assert_eq(send(h.peer, "?", 1, MSG_OOB | MSG_NOSIGNAL), 1);
+	put_frame(buf, 0, 3, 4, 0);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	expect_frame(&h, "frame before two OOB bytes", 1, 2, 0, 0, NULL);
+	/* "!" is now in-band: version 0x21. */
+	reject(&h, "stream shifted by an in-band former OOB byte", -EBADMSG);
+	teardown(&h);
+}
+
+/* THREATS 22: header and fds, then silence; chan_free closes them. */
+STREAM_TEST(threat22_header_then_silence_fds_closed_by_free)
+{
+	struct hostile h;
+	uint8_t buf[16];
+
+	setup(&h, type, 3, 0, 0, 0);
+	put_hdr(buf, 1, 3, 0, 116, 1, 2);
+	peer_send(h.peer, buf, 16, 3, NULL);
+	expect_again(&h, "header + 3 fds, payload never comes");
+	expect_again(&h, "still silent");
+	cr_assert_leq(fd_count(), h.base + 3);
+	teardown(&h); /* chan_free must close the 3 queued fds */
+}
+
+/* ------------------------------------------------------------------ */
+/* Credentials                                                         */
+/* ------------------------------------------------------------------ */
+
+static void expect_own_cred(const struct hostile *h, const char *what)
+{
+	cr_assert_eq(h->msg.has_cred, 1, "%s: no credentials", what);
+	cr_assert_eq(h->msg.cred.pid, getpid(), "%s: pid %d", what,
+		     (int)h->msg.cred.pid);
+	cr_assert_eq(h->msg.cred.uid, getuid(), "%s: uid", what);
+	cr_assert_eq(h->msg.cred.gid, getgid(), "%s: gid", what);
+}
+
+STREAM_TEST(creds_same_sender_same_credentials)
+{
+	struct hostile h;
+	uint8_t buf[24];
+
+	setup(&h, type, 0, 0, 0, FDMSG_OPT_CREDS);
+	put_frame(buf, 0, 1, 2, 8);
+	peer_send(h.peer, buf, 24, 0, NULL);
+	peer_send(h.peer, buf, 10, 0, NULL);
+	peer_send(h.peer, buf + 10, 14, 0, NULL);
+	expect_frame(&h, "frame 1", 1, 2, 8, 0, NULL);
+	expect_own_cred(&h, "frame 1");
+	expect_frame(&h, "frame 2 in two writes", 1, 2, 8, 0, NULL);
+	expect_own_cred(&h, "frame 2");
+	teardown(&h);
+}
+
+/* Every frame of a datagram carries the datagram's credentials. */
+Test(hostile_seqpacket, creds_every_frame_of_a_datagram)
+{
+	struct hostile h;
+	uint8_t buf[48];
+	size_t n;
+
+	FD_GUARD_BEGIN();
+	setup(&h, SOCK_SEQPACKET, 0, 0, 0, FDMSG_OPT_CREDS);
+	n = put_frame(buf, 0, 1, 2, 8);
+	n += put_frame(buf + n, 0, 3, 4, 0);
+	peer_send(h.peer, buf, n, 0, NULL);
+	expect_frame(&h, "frame 1", 1, 2, 8, 0, NULL);
+	expect_own_cred(&h, "frame 1");
+	expect_frame(&h, "frame 2", 3, 4, 0, 0, NULL);
+	expect_own_cred(&h, "frame 2");
+	teardown(&h);
+	FD_GUARD_END();
+}
+
+/*
+ * THREATS 34: a child process writes the first part of a frame on the
+ * shared stream socket and exits; the parent writes the rest.  Same uid,
+ * different pid: one frame, two writers → -EPROTO.
+ */
+static void two_writers(size_t cut)
+{
+	struct hostile h;
+	uint8_t buf[40];
+	char what[64];
+	int status;
+	pid_t pid;
+
+	snprintf(what, sizeof(what), "child wrote %zu bytes, parent the rest",
+		 cut);
+	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_CREDS);
+	put_frame(buf, 0, 1, 2, 24);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(write(h.peer, buf, cut) == (ssize_t)cut ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	peer_send(h.peer, buf + cut, 40 - cut, 0, NULL);
+	reject(&h, what, -EPROTO);
+	teardown(&h);
+}
+
+Test(hostile_creds, threat34_frame_from_two_writers_is_eproto)
+{
+	FD_GUARD_BEGIN();
+	two_writers(20);
+	two_writers(8);
+	two_writers(16);
+	two_writers(1);
+	FD_GUARD_END();
+}
+
+/* The frame before the change of writer is whole: it comes out. */
+Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
+{
+	struct hostile h;
+	uint8_t buf[40];
+	int status;
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_CREDS);
+	put_frame(buf, 0, 1, 2, 24);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(write(h.peer, buf, 40) == 40 ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	peer_send(h.peer, buf, 40, 0, NULL);
+	expect_frame(&h, "child's whole frame", 1, 2, 24, 0, NULL);
+	cr_assert_eq(h.msg.has_cred, 1);
+	cr_assert_neq(h.msg.cred.pid, getpid(), "child's frame has our pid");
+	expect_frame(&h, "parent's whole frame", 1, 2, 24, 0, NULL);
+	expect_own_cred(&h, "parent's frame");
+	teardown(&h);
+	FD_GUARD_END();
+}
