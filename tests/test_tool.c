@@ -1,0 +1,1087 @@
+/*
+ * fdmsg(1), driven as a user would: fork and exec the built tool (path in
+ * FDMSG_TOOL), talk to it through the public library and raw sockets,
+ * check exit statuses, stderr lines and what comes back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "fdmsg.h"
+#include "testutil.h"
+
+#define WAIT_MS 10000 /* a bound on hangs, not a timing assertion */
+#define OUT_CAP 65536
+
+struct proc {
+	pid_t pid;
+	int out; /* the tool's stdout, read end */
+	int err; /* its stderr */
+};
+
+/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone. */
+static rlim_t spawn_nofile;
+/* Run the next spawned tool as this uid and gid (root only); 0: as is. */
+static uid_t spawn_uid;
+
+static const char *
+tool_path(void)
+{
+	const char *t = getenv("FDMSG_TOOL");
+
+	cr_assert_not_null(t, "FDMSG_TOOL is not set");
+	return t;
+}
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Starts the tool with argv (NULL-terminated, without argv[0]). */
+static void
+spawn_v(struct proc *p, int in_fd, const char *const *args)
+{
+	const char *argv[32];
+	int o[2], e[2], n = 0, dn;
+
+	argv[n++] = tool_path();
+	while (*args != NULL && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
+	p->pid = fork();
+	cr_assert_neq(p->pid, -1);
+	if (p->pid == 0) {
+		dn = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
+		if (dn < 0 || dup2(dn, 0) < 0 || dup2(o[1], 1) < 0 ||
+		    dup2(e[1], 2) < 0)
+			_exit(126);
+		if (spawn_nofile != 0) {
+			struct rlimit rl = { spawn_nofile, spawn_nofile };
+
+			/* Close what the test process had open: only the
+			 * tool's own descriptors count against the limit. */
+			closefrom(3);
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
+		}
+		if (spawn_uid != 0 && (setgroups(0, NULL) < 0 ||
+				       setgid(spawn_uid) < 0 ||
+				       setuid(spawn_uid) < 0))
+			_exit(126);
+		execv(argv[0], (char *const *)(uintptr_t)argv);
+		_exit(127);
+	}
+	close(o[1]);
+	close(e[1]);
+	p->out = o[0];
+	p->err = e[0];
+}
+
+#define spawn(p, in_fd, ...)                                             \
+	spawn_v((p), (in_fd), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* Reads fd to its end into buf (NUL-terminated): bytes, or -1 on timeout. */
+static ssize_t
+read_all(int fd, char *buf, size_t cap)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	for (;;) {
+		if (poll(&pfd, 1, WAIT_MS) <= 0)
+			return -1;
+		n = read(fd, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == cap - 1)
+			break;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* The exit status; fails the test on a signal or a hang. */
+static int
+wait_exit(pid_t pid)
+{
+	int st, i;
+
+	for (i = 0; i < WAIT_MS / 5; i++) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+
+		if (r == pid) {
+			cr_assert(WIFEXITED(st), "tool died of signal %d",
+				  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+			return WEXITSTATUS(st);
+		}
+		sleep_ms(5);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &st, 0);
+	cr_assert_fail("tool did not exit");
+	return -1;
+}
+
+/* Collects stdout and stderr, then the exit status; closes the pipes. */
+static int
+finish(struct proc *p, char *out, char *err)
+{
+	ssize_t no = read_all(p->out, out, OUT_CAP);
+	ssize_t ne = read_all(p->err, err, OUT_CAP);
+
+	close(p->out);
+	close(p->err);
+	if (no < 0 || ne < 0)
+		kill(p->pid, SIGKILL);
+	cr_assert(no >= 0 && ne >= 0, "tool output never ended");
+	return wait_exit(p->pid);
+}
+
+/* Runs the tool with in[0..n) on stdin; its output into out and err. */
+static int
+run_v(const void *in, size_t n, char *out, char *err, const char *const *args)
+{
+	struct proc p;
+	int ip[2] = { -1, -1 };
+
+	if (in != NULL) {
+		cr_assert_eq(pipe2(ip, O_CLOEXEC), 0);
+		cr_assert(n < 65536, "stdin must fit a pipe");
+		cr_assert_eq(write(ip[1], in, n), (ssize_t)n);
+		close(ip[1]);
+	}
+	spawn_v(&p, ip[0], args);
+	if (ip[0] >= 0)
+		close(ip[0]);
+	return finish(&p, out, err);
+}
+
+#define run(in, n, out, err, ...)                                        \
+	run_v((in), (n), (out), (err),                                   \
+	      (const char *const[]){ __VA_ARGS__, NULL })
+
+static int
+count_lines(const char *s)
+{
+	int n = 0;
+
+	for (; *s != '\0'; s++)
+		if (*s == '\n')
+			n++;
+	return n;
+}
+
+/* A fresh directory for one test's socket: dir and dir/s. */
+static void
+tmp_sock(char *dir, char *path)
+{
+	strcpy(dir, "/tmp/fdmsg-tool-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(path, PATH_MAX, "%s/s", dir);
+}
+
+/* Connects once the server listens (bind comes before listen). */
+static int
+connect_retry(const char *path, int type)
+{
+	int fd, i;
+
+	for (i = 0; i < WAIT_MS / 10; i++) {
+		fd = fdmsg_connect(path, type);
+		if (fd >= 0)
+			return fd;
+		sleep_ms(10);
+	}
+	cr_assert_fail("nobody listens on %s: %s", path, fdmsg_strerror(fd));
+	return -1;
+}
+
+static struct fdmsg_chan *
+chan_on(int fd, unsigned max_fds)
+{
+	struct fdmsg_chan *ch = NULL;
+	struct fdmsg_opts o;
+
+	fdmsg_opts_init(&o);
+	o.max_fds = max_fds;
+	o.max_queue = 4u * 1024 * 1024;
+	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD), 0);
+	return ch;
+}
+
+/* Sends one frame and expects it back exactly. */
+static void
+echo_once(struct fdmsg_chan *ch, uint32_t type, uint32_t peerid,
+	  const char *data, const int *fds, unsigned nfds)
+{
+	struct iovec iov = { (void *)(uintptr_t)data, strlen(data) };
+	struct fdmsg_msg m = { 0 };
+	struct stat a, b;
+	unsigned i;
+
+	cr_assert_eq(fdmsg_send(ch, type, peerid, &iov, 1, fds, nfds, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), 0);
+	cr_assert_eq(m.type, type);
+	cr_assert_eq(m.peerid, peerid);
+	cr_assert_eq(m.len, strlen(data));
+	cr_assert(m.len == 0 || memcmp(m.payload, data, m.len) == 0);
+	cr_assert_eq(m.nfds, nfds);
+	for (i = 0; i < nfds; i++) {
+		cr_assert_eq(fstat(fds[i], &a), 0);
+		cr_assert_eq(fstat(m.fds[i], &b), 0);
+		cr_assert(a.st_dev == b.st_dev && a.st_ino == b.st_ino,
+			  "descriptor %u came back as another file", i);
+	}
+	fdmsg_msg_release(&m);
+}
+
+/* SIGTERM: exit 0 and the socket file gone.  Returns stderr in err. */
+static void
+stop_server(struct proc *p, const char *path, char *err)
+{
+	char out[OUT_CAP];
+
+	cr_assert_eq(kill(p->pid, SIGTERM), 0);
+	cr_assert_eq(finish(p, out, err), 0, "serve exit; stderr: %s", err);
+	cr_assert_eq(access(path, F_OK), -1, "serve left %s behind", path);
+	cr_assert_eq(errno, ENOENT);
+}
+
+/* Reads a running tool's stderr into buf until it holds needle. */
+static void
+wait_stderr(struct proc *p, char *buf, const char *needle)
+{
+	struct pollfd pfd = { .fd = p->err, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	buf[0] = '\0';
+	while (strstr(buf, needle) == NULL) {
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "no '%s' on stderr: %s",
+			     needle, buf);
+		cr_assert_lt(len, OUT_CAP - 1);
+		n = read(p->err, buf + len, OUT_CAP - 1 - len);
+		cr_assert_gt(n, 0, "stderr ended: %s", buf);
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+}
+
+/* Waits until the server closes fd: the read sees end-of-file. */
+static void
+expect_closed(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[256];
+	ssize_t n;
+
+	for (;;) {
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "never disconnected");
+		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		if (n == 0 || (n < 0 && errno == ECONNRESET))
+			return;
+		cr_assert(n > 0 || errno == EAGAIN, "recv: %s",
+			  strerror(errno));
+	}
+}
+
+static size_t
+frame(uint8_t *buf, uint32_t type, uint32_t peerid, uint8_t nfds,
+      const char *payload)
+{
+	struct fdmsg_hdr h = { .version = FDMSG_WIRE_VERSION, .nfds = nfds,
+			       .type = type, .peerid = peerid };
+	size_t n = strlen(payload);
+
+	h.len = (uint32_t)(FDMSG_HDR_SIZE + n);
+	cr_assert_eq(fdmsg_hdr_encode(&h, buf), (int)FDMSG_HDR_SIZE);
+	memcpy(buf + FDMSG_HDR_SIZE, payload, n);
+	return h.len;
+}
+
+/* ------------------------------------------------------------------ */
+/* Usage errors: exit 2, one line on stderr, nothing done              */
+/* ------------------------------------------------------------------ */
+
+Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
+{
+	static const char *const cases[][10] = {
+		{ NULL },
+		{ "bogus", NULL },
+		{ "serve", NULL },
+		{ "serve", "--max-fds", "254", "@P", NULL },
+		{ "serve", "--max-fds", "-1", "@P", NULL },
+		{ "serve", "--max-fds", "", "@P", NULL },
+		{ "serve", "--max-fds", " 3", "@P", NULL },
+		{ "serve", "--max-fds", "3x", "@P", NULL },
+		{ "serve", "--max-fds", "0x", "@P", NULL },
+		{ "serve", "--max-fds", "0x0x3", "@P", NULL },
+		{ "serve", "--max-fds", NULL },
+		{ "serve", "--max-frame", "15", "@P", NULL },
+		{ "serve", "--max-frame", "16777217", "@P", NULL },
+		{ "serve", "--max-frame", "99999999999999999999999", "@P",
+		  NULL },
+		{ "serve", "--max-queue", "4095", "--max-frame", "4096", "@P",
+		  NULL },
+		{ "serve", "--max-clients", "0", "@P", NULL },
+		{ "serve", "--frame-timeout", "abc", "@P", NULL },
+		{ "serve", "--echo=1", "@P", NULL },
+		{ "serve", "--bogus", "@P", NULL },
+		{ "serve", "@P", "@Q", NULL },
+		{ "send", "@P", NULL },
+		{ "send", "--type", "1", NULL },
+		{ "send", "@P", "--type", "4294967296", NULL },
+		{ "send", "@P", "--type", "1", "--peerid", "-2", NULL },
+		{ "send", "@P", "--type", "1", "--data", "x", "--file",
+		  "/etc/hostname", NULL },
+		{ "recv", NULL },
+		{ "recv", "@P", "--count", "0", NULL },
+		{ "recv", "@P", "--payload=yes", NULL },
+		{ "decode", "a", "b", NULL },
+		{ "decode", "--x", NULL },
+	};
+	char out[OUT_CAP], err[OUT_CAP];
+	size_t i;
+
+	FD_GUARD_BEGIN();
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int st = run_v(NULL, 0, out, err, cases[i]);
+
+		cr_assert_eq(st, 2, "case %zu (%s %s): exit %d, stderr: %s",
+			     i, cases[i][0] ? cases[i][0] : "-",
+			     cases[i][0] && cases[i][1] ? cases[i][1] : "",
+			     st, err);
+		cr_assert_eq(count_lines(err), 1, "case %zu: stderr: %s", i,
+			     err);
+		cr_assert_eq(strncmp(err, "fdmsg", 5), 0);
+		cr_assert_str_empty(out);
+	}
+	FD_GUARD_END();
+}
+
+Test(tool_usage, help_prints_usage_and_exits_0)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(run(NULL, 0, out, err, "--help"), 0);
+	cr_assert_not_null(strstr(out, "fdmsg serve"));
+	cr_assert_not_null(strstr(out, "fdmsg decode"));
+	cr_assert_str_empty(err);
+	FD_GUARD_END();
+}
+
+Test(tool_usage, send_to_nobody_is_exit_1)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP];
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1"), 1);
+	cr_assert_not_null(strstr(err, "ENOENT"), "stderr: %s", err);
+	cr_assert_eq(count_lines(err), 1);
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
+			 "--fd", "/nonexistent/file"), 1);
+	cr_assert_not_null(strstr(err, "/nonexistent/file: ENOENT"),
+			   "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* decode                                                              */
+/* ------------------------------------------------------------------ */
+
+static const char decoded3[] =
+	"offset=0 type=1 peerid=2 len=16 nfds=0\n"
+	"offset=16 type=3735928559 peerid=7 len=21 nfds=2\n"
+	"offset=37 type=3 peerid=4 len=16 nfds=0\n";
+
+static size_t
+three_frames(uint8_t *buf)
+{
+	size_t n = 0;
+
+	n += frame(buf + n, 1, 2, 0, "");
+	n += frame(buf + n, 0xdeadbeefu, 7, 2, "abcde");
+	n += frame(buf + n, 3, 4, 0, "");
+	return n;
+}
+
+Test(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
+{
+	char out[OUT_CAP], err[OUT_CAP], dir[PATH_MAX], file[PATH_MAX];
+	uint8_t buf[256];
+	size_t n = three_frames(buf);
+	int fd;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(run(buf, n, out, err, "decode"), 0, "stderr: %s", err);
+	cr_assert_str_eq(out, decoded3);
+	cr_assert_str_empty(err);
+
+	tmp_sock(dir, file);
+	fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, buf, n), (ssize_t)n);
+	close(fd);
+	cr_assert_eq(run(NULL, 0, out, err, "decode", file), 0);
+	cr_assert_str_eq(out, decoded3);
+	cr_assert_eq(unlink(file), 0);
+	cr_assert_eq(rmdir(dir), 0);
+
+	cr_assert_eq(run("", 0, out, err, "decode", "-"), 0);
+	cr_assert_str_empty(out);
+	FD_GUARD_END();
+}
+
+Test(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	uint8_t buf[256];
+	size_t n = three_frames(buf);
+
+	FD_GUARD_BEGIN();
+	buf[37] = 2; /* the third frame's version */
+	cr_assert_eq(run(buf, n, out, err, "decode"), 1);
+	cr_assert_eq(strncmp(err, "fdmsg decode: offset 37: EBADMSG: ",
+			     34), 0, "stderr: %s", err);
+	cr_assert_eq(count_lines(err), 1);
+	/* The frames before it were printed. */
+	cr_assert_eq(count_lines(out), 2);
+	FD_GUARD_END();
+}
+
+Test(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	uint8_t buf[256];
+	size_t n = three_frames(buf);
+
+	FD_GUARD_BEGIN();
+	/* The second frame declares 21 bytes; cut it at 20. */
+	cr_assert_eq(run(buf, 36, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 16: EBADMSG"), "%s", err);
+	/* A header cut short after a whole frame. */
+	cr_assert_eq(run(buf, 16 + 5, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 16: EBADMSG"), "%s", err);
+	cr_assert_eq(run(buf, n - 1, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 37: EBADMSG"), "%s", err);
+	FD_GUARD_END();
+}
+
+Test(tool_decode, header_rules_give_their_errors)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	uint8_t buf[64];
+
+	FD_GUARD_BEGIN();
+	frame(buf, 1, 1, 0, "");
+	buf[4] = buf[5] = buf[6] = buf[7] = 0xff; /* len 0xFFFFFFFF */
+	cr_assert_eq(run(buf, 16, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 0: EMSGSIZE"), "%s", err);
+	frame(buf, 1, 1, 254, "");
+	cr_assert_eq(run(buf, 16, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 0: EPROTO"), "%s", err);
+	frame(buf, 1, 1, 0, "");
+	buf[2] = 1; /* flags */
+	cr_assert_eq(run(buf, 16, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
+	frame(buf, 1, 1, 0, "");
+	buf[4] = 15; /* len below the header */
+	cr_assert_eq(run(buf, 16, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
+	cr_assert_eq(run(NULL, 0, out, err, "decode", "/nonexistent"), 1);
+	cr_assert_not_null(strstr(err, "ENOENT"), "%s", err);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* serve                                                               */
+/* ------------------------------------------------------------------ */
+
+static void
+echo_roundtrip(int stream)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc p;
+	int fds[3], pp[2];
+
+	tmp_sock(dir, path);
+	if (stream)
+		spawn(&p, -1, "serve", "--echo", "--stream", "--max-fds", "8",
+		      path);
+	else
+		spawn(&p, -1, "serve", "--echo", "--max-fds", "8", path);
+	ch = chan_on(connect_retry(path, stream ? SOCK_STREAM : 0), 8);
+
+	fds[0] = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	fds[1] = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	fds[2] = pp[0];
+	cr_assert(fds[0] >= 0 && fds[1] >= 0);
+
+	echo_once(ch, 7, 9, "hello", fds, 3);
+	echo_once(ch, UINT32_MAX, 0, "", NULL, 0);
+	echo_once(ch, 1, UINT32_MAX, "one more, one fd", fds + 2, 1);
+
+	fdmsg_chan_free(ch);
+	close(fds[0]);
+	close(fds[1]);
+	close(pp[0]);
+	close(pp[1]);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+Test(tool_serve, echo_returns_type_peerid_payload_and_same_files)
+{
+	FD_GUARD_BEGIN();
+	echo_roundtrip(0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, echo_over_stream_returns_the_same)
+{
+	FD_GUARD_BEGIN();
+	echo_roundtrip(1);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, hostile_header_disconnects_only_that_client)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct fdmsg_chan *good;
+	struct proc p;
+	uint8_t bad[FDMSG_HDR_SIZE];
+	int raw, fd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", path);
+	good = chan_on(connect_retry(path, 0), 4);
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	echo_once(good, 1, 1, "before", &fd, 1);
+
+	raw = fdmsg_connect(path, 0);
+	cr_assert_geq(raw, 0);
+	frame(bad, 5, 5, 0, "");
+	bad[0] = 2; /* version 2 */
+	cr_assert_eq(send(raw, bad, sizeof(bad), MSG_NOSIGNAL),
+		     (ssize_t)sizeof(bad));
+	expect_closed(raw);
+	close(raw);
+
+	echo_once(good, 2, 2, "after", &fd, 1);
+	fdmsg_chan_free(good);
+	close(fd);
+	stop_server(&p, path, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_eq(strncmp(err, "fdmsg serve: client ", 20), 0, "%s", err);
+	cr_assert_not_null(strstr(err, ": EBADMSG: "), "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, zero_length_datagram_ends_client_quietly)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct proc p;
+	int raw;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", path);
+	raw = connect_retry(path, 0);
+	cr_assert_eq(send(raw, "", 0, MSG_NOSIGNAL), 0);
+	expect_closed(raw);
+	close(raw);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
+	struct proc p;
+	int c;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", path);
+	c = connect_retry(path, 0); /* a client still connected */
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	expect_closed(c);
+	close(c);
+
+	spawn(&p, -1, "serve", "--stream", path);
+	close(connect_retry(path, SOCK_STREAM));
+	cr_assert_eq(kill(p.pid, SIGINT), 0);
+	cr_assert_eq(finish(&p, out, err), 0);
+	cr_assert_eq(access(path, F_OK), -1);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
+{
+	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc p;
+	struct stat st;
+	int fd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(run(NULL, 0, out, err, "serve", path), 1);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, "EEXIST"), "stderr: %s", err);
+	cr_assert_eq(stat(path, &st), 0);
+	cr_assert(S_ISREG(st.st_mode), "the file was replaced");
+	cr_assert_eq(unlink(path), 0);
+
+	spawn(&p, -1, "serve", "--echo", path);
+	ch = chan_on(connect_retry(path, 0), 0);
+	cr_assert_eq(run(NULL, 0, out, err, "serve", path), 1);
+	cr_assert_not_null(strstr(err, "EADDRINUSE"), "stderr: %s", err);
+	/* The first server still serves, on its own path. */
+	echo_once(ch, 3, 3, "still here", NULL, 0);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, beyond_max_clients_is_closed_others_served)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc p;
+	int extra;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-clients", "1", path);
+	ch = chan_on(connect_retry(path, 0), 0);
+	echo_once(ch, 1, 1, "first", NULL, 0);
+	extra = fdmsg_connect(path, 0);
+	cr_assert_geq(extra, 0);
+	expect_closed(extra);
+	close(extra);
+	echo_once(ch, 2, 2, "first again", NULL, 0);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	static char payload[60001];
+	uint8_t hdr[FDMSG_HDR_SIZE];
+	struct proc p;
+	int raw, i, cut = 0;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-queue", "65536", path);
+	raw = connect_retry(path, 0);
+	memset(payload, 'q', sizeof(payload) - 1);
+	/* Blocking sends, no reads: the echoes pile up in the server. */
+	for (i = 0; i < 2000 && !cut; i++) {
+		struct fdmsg_hdr h = { .version = FDMSG_WIRE_VERSION,
+				       .len = FDMSG_HDR_SIZE + 60000,
+				       .type = 1, .peerid = (uint32_t)i };
+		struct iovec iov[2];
+		struct msghdr mh;
+		ssize_t r;
+
+		cr_assert_eq(fdmsg_hdr_encode(&h, hdr), (int)FDMSG_HDR_SIZE);
+		iov[0].iov_base = hdr;
+		iov[0].iov_len = sizeof(hdr);
+		iov[1].iov_base = payload;
+		iov[1].iov_len = 60000;
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = iov;
+		mh.msg_iovlen = 2;
+		r = sendmsg(raw, &mh, MSG_NOSIGNAL);
+		if (r < 0) {
+			cr_assert(errno == EPIPE || errno == ECONNRESET,
+				  "sendmsg: %s", strerror(errno));
+			cut = 1;
+		}
+	}
+	cr_assert(cut, "the server never cut the client off");
+	close(raw);
+	stop_server(&p, path, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, ": ENOBUFS: "), "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, half_closed_client_still_gets_every_reply)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	static char payload[60000];
+	struct fdmsg_msg m = { 0 };
+	struct fdmsg_chan *ch;
+	struct iovec iov = { payload, sizeof(payload) };
+	struct proc p;
+	uint32_t i;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-queue", "4194304", path);
+	ch = chan_on(connect_retry(path, 0), 0);
+	/* More than the socket buffers hold: the server must queue. */
+	for (i = 0; i < 20; i++) {
+		memset(payload, 'a' + (int)i, sizeof(payload));
+		cr_assert_eq(fdmsg_send(ch, 9, i, &iov, 1, NULL, 0, 0), 0);
+	}
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	cr_assert_eq(shutdown(fdmsg_chan_fd(ch), SHUT_WR), 0);
+	/* Read nothing for a while, so the server sees the end with replies
+	 * still queued (it passes either way; this makes it matter). */
+	sleep_ms(300);
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), 0, "reply %u",
+			     i);
+		cr_assert_eq(m.peerid, i);
+		cr_assert_eq(m.len, sizeof(payload));
+		cr_assert_eq(((const char *)m.payload)[m.len - 1],
+			     'a' + (int)i);
+	}
+	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct fdmsg_chan *idle;
+	uint8_t hdr[FDMSG_HDR_SIZE];
+	struct proc p;
+	int raw;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--stream", "--frame-timeout", "200",
+	      path);
+	idle = chan_on(connect_retry(path, SOCK_STREAM), 0);
+	echo_once(idle, 1, 1, "then idle", NULL, 0);
+
+	raw = fdmsg_connect(path, SOCK_STREAM);
+	cr_assert_geq(raw, 0);
+	frame(hdr, 1, 1, 0, "");
+	hdr[4] = 64; /* declares 64 bytes; only 10 of the header come */
+	cr_assert_eq(send(raw, hdr, 10, MSG_NOSIGNAL), 10);
+	expect_closed(raw);
+	close(raw);
+
+	/* Idle longer than the deadline, yet still served. */
+	echo_once(idle, 2, 2, "still served", NULL, 0);
+	fdmsg_chan_free(idle);
+	stop_server(&p, path, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, ": ETIMEDOUT: "), "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* send and recv                                                       */
+/* ------------------------------------------------------------------ */
+
+/* Runs send until the listener is up (connect can beat listen). */
+static int
+send_retry(char *out, char *err, const char *const *args)
+{
+	int i, st = -1;
+
+	for (i = 0; i < WAIT_MS / 20; i++) {
+		st = run_v(NULL, 0, out, err, args);
+		if (st != 1 || (strstr(err, "ECONNREFUSED") == NULL &&
+				strstr(err, "ENOENT") == NULL))
+			return st;
+		sleep_ms(20);
+	}
+	return st;
+}
+
+Test(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
+{
+	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
+	char want[2 * PATH_MAX];
+	struct proc r;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	cr_assert_not_null(realpath("/etc/hostname", target));
+	spawn(&r, -1, "recv", path, "--count", "1", "--payload");
+	{
+		const char *const args[] = { "send", path, "--type", "5",
+					     "--peerid", "6", "--fd",
+					     "/etc/hostname", "--data", "hi",
+					     NULL };
+
+		cr_assert_eq(send_retry(out, err, args), 0, "send: %s", err);
+	}
+	cr_assert_str_empty(err);
+	cr_assert_eq(finish(&r, rout, rerr), 0, "recv: %s", rerr);
+	snprintf(want, sizeof(want),
+		 "type=5 peerid=6 len=2 fds=1\n  fd[0]: file %s\nhi", target);
+	cr_assert_str_eq(rout, want);
+	cr_assert_str_empty(rerr);
+	cr_assert_eq(access(path, F_OK), -1, "recv left its socket");
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_sendrecv, recv_kinds_over_stream_and_count)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
+	struct proc r;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&r, -1, "recv", "--stream", path);
+	{
+		const char *const args[] = { "send", "--stream", path,
+					     "--type", "0x10", "--fd", dir,
+					     "--fd", "/dev/null", NULL };
+
+		cr_assert_eq(send_retry(out, err, args), 0, "send: %s", err);
+	}
+	/* Without --count, recv ends with its peer. */
+	cr_assert_eq(finish(&r, rout, rerr), 0, "recv: %s", rerr);
+	cr_assert_not_null(strstr(rout, "type=16 peerid=0 len=0 fds=2\n"),
+			   "%s", rout);
+	cr_assert_not_null(strstr(rout, "  fd[0]: dir "), "%s", rout);
+	cr_assert_not_null(strstr(rout, "  fd[1]: chr /dev/null\n"), "%s",
+			   rout);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_sendrecv, send_reply_prints_the_echo)
+{
+	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP], want[2 * PATH_MAX];
+	struct proc p;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	cr_assert_not_null(realpath("/etc/hostname", target));
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
+			 "--peerid", "4", "--file", "/etc/hostname", "--fd",
+			 "/etc/hostname", "--reply"), 0, "send: %s", err);
+	{
+		struct stat st;
+
+		cr_assert_eq(stat("/etc/hostname", &st), 0);
+		snprintf(want, sizeof(want),
+			 "type=3 peerid=4 len=%lld fds=1\n  fd[0]: file %s\n",
+			 (long long)st.st_size, target);
+	}
+	cr_assert_str_eq(out, want);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* Sends one small frame: 1 echoed, 0 the server closed the connection. */
+static int
+try_echo(struct fdmsg_chan *ch, uint32_t id)
+{
+	struct iovec iov = { "x", 1 };
+	struct fdmsg_msg m = { 0 };
+	int r;
+
+	r = fdmsg_send(ch, 1, id, &iov, 1, NULL, 0, 0);
+	if (r == 0)
+		r = fdmsg_flush_wait(ch, WAIT_MS);
+	if (r == 0)
+		r = fdmsg_recv_wait(ch, &m, WAIT_MS);
+	if (r == -EPIPE || r == -ECONNRESET)
+		return 0;
+	cr_assert_eq(r, 0, "echo %u: %s", id, fdmsg_strerror(r));
+	cr_assert_eq(m.peerid, id);
+	fdmsg_msg_release(&m);
+	return 1;
+}
+
+Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct fdmsg_chan *ch[16] = { 0 };
+	struct proc p;
+	int i, served = 0, shed = 0, fd, r;
+	struct fdmsg_msg m = { 0 };
+	struct iovec iov = { "fd", 2 };
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	/* stdio, epoll, signalfd, reserve, listener: room for a few. */
+	spawn_nofile = 12;
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", path);
+	spawn_nofile = 0;
+	for (i = 0; i < 16; i++) {
+		ch[i] = chan_on(i == 0 ? connect_retry(path, 0) :
+			fdmsg_connect(path, 0), 4);
+		if (try_echo(ch[i], (uint32_t)i)) {
+			served++;
+		} else {
+			shed++;
+			fdmsg_chan_free(ch[i]);
+			ch[i] = NULL;
+		}
+	}
+	cr_assert_gt(served, 0);
+	cr_assert_gt(shed, 0, "never ran out of descriptors");
+
+	/* A descriptor for a server with none left: the kernel truncates,
+	 * that client is dropped as a protocol error, the others go on. */
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdmsg_send(ch[0], 2, 2, &iov, 1, &fd, 1, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch[0], WAIT_MS), 0);
+	r = fdmsg_recv_wait(ch[0], &m, WAIT_MS);
+	cr_assert(r == -EPIPE || r == -ECONNRESET, "got %d", r);
+	close(fd);
+	fdmsg_chan_free(ch[0]);
+	ch[0] = NULL;
+	for (i = 1; i < 16; i++)
+		if (ch[i] != NULL)
+			cr_assert_eq(try_echo(ch[i], 100u + (unsigned)i), 1);
+	for (i = 0; i < 16; i++)
+		fdmsg_chan_free(ch[i]);
+
+	/* Descriptors back: a new client is served again. */
+	for (i = 0; i < WAIT_MS / 20; i++) {
+		struct fdmsg_chan *c = chan_on(fdmsg_connect(path, 0), 0);
+
+		r = try_echo(c, 7);
+		fdmsg_chan_free(c);
+		if (r)
+			break;
+		sleep_ms(20);
+	}
+	cr_assert_eq(r, 1, "the server never recovered");
+	stop_server(&p, path, err);
+	cr_assert_not_null(strstr(err, "accept: EMFILE: "), "stderr: %s", err);
+	cr_assert_not_null(strstr(err, "connection shed"), "stderr: %s", err);
+	cr_assert(strstr(err, ": EPROTO: ") || strstr(err, ": EMFILE: "),
+		  "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/*
+ * Descriptors in flight count against the sender's RLIMIT_NOFILE: a
+ * server echoing them to a client that does not read hits ETOOMANYREFS
+ * on the client's behalf.  That reply is dropped; nobody is cut off.
+ * Needs root to run the server as an unprivileged user (privileged
+ * senders are exempt from the limit).
+ */
+Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], early[OUT_CAP];
+	struct fdmsg_msg m = { 0 };
+	struct fdmsg_chan *ch;
+	struct iovec iov = { "f", 1 };
+	struct proc p;
+	int fd, i, got = 0;
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root to drop to an unprivileged uid");
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	cr_assert_eq(chown(dir, 65534, 65534), 0);
+	spawn_nofile = 16;
+	spawn_uid = 65534;
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", path);
+	spawn_nofile = 0;
+	spawn_uid = 0;
+	ch = chan_on(connect_retry(path, 0), 1);
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	/* Small frames: the socket buffer holds them all, unread. */
+	for (i = 0; i < 40; i++)
+		cr_assert_eq(fdmsg_send(ch, 1, (uint32_t)i, &iov, 1, &fd, 1, 0),
+			     0);
+	cr_assert_eq(fdmsg_send(ch, 2, 0, &iov, 1, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	/* Read no reply before the server has hit the limit. */
+	wait_stderr(&p, early, "reply dropped");
+	for (;;) {
+		cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), 0);
+		if (m.type == 2)
+			break;
+		cr_assert_eq(m.nfds, 1);
+		got++;
+	}
+	cr_assert_gt(got, 0);
+	cr_assert_lt(got, 40, "never hit ETOOMANYREFS");
+	/* Nothing in flight any more: the same client is echoed again. */
+	fdmsg_msg_release(&m);
+	echo_once(ch, 3, 3, "again", &fd, 1);
+	fdmsg_chan_free(ch);
+	close(fd);
+	stop_server(&p, path, err);
+	cr_assert_not_null(strstr(early, ": ETOOMANYREFS: "), "%s", early);
+	cr_assert_null(strstr(early, "ENOBUFS"), "stderr: %s", early);
+	cr_assert_null(strstr(err, "ENOBUFS"), "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}

@@ -1,0 +1,738 @@
+/*
+ * fdmsg(1): the library's own peer, for people debugging a service and
+ * for tests that need a real server.  serve lives in serve.c; send, recv
+ * and decode here.  Uses only the public API (fdmsg.h).
+ *
+ * Exit status: 0 success, 1 a protocol, validation or system error, 2 a
+ * usage error.  Messages go to stderr, one line each.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "fdmsg.h"
+#include "tool.h"
+
+static const char usage_text[] =
+"usage: fdmsg serve [--echo] [--stream] [--max-fds N] [--max-frame N]\n"
+"                   [--max-queue N] [--max-clients N] [--frame-timeout MS]\n"
+"                   PATH\n"
+"       fdmsg send PATH [--stream] --type N [--peerid N]\n"
+"                  [--data TEXT | --file F] [--fd FILE]... [--reply]\n"
+"       fdmsg recv PATH [--stream] [--count N] [--payload]\n"
+"       fdmsg decode [FILE]\n"
+"serve defaults: --max-fds 0 (no descriptors accepted), --max-frame 65536,\n"
+"--max-queue 1048576, --max-clients 256, --frame-timeout 5000 (0: none).\n"
+"PATH is a filesystem path or @name (a Linux abstract socket).\n"
+"Numbers are decimal or 0x hexadecimal.  Exit status: 0 success,\n"
+"1 protocol or validation error, 2 usage error.\n";
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+#define E(x) { x, #x }
+static const struct {
+	int code;
+	const char *name;
+} errnames[] = {
+	E(EPROTO), E(EBADMSG), E(EMSGSIZE), E(ENOBUFS), E(EPIPE),
+	E(ECONNRESET), E(ETIMEDOUT), E(EMFILE), E(ENFILE), E(EPERM),
+	E(EACCES), E(EEXIST), E(EADDRINUSE), E(ENAMETOOLONG), E(ENOENT),
+	E(EINVAL), E(ENOTSOCK), E(ECONNREFUSED), E(EAGAIN), E(EBADF),
+	E(ENOMEM), E(EOVERFLOW), E(EAFNOSUPPORT), E(EOPNOTSUPP), E(ESRCH),
+	E(ENOTCONN), E(EINTR), E(EIO), E(EISDIR), E(ENOTDIR), E(ELOOP),
+	E(ENXIO), E(ENODEV), E(EFBIG), E(ENOSPC), E(EROFS), E(ERANGE),
+	E(ECONNABORTED), E(EPROTOTYPE), E(ENOPROTOOPT), E(EPROTONOSUPPORT),
+	E(EADDRNOTAVAIL), E(EDESTADDRREQ), E(EISCONN), E(ENOSYS), E(EBUSY),
+	E(ETXTBSY),
+#ifdef ESHUTDOWN
+	E(ESHUTDOWN),
+#endif
+#ifdef ETOOMANYREFS
+	E(ETOOMANYREFS),
+#endif
+#ifdef ESOCKTNOSUPPORT
+	E(ESOCKTNOSUPPORT),
+#endif
+};
+#undef E
+
+const char *
+err_name(int err)
+{
+	static char other[24];
+	size_t i;
+
+	if (err < 0 && err != INT_MIN)
+		err = -err;
+	for (i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (errnames[i].code == err)
+			return errnames[i].name;
+	snprintf(other, sizeof(other), "errno %d", err);
+	return other;
+}
+
+const char *
+err_text(int err)
+{
+	const char *t = fdmsg_strerror(err);
+
+	/* The library names its own errors; a file's open error is not one. */
+	if (strcmp(t, "unknown error") == 0 && err != INT_MIN)
+		t = strerror(err < 0 ? -err : err);
+	return t;
+}
+
+/* "fdmsg CMD: WHAT: ERRNAME: text" */
+static int
+fail(const char *cmd, const char *what, int err)
+{
+	fprintf(stderr, "fdmsg %s: %s: %s: %s\n", cmd, what, err_name(err),
+		err_text(err));
+	return EXIT_PROTO;
+}
+
+/* ------------------------------------------------------------------ */
+/* Command line                                                        */
+/* ------------------------------------------------------------------ */
+
+int
+args_next(struct args *a, const char **pos)
+{
+	const char *s, *eq;
+	size_t n;
+
+	a->inl = NULL;
+	a->name[0] = '\0';
+	if (a->i >= a->argc)
+		return 0;
+	s = a->argv[a->i++];
+	if (!a->only_pos && strcmp(s, "--") == 0) {
+		a->only_pos = 1;
+		return args_next(a, pos);
+	}
+	/* "-" alone is a positional (stdin for decode). */
+	if (a->only_pos || s[0] != '-' || s[1] == '\0') {
+		*pos = s;
+		return 2;
+	}
+	eq = strchr(s, '=');
+	n = eq != NULL ? (size_t)(eq - s) : strlen(s);
+	if (n >= sizeof(a->name))
+		n = sizeof(a->name) - 1; /* unknown anyway: reported by name */
+	memcpy(a->name, s, n);
+	a->name[n] = '\0';
+	if (eq != NULL)
+		a->inl = eq + 1;
+	return 1;
+}
+
+const char *
+args_value(struct args *a)
+{
+	if (a->inl != NULL)
+		return a->inl;
+	if (a->i >= a->argc) {
+		fprintf(stderr, "fdmsg %s: %s needs a value\n", a->cmd,
+			a->name);
+		return NULL;
+	}
+	return a->argv[a->i++];
+}
+
+int
+args_flag(struct args *a)
+{
+	if (a->inl != NULL) {
+		fprintf(stderr, "fdmsg %s: %s takes no value\n", a->cmd,
+			a->name);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+unknown_option(const struct args *a)
+{
+	fprintf(stderr, "fdmsg %s: unknown option %s\n", a->cmd, a->name);
+	return EXIT_USAGE;
+}
+
+int
+opt_num(const struct args *a, const char *val, unsigned long long min,
+	unsigned long long max, unsigned long long *out)
+{
+	const char *p = val;
+	unsigned long long v;
+	char *end;
+	int base = 10;
+
+	if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+		base = 16;
+		p += 2;
+	}
+	/* strtoull alone would take spaces, a sign, and a second "0x". */
+	if (*p == '\0')
+		goto bad;
+	for (end = (char *)(uintptr_t)p; *end != '\0'; end++)
+		if (base == 10 ? !isdigit((unsigned char)*end)
+			       : !isxdigit((unsigned char)*end))
+			goto bad;
+	errno = 0;
+	v = strtoull(p, &end, base);
+	if (errno == ERANGE || v < min || v > max) {
+		fprintf(stderr, "fdmsg %s: %s: %s is out of range %llu..%llu\n",
+			a->cmd, a->name, val, min, max);
+		return -1;
+	}
+	if (errno != 0 || *end != '\0')
+		goto bad;
+	*out = v;
+	return 0;
+bad:
+	fprintf(stderr, "fdmsg %s: %s: '%s' is not a number\n", a->cmd,
+		a->name, val);
+	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* Printing a received frame (recv, send --reply)                      */
+/* ------------------------------------------------------------------ */
+
+static const char *
+fd_kind(int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return "unknown";
+	if (S_ISREG(st.st_mode))
+		return "file";
+	if (S_ISDIR(st.st_mode))
+		return "dir";
+	if (S_ISFIFO(st.st_mode))
+		return "fifo";
+	if (S_ISSOCK(st.st_mode))
+		return "socket";
+	if (S_ISCHR(st.st_mode))
+		return "chr";
+	if (S_ISBLK(st.st_mode))
+		return "blk";
+	if (S_ISLNK(st.st_mode)) /* O_PATH | O_NOFOLLOW */
+		return "link";
+	return "unknown";
+}
+
+/* Only names what the descriptor refers to: never reopened through it. */
+static void
+fd_target(int fd, char *buf, size_t size)
+{
+	char link[64];
+	ssize_t n;
+
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	n = readlink(link, buf, size - 1);
+	if (n < 0) {
+		snprintf(buf, size, "?");
+		return;
+	}
+	buf[n] = '\0';
+}
+
+/* "type=N peerid=N len=N fds=N", one line per descriptor, the payload. */
+static int
+print_msg(const struct fdmsg_msg *m, int payload)
+{
+	char target[PATH_MAX];
+	unsigned i;
+
+	printf("type=%" PRIu32 " peerid=%" PRIu32 " len=%zu fds=%u\n",
+	       m->type, m->peerid, m->len, m->nfds);
+	for (i = 0; i < m->nfds; i++) {
+		if (m->fds[i] < 0) {
+			printf("  fd[%u]: none\n", i);
+			continue;
+		}
+		fd_target(m->fds[i], target, sizeof(target));
+		printf("  fd[%u]: %s %s\n", i, fd_kind(m->fds[i]), target);
+	}
+	if (payload && m->len > 0)
+		fwrite(m->payload, 1, m->len, stdout);
+	if (fflush(stdout) != 0 || ferror(stdout))
+		return -EIO;
+	return 0;
+}
+
+/* Receive and send with every limit at its cap: the tool debugs peers. */
+static void
+wide_opts(struct fdmsg_opts *o)
+{
+	fdmsg_opts_init(o);
+	o->max_fds = FDMSG_MAX_FDS_CAP;
+	o->max_frame = FDMSG_MAX_FRAME_CAP;
+	o->max_queue = FDMSG_MAX_FRAME_CAP;
+}
+
+/* ------------------------------------------------------------------ */
+/* send                                                                */
+/* ------------------------------------------------------------------ */
+
+/* The whole file, at most max bytes: 0, -EMSGSIZE past it, or -errno. */
+static int
+read_file(const char *path, size_t max, char **out, size_t *outlen)
+{
+	char *buf = NULL, *nb;
+	size_t len = 0, cap = 0;
+	ssize_t n;
+	int fd, ret = 0;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	for (;;) {
+		if (len == cap) {
+			/* One byte over max tells "too large" from "exact". */
+			if (cap > max) {
+				ret = -EMSGSIZE;
+				goto out;
+			}
+			cap = cap == 0 ? 4096 : cap * 2;
+			if (cap > max + 1)
+				cap = max + 1;
+			nb = realloc(buf, cap);
+			if (nb == NULL) {
+				ret = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+		}
+		n = read(fd, buf + len, cap - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > max)
+		ret = -EMSGSIZE;
+out:
+	close(fd);
+	if (ret < 0) {
+		free(buf);
+		return ret;
+	}
+	*out = buf;
+	*outlen = len;
+	return 0;
+}
+
+static int
+cmd_send(int argc, char **argv)
+{
+	struct args a = { .cmd = "send", .argc = argc, .argv = argv, .i = 0 };
+	const char *fdpaths[FDMSG_MAX_FDS_CAP];
+	int fds[FDMSG_MAX_FDS_CAP];
+	const char *path = NULL, *data = NULL, *file = NULL, *pos, *v;
+	struct fdmsg_chan *ch = NULL;
+	struct fdmsg_msg msg = { 0 };
+	struct fdmsg_opts o;
+	struct iovec iov = { 0 };
+	unsigned long long num, type = 0, peerid = 0;
+	char *filebuf = NULL;
+	size_t filelen = 0, nfd = 0, i;
+	int type_set = 0, reply = 0, stream = 0, fd, r, k, ret;
+
+	while ((k = args_next(&a, &pos)) != 0) {
+		if (k == 2) {
+			if (path != NULL) {
+				fprintf(stderr, "fdmsg send: unexpected "
+					"argument '%s'\n", pos);
+				return EXIT_USAGE;
+			}
+			path = pos;
+		} else if (strcmp(a.name, "--stream") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			stream = 1;
+		} else if (strcmp(a.name, "--reply") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			reply = 1;
+		} else if (strcmp(a.name, "--type") == 0 ||
+			   strcmp(a.name, "--peerid") == 0) {
+			if ((v = args_value(&a)) == NULL ||
+			    opt_num(&a, v, 0, UINT32_MAX, &num) < 0)
+				return EXIT_USAGE;
+			if (a.name[2] == 't') {
+				type = num;
+				type_set = 1;
+			} else {
+				peerid = num;
+			}
+		} else if (strcmp(a.name, "--data") == 0) {
+			if ((data = args_value(&a)) == NULL)
+				return EXIT_USAGE;
+		} else if (strcmp(a.name, "--file") == 0) {
+			if ((file = args_value(&a)) == NULL)
+				return EXIT_USAGE;
+		} else if (strcmp(a.name, "--fd") == 0) {
+			if ((v = args_value(&a)) == NULL)
+				return EXIT_USAGE;
+			if (nfd == FDMSG_MAX_FDS_CAP) {
+				fprintf(stderr, "fdmsg send: --fd: more than "
+					"%u descriptors\n", FDMSG_MAX_FDS_CAP);
+				return EXIT_USAGE;
+			}
+			fdpaths[nfd++] = v;
+		} else {
+			return unknown_option(&a);
+		}
+	}
+	if (path == NULL) {
+		fprintf(stderr, "fdmsg send: missing PATH\n");
+		return EXIT_USAGE;
+	}
+	if (!type_set) {
+		fprintf(stderr, "fdmsg send: missing --type\n");
+		return EXIT_USAGE;
+	}
+	if (data != NULL && file != NULL) {
+		fprintf(stderr, "fdmsg send: --data and --file exclude each "
+			"other\n");
+		return EXIT_USAGE;
+	}
+
+	if (file != NULL) {
+		r = read_file(file, FDMSG_MAX_FRAME_CAP - FDMSG_HDR_SIZE,
+			      &filebuf, &filelen);
+		if (r < 0)
+			return fail("send", file, r);
+		iov.iov_base = filebuf;
+		iov.iov_len = filelen;
+	} else if (data != NULL) {
+		iov.iov_base = (void *)(uintptr_t)data;
+		iov.iov_len = strlen(data);
+	}
+
+	/* Open every file first: a failure leaves no connection behind. */
+	for (i = 0; i < nfd; i++) {
+		fds[i] = open(fdpaths[i], O_RDONLY | O_CLOEXEC);
+		if (fds[i] < 0) {
+			fail("send", fdpaths[i], -errno);
+			while (i-- > 0)
+				close(fds[i]);
+			free(filebuf);
+			return EXIT_PROTO;
+		}
+	}
+
+	ret = EXIT_PROTO;
+	fd = fdmsg_connect(path, stream ? SOCK_STREAM : 0);
+	if (fd < 0) {
+		fail("send", path, fd);
+		goto close_fds;
+	}
+	wide_opts(&o);
+	r = fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD);
+	if (r < 0) {
+		fail("send", path, r);
+		goto close_fds;
+	}
+	/* FDMSG_CLOSE_FDS: ours are closed from here on, whatever happens. */
+	r = fdmsg_send(ch, (uint32_t)type, (uint32_t)peerid, &iov, 1, fds, nfd,
+		       FDMSG_CLOSE_FDS);
+	nfd = 0;
+	if (r == 0)
+		r = fdmsg_flush_wait(ch, -1);
+	if (r < 0) {
+		fail("send", path, r);
+		goto out;
+	}
+	if (reply) {
+		r = fdmsg_recv_wait(ch, &msg, -1);
+		if (r == -EPIPE) {
+			fprintf(stderr, "fdmsg send: %s: EPIPE: peer closed "
+				"without replying\n", path);
+			goto out;
+		}
+		if (r < 0) {
+			fail("send", path, r);
+			goto out;
+		}
+		r = print_msg(&msg, 0);
+		fdmsg_msg_release(&msg);
+		if (r < 0) {
+			fail("send", "stdout", r);
+			goto out;
+		}
+	}
+	ret = 0;
+out:
+	fdmsg_chan_free(ch);
+close_fds:
+	for (i = 0; i < nfd; i++)
+		close(fds[i]);
+	free(filebuf);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* recv                                                                */
+/* ------------------------------------------------------------------ */
+
+static const char *volatile recv_path;
+
+/* Remove the socket file on the way out, then die of the signal. */
+static void
+recv_on_signal(int sig)
+{
+	const char *p = recv_path;
+
+	if (p != NULL && p[0] != '@')
+		unlink(p);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int
+cmd_recv(int argc, char **argv)
+{
+	struct args a = { .cmd = "recv", .argc = argc, .argv = argv, .i = 0 };
+	const char *path = NULL, *pos, *v;
+	struct fdmsg_chan *ch = NULL;
+	struct fdmsg_msg msg = { 0 };
+	struct fdmsg_opts o;
+	struct sigaction sa;
+	unsigned long long count = 0, n = 0;
+	int stream = 0, payload = 0, lfd, fd, r, k, ret = EXIT_PROTO;
+
+	while ((k = args_next(&a, &pos)) != 0) {
+		if (k == 2) {
+			if (path != NULL) {
+				fprintf(stderr, "fdmsg recv: unexpected "
+					"argument '%s'\n", pos);
+				return EXIT_USAGE;
+			}
+			path = pos;
+		} else if (strcmp(a.name, "--stream") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			stream = 1;
+		} else if (strcmp(a.name, "--payload") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			payload = 1;
+		} else if (strcmp(a.name, "--count") == 0) {
+			if ((v = args_value(&a)) == NULL ||
+			    opt_num(&a, v, 1, UINT32_MAX, &count) < 0)
+				return EXIT_USAGE;
+		} else {
+			return unknown_option(&a);
+		}
+	}
+	if (path == NULL) {
+		fprintf(stderr, "fdmsg recv: missing PATH\n");
+		return EXIT_USAGE;
+	}
+
+	lfd = fdmsg_listen(path, stream ? SOCK_STREAM : 0, 0);
+	if (lfd < 0)
+		return fail("recv", path, lfd);
+	recv_path = path;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = recv_on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	fd = fdmsg_accept(lfd, NULL, 0);
+	/* One client: later ones are refused rather than left waiting. */
+	close(lfd);
+	if (fd < 0) {
+		fail("recv", path, fd);
+		goto out;
+	}
+	wide_opts(&o);
+	r = fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD);
+	if (r < 0) {
+		fail("recv", path, r);
+		goto out;
+	}
+	while (count == 0 || n < count) {
+		r = fdmsg_recv_wait(ch, &msg, -1);
+		if (r == -EPIPE && count == 0)
+			break;
+		if (r == -EPIPE) {
+			fprintf(stderr, "fdmsg recv: %s: EPIPE: peer closed "
+				"after %llu of %llu frames\n", path, n, count);
+			goto out;
+		}
+		if (r < 0) {
+			fail("recv", path, r);
+			goto out;
+		}
+		r = print_msg(&msg, payload);
+		fdmsg_msg_release(&msg);
+		if (r < 0) {
+			fail("recv", "stdout", r);
+			goto out;
+		}
+		n++;
+	}
+	ret = 0;
+out:
+	fdmsg_chan_free(ch);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	recv_path = NULL;
+	if (path[0] != '@')
+		unlink(path);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+/* decode                                                              */
+/* ------------------------------------------------------------------ */
+
+/* Reads up to n bytes; fewer only at end of input.  Or -errno. */
+static ssize_t
+read_full(int fd, void *buf, size_t n)
+{
+	size_t got = 0;
+	ssize_t r;
+
+	while (got < n) {
+		r = read(fd, (char *)buf + got, n - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+static int
+cmd_decode(int argc, char **argv)
+{
+	struct args a = { .cmd = "decode", .argc = argc, .argv = argv, .i = 0 };
+	static char skip[65536];
+	uint8_t raw[FDMSG_HDR_SIZE];
+	const char *file = NULL, *name, *pos;
+	struct fdmsg_hdr h;
+	unsigned long long off = 0;
+	size_t left, chunk;
+	ssize_t n;
+	int fd = STDIN_FILENO, k, r, ret = EXIT_PROTO;
+
+	while ((k = args_next(&a, &pos)) != 0) {
+		if (k == 1)
+			return unknown_option(&a);
+		if (file != NULL) {
+			fprintf(stderr, "fdmsg decode: unexpected argument "
+				"'%s'\n", pos);
+			return EXIT_USAGE;
+		}
+		file = pos;
+	}
+	if (file != NULL && strcmp(file, "-") != 0) {
+		fd = open(file, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return fail("decode", file, -errno);
+	}
+	name = file != NULL ? file : "stdin";
+
+	for (;;) {
+		n = read_full(fd, raw, sizeof(raw));
+		if (n < 0) {
+			fail("decode", name, (int)n);
+			goto out;
+		}
+		if (n == 0)
+			break;
+		r = (size_t)n < sizeof(raw) ? -EBADMSG :
+			fdmsg_hdr_decode(raw, sizeof(raw), FDMSG_MAX_FRAME_CAP,
+					 FDMSG_MAX_FDS_CAP, &h);
+		/* A whole header never reads as "need more"; be sure. */
+		if (r == 0)
+			r = -EBADMSG;
+		for (left = r > 0 ? h.len - FDMSG_HDR_SIZE : 0; left > 0;
+		     left -= (size_t)n) {
+			chunk = left < sizeof(skip) ? left : sizeof(skip);
+			n = read_full(fd, skip, chunk);
+			if (n < 0) {
+				fail("decode", name, (int)n);
+				goto out;
+			}
+			if ((size_t)n < chunk) {
+				r = -EBADMSG; /* the last frame is cut short */
+				break;
+			}
+		}
+		if (r < 0) {
+			fprintf(stderr, "fdmsg decode: offset %llu: %s: %s\n",
+				off, err_name(r), err_text(r));
+			goto out;
+		}
+		printf("offset=%llu type=%" PRIu32 " peerid=%" PRIu32
+		       " len=%" PRIu32 " nfds=%u\n", off, h.type, h.peerid,
+		       h.len, (unsigned)h.nfds);
+		off += h.len;
+	}
+	ret = 0;
+out:
+	if (fflush(stdout) != 0 && ret == 0)
+		ret = fail("decode", "stdout", -EIO);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	return ret;
+}
+
+/* ------------------------------------------------------------------ */
+
+int
+main(int argc, char **argv)
+{
+	const char *cmd;
+
+	if (argc < 2) {
+		fprintf(stderr, "fdmsg: missing command (serve, send, recv, "
+			"decode; fdmsg --help for usage)\n");
+		return EXIT_USAGE;
+	}
+	cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
+	    strcmp(cmd, "help") == 0) {
+		fputs(usage_text, stdout);
+		return fflush(stdout) == 0 ? 0 : EXIT_PROTO;
+	}
+	if (strcmp(cmd, "serve") == 0)
+		return cmd_serve(argc - 2, argv + 2);
+	if (strcmp(cmd, "send") == 0)
+		return cmd_send(argc - 2, argv + 2);
+	if (strcmp(cmd, "recv") == 0)
+		return cmd_recv(argc - 2, argv + 2);
+	if (strcmp(cmd, "decode") == 0)
+		return cmd_decode(argc - 2, argv + 2);
+	fprintf(stderr, "fdmsg: unknown command '%s' (serve, send, recv, "
+		"decode; fdmsg --help for usage)\n", cmd);
+	return EXIT_USAGE;
+}

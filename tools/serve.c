@@ -1,0 +1,906 @@
+/*
+ * fdmsg serve: one process, one event loop (epoll on Linux, poll
+ * elsewhere), one channel per client.  A client that breaks the protocol
+ * is reported and dropped; nothing a client does stops the server.
+ *
+ * Memory is bounded by max_clients * (max_frame + max_queue): each
+ * channel holds one receive buffer and a capped send queue.
+ *
+ * The frame deadline.  The library has no accessor for "a partial frame
+ * is buffered", so it is approximated: a readable event whose receives
+ * completed no frame (bytes came, no whole frame) starts the client's
+ * clock; a completed frame stops it; a clock older than --frame-timeout
+ * cuts the client off.  Blind spot: the start of a frame that arrives in
+ * the same read as the end of the one before is not timed until more of
+ * it arrives.  On SOCK_SEQPACKET every datagram is whole frames or an
+ * error, so only --stream needs the deadline.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* FDMSG_TOOL_POLL forces the portable loop on Linux, for testing it. */
+#if defined(__linux__) && !defined(FDMSG_TOOL_POLL)
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#define USE_EPOLL 1
+#else
+#include <poll.h>
+#endif
+
+#include "fdmsg.h"
+#include "tool.h"
+
+#define DEFAULT_MAX_CLIENTS 256u
+#define MAX_MAX_CLIENTS 65536u
+#define DEFAULT_FRAME_TIMEOUT 5000u   /* ms */
+#define MAX_FRAME_TIMEOUT 86400000u   /* ms: a day */
+#define READ_BUDGET 64    /* frames per client per turn: fairness */
+#define ACCEPT_BUDGET 64  /* connections per turn */
+#define PAUSE_MS 100      /* listener rest when accept cannot shed */
+#define MAX_EVENTS 64
+#define MAX_REFUSED 64    /* queued replies refused in a row: drop client */
+
+/* Loop keys: the listener, the signal source, then one per client slot. */
+#define KEY_LISTEN 0u
+#define KEY_SIGNAL 1u
+#define KEY_CLIENT0 2u
+
+#define EV_IN 0x1u
+#define EV_OUT 0x2u
+#define EV_HUP 0x4u /* hangup or error: let the receive or flush say which */
+
+struct client {
+	struct fdmsg_chan *chan; /* NULL: the slot is free */
+	unsigned long id;
+	int fd;
+	unsigned events;         /* EV_IN | EV_OUT being watched */
+	int draining;            /* peer ended: send what is queued, close */
+	int more;                /* read budget ran out: revisit at once */
+	unsigned refused;        /* queued replies refused in a row */
+	int64_t partial_since;   /* ms; 0: no partial frame suspected */
+};
+
+struct loop {
+#ifdef USE_EPOLL
+	int epfd;
+	struct epoll_event evs[MAX_EVENTS];
+#else
+	struct pollfd *pfd; /* per key: what to watch; fd -1 when unused */
+	struct pollfd *act; /* the used ones, packed: poll refuses nfds
+			       beyond RLIMIT_NOFILE (EINVAL) */
+	size_t *map;        /* act[i] belongs to key map[i] */
+	size_t n;
+#endif
+};
+
+struct server {
+	const char *path;
+	int echo, stream;
+	unsigned frame_timeout; /* ms; 0: none */
+	struct fdmsg_opts copts;
+	unsigned max_clients, nclients;
+	struct client *clients;
+	unsigned long next_id;
+	int lfd, sigfd, reserve;
+	int64_t paused_until; /* listener resting until then; 0: not */
+	struct loop loop;
+};
+
+#ifndef USE_EPOLL
+static int sigpipe_w = -1;
+#endif
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ------------------------------------------------------------------ */
+/* The event loop: epoll, or poll over one slot per key                */
+/* ------------------------------------------------------------------ */
+
+#ifdef USE_EPOLL
+static int
+loop_init(struct loop *l, size_t nkeys)
+{
+	(void)nkeys;
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	return l->epfd < 0 ? -errno : 0;
+}
+
+static void
+loop_fini(struct loop *l)
+{
+	if (l->epfd >= 0)
+		close(l->epfd);
+}
+
+static int
+loop_ctl(struct loop *l, int op, size_t key, int fd, unsigned ev)
+{
+	struct epoll_event e;
+
+	memset(&e, 0, sizeof(e));
+	e.events = (ev & EV_IN ? EPOLLIN : 0u) | (ev & EV_OUT ? EPOLLOUT : 0u);
+	e.data.u64 = key;
+	return epoll_ctl(l->epfd, op, fd, &e) < 0 ? -errno : 0;
+}
+
+static int
+loop_add(struct loop *l, size_t key, int fd, unsigned ev)
+{
+	return loop_ctl(l, EPOLL_CTL_ADD, key, fd, ev);
+}
+
+static int
+loop_mod(struct loop *l, size_t key, int fd, unsigned ev)
+{
+	return loop_ctl(l, EPOLL_CTL_MOD, key, fd, ev);
+}
+
+static void
+loop_del(struct loop *l, size_t key, int fd)
+{
+	(void)key;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+}
+
+/* Ready keys into keys[]/evs[] (at most MAX_EVENTS): count or -errno. */
+static int
+loop_wait(struct loop *l, int timeout, size_t *keys, unsigned *evs)
+{
+	int n, i;
+
+	n = epoll_wait(l->epfd, l->evs, MAX_EVENTS, timeout);
+	if (n < 0)
+		return -errno;
+	for (i = 0; i < n; i++) {
+		uint32_t e = l->evs[i].events;
+
+		keys[i] = (size_t)l->evs[i].data.u64;
+		evs[i] = (e & EPOLLIN ? EV_IN : 0u) |
+			 (e & EPOLLOUT ? EV_OUT : 0u) |
+			 (e & (EPOLLHUP | EPOLLERR) ? EV_HUP : 0u);
+	}
+	return n;
+}
+#else
+static int
+loop_init(struct loop *l, size_t nkeys)
+{
+	size_t i;
+
+	l->pfd = calloc(nkeys, sizeof(*l->pfd));
+	l->act = calloc(nkeys, sizeof(*l->act));
+	l->map = calloc(nkeys, sizeof(*l->map));
+	if (l->pfd == NULL || l->act == NULL || l->map == NULL)
+		return -ENOMEM;
+	l->n = nkeys;
+	for (i = 0; i < nkeys; i++)
+		l->pfd[i].fd = -1;
+	return 0;
+}
+
+static void
+loop_fini(struct loop *l)
+{
+	free(l->pfd);
+	free(l->act);
+	free(l->map);
+}
+
+static int
+loop_mod(struct loop *l, size_t key, int fd, unsigned ev)
+{
+	l->pfd[key].fd = fd;
+	l->pfd[key].events = (short)((ev & EV_IN ? POLLIN : 0) |
+				     (ev & EV_OUT ? POLLOUT : 0));
+	return 0;
+}
+
+static int
+loop_add(struct loop *l, size_t key, int fd, unsigned ev)
+{
+	return loop_mod(l, key, fd, ev);
+}
+
+static void
+loop_del(struct loop *l, size_t key, int fd)
+{
+	(void)fd;
+	l->pfd[key].fd = -1;
+}
+
+static int
+loop_wait(struct loop *l, int timeout, size_t *keys, unsigned *evs)
+{
+	size_t i, m = 0;
+	int n, k = 0;
+
+	for (i = 0; i < l->n; i++) {
+		if (l->pfd[i].fd < 0)
+			continue;
+		l->act[m] = l->pfd[i];
+		l->act[m].revents = 0;
+		l->map[m++] = i;
+	}
+	n = poll(l->act, (nfds_t)m, timeout);
+	if (n < 0)
+		return -errno;
+	for (i = 0; i < m && k < MAX_EVENTS; i++) {
+		short e = l->act[i].revents;
+
+		if (e == 0)
+			continue;
+		keys[k] = l->map[i];
+		evs[k++] = (e & POLLIN ? EV_IN : 0u) |
+			   (e & POLLOUT ? EV_OUT : 0u) |
+			   (e & (POLLHUP | POLLERR | POLLNVAL) ? EV_HUP : 0u);
+	}
+	return k;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Signals: signalfd on Linux, a self-pipe elsewhere                   */
+/* ------------------------------------------------------------------ */
+
+#ifdef USE_EPOLL
+static int
+signals_open(void)
+{
+	sigset_t set;
+	int fd;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+static void
+signals_close(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+#else
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (write(sigpipe_w, &c, 1) < 0) {
+		/* Full pipe: a wakeup is already pending. */
+	}
+	errno = saved;
+}
+
+static int
+set_fl(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+signals_open(void)
+{
+	struct sigaction sa;
+	int p[2], r;
+
+	if (pipe(p) < 0)
+		return -errno;
+	if ((r = set_fl(p[0])) < 0 || (r = set_fl(p[1])) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	sigpipe_w = p[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return p[0];
+}
+
+static void
+signals_close(int fd)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (fd >= 0)
+		close(fd);
+	if (sigpipe_w >= 0)
+		close(sigpipe_w);
+	sigpipe_w = -1;
+}
+#endif
+
+/* ------------------------------------------------------------------ */
+/* Clients                                                             */
+/* ------------------------------------------------------------------ */
+
+static size_t
+key_of(const struct server *s, const struct client *c)
+{
+	return KEY_CLIENT0 + (size_t)(c - s->clients);
+}
+
+/* "fdmsg serve: client ID: ERRNAME: text[: why]" */
+static void
+client_log(const struct client *c, int err, const char *why)
+{
+	fprintf(stderr, "fdmsg serve: client %lu: %s: %s%s%s\n", c->id,
+		err_name(err), err_text(err), why != NULL ? ": " : "",
+		why != NULL ? why : "");
+}
+
+static void
+client_close(struct server *s, struct client *c)
+{
+	loop_del(&s->loop, key_of(s, c), c->fd);
+	fdmsg_chan_free(c->chan); /* closes the socket and every queued fd */
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+	s->nclients--;
+}
+
+/* Watch for output only while something is queued. */
+static void
+client_watch(struct server *s, struct client *c)
+{
+	unsigned want;
+	int r;
+
+	if (c->draining)
+		want = EV_OUT;
+	else
+		want = EV_IN | (fdmsg_want_write(c->chan) ? EV_OUT : 0u);
+	if (want == c->events)
+		return;
+	r = loop_mod(&s->loop, key_of(s, c), c->fd, want);
+	if (r < 0) {
+		client_log(c, r, "event loop");
+		client_close(s, c);
+		return;
+	}
+	c->events = want;
+}
+
+/* The peer's end: answer what it sent, then close. */
+static void
+client_ended(struct server *s, struct client *c)
+{
+	if (!fdmsg_want_write(c->chan)) {
+		client_close(s, c);
+		return;
+	}
+	c->draining = 1;
+	c->partial_since = 0;
+	c->more = 0;
+	client_watch(s, c);
+}
+
+/* The frame back to its sender, as it came.  -1: the client is gone. */
+static int
+echo(struct server *s, struct client *c, const struct fdmsg_msg *m)
+{
+	struct iovec iov;
+	int r;
+
+	iov.iov_base = (void *)(uintptr_t)m->payload;
+	iov.iov_len = m->len;
+	/* The message's descriptors are borrowed: the library sends them or
+	 * duplicates them into its queue; the next receive closes ours. */
+	r = fdmsg_send(c->chan, m->type, m->peerid, &iov, 1, m->fds, m->nfds,
+		       0);
+	switch (r) {
+	case 0:
+		return 0;
+	case -ETOOMANYREFS: /* in flight on the client's behalf: RLIMIT */
+	case -EPERM:        /* the client refuses descriptors */
+	case -EMSGSIZE:     /* larger than the client's socket buffer */
+	case -EMFILE:       /* no descriptor left to queue a duplicate */
+	case -ENFILE:
+		client_log(c, r, "reply dropped");
+		return 0;
+	case -EPIPE:
+	case -ECONNRESET:
+		client_close(s, c);
+		return -1;
+	default: /* -ENOBUFS: it will not read its replies */
+		client_log(c, r, NULL);
+		client_close(s, c);
+		return -1;
+	}
+}
+
+static void
+client_read(struct server *s, struct client *c, int from_event)
+{
+	struct fdmsg_msg msg = { 0 };
+	int r, frames = 0;
+
+	c->more = 0;
+	for (;;) {
+		if (frames == READ_BUDGET) {
+			c->more = 1;
+			break;
+		}
+		r = fdmsg_recv(c->chan, &msg);
+		if (r == -EAGAIN)
+			break;
+		if (r == -EPIPE) {
+			client_ended(s, c);
+			return;
+		}
+		if (r < 0) {
+			client_log(c, r, NULL);
+			client_close(s, c);
+			return;
+		}
+		frames++;
+		c->partial_since = 0;
+		if (s->echo && echo(s, c, &msg) < 0)
+			return;
+	}
+	/* Close the last frame's descriptors now, not at the next read. */
+	fdmsg_msg_release(&msg);
+	if (frames == 0 && from_event && r == -EAGAIN && s->frame_timeout &&
+	    c->partial_since == 0)
+		c->partial_since = now_ms();
+	client_watch(s, c);
+}
+
+static void
+client_write(struct server *s, struct client *c)
+{
+	int r = fdmsg_flush(c->chan);
+
+	if (r == -EAGAIN) {
+		c->refused = 0;
+		return;
+	}
+	if (r == 0) {
+		c->refused = 0;
+		if (c->draining)
+			client_close(s, c);
+		else
+			client_watch(s, c);
+		return;
+	}
+	/* A queued reply the kernel refuses: the library drops it and says
+	 * so; the rest of the queue goes on.  Should the same error come
+	 * back without end, the client goes, never the server. */
+	if ((r == -ETOOMANYREFS || r == -EPERM || r == -EMSGSIZE) &&
+	    ++c->refused < MAX_REFUSED) {
+		client_log(c, r, "reply dropped");
+		if (!fdmsg_want_write(c->chan) && c->draining)
+			client_close(s, c);
+		else
+			client_watch(s, c);
+		return;
+	}
+	if (r != -EPIPE && r != -ECONNRESET)
+		client_log(c, r, NULL);
+	client_close(s, c);
+}
+
+static void
+client_event(struct server *s, struct client *c, unsigned ev)
+{
+	if (c->chan == NULL)
+		return;
+	if ((ev & EV_OUT) || (c->draining && (ev & EV_HUP))) {
+		client_write(s, c);
+		if (c->chan == NULL)
+			return;
+	}
+	if (!c->draining && (ev & (EV_IN | EV_HUP)))
+		client_read(s, c, 1);
+}
+
+static void
+client_add(struct server *s, int fd)
+{
+	struct client *c = NULL;
+	unsigned i;
+	int r;
+
+	for (i = 0; i < s->max_clients; i++) {
+		if (s->clients[i].chan == NULL) {
+			c = &s->clients[i];
+			break;
+		}
+	}
+	if (c == NULL) { /* cannot happen: nclients < max_clients */
+		close(fd);
+		return;
+	}
+	c->id = ++s->next_id;
+	/* FDMSG_CHAN_OWN_FD: the channel owns fd even if this fails. */
+	r = fdmsg_chan_new(&c->chan, fd, &s->copts, FDMSG_CHAN_OWN_FD);
+	if (r < 0) {
+		client_log(c, r, NULL);
+		c->chan = NULL;
+		return;
+	}
+	c->fd = fd;
+	r = loop_add(&s->loop, key_of(s, c), fd, EV_IN);
+	if (r < 0) {
+		client_log(c, r, "event loop");
+		fdmsg_chan_free(c->chan);
+		memset(c, 0, sizeof(*c));
+		c->fd = -1;
+		return;
+	}
+	c->events = EV_IN;
+	s->nclients++;
+}
+
+/* ------------------------------------------------------------------ */
+/* The listener                                                        */
+/* ------------------------------------------------------------------ */
+
+static void
+listener_pause(struct server *s)
+{
+	if (s->paused_until == 0)
+		loop_mod(&s->loop, KEY_LISTEN, s->lfd, 0);
+	s->paused_until = now_ms() + PAUSE_MS;
+}
+
+/*
+ * Out of descriptors: take the pending connection with the reserve's
+ * slot and close it, so the client sees its end and the listener does
+ * not stay readable forever.  0: shed; -1: could not, stop accepting.
+ */
+static int
+shed(struct server *s, int err)
+{
+	int fd;
+
+	if (s->reserve >= 0) {
+		close(s->reserve);
+		s->reserve = -1;
+	}
+	fd = fdmsg_accept(s->lfd, NULL, 0);
+	if (fd >= 0)
+		close(fd);
+	s->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd == -EAGAIN)
+		return -1;
+	fprintf(stderr, "fdmsg serve: accept: %s: %s: %s\n", err_name(err),
+		err_text(err), fd >= 0 ? "connection shed" :
+		"cannot shed, pausing");
+	if (fd < 0) {
+		listener_pause(s);
+		return -1;
+	}
+	return 0;
+}
+
+static void
+accept_clients(struct server *s)
+{
+	int i, fd;
+
+	for (i = 0; i < ACCEPT_BUDGET && s->paused_until == 0; i++) {
+		fd = fdmsg_accept(s->lfd, NULL, 0);
+		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+			return;
+		if (fd == -EMFILE || fd == -ENFILE) {
+			if (shed(s, fd) < 0)
+				return;
+			continue;
+		}
+		if (fd == -ECONNABORTED || fd == -EINTR || fd == -EPROTO ||
+		    fd == -EPERM)
+			continue;
+		if (fd < 0) { /* -ENOBUFS, -ENOMEM: rest, then retry */
+			fprintf(stderr, "fdmsg serve: accept: %s: %s\n",
+				err_name(fd), err_text(fd));
+			listener_pause(s);
+			return;
+		}
+		if (s->nclients >= s->max_clients) {
+			close(fd);
+			continue;
+		}
+		client_add(s, fd);
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The loop                                                            */
+/* ------------------------------------------------------------------ */
+
+/* ms until the next deadline (client frame clocks, listener rest). */
+static int
+next_timeout(const struct server *s, int64_t now)
+{
+	int64_t best = 0, d;
+	int have = 0;
+	unsigned i;
+
+	for (i = 0; i < s->max_clients; i++) {
+		const struct client *c = &s->clients[i];
+
+		if (c->chan == NULL)
+			continue;
+		if (c->more)
+			return 0;
+		if (c->partial_since == 0)
+			continue;
+		d = c->partial_since + s->frame_timeout - now;
+		if (!have || d < best)
+			best = d;
+		have = 1;
+	}
+	if (s->paused_until != 0) {
+		d = s->paused_until - now;
+		if (!have || d < best)
+			best = d;
+		have = 1;
+	}
+	if (!have)
+		return -1;
+	if (best < 0) /* already due */
+		return 0;
+	return best > INT_MAX ? INT_MAX : (int)best;
+}
+
+static void
+housekeeping(struct server *s)
+{
+	int64_t now = now_ms();
+	unsigned i;
+
+	for (i = 0; i < s->max_clients; i++) {
+		struct client *c = &s->clients[i];
+
+		if (c->chan == NULL)
+			continue;
+		if (c->more) {
+			client_read(s, c, 0);
+			if (c->chan == NULL)
+				continue;
+		}
+		if (c->partial_since != 0 &&
+		    now - c->partial_since >= (int64_t)s->frame_timeout) {
+			client_log(c, -ETIMEDOUT, "partial frame held past "
+				   "--frame-timeout");
+			client_close(s, c);
+		}
+	}
+	if (s->paused_until != 0 && now >= s->paused_until) {
+		s->paused_until = 0;
+		loop_mod(&s->loop, KEY_LISTEN, s->lfd, EV_IN);
+	}
+}
+
+static void
+drain_signals(int fd)
+{
+	char buf[256];
+
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+/* Runs until SIGINT/SIGTERM: 0, or 1 when the loop itself fails. */
+static int
+run(struct server *s)
+{
+	size_t keys[MAX_EVENTS];
+	unsigned evs[MAX_EVENTS];
+	int n, i, timeout, listen_ready, stop = 0;
+	int64_t now;
+
+	while (!stop) {
+		now = now_ms();
+		timeout = next_timeout(s, now);
+		n = loop_wait(&s->loop, timeout, keys, evs);
+		if (n == -EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "fdmsg serve: event loop: %s: %s\n",
+				err_name(n), err_text(n));
+			return EXIT_PROTO;
+		}
+		listen_ready = 0;
+		for (i = 0; i < n; i++) {
+			if (keys[i] == KEY_SIGNAL) {
+				drain_signals(s->sigfd);
+				stop = 1;
+			} else if (keys[i] == KEY_LISTEN) {
+				listen_ready = 1;
+			} else if (keys[i] - KEY_CLIENT0 < s->max_clients) {
+				client_event(s,
+					     &s->clients[keys[i] - KEY_CLIENT0],
+					     evs[i]);
+			}
+		}
+		if (stop)
+			break;
+		housekeeping(s);
+		/* After the clients' events: a slot freed above and reused
+		 * here can never receive a stale event of its old client. */
+		if (listen_ready && s->paused_until == 0)
+			accept_clients(s);
+	}
+	return 0;
+}
+
+static int
+serve(struct server *s)
+{
+	unsigned i;
+	int r, fl, ret = EXIT_PROTO;
+
+	s->lfd = s->sigfd = s->reserve = -1;
+	signal(SIGPIPE, SIG_IGN); /* stderr to a closed pipe must not kill */
+	s->clients = calloc(s->max_clients, sizeof(*s->clients));
+	if (s->clients == NULL) {
+		fprintf(stderr, "fdmsg serve: %s: %s\n", err_name(-ENOMEM),
+			err_text(-ENOMEM));
+		return EXIT_PROTO;
+	}
+	for (i = 0; i < s->max_clients; i++)
+		s->clients[i].fd = -1;
+	r = loop_init(&s->loop, KEY_CLIENT0 + (size_t)s->max_clients);
+	if (r < 0) {
+		fprintf(stderr, "fdmsg serve: event loop: %s: %s\n",
+			err_name(r), err_text(r));
+		goto out;
+	}
+	/* Signals first: one that comes right after listen still cleans up. */
+	s->sigfd = signals_open();
+	if (s->sigfd < 0) {
+		fprintf(stderr, "fdmsg serve: signals: %s: %s\n",
+			err_name(s->sigfd), err_text(s->sigfd));
+		goto out;
+	}
+	s->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	s->lfd = fdmsg_listen(s->path, s->stream ? SOCK_STREAM : 0, 0);
+	if (s->lfd < 0) {
+		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", s->path,
+			err_name(s->lfd), err_text(s->lfd));
+		goto out;
+	}
+	fl = fcntl(s->lfd, F_GETFL);
+	if (fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    (r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN)) < 0 ||
+	    (r = loop_add(&s->loop, KEY_SIGNAL, s->sigfd, EV_IN)) < 0) {
+		r = fl < 0 || r == 0 ? -errno : r;
+		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", s->path,
+			err_name(r), err_text(r));
+		goto out;
+	}
+	ret = run(s);
+out:
+	for (i = 0; i < s->max_clients; i++)
+		if (s->clients[i].chan != NULL)
+			client_close(s, &s->clients[i]);
+	if (s->lfd >= 0) {
+		close(s->lfd);
+		if (s->path[0] != '@')
+			unlink(s->path);
+	}
+	if (s->reserve >= 0)
+		close(s->reserve);
+	signals_close(s->sigfd);
+	loop_fini(&s->loop);
+	free(s->clients);
+	return ret;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	struct args a = { .cmd = "serve", .argc = argc, .argv = argv, .i = 0 };
+	struct server s;
+	const char *pos, *v;
+	unsigned long long n;
+	int k, queue_set = 0;
+
+	memset(&s, 0, sizeof(s));
+	fdmsg_opts_init(&s.copts);
+	s.copts.max_queue = FDMSG_MAX_QUEUE_DEFAULT;
+	s.max_clients = DEFAULT_MAX_CLIENTS;
+	s.frame_timeout = DEFAULT_FRAME_TIMEOUT;
+	while ((k = args_next(&a, &pos)) != 0) {
+		if (k == 2) {
+			if (s.path != NULL) {
+				fprintf(stderr, "fdmsg serve: unexpected "
+					"argument '%s'\n", pos);
+				return EXIT_USAGE;
+			}
+			s.path = pos;
+			continue;
+		}
+		if (strcmp(a.name, "--echo") == 0 ||
+		    strcmp(a.name, "--stream") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			if (a.name[2] == 'e')
+				s.echo = 1;
+			else
+				s.stream = 1;
+			continue;
+		}
+		if (strcmp(a.name, "--max-fds") != 0 &&
+		    strcmp(a.name, "--max-frame") != 0 &&
+		    strcmp(a.name, "--max-queue") != 0 &&
+		    strcmp(a.name, "--max-clients") != 0 &&
+		    strcmp(a.name, "--frame-timeout") != 0) {
+			fprintf(stderr, "fdmsg serve: unknown option %s\n",
+				a.name);
+			return EXIT_USAGE;
+		}
+		if ((v = args_value(&a)) == NULL)
+			return EXIT_USAGE;
+		if (strcmp(a.name, "--max-fds") == 0) {
+			if (opt_num(&a, v, 0, FDMSG_MAX_FDS_CAP, &n) < 0)
+				return EXIT_USAGE;
+			s.copts.max_fds = (unsigned)n;
+		} else if (strcmp(a.name, "--max-frame") == 0) {
+			if (opt_num(&a, v, FDMSG_HDR_SIZE, FDMSG_MAX_FRAME_CAP,
+				    &n) < 0)
+				return EXIT_USAGE;
+			s.copts.max_frame = (uint32_t)n;
+		} else if (strcmp(a.name, "--max-queue") == 0) {
+			/* Its lower bound, max_frame, is checked below. */
+			if (opt_num(&a, v, FDMSG_HDR_SIZE, FDMSG_MAX_QUEUE_CAP,
+				    &n) < 0)
+				return EXIT_USAGE;
+			s.copts.max_queue = (size_t)n;
+			queue_set = 1;
+		} else if (strcmp(a.name, "--max-clients") == 0) {
+			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
+				return EXIT_USAGE;
+			s.max_clients = (unsigned)n;
+		} else {
+			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
+				return EXIT_USAGE;
+			s.frame_timeout = (unsigned)n;
+		}
+	}
+	if (s.path == NULL) {
+		fprintf(stderr, "fdmsg serve: missing PATH\n");
+		return EXIT_USAGE;
+	}
+	if (s.copts.max_queue < s.copts.max_frame) {
+		fprintf(stderr, "fdmsg serve: --max-queue: %zu is below "
+			"--max-frame %u%s\n", s.copts.max_queue,
+			(unsigned)s.copts.max_frame,
+			queue_set ? "" : " (default --max-queue)");
+		return EXIT_USAGE;
+	}
+	return serve(&s);
+}

@@ -1,0 +1,46 @@
+/* fdmsg(1): what the command files share.  Not installed. */
+#ifndef FDMSG_TOOL_H
+#define FDMSG_TOOL_H
+
+#include <stddef.h>
+
+/* Exit statuses (DESIGN.md, "The command-line tool"). */
+#define EXIT_PROTO 1 /* a protocol, validation or system error */
+#define EXIT_USAGE 2 /* malformed command line or option value */
+
+/*
+ * The command line: options ("--name", "--name=value") and positional
+ * arguments in any order; "--" ends the options.
+ */
+struct args {
+	const char *cmd; /* for messages: "serve", "send", ... */
+	int argc;
+	char **argv;
+	int i;
+	const char *inl; /* value given as --name=value, else NULL */
+	char name[32];   /* the current option, without its value */
+	int only_pos;    /* after "--" */
+};
+
+/* 0: no more; 1: an option (a->name); 2: a positional argument (*pos). */
+int args_next(struct args *a, const char **pos);
+/* The current option's value, or NULL (message printed) when missing. */
+const char *args_value(struct args *a);
+/* The current option takes no value: 0, or -1 (message printed). */
+int args_flag(struct args *a);
+
+/*
+ * A decimal (or 0x hexadecimal) number in [min, max]: 0, or -1 after a
+ * one-line message naming the option.  Never clamps.
+ */
+int opt_num(const struct args *a, const char *val, unsigned long long min,
+	    unsigned long long max, unsigned long long *out);
+
+/* "EPROTO", "EBADMSG", ... for a negative (or positive) errno. */
+const char *err_name(int err);
+/* fdmsg_strerror, or the C library's text for an errno it does not know. */
+const char *err_text(int err);
+
+int cmd_serve(int argc, char **argv);
+
+#endif
