@@ -77,6 +77,8 @@ struct fdmsg_chan {
 	struct fdmsg_gate gate;
 	atomic_int shut; /* fdmsg_shutdown was called (any thread) */
 	int poison;      /* a protocol error, returned by every receive */
+	int dropped;     /* a queued frame the kernel refused while sending
+			    a later one: reported by the next fdmsg_flush */
 	int ended;       /* the peer's end was read: -EPIPE from now on */
 
 	/* Receive. */
@@ -473,12 +475,13 @@ static int stream_end(struct fdmsg_chan *c)
 {
 	unsigned i;
 
-	/* THREATS 25: a frame cut short, or descriptors no frame took. */
+	/* THREATS 25: a frame cut short is -EBADMSG; descriptors that no
+	 * frame took are -EPROTO, as anywhere else in the stream. */
 	if (c->rlen > c->rpos)
 		return poison(c, -EBADMSG);
 	for (i = 0; i < c->nbatch; i++)
 		if (c->batch[i].next < c->batch[i].n)
-			return poison(c, -EBADMSG);
+			return poison(c, -EPROTO);
 	c->ended = 1;
 	return -EPIPE;
 }
@@ -1042,15 +1045,11 @@ static int flush_stream_once(struct fdmsg_chan *c)
 	return 0;
 }
 
-int fdmsg_flush(struct fdmsg_chan *chan)
+static int flush_queue(struct fdmsg_chan *chan)
 {
 	size_t lim = SIZE_MAX, k = 1;
 	int r;
 
-	if (chan == NULL)
-		return -EINVAL;
-	if (atomic_load(&chan->shut))
-		return -ESHUTDOWN;
 	while (!q_empty(chan)) {
 		if (chan->type == SOCK_STREAM) {
 			r = flush_stream_once(chan);
@@ -1085,6 +1084,39 @@ int fdmsg_flush(struct fdmsg_chan *chan)
 		return r;
 	}
 	return 0;
+}
+
+int fdmsg_flush(struct fdmsg_chan *chan)
+{
+	int dropped, r;
+
+	if (chan == NULL)
+		return -EINVAL;
+	if (atomic_load(&chan->shut))
+		return -ESHUTDOWN;
+	dropped = chan->dropped;
+	chan->dropped = 0;
+	r = flush_queue(chan);
+	if (dropped != 0 && !is_dead(r))
+		return dropped;
+	return r;
+}
+
+/*
+ * fdmsg_send's flush of what is queued before its frame: a refusal there
+ * belongs to an earlier frame, already accepted with 0, so it is kept for
+ * the next fdmsg_flush instead of being reported as this frame's.
+ */
+static int flush_behind(struct fdmsg_chan *chan)
+{
+	int r = flush_queue(chan);
+
+	if (r < 0 && r != -EAGAIN && !is_dead(r)) {
+		if (chan->dropped == 0)
+			chan->dropped = r;
+		r = 0;
+	}
+	return r;
 }
 
 int fdmsg_want_write(const struct fdmsg_chan *chan)
@@ -1213,12 +1245,12 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 				     nfds);
 			if (r < 0)
 				goto out;
-			r = fdmsg_flush(chan);
-			/* Queued: only a dead peer is worth reporting. */
+			r = flush_behind(chan);
+			/* Queued: only a dead peer is this frame's error. */
 			r = is_dead(r) ? r : 0;
 			goto out;
 		}
-		r = fdmsg_flush(chan);
+		r = flush_behind(chan);
 		if (!q_empty(chan)) {
 			r = is_dead(r) ? r : -EAGAIN;
 			goto out;

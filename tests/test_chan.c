@@ -1680,3 +1680,55 @@ TYPES_TEST(pidfd_refers_to_sender_and_can_be_taken)
 	fdmsg_chan_free(b);
 	FD_GUARD_END();
 }
+
+/*
+ * A queued frame whose descriptors the receiving kernel refuses
+ * (SO_PASSRIGHTS off: the receiver's max_fds is 0) is dropped while a
+ * later fdmsg_send flushes the queue; that later send succeeds, and the
+ * refusal is reported by the next fdmsg_flush, not lost.
+ */
+Test(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
+{
+	FD_GUARD_BEGIN();
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	unsigned n, i, got = 0;
+	int file, r;
+
+	chan_pair(SOCK_SEQPACKET, NULL, NULL, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 512, NULL, 100000);
+	file = new_file();
+	/* Queued behind the full socket: the library holds a duplicate. */
+	cr_assert_eq(send_seq(a, n, 0, &file, 1, FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+
+	/* Drain what went out; the queued fd-less frames may follow. */
+	while ((r = fdmsg_recv(b, &m)) == 0) {
+		check_seq(&m, got, 512);
+		got++;
+	}
+	cr_assert_eq(r, -EAGAIN);
+
+	/* This send flushes the queue: the kernel refuses the descriptor
+	 * frame (EPERM); the new frame itself is fine. */
+	for (i = 0; i < 1000 && fdmsg_want_write(a); i++) {
+		r = send_seq(a, n + 1 + i, 0, NULL, 0, 0);
+		cr_assert_eq(r, 0, "send: %d (%s)", r, fdmsg_strerror(r));
+		while ((r = fdmsg_recv(b, &m)) == 0)
+			got++;
+		cr_assert_eq(r, -EAGAIN);
+	}
+	r = fdmsg_flush(a);
+	cr_assert_eq(r, -EPERM, "flush after a refused frame: %d (%s)", r,
+		     fdmsg_strerror(r));
+	/* Reported once; the channel goes on. */
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(send_seq(a, 999999, 4, NULL, 0, 0), 0);
+	recv_ok(b, &m);
+	check_seq(&m, 999999, 4);
+
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}

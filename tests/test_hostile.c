@@ -1632,6 +1632,27 @@ STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
 	teardown(&h);
 }
 
+/*
+ * The stream ends right after a whole frame that declared no descriptors
+ * but carried one: the surplus is -EPROTO (descriptors no frame claims),
+ * not -EBADMSG (no frame was cut short).
+ */
+STREAM_TEST(eof_after_frame_with_unclaimed_fds_is_eproto)
+{
+	struct hostile h;
+	uint8_t buf[24];
+
+	setup(&h, type, 2, 0, 0, 0);
+	put_frame(buf, 0, 3, 4, 8);
+	peer_send(h.peer, buf, 24, 1, NULL);
+	peer_close(&h);
+	/* The whole frame may come out first, without the stray fd. */
+	if (recv_some(&h) == 0)
+		cr_assert_eq(h.msg.nfds, 0u);
+	reject(&h, "EOF after a frame with 1 unclaimed fd", -EPROTO);
+	teardown(&h);
+}
+
 /* THREATS 15: a zero-length write with fds delivers nothing. */
 STREAM_TEST(threat15_zero_length_write_with_fds_no_hang)
 {
