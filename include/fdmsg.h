@@ -186,8 +186,12 @@ struct fdmsg_chan; /* opaque */
  * opts may be NULL for the defaults.  Without FDMSG_CHAN_OWN_FD the
  * socket is only lent and stays open after fdmsg_chan_free; with it the
  * channel owns the socket from this call on, even when the call fails.
- * Errors: -EINVAL (bad option or flag), -ENOTSOCK, -EAFNOSUPPORT (not
- * AF_UNIX), -ESOCKTNOSUPPORT (other socket type), -ENOMEM.
+ * The channel sets SO_PASSRIGHTS (off when max_fds is 0, where the kernel
+ * has it), SO_PASSCRED and SO_PASSPIDFD on the socket to match opts.
+ * Errors: -EINVAL (bad option or flag), -EBADF (fd < 0), -ENOTSOCK,
+ * -EAFNOSUPPORT (not AF_UNIX), -ESOCKTNOSUPPORT (other socket type),
+ * -ENOTCONN (an unconnected SEQPACKET or STREAM socket), -EOPNOTSUPP
+ * (credentials or pidfds asked for where the kernel has none), -ENOMEM.
  */
 FDMSG_API int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 			     const struct fdmsg_opts *opts, unsigned flags);
@@ -206,18 +210,30 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * copied into the queue (descriptors duplicated with F_DUPFD_CLOEXEC).
  * The caller's descriptors are borrowed for the call (closed after it,
  * whatever the outcome, with FDMSG_CLOSE_FDS).
+ * A frame may carry up to FDMSG_MAX_FDS_CAP descriptors whatever this
+ * channel's max_fds (the receiver's max_fds decides); queued frames are
+ * batched into one sendmsg only within max(max_fds, the first frame's).
  * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
- * FDMSG_MAX_FDS_CAP), -EMSGSIZE (frame > max_frame), -ENOBUFS (the queue
- * would pass max_queue), -EAGAIN (FDMSG_NO_QUEUE and the socket is full),
- * -EPIPE (peer gone or channel shut down), the poison of an earlier error,
- * or a socket error (-ECONNRESET, -ETOOMANYREFS, -EPERM ...).
+ * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
+ * max_frame), -ENOBUFS (the queue would pass max_queue), -EAGAIN
+ * (FDMSG_NO_QUEUE and the socket is full), -ENOTCONN (a receive-only
+ * DGRAM channel), -ESHUTDOWN (fdmsg_shutdown was called), -EPIPE or
+ * -ECONNRESET (peer gone), the poison of an earlier receive error, or the
+ * kernel's refusal of this frame (-ETOOMANYREFS, -EPERM when the peer
+ * refuses descriptors).
  */
 FDMSG_API int fdmsg_send(struct fdmsg_chan *chan, uint32_t type,
 			 uint32_t peerid, const struct iovec *iov,
 			 size_t iovcnt, const int *fds, size_t nfds,
 			 unsigned flags);
 
-/* Writes what the queue holds.  0: queue empty; -EAGAIN: some remains. */
+/*
+ * Writes what the queue holds.  0: queue empty; -EAGAIN: some remains.
+ * A queued frame the kernel refuses (-EPERM, -ETOOMANYREFS, -EMSGSIZE) is
+ * dropped, its descriptors closed, and its error returned once, by this
+ * call or, when a later fdmsg_send flushed it, by the next one.
+ * -EPIPE/-ECONNRESET: the peer is gone and the queue was dropped.
+ */
 FDMSG_API int fdmsg_flush(struct fdmsg_chan *chan);
 /* 1 when the queue holds data (poll for POLLOUT), else 0. */
 FDMSG_API int fdmsg_want_write(const struct fdmsg_chan *chan);
@@ -256,7 +272,8 @@ struct fdmsg_msg {
  */
 FDMSG_API int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg);
 
-/* Blocking forms, with a timeout in ms (-1: none); -ETIMEDOUT when out. */
+/* Blocking forms, with a timeout in ms (-1: none); -ETIMEDOUT when out,
+ * -EINVAL for a timeout below -1. */
 FDMSG_API int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 			      int timeout_ms);
 FDMSG_API int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms);
@@ -291,8 +308,9 @@ FDMSG_API int fdmsg_pair(int type, int fds[2]);
  * name.  An existing socket at path is replaced only when nobody listens
  * on it; anything else there is -EEXIST (-EADDRINUSE for a live
  * listener).  Returns the listening descriptor (the caller's).
- * Errors: -ENAMETOOLONG, -EEXIST, -EADDRINUSE, -EOPNOTSUPP (abstract
- * names off Linux), a socket error.
+ * Errors: -EINVAL (bad type, empty path, mode bits beyond 0777),
+ * -ENAMETOOLONG, -EEXIST, -EADDRINUSE, -EOPNOTSUPP (abstract names off
+ * Linux), a socket error.
  */
 FDMSG_API int fdmsg_listen(const char *path, int type, mode_t mode);
 
