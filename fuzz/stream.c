@@ -1,0 +1,13 @@
+/*
+ * A raw peer writes a SOCK_STREAM byte stream in fuzzed pieces, with
+ * /dev/null descriptors on some writes; a channel receives it, matching
+ * descriptors to frames by the read each frame's first byte came in.  The
+ * checks and the input format are in fuzz/peer.h.
+ */
+#include "peer.h"
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	return peer_run(SOCK_STREAM, data, size);
+}
