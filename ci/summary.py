@@ -2,7 +2,9 @@
 """Totals every meson testlog.json given: each TAP subtest counts once
 (`ok` passed, `not ok` failed, `# SKIP` skipped); a test without TAP counts
 once by its result.  Prints one line per log and a last plain line
-`N passed, M failed, K skipped` that CI reads."""
+`N passed, M failed, K skipped` that CI reads.  --extra-passed=N and
+--extra-failed=N add checks that are not meson tests (scripts run by
+ci/test)."""
 import json
 import re
 import sys
@@ -59,11 +61,13 @@ def main(paths):
 
 
 if __name__ == '__main__':
-    extra_failed = 0
+    extra = {'--extra-passed': 0, '--extra-failed': 0}
     args = sys.argv[1:]
-    if args and args[0].startswith('--extra-failed='):
-        extra_failed = int(args.pop(0).split('=', 1)[1])
+    while args and args[0].split('=', 1)[0] in extra:
+        k, v = args.pop(0).split('=', 1)
+        extra[k] = int(v)
     p, f, s = main(args)
-    f += extra_failed
+    p += extra['--extra-passed']
+    f += extra['--extra-failed']
     print(f'{p} passed, {f} failed, {s} skipped')
     sys.exit(1 if f else 0)
