@@ -3,13 +3,32 @@
 --track-fds=yes --trace-children=yes` and fails on:
   - a memory error in any process (invalid read/write, uninitialised use,
     bad free, bad syscall parameter);
-  - a definite leak or a descriptor the process opened itself and left open
-    at exit, in a test process: a runner (depth 0) or the worker a runner
-    re-executes (depth 1).  Deeper processes are children a test forked;
-    they exit holding what their parent held, by design."""
+  - a definite leak, or a descriptor opened by this project's code (a
+    frame of its creation stack is in one of the project's C files) and
+    left open at exit, in a test process: a runner (depth 0) or the worker
+    a runner re-executes (depth 1).  Deeper processes are children a test
+    forked; they exit holding what their parent held, by design.  The test
+    framework's own descriptors (Criterion's pipes and arenas) are not the
+    project's."""
+import glob
 import os
 import re
 import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OURS = {os.path.basename(f) for d in ('src', 'tests', 'tools', 'fuzz',
+                                      'examples', 'bench')
+        for f in glob.glob(os.path.join(ROOT, d, '**', '*.[ch]'),
+                           recursive=True)}
+FRAME = re.compile(r'==\d+==\s+(at|by) 0x[0-9A-Fa-f]+: .*\(([^():]+):\d+\)')
+
+
+def ours(stack):
+    for line in stack:
+        m = FRAME.match(line)
+        if m and m.group(2) in OURS:
+            return True
+    return False
 
 ERR = re.compile(r'==\d+== (Invalid (read|write|free)|Mismatched free|'
                  r'Conditional jump or move depends on uninitialised|'
@@ -31,9 +50,14 @@ def parse(path):
         m = re.match(r'==\d+== Open (file descriptor|AF_UNIX socket) (\d+):?(.*)', line)
         if m:
             cur = (int(m.group(2)), m.group(3).strip())
-            nxt = lines[i + 1] if i + 1 < len(lines) else ''
-            if '<inherited from parent>' not in nxt and cur[0] > 2:
-                fds.append(f'fd {cur[0]} {cur[1]}: {nxt.split("==", 2)[-1].strip()}')
+            stack = []
+            for nxt in lines[i + 1:i + 40]:
+                if not re.match(r'==\d+==\s+(at|by) ', nxt):
+                    break
+                stack.append(nxt)
+            if cur[0] > 2 and ours(stack):
+                fds.append(f'fd {cur[0]} {cur[1]}: ' +
+                           ' / '.join(x.split(': ', 1)[-1] for x in stack[:3]))
         m = re.match(r'==\d+==\s+definitely lost: ([\d,]+) bytes', line)
         if m:
             lost = int(m.group(1).replace(',', ''))

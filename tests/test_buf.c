@@ -405,7 +405,7 @@ Test(wbuf_sizes, append_size_max)
 Test(wbuf_sticky, first_error_stays_and_changes_nothing)
 {
 	struct fdmsg_wbuf w;
-	uint8_t mem[8], snap[8];
+	uint8_t mem[8] = { 0 }, snap[8];
 
 	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
 	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 0x11223344), 0);

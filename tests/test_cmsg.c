@@ -1191,6 +1191,7 @@ static int rlimit_child_2(void)
 
 Test(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
 {
+	SKIP_UNDER_VALGRIND();
 	FD_GUARD_BEGIN();
 	in_child(rlimit_child_0, "no slot free");
 	in_child(rlimit_child_2, "two of four fit");

@@ -732,6 +732,7 @@ static void run_child(int (*fn)(int, unsigned), int type, unsigned arg,
 
 ALL_TYPES_TESTS(threat03_receiver_at_rlimit_nofile_is_eproto)
 {
+	SKIP_UNDER_VALGRIND();
 	run_child(rlimit_child, type, 0, "no free slot");
 	run_child(rlimit_child, type, 1, "one free slot of three fds");
 	run_child(rlimit_child, type, 2, "two free slots of three fds");

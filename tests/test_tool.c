@@ -963,6 +963,7 @@ try_echo(struct fdmsg_chan *ch, uint32_t id)
 
 Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 {
+	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct fdmsg_chan *ch[16] = { 0 };
 	struct proc p;
@@ -1036,6 +1037,7 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
  */
 Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 {
+	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], early[OUT_CAP];
 	struct fdmsg_msg m = { 0 };
 	struct fdmsg_chan *ch;
