@@ -259,7 +259,9 @@ static int chmod_socket_file(const char *path, mode_t mode)
 	struct stat st;
 	int fd, ret = 0;
 
-	fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	do
+		fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -errno;
 	if (fstat(fd, &st) < 0) {
@@ -584,7 +586,9 @@ static int pidfd_pid(int pidfd, pid_t *pid)
 	int fd, ret = -EPROTO;
 
 	(void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	do
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -errno;
 	while (got < sizeof(buf) - 1) {
