@@ -43,6 +43,8 @@ extern "C" {
 #define FDMSG_MAX_FDS_CAP 253u /* SCM_MAX_FD */
 #define FDMSG_MAX_QUEUE_DEFAULT (1024u * 1024u)
 #define FDMSG_MAX_QUEUE_CAP (1024u * 1024u * 1024u)
+#define FDMSG_MAX_QUEUE_FDS_DEFAULT 1024u
+#define FDMSG_MAX_QUEUE_FDS_CAP 65536u
 
 /* The decoded header of one frame. */
 struct fdmsg_hdr {
@@ -153,6 +155,8 @@ struct fdmsg_opts {
 	uint32_t max_batch; /* largest datagram; 0 means max_frame */
 	unsigned max_fds;   /* descriptors per read; 0: none accepted */
 	size_t max_queue;   /* bytes the send queue may hold */
+	unsigned max_queue_fds; /* descriptors the send queue may hold
+				   (its duplicates); 0: none ever wait */
 	unsigned flags;     /* FDMSG_OPT_* */
 };
 
@@ -215,7 +219,8 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * batched into one sendmsg only within max(max_fds, the first frame's).
  * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
  * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
- * max_frame), -ENOBUFS (the queue would pass max_queue), -EAGAIN
+ * max_frame), -ENOBUFS (the queue would pass max_queue bytes or
+ * max_queue_fds descriptors), -EAGAIN
  * (FDMSG_NO_QUEUE and the socket is full), -ENOTCONN (a receive-only
  * DGRAM channel), -ESHUTDOWN (fdmsg_shutdown was called), -EPIPE or
  * -ECONNRESET (peer gone), the poison of an earlier receive error, or the

@@ -203,6 +203,7 @@ void fdmsg_opts_init(struct fdmsg_opts *opts)
 	opts->max_batch = 0;
 	opts->max_fds = FDMSG_MAX_FDS_DEFAULT;
 	opts->max_queue = FDMSG_MAX_QUEUE_DEFAULT;
+	opts->max_queue_fds = FDMSG_MAX_QUEUE_FDS_DEFAULT;
 	opts->flags = 0;
 }
 
@@ -217,6 +218,8 @@ static int check_opts(const struct fdmsg_opts *o)
 	if (o->max_fds > FDMSG_MAX_FDS_CAP)
 		return -EINVAL;
 	if (o->max_queue < o->max_frame || o->max_queue > FDMSG_MAX_QUEUE_CAP)
+		return -EINVAL;
+	if (o->max_queue_fds > FDMSG_MAX_QUEUE_FDS_CAP)
 		return -EINVAL;
 	if (o->flags & ~(FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD))
 		return -EINVAL;
@@ -925,7 +928,11 @@ static int q_append(struct fdmsg_chan *c, const uint8_t *hdr,
 	int *dup;
 	int r;
 
-	if (n > c->opts.max_queue - vec_len(&c->qbytes))
+	/* Both bounds: a peer that never reads must not make us hold
+	 * unbounded bytes, nor duplicates that drain our descriptor table
+	 * (16-byte frames with 253 descriptors each). */
+	if (n > c->opts.max_queue - vec_len(&c->qbytes) ||
+	    nfds > c->opts.max_queue_fds - vec_len(&c->qfds))
 		return -ENOBUFS;
 	if ((r = q_reserve(c, n, nfds)) < 0)
 		return r;

@@ -1495,6 +1495,11 @@ Test(chan_new, option_limits_at_and_one_over)
 	AT(max_queue, (size_t)FDMSG_MAX_QUEUE_CAP + 1, -EINVAL);
 	AT(max_queue, SIZE_MAX, -EINVAL);
 
+	AT(max_queue_fds, 0, 0);
+	AT(max_queue_fds, FDMSG_MAX_QUEUE_FDS_CAP, 0);
+	AT(max_queue_fds, FDMSG_MAX_QUEUE_FDS_CAP + 1, -EINVAL);
+	AT(max_queue_fds, UINT_MAX, -EINVAL);
+
 	AT(flags, FDMSG_OPT_CREDS, 0);
 	AT(flags, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 	AT(flags, 0x4, -EINVAL);
@@ -1731,4 +1736,77 @@ Test(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
 	FD_GUARD_END();
+}
+
+/*
+ * A peer that never reads must not make the sender hold unbounded
+ * duplicates: small frames with many descriptors hit max_queue_fds long
+ * before max_queue bytes, with -ENOBUFS, nothing queued for the refused
+ * frame, and the channel still usable once the peer reads.
+ */
+static void queue_fds_cap(int type)
+{
+	FD_GUARD_BEGIN();
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts oa, ob;
+	struct fdmsg_msg m;
+	int files[8], r, base;
+	unsigned i, queued_frames = 0, got = 0;
+
+	fdmsg_opts_init(&oa);
+	oa.max_queue_fds = 20;
+	opts_fds(&ob, 8);
+	chan_pair(type, &oa, &ob, &a, &b);
+	set_small_sndbuf(a);
+	for (i = 0; i < 8; i++)
+		files[i] = new_file();
+	/* Fill the socket with fd-less frames so the next ones queue. */
+	(void)fill_socket(a, 512, NULL, 100000);
+	base = fd_count();
+	for (i = 0; i < 10; i++) {
+		r = send_bytes(a, 77, "x", 1, files, 8, 0);
+		if (r == -ENOBUFS)
+			break;
+		cr_assert_eq(r, 0, "send %u: %d (%s)", i, r, fdmsg_strerror(r));
+		queued_frames++;
+	}
+	/* 20 duplicates fit: two frames of 8; the third is refused. */
+	cr_assert_eq(queued_frames, 2, "frames queued before ENOBUFS: %u",
+		     queued_frames);
+	cr_assert_eq(fd_count(), base + 16, "the queue holds its duplicates");
+	/* A frame without descriptors still queues. */
+	cr_assert_eq(send_bytes(a, 78, "y", 1, NULL, 0, 0), 0);
+
+	/* The peer reads: everything queued arrives, and the cap frees. */
+	for (i = 0; i < 1000000 && (fdmsg_want_write(a) || got == 0); i++) {
+		r = fdmsg_flush(a);
+		cr_assert(r == 0 || r == -EAGAIN, "flush: %d", r);
+		while ((r = fdmsg_recv(b, &m)) == 0) {
+			if (m.type == 77) {
+				cr_assert_eq(m.nfds, 8);
+				assert_same_file(m.fds[7], files[7]);
+				got++;
+			}
+		}
+		cr_assert_eq(r, -EAGAIN);
+	}
+	cr_assert_eq(got, 2);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	cr_assert_eq(send_bytes(a, 77, "x", 1, files, 8, 0), 0);
+
+	for (i = 0; i < 8; i++)
+		close(files[i]);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+Test(chan_seqpacket, queue_fds_cap_is_enobufs)
+{
+	queue_fds_cap(SOCK_SEQPACKET);
+}
+
+Test(chan_stream, queue_fds_cap_is_enobufs)
+{
+	queue_fds_cap(SOCK_STREAM);
 }

@@ -4,7 +4,10 @@
  * is reported and dropped; nothing a client does stops the server.
  *
  * Memory is bounded by max_clients * (max_frame + max_queue): each
- * channel holds one receive buffer and a capped send queue.
+ * channel holds one receive buffer and a capped send queue.  Descriptors
+ * likewise, by max_clients * (1 + max_fds + max_queue_fds): a client that
+ * sends descriptors and never reads is cut off once its queue holds
+ * --max-queue-fds duplicates, before it can drain the server's table.
  *
  * The frame deadline.  The library has no accessor for "a partial frame
  * is buffered", so it is approximated: a readable event whose receives
@@ -40,6 +43,7 @@
 #include "tool.h"
 
 #define DEFAULT_MAX_CLIENTS 256u
+#define DEFAULT_MAX_QUEUE_FDS 64u /* per client: duplicates it may hold */
 #define MAX_MAX_CLIENTS 65536u
 #define DEFAULT_FRAME_TIMEOUT 5000u   /* ms */
 #define MAX_FRAME_TIMEOUT 86400000u   /* ms: a day */
@@ -832,6 +836,7 @@ cmd_serve(int argc, char **argv)
 	memset(&s, 0, sizeof(s));
 	fdmsg_opts_init(&s.copts);
 	s.copts.max_queue = FDMSG_MAX_QUEUE_DEFAULT;
+	s.copts.max_queue_fds = DEFAULT_MAX_QUEUE_FDS;
 	s.max_clients = DEFAULT_MAX_CLIENTS;
 	s.frame_timeout = DEFAULT_FRAME_TIMEOUT;
 	while ((k = args_next(&a, &pos)) != 0) {
@@ -857,6 +862,7 @@ cmd_serve(int argc, char **argv)
 		if (strcmp(a.name, "--max-fds") != 0 &&
 		    strcmp(a.name, "--max-frame") != 0 &&
 		    strcmp(a.name, "--max-queue") != 0 &&
+		    strcmp(a.name, "--max-queue-fds") != 0 &&
 		    strcmp(a.name, "--max-clients") != 0 &&
 		    strcmp(a.name, "--frame-timeout") != 0) {
 			fprintf(stderr, "fdmsg serve: unknown option %s\n",
@@ -881,6 +887,10 @@ cmd_serve(int argc, char **argv)
 				return EXIT_USAGE;
 			s.copts.max_queue = (size_t)n;
 			queue_set = 1;
+		} else if (strcmp(a.name, "--max-queue-fds") == 0) {
+			if (opt_num(&a, v, 0, FDMSG_MAX_QUEUE_FDS_CAP, &n) < 0)
+				return EXIT_USAGE;
+			s.copts.max_queue_fds = (unsigned)n;
 		} else if (strcmp(a.name, "--max-clients") == 0) {
 			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
 				return EXIT_USAGE;
