@@ -514,6 +514,19 @@ Test(frame_encode, null_arguments_are_einval)
 	cr_assert_eq(fdmsg_hdr_encode(&h, NULL), -EINVAL);
 }
 
+/* With n >= 16, a NULL span or out-parameter is -EINVAL; with n < 16 the
+ * answer is "need more" before any pointer is looked at. */
+Test(frame_decode, null_arguments_are_einval)
+{
+	uint8_t in[16] = { 1, 0, 0, 0, 16 };
+	struct fdmsg_hdr h;
+
+	cr_assert_eq(fdmsg_hdr_decode(NULL, 16, 65536, 0, &h), -EINVAL);
+	cr_assert_eq(fdmsg_hdr_decode(in, 16, 65536, 0, NULL), -EINVAL);
+	cr_assert_eq(fdmsg_hdr_decode(NULL, 15, 65536, 0, NULL), 0);
+	cr_assert_eq(fdmsg_hdr_decode(in, 16, 65536, 0, &h), 16);
+}
+
 /* ---- random round trips ------------------------------------------- */
 
 #define ROUNDS 100000
