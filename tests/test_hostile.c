@@ -1019,25 +1019,23 @@ DGRAM_TESTS(threat18_frames_in_one_datagram_get_their_own_fds)
 	teardown(&h);
 }
 
-/* THREATS 19: fewer arrived than declared; nothing handed out. */
-DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
+/* One or two frames declaring nfds1 (and nfds2, unless 255) with
+ * `attach` descriptors on the datagram: a count that does not match is
+ * -EPROTO, and everything that arrived is closed. */
+struct fd_count_case {
+	const char *what;
+	uint8_t nfds1, nfds2;
+	unsigned attach;
+};
+
+static void fd_count_mismatch(int type, const struct fd_count_case *c,
+			      size_t ncases)
 {
-	static const struct {
-		const char *what;
-		uint8_t nfds1, nfds2;
-		unsigned attach;
-	} c[] = {
-		{ "nfds 1, none sent", 1, 255, 0 },
-		{ "nfds 2, 1 sent", 2, 255, 1 },
-		{ "nfds 3, 2 sent", 3, 255, 2 },
-		{ "batch 1+1, 1 sent", 1, 1, 1 },
-		{ "batch 2+2, 3 sent", 2, 2, 3 },
-	};
 	struct hostile h;
 	uint8_t buf[64];
 	size_t n;
 
-	for (size_t i = 0; i < NELEM(c); i++) {
+	for (size_t i = 0; i < ncases; i++) {
 		setup(&h, type, 4, 0, 0, 0);
 		n = put_frame(buf, c[i].nfds1, 1, 2, 4);
 		if (c[i].nfds2 != 255)
@@ -1048,33 +1046,32 @@ DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
 	}
 }
 
+/* THREATS 19: fewer arrived than declared; nothing handed out. */
+DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
+{
+	static const struct fd_count_case c[] = {
+		{ "nfds 1, none sent", 1, 255, 0 },
+		{ "nfds 2, 1 sent", 2, 255, 1 },
+		{ "nfds 3, 2 sent", 3, 255, 2 },
+		{ "batch 1+1, 1 sent", 1, 1, 1 },
+		{ "batch 2+2, 3 sent", 2, 2, 3 },
+	};
+
+	fd_count_mismatch(type, c, NELEM(c));
+}
+
 /* THREATS 20: more arrived than declared; the surplus closed too. */
 DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
 {
-	static const struct {
-		const char *what;
-		uint8_t nfds1, nfds2;
-		unsigned attach;
-	} c[] = {
+	static const struct fd_count_case c[] = {
 		{ "nfds 0, 1 sent", 0, 255, 1 },
 		{ "nfds 1, 2 sent", 1, 255, 2 },
 		{ "nfds 1, 4 sent", 1, 255, 4 },
 		{ "batch 1+0, 2 sent", 1, 0, 2 },
 		{ "batch 0+2, 3 sent", 0, 2, 3 },
 	};
-	struct hostile h;
-	uint8_t buf[64];
-	size_t n;
 
-	for (size_t i = 0; i < NELEM(c); i++) {
-		setup(&h, type, 4, 0, 0, 0);
-		n = put_frame(buf, c[i].nfds1, 1, 2, 4);
-		if (c[i].nfds2 != 255)
-			n += put_frame(buf + n, c[i].nfds2, 3, 4, 4);
-		peer_send(h.peer, buf, n, c[i].attach, NULL);
-		reject(&h, c[i].what, -EPROTO);
-		teardown(&h);
-	}
+	fd_count_mismatch(type, c, NELEM(c));
 }
 
 /* THREATS 14: MSG_TRUNC with descriptors → -EMSGSIZE, fds closed. */
