@@ -1306,14 +1306,6 @@ struct later {
 	unsigned count;
 };
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 static void *send_later(void *arg)
 {
 	struct later *l = arg;

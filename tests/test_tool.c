@@ -50,15 +50,6 @@ tool_path(void)
 	return t;
 }
 
-static void
-sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /* Starts the tool with argv (NULL-terminated, without argv[0]). */
 static void
 spawn_v(struct proc *p, int in_fd, const char *const *args)

@@ -3,6 +3,8 @@
 #define FDMSG_TESTUTIL_H
 
 #include <dirent.h>
+#include <errno.h>
+#include <time.h>
 #include <criterion/criterion.h>
 
 #if defined(__has_include)
@@ -39,6 +41,16 @@ static inline int fd_count(void)
 			n++;
 	closedir(d);
 	return n - 1; /* the directory's own descriptor */
+}
+
+/* Sleeps ms milliseconds, through signals.  For pacing a peer, never
+ * for a timing assertion. */
+static inline void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
 }
 
 /* Brackets a test body: the descriptor table must end as it began. */
