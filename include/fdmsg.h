@@ -341,6 +341,42 @@ FDMSG_API int fdmsg_connect(const char *path, int type);
 FDMSG_API int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out);
 
 /* ------------------------------------------------------------------ */
+/* Received descriptors                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * What a received descriptor is, for the application to check before it
+ * uses one (a peer may send a FIFO, a device or a memfd it shrinks later).
+ * None of these opens, reads, maps or reopens the descriptor (never through
+ * /proc/self/fd), so none blocks; all work on O_PATH descriptors.  The
+ * descriptor stays the caller's.
+ */
+
+/*
+ * 0 when fd's file type (fstat st_mode & S_IFMT) is kind, one S_IF* value
+ * (S_IFREG, S_IFDIR, S_IFSOCK, S_IFIFO, S_IFCHR, S_IFBLK, S_IFLNK).
+ * Errors: -EINVAL (kind not one S_IF* value), -EBADF (fd not open),
+ * -EBADFD on Linux, -EFTYPE where the system has it (another type).
+ */
+FDMSG_API int fdmsg_fd_check_kind(int fd, mode_t kind);
+
+/*
+ * 0 when fd is safe to mmap for min_size bytes: its seals include
+ * F_SEAL_SHRINK and F_SEAL_GROW (so no mapped page can vanish: no SIGBUS)
+ * and its size is at least min_size.  F_SEAL_WRITE is not required.
+ * Errors: -EBADF (fd not open), -EPERM (not sealed so, or not a sealable
+ * file such as a memfd), -EMSGSIZE (smaller than min_size), -EOPNOTSUPP
+ * (no file sealing on this system).
+ */
+FDMSG_API int fdmsg_fd_check_sealed(int fd, size_t min_size);
+
+/*
+ * The file status flags (F_GETFL: access mode, O_PATH, O_NONBLOCK,
+ * O_APPEND, ...) into *flags.  Errors: -EBADF, -EINVAL (flags NULL).
+ */
+FDMSG_API int fdmsg_fd_status(int fd, int *flags);
+
+/* ------------------------------------------------------------------ */
 
 /* A static message for any error this library returns (negative errno). */
 FDMSG_API const char *fdmsg_strerror(int err);

@@ -43,6 +43,12 @@ static const struct {
 	{ ENOENT, "no such file or socket" },
 	{ ETOOMANYREFS, "too many descriptors in flight" },
 	{ EMFILE, "too many open descriptors in this process" },
+#ifdef EBADFD
+	{ EBADFD, "descriptor is not of the kind required" },
+#endif
+#ifdef EFTYPE
+	{ EFTYPE, "descriptor is not of the kind required" },
+#endif
 	{ ENFILE, "too many open files in the system" },
 	{ EINTR, "interrupted" },
 };
