@@ -206,6 +206,7 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
 /* Flags of fdmsg_send. */
 #define FDMSG_CLOSE_FDS 0x1u /* close the caller's fds after the call, always */
 #define FDMSG_NO_QUEUE 0x2u  /* -EAGAIN rather than queueing */
+#define FDMSG_MORE 0x4u      /* more frames follow: batch this one */
 
 /*
  * Sends one frame: header, then the payload gathered from iov[0..iovcnt),
@@ -217,6 +218,13 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * A frame may carry up to FDMSG_MAX_FDS_CAP descriptors whatever this
  * channel's max_fds (the receiver's max_fds decides); queued frames are
  * batched into one sendmsg only within max(max_fds, the first frame's).
+ * With FDMSG_MORE (like MSG_MORE) the frame is queued without a write
+ * until a whole batch waits (max_batch, or max_frame, bytes; on a
+ * datagram socket also max_fds, within max_queue_fds, descriptors), so
+ * small frames share one sendmsg; the next send without it, or
+ * fdmsg_flush, writes the rest.  FDMSG_MORE with FDMSG_NO_QUEUE is
+ * -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
+ * without it.
  * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
  * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
  * max_frame), -ENOBUFS (the queue would pass max_queue bytes or

@@ -80,6 +80,8 @@ struct fdmsg_chan {
 	int dropped;     /* a queued frame the kernel refused while sending
 			    a later one: reported by the next fdmsg_flush */
 	int ended;       /* the peer's end was read: -EPIPE from now on */
+	int rd_block;    /* fdmsg_recv_wait without a deadline: reads may
+			    block (the socket's own mode decides) */
 
 	/* Receive. */
 	uint8_t *rbuf;
@@ -115,6 +117,10 @@ struct fdmsg_chan {
 	struct vec qfds;   /* int: duplicates we own */
 	struct iovec *siov;
 	size_t siov_cap;
+	/* FDMSG_MORE with a full socket: write again once the queue holds
+	 * this many bytes or descriptors, not at every frame. */
+	size_t more_bytes;
+	size_t more_fds;
 };
 
 /* ------------------------------------------------------------------ */
@@ -433,9 +439,13 @@ int fdmsg_chan_fd(const struct fdmsg_chan *chan)
 /* Closes what the current message did not take. */
 static void release_cur(struct fdmsg_chan *c)
 {
-	close_fds(c->mfds, c->m_nfds);
-	c->m_nfds = 0;
-	close_keep_errno(take_fd(&c->mpidfd));
+	/* Per frame: nothing to close is the common case. */
+	if (c->m_nfds > 0) {
+		close_fds(c->mfds, c->m_nfds);
+		c->m_nfds = 0;
+	}
+	if (c->mpidfd >= 0)
+		close_keep_errno(take_fd(&c->mpidfd));
 }
 
 /* Closes every received descriptor no message holds yet. */
@@ -520,6 +530,8 @@ static ssize_t gate_read(struct fdmsg_chan *c, void *p, size_t n)
 	mh.msg_iovlen = 1;
 	mh.msg_control = c->ctl;
 	mh.msg_controllen = c->ctl_size;
+	if (c->rd_block)
+		return fdmsg_gate_recv_block(&c->gate, c->fd, &mh, &c->res);
 	return fdmsg_gate_recv(&c->gate, c->fd, &mh, &c->res);
 }
 
@@ -542,6 +554,8 @@ static int read_dgram(struct fdmsg_chan *c)
 	if (got == 0) {
 		/* An empty datagram and the end look alike (THREATS 12). */
 		fdmsg_gate_discard(&c->gate, &c->res);
+		if (atomic_load(&c->shut))
+			return -ESHUTDOWN; /* woken by fdmsg_shutdown */
 		c->ended = 1;
 		return -EPIPE;
 	}
@@ -577,6 +591,17 @@ bad:
 	return poison(c, r);
 }
 
+/* The fields of a header that has been validated. */
+static void hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
+{
+	h->version = p[0];
+	h->nfds = p[1];
+	h->flags = le16_load(p + 2);
+	h->len = le32_load(p + 4);
+	h->type = le32_load(p + 8);
+	h->peerid = le32_load(p + 12);
+}
+
 static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 {
 	struct fdmsg_hdr h;
@@ -588,11 +613,14 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		if ((r = read_dgram(c)) < 0)
 			return r;
 	}
-	r = fdmsg_hdr_decode(c->rbuf + c->rpos, c->rlen - c->rpos,
-			     c->opts.max_frame, c->opts.max_fds, &h);
-	if (r != FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
+	/* read_dgram validated every header: only the fields here, and
+	 * the bounds this function relies on, once more. */
+	if (c->rlen - c->rpos < FDMSG_HDR_SIZE)
+		return poison(c, -EBADMSG); /* cannot happen */
+	hdr_fields(c->rbuf + c->rpos, &h);
+	if (h.len < FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
 	    h.nfds > c->res.nfds - c->res_next)
-		return poison(c, -EBADMSG); /* validated: cannot happen */
+		return poison(c, -EBADMSG); /* cannot happen */
 	for (i = 0; i < h.nfds; i++)
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
@@ -705,6 +733,8 @@ static int read_stream(struct fdmsg_chan *c)
 		return recv_error(c, (int)got);
 	if (got == 0) {
 		fdmsg_gate_discard(&c->gate, &c->res);
+		if (atomic_load(&c->shut))
+			return -ESHUTDOWN; /* raced with fdmsg_shutdown */
 		return stream_end(c);
 	}
 	n = (size_t)got;
@@ -855,6 +885,16 @@ static void gather(uint8_t *dst, const uint8_t *hdr, const struct iovec *iov,
 {
 	size_t i, k;
 
+	if (skip == 0) {
+		/* A whole frame: n is the header and every iovec. */
+		memcpy(dst, hdr, FDMSG_HDR_SIZE);
+		dst += FDMSG_HDR_SIZE;
+		for (i = 0; i < iovcnt; i++) {
+			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+			dst += iov[i].iov_len;
+		}
+		return;
+	}
 	if (skip < FDMSG_HDR_SIZE) {
 		k = FDMSG_HDR_SIZE - skip;
 		if (k > n)
@@ -905,6 +945,11 @@ static uint8_t *q_data(const struct fdmsg_chan *c)
 static int q_reserve(struct fdmsg_chan *c, size_t len, size_t nfds)
 {
 	int r;
+
+	/* Per frame: room everywhere is the common case. */
+	if (len <= c->qbytes.cap - c->qbytes.end &&
+	    c->qrecs.end < c->qrecs.cap && nfds <= c->qfds.cap - c->qfds.end)
+		return 0;
 
 	if ((r = vec_reserve(&c->qbytes, 1, len, c->opts.max_queue)) < 0)
 		return r;
@@ -1003,8 +1048,11 @@ static int flush_dgram_once(struct fdmsg_chan *c, size_t lim, size_t *k)
 		return (int)n;
 	if ((size_t)n != total)
 		return -EIO; /* datagrams are atomic */
-	while (i-- > 0)
-		q_drop_head(c); /* sent: close our duplicates */
+	/* Sent: close our duplicates, drop the i frames at once. */
+	close_fds(q_fds(c), tfds);
+	vec_pop(&c->qfds, tfds);
+	vec_pop(&c->qbytes, total);
+	vec_pop(&c->qrecs, i);
 	return 0;
 }
 
@@ -1052,12 +1100,47 @@ static int flush_stream_once(struct fdmsg_chan *c)
 	return 0;
 }
 
-static int flush_queue(struct fdmsg_chan *chan)
+/* The most one write takes from the queue (a datagram's bytes). */
+static size_t batch_bytes(const struct fdmsg_chan *c)
+{
+	return c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
+}
+
+/* The most descriptors one datagram of a batch takes (0: no limit of
+ * its own), within what the queue may hold. */
+static size_t batch_fds(const struct fdmsg_chan *c)
+{
+	if (c->type == SOCK_STREAM || c->opts.max_fds == 0)
+		return 0;
+	return c->opts.max_fds < c->opts.max_queue_fds ? c->opts.max_fds :
+							 c->opts.max_queue_fds;
+}
+
+/* FDMSG_MORE: a whole batch waits, so a write would be a full one. */
+static int batch_whole(const struct fdmsg_chan *c)
+{
+	return vec_len(&c->qbytes) >= batch_bytes(c) ||
+	       (batch_fds(c) > 0 && vec_len(&c->qfds) >= batch_fds(c));
+}
+
+/* FDMSG_MORE and a full socket: try again one batch later, not at every
+ * frame. */
+static void more_later(struct fdmsg_chan *c)
+{
+	c->more_bytes = vec_len(&c->qbytes) + batch_bytes(c);
+	c->more_fds = batch_fds(c) > 0 ? vec_len(&c->qfds) + batch_fds(c) :
+					 SIZE_MAX;
+}
+
+/* whole: write only while a whole batch waits (FDMSG_MORE). */
+static int flush_queue(struct fdmsg_chan *chan, int whole)
 {
 	size_t lim = SIZE_MAX, k = 1;
 	int r;
 
 	while (!q_empty(chan)) {
+		if (whole && !batch_whole(chan))
+			return 0;
 		if (chan->type == SOCK_STREAM) {
 			r = flush_stream_once(chan);
 		} else {
@@ -1103,7 +1186,8 @@ int fdmsg_flush(struct fdmsg_chan *chan)
 		return -ESHUTDOWN;
 	dropped = chan->dropped;
 	chan->dropped = 0;
-	r = flush_queue(chan);
+	chan->more_bytes = chan->more_fds = 0;
+	r = flush_queue(chan, 0);
 	if (dropped != 0 && !is_dead(r))
 		return dropped;
 	return r;
@@ -1114,9 +1198,9 @@ int fdmsg_flush(struct fdmsg_chan *chan)
  * belongs to an earlier frame, already accepted with 0, so it is kept for
  * the next fdmsg_flush instead of being reported as this frame's.
  */
-static int flush_behind(struct fdmsg_chan *chan)
+static int flush_behind(struct fdmsg_chan *chan, int whole)
 {
-	int r = flush_queue(chan);
+	int r = flush_queue(chan, whole);
 
 	if (r < 0 && r != -EAGAIN && !is_dead(r)) {
 		if (chan->dropped == 0)
@@ -1198,7 +1282,9 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 
 	if (chan == NULL || (iov == NULL && iovcnt > 0) ||
 	    (fds == NULL && nfds > 0) ||
-	    (flags & ~(FDMSG_CLOSE_FDS | FDMSG_NO_QUEUE)) ||
+	    (flags & ~(FDMSG_CLOSE_FDS | FDMSG_NO_QUEUE | FDMSG_MORE)) ||
+	    (flags & (FDMSG_NO_QUEUE | FDMSG_MORE)) ==
+		    (FDMSG_NO_QUEUE | FDMSG_MORE) ||
 	    iovcnt > (size_t)IOV_MAX - 1 || nfds > FDMSG_MAX_FDS_CAP) {
 		r = -EINVAL;
 		goto out;
@@ -1245,6 +1331,26 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if ((r = fdmsg_hdr_encode(&h, hdr)) < 0)
 		goto out;
 
+	/* With max_queue_fds 0 no descriptor ever waits: such a frame
+	 * takes the plain path. */
+	if ((flags & FDMSG_MORE) &&
+	    (nfds == 0 || chan->opts.max_queue_fds > 0)) {
+		/* Corked: behind the queue, written once a whole batch
+		 * waits (or by the next send without it, or a flush). */
+		r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds, nfds);
+		if (r < 0)
+			goto out;
+		if (batch_whole(chan) &&
+		    (vec_len(&chan->qbytes) >= chan->more_bytes ||
+		     vec_len(&chan->qfds) >= chan->more_fds)) {
+			r = flush_behind(chan, 1);
+			chan->more_bytes = chan->more_fds = 0;
+			if (batch_whole(chan))
+				more_later(chan); /* the socket is full */
+			r = is_dead(r) ? r : 0;
+		}
+		goto out;
+	}
 	if (!q_empty(chan)) {
 		if (!(flags & FDMSG_NO_QUEUE)) {
 			/* Behind the queue, to keep the order. */
@@ -1252,12 +1358,12 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 				     nfds);
 			if (r < 0)
 				goto out;
-			r = flush_behind(chan);
+			r = flush_behind(chan, 0);
 			/* Queued: only a dead peer is this frame's error. */
 			r = is_dead(r) ? r : 0;
 			goto out;
 		}
-		r = flush_behind(chan);
+		r = flush_behind(chan, 0);
 		if (!q_empty(chan)) {
 			r = is_dead(r) ? r : -EAGAIN;
 			goto out;
@@ -1323,7 +1429,15 @@ int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 	if (timeout_ms >= 0)
 		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
+		/* No deadline, datagrams: a blocking socket blocks in
+		 * recvmsg itself, one syscall per read as a hand-written
+		 * loop (fdmsg_shutdown's shutdown(2) wakes it); a
+		 * non-blocking one says EAGAIN and is polled.  A stream
+		 * polls: measured, EAGAIN + poll + read costs less CPU
+		 * there than a blocking read (bench/, ping-pong). */
+		chan->rd_block = timeout_ms < 0 && chan->type != SOCK_STREAM;
 		r = fdmsg_recv(chan, msg);
+		chan->rd_block = 0;
 		if (r != -EAGAIN)
 			return r;
 		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)

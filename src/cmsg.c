@@ -323,8 +323,9 @@ static int set_cloexec(int fd)
 }
 #endif
 
-ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
-			struct msghdr *mh, struct fdmsg_gate_result *res)
+static ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
+			 struct msghdr *mh, struct fdmsg_gate_result *res,
+			 int flags)
 {
 	ssize_t n;
 	unsigned i;
@@ -332,7 +333,7 @@ ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
 
 	res_init(res);
 	do
-		n = recvmsg(fd, mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		n = recvmsg(fd, mh, flags | MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
@@ -362,4 +363,16 @@ ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
 fail:
 	fdmsg_gate_discard(gate, res);
 	return err;
+}
+
+ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
+			struct msghdr *mh, struct fdmsg_gate_result *res)
+{
+	return gate_recv(gate, fd, mh, res, MSG_DONTWAIT);
+}
+
+ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate, int fd,
+			      struct msghdr *mh, struct fdmsg_gate_result *res)
+{
+	return gate_recv(gate, fd, mh, res, 0);
 }

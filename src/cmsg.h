@@ -66,4 +66,10 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
 				     struct msghdr *mh,
 				     struct fdmsg_gate_result *res);
 
+/* The same without MSG_DONTWAIT: the socket's own mode decides whether
+ * recvmsg blocks (fdmsg_recv_wait with no deadline). */
+FDMSG_HIDDEN ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate,
+					   int fd, struct msghdr *mh,
+					   struct fdmsg_gate_result *res);
+
 #endif

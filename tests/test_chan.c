@@ -1060,6 +1060,134 @@ static void big_batches(int type)
 	fdmsg_chan_free(b);
 }
 
+/* FDMSG_MORE: frames wait in the queue, nothing is written, until the
+ * flush; then they go out in order, batched per datagram. */
+TYPES_TEST(more_corks_until_flush)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	uint8_t buf[4096];
+	unsigned i;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	for (i = 0; i < 10; i++)
+		cr_assert_eq(send_seq(a, i, 48, NULL, 0, FDMSG_MORE), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	cr_assert_eq(recv(fdmsg_chan_fd(b), buf, sizeof(buf),
+			  MSG_PEEK | MSG_DONTWAIT), -1, "corked bytes sent");
+	cr_assert_eq(errno, EAGAIN);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	if (type != SOCK_STREAM)
+		cr_assert_eq(recv(fdmsg_chan_fd(b), buf, sizeof(buf),
+				  MSG_PEEK | MSG_DONTWAIT), 640,
+			     "not one datagram of the ten frames");
+	for (i = 0; i < 10; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, i, 48);
+	}
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* A send without FDMSG_MORE writes what is corked, behind it in order. */
+TYPES_TEST(more_then_plain_send_writes_all_in_order)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	unsigned i;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	for (i = 0; i < 5; i++)
+		cr_assert_eq(send_seq(a, i, 100, NULL, 0, FDMSG_MORE), 0);
+	cr_assert_eq(send_seq(a, 5, 100, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	for (i = 0; i < 6; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, i, 100);
+	}
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* A whole batch is written by the send that completes it: max_frame
+ * bytes, or on a datagram socket max_fds descriptors. */
+TYPES_TEST(more_writes_each_whole_batch)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int fds[4];
+	unsigned i;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&o, 4);
+	o.max_frame = 1024;
+	chan_pair(type, &o, &o, &a, &b);
+	/* Eight frames of 128 bytes fill 1024: written at the eighth. */
+	for (i = 0; i < 7; i++)
+		cr_assert_eq(send_seq(a, i, 112, NULL, 0, FDMSG_MORE), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	cr_assert_eq(send_seq(a, 7, 112, NULL, 0, FDMSG_MORE), 0);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	for (i = 0; i < 8; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, i, 112);
+	}
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	/* Four frames of one descriptor each: max_fds is a whole batch. */
+	for (i = 0; i < 4; i++) {
+		fds[i] = new_file();
+		cr_assert_eq(send_seq(a, 8 + i, 8, &fds[i], 1, FDMSG_MORE), 0);
+	}
+	cr_assert_eq(fdmsg_want_write(a), type == SOCK_STREAM);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	for (i = 0; i < 4; i++) {
+		recv_ok(b, &m);
+		check_seq(&m, 8 + i, 8);
+		cr_assert_eq(m.nfds, 1);
+		assert_same_file(m.fds[0], fds[i]);
+	}
+	close_all(fds, 4);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* Corked frames count against max_queue like any queued frame. */
+Test(chan_seqpacket, more_past_max_queue_is_enobufs)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	unsigned i, n = 0;
+	int r = 0;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	o.max_queue = 4096;
+	chan_pair(SOCK_SEQPACKET, &o, &o, &a, &b);
+	set_small_sndbuf(a);
+	for (i = 0; i < 10000; i++) {
+		r = send_seq(a, i, 1008, NULL, 0, FDMSG_MORE);
+		if (r == -ENOBUFS)
+			break;
+		cr_assert_eq(r, 0, "send %u: %d", i, r);
+		n++;
+	}
+	cr_assert_eq(r, -ENOBUFS, "never full");
+	cr_assert_eq(fdmsg_want_write(a), 1);
+	drain_seq(a, b, 0, n, 1008, NULL);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
 Test(chan_seqpacket, batch_over_sndbuf_is_split)
 {
 	FD_GUARD_BEGIN();
@@ -1266,7 +1394,9 @@ TYPES_TEST(send_argument_errors)
 	cr_assert_eq(fdmsg_send(NULL, 1, 1, iov, 1, NULL, 0, 0), -EINVAL);
 	cr_assert_eq(fdmsg_send(a, 1, 1, NULL, 1, NULL, 0, 0), -EINVAL);
 	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, NULL, 1, 0), -EINVAL);
-	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, NULL, 0, 0x4), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, NULL, 0, 0x8), -EINVAL);
+	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, NULL, 0,
+				FDMSG_MORE | FDMSG_NO_QUEUE), -EINVAL);
 	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, &f, FDMSG_MAX_FDS_CAP + 1,
 				0), -EINVAL);
 	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 1, &bad, 1, 0), -EBADF);
@@ -1372,6 +1502,64 @@ CONN_TEST(shutdown_from_thread_wakes_recv_wait)
 	/* The peer sees the end. */
 	cr_assert_eq(fdmsg_recv_wait(a, &m, WAIT_MS), -EPIPE);
 	cr_assert_eq(fdmsg_recv(a, &m), -EPIPE);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* The shutdown that wakes recv_wait with half a frame buffered is
+ * -ESHUTDOWN, not the end of the stream cutting a frame short. */
+Test(chan_stream, shutdown_wakes_recv_wait_mid_frame)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	struct later l;
+	pthread_t t;
+	uint8_t hdr[FDMSG_HDR_SIZE];
+	struct fdmsg_hdr h = { FDMSG_WIRE_VERSION, 0, 0, 100, 1, 7 };
+
+	FD_GUARD_BEGIN();
+	chan_pair(SOCK_STREAM, NULL, NULL, &a, &b);
+	cr_assert_eq(fdmsg_hdr_encode(&h, hdr), FDMSG_HDR_SIZE);
+	cr_assert_eq(send(fdmsg_chan_fd(a), hdr, sizeof(hdr), MSG_NOSIGNAL),
+		     (ssize_t)sizeof(hdr));
+	l.chan = b;
+	l.result = 1;
+	cr_assert_eq(pthread_create(&t, NULL, recv_blocked, &l), 0);
+	sleep_ms(50);
+	cr_assert_eq(fdmsg_shutdown(b), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(l.result, -ESHUTDOWN, "got %d", l.result);
+	cr_assert_eq(fdmsg_recv(b, &m), -ESHUTDOWN);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* On a socket the application made non-blocking, recv_wait without a
+ * deadline still waits (EAGAIN, then poll). */
+TYPES_TEST(recv_wait_forever_on_nonblocking_socket)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	struct later l;
+	pthread_t t;
+	int fd, fl;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	fd = fdmsg_chan_fd(b);
+	fl = fcntl(fd, F_GETFL);
+	cr_assert_geq(fl, 0);
+	cr_assert_eq(fcntl(fd, F_SETFL, fl | O_NONBLOCK), 0);
+	l.chan = a;
+	l.delay_ms = 50;
+	l.result = 1;
+	cr_assert_eq(pthread_create(&t, NULL, send_later, &l), 0);
+	cr_assert_eq(fdmsg_recv_wait(b, &m, -1), 0);
+	cr_assert_eq(pthread_join(t, NULL), 0);
+	cr_assert_eq(l.result, 0);
+	check_seq(&m, 42, 12);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
 	FD_GUARD_END();
