@@ -285,6 +285,18 @@ struct fdmsg_msg {
  */
 FDMSG_API int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg);
 
+/*
+ * What the channel holds that fdmsg_recv has not handed out: *bytes
+ * received (a stream's partial frame; a datagram's frames still to come)
+ * and *nfds descriptors that arrived with them.  Right after fdmsg_recv
+ * returned -EAGAIN, anything held is a frame the peer has begun and not
+ * finished, so a server can run a deadline on exactly that.
+ * Returns 1 when anything is held, 0 when nothing; bytes and nfds may be
+ * NULL.  Errors: -EINVAL (chan NULL).
+ */
+FDMSG_API int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
+				 unsigned *nfds);
+
 /* Blocking forms, with a timeout in ms (-1: none); -ETIMEDOUT when out,
  * -EINVAL for a timeout below -1. */
 FDMSG_API int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,

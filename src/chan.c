@@ -806,6 +806,26 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 	return recv_dgram(chan, msg);
 }
 
+int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
+		       unsigned *nfds)
+{
+	unsigned n = 0, i;
+
+	if (chan == NULL)
+		return -EINVAL;
+	if (chan->type == SOCK_STREAM) {
+		for (i = 0; i < chan->nbatch; i++)
+			n += chan->batch[i].n - chan->batch[i].next;
+	} else if (chan->res.nfds > chan->res_next) {
+		n = chan->res.nfds - chan->res_next;
+	}
+	if (bytes != NULL)
+		*bytes = chan->rlen - chan->rpos;
+	if (nfds != NULL)
+		*nfds = n;
+	return chan->rlen > chan->rpos || n > 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Message helpers                                                     */
 /* ------------------------------------------------------------------ */
