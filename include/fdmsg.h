@@ -158,9 +158,13 @@ struct fdmsg_opts {
 	unsigned max_queue_fds; /* descriptors the send queue may hold
 				   (its duplicates); 0: none ever wait */
 	unsigned flags;     /* FDMSG_OPT_* */
+	/* Room for the options of later versions, so the struct's size and
+	 * layout never change: leave it zero (fdmsg_opts_init does).  A
+	 * library that does not know a field set here refuses it: -EINVAL. */
+	uint32_t reserved[8];
 };
 
-/* Fills in the defaults. */
+/* Fills in the defaults (and zeroes reserved). */
 FDMSG_API void fdmsg_opts_init(struct fdmsg_opts *opts);
 
 /* ------------------------------------------------------------------ */

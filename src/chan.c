@@ -52,13 +52,6 @@ struct vec {
 	size_t cap;
 };
 
-/* One queued frame: its unsent bytes and its descriptors not yet sent
- * (they sit at the head of the descriptor queue when it is the head). */
-struct qrec {
-	size_t len;
-	unsigned nfds;
-};
-
 /* Descriptors of one stream read and the stream range of its bytes. */
 struct batch {
 	uint64_t start;
@@ -111,10 +104,16 @@ struct fdmsg_chan {
 	int f_pidfd;       /* the pidfd of the read where the buffered
 			      partial frame began */
 
-	/* Send queue. */
+	/* Send queue: whole frames back to back as on the wire, so each
+	 * frame's own header gives its length and descriptor count; no
+	 * record beside the bytes, so max_queue bounds the queue's heap
+	 * (THREATS 45). */
 	struct vec qbytes; /* uint8_t, capped at max_queue */
-	struct vec qrecs;  /* struct qrec */
-	struct vec qfds;   /* int: duplicates we own */
+	struct vec qfds;   /* int: duplicates we own, capped at
+			      max_queue_fds */
+	size_t qsent;      /* stream: bytes of the head frame written
+			      already (its descriptors went with the
+			      first one) */
 	struct iovec *siov;
 	size_t siov_cap;
 	/* FDMSG_MORE with a full socket: write again once the queue holds
@@ -176,6 +175,8 @@ static int vec_reserve(struct vec *v, size_t sz, size_t n, size_t max)
 		}
 		ncap *= 2;
 	}
+	if (ncap > max)
+		ncap = max; /* the first step's 8 */
 	if (size_mul(ncap, sz, &bytes) < 0)
 		return -ENOMEM;
 	np = malloc(bytes);
@@ -216,6 +217,8 @@ void fdmsg_opts_init(struct fdmsg_opts *opts)
 /* Validate, never clamp. */
 static int check_opts(const struct fdmsg_opts *o)
 {
+	size_t i;
+
 	if (o->max_frame < FDMSG_HDR_SIZE || o->max_frame > FDMSG_MAX_FRAME_CAP)
 		return -EINVAL;
 	if (o->max_batch != 0 && (o->max_batch < o->max_frame ||
@@ -229,6 +232,9 @@ static int check_opts(const struct fdmsg_opts *o)
 		return -EINVAL;
 	if (o->flags & ~(FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD))
 		return -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(o->reserved); i++)
+		if (o->reserved[i] != 0)
+			return -EINVAL; /* an option this version lacks */
 	return 0;
 }
 
@@ -282,9 +288,22 @@ static int set_flag(int fd, int opt, int on, int ignore_off)
 	return -errno;
 }
 
+/*
+ * THREATS 39: a stream frame may be assembled from reads of different
+ * writers sharing the socket, and only credentials tell reads apart (the
+ * kernel never merges writers within one read).  So pidfds switch
+ * credentials on too; msg_fill reports them only when asked for.
+ */
+static unsigned gate_flags(const struct fdmsg_opts *o)
+{
+	if (o->flags & FDMSG_OPT_PIDFD)
+		return o->flags | FDMSG_OPT_CREDS;
+	return o->flags;
+}
+
 static int set_sockopts(int fd, const struct fdmsg_opts *o)
 {
-	int creds = (o->flags & FDMSG_OPT_CREDS) != 0;
+	int creds = (gate_flags(o) & FDMSG_OPT_CREDS) != 0;
 	int pidfd = (o->flags & FDMSG_OPT_PIDFD) != 0;
 	int r;
 
@@ -323,7 +342,6 @@ static void chan_destroy(struct fdmsg_chan *c)
 	drop_received(c);
 	q_drop_all(c);
 	free(c->qbytes.p);
-	free(c->qrecs.p);
 	free(c->qfds.p);
 	free(c->siov);
 	free(c->batch_fds);
@@ -376,7 +394,7 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->cflags = flags;
 	c->opts = o;
 	c->gate.max_fds = o.max_fds;
-	c->gate.flags = o.flags;
+	c->gate.flags = gate_flags(&o);
 	c->gate.close_fd = NULL;
 	atomic_init(&c->shut, 0);
 
@@ -469,6 +487,20 @@ static int poison(struct fdmsg_chan *c, int err)
 	return err;
 }
 
+/* A read that took a message off the socket and then failed.  On a
+ * connected socket nobody can tell where the next frame starts: poisoned.
+ * A receive-only datagram channel (many senders) drops that datagram,
+ * which stands alone, and reports it (THREATS 44). */
+static int bad_read(struct fdmsg_chan *c, int err)
+{
+	if (c->connected)
+		return poison(c, err);
+	fdmsg_gate_discard(&c->gate, &c->res);
+	c->res_next = 0;
+	c->rlen = c->rpos = 0;
+	return err;
+}
+
 static void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 		     const struct fdmsg_hdr *h, const uint8_t *frame)
 {
@@ -478,8 +510,15 @@ static void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 	msg->len = h->len - FDMSG_HDR_SIZE;
 	msg->fds = c->mfds;
 	msg->nfds = h->nfds;
-	msg->has_cred = c->has_cred;
+	/* FDMSG_OPT_PIDFD alone also turns credentials on, to tell
+	 * writers apart: report them only when asked for. */
+	msg->has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
 	msg->cred = c->cred;
+	if (!msg->has_cred) {
+		msg->cred.pid = 0;
+		msg->cred.uid = (uid_t)-1;
+		msg->cred.gid = (gid_t)-1;
+	}
 	msg->cred.pidfd = c->mpidfd;
 	msg->pidfd_slot = &c->mpidfd;
 }
@@ -502,6 +541,14 @@ static int stream_end(struct fdmsg_chan *c)
 /* A failed fdmsg_gate_recv: the gate has closed what came. */
 static int recv_error(struct fdmsg_chan *c, int err)
 {
+	/* THREATS 46: whatever failed after recvmsg took bytes (the gate,
+	 * moving a descriptor above 2), those bytes are gone. */
+	if (c->res.consumed)
+		return bad_read(c, err);
+	/* A recvmsg that failed for want of a descriptor may have taken
+	 * the message with it. */
+	if (err == -EMFILE || err == -ENFILE)
+		return bad_read(c, err);
 	if (err == -EAGAIN || err == -EWOULDBLOCK)
 		return -EAGAIN;
 	/* A stream reports it only once its queue is empty. */
@@ -511,10 +558,6 @@ static int recv_error(struct fdmsg_chan *c, int err)
 		c->ended = 1;
 		return -EPIPE;
 	}
-	/* The read consumed bytes whose descriptors are gone. */
-	if (err == -EPROTO || err == -EMSGSIZE || err == -EBADMSG ||
-	    err == -EMFILE || err == -ENFILE)
-		return poison(c, err);
 	return err; /* a socket error that consumed nothing */
 }
 
@@ -552,10 +595,16 @@ static int read_dgram(struct fdmsg_chan *c)
 	if (got < 0)
 		return recv_error(c, (int)got);
 	if (got == 0) {
+		if (atomic_load(&c->shut)) {
+			fdmsg_gate_discard(&c->gate, &c->res);
+			return -ESHUTDOWN; /* woken by fdmsg_shutdown */
+		}
+		/* Unconnected: no end exists, only an empty datagram,
+		 * which holds no frame. */
+		if (!c->connected)
+			return bad_read(c, -EBADMSG);
 		/* An empty datagram and the end look alike (THREATS 12). */
 		fdmsg_gate_discard(&c->gate, &c->res);
-		if (atomic_load(&c->shut))
-			return -ESHUTDOWN; /* woken by fdmsg_shutdown */
 		c->ended = 1;
 		return -EPIPE;
 	}
@@ -587,8 +636,7 @@ static int read_dgram(struct fdmsg_chan *c)
 	return 0;
 
 bad:
-	fdmsg_gate_discard(&c->gate, &c->res);
-	return poison(c, r);
+	return bad_read(c, r);
 }
 
 /* The fields of a header that has been validated. */
@@ -899,56 +947,26 @@ static ssize_t send_iov(int fd, const struct iovec *iov, size_t iovcnt,
 	return n < 0 ? -errno : n;
 }
 
-/* Copies bytes [skip, skip + n) of header-then-payload to dst. */
+/* Copies the frame, header then payload, to dst.  An iovec {NULL, 0} is
+ * legal: memcpy must not see its NULL. */
 static void gather(uint8_t *dst, const uint8_t *hdr, const struct iovec *iov,
-		   size_t iovcnt, size_t skip, size_t n)
+		   size_t iovcnt)
 {
-	size_t i, k;
+	size_t i;
 
-	if (skip == 0) {
-		/* A whole frame: n is the header and every iovec. */
-		memcpy(dst, hdr, FDMSG_HDR_SIZE);
-		dst += FDMSG_HDR_SIZE;
-		for (i = 0; i < iovcnt; i++) {
-			memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-			dst += iov[i].iov_len;
-		}
-		return;
-	}
-	if (skip < FDMSG_HDR_SIZE) {
-		k = FDMSG_HDR_SIZE - skip;
-		if (k > n)
-			k = n;
-		memcpy(dst, hdr + skip, k);
-		dst += k;
-		n -= k;
-		skip = 0;
-	} else {
-		skip -= FDMSG_HDR_SIZE;
-	}
-	for (i = 0; i < iovcnt && n > 0; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
+	memcpy(dst, hdr, FDMSG_HDR_SIZE);
+	dst += FDMSG_HDR_SIZE;
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
 			continue;
-		}
-		k = iov[i].iov_len - skip;
-		if (k > n)
-			k = n;
-		memcpy(dst, (const uint8_t *)iov[i].iov_base + skip, k);
-		dst += k;
-		n -= k;
-		skip = 0;
+		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
 	}
 }
 
 static int q_empty(const struct fdmsg_chan *c)
 {
-	return vec_len(&c->qrecs) == 0;
-}
-
-static struct qrec *q_recs(const struct fdmsg_chan *c)
-{
-	return (struct qrec *)c->qrecs.p + c->qrecs.head;
+	return vec_len(&c->qbytes) == 0;
 }
 
 static int *q_fds(const struct fdmsg_chan *c)
@@ -962,33 +980,42 @@ static uint8_t *q_data(const struct fdmsg_chan *c)
 	return (uint8_t *)c->qbytes.p + c->qbytes.head;
 }
 
+/* Length and descriptors of the queued frame at q (validated when it
+ * was encoded); the head's descriptors are gone once its first byte is. */
+static void q_frame(const struct fdmsg_chan *c, const uint8_t *q,
+		    size_t *len, size_t *nfds)
+{
+	struct fdmsg_hdr h;
+
+	hdr_fields(q, &h);
+	*len = h.len;
+	*nfds = q == q_data(c) && c->qsent > 0 ? 0 : h.nfds;
+}
+
 static int q_reserve(struct fdmsg_chan *c, size_t len, size_t nfds)
 {
 	int r;
 
 	/* Per frame: room everywhere is the common case. */
 	if (len <= c->qbytes.cap - c->qbytes.end &&
-	    c->qrecs.end < c->qrecs.cap && nfds <= c->qfds.cap - c->qfds.end)
+	    nfds <= c->qfds.cap - c->qfds.end)
 		return 0;
-
 	if ((r = vec_reserve(&c->qbytes, 1, len, c->opts.max_queue)) < 0)
 		return r;
-	if ((r = vec_reserve(&c->qrecs, sizeof(struct qrec), 1,
-			     SIZE_MAX / sizeof(struct qrec))) < 0)
-		return r;
-	return vec_reserve(&c->qfds, sizeof(int), nfds, SIZE_MAX / sizeof(int));
+	return vec_reserve(&c->qfds, sizeof(int), nfds,
+			   c->opts.max_queue_fds);
 }
 
 /*
- * Queues bytes [skip, len) of the frame (header hdr, payload iov) with
- * duplicates of fds.  Nothing is queued on failure.
+ * Queues the frame (header hdr, payload iov, len bytes in all) with
+ * duplicates of fds; sent: bytes of it a stream wrote already (the queue
+ * was empty), so it is queued whole as the head with qsent = sent.
+ * Nothing is queued on failure.
  */
 static int q_append(struct fdmsg_chan *c, const uint8_t *hdr,
 		    const struct iovec *iov, size_t iovcnt, size_t len,
-		    size_t skip, const int *fds, size_t nfds)
+		    size_t sent, const int *fds, size_t nfds)
 {
-	const size_t n = len - skip;
-	struct qrec *rec;
 	size_t i;
 	int *dup;
 	int r;
@@ -996,10 +1023,10 @@ static int q_append(struct fdmsg_chan *c, const uint8_t *hdr,
 	/* Both bounds: a peer that never reads must not make us hold
 	 * unbounded bytes, nor duplicates that drain our descriptor table
 	 * (16-byte frames with 253 descriptors each). */
-	if (n > c->opts.max_queue - vec_len(&c->qbytes) ||
+	if (len > c->opts.max_queue - vec_len(&c->qbytes) ||
 	    nfds > c->opts.max_queue_fds - vec_len(&c->qfds))
 		return -ENOBUFS;
-	if ((r = q_reserve(c, n, nfds)) < 0)
+	if ((r = q_reserve(c, len, nfds)) < 0)
 		return r;
 	dup = nfds > 0 ? (int *)c->qfds.p + c->qfds.end : NULL;
 	for (i = 0; i < nfds; i++) {
@@ -1010,31 +1037,36 @@ static int q_append(struct fdmsg_chan *c, const uint8_t *hdr,
 			return r;
 		}
 	}
-	gather((uint8_t *)c->qbytes.p + c->qbytes.end, hdr, iov, iovcnt, skip,
-	       n);
-	c->qbytes.end += n;
+	gather((uint8_t *)c->qbytes.p + c->qbytes.end, hdr, iov, iovcnt);
+	if (sent > 0)
+		c->qsent = sent;
+	c->qbytes.end += len;
 	c->qfds.end += nfds;
-	rec = (struct qrec *)c->qrecs.p + c->qrecs.end++;
-	rec->len = n;
-	rec->nfds = (unsigned)nfds;
 	return 0;
 }
 
 /* Drops the head frame: its unsent bytes and its descriptors. */
 static void q_drop_head(struct fdmsg_chan *c)
 {
-	struct qrec *rec = q_recs(c);
+	size_t len, nfds;
 
-	close_fds(q_fds(c), rec->nfds);
-	vec_pop(&c->qfds, rec->nfds);
-	vec_pop(&c->qbytes, rec->len);
-	vec_pop(&c->qrecs, 1);
+	q_frame(c, q_data(c), &len, &nfds);
+	close_fds(q_fds(c), nfds);
+	vec_pop(&c->qfds, nfds);
+	vec_pop(&c->qbytes, len);
+	c->qsent = 0;
 }
 
 static void q_drop_all(struct fdmsg_chan *c)
 {
 	while (!q_empty(c))
 		q_drop_head(c);
+}
+
+/* The most one write takes from the queue (a datagram's bytes). */
+static size_t batch_bytes(const struct fdmsg_chan *c)
+{
+	return c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
 }
 
 /*
@@ -1044,24 +1076,24 @@ static void q_drop_all(struct fdmsg_chan *c)
  */
 static int flush_dgram_once(struct fdmsg_chan *c, size_t lim, size_t *k)
 {
-	const struct qrec *rec = q_recs(c);
-	const size_t nrec = vec_len(&c->qrecs);
-	size_t blim, flim, total, tfds, i;
+	const uint8_t *q = q_data(c);
+	const size_t qlen = vec_len(&c->qbytes);
+	size_t blim, flim, total, tfds, len, nfds, i;
 	struct iovec iov;
 	ssize_t n;
 
-	blim = c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
-	flim = c->opts.max_fds > rec[0].nfds ? c->opts.max_fds : rec[0].nfds;
-	total = rec[0].len;
-	tfds = rec[0].nfds;
-	for (i = 1; i < nrec && i < lim; i++) {
-		if (rec[i].len > blim - total || rec[i].nfds > flim - tfds)
+	blim = batch_bytes(c);
+	q_frame(c, q, &total, &tfds);
+	flim = c->opts.max_fds > tfds ? c->opts.max_fds : tfds;
+	for (i = 1; total < qlen && i < lim; i++) {
+		q_frame(c, q + total, &len, &nfds);
+		if (len > blim - total || nfds > flim - tfds)
 			break;
-		total += rec[i].len;
-		tfds += rec[i].nfds;
+		total += len;
+		tfds += nfds;
 	}
 	*k = i;
-	iov.iov_base = q_data(c);
+	iov.iov_base = (void *)(uintptr_t)q;
 	iov.iov_len = total;
 	n = send_iov(c->fd, &iov, 1, q_fds(c), tfds);
 	if (n < 0)
@@ -1072,58 +1104,51 @@ static int flush_dgram_once(struct fdmsg_chan *c, size_t lim, size_t *k)
 	close_fds(q_fds(c), tfds);
 	vec_pop(&c->qfds, tfds);
 	vec_pop(&c->qbytes, total);
-	vec_pop(&c->qrecs, i);
 	return 0;
 }
 
 /*
- * STREAM: one write from the head (maybe mid-frame) up to the next frame
- * that carries descriptors; a write may start at such a frame, carrying
- * exactly its descriptors with its first byte.
+ * STREAM: one write from where the head stands (maybe mid-frame) up to
+ * the next frame that carries descriptors; a write may start at such a
+ * frame, carrying exactly its descriptors with its first byte.
  */
 static int flush_stream_once(struct fdmsg_chan *c)
 {
-	struct qrec *rec = q_recs(c);
-	const size_t nrec = vec_len(&c->qrecs);
-	size_t total = rec[0].len, i, left;
+	const uint8_t *q = q_data(c);
+	const size_t qlen = vec_len(&c->qbytes);
+	size_t total, hfds, len, nfds, done, off;
 	struct iovec iov;
 	ssize_t n;
 
-	for (i = 1; i < nrec && rec[i].nfds == 0; i++)
-		total += rec[i].len;
-	iov.iov_base = q_data(c);
-	iov.iov_len = total;
-	n = send_iov(c->fd, &iov, 1, q_fds(c), rec[0].nfds);
+	q_frame(c, q, &total, &hfds);
+	while (total < qlen) {
+		q_frame(c, q + total, &len, &nfds);
+		if (nfds > 0)
+			break;
+		total += len;
+	}
+	iov.iov_base = (void *)(uintptr_t)(q + c->qsent);
+	iov.iov_len = total - c->qsent;
+	n = send_iov(c->fd, &iov, 1, q_fds(c), hfds);
 	if (n < 0)
 		return (int)n;
 	if (n == 0)
 		return -EAGAIN;
-	if (rec[0].nfds > 0) {
+	if (hfds > 0) {
 		/* They went with the first byte. */
-		close_fds(q_fds(c), rec[0].nfds);
-		vec_pop(&c->qfds, rec[0].nfds);
-		rec[0].nfds = 0;
+		close_fds(q_fds(c), hfds);
+		vec_pop(&c->qfds, hfds);
 	}
-	left = (size_t)n;
-	while (left > 0) {
-		rec = q_recs(c);
-		if (left >= rec->len) {
-			left -= rec->len;
-			vec_pop(&c->qbytes, rec->len);
-			vec_pop(&c->qrecs, 1);
-		} else {
-			rec->len -= left;
-			vec_pop(&c->qbytes, left);
-			left = 0;
-		}
+	/* Drop the frames written whole; the rest of one stays the head. */
+	done = c->qsent + (size_t)n;
+	for (off = 0; off < done; off += len) {
+		q_frame(c, q + off, &len, &nfds);
+		if (len > done - off)
+			break;
 	}
+	c->qsent = done - off;
+	vec_pop(&c->qbytes, off);
 	return 0;
-}
-
-/* The most one write takes from the queue (a datagram's bytes). */
-static size_t batch_bytes(const struct fdmsg_chan *c)
-{
-	return c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
 }
 
 /* The most descriptors one datagram of a batch takes (0: no limit of
@@ -1155,7 +1180,7 @@ static void more_later(struct fdmsg_chan *c)
 /* whole: write only while a whole batch waits (FDMSG_MORE). */
 static int flush_queue(struct fdmsg_chan *chan, int whole)
 {
-	size_t lim = SIZE_MAX, k = 1;
+	size_t lim = SIZE_MAX, k = 1, len, nfds;
 	int r;
 
 	while (!q_empty(chan)) {
@@ -1187,7 +1212,8 @@ static int flush_queue(struct fdmsg_chan *chan, int whole)
 				lim = r == -EMSGSIZE ? k / 2 : 1;
 				continue;
 			}
-			if (chan->type != SOCK_STREAM || q_recs(chan)->nfds > 0)
+			q_frame(chan, q_data(chan), &len, &nfds);
+			if (chan->type != SOCK_STREAM || nfds > 0)
 				q_drop_head(chan);
 			return r;
 		}
@@ -1220,7 +1246,13 @@ int fdmsg_flush(struct fdmsg_chan *chan)
  */
 static int flush_behind(struct fdmsg_chan *chan, int whole)
 {
-	int r = flush_queue(chan, whole);
+	int r;
+
+	/* One refusal waits for its report: writing on could drop another
+	 * frame whose error would have nowhere to go. */
+	if (chan->dropped != 0)
+		return q_empty(chan) ? 0 : -EAGAIN;
+	r = flush_queue(chan, whole);
 
 	if (r < 0 && r != -EAGAIN && !is_dead(r)) {
 		if (chan->dropped == 0)
@@ -1358,6 +1390,17 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		/* Corked: behind the queue, written once a whole batch
 		 * waits (or by the next send without it, or a flush). */
 		r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds, nfds);
+		if (r == -ENOBUFS && !q_empty(chan)) {
+			/* A batch that can never fill (descriptors on a
+			 * stream, max_batch past max_queue): write what
+			 * waits, and queue behind what the socket left. */
+			r = flush_behind(chan, 0);
+			chan->more_bytes = chan->more_fds = 0;
+			if (is_dead(r))
+				goto out;
+			r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds,
+				     nfds);
+		}
 		if (r < 0)
 			goto out;
 		if (batch_whole(chan) &&

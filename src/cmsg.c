@@ -47,6 +47,7 @@ static void gate_close(const struct fdmsg_gate *gate, int fd)
 static void res_init(struct fdmsg_gate_result *res)
 {
 	res->nfds = 0;
+	res->consumed = 0;
 	res->has_cred = 0;
 	/* Not 0: a caller that forgets has_cred must not see root. */
 	res->cred.pid = 0;
@@ -173,8 +174,14 @@ static int take_rights(const struct fdmsg_gate *gate, const struct rec *r,
 	return 0;
 }
 
+/* Records seen once each per read. */
+struct seen {
+	int cred;
+	int pidfd;
+};
+
 static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
-		    struct fdmsg_gate_result *res, int *seen_pidfd)
+		    struct fdmsg_gate_result *res, struct seen *seen)
 {
 	if (r->level != SOL_SOCKET)
 		return -EPROTO;
@@ -184,10 +191,15 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 	if (r->type == SCM_CREDENTIALS) {
 		struct ucred uc;
 
-		if (!(gate->flags & FDMSG_OPT_CREDS) || res->has_cred ||
+		if (!(gate->flags & FDMSG_OPT_CREDS) || seen->cred ||
 		    r->len != CMSG_LEN(sizeof(uc)))
 			return -EPROTO;
+		seen->cred = 1;
 		memcpy(&uc, r->data, sizeof(uc));
+		/* THREATS 38: pid 0 (with the overflow ids) is what the
+		 * kernel writes when it attached no identity: none. */
+		if (uc.pid == 0)
+			return 0;
 		res->has_cred = 1;
 		res->cred.pid = uc.pid;
 		res->cred.uid = uc.uid;
@@ -199,18 +211,18 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 	if (r->type == SCM_PIDFD) {
 		int fd;
 
-		if (!(gate->flags & FDMSG_OPT_PIDFD) || *seen_pidfd ||
+		if (!(gate->flags & FDMSG_OPT_PIDFD) || seen->pidfd ||
 		    r->len != CMSG_LEN(sizeof(int)))
 			return -EPROTO;
-		*seen_pidfd = 1;
+		seen->pidfd = 1;
+		/* THREATS 40: a negative value is the kernel's -errno for a
+		 * pidfd it could not make (a reaped sender before 6.17),
+		 * never a descriptor: the frame has no pidfd. */
 		fd = load_int(r->data);
-		if (fd < 0)
-			return -EPROTO;
-		res->cred.pidfd = fd;
+		if (fd >= 0)
+			res->cred.pidfd = fd;
 		return 0;
 	}
-#else
-	(void)seen_pidfd;
 #endif
 	return -EPROTO;
 }
@@ -243,8 +255,9 @@ int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 {
 	const unsigned char *base = mh->msg_control;
 	size_t total = (size_t)mh->msg_controllen;
+	struct seen seen = { 0, 0 };
 	size_t pos = 0;
-	int seen_pidfd = 0, err, rc;
+	int err, rc;
 	struct rec r;
 
 	res_init(res);
@@ -269,7 +282,7 @@ int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 			err = -EPROTO;
 			goto fail;
 		}
-		err = take_rec(gate, &r, res, &seen_pidfd);
+		err = take_rec(gate, &r, res, &seen);
 		if (err < 0)
 			goto fail;
 	}
@@ -303,7 +316,9 @@ static int lift_fd(const struct fdmsg_gate *gate, int *fdp)
 		return 0;
 	nfd = fcntl(*fdp, F_DUPFD_CLOEXEC, 3);
 	if (nfd < 0)
-		return -errno;
+		/* EINVAL: RLIMIT_NOFILE ends at or below 3, no room above
+		 * stdio, which is what EMFILE says. */
+		return errno == EINVAL ? -EMFILE : -errno;
 	gate_close(gate, *fdp);
 	*fdp = nfd;
 	return 0;
@@ -339,6 +354,7 @@ static ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
 		return -errno;
 
 	err = fdmsg_gate_check(gate, mh, res);
+	res->consumed = 1;
 	if (err < 0)
 		return err;
 
@@ -362,6 +378,7 @@ static ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
 
 fail:
 	fdmsg_gate_discard(gate, res);
+	res->consumed = 1;
 	return err;
 }
 

@@ -23,8 +23,12 @@ struct fdmsg_gate {
 struct fdmsg_gate_result {
 	int fds[FDMSG_MAX_FDS_CAP];
 	unsigned nfds;
-	int has_cred;               /* SCM_CREDENTIALS seen */
+	int has_cred;               /* real SCM_CREDENTIALS: not the kernel's
+				       placeholder (pid 0) for none */
 	struct fdmsg_cred cred;     /* cred.pidfd: SCM_PIDFD, else -1 */
+	int consumed;               /* recvmsg took a message off the socket
+				       (set by fdmsg_gate_recv, even when it
+				       then fails) */
 };
 
 /* Control buffer bytes for gate's policy: CMSG_SPACE of each record it
@@ -40,6 +44,11 @@ FDMSG_HIDDEN size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate);
  *   not whole descriptors, a negative descriptor, a repeated credential
  *   record, more than max_fds descriptors.
  * -EMSGSIZE: MSG_TRUNC (checked after MSG_CTRUNC).
+ * A credentials record with pid 0 is the kernel's placeholder for a
+ * sender it attached no identity to (sent before SO_PASSCRED was on, or
+ * from outside the receiver's pid namespace): accepted, has_cred 0.  An
+ * SCM_PIDFD holding a negative value is the kernel's failure to make one
+ * (kernels before 6.17, a reaped sender): accepted, no pidfd.
  * On error every descriptor found in an SCM_RIGHTS or SCM_PIDFD record,
  * clamped to the buffer, has been closed through the hook, and *res is
  * empty (nfds 0, pidfd -1).
@@ -60,7 +69,8 @@ FDMSG_HIDDEN void fdmsg_gate_discard(const struct fdmsg_gate *gate,
  * call (recvmsg overwrites msg_controllen).
  * Returns the bytes read (0: end of file or an empty datagram; its
  * descriptors are in *res for the caller to discard) or a negative errno:
- * the socket's (-EAGAIN, -ECONNRESET ...) or the gate's.
+ * the socket's (-EAGAIN, -ECONNRESET ...: res->consumed 0) or, after
+ * recvmsg took a message, the gate's or lifting's (res->consumed 1).
  */
 FDMSG_HIDDEN ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
 				     struct msghdr *mh,

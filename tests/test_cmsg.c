@@ -615,13 +615,57 @@ Test(gate_shim, negative_fd_rejected_others_closed)
 	cr_assert_eq(times_closed(1002), 1);
 	assert_nclosed(2); /* never close(-1) */
 
+}
+
+/*
+ * THREATS 40: kernels before 6.17 write the -errno of a pidfd they could
+ * not make (the sender was reaped) into SCM_PIDFD.  That is no descriptor
+ * and no protocol error: the read is accepted without a pidfd, its
+ * descriptors handed out, and nothing is closed.
+ */
+Test(gate_shim, negative_pidfd_means_none)
+{
+	struct fdmsg_gate_result res;
+	union ctl u;
+	struct forge f;
+
 	forge_init(&f, u.b);
 	put_fds(&f, 1000, 1);
-	put_pidfd(&f, -5);
-	cr_assert_eq(check(4, FDMSG_OPT_PIDFD, u.b, f.pos, 0, &res), -EPROTO);
+	put_pidfd(&f, -ESRCH);
+	cr_assert_eq(check(4, FDMSG_OPT_PIDFD, u.b, f.pos, 0, &res), 0);
+	cr_assert_eq(res.nfds, 1);
+	cr_assert_eq(res.fds[0], 1000);
+	cr_assert_eq(res.cred.pidfd, -1);
+	assert_nclosed(0);
+}
+
+/*
+ * THREATS 38: pid 0 with the overflow ids is the kernel's placeholder
+ * for "no identity attached" (written before SO_PASSCRED was on, or by a
+ * sender outside our pid namespace): never reported as credentials, yet
+ * a second record is still refused.
+ */
+Test(gate_shim, placeholder_credentials_are_none)
+{
+	struct fdmsg_gate_result res;
+	union ctl u;
+	struct forge f;
+
+	forge_init(&f, u.b);
+	put_ucred(&f, 0, 65534, 65534);
+	put_fds(&f, 1000, 1);
+	cr_assert_eq(check(4, FDMSG_OPT_CREDS, u.b, f.pos, 0, &res), 0);
+	cr_assert_eq(res.has_cred, 0);
+	cr_assert_neq(res.cred.uid, 65534);
+	cr_assert_eq(res.nfds, 1);
+	cr_assert_eq(res.fds[0], 1000);
+	assert_nclosed(0);
+
+	forge_init(&f, u.b);
+	put_ucred(&f, 0, 65534, 65534);
+	put_ucred(&f, 0, 65534, 65534);
+	cr_assert_eq(check(4, FDMSG_OPT_CREDS, u.b, f.pos, 0, &res), -EPROTO);
 	assert_res_empty(&res);
-	assert_closed_range(1000, 1);
-	assert_nclosed(1);
 }
 
 Test(gate_shim, credentials_and_pidfd_accepted_when_enabled)
