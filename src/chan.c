@@ -1230,12 +1230,14 @@ int fdmsg_flush(struct fdmsg_chan *chan)
 		return -EINVAL;
 	if (atomic_load(&chan->shut))
 		return -ESHUTDOWN;
+	/* A refusal seen by an earlier fdmsg_send is this call's report;
+	 * writing on now could drop another frame and lose its report. */
 	dropped = chan->dropped;
 	chan->dropped = 0;
+	if (dropped != 0)
+		return dropped;
 	chan->more_bytes = chan->more_fds = 0;
 	r = flush_queue(chan, 0);
-	if (dropped != 0 && !is_dead(r))
-		return dropped;
 	return r;
 }
 

@@ -1998,3 +1998,208 @@ Test(chan_stream, queue_fds_cap_is_enobufs)
 {
 	queue_fds_cap(SOCK_STREAM);
 }
+
+/* ------------------------------------------------------------------ */
+/* Issue 10: the queue under FDMSG_MORE, empty iovecs, refusals, and   */
+/* options of later versions                                           */
+/* ------------------------------------------------------------------ */
+
+/* Receives every whole frame b has now, checking the sequence from
+ * *next; each must carry want_fds descriptors (closed after checking). */
+static void take_seq(struct fdmsg_chan *b, unsigned *next, size_t plen,
+		     unsigned want_fds)
+{
+	struct fdmsg_msg m;
+	int r;
+
+	while ((r = fdmsg_recv(b, &m)) == 0) {
+		check_seq(&m, *next, plen);
+		cr_assert_eq(m.nfds, want_fds, "frame %u: %u fds", *next,
+			     m.nfds);
+		for (unsigned i = 0; i < m.nfds; i++)
+			cr_assert(fd_is_open(m.fds[i]));
+		(*next)++;
+	}
+	cr_assert_eq(r, -EAGAIN, "recv: %d (%s)", r, fdmsg_strerror(r));
+}
+
+/*
+ * FDMSG_MORE with a peer that reads: frames corked by a batch that can
+ * never fill must still be written rather than fail with -ENOBUFS on an
+ * idle socket.  The receiver reads every 8 frames, so the socket never
+ * stays full.
+ */
+static void more_always_fits(int type, const struct fdmsg_opts *oa,
+			     const struct fdmsg_opts *ob, unsigned frames,
+			     size_t plen, int with_fd, const char *what)
+{
+	struct fdmsg_chan *a, *b;
+	unsigned i, next = 0;
+	int fd, r;
+
+	chan_pair(type, oa, ob, &a, &b);
+	for (i = 0; i < frames; i++) {
+		fd = with_fd ? new_file() : -1;
+		r = send_seq(a, i, plen, with_fd ? &fd : NULL, with_fd ? 1 : 0,
+			     FDMSG_MORE | FDMSG_CLOSE_FDS);
+		cr_assert_eq(r, 0, "%s: FDMSG_MORE frame %u: %d (%s)", what, i,
+			     r, fdmsg_strerror(r));
+		if (i % 8 == 7)
+			take_seq(b, &next, plen, with_fd ? 1 : 0);
+	}
+	while ((r = fdmsg_flush(a)) == -EAGAIN)
+		take_seq(b, &next, plen, with_fd ? 1 : 0);
+	cr_assert_eq(r, 0, "%s: flush: %d", what, r);
+	take_seq(b, &next, plen, with_fd ? 1 : 0);
+	cr_assert_eq(next, frames, "%s: %u of %u frames arrived", what, next,
+		     frames);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
+
+Test(chan_more, descriptors_on_a_stream_never_fill_a_batch)
+{
+	struct fdmsg_opts oa, ob;
+
+	FD_GUARD_BEGIN();
+	opts_fds(&oa, 1);
+	oa.max_queue_fds = 4;
+	opts_fds(&ob, 1);
+	more_always_fits(SOCK_STREAM, &oa, &ob, 64, 100, 1, "stream");
+	FD_GUARD_END();
+}
+
+Test(chan_more, sender_max_fds_0_never_fills_a_batch)
+{
+	struct fdmsg_opts oa, ob;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&oa);
+	oa.max_queue_fds = 4;
+	opts_fds(&ob, 1);
+	more_always_fits(SOCK_SEQPACKET, &oa, &ob, 64, 100, 1, "seqpacket");
+	FD_GUARD_END();
+}
+
+Test(chan_more, max_batch_beyond_max_queue)
+{
+	struct fdmsg_opts o;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	o.max_batch = 1024 * 1024;
+	o.max_queue = 65536;
+	more_always_fits(SOCK_SEQPACKET, &o, &o, 2000, 100, 0, "max_batch");
+	more_always_fits(SOCK_STREAM, &o, &o, 2000, 100, 0, "max_batch");
+	FD_GUARD_END();
+}
+
+/*
+ * An iovec {NULL, 0} is legal anywhere in a frame; copied into the queue
+ * it must never reach memcpy (UBSan: null pointer argument).
+ */
+CONN_TEST(queued_frame_with_null_empty_iovecs)
+{
+	static const char abc[] = "abc";
+	struct iovec iov[3] = {
+		{ NULL, 0 },
+		{ (void *)(uintptr_t)abc, 3 },
+		{ NULL, 0 },
+	};
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+	unsigned n, next = 0;
+	int r;
+
+	FD_GUARD_BEGIN();
+	chan_pair(type, NULL, NULL, &a, &b);
+	/* Corked on an empty queue, then queued behind a full socket. */
+	cr_assert_eq(fdmsg_send(a, 70000, 1, iov, 3, NULL, 0, FDMSG_MORE), 0);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	recv_ok(b, &m);
+	cr_assert_eq(m.len, 3);
+	cr_assert_eq(memcmp(m.payload, abc, 3), 0);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 512, NULL, 100000);
+	cr_assert_eq(fdmsg_send(a, 70001, 1, iov, 3, NULL, 0, 0), 0);
+	while (next < n) {
+		r = fdmsg_flush(a);
+		cr_assert(r == 0 || r == -EAGAIN);
+		recv_ok(b, &m);
+		check_seq(&m, next++, 512);
+	}
+	cr_assert_eq(fdmsg_flush_wait(a, WAIT_MS), 0);
+	recv_ok(b, &m);
+	cr_assert_eq(m.type, 70001);
+	cr_assert_eq(m.len, 3);
+	cr_assert_eq(memcmp(m.payload, abc, 3), 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/*
+ * Two queued frames the receiving kernel refuses (SO_PASSRIGHTS off),
+ * both dropped while later fdmsg_send calls flush the queue: each
+ * refusal gets its own report from fdmsg_flush, none is lost, and every
+ * other frame arrives.
+ */
+Test(chan_seqpacket, two_refused_queued_frames_two_reports)
+{
+	struct fdmsg_chan *a, *b;
+	unsigned n, i, next = 0, reports = 0;
+	int file, r;
+
+	FD_GUARD_BEGIN();
+	chan_pair(SOCK_SEQPACKET, NULL, NULL, &a, &b);
+	set_small_sndbuf(a);
+	n = fill_socket(a, 512, NULL, 100000);
+	file = new_file();
+	cr_assert_eq(send_seq(a, n, 512, &file, 1, 0), 0);
+	cr_assert_eq(send_seq(a, n + 1, 512, NULL, 0, 0), 0);
+	cr_assert_eq(send_seq(a, n + 2, 512, &file, 1, FDMSG_CLOSE_FDS), 0);
+	/* Frames n and n + 2 never arrive: the sequence skips them. */
+	for (i = 0; i < 200; i++) {
+		while ((r = fdmsg_recv(b, &(struct fdmsg_msg){ 0 })) == 0)
+			next++;
+		cr_assert_eq(r, -EAGAIN);
+		cr_assert_eq(send_seq(a, n + 3 + i, 512, NULL, 0, 0), 0);
+	}
+	for (i = 0; i < 100000; i++) {
+		r = fdmsg_flush(a);
+		if (r == -EPERM) {
+			reports++;
+			continue;
+		}
+		cr_assert(r == 0 || r == -EAGAIN, "flush: %d (%s)", r,
+			  fdmsg_strerror(r));
+		while (fdmsg_recv(b, &(struct fdmsg_msg){ 0 }) == 0)
+			next++;
+		if (r == 0)
+			break;
+	}
+	cr_assert_eq(reports, 2, "refused frames reported: %u, want 2",
+		     reports);
+	cr_assert_eq(next, n + 1 + 200, "frames that arrived: %u", next);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* Options a later version adds live in reserved: set, they are refused
+ * by this version rather than silently ignored. */
+Test(chan_new, reserved_option_fields_must_be_zero)
+{
+	struct fdmsg_opts o;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(sizeof(o.reserved), 8 * sizeof(uint32_t));
+	for (size_t i = 0; i < 8; i++) {
+		fdmsg_opts_init(&o);
+		cr_assert_eq(o.reserved[i], 0, "fdmsg_opts_init zeroes it");
+		o.reserved[i] = 1u << (i * 3);
+		cr_assert_eq(try_opts(&o), -EINVAL, "reserved[%zu] set", i);
+	}
+	FD_GUARD_END();
+}

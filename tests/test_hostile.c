@@ -18,6 +18,8 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,8 +28,10 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -202,6 +206,7 @@ static const char *ename(int r)
 	case -ENOSYS: return "-ENOSYS";
 	case -EOPNOTSUPP: return "-EOPNOTSUPP";
 	case -ESHUTDOWN: return "-ESHUTDOWN";
+	case -ETOOMANYREFS: return "-ETOOMANYREFS";
 	default: return "(other)";
 	}
 }
@@ -1821,7 +1826,7 @@ Test(hostile_seqpacket, creds_every_frame_of_a_datagram)
  * shared stream socket and exits; the parent writes the rest.  Same uid,
  * different pid: one frame, two writers → -EPROTO.
  */
-static void two_writers(size_t cut)
+static void two_writers(size_t cut, unsigned optflags)
 {
 	struct hostile h;
 	uint8_t buf[40];
@@ -1831,7 +1836,7 @@ static void two_writers(size_t cut)
 
 	snprintf(what, sizeof(what), "child wrote %zu bytes, parent the rest",
 		 cut);
-	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_CREDS);
+	setup(&h, SOCK_STREAM, 0, 0, 0, optflags);
 	put_frame(buf, 0, 1, 2, 24);
 	pid = fork();
 	cr_assert_geq(pid, 0);
@@ -1847,10 +1852,10 @@ static void two_writers(size_t cut)
 Test(hostile_creds, threat34_frame_from_two_writers_is_eproto)
 {
 	FD_GUARD_BEGIN();
-	two_writers(20);
-	two_writers(8);
-	two_writers(16);
-	two_writers(1);
+	two_writers(20, FDMSG_OPT_CREDS);
+	two_writers(8, FDMSG_OPT_CREDS);
+	two_writers(16, FDMSG_OPT_CREDS);
+	two_writers(1, FDMSG_OPT_CREDS);
 	FD_GUARD_END();
 }
 
@@ -1879,4 +1884,551 @@ Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
 	expect_own_cred(&h, "parent's frame");
 	teardown(&h);
 	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Identity past the parser (THREATS 38-40)                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * THREATS 39: with pidfds alone (or with credentials too) a frame whose
+ * header came from one process and payload from another carries no one's
+ * identity: -EPROTO, as with credentials alone.
+ */
+Test(hostile_creds, threat39_pidfd_frame_from_two_writers_is_eproto)
+{
+	FD_GUARD_BEGIN();
+	two_writers(20, FDMSG_OPT_PIDFD);
+	two_writers(16, FDMSG_OPT_PIDFD);
+	two_writers(1, FDMSG_OPT_PIDFD);
+	two_writers(8, FDMSG_OPT_PIDFD | FDMSG_OPT_CREDS);
+	FD_GUARD_END();
+}
+
+/* The pid a pidfd refers to (-1: gone), from /proc/self/fdinfo. */
+static long pidfd_target(int pidfd)
+{
+	char path[64], line[128];
+	long pid = -2;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Pid: %ld", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
+}
+
+/* One writer in two writes, pidfds alone: its pidfd, and no
+ * credentials reported (they were not asked for). */
+Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
+{
+	struct hostile h;
+	uint8_t buf[40];
+
+	FD_GUARD_BEGIN();
+	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_PIDFD);
+	put_frame(buf, 0, 1, 2, 24);
+	peer_send(h.peer, buf, 10, 0, NULL);
+	peer_send(h.peer, buf + 10, 30, 0, NULL);
+	expect_frame(&h, "one writer, two writes", 1, 2, 24, 0, NULL);
+	cr_assert_eq(h.msg.has_cred, 0, "credentials not asked for");
+	cr_assert_eq(h.msg.cred.pid, 0);
+	cr_assert_geq(h.msg.cred.pidfd, 0, "no pidfd");
+	cr_assert_eq(pidfd_target(h.msg.cred.pidfd), (long)getpid());
+	teardown(&h);
+	FD_GUARD_END();
+}
+
+/*
+ * THREATS 38: frame A is written (by a child) before the receiver's
+ * channel turns SO_PASSCRED on, frame B after.  A carries the kernel's
+ * placeholder (pid 0, uid 65534): no credentials.  B carries the child's.
+ * With split, the child writes the first 10 bytes of B before and the
+ * rest after: bytes with and without an identity, one frame: -EPROTO.
+ */
+static void placeholder_case(int type, int split)
+{
+	struct fdmsg_chan *chan;
+	struct fdmsg_msg m = { 0 };
+	struct fdmsg_opts o;
+	uint8_t a[24], b[24];
+	int sv[2], go[2], ready[2], status, r;
+	char x = 0;
+	pid_t pid;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+	put_frame(a, 0, 1, 2, 8);
+	put_frame(b, 0, 3, 4, 8);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		size_t first = split ? 10 : 0;
+
+		if (write(sv[0], a, 24) != 24 ||
+		    (first && write(sv[0], b, first) != (ssize_t)first) ||
+		    write(ready[1], "r", 1) != 1 || read(go[0], &x, 1) != 1 ||
+		    write(sv[0], b + first, 24 - first) != (ssize_t)(24 - first))
+			_exit(1);
+		_exit(0);
+	}
+	/* A (and B's start) are queued before the channel exists. */
+	cr_assert_eq(read(ready[0], &x, 1), 1);
+	fdmsg_opts_init(&o);
+	o.flags = FDMSG_OPT_CREDS;
+	cr_assert_eq(fdmsg_chan_new(&chan, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	cr_assert_eq(fdmsg_recv(chan, &m), 0);
+	cr_assert_eq(m.type, 1);
+	cr_assert_eq(m.has_cred, 0, "placeholder reported: pid %d uid %d",
+		     (int)m.cred.pid, (int)m.cred.uid);
+	cr_assert_eq(m.cred.pid, 0);
+	cr_assert_eq(m.cred.uid, (uid_t)-1, "uid %d", (int)m.cred.uid);
+	cr_assert_eq(m.cred.gid, (gid_t)-1);
+	r = fdmsg_recv(chan, &m);
+	if (split) {
+		cr_assert_eq(r, -EPROTO, "split B: %d %s", r, ename(r));
+		cr_assert_eq(fdmsg_recv(chan, &m), -EPROTO);
+	} else {
+		cr_assert_eq(r, 0, "B: %d %s", r, ename(r));
+		cr_assert_eq(m.type, 3);
+		cr_assert_eq(m.has_cred, 1);
+		cr_assert_eq(m.cred.pid, pid);
+		cr_assert_eq(m.cred.uid, getuid());
+		cr_assert_eq(m.cred.gid, getgid());
+	}
+	fdmsg_chan_free(chan);
+	close(sv[0]);
+	close(go[0]);
+	close(go[1]);
+	close(ready[0]);
+	close(ready[1]);
+}
+
+ALL_TYPES_TESTS(threat38_placeholder_credentials_are_none)
+{
+	placeholder_case(type, 0);
+	if (type == SOCK_STREAM)
+		placeholder_case(type, 1);
+}
+
+/*
+ * THREATS 40: the sender exited and was reaped before its frame is read.
+ * The frame is delivered; its credentials are those it had; its pidfd
+ * (6.17 and later deliver one) refers to a process that is gone, so a
+ * check of liveness says so, and nothing falls back to the pid.
+ */
+ALL_TYPES_TESTS(threat40_pidfd_of_a_reaped_sender)
+{
+	struct hostile h;
+	uint8_t buf[24];
+	int status;
+	pid_t pid;
+
+	setup(&h, type, 0, 0, 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
+	put_frame(buf, 0, 1, 2, 8);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(write(h.peer, buf, 24) == 24 ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect_frame(&h, "a reaped sender's frame", 1, 2, 8, 0, NULL);
+	cr_assert_eq(h.msg.has_cred, 1);
+	cr_assert_eq(h.msg.cred.pid, pid);
+	if (h.msg.cred.pidfd >= 0) {
+		cr_assert_eq(pidfd_target(h.msg.cred.pidfd), -1,
+			     "pidfd of a reaped sender reads as alive");
+		cr_assert_eq(syscall(SYS_pidfd_send_signal, h.msg.cred.pidfd,
+				     0, NULL, 0), -1);
+		cr_assert_eq(errno, ESRCH);
+	}
+	teardown(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* A receive-only datagram channel (THREATS 44)                        */
+/* ------------------------------------------------------------------ */
+
+struct dgram_rx {
+	int rx;                  /* bound, unconnected, lent to chan */
+	int bad, good;           /* two senders */
+	struct fdmsg_chan *chan;
+	struct fdmsg_msg msg;
+	int base;
+};
+
+static void dgram_rx_open(struct dgram_rx *d, unsigned max_fds)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct fdmsg_opts o;
+	socklen_t len;
+	int n;
+
+	memset(&d->msg, 0, sizeof(d->msg));
+	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
+		     "fdmsg-hostile-rx-%d", (int)getpid());
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
+	d->rx = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_geq(d->rx, 0);
+	cr_assert_eq(bind(d->rx, (struct sockaddr *)&sa, len), 0, "bind: %s",
+		     strerror(errno));
+	d->bad = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	d->good = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	cr_assert_eq(connect(d->bad, (struct sockaddr *)&sa, len), 0);
+	cr_assert_eq(connect(d->good, (struct sockaddr *)&sa, len), 0);
+	fdmsg_opts_init(&o);
+	o.max_fds = max_fds;
+	o.max_frame = SMALL_FRAME;
+	cr_assert_eq(fdmsg_chan_new(&d->chan, d->rx, &o, 0), 0);
+	d->base = fd_count();
+}
+
+/* The bad sender's datagram is dropped and reported once, with every
+ * descriptor closed; the good sender's next frame arrives intact. */
+static void dgram_rx_expect(struct dgram_rx *d, const char *what, int err)
+{
+	struct ident id[2];
+	uint8_t buf[40];
+	int r;
+
+	r = fdmsg_recv(d->chan, &d->msg);
+	cr_assert_eq(r, err, "%s: %d %s, want %s", what, r, ename(r),
+		     ename(err));
+	cr_assert_eq(fd_count(), d->base, "%s: descriptors left: %d, %d",
+		     what, fd_count(), d->base);
+	put_frame(buf, 2, 9, 10, 24);
+	cr_assert_eq(raw_send(d->good, buf, 40, 2, id, 0), 40);
+	r = fdmsg_recv(d->chan, &d->msg);
+	cr_assert_eq(r, 0, "%s: the honest sender's frame after: %d %s", what,
+		     r, ename(r));
+	cr_assert_eq(d->msg.type, 9);
+	cr_assert_eq(d->msg.len, 24);
+	cr_assert_eq(d->msg.nfds, 2);
+	cr_assert(same_ident(d->msg.fds[0], &id[0]));
+	cr_assert(same_ident(d->msg.fds[1], &id[1]));
+	fdmsg_msg_release(&d->msg);
+	cr_assert_eq(fdmsg_recv(d->chan, &d->msg), -EAGAIN);
+	cr_assert_eq(fd_count(), d->base);
+}
+
+static void dgram_rx_close(struct dgram_rx *d)
+{
+	fdmsg_chan_free(d->chan);
+	close(d->rx);
+	close(d->bad);
+	close(d->good);
+}
+
+Test(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
+{
+	struct dgram_rx d;
+	uint8_t buf[SMALL_FRAME + 64];
+	size_t n;
+
+	FD_GUARD_BEGIN();
+	dgram_rx_open(&d, 2);
+
+	put_hdr(buf, 2, 1, 0, 16, 1, 2);
+	cr_assert_eq(raw_send(d.bad, buf, 16, 1, NULL, 0), 16);
+	dgram_rx_expect(&d, "version 2 with a descriptor", -EBADMSG);
+
+	cr_assert_eq(raw_send(d.bad, buf, 0, 0, NULL, 0), 0);
+	dgram_rx_expect(&d, "empty datagram", -EBADMSG);
+
+	cr_assert_eq(raw_send(d.bad, buf, 0, 2, NULL, 0), 0);
+	dgram_rx_expect(&d, "empty datagram with 2 descriptors", -EBADMSG);
+
+	put_frame(buf, 1, 1, 2, 0);
+	cr_assert_eq(raw_send(d.bad, buf, 16, 0, NULL, 0), 16);
+	dgram_rx_expect(&d, "declares 1 descriptor, none came", -EPROTO);
+
+	put_frame(buf, 0, 1, 2, 0);
+	cr_assert_eq(raw_send(d.bad, buf, 16, 2, NULL, 0), 16);
+	dgram_rx_expect(&d, "2 descriptors, none declared", -EPROTO);
+
+	put_frame(buf, 3, 1, 2, 0);
+	cr_assert_eq(raw_send(d.bad, buf, 16, 3, NULL, 0), 16);
+	dgram_rx_expect(&d, "3 descriptors, max_fds 2", -EPROTO);
+
+	put_frame(buf, 1, 1, 2, SMALL_FRAME + 32);
+	cr_assert_eq(raw_send(d.bad, buf, SMALL_FRAME + 48, 1, NULL, 0),
+		     SMALL_FRAME + 48);
+	dgram_rx_expect(&d, "datagram past the buffer (MSG_TRUNC)",
+			-EMSGSIZE);
+
+	n = put_frame(buf, 1, 1, 2, 8);
+	put_hdr(buf + n, 1, 0, 0, 40, 3, 4);
+	cr_assert_eq(raw_send(d.bad, buf, n + 20, 1, NULL, 0),
+		     (ssize_t)(n + 20));
+	dgram_rx_expect(&d, "second frame cut short", -EBADMSG);
+
+	dgram_rx_close(&d);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Poison after consumed bytes (THREATS 46)                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Moving a received descriptor above 2 fails (RLIMIT_NOFILE 3, stdio
+ * closed: the kernel installs it on 0, F_DUPFD to 3 is refused).  The
+ * frame's header and descriptor were read; its payload, which looks like
+ * a header, follows in another write.  The channel must be poisoned: the
+ * next receive may never parse that payload as a frame.  In a child,
+ * reporting by exit status.
+ */
+static int lift_fails_child(int type, unsigned unused)
+{
+	struct fdmsg_msg msg;
+	struct fdmsg_chan *chan;
+	struct rlimit rl = { 3, 3 };
+	uint8_t hdr[16], forged[16];
+	int peer, r;
+
+	(void)unused;
+	memset(&msg, 0, sizeof(msg));
+	if (open_chan(type, 1, 0, 0, 0, &peer, &chan) < 0)
+		return 10;
+	put_hdr(hdr, 1, 1, 0, 32, 1, 2);
+	put_frame(forged, 0, 666, 666, 0);
+	if (type == SOCK_STREAM) {
+		if (raw_send(peer, hdr, 16, 1, NULL, 0) != 16 ||
+		    raw_send(peer, forged, 16, 0, NULL, 0) != 16)
+			return 11;
+	} else {
+		uint8_t both[32];
+
+		memcpy(both, hdr, 16);
+		memcpy(both + 16, forged, 16);
+		if (raw_send(peer, both, 32, 1, NULL, 0) != 32 ||
+		    raw_send(peer, forged, 16, 0, NULL, 0) != 16)
+			return 11;
+	}
+	close(0);
+	close(1);
+	close(2);
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 12;
+	r = fdmsg_recv(chan, &msg);
+	if (r != -EMFILE)
+		return 20;
+	if (fcntl(0, F_GETFD) >= 0)
+		return 21; /* the descriptor on 0 was not closed */
+	r = fdmsg_recv(chan, &msg);
+	if (r == 0 && msg.type == 666)
+		return 22; /* resynchronised on the payload */
+	if (r != -EMFILE || fdmsg_recv(chan, &msg) != -EMFILE)
+		return 23;
+	fdmsg_chan_free(chan);
+	close(peer);
+	return 0;
+}
+
+ALL_TYPES_TESTS(threat46_failed_lift_poisons)
+{
+	SKIP_UNDER_VALGRIND();
+	run_child(lift_fails_child, type, 0, "RLIMIT_NOFILE 3, stdio closed");
+}
+
+/* ------------------------------------------------------------------ */
+/* The send queue's memory (THREATS 45)                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A peer that never reads: the sender queues header-only frames until
+ * -ENOBUFS.  Exactly max_queue / 16 of them fit (max_queue to the byte),
+ * and the heap grows by no more than max_queue (plus a page of slack
+ * for the allocator's own records), not by a record per frame besides.
+ * mallinfo2 sees glibc's heap: sanitizers and valgrind replace it.
+ */
+ALL_TYPES_TESTS(threat45_queue_heap_within_max_queue)
+{
+#if defined(FDMSG_SANITIZED) || !defined(__GLIBC__)
+	(void)type;
+	cr_skip_test("mallinfo2 measures glibc's allocator only");
+#else
+	const size_t max_queue = 65536;
+	struct fdmsg_chan *tx;
+	struct fdmsg_opts o;
+	struct mallinfo2 before, after;
+	unsigned k = 0;
+	int sv[2], one = 1, r;
+
+	if (RUNNING_ON_VALGRIND)
+		cr_skip_test("mallinfo2 measures glibc's allocator only");
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &one,
+				sizeof(one)), 0);
+	fdmsg_opts_init(&o);
+	o.max_queue = max_queue;
+	cr_assert_eq(fdmsg_chan_new(&tx, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
+	/* Fill the socket itself first. */
+	while ((r = fdmsg_send(tx, 1, 2, NULL, 0, NULL, 0,
+			       FDMSG_NO_QUEUE)) == 0)
+		;
+	cr_assert_eq(r, -EAGAIN);
+	before = mallinfo2();
+	while ((r = fdmsg_send(tx, 1, 2, NULL, 0, NULL, 0, 0)) == 0)
+		k++;
+	after = mallinfo2();
+	cr_assert_eq(r, -ENOBUFS);
+	cr_assert_eq(k, max_queue / 16, "%u frames queued", k);
+	cr_assert_leq(after.uordblks - before.uordblks, max_queue + 4096,
+		      "queue heap grew %zu bytes for max_queue %zu",
+		      after.uordblks - before.uordblks, max_queue);
+	fdmsg_chan_free(tx);
+	close(sv[1]);
+#endif
+}
+
+/* ------------------------------------------------------------------ */
+/* -ETOOMANYREFS (THREATS 49)                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Descriptors in flight count against the sender's RLIMIT_NOFILE; past
+ * it the kernel refuses the frame with ETOOMANYREFS.  That frame fails
+ * alone: nothing of ours is left open, the channel stays usable, and once
+ * the receiver reads, the next frame with a descriptor goes through.
+ * The check does not apply to CAP_SYS_RESOURCE, so the child drops root.
+ */
+static int toomanyrefs_child(int type, unsigned unused)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts oa, ob;
+	struct fdmsg_msg m;
+	struct rlimit rl, low;
+	int sv[2], p[2], r, i, sent = 0, got = 0;
+
+	(void)unused;
+	memset(&m, 0, sizeof(m));
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0 ||
+	    pipe2(p, O_CLOEXEC) < 0)
+		return 10;
+	fdmsg_opts_init(&oa);
+	fdmsg_opts_init(&ob);
+	ob.max_fds = 1;
+	if (fdmsg_chan_new(&a, sv[0], &oa, FDMSG_CHAN_OWN_FD) < 0 ||
+	    fdmsg_chan_new(&b, sv[1], &ob, FDMSG_CHAN_OWN_FD) < 0)
+		return 11;
+	if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
+		return 12;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 13;
+	low = rl;
+	low.rlim_cur = 8;
+	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+		return 13;
+	for (i = 0; i < 64; i++) {
+		r = fdmsg_send(a, 1, (uint32_t)i, NULL, 0, &p[0], 1,
+			       FDMSG_NO_QUEUE);
+		if (r != 0)
+			break;
+		sent++;
+	}
+	if (r != -ETOOMANYREFS) {
+		dprintf(2, "toomanyrefs child: send %d gave %d\n", i, r);
+		return 20;
+	}
+	if (fcntl(p[0], F_GETFD) < 0 || fdmsg_want_write(a))
+		return 21; /* ours closed, or the refused frame queued */
+	/* The receiver (here the same process) needs room to take them. */
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 14;
+	while ((r = fdmsg_recv(b, &m)) == 0) {
+		if (m.peerid != (uint32_t)got || m.nfds != 1)
+			return 22;
+		got++;
+	}
+	if (r != -EAGAIN || got != sent)
+		return 23;
+	fdmsg_msg_release(&m);
+	r = fdmsg_send(a, 2, 99, NULL, 0, &p[0], 1, 0);
+	if (r != 0)
+		return 24;
+	if (fdmsg_recv(b, &m) != 0 || m.type != 2 || m.nfds != 1)
+		return 25;
+	fdmsg_msg_release(&m);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	return 0;
+}
+
+ALL_TYPES_TESTS(threat49_etoomanyrefs_fails_one_frame)
+{
+	SKIP_UNDER_VALGRIND();
+	run_child(toomanyrefs_child, type, 0, "in-flight past RLIMIT_NOFILE");
+}
+
+/* ------------------------------------------------------------------ */
+/* What a partial frame holds (THREATS 41)                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * One write holds a whole frame and the header of the next, which
+ * declares a descriptor that came along.  After the whole frame and
+ * -EAGAIN, fdmsg_recv_pending says what the unfinished frame holds, so
+ * a server can put a deadline on it; once it completes, nothing.
+ */
+STREAM_TEST(threat41_pending_reports_the_partial_frame)
+{
+	struct ident id;
+	struct hostile h;
+	uint8_t buf[48];
+	size_t bytes = 99;
+	unsigned nfds = 99;
+
+	setup(&h, type, 1, 0, 0, 0);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
+	cr_assert_eq(bytes, 0);
+	cr_assert_eq(nfds, 0);
+	put_frame(buf, 0, 1, 2, 8);
+	put_hdr(buf + 24, 1, 1, 0, 24, 3, 4);
+	peer_send(h.peer, buf, 40, 1, &id);
+	expect_frame(&h, "the whole frame", 1, 2, 8, 0, NULL);
+	expect_again(&h, "the next is a header only");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 1);
+	cr_assert_eq(bytes, 16);
+	cr_assert_eq(nfds, 1);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, NULL, NULL), 1);
+	for (size_t i = 0; i < 8; i++)
+		buf[i] = pattern(3, i);
+	peer_send(h.peer, buf, 8, 0, NULL);
+	expect_frame(&h, "the frame completed", 3, 4, 8, 1, &id);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
+	cr_assert_eq(bytes, 0);
+	cr_assert_eq(nfds, 0);
+	cr_assert_eq(fdmsg_recv_pending(NULL, &bytes, &nfds), -EINVAL);
+	teardown(&h);
+}
+
+DGRAM_TESTS(pending_counts_the_rest_of_a_datagram)
+{
+	struct ident id[2];
+	struct hostile h;
+	uint8_t buf[64];
+	size_t n, bytes;
+	unsigned nfds;
+
+	setup(&h, type, 2, 0, 0, 0);
+	n = put_frame(buf, 1, 1, 2, 8);
+	n += put_frame(buf + n, 1, 3, 4, 0);
+	peer_send(h.peer, buf, n, 2, id);
+	expect_frame(&h, "first of two", 1, 2, 8, 1, &id[0]);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 1);
+	cr_assert_eq(bytes, 16);
+	cr_assert_eq(nfds, 1);
+	expect_frame(&h, "second of two", 3, 4, 0, 1, &id[1]);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
+	teardown(&h);
 }
