@@ -226,8 +226,10 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * until a whole batch waits (max_batch, or max_frame, bytes; on a
  * datagram socket also max_fds, within max_queue_fds, descriptors), so
  * small frames share one sendmsg; the next send without it, or
- * fdmsg_flush, writes the rest.  FDMSG_MORE with FDMSG_NO_QUEUE is
- * -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
+ * fdmsg_flush, writes the rest; when the queue cannot take the frame
+ * before a whole batch waits, what waits is written first, so it is
+ * never -ENOBUFS on a writable socket.  FDMSG_MORE with FDMSG_NO_QUEUE
+ * is -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
  * without it.
  * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
  * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
@@ -248,7 +250,9 @@ FDMSG_API int fdmsg_send(struct fdmsg_chan *chan, uint32_t type,
  * Writes what the queue holds.  0: queue empty; -EAGAIN: some remains.
  * A queued frame the kernel refuses (-EPERM, -ETOOMANYREFS, -EMSGSIZE) is
  * dropped, its descriptors closed, and its error returned once, by this
- * call or, when a later fdmsg_send flushed it, by the next one.
+ * call or, when a later fdmsg_send flushed it, by the next one (which
+ * then writes nothing: the queue waits for that report, so every refused
+ * frame gets its own).
  * -EPIPE/-ECONNRESET: the peer is gone and the queue was dropped.
  */
 FDMSG_API int fdmsg_flush(struct fdmsg_chan *chan);
@@ -283,6 +287,17 @@ struct fdmsg_msg {
  *   -EPIPE    the peer's end: every whole frame before it was delivered
  *   -EBADMSG, -EMSGSIZE, -EPROTO   a protocol error; the channel is
  *             poisoned and every later receive returns the same error
+ *   -EMFILE, -ENFILE  a received descriptor could not be moved above 2:
+ *             poisoned likewise (any error after a read took bytes is)
+ * On a bound, unconnected DGRAM channel (many senders) those errors
+ * poison nothing: they report one dropped datagram (an empty one is
+ * -EBADMSG there), and the next receive goes on.
+ * has_cred is 1 only with FDMSG_OPT_CREDS and real credentials: bytes
+ * written before SO_PASSCRED was on carry none (FDMSG_SOCK_CREDS at
+ * fdmsg_pair/fdmsg_listen has them from the first byte).  On a stream
+ * with credentials or pidfds, a frame whose bytes came from two senders
+ * (or partly from none) is -EPROTO.  A pidfd may refer to a sender that
+ * has exited since.
  *   -ESHUTDOWN  fdmsg_shutdown was called on this channel
  * Every descriptor of a rejected read is closed before the error returns.
  * Releases the previous message of this channel first.
@@ -310,7 +325,8 @@ FDMSG_API int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms);
 /*
  * Shuts the socket down both ways.  The one call that may come from
  * another thread: a caller blocked in fdmsg_recv_wait or fdmsg_flush_wait
- * on this channel returns -ESHUTDOWN, and the peer sees the end (-EPIPE).
+ * on this channel returns -ESHUTDOWN, and a SEQPACKET or STREAM peer sees
+ * the end (-EPIPE); the kernel tells a DGRAM peer nothing.
  */
 FDMSG_API int fdmsg_shutdown(struct fdmsg_chan *chan);
 
