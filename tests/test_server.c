@@ -295,7 +295,7 @@ count_lines(const char *p)
  * good client served.
  */
 static void
-after_attack(struct server *s, const char *errname)
+after_attack_saying(struct server *s, const char *errname, const char *text)
 {
 	char err[ERR_CAP], want[64];
 
@@ -312,6 +312,8 @@ after_attack(struct server *s, const char *errname)
 			     "[%s] stderr: %s", s->attack, err);
 		cr_assert_not_null(strstr(err, want), "[%s] want %s: %s",
 				   s->attack, errname, err);
+		cr_assert(text == NULL || strstr(err, text) != NULL,
+			  "[%s] want '%s': %s", s->attack, text, err);
 	}
 	good_client(s);
 	assert_alive(s);
@@ -319,6 +321,12 @@ after_attack(struct server *s, const char *errname)
 	new_stderr(s, err);
 	cr_assert_str_empty(err, "[%s] after the good client: %s", s->attack,
 			    err);
+}
+
+static void
+after_attack(struct server *s, const char *errname)
+{
+	after_attack_saying(s, errname, NULL);
 }
 
 static void
@@ -762,6 +770,20 @@ descriptor_attacks(int type)
 		expect_closed(&s, sock);
 		close(sock);
 		after_attack(&s, "ETIMEDOUT");
+
+		/* THREATS 41: a whole frame, and in the same write the
+		 * header of the next one with its descriptor, then silence.
+		 * The whole frame completes in the read that starts the
+		 * next one: the deadline must still run on what is held. */
+		s.attack = "whole frame + next header with a descriptor";
+		sock = raw_connect(&s);
+		put_hdr(b, 1, 0, 0, FDMSG_HDR_SIZE + 8, 1, 1);
+		put_hdr(b + FDMSG_HDR_SIZE + 8, 1, 1, 0, 64, 2, 2);
+		raw_send_all(&s, sock, b, 2 * FDMSG_HDR_SIZE + 8, good_fds,
+			     1);
+		expect_closed(&s, sock);
+		close(sock);
+		after_attack_saying(&s, "ETIMEDOUT", "--frame-timeout");
 	}
 	server_stop(&s);
 	FD_GUARD_END();

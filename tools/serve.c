@@ -9,14 +9,17 @@
  * sends descriptors and never reads is cut off once its queue holds
  * --max-queue-fds duplicates, before it can drain the server's table.
  *
- * The frame deadline.  The library has no accessor for "a partial frame
- * is buffered", so it is approximated: a readable event whose receives
- * completed no frame (bytes came, no whole frame) starts the client's
- * clock; a completed frame stops it; a clock older than --frame-timeout
- * cuts the client off.  Blind spot: the start of a frame that arrives in
- * the same read as the end of the one before is not timed until more of
- * it arrives.  On SOCK_SEQPACKET every datagram is whole frames or an
- * error, so only --stream needs the deadline.
+ * The frame deadline.  After every read pass that ends in -EAGAIN,
+ * fdmsg_recv_pending says whether the channel holds a frame the client
+ * began and has not finished (bytes, or descriptors that came with
+ * them).  While it does, the client's clock runs from when that frame
+ * began: a pass that completed frames and left a new one begun restarts
+ * it, a pass that completed none leaves it running.  When nothing is
+ * held the clock stops.  A clock older than --frame-timeout cuts the
+ * client off and closes what it held.  So a whole frame followed, in the
+ * same write, by the header of the next one and its descriptors is timed
+ * like any other partial frame.  The same rule serves every socket type
+ * (a datagram is whole frames or an error, so it rarely leaves anything).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -70,7 +73,7 @@ struct client {
 	int draining;            /* peer ended: send what is queued, close */
 	int more;                /* read budget ran out: revisit at once */
 	unsigned refused;        /* queued replies refused in a row */
-	int64_t partial_since;   /* ms; 0: no partial frame suspected */
+	int64_t partial_since;   /* ms; 0: no partial frame held */
 };
 
 struct loop {
@@ -444,8 +447,25 @@ echo(struct server *s, struct client *c, const struct fdmsg_msg *m)
 	}
 }
 
+/*
+ * After a read pass that ended in -EAGAIN: anything the channel holds is
+ * a frame the client began and has not finished.  completed: the pass
+ * handed out frames, so what is held now began in this pass.
+ */
 static void
-client_read(struct server *s, struct client *c, int from_event)
+frame_clock(struct server *s, struct client *c, int completed)
+{
+	if (s->frame_timeout == 0 ||
+	    fdmsg_recv_pending(c->chan, NULL, NULL) != 1) {
+		c->partial_since = 0;
+		return;
+	}
+	if (c->partial_since == 0 || completed)
+		c->partial_since = now_ms();
+}
+
+static void
+client_read(struct server *s, struct client *c)
 {
 	struct fdmsg_msg msg = { 0 };
 	int r, frames = 0;
@@ -469,15 +489,16 @@ client_read(struct server *s, struct client *c, int from_event)
 			return;
 		}
 		frames++;
-		c->partial_since = 0;
 		if (s->echo && echo(s, c, &msg) < 0)
 			return;
 	}
 	/* Close the last frame's descriptors now, not at the next read. */
 	fdmsg_msg_release(&msg);
-	if (frames == 0 && from_event && r == -EAGAIN && s->frame_timeout &&
-	    c->partial_since == 0)
-		c->partial_since = now_ms();
+	if (c->more)
+		c->partial_since = 0; /* every earlier frame completed; the
+					 revisit's -EAGAIN tells the rest */
+	else
+		frame_clock(s, c, frames > 0);
 	client_watch(s, c);
 }
 
@@ -526,7 +547,7 @@ client_event(struct server *s, struct client *c, unsigned ev)
 			return;
 	}
 	if (!c->draining && (ev & (EV_IN | EV_HUP)))
-		client_read(s, c, 1);
+		client_read(s, c);
 }
 
 static void
@@ -691,7 +712,7 @@ housekeeping(struct server *s)
 		if (c->chan == NULL)
 			continue;
 		if (c->more) {
-			client_read(s, c, 0);
+			client_read(s, c);
 			if (c->chan == NULL)
 				continue;
 		}
