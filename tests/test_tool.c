@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -825,6 +826,101 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	FD_GUARD_END();
 }
 
+/*
+ * A live listening socket bound at dir/name: another server's.  Returns
+ * its descriptor; *st describes its file.
+ */
+static int
+foreign_socket(const char *dir, const char *name, struct stat *st)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(lstat(sa.sun_path, st), 0);
+	return fd;
+}
+
+/* dir/name over path (rename(2)); what is at path afterwards. */
+static void
+rename_over(const char *dir, const char *name, const char *path)
+{
+	char from[PATH_MAX];
+
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	cr_assert_eq(rename(from, path), 0, "rename: %s", strerror(errno));
+}
+
+static void
+assert_same_inode(const char *path, const struct stat *want)
+{
+	struct stat st;
+
+	cr_assert_eq(lstat(path, &st), 0, "%s is gone", path);
+	cr_assert(st.st_dev == want->st_dev && st.st_ino == want->st_ino &&
+		  (st.st_mode & S_IFMT) == (want->st_mode & S_IFMT),
+		  "%s is no longer the replacement", path);
+}
+
+/* THREATS 47: exit removes the socket file only while it is serve's. */
+Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
+	char fpath[PATH_MAX + 8];
+	struct fdmsg_chan *ch;
+	struct stat other, file;
+	struct proc p;
+	int lfd, fd, c;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	/* Another server's live socket renamed over serve's. */
+	spawn(&p, -1, "serve", "--echo", path);
+	ch = chan_on(connect_retry(path, 0), 0);
+	echo_once(ch, 1, 1, "listening", NULL, 0);
+	lfd = foreign_socket(dir, "other", &other);
+	rename_over(dir, "other", path);
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "serve: %s", err);
+	cr_assert_str_empty(err);
+	fdmsg_chan_free(ch);
+	assert_same_inode(path, &other);
+	/* And it still answers there. */
+	c = fdmsg_connect(path, 0);
+	cr_assert_geq(c, 0, "the other server is unreachable: %s",
+		      fdmsg_strerror(c));
+	close(c);
+	close(lfd);
+	cr_assert_eq(unlink(path), 0);
+
+	/* A regular file renamed over it. */
+	spawn(&p, -1, "serve", "--echo", "--stream", path);
+	ch = chan_on(connect_retry(path, SOCK_STREAM), 0);
+	echo_once(ch, 2, 2, "listening", NULL, 0);
+	fdmsg_chan_free(ch);
+	snprintf(fpath, sizeof(fpath), "%s/file", dir);
+	fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(lstat(fpath, &file), 0);
+	rename_over(dir, "file", path);
+	cr_assert_eq(kill(p.pid, SIGINT), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "serve: %s", err);
+	assert_same_inode(path, &file);
+	cr_assert_eq(unlink(path), 0);
+
+	/* Its own socket, still there: removed. */
+	spawn(&p, -1, "serve", path);
+	close(connect_retry(path, 0));
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
 /* ------------------------------------------------------------------ */
 /* send and recv                                                       */
 /* ------------------------------------------------------------------ */
@@ -898,6 +994,104 @@ Test(tool_sendrecv, recv_kinds_over_stream_and_count)
 	cr_assert_not_null(strstr(rout, "  fd[0]: dir "), "%s", rout);
 	cr_assert_not_null(strstr(rout, "  fd[1]: chr /dev/null\n"), "%s",
 			   rout);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/*
+ * recv --count 2 with one frame received and printed: it has listened,
+ * noted its socket file and accepted.  Returns the client's channel.
+ */
+static struct fdmsg_chan *
+recv_started(struct proc *r, const char *path)
+{
+	struct pollfd pfd = { .fd = -1, .events = POLLIN };
+	struct iovec iov = { "x", 1 };
+	struct fdmsg_chan *ch;
+	char out[OUT_CAP];
+	size_t len = 0;
+	ssize_t n;
+
+	spawn(r, -1, "recv", path, "--count", "2");
+	ch = chan_on(connect_retry(path, 0), 0);
+	cr_assert_eq(fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	pfd.fd = r->out;
+	out[0] = '\0';
+	while (strstr(out, "type=1 ") == NULL) {
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "recv printed: %s",
+			     out);
+		n = read(r->out, out + len, sizeof(out) - 1 - len);
+		cr_assert_gt(n, 0);
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	return ch;
+}
+
+/* SIGTERM to recv: it dies of it; stderr is empty. */
+static void
+recv_killed(struct proc *r)
+{
+	char err[OUT_CAP];
+	int st;
+
+	cr_assert_eq(kill(r->pid, SIGTERM), 0);
+	cr_assert_geq(read_all(r->err, err, sizeof(err)), 0);
+	cr_assert_str_empty(err);
+	close(r->out);
+	close(r->err);
+	cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
+		  "recv status %#x", st);
+}
+
+/* THREATS 47: recv, too, removes only its own socket file. */
+Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
+{
+	char dir[PATH_MAX], path[PATH_MAX], fpath[PATH_MAX + 8];
+	struct fdmsg_chan *ch;
+	struct stat other, file;
+	struct proc r;
+	int lfd, fd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	/* Its own, on SIGTERM: removed. */
+	ch = recv_started(&r, path);
+	recv_killed(&r);
+	fdmsg_chan_free(ch);
+	cr_assert_eq(access(path, F_OK), -1, "recv left its socket");
+
+	/* Another server's socket renamed over it: left alone. */
+	ch = recv_started(&r, path);
+	lfd = foreign_socket(dir, "other", &other);
+	rename_over(dir, "other", path);
+	recv_killed(&r);
+	fdmsg_chan_free(ch);
+	assert_same_inode(path, &other);
+	close(lfd);
+	cr_assert_eq(unlink(path), 0);
+
+	/* A file renamed over it, then a normal end: left alone. */
+	ch = recv_started(&r, path);
+	snprintf(fpath, sizeof(fpath), "%s/file", dir);
+	fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(lstat(fpath, &file), 0);
+	rename_over(dir, "file", path);
+	{
+		struct iovec iov = { "y", 1 };
+		char out[OUT_CAP], err[OUT_CAP];
+
+		cr_assert_eq(fdmsg_send(ch, 2, 2, &iov, 1, NULL, 0, 0), 0);
+		cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+		cr_assert_eq(finish(&r, out, err), 0, "recv: %s", err);
+	}
+	fdmsg_chan_free(ch);
+	assert_same_inode(path, &file);
+	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(rmdir(dir), 0);
 	FD_GUARD_END();
 }

@@ -98,6 +98,7 @@ struct server {
 	struct client *clients;
 	unsigned long next_id;
 	int lfd, sigfd, reserve;
+	struct sockfile file;  /* the socket file we created at path */
 	int64_t paused_until; /* listener resting until then; 0: not */
 	struct loop loop;
 };
@@ -818,6 +819,7 @@ serve(struct server *s)
 			err_name(s->lfd), err_text(s->lfd));
 		goto out;
 	}
+	sockfile_note(&s->file, s->path);
 	fl = fcntl(s->lfd, F_GETFL);
 	if (fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    (r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN)) < 0 ||
@@ -833,9 +835,10 @@ out:
 		if (s->clients[i].chan != NULL)
 			client_close(s, &s->clients[i]);
 	if (s->lfd >= 0) {
+		/* Before the close: while the listener lives, its socket
+		 * file's inode cannot be reused by a newcomer. */
+		sockfile_remove(&s->file, s->path);
 		close(s->lfd);
-		if (s->path[0] != '@')
-			unlink(s->path);
 	}
 	if (s->reserve >= 0)
 		close(s->reserve);
