@@ -52,8 +52,9 @@ struct server {
 	const char *attack;   /* for failure messages */
 };
 
-/* RLIMIT_NOFILE for the next server started; 0 leaves it alone. */
-static rlim_t spawn_nofile;
+/* RLIMIT_NOFILE for the next server started; 0 leaves it alone.  The
+ * hard limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
+static rlim_t spawn_nofile, spawn_nofile_hard;
 
 /* Files for the well-behaved client: distinct inodes. */
 static int good_fds[NGOOD];
@@ -357,9 +358,11 @@ close_good_fds(void)
 }
 
 /*
- * Starts `fdmsg serve --echo --max-fds 8 [--stream] EXTRA... PATH`, its
- * stderr into a file, and takes its descriptor baseline: with one client
- * echoed and gone.
+ * Starts `fdmsg serve --echo --max-fds 8 --max-clients 32 [--stream]
+ * EXTRA... PATH` (a later option wins), its stderr into a file, and takes
+ * its descriptor baseline: with one client echoed and gone.  32 clients:
+ * the descriptor budget, 32 x (1 + 3 x 8 + 64) + 16, fits any machine's
+ * RLIMIT_NOFILE hard limit of 4096 or more.
  */
 static void
 server_start(struct server *s, int type, const char *const *extra)
@@ -382,6 +385,8 @@ server_start(struct server *s, int type, const char *const *extra)
 	argv[n++] = "--echo";
 	argv[n++] = "--max-fds";
 	argv[n++] = "8";
+	argv[n++] = "--max-clients";
+	argv[n++] = "32";
 	if (type == SOCK_STREAM)
 		argv[n++] = "--stream";
 	while (*extra != NULL && n < 30)
@@ -401,7 +406,8 @@ server_start(struct server *s, int type, const char *const *extra)
 		/* Only the tool's own descriptors: a steady baseline. */
 		closefrom(3);
 		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile };
+			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
+					     spawn_nofile_hard : spawn_nofile };
 
 			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 				_exit(126);
@@ -1116,6 +1122,71 @@ Test(server, descriptor_flood_never_reading_seqpacket)
 Test(server, descriptor_flood_never_reading_stream)
 {
 	fd_flood(SOCK_STREAM);
+}
+
+/*
+ * THREATS 42: clients that park descriptors cannot fill the server's
+ * table.  Each of PARKERS clients sends, in one write, a whole frame and
+ * the header of the next one declaring MAX_FDS descriptors, with them
+ * attached, then nothing (no --frame-timeout: only the budget guards).
+ * The server starts with a soft RLIMIT_NOFILE of 256, below what the
+ * parkers hold, and a hard one of 8192: it must raise the soft limit to
+ * its budget at startup, so an honest client still gets its MAX_FDS
+ * descriptors echoed.  (Without the raise the parkers fill the table and
+ * the honest client is shed or truncated.)
+ */
+#define PARKERS 40
+
+Test(server, descriptor_parkers_cannot_starve_an_honest_client)
+{
+	const char *const args[] = { "--max-clients", "64",
+				     "--frame-timeout", "0",
+				     "--max-queue-fds", "8", NULL };
+	uint8_t b[2 * FDMSG_HDR_SIZE + 8];
+	int socks[PARKERS], fds[MAX_FDS], i;
+	struct fdmsg_chan *ch;
+	struct server s;
+	char err[ERR_CAP], *line;
+
+	SKIP_UNDER_VALGRIND();
+	FD_GUARD_BEGIN();
+	spawn_nofile = 256;
+	spawn_nofile_hard = 8192;
+	server_start(&s, SOCK_STREAM, args);
+	spawn_nofile = spawn_nofile_hard = 0;
+	s.attack = "descriptor parkers";
+	put_hdr(b, 1, 0, 0, FDMSG_HDR_SIZE + 8, 1, 1);
+	memset(b + FDMSG_HDR_SIZE, 'k', 8);
+	put_hdr(b + FDMSG_HDR_SIZE + 8, 1, MAX_FDS, 0, 64, 2, 2);
+	for (i = 0; i < MAX_FDS; i++)
+		fds[i] = good_fds[i];
+	for (i = 0; i < PARKERS; i++) {
+		socks[i] = raw_connect(&s);
+		raw_send_all(&s, socks[i], b, sizeof(b), fds, MAX_FDS);
+		wait_consumed(&s, socks[i]);
+	}
+	/* Every parker holds its socket and MAX_FDS descriptors. */
+	settle_to(&s, s.baseline + PARKERS * (1 + MAX_FDS));
+
+	ch = chan_on(connect_retry(s.path, SOCK_STREAM));
+	echo_once(&s, ch, 7, "honest", 6, good_fds, MAX_FDS);
+	fdmsg_chan_free(ch);
+	assert_alive(&s);
+	new_stderr(&s, err);
+	cr_assert_str_empty(err, "stderr: %s", err);
+
+	/* Each parker's end cuts its frame short: one line each. */
+	for (i = 0; i < PARKERS; i++)
+		close(socks[i]);
+	settle_to(&s, s.baseline);
+	new_stderr(&s, err);
+	cr_assert_eq(count_lines(err), PARKERS, "stderr: %s", err);
+	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
+		cr_assert_not_null(strstr(line, ": EBADMSG: "), "%.100s",
+				   line);
+	after_attack(&s, NULL);
+	server_stop(&s);
+	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */

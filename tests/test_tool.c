@@ -37,8 +37,9 @@ struct proc {
 	int err; /* its stderr */
 };
 
-/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone. */
-static rlim_t spawn_nofile;
+/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone.  The hard
+ * limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
+static rlim_t spawn_nofile, spawn_nofile_hard;
 /* Run the next spawned tool as this uid and gid (root only); 0: as is. */
 static uid_t spawn_uid;
 
@@ -72,7 +73,8 @@ spawn_v(struct proc *p, int in_fd, const char *const *args)
 		    dup2(e[1], 2) < 0)
 			_exit(126);
 		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile };
+			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
+					     spawn_nofile_hard : spawn_nofile };
 
 			/* Close what the test process had open: only the
 			 * tool's own descriptors count against the limit. */
@@ -533,9 +535,10 @@ echo_roundtrip(int stream)
 	tmp_sock(dir, path);
 	if (stream)
 		spawn(&p, -1, "serve", "--echo", "--stream", "--max-fds", "8",
-		      path);
+		      "--max-clients", "16", path);
 	else
-		spawn(&p, -1, "serve", "--echo", "--max-fds", "8", path);
+		spawn(&p, -1, "serve", "--echo", "--max-fds", "8",
+		      "--max-clients", "16", path);
 	ch = chan_on(connect_retry(path, stream ? SOCK_STREAM : 0), 8);
 
 	fds[0] = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -582,7 +585,8 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", path);
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-clients",
+	      "16", path);
 	good = chan_on(connect_retry(path, 0), 4);
 	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
@@ -1105,7 +1109,8 @@ Test(tool_sendrecv, send_reply_prints_the_echo)
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", path);
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", "--max-clients",
+	      "16", path);
 	close(connect_retry(path, 0));
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--peerid", "4", "--file", "/etc/hostname", "--fd",
@@ -1158,13 +1163,23 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	/* stdio, epoll, signalfd, reserve, listener: room for a few. */
-	spawn_nofile = 12;
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", path);
-	spawn_nofile = 0;
+	/* serve starts only where its descriptor budget fits; the limit
+	 * is lowered under it afterwards, as prlimit(1) by an operator
+	 * could.  stdio, epoll, signalfd, reserve, listener: room for a
+	 * few clients. */
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-clients",
+	      "16", path);
+	ch[0] = chan_on(connect_retry(path, 0), 4);
+	cr_assert_eq(try_echo(ch[0], 99), 1);
+	fdmsg_chan_free(ch[0]);
+	{
+		struct rlimit rl = { 12, 12 };
+
+		cr_assert_eq(prlimit(p.pid, RLIMIT_NOFILE, &rl, NULL), 0,
+			     "prlimit: %s", strerror(errno));
+	}
 	for (i = 0; i < 16; i++) {
-		ch[i] = chan_on(i == 0 ? connect_retry(path, 0) :
-			fdmsg_connect(path, 0), 4);
+		ch[i] = chan_on(fdmsg_connect(path, 0), 4);
 		if (try_echo(ch[i], (uint32_t)i)) {
 			served++;
 		} else {
@@ -1213,6 +1228,108 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	FD_GUARD_END();
 }
 
+/* "Max open files" of /proc/PID/limits: soft and hard. */
+static void
+nofile_of(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char p[64], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(p, sizeof(p), "/proc/%ld/limits", (long)pid);
+	f = fopen(p, "re");
+	cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Max open files %llu %llu", soft, hard) == 2)
+			found = 1;
+	fclose(f);
+	cr_assert(found, "no Max open files in %s", p);
+}
+
+/*
+ * THREATS 42: the descriptor budget.  --max-clients clients at their
+ * worst (socket; on a stream two read batches and the current message,
+ * 3 x --max-fds; the echo queue's --max-queue-fds) plus 16 must fit
+ * RLIMIT_NOFILE.  Here the hard limit is 1024: refused, exit 1, with
+ * the numbers, before anything is created at PATH.
+ */
+Test(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
+{
+	SKIP_UNDER_VALGRIND();
+	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn_nofile = 1024;
+	/* 256 x (1 + 3 x 253 + 64) + 16 */
+	cr_assert_eq(run(NULL, 0, out, err, "serve", "--echo", "--stream",
+			 "--max-fds", "253", path), 1, "stderr: %s", err);
+	cr_assert_str_eq(err, "fdmsg serve: --max-clients 256 x 824 "
+			 "descriptors per client + 16 = 210960 > RLIMIT_NOFILE "
+			 "hard limit 1024; lower --max-clients, --max-fds or "
+			 "--max-queue-fds\n");
+	cr_assert_eq(access(path, F_OK), -1, "refused, yet created %s",
+		     path);
+	/* Without --echo no descriptor is queued; datagrams: 2 x max. */
+	cr_assert_eq(run(NULL, 0, out, err, "serve", "--max-fds", "253",
+			 "--max-clients", "2", path), 1, "stderr: %s", err);
+	cr_assert_str_eq(err, "fdmsg serve: --max-clients 2 x 507 "
+			 "descriptors per client + 16 = 1030 > RLIMIT_NOFILE "
+			 "hard limit 1024; lower --max-clients, --max-fds or "
+			 "--max-queue-fds\n");
+	/* One descriptor fewer per read fits exactly: 2 x 505 + 16. */
+	spawn_nofile = 1026;
+	{
+		struct proc p;
+
+		spawn(&p, -1, "serve", "--max-fds", "252", "--max-clients",
+		      "2", path);
+		close(connect_retry(path, 0));
+		stop_server(&p, path, err);
+		cr_assert_str_empty(err);
+	}
+	spawn_nofile = 0;
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* Under the hard limit, the soft limit is raised to what the budget
+ * needs, and descriptors are served. */
+Test(tool_serve, descriptor_budget_raises_the_soft_limit)
+{
+	SKIP_UNDER_VALGRIND();
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	unsigned long long soft, hard;
+	struct fdmsg_chan *ch;
+	struct proc p;
+	int fds[8], i;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn_nofile = 64;
+	spawn_nofile_hard = 4096;
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "8", "--max-clients",
+	      "16", path);
+	spawn_nofile = spawn_nofile_hard = 0;
+	ch = chan_on(connect_retry(path, 0), 8);
+	for (i = 0; i < 8; i++) {
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		cr_assert_geq(fds[i], 0);
+	}
+	echo_once(ch, 1, 1, "eight", fds, 8);
+	/* 16 x (1 + 2 x 8 + 64) + 16 */
+	nofile_of(p.pid, &soft, &hard);
+	cr_assert_eq(soft, 1312);
+	cr_assert_eq(hard, 4096);
+	fdmsg_chan_free(ch);
+	for (i = 0; i < 8; i++)
+		close(fds[i]);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
 /*
  * Descriptors in flight count against the sender's RLIMIT_NOFILE: a
  * server echoing them to a client that does not read hits ETOOMANYREFS
@@ -1235,12 +1352,31 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(chown(dir, 65534, 65534), 0);
-	spawn_nofile = 16;
 	spawn_uid = 65534;
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", path);
-	spawn_nofile = 0;
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
+	      "4", path);
 	spawn_uid = 0;
 	ch = chan_on(connect_retry(path, 0), 1);
+	/* Past its startup check (it listens): now the small limit, set
+	 * as its own uid (root may lack CAP_SYS_RESOURCE here). */
+	{
+		pid_t h = fork();
+		int st;
+
+		cr_assert_neq(h, -1);
+		if (h == 0) {
+			struct rlimit rl = { 16, 16 };
+
+			if (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+			    setuid(65534) < 0)
+				_exit(1);
+			_exit(prlimit(p.pid, RLIMIT_NOFILE, &rl, NULL) < 0 ?
+			      2 : 0);
+		}
+		cr_assert_eq(waitpid(h, &st, 0), h);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			  "prlimit as uid 65534: status %#x", st);
+	}
 	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	/* Small frames: the socket buffer holds them all, unread. */

@@ -5,9 +5,12 @@
  *
  * Memory is bounded by max_clients * (max_frame + max_queue): each
  * channel holds one receive buffer and a capped send queue.  Descriptors
- * likewise, by max_clients * (1 + max_fds + max_queue_fds): a client that
- * sends descriptors and never reads is cut off once its queue holds
- * --max-queue-fds duplicates, before it can drain the server's table.
+ * likewise (per_client_fds): a client that sends descriptors and never
+ * reads is cut off once its queue holds --max-queue-fds duplicates.  At
+ * startup that bound times --max-clients, plus a reserve, must fit
+ * RLIMIT_NOFILE: the soft limit is raised as far as the hard one allows,
+ * and a configuration that still does not fit is refused.  So no set of
+ * clients can fill the table and starve another client's descriptors.
  *
  * The frame deadline.  After every read pass that ends in -EAGAIN,
  * fdmsg_recv_pending says whether the channel holds a frame the client
@@ -21,6 +24,7 @@
  * like any other partial frame.  The same rule serves every socket type
  * (a datagram is whole frames or an error, so it rarely leaves anything).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -29,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +60,10 @@
 #define PAUSE_MS 100      /* listener rest when accept cannot shed */
 #define MAX_EVENTS 64
 #define MAX_REFUSED 64    /* queued replies refused in a row: drop client */
+/* The server's own descriptors: stdio, listener, event loop, signal
+ * source (a pipe off Linux), the shed reserve, a connection accepted
+ * only to be closed, and slack for the C library. */
+#define RESERVE_FDS 16u
 
 /* Loop keys: the listener, the signal source, then one per client slot. */
 #define KEY_LISTEN 0u
@@ -783,6 +792,100 @@ run(struct server *s)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The descriptor budget                                               */
+/* ------------------------------------------------------------------ */
+
+/* The most descriptors one client can make the server hold at once. */
+static unsigned long long
+per_client_fds(const struct server *s)
+{
+	unsigned long long m = s->copts.max_fds, n = 1; /* its socket */
+
+	/* Received, not yet closed: a stream keeps up to two read batches
+	 * of max_fds besides the current message's; a datagram one read's
+	 * besides the current message's. */
+	n += (s->stream ? 3 : 2) * m;
+	/* A read's pidfd, the partial frame's and the message's. */
+	if (s->copts.flags & FDMSG_OPT_PIDFD)
+		n += 3;
+	/* The send queue's duplicates: only echoes carry descriptors. */
+	if (s->echo && m > 0)
+		n += s->copts.max_queue_fds;
+	return n;
+}
+
+/* Descriptors open now: inherited ones count against the limit too. */
+static unsigned long long
+fds_open(rlim_t soft)
+{
+	unsigned long long n = 0;
+	int fd, top;
+#ifdef __linux__
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				n++;
+		closedir(d);
+		return n > 0 ? n - 1 : 0; /* the directory's own */
+	}
+#endif
+	top = soft == RLIM_INFINITY || soft > 65536 ? 65536 : (int)soft;
+	for (fd = 0; fd < top; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/*
+ * --max-clients clients at their worst plus the reserve must fit
+ * RLIMIT_NOFILE: raise the soft limit up to the hard one if needed, or
+ * refuse.  0, or -1 after a message.
+ */
+static int
+fit_nofile(const struct server *s)
+{
+	unsigned long long per = per_client_fds(s), open_now, reserve, need;
+	struct rlimit rl;
+	int r;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		r = -errno;
+		fprintf(stderr, "fdmsg serve: RLIMIT_NOFILE: %s: %s\n",
+			err_name(r), err_text(r));
+		return -1;
+	}
+	open_now = fds_open(rl.rlim_cur);
+	reserve = RESERVE_FDS + (open_now > 3 ? open_now - 3 : 0);
+	need = s->max_clients * per + reserve;
+	if (rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && need > rl.rlim_max) {
+		fprintf(stderr, "fdmsg serve: --max-clients %u x %llu "
+			"descriptors per client + %llu = %llu > RLIMIT_NOFILE "
+			"hard limit %llu; lower --max-clients, --max-fds or "
+			"--max-queue-fds\n", s->max_clients, per, reserve, need,
+			(unsigned long long)rl.rlim_max);
+		return -1;
+	}
+	rl.rlim_cur = (rlim_t)need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		r = -errno;
+		fprintf(stderr, "fdmsg serve: RLIMIT_NOFILE: cannot raise the "
+			"soft limit to %llu: %s: %s\n", need, err_name(r),
+			err_text(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup and teardown                                                  */
+/* ------------------------------------------------------------------ */
+
 static int
 serve(struct server *s)
 {
@@ -790,6 +893,8 @@ serve(struct server *s)
 	int r, fl, ret = EXIT_PROTO;
 
 	s->lfd = s->sigfd = s->reserve = -1;
+	if (fit_nofile(s) < 0)
+		return EXIT_PROTO;
 	signal(SIGPIPE, SIG_IGN); /* stderr to a closed pipe must not kill */
 	s->clients = calloc(s->max_clients, sizeof(*s->clients));
 	if (s->clients == NULL) {
