@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/sockios.h>
 #include <poll.h>
@@ -1057,7 +1058,9 @@ fd_flood(int type)
 	SKIP_UNDER_VALGRIND();
 	FD_GUARD_BEGIN();
 	spawn_nofile = 4096; /* the flood passes it whatever the machine */
-	server_start(&s, type, no_extra);
+	/* Every client here has the test's uid. */
+	server_start(&s, type, (const char *const[]){ "--max-per-uid", "32",
+						   NULL });
 	spawn_nofile = 0;
 	s.attack = "descriptor flood, never reading";
 	cr_assert_eq(pipe2(notify, O_CLOEXEC), 0);
@@ -1139,8 +1142,8 @@ Test(server, descriptor_flood_never_reading_stream)
 
 Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 {
-	const char *const args[] = { "--max-clients", "64",
-				     "--frame-timeout", "0",
+	const char *const args[] = { "--max-clients", "64", "--max-per-uid",
+				     "64", "--frame-timeout", "0",
 				     "--max-queue-fds", "8", NULL };
 	uint8_t b[2 * FDMSG_HDR_SIZE + 8];
 	int socks[PARKERS], fds[MAX_FDS], i;
@@ -1184,6 +1187,196 @@ Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
 		cr_assert_not_null(strstr(line, ": EBADMSG: "), "%.100s",
 				   line);
+	after_attack(&s, NULL);
+	server_stop(&s);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Idle and half-open connections                                      */
+/* ------------------------------------------------------------------ */
+
+/* Closed by the server at once, or still open: no wait past a bound. */
+static int
+is_closed(int sock, int wait_ms)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	char c;
+	ssize_t n;
+
+	if (poll(&pfd, 1, wait_ms) == 0)
+		return 0;
+	n = recv(sock, &c, 1, MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/*
+ * In a child as uid 65534: connect to path (made reachable), echo one
+ * frame.  Exit status 0 when served.
+ */
+static int
+other_uid_client(const char *path, int type)
+{
+	struct fdmsg_msg m = { 0 };
+	struct fdmsg_chan *ch;
+	struct fdmsg_opts o;
+	struct iovec iov = { "other uid", 9 };
+	int fd;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 50;
+	fd = fdmsg_connect(path, type);
+	fdmsg_opts_init(&o);
+	if (fd < 0 || fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD) < 0)
+		return 51;
+	if (fdmsg_send(ch, 1, 65534, &iov, 1, NULL, 0, 0) < 0 ||
+	    fdmsg_flush_wait(ch, WAIT_MS) < 0 ||
+	    fdmsg_recv_wait(ch, &m, (int)scaled(WAIT_MS)) < 0)
+		return 52;
+	if (m.peerid != 65534 || m.len != 9)
+		return 53;
+	fdmsg_chan_free(ch);
+	return 0;
+}
+
+/*
+ * THREATS 43: one uid floods half-open connections (connect, never
+ * send).  With --max-per-uid 4 of --max-clients 8 the first 4 are
+ * served and held; every later one from that uid is closed at once,
+ * with a line naming the peer (rate-limited); its served connections
+ * still echo; once one of them goes, that uid gets a slot again; and,
+ * when the test runs as root, a client of another uid is served all
+ * along.
+ */
+#define HALF_OPEN 24
+
+Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
+{
+	const char *const args[] = { "--max-clients", "8", "--max-per-uid",
+				     "4", NULL };
+	struct fdmsg_chan *held[4];
+	struct server s;
+	char err[ERR_CAP], want[96], *line;
+	int i, sock, st;
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	server_start(&s, SOCK_SEQPACKET, args);
+	s.attack = "half-open flood from one uid";
+	for (i = 0; i < 4; i++) {
+		held[i] = chan_on(raw_connect(&s));
+		echo_once(&s, held[i], (uint32_t)i, "held", 4, NULL, 0);
+	}
+	/* They say nothing more; the flood goes on. */
+	for (i = 0; i < HALF_OPEN; i++) {
+		sock = raw_connect(&s);
+		cr_assert(is_closed(sock, (int)scaled(WAIT_MS)),
+			  "connection %d beyond --max-per-uid was served", i);
+		close(sock);
+	}
+	settle_to(&s, s.baseline + 4);
+	new_stderr(&s, err);
+	cr_assert_geq(count_lines(err), 1, "no line for the refusals");
+	snprintf(want, sizeof(want), "fdmsg serve: refused pid %ld, uid %ld: "
+		 "uid has --max-per-uid 4 connections", (long)getpid(),
+		 (long)getuid());
+	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
+		cr_assert_eq(strncmp(line, want, strlen(want)), 0,
+			     "want '%s': %.200s", want, line);
+
+	if (geteuid() == 0) {
+		/* The cap is per uid: another user still gets a slot. */
+		cr_assert_eq(chmod(s.dir, 0711), 0);
+		cr_assert_eq(chmod(s.path, 0666), 0);
+		pid = fork_child();
+		if (pid == 0)
+			_exit(other_uid_client(s.path, SOCK_SEQPACKET));
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			  "a client of uid 65534 was not served: %#x", st);
+		cr_assert_eq(chmod(s.dir, 0700), 0);
+	} else {
+		cr_log_info("not root: the other-uid client is skipped\n");
+	}
+
+	for (i = 0; i < 4; i++)
+		echo_once(&s, held[i], 10u + (unsigned)i, "still", 5, NULL, 0);
+	/* One goes: the uid has a slot again. */
+	fdmsg_chan_free(held[0]);
+	settle_to(&s, s.baseline + 3);
+	held[0] = chan_on(raw_connect(&s));
+	echo_once(&s, held[0], 20, "again", 5, NULL, 0);
+	for (i = 0; i < 4; i++)
+		fdmsg_chan_free(held[i]);
+	settle_to(&s, s.baseline);
+	new_stderr(&s, err);
+	cr_assert_str_empty(err, "stderr: %s", err);
+	after_attack(&s, NULL);
+	server_stop(&s);
+	FD_GUARD_END();
+}
+
+/*
+ * THREATS 43: with --idle-timeout, a client that sends nothing is cut
+ * off (one line naming the deadline and the peer) while an active one
+ * is served throughout; and so is a client that leaves its replies,
+ * descriptors included, in the server's queue and never reads.
+ */
+Test(server, idle_clients_are_cut_active_ones_served)
+{
+	const char *const args[] = { "--idle-timeout", "300", NULL };
+	static uint8_t frame[16384];
+	struct fdmsg_chan *active;
+	struct server s;
+	char err[ERR_CAP], want[64];
+	int silent, stalled, i, cut = 0;
+
+	FD_GUARD_BEGIN();
+	server_start(&s, SOCK_SEQPACKET, args);
+	s.attack = "silent client";
+	silent = raw_connect(&s);
+	active = chan_on(raw_connect(&s));
+	for (i = 0; i < (int)scaled(WAIT_MS) / 20 && !cut; i++) {
+		echo_once(&s, active, (uint32_t)i, "busy", 4, NULL, 0);
+		cut = is_closed(silent, 20);
+	}
+	cr_assert(cut, "the silent client was never cut off");
+	close(silent);
+	echo_once(&s, active, 99999, "after", 5, good_fds, 1);
+	new_stderr(&s, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, ": ETIMEDOUT: "), "%s", err);
+	cr_assert_not_null(strstr(err, "idle past --idle-timeout"), "%s", err);
+	snprintf(want, sizeof(want), "(pid %ld, uid %ld)\n", (long)getpid(),
+		 (long)getuid());
+	cr_assert_not_null(strstr(err, want), "want %s: %s", want, err);
+	fdmsg_chan_free(active);
+
+	/* More replies than the socket buffers hold, each with a
+	 * descriptor, never read: the rest wait in the server's queue
+	 * (below --max-queue and --max-queue-fds) until the idle cut. */
+	s.attack = "stalled reader";
+	stalled = raw_connect(&s);
+	put_hdr(frame, 1, 1, 0, sizeof(frame), 3, 3);
+	for (i = 0; i < 48; i++)
+		raw_send_all(&s, stalled, frame, sizeof(frame), good_fds, 1);
+	wait_consumed(&s, stalled);
+	cr_assert_gt(fd_count_of(s.pid), s.baseline + 1,
+		     "nothing queued: the test proves nothing");
+	/* Wait for the server's end without reading a byte. */
+	{
+		struct pollfd pfd = { .fd = stalled, .events = POLLRDHUP };
+
+		do
+			cr_assert_gt(poll(&pfd, 1, (int)scaled(WAIT_MS)), 0,
+				     "the stalled reader was never cut off");
+		while (!(pfd.revents & (POLLRDHUP | POLLHUP)));
+	}
+	close(stalled);
+	settle_to(&s, s.baseline);
+	new_stderr(&s, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, "idle past --idle-timeout"), "%s", err);
 	after_attack(&s, NULL);
 	server_stop(&s);
 	FD_GUARD_END();
@@ -1362,7 +1555,7 @@ Test(server, load)
 	static struct load L;
 	const char *env = getenv("FDMSG_LOAD_FRAMES");
 	const char *const args[] = { "--max-clients", "64", "--max-queue",
-				     "262144", NULL };
+				     "262144", "--max-per-uid", "64", NULL };
 	pid_t pids[LOAD_CLIENTS];
 	struct server s;
 	int i, st, left = LOAD_CLIENTS, fds, peak_fds = 0, fd_ceiling, native;

@@ -27,14 +27,16 @@
 static const char usage_text[] =
 "usage: fdmsg serve [--echo] [--stream] [--max-fds N] [--max-frame N]\n"
 "                   [--max-queue N] [--max-queue-fds N] [--max-clients N]\n"
-"                   [--frame-timeout MS] PATH\n"
+"                   [--max-per-uid N] [--frame-timeout MS]\n"
+"                   [--idle-timeout MS] PATH\n"
 "       fdmsg send PATH [--stream] --type N [--peerid N]\n"
 "                  [--data TEXT | --file F] [--fd FILE]... [--reply]\n"
 "       fdmsg recv PATH [--stream] [--count N] [--payload]\n"
 "       fdmsg decode [FILE]\n"
 "serve defaults: --max-fds 0 (no descriptors accepted), --max-frame 65536,\n"
 "--max-queue 1048576, --max-queue-fds 64, --max-clients 256,\n"
-"--frame-timeout 5000 (0: none).\n"
+"--max-per-uid half of --max-clients, --frame-timeout 5000,\n"
+"--idle-timeout 60000 (timeouts 0: none).\n"
 "PATH is a filesystem path or @name (a Linux abstract socket).\n"
 "Numbers are decimal or 0x hexadecimal.  Exit status: 0 success,\n"
 "1 protocol or validation error, 2 usage error.\n";

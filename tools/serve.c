@@ -23,6 +23,13 @@
  * same write, by the header of the next one and its descriptors is timed
  * like any other partial frame.  The same rule serves every socket type
  * (a datagram is whole frames or an error, so it rarely leaves anything).
+ *
+ * Slots.  A client from which nothing is read and to which nothing is
+ * written for --idle-timeout is cut off: a silent one, and one that
+ * leaves its replies and their descriptors in our queue.  Connections
+ * from one SO_PEERCRED uid beyond --max-per-uid (half the slots by
+ * default) are closed at accept, so one local user cannot hold every
+ * slot with connections that say nothing.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -54,6 +61,8 @@
 #define DEFAULT_MAX_QUEUE_FDS 64u /* per client: duplicates it may hold */
 #define MAX_MAX_CLIENTS 65536u
 #define DEFAULT_FRAME_TIMEOUT 5000u   /* ms */
+#define DEFAULT_IDLE_TIMEOUT 60000u   /* ms */
+#define REFUSE_LOG_MS 1000 /* per-uid refusals: a line at most this often */
 #define MAX_FRAME_TIMEOUT 86400000u   /* ms: a day */
 #define READ_BUDGET 64    /* frames per client per turn: fairness */
 #define ACCEPT_BUDGET 64  /* connections per turn */
@@ -83,6 +92,10 @@ struct client {
 	int more;                /* read budget ran out: revisit at once */
 	unsigned refused;        /* queued replies refused in a row */
 	int64_t partial_since;   /* ms; 0: no partial frame held */
+	int64_t active_at;       /* ms: last byte read from it or written
+				    to it */
+	long pid;                /* SO_PEERCRED at accept, for the log */
+	uid_t uid;               /* ((uid_t)-1: unknown) */
 };
 
 struct loop {
@@ -102,6 +115,10 @@ struct server {
 	const char *path;
 	int echo, stream;
 	unsigned frame_timeout; /* ms; 0: none */
+	unsigned idle_timeout;  /* ms; 0: none */
+	unsigned max_per_uid;   /* connections from one uid */
+	int64_t refuse_logged_at; /* per-uid refusals: last line, ms */
+	unsigned long refused_quiet; /* refusals since, not logged */
 	struct fdmsg_opts copts;
 	unsigned max_clients, nclients;
 	struct client *clients;
@@ -368,13 +385,14 @@ key_of(const struct server *s, const struct client *c)
 	return KEY_CLIENT0 + (size_t)(c - s->clients);
 }
 
-/* "fdmsg serve: client ID: ERRNAME: text[: why]" */
+/* "fdmsg serve: client ID: ERRNAME: text[: why] (pid P, uid U)" */
 static void
 client_log(const struct client *c, int err, const char *why)
 {
-	fprintf(stderr, "fdmsg serve: client %lu: %s: %s%s%s\n", c->id,
-		err_name(err), err_text(err), why != NULL ? ": " : "",
-		why != NULL ? why : "");
+	fprintf(stderr, "fdmsg serve: client %lu: %s: %s%s%s (pid %ld, uid "
+		"%ld)\n", c->id, err_name(err), err_text(err),
+		why != NULL ? ": " : "", why != NULL ? why : "", c->pid,
+		c->uid == (uid_t)-1 ? -1L : (long)c->uid);
 }
 
 static void
@@ -419,6 +437,7 @@ client_ended(struct server *s, struct client *c)
 	}
 	c->draining = 1;
 	c->partial_since = 0;
+	c->active_at = now_ms();
 	c->more = 0;
 	client_watch(s, c);
 }
@@ -478,9 +497,12 @@ static void
 client_read(struct server *s, struct client *c)
 {
 	struct fdmsg_msg msg = { 0 };
+	size_t bytes0, bytes1;
+	unsigned nfds0, nfds1;
 	int r, frames = 0;
 
 	c->more = 0;
+	fdmsg_recv_pending(c->chan, &bytes0, &nfds0);
 	for (;;) {
 		if (frames == READ_BUDGET) {
 			c->more = 1;
@@ -504,6 +526,10 @@ client_read(struct server *s, struct client *c)
 	}
 	/* Close the last frame's descriptors now, not at the next read. */
 	fdmsg_msg_release(&msg);
+	/* Bytes only pile up until a frame completes: any change is news. */
+	fdmsg_recv_pending(c->chan, &bytes1, &nfds1);
+	if (frames > 0 || bytes1 != bytes0 || nfds1 != nfds0)
+		c->active_at = now_ms();
 	if (c->more)
 		c->partial_since = 0; /* every earlier frame completed; the
 					 revisit's -EAGAIN tells the rest */
@@ -516,6 +542,9 @@ static void
 client_write(struct server *s, struct client *c)
 {
 	int r = fdmsg_flush(c->chan);
+
+	/* Called when the socket took data again: the client reads. */
+	c->active_at = now_ms();
 
 	if (r == -EAGAIN) {
 		c->refused = 0;
@@ -561,7 +590,7 @@ client_event(struct server *s, struct client *c, unsigned ev)
 }
 
 static void
-client_add(struct server *s, int fd)
+client_add(struct server *s, int fd, const struct fdmsg_cred *cr)
 {
 	struct client *c = NULL;
 	unsigned i;
@@ -578,6 +607,9 @@ client_add(struct server *s, int fd)
 		return;
 	}
 	c->id = ++s->next_id;
+	c->pid = (long)cr->pid;
+	c->uid = cr->uid;
+	c->active_at = now_ms();
 	/* FDMSG_CHAN_OWN_FD: the channel owns fd even if this fails. */
 	r = fdmsg_chan_new(&c->chan, fd, &s->copts, FDMSG_CHAN_OWN_FD);
 	if (r < 0) {
@@ -640,9 +672,45 @@ shed(struct server *s, int err)
 	return 0;
 }
 
+/* Connections of uid being served. */
+static unsigned
+uid_count(const struct server *s, uid_t uid)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->max_clients; i++)
+		if (s->clients[i].chan != NULL && s->clients[i].uid == uid)
+			n++;
+	return n;
+}
+
+/* A line per REFUSE_LOG_MS at most: a connect loop must not flood the
+ * log.  The next line counts the ones left out. */
+static void
+refuse_log(struct server *s, const struct fdmsg_cred *cr)
+{
+	int64_t now = now_ms();
+
+	if (s->refuse_logged_at != 0 &&
+	    now - s->refuse_logged_at < REFUSE_LOG_MS) {
+		s->refused_quiet++;
+		return;
+	}
+	fprintf(stderr, "fdmsg serve: refused pid %ld, uid %ld: uid has "
+		"--max-per-uid %u connections", (long)cr->pid,
+		cr->uid == (uid_t)-1 ? -1L : (long)cr->uid, s->max_per_uid);
+	if (s->refused_quiet > 0)
+		fprintf(stderr, " (and %lu more refused since the last line)",
+			s->refused_quiet);
+	fputc('\n', stderr);
+	s->refuse_logged_at = now;
+	s->refused_quiet = 0;
+}
+
 static void
 accept_clients(struct server *s)
 {
+	struct fdmsg_cred cr;
 	int i, fd;
 
 	for (i = 0; i < ACCEPT_BUDGET && s->paused_until == 0; i++) {
@@ -667,7 +735,18 @@ accept_clients(struct server *s)
 			close(fd);
 			continue;
 		}
-		client_add(s, fd);
+		/* Where the kernel cannot say, all unknown peers share one
+		 * count: never a way around the cap. */
+		if (fdmsg_peer_cred(fd, 0, &cr) < 0) {
+			cr.pid = 0;
+			cr.uid = (uid_t)-1;
+		}
+		if (uid_count(s, cr.uid) >= s->max_per_uid) {
+			refuse_log(s, &cr);
+			close(fd);
+			continue;
+		}
+		client_add(s, fd, &cr);
 	}
 }
 
@@ -675,7 +754,8 @@ accept_clients(struct server *s)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-/* ms until the next deadline (client frame clocks, listener rest). */
+/* ms until the next deadline (client frame and idle clocks, listener
+ * rest). */
 static int
 next_timeout(const struct server *s, int64_t now)
 {
@@ -690,6 +770,12 @@ next_timeout(const struct server *s, int64_t now)
 			continue;
 		if (c->more)
 			return 0;
+		if (s->idle_timeout != 0) {
+			d = c->active_at + s->idle_timeout - now;
+			if (!have || d < best)
+				best = d;
+			have = 1;
+		}
 		if (c->partial_since == 0)
 			continue;
 		d = c->partial_since + s->frame_timeout - now;
@@ -730,6 +816,15 @@ housekeeping(struct server *s)
 		    now - c->partial_since >= (int64_t)s->frame_timeout) {
 			client_log(c, -ETIMEDOUT, "partial frame held past "
 				   "--frame-timeout");
+			client_close(s, c);
+			continue;
+		}
+		/* Nothing read from it, nothing it read: a silent client, or
+		 * one that leaves its replies (and their descriptors) in
+		 * our queue. */
+		if (s->idle_timeout != 0 &&
+		    now - c->active_at >= (int64_t)s->idle_timeout) {
+			client_log(c, -ETIMEDOUT, "idle past --idle-timeout");
 			client_close(s, c);
 		}
 	}
@@ -960,7 +1055,7 @@ cmd_serve(int argc, char **argv)
 	struct server s;
 	const char *pos, *v;
 	unsigned long long n;
-	int k, queue_set = 0;
+	int k, queue_set = 0, per_uid_set = 0;
 
 	memset(&s, 0, sizeof(s));
 	fdmsg_opts_init(&s.copts);
@@ -968,6 +1063,7 @@ cmd_serve(int argc, char **argv)
 	s.copts.max_queue_fds = DEFAULT_MAX_QUEUE_FDS;
 	s.max_clients = DEFAULT_MAX_CLIENTS;
 	s.frame_timeout = DEFAULT_FRAME_TIMEOUT;
+	s.idle_timeout = DEFAULT_IDLE_TIMEOUT;
 	while ((k = args_next(&a, &pos)) != 0) {
 		if (k == 2) {
 			if (s.path != NULL) {
@@ -993,7 +1089,9 @@ cmd_serve(int argc, char **argv)
 		    strcmp(a.name, "--max-queue") != 0 &&
 		    strcmp(a.name, "--max-queue-fds") != 0 &&
 		    strcmp(a.name, "--max-clients") != 0 &&
-		    strcmp(a.name, "--frame-timeout") != 0) {
+		    strcmp(a.name, "--max-per-uid") != 0 &&
+		    strcmp(a.name, "--frame-timeout") != 0 &&
+		    strcmp(a.name, "--idle-timeout") != 0) {
 			fprintf(stderr, "fdmsg serve: unknown option %s\n",
 				a.name);
 			return EXIT_USAGE;
@@ -1024,6 +1122,15 @@ cmd_serve(int argc, char **argv)
 			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
 				return EXIT_USAGE;
 			s.max_clients = (unsigned)n;
+		} else if (strcmp(a.name, "--max-per-uid") == 0) {
+			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
+				return EXIT_USAGE;
+			s.max_per_uid = (unsigned)n;
+			per_uid_set = 1;
+		} else if (strcmp(a.name, "--idle-timeout") == 0) {
+			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
+				return EXIT_USAGE;
+			s.idle_timeout = (unsigned)n;
 		} else {
 			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
 				return EXIT_USAGE;
@@ -1034,6 +1141,9 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fdmsg serve: missing PATH\n");
 		return EXIT_USAGE;
 	}
+	/* Half the slots: one local user cannot take them all. */
+	if (!per_uid_set)
+		s.max_per_uid = (s.max_clients + 1) / 2;
 	if (s.copts.max_queue < s.copts.max_frame) {
 		fprintf(stderr, "fdmsg serve: --max-queue: %zu is below "
 			"--max-frame %u%s\n", s.copts.max_queue,
