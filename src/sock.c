@@ -3,8 +3,9 @@
  * abstract names, and the peer's kernel-recorded credentials.
  *
  * Socket types: 0 means FDMSG_DEFAULT_SOCK_TYPE; only SOCK_SEQPACKET,
- * SOCK_STREAM and SOCK_DGRAM are accepted, anything else (flag bits such
- * as SOCK_NONBLOCK included) is -EINVAL.  Every descriptor made here is
+ * SOCK_STREAM and SOCK_DGRAM are accepted, with FDMSG_SOCK_CREDS and
+ * FDMSG_SOCK_PIDFD OR-ed in; anything else (flag bits such as
+ * SOCK_NONBLOCK included) is -EINVAL.  Every descriptor made here is
  * close-on-exec.
  */
 #include <errno.h>
@@ -47,13 +48,51 @@
 #define SOMAXCONN 128
 #endif
 
-static int check_type(int *type)
+#define SOCK_PASS_FLAGS (FDMSG_SOCK_CREDS | FDMSG_SOCK_PIDFD)
+
+/* Splits type into the socket type and the FDMSG_SOCK_* flags. */
+static int check_type(int *type, int *pass)
 {
+	*pass = *type & SOCK_PASS_FLAGS;
+	*type &= ~SOCK_PASS_FLAGS;
 	if (*type == 0)
 		*type = FDMSG_DEFAULT_SOCK_TYPE;
 	if (*type != SOCK_SEQPACKET && *type != SOCK_STREAM &&
 	    *type != SOCK_DGRAM)
 		return -EINVAL;
+#ifndef SO_PASSCRED
+	if (*pass & FDMSG_SOCK_CREDS)
+		return -EOPNOTSUPP;
+#endif
+#ifndef __linux__
+	if (*pass & FDMSG_SOCK_PIDFD)
+		return -EOPNOTSUPP; /* no SO_PASSPIDFD */
+#endif
+	return 0;
+}
+
+/*
+ * Switches on what pass asks for, before the socket can receive
+ * anything: the kernel attaches credentials to a message only when the
+ * receiving socket wants them at the moment it is sent.
+ */
+static int set_pass(int fd, int pass)
+{
+	int one = 1;
+
+	(void)fd;
+	(void)one;
+#ifdef SO_PASSCRED
+	if ((pass & FDMSG_SOCK_CREDS) &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return errno == ENOPROTOOPT ? -EOPNOTSUPP : -errno;
+#endif
+#ifdef __linux__
+	/* Before Linux 6.5 the kernel does not know the option. */
+	if ((pass & FDMSG_SOCK_PIDFD) &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) < 0)
+		return errno == ENOPROTOOPT ? -EOPNOTSUPP : -errno;
+#endif
 	return 0;
 }
 
@@ -88,7 +127,7 @@ static int setup_fd(int fd)
 	return ret;
 }
 
-static int new_socket(int type, int nonblock)
+static int new_socket(int type, int nonblock, int pass)
 {
 	int fd, ret;
 
@@ -102,6 +141,8 @@ static int new_socket(int type, int nonblock)
 	if (fd < 0)
 		return -errno;
 	ret = setup_fd(fd);
+	if (ret == 0)
+		ret = set_pass(fd, pass);
 	if (ret == 0 && nonblock) {
 		int fl = fcntl(fd, F_GETFL);
 
@@ -155,11 +196,11 @@ static int make_addr(const char *path, struct sockaddr_un *sa,
 
 int fdmsg_pair(int type, int fds[2])
 {
-	int sv[2], ret;
+	int sv[2], pass, ret;
 
 	if (fds == NULL)
 		return -EINVAL;
-	ret = check_type(&type);
+	ret = check_type(&type, &pass);
 	if (ret < 0)
 		return ret;
 #ifdef SOCK_CLOEXEC
@@ -170,6 +211,10 @@ int fdmsg_pair(int type, int fds[2])
 	ret = setup_fd(sv[0]);
 	if (ret == 0)
 		ret = setup_fd(sv[1]);
+	if (ret == 0)
+		ret = set_pass(sv[0], pass);
+	if (ret == 0)
+		ret = set_pass(sv[1], pass);
 	if (ret < 0) {
 		close_keep_errno(sv[0]);
 		close_keep_errno(sv[1]);
@@ -191,7 +236,7 @@ static int is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
 {
 	int fd, r;
 
-	fd = new_socket(type, 1);
+	fd = new_socket(type, 1, 0);
 	if (fd < 0)
 		return fd;
 	do
@@ -419,9 +464,9 @@ int fdmsg_listen(const char *path, int type, mode_t mode)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
-	int abstract, fd, ret;
+	int abstract, fd, pass, ret;
 
-	ret = check_type(&type);
+	ret = check_type(&type, &pass);
 	if (ret < 0)
 		return ret;
 	if (mode == 0)
@@ -431,7 +476,8 @@ int fdmsg_listen(const char *path, int type, mode_t mode)
 	ret = make_addr(path, &sa, &len, &abstract);
 	if (ret < 0)
 		return ret;
-	fd = new_socket(type, 0);
+	/* The options first: an accepted socket inherits them. */
+	fd = new_socket(type, 0, pass);
 	if (fd < 0)
 		return fd;
 	if (abstract) {
@@ -550,15 +596,15 @@ int fdmsg_connect(const char *path, int type)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
-	int abstract, fd, ret;
+	int abstract, fd, pass, ret;
 
-	ret = check_type(&type);
+	ret = check_type(&type, &pass);
 	if (ret < 0)
 		return ret;
 	ret = make_addr(path, &sa, &len, &abstract);
 	if (ret < 0)
 		return ret;
-	fd = new_socket(type, 0);
+	fd = new_socket(type, 0, pass);
 	if (fd < 0)
 		return fd;
 	ret = connect_restart(fd, &sa, len);

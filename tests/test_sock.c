@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@
 #include "testutil.h"
 
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76 /* Linux 6.5; older libc headers lack it */
+#endif
 
 static char tdir[64];
 
@@ -1158,5 +1162,375 @@ Test(squat, threat35_abstract_squatter_is_visible_to_client)
 		cr_assert_neq(c.uid, getuid());
 	close(cfd);
 	assert_child_ok(pid);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* FDMSG_SOCK_CREDS, FDMSG_SOCK_PIDFD: credentials from the first byte */
+/* ------------------------------------------------------------------ */
+
+TestSuite(sockflags, .init = tdir_make, .fini = tdir_remove);
+
+/* Frame k: a 16-byte header, no payload, type 100 + k. */
+static void frame_bytes(uint8_t out[16], unsigned k)
+{
+	struct fdmsg_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	h.len = 16;
+	h.type = 100 + k;
+	cr_assert_eq(fdmsg_hdr_encode(&h, out), 16);
+}
+
+/* Writes frame k on fd with a raw send(2): no fdmsg on the sender. */
+static int raw_frame(int fd, unsigned k)
+{
+	uint8_t b[16];
+
+	frame_bytes(b, k);
+	return send(fd, b, sizeof(b), MSG_NOSIGNAL) == 16 ? 0 : -1;
+}
+
+static int sockopt_int(int fd, int opt)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	cr_assert_eq(getsockopt(fd, SOL_SOCKET, opt, &v, &len), 0);
+	return v;
+}
+
+/* Does the kernel attach pidfds (SO_PASSPIDFD, Linux 6.5)? */
+static int have_passpidfd(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r;
+
+	cr_assert_geq(fd, 0);
+	r = setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one));
+	close(fd);
+	return r == 0;
+}
+
+/*
+ * Receives frames 0..n-1 on a new channel over fd (freed after; fd stays
+ * open) with opt_flags, into has_cred[k] and cred[k]; with keep, takes
+ * each frame's pidfd into cred[k].pidfd (else -1).
+ */
+static void recv_frames(int fd, unsigned opt_flags, unsigned n,
+			struct fdmsg_msg *keep, int *has_cred,
+			struct fdmsg_cred *cred)
+{
+	struct fdmsg_chan *ch;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	unsigned k;
+	int r;
+
+	fdmsg_opts_init(&o);
+	o.flags = opt_flags;
+	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, 0), 0);
+	memset(&m, 0, sizeof(m));
+	for (k = 0; k < n; k++) {
+		r = fdmsg_recv_wait(ch, &m, 10000);
+		cr_assert_eq(r, 0, "frame %u: %s", k, fdmsg_strerror(r));
+		cr_assert_eq(m.type, 100 + k);
+		has_cred[k] = m.has_cred;
+		cred[k] = m.cred;
+		cred[k].pidfd = -1;
+		if (keep != NULL && m.cred.pidfd >= 0) {
+			cred[k].pidfd = fdmsg_msg_take_pidfd(&m);
+			cr_assert_geq(cred[k].pidfd, 0);
+		}
+	}
+	fdmsg_msg_release(&m);
+	fdmsg_chan_free(ch);
+}
+
+static void assert_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
+{
+	cr_assert_eq(has, 1, "no credentials");
+	cr_assert_eq(c->pid, pid, "pid %d, want %d", (int)c->pid, (int)pid);
+	cr_assert_eq(c->uid, getuid());
+	cr_assert_eq(c->gid, getgid());
+}
+
+/* Not the writer's real credentials (none, or the kernel's placeholder). */
+static void assert_no_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
+{
+	cr_assert(!has || c->pid != pid, "credentials of %d present",
+		  (int)pid);
+}
+
+/*
+ * A child writes one frame on its end of a pair the moment it is forked
+ * and exits; the parent makes its channel only once the child is gone.
+ * With FDMSG_SOCK_CREDS the frame carries the child's credentials;
+ * without, it carries none (SO_PASSCRED came too late).
+ */
+static void pair_first_byte(int type, int flag)
+{
+	struct fdmsg_cred c[1];
+	int fds[2], has[1];
+	pid_t pid;
+
+	cr_assert_eq(fdmsg_pair(type | flag, fds), 0);
+	cr_assert_eq(sockopt_int(fds[0], SO_PASSCRED), flag != 0);
+	cr_assert_eq(sockopt_int(fds[1], SO_PASSCRED), flag != 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(raw_frame(fds[1], 0) < 0 ? 10 : 0);
+	}
+	close(fds[1]);
+	assert_child_ok(pid); /* written and gone */
+	recv_frames(fds[0], FDMSG_OPT_CREDS, 1, NULL, has, c);
+	if (flag)
+		assert_cred_of(has[0], &c[0], pid);
+	else
+		assert_no_cred_of(has[0], &c[0], pid);
+	close(fds[0]);
+}
+
+Test(sockflags, pair_creds_from_the_first_byte)
+{
+	FD_GUARD_BEGIN();
+	pair_first_byte(SOCK_SEQPACKET, FDMSG_SOCK_CREDS);
+	pair_first_byte(SOCK_STREAM, FDMSG_SOCK_CREDS);
+	pair_first_byte(SOCK_DGRAM, FDMSG_SOCK_CREDS);
+	pair_first_byte(0, FDMSG_SOCK_CREDS);
+	/* The defect the flag cures. */
+	pair_first_byte(SOCK_SEQPACKET, 0);
+	pair_first_byte(SOCK_STREAM, 0);
+	FD_GUARD_END();
+}
+
+/*
+ * A plain client connects to a listener made with flag and writes frame
+ * 0 before accept, frame 1 between accept and fdmsg_chan_new; then
+ * exits.  Returns the child's pid; has and c get both frames'.
+ */
+static pid_t listen_first_bytes(int type, int flag, int *has,
+				struct fdmsg_cred *c)
+{
+	char p[128], x;
+	int lfd, afd, go[2], done[2];
+	pid_t pid;
+
+	tpath(p, sizeof(p), "s");
+	(void)unlink(p);
+	lfd = fdmsg_listen(p, type | flag, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(done, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = fdmsg_connect(p, type);
+
+		close(go[1]);
+		close(done[0]);
+		if (fd < 0 || raw_frame(fd, 0) < 0 ||
+		    write(done[1], "0", 1) != 1)
+			_exit(10);
+		if (read(go[0], &x, 1) != 1) /* accepted */
+			_exit(11);
+		if (raw_frame(fd, 1) < 0)
+			_exit(12);
+		_exit(0);
+	}
+	close(go[0]);
+	close(done[1]);
+	cr_assert_eq(read(done[0], &x, 1), 1);
+	afd = fdmsg_accept(lfd, NULL, 0);
+	cr_assert(afd >= 0);
+	/* Linux copies the listener's options to the accepted socket. */
+	cr_assert_eq(sockopt_int(afd, SO_PASSCRED),
+		     (flag & FDMSG_SOCK_CREDS) != 0);
+	if (flag & FDMSG_SOCK_PIDFD)
+		cr_assert_eq(sockopt_int(afd, SO_PASSPIDFD), 1);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	assert_child_ok(pid);
+	close(go[1]);
+	close(done[0]);
+	recv_frames(afd, FDMSG_OPT_CREDS, 2, NULL, has, c);
+	close(afd);
+	close(lfd);
+	cr_assert_eq(unlink(p), 0);
+	return pid;
+}
+
+Test(sockflags, listen_creds_before_and_after_accept)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	struct fdmsg_cred c[2];
+	int has[2];
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < 2; i++) {
+		pid = listen_first_bytes(types[i], FDMSG_SOCK_CREDS, has, c);
+		assert_cred_of(has[0], &c[0], pid);
+		assert_cred_of(has[1], &c[1], pid);
+		/* Without the flag, what is written between accept and
+		 * fdmsg_chan_new carries none. */
+		pid = listen_first_bytes(types[i], 0, has, c);
+		assert_no_cred_of(has[1], &c[1], pid);
+	}
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* fdmsg_connect with the flag: what the server writes before the client
+ * makes its channel carries the server's credentials. */
+Test(sockflags, connect_creds_from_the_first_byte)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM, SOCK_DGRAM };
+	struct fdmsg_cred c[1];
+	char p[128];
+	int has[1];
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < 3; i++) {
+		int lfd, cfd, afd;
+
+		tpath(p, sizeof(p), i == 0 ? "q" : i == 1 ? "t" : "d");
+		lfd = fdmsg_listen(p, types[i], 0);
+		cr_assert(lfd >= 0);
+		cfd = fdmsg_connect(p, types[i] | FDMSG_SOCK_CREDS);
+		cr_assert(cfd >= 0, "connect: %s", fdmsg_strerror(cfd));
+		cr_assert_eq(sockopt_int(cfd, SO_PASSCRED), 1);
+		if (types[i] == SOCK_DGRAM) {
+			struct sockaddr_un sa;
+			socklen_t sl = sizeof(sa);
+			uint8_t b[16];
+
+			/* With SO_PASSCRED, connect autobound the client
+			 * (an abstract name): answer there. */
+			cr_assert_eq(getsockname(cfd, (struct sockaddr *)&sa,
+						 &sl), 0);
+			cr_assert_gt(sl, offsetof(struct sockaddr_un,
+						  sun_path));
+			frame_bytes(b, 0);
+			cr_assert_eq(sendto(lfd, b, 16, 0,
+					    (struct sockaddr *)&sa, sl), 16);
+		} else {
+			afd = fdmsg_accept(lfd, NULL, 0);
+			cr_assert(afd >= 0);
+			cr_assert_eq(raw_frame(afd, 0), 0);
+			close(afd);
+		}
+		recv_frames(cfd, FDMSG_OPT_CREDS, 1, NULL, has, c);
+		assert_cred_of(has[0], &c[0], getpid());
+		close(cfd);
+		close(lfd);
+	}
+	FD_GUARD_END();
+}
+
+/* Unknown bits stay -EINVAL; nothing is made. */
+Test(sockflags, unknown_bits_are_einval)
+{
+	static const int bad[] = { 0x40000000, 0x08000000, 0x01000000,
+				   FDMSG_SOCK_CREDS | SOCK_NONBLOCK,
+				   FDMSG_SOCK_PIDFD | SOCK_CLOEXEC,
+				   FDMSG_SOCK_CREDS | SOCK_RAW,
+				   FDMSG_SOCK_CREDS | 0x40000000 };
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fds[2] = { -7, -7 };
+
+		cr_assert_eq(fdmsg_pair(bad[i], fds), -EINVAL, "%#x", bad[i]);
+		cr_assert(fds[0] == -7 && fds[1] == -7);
+		cr_assert_eq(fdmsg_listen(p, bad[i], 0), -EINVAL);
+		cr_assert_eq(fdmsg_connect(p, bad[i]), -EINVAL);
+	}
+	cr_assert_eq(lstat(p, &st), -1);
+	cr_assert_eq(tdir_entries(), 0);
+	/* A flag alone is the default type with it. */
+	{
+		int fds[2];
+
+		cr_assert_eq(fdmsg_pair(FDMSG_SOCK_CREDS, fds), 0);
+		cr_assert_eq(sock_type(fds[0]), SOCK_SEQPACKET);
+		cr_assert_eq(sockopt_int(fds[1], SO_PASSCRED), 1);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	FD_GUARD_END();
+}
+
+/*
+ * FDMSG_SOCK_PIDFD: a child writes one frame at once and waits; the
+ * parent's channel, made afterwards, gets a pidfd that names the child.
+ * Both through a pair and through an accepted socket.
+ */
+static void pidfd_first_byte(int use_listen)
+{
+	struct fdmsg_cred c[1];
+	char p[128], x;
+	int fds[2], hold[2], done[2], has[1], lfd = -1, rfd;
+	pid_t pid;
+
+	cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(done, O_CLOEXEC), 0);
+	if (use_listen) {
+		lfd = fdmsg_listen(tpath(p, sizeof(p), "s"),
+				   SOCK_SEQPACKET | FDMSG_SOCK_PIDFD, 0);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	} else {
+		cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET | FDMSG_SOCK_PIDFD, fds),
+			     0);
+		cr_assert_eq(sockopt_int(fds[0], SO_PASSPIDFD), 1);
+		cr_assert_eq(sockopt_int(fds[0], SO_PASSCRED), 0);
+	}
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = use_listen ? fdmsg_connect(p, SOCK_SEQPACKET) : fds[1];
+
+		close(hold[1]);
+		if (fd < 0 || raw_frame(fd, 0) < 0 ||
+		    write(done[1], "w", 1) != 1)
+			_exit(10);
+		/* Alive until the parent has looked. */
+		_exit(read(hold[0], &x, 1) == 0 ? 0 : 11);
+	}
+	close(hold[0]);
+	close(done[1]);
+	cr_assert_eq(read(done[0], &x, 1), 1);
+	close(done[0]);
+	if (use_listen) {
+		rfd = fdmsg_accept(lfd, NULL, 0);
+		cr_assert(rfd >= 0);
+		close(lfd);
+		cr_assert_eq(unlink(p), 0);
+	} else {
+		close(fds[1]);
+		rfd = fds[0];
+	}
+	recv_frames(rfd, FDMSG_OPT_PIDFD, 1, &(struct fdmsg_msg){ 0 }, has,
+		    c);
+	cr_assert_geq(c[0].pidfd, 0, "no pidfd");
+	cr_assert_eq(fdinfo_pid(c[0].pidfd), (long)pid);
+	close(c[0].pidfd);
+	close(hold[1]);
+	assert_child_ok(pid);
+	close(rfd);
+}
+
+Test(sockflags, pidfd_from_the_first_byte)
+{
+	if (!have_passpidfd())
+		cr_skip_test("no SO_PASSPIDFD on this kernel");
+	FD_GUARD_BEGIN();
+	pidfd_first_byte(0);
+	pidfd_first_byte(1);
+	cr_assert_eq(tdir_entries(), 0);
 	FD_GUARD_END();
 }
