@@ -346,12 +346,20 @@ FDMSG_API int fdmsg_pair(int type, int fds[2]);
 /*
  * Listens on path: a filesystem path (socket file created with mode, 0
  * meaning 0600, never wider at any moment) or "@name" for a Linux abstract
- * name.  An existing socket at path is replaced only when nobody listens
- * on it; anything else there is -EEXIST (-EADDRINUSE for a live
- * listener).  Returns the listening descriptor (the caller's).
+ * name.  The socket is bound at a temporary name beside path
+ * (".fdmsg-*"), listens, and only then is link(2)-ed to path: a socket at
+ * path always answers, and of several calls racing on one path exactly
+ * one succeeds.  An existing socket at path is replaced only when it is
+ * dead: nobody listens on it and (Linux) no live socket is bound to it;
+ * a live or still-being-set-up one is -EADDRINUSE, anything else there
+ * -EEXIST, and neither is touched.  Returns the listening descriptor
+ * (the caller's); getsockname(2) reports the temporary name.
  * Errors: -EINVAL (bad type or flag, empty path, mode bits beyond 0777),
- * -ENAMETOOLONG, -EEXIST, -EADDRINUSE, -EOPNOTSUPP (abstract names off
- * Linux, or an FDMSG_SOCK_* flag), a socket error.
+ * -ENAMETOOLONG (also: no room for the 15-byte temporary name in path's
+ * directory), -EEXIST, -EADDRINUSE (also: the directory's flock(2),
+ * taken to remove a dead socket, held by another for a second),
+ * -EOPNOTSUPP (abstract names off Linux, or an FDMSG_SOCK_* flag), a
+ * socket or link(2) error.
  */
 FDMSG_API int fdmsg_listen(const char *path, int type, mode_t mode);
 

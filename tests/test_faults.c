@@ -642,6 +642,35 @@ static int dir_entries(const char *dir)
 }
 
 /*
+ * Removes the temporary names fdmsg_listen binds at (".fdmsg-*") from
+ * path's directory; returns how many there were.
+ */
+static int tmp_names_removed(const char *path)
+{
+	char dir[64], p[64 + 256 + 2];
+	const char *slash = strrchr(path, '/');
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(slash);
+	cr_assert_lt((size_t)(slash - path), sizeof(dir));
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	d = opendir(dir);
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".fdmsg-", 7) != 0)
+			continue;
+		(void)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		cr_assert_eq(unlink(p), 0);
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
  * fdmsg_listen replacing a stale socket file (mode 0660 under umask
  * 077, so the file's mode is set after bind), fdmsg_connect,
  * fdmsg_accept with a uid allow-list, fdmsg_peer_cred with a pidfd, one
@@ -798,6 +827,9 @@ out:
 	close_if(&c2);
 	close_if(&a2);
 	(void)unlink(r->path);
+	/* Only a failed unlink of its own may leave one. */
+	if (tmp_names_removed(r->path) > 0 && fault_fired_kind() != FK_UNLINK)
+		bad(r, "a temporary name was left in the directory");
 }
 
 /* The growable writer: eager and lazy first allocation, growth by

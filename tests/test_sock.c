@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
@@ -1532,5 +1533,321 @@ Test(sockflags, pidfd_from_the_first_byte)
 	pidfd_first_byte(0);
 	pidfd_first_byte(1);
 	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* THREATS 48: listen exclusivity                                      */
+/* ------------------------------------------------------------------ */
+
+/* No ".fdmsg-*" temporary name left in tdir. */
+static void assert_no_tmp_names(void)
+{
+	DIR *d = opendir(tdir);
+	struct dirent *e;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		cr_assert(strncmp(e->d_name, ".fdmsg-", 7) != 0,
+			  "temporary name %s left", e->d_name);
+	closedir(d);
+}
+
+#define RACERS 8
+#define ROUNDS 50
+
+/*
+ * One racer: waits for the start (EOF on go), calls fdmsg_listen, writes
+ * its result to res.  The winner then accepts connections (the losers'
+ * probes among them) until one sends '?', and answers with its pid.
+ * Bounded: the winner gives up after 20 s of silence.
+ */
+static void racer(const char *p, int type, int go, int res)
+{
+	struct timeval tv = { 20, 0 };
+	struct pollfd pfd;
+	char x;
+	pid_t me = getpid();
+	int lfd, s;
+
+	if (read(go, &x, 1) != 0)
+		_exit(20);
+	lfd = fdmsg_listen(p, type, 0);
+	{
+		int rep[2] = { lfd, (int)me };
+
+		if (write(res, rep, sizeof(rep)) != sizeof(rep))
+			_exit(21);
+	}
+	if (lfd < 0)
+		_exit(0);
+	for (;;) {
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 20000) != 1)
+			_exit(22);
+		s = fdmsg_accept(lfd, NULL, 0);
+		if (s < 0 || setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv,
+					sizeof(tv)) < 0)
+			_exit(23);
+		if (recv(s, &x, 1, 0) == 1 && x == '?')
+			break;
+		close(s); /* a probe */
+	}
+	if (send(s, &me, sizeof(me), MSG_NOSIGNAL) != sizeof(me))
+		_exit(24);
+	_exit(0);
+}
+
+/*
+ * RACERS processes call fdmsg_listen on one path at once, ROUNDS times,
+ * the path empty or holding a stale socket: exactly one wins, every other
+ * gets -EADDRINUSE, a connect to the path reaches the winner, and no
+ * temporary name is left.
+ */
+static void race(int type, int stale)
+{
+	char p[128];
+
+	tpath(p, sizeof(p), "s");
+	for (int round = 0; round < ROUNDS; round++) {
+		pid_t pids[RACERS], got, winner = 0;
+		int go[2], res[2], won = 0, busy = 0, rep[2], c;
+		struct timeval tv = { 20, 0 };
+
+		if (stale)
+			make_stale(p, type);
+		cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+		cr_assert_eq(pipe2(res, O_CLOEXEC), 0);
+		for (int i = 0; i < RACERS; i++) {
+			pids[i] = fork();
+			cr_assert(pids[i] >= 0);
+			if (pids[i] == 0) {
+				close(go[1]);
+				close(res[0]);
+				racer(p, type, go[0], res[1]);
+			}
+		}
+		close(go[0]);
+		close(res[1]);
+		close(go[1]); /* the start */
+		for (int i = 0; i < RACERS; i++) {
+			cr_assert_eq(read(res[0], rep, sizeof(rep)),
+				     sizeof(rep));
+			if (rep[0] >= 0) {
+				won++;
+				winner = (pid_t)rep[1];
+			} else if (rep[0] == -EADDRINUSE) {
+				busy++;
+			} else {
+				cr_assert_fail("round %d: a racer got %s", round,
+					       fdmsg_strerror(rep[0]));
+			}
+		}
+		close(res[0]);
+		cr_assert_eq(won, 1, "round %d (%s): %d winners", round,
+			     stale ? "stale" : "empty", won);
+		cr_assert_eq(busy, RACERS - 1);
+		/* The winner's socket is the one at the path. */
+		c = fdmsg_connect(p, type);
+		cr_assert(c >= 0, "round %d: connect: %s", round,
+			  fdmsg_strerror(c));
+		cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv,
+					sizeof(tv)), 0);
+		cr_assert_eq(send(c, "?", 1, MSG_NOSIGNAL), 1);
+		cr_assert_eq(recv(c, &got, sizeof(got), 0), sizeof(got),
+			     "round %d: the socket at the path is not the "
+			     "winner's", round);
+		cr_assert_eq(got, winner);
+		close(c);
+		for (int i = 0; i < RACERS; i++)
+			assert_child_ok(pids[i]);
+		assert_no_tmp_names();
+		cr_assert_eq(tdir_entries(), 1);
+		cr_assert_eq(unlink(p), 0);
+	}
+}
+
+Test(listen, threat48_racing_listeners_exactly_one_wins)
+{
+	FD_GUARD_BEGIN();
+	race(SOCK_SEQPACKET, 0);
+	race(SOCK_STREAM, 0);
+	FD_GUARD_END();
+}
+
+Test(listen, threat48_racing_listeners_on_a_stale_socket_one_wins)
+{
+	FD_GUARD_BEGIN();
+	race(SOCK_SEQPACKET, 1);
+	race(SOCK_STREAM, 1);
+	FD_GUARD_END();
+}
+
+/* A raw socket bound at p and not listening (another program between
+ * bind and listen), still open. */
+static int raw_bound(const char *path, int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0);
+	strcpy(sa.sun_path, path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/*
+ * A foreign socket in its bind-to-listen window refuses connect(2) like a
+ * dead one; sock_diag tells it is alive, so it is never replaced, and it
+ * can go on to listen.  Once closed, its file is stale and replaced.
+ */
+Test(listen, threat48_bound_not_listening_socket_is_eaddrinuse)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	char p[128];
+	struct stat st, st2;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < 2; i++) {
+		int b, lfd;
+
+		tpath(p, sizeof(p), i == 0 ? "q" : "t");
+		b = raw_bound(p, types[i]);
+		cr_assert_eq(fdmsg_connect(p, types[i]), -ECONNREFUSED);
+		cr_assert_eq(lstat(p, &st), 0);
+		cr_assert_eq(fdmsg_listen(p, types[i], 0), -EADDRINUSE);
+		cr_assert_eq(fdmsg_listen(p, types[i] == SOCK_STREAM ?
+						     SOCK_SEQPACKET :
+						     SOCK_STREAM,
+					  0),
+			     -EADDRINUSE);
+		cr_assert_eq(lstat(p, &st2), 0);
+		cr_assert_eq(st2.st_ino, st.st_ino);
+		assert_no_tmp_names();
+		/* Its owner goes on to listen and serves. */
+		cr_assert_eq(listen(b, 4), 0);
+		assert_serves(b, p, types[i]);
+		close(b);
+		/* Dead now: replaced. */
+		lfd = fdmsg_listen(p, types[i], 0);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+		assert_serves(lfd, p, types[i]);
+		close(lfd);
+		assert_no_tmp_names();
+	}
+	FD_GUARD_END();
+}
+
+/*
+ * A listener died while a connection it accepted lives on (a child kept
+ * it): that connection shares the file but listens on nothing, so the
+ * file is stale and replaced.
+ */
+Test(listen, threat48_dead_listener_with_live_connection_is_replaced)
+{
+	char p[128];
+	int l, c, s, lfd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	l = raw_listen(p, SOCK_STREAM, 4);
+	c = fdmsg_connect(p, SOCK_STREAM);
+	cr_assert(c >= 0);
+	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert(s >= 0);
+	close(l);
+	lfd = fdmsg_listen(p, SOCK_STREAM, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_serves(lfd, p, SOCK_STREAM);
+	assert_linked(c, s);
+	close(c);
+	close(s);
+	close(lfd);
+	assert_no_tmp_names();
+	FD_GUARD_END();
+}
+
+/* A datagram socket, bound and never listening, is live; once closed,
+ * stale and replaced. */
+Test(listen, threat48_bound_dgram_socket_is_eaddrinuse)
+{
+	char p[128];
+	int b, lfd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "d");
+	b = raw_bound(p, SOCK_DGRAM);
+	cr_assert_eq(fdmsg_listen(p, SOCK_DGRAM, 0), -EADDRINUSE);
+	cr_assert_eq(fdmsg_listen(p, SOCK_STREAM, 0), -EADDRINUSE);
+	close(b);
+	lfd = fdmsg_listen(p, SOCK_DGRAM, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	close(lfd);
+	assert_no_tmp_names();
+	cr_assert_eq(tdir_entries(), 1);
+	FD_GUARD_END();
+}
+
+/* What stays -EEXIST leaves no temporary name behind either. */
+Test(listen, threat48_refusals_leave_no_temporary_name)
+{
+	char p[128], q[128];
+	int fd, a;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "file");
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	tpath(q, sizeof(q), "link");
+	cr_assert_eq(symlink("file", q), 0);
+	cr_assert_eq(fdmsg_listen(q, 0, 0), -EEXIST);
+	tpath(p, sizeof(p), "live");
+	a = fdmsg_listen(p, 0, 0);
+	cr_assert(a >= 0);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	close(a);
+	assert_no_tmp_names();
+	cr_assert_eq(tdir_entries(), 3);
+	FD_GUARD_END();
+}
+
+/*
+ * The temporary name beside path (".fdmsg-" and 8 characters) must fit
+ * sun_path too: a directory one byte too long is -ENAMETOOLONG and
+ * nothing is made.
+ */
+Test(listen, temporary_name_must_fit_beside_path)
+{
+	char d[SUN_PATH_SIZE], p[SUN_PATH_SIZE + 8];
+	size_t base = strlen(tdir) + 1;
+	struct stat st;
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	for (size_t dlen = SUN_PATH_SIZE - 16; dlen <= SUN_PATH_SIZE - 15;
+	     dlen++) {
+		/* tdir/yyy...y/ of dlen characters, then "s". */
+		cr_assert(dlen - 1 > base);
+		memcpy(d, tdir, base - 1);
+		d[base - 1] = '/';
+		memset(d + base, dlen == SUN_PATH_SIZE - 16 ? 'y' : 'z',
+		       dlen - 1 - base);
+		d[dlen - 1] = '\0';
+		(void)mkdir(d, 0700);
+		(void)snprintf(p, sizeof(p), "%s/s", d);
+		lfd = fdmsg_listen(p, 0, 0);
+		if (dlen == SUN_PATH_SIZE - 16) {
+			cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+			assert_serves(lfd, p, 0);
+			close(lfd);
+		} else {
+			cr_assert_eq(lfd, -ENAMETOOLONG);
+			cr_assert_eq(lstat(p, &st), -1);
+			cr_assert_eq(rmdir(d), 0); /* empty */
+		}
+	}
 	FD_GUARD_END();
 }
