@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -107,15 +108,13 @@ static int set_pass(int fd, int pass)
 }
 
 /*
- * Settings every socket of ours gets after creation.  Close-on-exec is
- * set atomically (SOCK_CLOEXEC) where the platform can; macOS has no
- * SOCK_CLOEXEC nor accept4, so there it comes a moment late.
+ * Settings every socket of ours gets after creation, and the options of
+ * pass.  Close-on-exec is set atomically (SOCK_CLOEXEC) where the
+ * platform can; macOS has no SOCK_CLOEXEC nor accept4, so there it comes
+ * a moment late.
  */
-static int setup_fd(int fd)
+static int setup_fd(int fd, int pass)
 {
-	int ret = 0;
-
-	(void)fd;
 #ifndef SOCK_CLOEXEC
 	{
 		int fl = fcntl(fd, F_GETFD);
@@ -131,10 +130,10 @@ static int setup_fd(int fd)
 
 		if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one,
 			       sizeof(one)) < 0)
-			ret = -errno;
+			return -errno;
 	}
 #endif
-	return ret;
+	return set_pass(fd, pass);
 }
 
 static int new_socket(int type, int nonblock, int pass)
@@ -142,23 +141,20 @@ static int new_socket(int type, int nonblock, int pass)
 	int fd, ret;
 
 #ifdef SOCK_CLOEXEC
-	type |= SOCK_CLOEXEC;
-	if (nonblock)
-		type |= SOCK_NONBLOCK;
-	nonblock = 0;
+	type |= SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
 #endif
 	fd = socket(AF_UNIX, type, 0);
 	if (fd < 0)
 		return -errno;
-	ret = setup_fd(fd);
-	if (ret == 0)
-		ret = set_pass(fd, pass);
+	ret = setup_fd(fd, pass);
+#ifndef SOCK_CLOEXEC
 	if (ret == 0 && nonblock) {
 		int fl = fcntl(fd, F_GETFL);
 
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			ret = -errno;
 	}
+#endif
 	if (ret < 0) {
 		close_keep_errno(fd);
 		return ret;
@@ -218,13 +214,9 @@ int fdmsg_pair(int type, int fds[2])
 #endif
 	if (socketpair(AF_UNIX, type, 0, sv) < 0)
 		return -errno;
-	ret = setup_fd(sv[0]);
+	ret = setup_fd(sv[0], pass);
 	if (ret == 0)
-		ret = setup_fd(sv[1]);
-	if (ret == 0)
-		ret = set_pass(sv[0], pass);
-	if (ret == 0)
-		ret = set_pass(sv[1], pass);
+		ret = setup_fd(sv[1], pass);
 	if (ret < 0) {
 		close_keep_errno(sv[0]);
 		close_keep_errno(sv[1]);
@@ -334,6 +326,9 @@ static int bound_alive(const struct stat *st)
 	struct nlmsghdr *nh;
 	struct rtattr *rta;
 	struct unix_diag_vfs vfs;
+	/* The kernel's own dev_t: 12 bits of major above 20 of minor. */
+	const uint64_t kdev = (uint64_t)major(st->st_dev) << 20 |
+			      minor(st->st_dev);
 	ssize_t got;
 	int fd, ret = 0, done = 0;
 	size_t n, rlen;
@@ -394,14 +389,8 @@ static int bound_alive(const struct stat *st)
 				    RTA_PAYLOAD(rta) < sizeof(vfs))
 					continue;
 				memcpy(&vfs, RTA_DATA(rta), sizeof(vfs));
-				/* The kernel's own dev_t: 12 bits of major
-				 * above 20 of minor. */
-				if (vfs.udiag_vfs_ino == st->st_ino &&
-				    vfs.udiag_vfs_dev >> 20 ==
-					    major(st->st_dev) &&
-				    (vfs.udiag_vfs_dev & 0xfffff) ==
-					    minor(st->st_dev))
-					ret = 1;
+				ret |= vfs.udiag_vfs_ino == st->st_ino &&
+				       vfs.udiag_vfs_dev == kdev;
 			}
 		}
 	}
@@ -759,7 +748,7 @@ int fdmsg_accept(int listen_fd, const uid_t *allow_uids, size_t n)
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -errno; /* -EAGAIN on a non-blocking listener */
-	ret = setup_fd(fd);
+	ret = setup_fd(fd, 0);
 	if (ret < 0)
 		goto fail;
 	if (n == 0)

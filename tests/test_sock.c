@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -309,10 +311,16 @@ Test(listen, path_given_mode_is_exact_whatever_the_umask)
 static char watch_path[128];
 static mode_t watch_mode;
 static int watch_wider;
+static int no_proc; /* chmod through /proc/self/fd fails ENOENT */
 
 int chmod(const char *path, mode_t mode)
 {
 	struct stat st, fin;
+
+	if (no_proc && strncmp(path, "/proc/", 6) == 0) {
+		errno = ENOENT;
+		return -1;
+	}
 
 	if (watch_path[0] != '\0' && stat(path, &st) == 0 &&
 	    lstat(watch_path, &fin) == 0 && st.st_dev == fin.st_dev &&
@@ -1849,5 +1857,311 @@ Test(listen, temporary_name_must_fit_beside_path)
 			cr_assert_eq(rmdir(d), 0); /* empty */
 		}
 	}
+	FD_GUARD_END();
+}
+
+/*
+ * A stale socket while somebody else holds the directory's lock (a
+ * process that can read the directory can): not replaced, -EADDRINUSE
+ * once the wait is over, the file kept.  Let go, it is replaced.
+ */
+Test(listen, threat48_directory_lock_held_is_eaddrinuse_and_kept)
+{
+	char p[128];
+	struct stat st, st2;
+	int dfd, lfd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	make_stale(p, SOCK_SEQPACKET);
+	cr_assert_eq(lstat(p, &st), 0);
+	dfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(dfd >= 0);
+	cr_assert_eq(flock(dfd, LOCK_EX), 0);
+	cr_assert_eq(fdmsg_listen(p, SOCK_SEQPACKET, 0), -EADDRINUSE);
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert(st2.st_ino == st.st_ino && st2.st_mode == st.st_mode);
+	assert_no_tmp_names();
+	close(dfd);
+	lfd = fdmsg_listen(p, SOCK_SEQPACKET, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_serves(lfd, p, SOCK_SEQPACKET);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+/* A relative path: the temporary name and the lock are in ".". */
+Test(listen, relative_path_replaces_stale_in_cwd)
+{
+	struct stat st;
+	int here, lfd;
+
+	FD_GUARD_BEGIN();
+	here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(here >= 0);
+	cr_assert_eq(chdir(tdir), 0);
+	make_stale("rel", SOCK_STREAM);
+	lfd = fdmsg_listen("rel", SOCK_STREAM, 0640);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	cr_assert_eq(lstat("rel", &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0640);
+	assert_serves(lfd, "rel", SOCK_STREAM);
+	close(lfd);
+	assert_no_tmp_names();
+	cr_assert_eq(fchdir(here), 0);
+	close(here);
+	FD_GUARD_END();
+}
+
+/*
+ * bind(2) and connect(2) as the library sees them: a test can act
+ * between the library's bind at its temporary name and its next step
+ * (plant_at_tmp: the temporary name becomes a regular file), or before
+ * the stale probe's connect (swap_path: the stale file is replaced by
+ * another one, a new inode).
+ */
+static int plant_at_tmp;
+static int tmp_busy; /* every temporary name is taken: counts binds */
+static char planted[128];
+static char swap_path[128];
+static char conn_path[128];
+static char conn_script[8];
+
+/* glibc declares them with a transparent union under _GNU_SOURCE. */
+#if defined(__GLIBC__) && defined(__USE_GNU)
+#define SA_ARG(a) ((const struct sockaddr *)(a).__sockaddr__)
+#else
+#define SA_ARG(a) (a)
+#endif
+
+int bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+{
+	const struct sockaddr *sa = SA_ARG(arg);
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	int r;
+
+	if (tmp_busy && un->sun_family == AF_UNIX &&
+	    strstr(un->sun_path, "/.fdmsg-") != NULL) {
+		tmp_busy++;
+		errno = EADDRINUSE;
+		return -1;
+	}
+	r = (int)syscall(SYS_bind, fd, sa, len);
+
+	if (r == 0 && plant_at_tmp && un->sun_family == AF_UNIX &&
+	    strstr(un->sun_path, "/.fdmsg-") != NULL) {
+		int f;
+
+		plant_at_tmp = 0;
+		strcpy(planted, un->sun_path);
+		cr_assert_eq(unlink(planted), 0);
+		f = open(planted, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			 0600);
+		cr_assert(f >= 0);
+		close(f);
+	}
+	return r;
+}
+
+int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+{
+	const struct sockaddr *sa = SA_ARG(arg);
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+
+	if (swap_path[0] != '\0' && un->sun_family == AF_UNIX &&
+	    strcmp(un->sun_path, swap_path) == 0) {
+		char nw[160];
+
+		(void)snprintf(nw, sizeof(nw), "%s.new", swap_path);
+		swap_path[0] = '\0';
+		make_stale(nw, SOCK_SEQPACKET);
+		cr_assert_eq(rename(nw, un->sun_path), 0);
+	}
+	if (conn_script[0] != '\0' && un->sun_family == AF_UNIX &&
+	    strcmp(un->sun_path, conn_path) == 0) {
+		/* One step of the script per call: 'i' EINTR, nothing
+		 * done; 'p', 'a', 'c': connect, then say EINPROGRESS,
+		 * EALREADY or EISCONN. */
+		char step = conn_script[0];
+		int r;
+
+		memmove(conn_script, conn_script + 1, strlen(conn_script));
+		if (step == 'i') {
+			errno = EINTR;
+			return -1;
+		}
+		r = (int)syscall(SYS_connect, fd, sa, len);
+		if (r < 0)
+			return r;
+		errno = step == 'p' ? EINPROGRESS :
+			step == 'a' ? EALREADY : EISCONN;
+		return -1;
+	}
+	return (int)syscall(SYS_connect, fd, sa, len);
+}
+
+/* Something planted at the temporary name is neither chmod-ed, nor
+ * linked to path, nor removed. */
+Test(listen, file_planted_at_temporary_name_is_left_alone)
+{
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	plant_at_tmp = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0660), -EEXIST);
+	cr_assert_eq(plant_at_tmp, 0);
+	cr_assert_eq(lstat(p, &st), -1);
+	cr_assert_eq(lstat(planted, &st), 0);
+	cr_assert(S_ISREG(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0600);
+	cr_assert_eq(unlink(planted), 0);
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* The stale file judged is not the one there when it would be removed:
+ * not ours to judge, -EADDRINUSE, the newcomer kept. */
+Test(listen, stale_file_swapped_during_the_probe_is_kept)
+{
+	char p[128];
+	struct stat st, st2;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	make_stale(p, SOCK_SEQPACKET);
+	cr_assert_eq(lstat(p, &st), 0);
+	strcpy(swap_path, p);
+	cr_assert_eq(fdmsg_listen(p, SOCK_SEQPACKET, 0), -EADDRINUSE);
+	cr_assert_eq(swap_path[0], '\0');
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert(S_ISSOCK(st2.st_mode));
+	cr_assert_neq(st2.st_ino, st.st_ino);
+	assert_no_tmp_names();
+	cr_assert_eq(tdir_entries(), 1);
+	FD_GUARD_END();
+}
+
+/*
+ * fchmodat(2) as the library sees it, for its fallback without /proc:
+ * refused (EPERM) while refuse_fchmodat is set, else passed on.
+ */
+static int refuse_fchmodat;
+
+int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	if (refuse_fchmodat) {
+		errno = EPERM;
+		return -1;
+	}
+	if (flags != 0) {
+		errno = EOPNOTSUPP; /* nothing here asks for more */
+		return -1;
+	}
+	return (int)syscall(SYS_fchmodat, dirfd, path, mode);
+}
+
+/* Without /proc and with the file's mode refused, fdmsg_listen fails
+ * with that error and leaves nothing: not at path, not the temporary. */
+Test(listen, mode_refused_leaves_nothing)
+{
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	(void)umask(077);
+	no_proc = 1;
+	refuse_fchmodat = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0660), -EPERM);
+	no_proc = 0;
+	refuse_fchmodat = 0;
+	(void)umask(022);
+	cr_assert_eq(lstat(p, &st), -1);
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* link(2) as the library sees it: EEXIST while link_busy is set (each
+ * round someone published and went again). */
+static int link_busy;
+
+int link(const char *from, const char *to)
+{
+	if (link_busy) {
+		link_busy++;
+		errno = EEXIST;
+		return -1;
+	}
+	return (int)syscall(SYS_link, from, to);
+}
+
+/* Publishing loses every round: bounded, -EADDRINUSE, nothing left. */
+Test(listen, publish_rounds_are_bounded)
+{
+	char p[128];
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	link_busy = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	cr_assert_gt(link_busy, 2);
+	cr_assert_lt(link_busy, 20);
+	link_busy = 0;
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* Every temporary name taken: a bounded number of tries, then
+ * -EADDRINUSE and nothing made. */
+Test(listen, temporary_names_all_taken_is_bounded)
+{
+	char p[128];
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	tmp_busy = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	cr_assert_gt(tmp_busy, 2);
+	cr_assert_lt(tmp_busy, 200);
+	tmp_busy = 0;
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/*
+ * connect(2) with the POSIX behaviour of other systems (simulated): an
+ * interrupted connect goes on in the background; fdmsg_connect waits for
+ * it (EINPROGRESS, EALREADY) or takes EISCONN after an interruption as
+ * done.  EISCONN without one is an error.
+ */
+Test(connect, interrupted_connect_finishing_in_background)
+{
+	static const char *const scripts[] = { "p", "ia", "ic", "iip" };
+	int lfd, c, s;
+
+	FD_GUARD_BEGIN();
+	tpath(conn_path, sizeof(conn_path), "s");
+	lfd = fdmsg_listen(conn_path, SOCK_STREAM, 0);
+	cr_assert(lfd >= 0);
+	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+		strcpy(conn_script, scripts[i]);
+		c = fdmsg_connect(conn_path, SOCK_STREAM);
+		cr_assert(c >= 0, "%s: %s", scripts[i], fdmsg_strerror(c));
+		cr_assert_eq(conn_script[0], '\0');
+		s = fdmsg_accept(lfd, NULL, 0);
+		cr_assert(s >= 0);
+		assert_linked(c, s);
+		close(c);
+		close(s);
+	}
+	strcpy(conn_script, "c");
+	cr_assert_eq(fdmsg_connect(conn_path, SOCK_STREAM), -EISCONN);
+	s = fdmsg_accept(lfd, NULL, 0); /* the connection it made */
+	cr_assert(s >= 0);
+	close(s);
+	conn_path[0] = '\0';
+	close(lfd);
 	FD_GUARD_END();
 }
