@@ -263,37 +263,8 @@ static int is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
 
 /* How long clear_stale waits for the directory lock (1 ms steps). */
 #define LOCK_TRIES 1000
-/* Temporary names tried before giving up, and rounds of publish. */
-#define TMP_TRIES 64
+/* Rounds of publish before giving up. */
 #define PUBLISH_TRIES 8
-
-static const char tmp_prefix[] = ".fdmsg-";
-#define TMP_RAND 8 /* characters after the prefix */
-#define TMP_LEAF (sizeof(tmp_prefix) - 1 + TMP_RAND)
-
-/*
- * A fresh leaf for a temporary name: not secret (bind or mkdir refuse a
- * name in use, and the directory is trusted), only unlikely to collide
- * between processes and threads.
- */
-static void tmp_leaf(char *out)
-{
-	static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
-	static unsigned long seq;
-	struct timespec ts;
-	unsigned long v;
-	size_t i;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	v = (unsigned long)getpid() * 2654435761u ^
-	    (unsigned long)ts.tv_nsec * 40503u ^
-	    __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED) * 97u;
-	memcpy(out, tmp_prefix, sizeof(tmp_prefix) - 1);
-	out += sizeof(tmp_prefix) - 1;
-	for (i = 0; i < TMP_RAND; i++, v >>= 5)
-		out[i] = digits[v & 31];
-	out[TMP_RAND] = '\0';
-}
 
 /* The length of path's directory part, trailing slash included. */
 static size_t dir_len(const char *path)
@@ -353,14 +324,16 @@ static int bound_alive(const struct stat *st)
 		goto out;
 	}
 	while (!done) {
+		/* MSG_TRUNC: the whole length, so that a cut message is
+		 * known (an entry lost would read as "not bound"). */
 		do
-			got = recv(fd, buf.b, sizeof(buf.b), 0);
+			got = recv(fd, buf.b, sizeof(buf.b), MSG_TRUNC);
 		while (got < 0 && errno == EINTR);
 		if (got < 0) {
 			ret = -errno;
 			goto out;
 		}
-		if (got == 0) {
+		if (got == 0 || (size_t)got > sizeof(buf.b)) {
 			ret = -EPROTO;
 			goto out;
 		}
@@ -513,6 +486,37 @@ struct binder {
 };
 
 #ifdef FDMSG_BIND_FCHMOD
+
+/* Temporary names tried before giving up. */
+#define TMP_TRIES 64
+
+static const char tmp_prefix[] = ".fdmsg-";
+#define TMP_RAND 8 /* characters after the prefix */
+#define TMP_LEAF (sizeof(tmp_prefix) - 1 + TMP_RAND)
+
+/*
+ * A fresh leaf for a temporary name: not secret (bind or mkdir refuse a
+ * name in use, and the directory is trusted), only unlikely to collide
+ * between processes and threads.
+ */
+static void tmp_leaf(char *out)
+{
+	static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
+	static unsigned long seq;
+	struct timespec ts;
+	unsigned long v;
+	size_t i;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	v = (unsigned long)getpid() * 2654435761u ^
+	    (unsigned long)ts.tv_nsec * 40503u ^
+	    __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED) * 97u;
+	memcpy(out, tmp_prefix, sizeof(tmp_prefix) - 1);
+	out += sizeof(tmp_prefix) - 1;
+	for (i = 0; i < TMP_RAND; i++, v >>= 5)
+		out[i] = digits[v & 31];
+	out[TMP_RAND] = '\0';
+}
 
 /*
  * Widens the bound file to exactly mode (bind left mode less the umask).

@@ -2007,6 +2007,9 @@ Test(listen, file_planted_at_temporary_name_is_left_alone)
 	char p[128];
 	struct stat st;
 
+#ifdef FDMSG_PORTABLE_BIND
+	cr_skip_test("the temporary name is in a private directory");
+#endif
 	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	plant_at_tmp = 1;
@@ -2123,7 +2126,9 @@ Test(listen, temporary_names_all_taken_is_bounded)
 	tpath(p, sizeof(p), "s");
 	tmp_busy = 1;
 	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
-	cr_assert_gt(tmp_busy, 2);
+#ifndef FDMSG_PORTABLE_BIND
+	cr_assert_gt(tmp_busy, 2); /* (a private directory: no retry) */
+#endif
 	cr_assert_lt(tmp_busy, 200);
 	tmp_busy = 0;
 	cr_assert_eq(tdir_entries(), 0);
