@@ -304,29 +304,32 @@ Test(listen, path_given_mode_is_exact_whatever_the_umask)
 }
 
 /*
- * chmod(2) as the library sees it: when it changes the file at watch_path
- * (the same inode), the mode that file had until then is noted.  That is
- * the first moment a test can look at a new socket file.
+ * chmod(2) as the library sees it: when it changes a socket file in tdir
+ * (the temporary name the socket is bound at), the mode that file had
+ * until then is noted, and whether path (watch_path) already exists.
+ * That is the first moment a test can look at a new socket file.
  */
 static char watch_path[128];
 static mode_t watch_mode;
-static int watch_wider;
+static int watch_wider, watch_calls, watch_early;
 static int no_proc; /* chmod through /proc/self/fd fails ENOENT */
 
 int chmod(const char *path, mode_t mode)
 {
-	struct stat st, fin;
+	struct stat st, dir, fin;
 
 	if (no_proc && strncmp(path, "/proc/", 6) == 0) {
 		errno = ENOENT;
 		return -1;
 	}
-
 	if (watch_path[0] != '\0' && stat(path, &st) == 0 &&
-	    lstat(watch_path, &fin) == 0 && st.st_dev == fin.st_dev &&
-	    st.st_ino == fin.st_ino) {
+	    S_ISSOCK(st.st_mode) && stat(tdir, &dir) == 0 &&
+	    st.st_dev == dir.st_dev) {
+		watch_calls++;
 		if (st.st_mode & 07777 & ~watch_mode)
 			watch_wider++;
+		if (lstat(watch_path, &fin) == 0)
+			watch_early++;
 	}
 	return fchmodat(AT_FDCWD, path, mode, 0);
 }
@@ -348,12 +351,17 @@ Test(listen, socket_file_never_wider_than_mode)
 		(void)snprintf(name, sizeof(name), "s%zu", i);
 		tpath(watch_path, sizeof(watch_path), name);
 		watch_mode = want;
-		watch_wider = 0;
+		watch_wider = watch_calls = watch_early = 0;
 		(void)umask(cases[i].umask);
 		lfd = fdmsg_listen(watch_path, 0, cases[i].mode);
 		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 		cr_assert_eq(watch_wider, 0, "mode %o, umask %o: wider first",
 			     (unsigned)want, (unsigned)cases[i].umask);
+		/* Where the umask narrowed the file, it was widened, before
+		 * it was published at the path. */
+		if (want & cases[i].umask)
+			cr_assert_gt(watch_calls, 0);
+		cr_assert_eq(watch_early, 0, "published before its mode");
 		cr_assert_eq(lstat(watch_path, &st), 0);
 		cr_assert_eq(st.st_mode & 07777, want);
 		close(lfd);
