@@ -344,18 +344,42 @@ FDMSG_API void fdmsg_msg_release(struct fdmsg_msg *msg);
 /* type 0 picks the platform's default: SOCK_SEQPACKET (SOCK_STREAM on
  * macOS).  Every socket is created close-on-exec. */
 
+/*
+ * Flags to OR into the type of fdmsg_pair, fdmsg_listen and
+ * fdmsg_connect: the socket is made with SO_PASSCRED (SO_PASSPIDFD)
+ * already on, so every frame that reaches it carries its sender's
+ * credentials (pidfd), from the very first byte.  Without them only bytes
+ * sent after fdmsg_chan_new switched the option on carry them (earlier
+ * ones arrive with none).  fdmsg_pair sets them on both ends, fdmsg_listen
+ * on the listener before it listens (accepted sockets inherit them),
+ * fdmsg_connect before it connects.  Give fdmsg_chan_new the matching
+ * FDMSG_OPT_CREDS / FDMSG_OPT_PIDFD, or it turns them off again.
+ * -EOPNOTSUPP where the system has no such option (SO_PASSPIDFD: Linux
+ * 6.5 and later).
+ */
+#define FDMSG_SOCK_CREDS 0x10000000
+#define FDMSG_SOCK_PIDFD 0x20000000
+
 /* socketpair(AF_UNIX).  fds[0] and fds[1] are the caller's. */
 FDMSG_API int fdmsg_pair(int type, int fds[2]);
 
 /*
  * Listens on path: a filesystem path (socket file created with mode, 0
  * meaning 0600, never wider at any moment) or "@name" for a Linux abstract
- * name.  An existing socket at path is replaced only when nobody listens
- * on it; anything else there is -EEXIST (-EADDRINUSE for a live
- * listener).  Returns the listening descriptor (the caller's).
- * Errors: -EINVAL (bad type, empty path, mode bits beyond 0777),
- * -ENAMETOOLONG, -EEXIST, -EADDRINUSE, -EOPNOTSUPP (abstract names off
- * Linux), a socket error.
+ * name.  The socket is bound at a temporary name beside path
+ * (".fdmsg-*"), listens, and only then is link(2)-ed to path: a socket at
+ * path always answers, and of several calls racing on one path exactly
+ * one succeeds.  An existing socket at path is replaced only when it is
+ * dead: nobody listens on it and (Linux) no live socket is bound to it;
+ * a live or still-being-set-up one is -EADDRINUSE, anything else there
+ * -EEXIST, and neither is touched.  Returns the listening descriptor
+ * (the caller's); getsockname(2) reports the temporary name.
+ * Errors: -EINVAL (bad type or flag, empty path, mode bits beyond 0777),
+ * -ENAMETOOLONG (also: no room for the 15-byte temporary name in path's
+ * directory), -EEXIST, -EADDRINUSE (also: the directory's flock(2),
+ * taken to remove a dead socket, held by another for a second),
+ * -EOPNOTSUPP (abstract names off Linux, or an FDMSG_SOCK_* flag), a
+ * socket or link(2) error.
  */
 FDMSG_API int fdmsg_listen(const char *path, int type, mode_t mode);
 

@@ -3,8 +3,9 @@
  * abstract names, and the peer's kernel-recorded credentials.
  *
  * Socket types: 0 means FDMSG_DEFAULT_SOCK_TYPE; only SOCK_SEQPACKET,
- * SOCK_STREAM and SOCK_DGRAM are accepted, anything else (flag bits such
- * as SOCK_NONBLOCK included) is -EINVAL.  Every descriptor made here is
+ * SOCK_STREAM and SOCK_DGRAM are accepted, with FDMSG_SOCK_CREDS and
+ * FDMSG_SOCK_PIDFD OR-ed in; anything else (flag bits such as
+ * SOCK_NONBLOCK included) is -EINVAL.  Every descriptor made here is
  * close-on-exec.
  */
 #include <errno.h>
@@ -12,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,8 +22,16 @@
 #include <sys/types.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <sys/file.h>
+#include <time.h>
 #ifdef __linux__
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
+#include <linux/sock_diag.h>
+#include <linux/unix_diag.h>
+#include <netinet/tcp.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #endif
 
 #include "compat.h"
@@ -29,14 +39,16 @@
 #include "util.h"
 
 /*
- * Where the socket file gets its mode.  Linux creates the file of bind(2)
- * with the socket inode's mode less the umask, and fchmod(2) on an unbound
- * socket sets that inode's mode: so fchmod(mode) before bind makes a file
- * that is never wider than mode, without touching the process-wide umask
- * (not thread-safe).  Other kernels ignore the socket's own mode (FreeBSD
- * refuses fchmod on a socket): there the socket is bound inside a private
- * 0700 directory, chmod-ed where nobody else can reach it, and link(2)-ed
- * into place, which, unlike rename(2), never replaces what is at the path.
+ * Where the socket file gets its mode.  A listening socket is bound at a
+ * temporary name and link(2)-ed into place once it listens (see listen
+ * exclusivity below).  Linux creates the file of bind(2) with the socket
+ * inode's mode less the umask, and fchmod(2) on an unbound socket sets
+ * that inode's mode: so fchmod(mode) before bind makes a file that is
+ * never wider than mode, without touching the process-wide umask (not
+ * thread-safe); the temporary name sits beside path.  Other kernels
+ * ignore the socket's own mode (FreeBSD refuses fchmod on a socket):
+ * there the temporary name is inside a private 0700 directory, where the
+ * file is chmod-ed before anybody else can reach it.
  * FDMSG_PORTABLE_BIND forces that second way on Linux, for testing it.
  */
 #if defined(__linux__) && !defined(FDMSG_PORTABLE_BIND)
@@ -47,26 +59,62 @@
 #define SOMAXCONN 128
 #endif
 
-static int check_type(int *type)
+#define SOCK_PASS_FLAGS (FDMSG_SOCK_CREDS | FDMSG_SOCK_PIDFD)
+
+/* Splits type into the socket type and the FDMSG_SOCK_* flags. */
+static int check_type(int *type, int *pass)
 {
+	*pass = *type & SOCK_PASS_FLAGS;
+	*type &= ~SOCK_PASS_FLAGS;
 	if (*type == 0)
 		*type = FDMSG_DEFAULT_SOCK_TYPE;
 	if (*type != SOCK_SEQPACKET && *type != SOCK_STREAM &&
 	    *type != SOCK_DGRAM)
 		return -EINVAL;
+#ifndef SO_PASSCRED
+	if (*pass & FDMSG_SOCK_CREDS)
+		return -EOPNOTSUPP;
+#endif
+#ifndef __linux__
+	if (*pass & FDMSG_SOCK_PIDFD)
+		return -EOPNOTSUPP; /* no SO_PASSPIDFD */
+#endif
 	return 0;
 }
 
 /*
- * Settings every socket of ours gets after creation.  Close-on-exec is
- * set atomically (SOCK_CLOEXEC) where the platform can; macOS has no
- * SOCK_CLOEXEC nor accept4, so there it comes a moment late.
+ * Switches on what pass asks for, before the socket can receive
+ * anything: the kernel attaches credentials to a message only when the
+ * receiving socket wants them at the moment it is sent.
  */
-static int setup_fd(int fd)
+static int set_pass(int fd, int pass)
 {
-	int ret = 0;
+	int one = 1;
 
 	(void)fd;
+	(void)one;
+#ifdef SO_PASSCRED
+	if ((pass & FDMSG_SOCK_CREDS) &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)) < 0)
+		return errno == ENOPROTOOPT ? -EOPNOTSUPP : -errno;
+#endif
+#ifdef __linux__
+	/* Before Linux 6.5 the kernel does not know the option. */
+	if ((pass & FDMSG_SOCK_PIDFD) &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one)) < 0)
+		return errno == ENOPROTOOPT ? -EOPNOTSUPP : -errno;
+#endif
+	return 0;
+}
+
+/*
+ * Settings every socket of ours gets after creation, and the options of
+ * pass.  Close-on-exec is set atomically (SOCK_CLOEXEC) where the
+ * platform can; macOS has no SOCK_CLOEXEC nor accept4, so there it comes
+ * a moment late.
+ */
+static int setup_fd(int fd, int pass)
+{
 #ifndef SOCK_CLOEXEC
 	{
 		int fl = fcntl(fd, F_GETFD);
@@ -82,32 +130,31 @@ static int setup_fd(int fd)
 
 		if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one,
 			       sizeof(one)) < 0)
-			ret = -errno;
+			return -errno;
 	}
 #endif
-	return ret;
+	return set_pass(fd, pass);
 }
 
-static int new_socket(int type, int nonblock)
+static int new_socket(int type, int nonblock, int pass)
 {
 	int fd, ret;
 
 #ifdef SOCK_CLOEXEC
-	type |= SOCK_CLOEXEC;
-	if (nonblock)
-		type |= SOCK_NONBLOCK;
-	nonblock = 0;
+	type |= SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0);
 #endif
 	fd = socket(AF_UNIX, type, 0);
 	if (fd < 0)
 		return -errno;
-	ret = setup_fd(fd);
+	ret = setup_fd(fd, pass);
+#ifndef SOCK_CLOEXEC
 	if (ret == 0 && nonblock) {
 		int fl = fcntl(fd, F_GETFL);
 
 		if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 			ret = -errno;
 	}
+#endif
 	if (ret < 0) {
 		close_keep_errno(fd);
 		return ret;
@@ -155,11 +202,11 @@ static int make_addr(const char *path, struct sockaddr_un *sa,
 
 int fdmsg_pair(int type, int fds[2])
 {
-	int sv[2], ret;
+	int sv[2], pass, ret;
 
 	if (fds == NULL)
 		return -EINVAL;
-	ret = check_type(&type);
+	ret = check_type(&type, &pass);
 	if (ret < 0)
 		return ret;
 #ifdef SOCK_CLOEXEC
@@ -167,9 +214,9 @@ int fdmsg_pair(int type, int fds[2])
 #endif
 	if (socketpair(AF_UNIX, type, 0, sv) < 0)
 		return -errno;
-	ret = setup_fd(sv[0]);
+	ret = setup_fd(sv[0], pass);
 	if (ret == 0)
-		ret = setup_fd(sv[1]);
+		ret = setup_fd(sv[1], pass);
 	if (ret < 0) {
 		close_keep_errno(sv[0]);
 		close_keep_errno(sv[1]);
@@ -191,7 +238,7 @@ static int is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
 {
 	int fd, r;
 
-	fd = new_socket(type, 1);
+	fd = new_socket(type, 1, 0);
 	if (fd < 0)
 		return fd;
 	do
@@ -203,50 +250,273 @@ static int is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
 }
 
 /*
- * What is at path, now that binding there failed (EADDRINUSE)?  Anything
- * but a socket (a file, a symlink, even one to a socket, a directory) is
+ * Listen exclusivity.  A socket file appears at path only by link(2)
+ * from a temporary name, after listen(2): so whatever fdmsg puts at path
+ * already answers connect(2), and link never replaces anything.  A
+ * socket that refuses connections (is_stale) is then either dead or
+ * another program's in its bind-to-listen window; the second is told
+ * apart on Linux by sock_diag (bound_alive).  Removing a stale file is
+ * done holding flock(2) on the directory and judged again under it, so
+ * of several fdmsg_listen calls that found the same stale file one
+ * removes it, and none removes what another published meanwhile.
+ */
+
+/* How long clear_stale waits for the directory lock (1 ms steps). */
+#define LOCK_TRIES 1000
+/* Rounds of publish before giving up. */
+#define PUBLISH_TRIES 8
+
+/* The length of path's directory part, trailing slash included. */
+static size_t dir_len(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+
+	return slash != NULL ? (size_t)(slash - path) + 1 : 0;
+}
+
+#ifdef __linux__
+
+/*
+ * Is some live socket bound to the file st describes?  Asks sock_diag
+ * for every Unix socket with the device and inode of its file
+ * (UDIAG_SHOW_VFS).  Returns 1 bound, 0 not, or a negative errno
+ * (no sock_diag: the caller keeps the connect verdict).  Sees only this
+ * network namespace's sockets.
+ */
+static int bound_alive(const struct stat *st)
+{
+	struct {
+		struct nlmsghdr nh;
+		struct unix_diag_req req;
+	} rq;
+	struct sockaddr_nl sa;
+	union {
+		struct nlmsghdr nh;
+		char b[16384];
+	} buf;
+	struct nlmsghdr *nh;
+	struct rtattr *rta;
+	struct unix_diag_vfs vfs;
+	/* The kernel's own dev_t: 12 bits of major above 20 of minor. */
+	const uint64_t kdev = (uint64_t)major(st->st_dev) << 20 |
+			      minor(st->st_dev);
+	ssize_t got;
+	int fd, ret = 0, done = 0;
+	size_t n, rlen;
+
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+	if (fd < 0)
+		return -errno;
+	memset(&rq, 0, sizeof(rq));
+	rq.nh.nlmsg_len = sizeof(rq);
+	rq.nh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	rq.nh.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	rq.req.sdiag_family = AF_UNIX;
+	/* Unconnected or listening: an accepted connection of a dead
+	 * listener shares its file, but does not make it live. */
+	rq.req.udiag_states = 1u << TCP_CLOSE | 1u << TCP_LISTEN;
+	rq.req.udiag_show = UDIAG_SHOW_VFS;
+	memset(&sa, 0, sizeof(sa));
+	sa.nl_family = AF_NETLINK;
+	if (sendto(fd, &rq, sizeof(rq), 0, (struct sockaddr *)&sa,
+		   sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	while (!done) {
+		/* MSG_TRUNC: the whole length, so that a cut message is
+		 * known (an entry lost would read as "not bound"). */
+		do
+			got = recv(fd, buf.b, sizeof(buf.b), MSG_TRUNC);
+		while (got < 0 && errno == EINTR);
+		if (got < 0) {
+			ret = -errno;
+			goto out;
+		}
+		if (got == 0 || (size_t)got > sizeof(buf.b)) {
+			ret = -EPROTO;
+			goto out;
+		}
+		n = (size_t)got;
+		for (nh = &buf.nh; NLMSG_OK(nh, n); nh = NLMSG_NEXT(nh, n)) {
+			if (nh->nlmsg_type == NLMSG_DONE) {
+				done = 1;
+				break;
+			}
+			if (nh->nlmsg_type == NLMSG_ERROR) {
+				ret = -EPROTO;
+				goto out;
+			}
+			if (nh->nlmsg_type != SOCK_DIAG_BY_FAMILY ||
+			    nh->nlmsg_len < NLMSG_LENGTH(
+						    sizeof(struct unix_diag_msg)))
+				continue;
+			rta = (struct rtattr *)((char *)NLMSG_DATA(nh) +
+						NLMSG_ALIGN(sizeof(
+						    struct unix_diag_msg)));
+			rlen = nh->nlmsg_len -
+			       NLMSG_LENGTH(NLMSG_ALIGN(
+				       sizeof(struct unix_diag_msg)));
+			for (; RTA_OK(rta, rlen); rta = RTA_NEXT(rta, rlen)) {
+				if (rta->rta_type != UNIX_DIAG_VFS ||
+				    RTA_PAYLOAD(rta) < sizeof(vfs))
+					continue;
+				memcpy(&vfs, RTA_DATA(rta), sizeof(vfs));
+				ret |= vfs.udiag_vfs_ino == st->st_ino &&
+				       vfs.udiag_vfs_dev == kdev;
+			}
+		}
+	}
+out:
+	close(fd);
+	return ret;
+}
+
+#else
+
+static int bound_alive(const struct stat *st)
+{
+	(void)st;
+	return -EOPNOTSUPP;
+}
+
+#endif
+
+/*
+ * Holds flock(2) on path's directory: the lock every clear_stale of
+ * fdmsg takes before judging and removing.  Returns the directory's
+ * descriptor (closing it lets go), or a negative errno: -EADDRINUSE
+ * when somebody holds the lock for a second (a process that can read
+ * the directory can; failing closed never replaces a live socket).
+ */
+static int lock_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	size_t dlen = dir_len(path);
+	int fd, tries;
+
+	if (dlen == 0) {
+		dir[0] = '.';
+		dir[1] = '\0';
+	} else {
+		memcpy(dir, path, dlen); /* path fits sun_path */
+		dir[dlen] = '\0';
+	}
+	do
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -errno;
+	for (tries = 0;; tries++) {
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+			return fd;
+		if (errno == EINTR)
+			continue;
+		if (errno != EWOULDBLOCK || tries == LOCK_TRIES)
+			break;
+		(void)poll(NULL, 0, 1);
+	}
+	if (errno == EWOULDBLOCK)
+		errno = EADDRINUSE;
+	close_keep_errno(fd);
+	return -errno;
+}
+
+/*
+ * What is at path, now that link(2) there said EEXIST?  Anything but a
+ * socket (a file, a symlink, even one to a socket, a directory) is
  * -EEXIST and stays.  A socket somebody holds is -EADDRINUSE and stays.
- * A stale socket is unlinked (0: bind again), after checking that the
- * same inode is still there.  A window remains between that check and
- * unlink(2): the directory must not be writable by whom we distrust, or
- * the socket could be replaced under us anyway.
+ * A stale socket is unlinked (0: publish again), judged and removed
+ * under the directory's lock, after checking that the same inode is
+ * still there.  0 also when path vanished meanwhile.
  */
 static int clear_stale(const struct sockaddr_un *sa, socklen_t len,
 		       const char *path, int type)
 {
 	struct stat st, st2;
-	int ret;
+	int dfd, ret;
 
-	if (lstat(path, &st) < 0)
-		return errno == ENOENT ? 0 : -errno; /* gone: try again */
-	if (!S_ISSOCK(st.st_mode))
-		return -EEXIST;
+	dfd = lock_dir(path);
+	if (dfd < 0)
+		return dfd;
+	if (lstat(path, &st) < 0) {
+		ret = errno == ENOENT ? 0 : -errno; /* gone: try again */
+		goto out;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		ret = -EEXIST;
+		goto out;
+	}
 	ret = is_stale(sa, len, type);
 	if (ret < 0)
-		return ret;
-	if (ret == 0)
-		return -EADDRINUSE;
-	if (lstat(path, &st2) < 0)
-		return errno == ENOENT ? 0 : -errno;
-	if (st2.st_dev != st.st_dev || st2.st_ino != st.st_ino)
-		return -EADDRINUSE; /* replaced meanwhile: not ours to judge */
+		goto out;
+	if (ret == 1 && bound_alive(&st) == 1)
+		ret = 0; /* bound, not yet listening: another's setup */
+	if (ret == 0) {
+		ret = -EADDRINUSE;
+		goto out;
+	}
+	if (lstat(path, &st2) < 0) {
+		ret = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	if (st2.st_dev != st.st_dev || st2.st_ino != st.st_ino) {
+		ret = -EADDRINUSE; /* replaced meanwhile: not ours to judge */
+		goto out;
+	}
+	ret = 0;
 	if (unlink(path) < 0 && errno != ENOENT)
-		return -errno;
-	return 0;
+		ret = -errno;
+out:
+	close(dfd); /* lets go of the lock */
+	return ret;
 }
 
-/* Where a socket file is being made (the portable way needs names). */
+/* Where a socket is bound before it is published at path. */
 struct binder {
 	int fd;
 	mode_t mode;
+	int bound;                /* tmp names our socket's file */
+	struct sockaddr_un tmp;
+	socklen_t tmplen;
 #ifndef FDMSG_BIND_FCHMOD
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	struct sockaddr_un tmp;
 	int have_dir;
 #endif
 };
 
 #ifdef FDMSG_BIND_FCHMOD
+
+/* Temporary names tried before giving up. */
+#define TMP_TRIES 64
+
+static const char tmp_prefix[] = ".fdmsg-";
+#define TMP_RAND 8 /* characters after the prefix */
+#define TMP_LEAF (sizeof(tmp_prefix) - 1 + TMP_RAND)
+
+/*
+ * A fresh leaf for a temporary name: not secret (bind or mkdir refuse a
+ * name in use, and the directory is trusted), only unlikely to collide
+ * between processes and threads.
+ */
+static void tmp_leaf(char *out)
+{
+	static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
+	static unsigned long seq;
+	struct timespec ts;
+	unsigned long v;
+	size_t i;
+
+	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
+	v = (unsigned long)getpid() * 2654435761u ^
+	    (unsigned long)ts.tv_nsec * 40503u ^
+	    __atomic_fetch_add(&seq, 1, __ATOMIC_RELAXED) * 97u;
+	memcpy(out, tmp_prefix, sizeof(tmp_prefix) - 1);
+	out += sizeof(tmp_prefix) - 1;
+	for (i = 0; i < TMP_RAND; i++, v >>= 5)
+		out[i] = digits[v & 31];
+	out[TMP_RAND] = '\0';
+}
 
 /*
  * Widens the bound file to exactly mode (bind left mode less the umask).
@@ -289,31 +559,37 @@ out:
 	return ret;
 }
 
-/* bind itself will create the file, with the mode fchmod gives here. */
+/*
+ * Binds to <dir of path>/.fdmsg-XXXXXXXX, the file made with the mode
+ * fchmod gives the unbound socket, then widened to exactly mode.
+ */
 static int prepare_bind(struct binder *b, const char *path)
 {
-	(void)path;
+	size_t dlen = dir_len(path);
+	int tries, ret;
+
+	b->bound = 0;
+	if (dlen + TMP_LEAF >= sizeof(b->tmp.sun_path))
+		return -ENAMETOOLONG;
 	if (fchmod(b->fd, b->mode) < 0)
 		return -errno;
-	return 0;
-}
-
-static int publish(struct binder *b, const struct sockaddr_un *sa,
-		   socklen_t len, const char *path)
-{
-	int ret;
-
-	if (bind(b->fd, (const struct sockaddr *)sa, len) < 0)
-		return -errno;
-	ret = chmod_socket_file(path, b->mode);
-	if (ret < 0 && ret != -EEXIST)
-		(void)unlink(path);
+	memset(&b->tmp, 0, sizeof(b->tmp));
+	b->tmp.sun_family = AF_UNIX;
+	memcpy(b->tmp.sun_path, path, dlen);
+	b->tmplen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				dlen + TMP_LEAF + 1);
+	for (tries = 0;; tries++) {
+		tmp_leaf(b->tmp.sun_path + dlen);
+		if (bind(b->fd, (struct sockaddr *)&b->tmp, b->tmplen) == 0)
+			break;
+		if (errno != EADDRINUSE || tries == TMP_TRIES)
+			return -errno;
+	}
+	b->bound = 1;
+	ret = chmod_socket_file(b->tmp.sun_path, b->mode);
+	if (ret == -EEXIST)
+		b->bound = 0; /* not our file any more: leave it */
 	return ret;
-}
-
-static void finish_bind(struct binder *b)
-{
-	(void)b;
 }
 
 #else /* !FDMSG_BIND_FCHMOD */
@@ -324,14 +600,12 @@ static void finish_bind(struct binder *b)
  */
 static int prepare_bind(struct binder *b, const char *path)
 {
-	const char *slash = strrchr(path, '/');
-	size_t dlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+	size_t dlen = dir_len(path);
 	static const char tmpl[] = ".fdmsg-XXXXXX";
 	static const char leaf[] = "/s";
-	socklen_t len;
-	int ret;
 
 	b->have_dir = 0;
+	b->bound = 0;
 	if (dlen + sizeof(tmpl) - 1 + sizeof(leaf) > sizeof(b->tmp.sun_path))
 		return -ENAMETOOLONG;
 	memcpy(b->dir, path, dlen);
@@ -344,44 +618,35 @@ static int prepare_bind(struct binder *b, const char *path)
 	dlen += sizeof(tmpl) - 1; /* the length checked above */
 	memcpy(b->tmp.sun_path, b->dir, dlen);
 	memcpy(b->tmp.sun_path + dlen, leaf, sizeof(leaf));
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + dlen +
-			  sizeof(leaf));
-	if (bind(b->fd, (struct sockaddr *)&b->tmp, len) < 0 ||
-	    chmod(b->tmp.sun_path, b->mode) < 0) {
-		ret = -errno;
-		(void)unlink(b->tmp.sun_path);
-		(void)rmdir(b->dir);
-		b->have_dir = 0;
-		return ret;
-	}
+	b->tmplen = (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				dlen + sizeof(leaf));
+	if (bind(b->fd, (struct sockaddr *)&b->tmp, b->tmplen) < 0)
+		return -errno;
+	b->bound = 1;
+	if (chmod(b->tmp.sun_path, b->mode) < 0)
+		return -errno;
 	return 0;
-}
-
-/* link(2), unlike rename(2), never replaces what is at path. */
-static int publish(struct binder *b, const struct sockaddr_un *sa,
-		   socklen_t len, const char *path)
-{
-	(void)sa;
-	(void)len;
-	if (link(b->tmp.sun_path, path) < 0)
-		return errno == EEXIST ? -EADDRINUSE : -errno;
-	return 0;
-}
-
-static void finish_bind(struct binder *b)
-{
-	if (!b->have_dir)
-		return;
-	(void)unlink(b->tmp.sun_path);
-	(void)rmdir(b->dir);
-	b->have_dir = 0;
 }
 
 #endif
 
+/* Removes the temporary name (path keeps the file when published). */
+static void finish_bind(struct binder *b)
+{
+	if (b->bound)
+		(void)unlink(b->tmp.sun_path);
+	b->bound = 0;
+#ifndef FDMSG_BIND_FCHMOD
+	if (b->have_dir)
+		(void)rmdir(b->dir);
+	b->have_dir = 0;
+#endif
+}
+
 /*
- * Binds and listens on a filesystem path.  Returns the descriptor or a
- * negative errno; the path is left as found on failure.
+ * Binds and listens on a filesystem path.  Returns 0 or a negative
+ * errno; the path is left as found on failure (a stale socket there may
+ * have been removed).
  */
 static int listen_path(int fd, const struct sockaddr_un *sa, socklen_t len,
 		       const char *path, int type, mode_t mode)
@@ -392,36 +657,34 @@ static int listen_path(int fd, const struct sockaddr_un *sa, socklen_t len,
 	b.fd = fd;
 	b.mode = mode;
 	ret = prepare_bind(&b, path);
-	if (ret < 0)
-		return ret;
-	for (tries = 0;; tries++) {
-		ret = publish(&b, sa, len, path);
-		/* One replacement only: a second collision is someone
-		 * else's fresh socket. */
-		if (ret != -EADDRINUSE || tries > 0)
+	if (ret == 0 && type != SOCK_DGRAM && listen(fd, SOMAXCONN) < 0)
+		ret = -errno;
+	for (tries = 0; ret == 0; tries++) {
+		/* link(2), unlike rename(2), never replaces what is there. */
+		if (link(b.tmp.sun_path, path) == 0)
 			break;
-		ret = clear_stale(sa, len, path, type);
-		if (ret < 0)
+		if (errno != EEXIST) {
+			ret = -errno;
 			break;
+		}
+		/* Each round someone else published and left again:
+		 * yield to them rather than loop. */
+		if (tries == PUBLISH_TRIES)
+			ret = -EADDRINUSE;
+		else
+			ret = clear_stale(sa, len, path, type);
 	}
 	finish_bind(&b);
-	if (ret < 0)
-		return ret;
-	if (type != SOCK_DGRAM && listen(fd, SOMAXCONN) < 0) {
-		ret = -errno;
-		(void)unlink(path);
-		return ret;
-	}
-	return 0;
+	return ret;
 }
 
 int fdmsg_listen(const char *path, int type, mode_t mode)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
-	int abstract, fd, ret;
+	int abstract, fd, pass, ret;
 
-	ret = check_type(&type);
+	ret = check_type(&type, &pass);
 	if (ret < 0)
 		return ret;
 	if (mode == 0)
@@ -431,7 +694,8 @@ int fdmsg_listen(const char *path, int type, mode_t mode)
 	ret = make_addr(path, &sa, &len, &abstract);
 	if (ret < 0)
 		return ret;
-	fd = new_socket(type, 0);
+	/* The options first: an accepted socket inherits them. */
+	fd = new_socket(type, 0, pass);
 	if (fd < 0)
 		return fd;
 	if (abstract) {
@@ -488,7 +752,7 @@ int fdmsg_accept(int listen_fd, const uid_t *allow_uids, size_t n)
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return -errno; /* -EAGAIN on a non-blocking listener */
-	ret = setup_fd(fd);
+	ret = setup_fd(fd, 0);
 	if (ret < 0)
 		goto fail;
 	if (n == 0)
@@ -550,15 +814,15 @@ int fdmsg_connect(const char *path, int type)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
-	int abstract, fd, ret;
+	int abstract, fd, pass, ret;
 
-	ret = check_type(&type);
+	ret = check_type(&type, &pass);
 	if (ret < 0)
 		return ret;
 	ret = make_addr(path, &sa, &len, &abstract);
 	if (ret < 0)
 		return ret;
-	fd = new_socket(type, 0);
+	fd = new_socket(type, 0, pass);
 	if (fd < 0)
 		return fd;
 	ret = connect_restart(fd, &sa, len);

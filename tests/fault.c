@@ -50,6 +50,11 @@ ssize_t __real_read(int fd, void *p, size_t n);
 int __real_chmod(const char *path, mode_t mode);
 int __real_fchmod(int fd, mode_t mode);
 int __real_fchmodat(int dirfd, const char *path, mode_t mode, int flags);
+int __real_link(const char *from, const char *to);
+int __real_flock(int fd, int op);
+ssize_t __real_sendto(int fd, const void *p, size_t n, int flags,
+		      const struct sockaddr *sa, socklen_t len);
+ssize_t __real_recv(int fd, void *p, size_t n, int flags);
 
 /* The wrappers (what the library calls). */
 void *__wrap_malloc(size_t n);
@@ -82,6 +87,11 @@ ssize_t __wrap_read(int fd, void *p, size_t n);
 int __wrap_chmod(const char *path, mode_t mode);
 int __wrap_fchmod(int fd, mode_t mode);
 int __wrap_fchmodat(int dirfd, const char *path, mode_t mode, int flags);
+int __wrap_link(const char *from, const char *to);
+int __wrap_flock(int fd, int op);
+ssize_t __wrap_sendto(int fd, const void *p, size_t n, int flags,
+		      const struct sockaddr *sa, socklen_t len);
+ssize_t __wrap_recv(int fd, void *p, size_t n, int flags);
 
 #define LIVE_MAX 1024
 
@@ -206,6 +216,10 @@ const char *fault_kind_name(int kind)
 		[FK_CHMOD] = "chmod",
 		[FK_FCHMOD] = "fchmod",
 		[FK_FCHMODAT] = "fchmodat",
+		[FK_LINK] = "link",
+		[FK_FLOCK] = "flock",
+		[FK_SENDTO] = "sendto",
+		[FK_RECV] = "recv",
 	};
 
 	if (kind < 0 || kind >= FK_NKINDS)
@@ -229,6 +243,10 @@ const char *fault_err_name(int err)
 	case ECONNREFUSED: return "ECONNREFUSED";
 	case ENOENT: return "ENOENT";
 	case ENOPROTOOPT: return "ENOPROTOOPT";
+	case EEXIST: return "EEXIST";
+	case ESRCH: return "ESRCH";
+	case EINVAL: return "EINVAL";
+	case EPERM: return "EPERM";
 	default: return "E?";
 	}
 }
@@ -627,4 +645,33 @@ int __wrap_fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 	int err = check(FK_FCHMODAT, -1);
 
 	return err ? fail(err) : __real_fchmodat(dirfd, path, mode, flags);
+}
+
+int __wrap_link(const char *from, const char *to)
+{
+	int err = check(FK_LINK, -1);
+
+	return err ? fail(err) : __real_link(from, to);
+}
+
+int __wrap_flock(int fd, int op)
+{
+	int err = check(FK_FLOCK, -1);
+
+	return err ? fail(err) : __real_flock(fd, op);
+}
+
+ssize_t __wrap_sendto(int fd, const void *p, size_t n, int flags,
+		      const struct sockaddr *sa, socklen_t len)
+{
+	int err = check(FK_SENDTO, -1);
+
+	return err ? fail(err) : __real_sendto(fd, p, n, flags, sa, len);
+}
+
+ssize_t __wrap_recv(int fd, void *p, size_t n, int flags)
+{
+	int err = check(FK_RECV, -1);
+
+	return err ? fail(err) : __real_recv(fd, p, n, flags);
 }

@@ -48,6 +48,10 @@ enum fault_kind {
 	FK_CHMOD,
 	FK_FCHMOD,
 	FK_FCHMODAT,
+	FK_LINK,
+	FK_FLOCK,
+	FK_SENDTO,
+	FK_RECV,
 	FK_NKINDS
 };
 

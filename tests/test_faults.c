@@ -88,6 +88,7 @@ struct run {
 	int type;                 /* socket type */
 	unsigned opt_flags;       /* FDMSG_OPT_* of both channels */
 	int free_stdin;           /* received descriptors land on 0 */
+	int sock_flags;           /* FDMSG_SOCK_* (scen_sockflags) */
 	const char *path;         /* sock scenarios: the socket file */
 	int inj;                  /* planned error; 0 in the counting run */
 	struct fdmsg_chan *tx, *rx;
@@ -176,6 +177,9 @@ static int allowed(enum lcall call, int inj, int ret)
 		/* is_stale: a probe connect that fails otherwise than
 		 * ECONNREFUSED means someone may hold the socket. */
 		return ret == -EADDRINUSE;
+	case L_PEER_CRED:
+		/* peer_pidfd: an older kernel's EINVAL is a reaped peer. */
+		return inj == EINVAL && ret == -ESRCH;
 	default:
 		return 0;
 	}
@@ -649,6 +653,43 @@ static int dir_entries(const char *dir)
 }
 
 /*
+ * Removes the temporary names fdmsg_listen binds at (".fdmsg-*") from
+ * path's directory; returns how many there were.
+ */
+static int tmp_names_removed(const char *path)
+{
+	char dir[64], p[64 + 256 + 2];
+	const char *slash = strrchr(path, '/');
+	DIR *d;
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(slash);
+	cr_assert_lt((size_t)(slash - path), sizeof(dir));
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	d = opendir(dir);
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".fdmsg-", 7) != 0)
+			continue;
+		(void)snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		if (unlink(p) < 0) {
+			/* FDMSG_PORTABLE_BIND: a private directory. */
+			char in[sizeof(p) + 2];
+
+			cr_assert_eq(errno, EISDIR);
+			(void)snprintf(in, sizeof(in), "%s/s", p);
+			(void)unlink(in);
+			cr_assert_eq(rmdir(p), 0);
+		}
+		n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/*
  * fdmsg_listen replacing a stale socket file (mode 0660 under umask
  * 077, so the file's mode is set after bind), fdmsg_connect,
  * fdmsg_accept with a uid allow-list, fdmsg_peer_cred with a pidfd, one
@@ -806,6 +847,9 @@ out:
 	close_if(&c2);
 	close_if(&a2);
 	(void)unlink(r->path);
+	/* Only a failed unlink of its own may leave one. */
+	if (tmp_names_removed(r->path) > 0 && fault_fired_kind() != FK_UNLINK)
+		bad(r, "a temporary name was left in the directory");
 }
 
 /* The growable writer: eager and lazy first allocation, growth by
@@ -925,6 +969,11 @@ static size_t errs_for(const struct fault_call *c, int out[MAX_ERRS])
 		out[n++] = EADDRINUSE; /* a path taken meanwhile */
 		break;
 	case FK_GETSOCKOPT:
+		/* Before Linux 6.16 SO_PEERPIDFD of a reaped peer. */
+		out[n++] = ESRCH;
+		out[n++] = EINVAL;
+		out[n++] = ENOPROTOOPT; /* an older kernel */
+		break;
 	case FK_SETSOCKOPT:
 		out[n++] = ENOPROTOOPT; /* an older kernel */
 		break;
@@ -937,7 +986,16 @@ static size_t errs_for(const struct fault_call *c, int out[MAX_ERRS])
 		break;
 	case FK_CHMOD:
 	case FK_LSTAT:
+	case FK_UNLINK:
 		out[n++] = ENOENT; /* no /proc; a file gone meanwhile */
+		break;
+	case FK_LINK:
+		out[n++] = EEXIST; /* a path taken meanwhile */
+		out[n++] = EPERM;  /* a file system without hard links */
+		break;
+	case FK_FLOCK:
+	case FK_RECV:
+		out[n++] = EINTR;
 		break;
 	default:
 		break;
@@ -1107,6 +1165,104 @@ static void payload_open(void)
 		cr_assert_eq(fstat(orig_fd[i], &orig_st[i]), 0);
 }
 
+/* Are the options FDMSG_SOCK_* asked for on fd? */
+static int has_pass(int fd, int flags)
+{
+	int v = 0, pv = 0;
+	socklen_t len = sizeof(v);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, &len) < 0)
+		return 0;
+	len = sizeof(pv);
+	if ((flags & FDMSG_SOCK_PIDFD) &&
+	    getsockopt(fd, SOL_SOCKET, 76 /* SO_PASSPIDFD */, &pv, &len) < 0)
+		return 0;
+	return v == 1 && (!(flags & FDMSG_SOCK_PIDFD) || pv == 1);
+}
+
+/*
+ * The FDMSG_SOCK_* flags on every maker of sockets (fdmsg_listen, whose
+ * accepted socket inherits them, fdmsg_connect, fdmsg_pair), with
+ * fdmsg_listen replacing a stale socket file: the directory's lock,
+ * sock_diag and link(2) on the way.
+ */
+static void scen_sockflags(struct run *r)
+{
+	const int t = r->type | r->sock_flags;
+	struct stat st, stale;
+	int lfd = -1, cfd = -1, afd = -1, sv[2] = { -1, -1 }, ret;
+
+	make_stale(r->path, r->type, &stale);
+	fault_arm();
+	lfd = fdmsg_listen(r->path, t, 0);
+	fault_disarm();
+	if (lfd < 0) {
+		lib_error(r, L_LISTEN, lfd);
+		/* At most the stale file, or nothing once it was judged. */
+		if (lstat(r->path, &st) == 0 &&
+		    (st.st_ino != stale.st_ino ||
+		     st.st_mode != stale.st_mode))
+			bad(r, "failed fdmsg_listen left a socket file");
+		goto out;
+	}
+	if (lstat(r->path, &st) < 0 || (st.st_mode & 07777) != 0600) {
+		bad(r, "no socket file of mode 0600 after fdmsg_listen");
+		goto out;
+	}
+	if (!has_pass(lfd, r->sock_flags)) {
+		bad(r, "listener without its options");
+		goto out;
+	}
+	fault_arm();
+	cfd = fdmsg_connect(r->path, t);
+	fault_disarm();
+	if (cfd < 0) {
+		lib_error(r, L_CONNECT, cfd);
+		goto out;
+	}
+	if (!has_pass(cfd, r->sock_flags)) {
+		bad(r, "connected socket without its options");
+		goto out;
+	}
+	if (r->type != SOCK_DGRAM) {
+		fault_arm();
+		afd = fdmsg_accept(lfd, NULL, 0);
+		fault_disarm();
+		if (afd < 0) {
+			lib_error(r, L_ACCEPT, afd);
+			goto out;
+		}
+		if (!has_pass(afd, r->sock_flags)) {
+			bad(r, "accepted socket did not inherit the options");
+			goto out;
+		}
+	}
+	fault_arm();
+	ret = fdmsg_pair(t, sv);
+	fault_disarm();
+	if (ret < 0) {
+		lib_error(r, L_PAIR, ret);
+		if (sv[0] != -1 || sv[1] != -1)
+			bad(r, "failed fdmsg_pair wrote fds");
+		goto out;
+	}
+	if (!has_pass(sv[0], r->sock_flags) ||
+	    !has_pass(sv[1], r->sock_flags)) {
+		bad(r, "pair without its options");
+		goto out;
+	}
+	r->completed = 1;
+out:
+	close_if(&lfd);
+	close_if(&cfd);
+	close_if(&afd);
+	close_if(&sv[0]);
+	close_if(&sv[1]);
+	(void)unlink(r->path);
+	if (tmp_names_removed(r->path) > 0 && fault_fired_kind() != FK_UNLINK)
+		bad(r, "a temporary name was left in the directory");
+}
+
 static void payload_close(void)
 {
 	int i;
@@ -1194,6 +1350,44 @@ static void sock(const char *name, int type)
 	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
 	cr_assert_eq(rmdir(dir), 0);
 	payload_close();
+	FD_GUARD_END();
+	leak_check();
+}
+
+static void sockflags(const char *name, int type)
+{
+	static const int need_conn[] = { FK_SOCKET, FK_SOCKETPAIR,
+					 FK_SETSOCKOPT, FK_BIND, FK_LISTEN,
+					 FK_LINK, FK_FLOCK, FK_SENDTO,
+					 FK_RECV, FK_CONNECT, FK_ACCEPT4,
+					 FK_LSTAT, FK_UNLINK };
+	static const int need_dgram[] = { FK_SOCKET, FK_SOCKETPAIR,
+					  FK_SETSOCKOPT, FK_BIND, FK_LINK,
+					  FK_FLOCK, FK_SENDTO, FK_RECV,
+					  FK_CONNECT, FK_LSTAT, FK_UNLINK };
+	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
+	char path[64];
+	struct run proto;
+	mode_t old;
+
+	FD_GUARD_BEGIN();
+	cr_assert_not_null(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/s", dir);
+	old = umask(077);
+	memset(&proto, 0, sizeof(proto));
+	proto.type = type;
+	proto.path = path;
+	proto.sock_flags = FDMSG_SOCK_CREDS |
+			   (have_passpidfd() ? FDMSG_SOCK_PIDFD : 0);
+	if (type == SOCK_DGRAM)
+		run_points(name, scen_sockflags, &proto, need_dgram,
+			   sizeof(need_dgram) / sizeof(need_dgram[0]));
+	else
+		run_points(name, scen_sockflags, &proto, need_conn,
+			   sizeof(need_conn) / sizeof(need_conn[0]));
+	umask(old);
+	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
+	cr_assert_eq(rmdir(dir), 0);
 	FD_GUARD_END();
 	leak_check();
 }
@@ -1286,6 +1480,13 @@ Test(faults, seqpacket_listen_connect_accept_cred_survive_every_fault)
 Test(faults, stream_listen_connect_accept_cred_survive_every_fault)
 {
 	sock("stream sockets", SOCK_STREAM);
+}
+
+Test(faults, sock_flags_and_stale_replacement_survive_every_fault)
+{
+	sockflags("seqpacket sock flags", SOCK_SEQPACKET);
+	sockflags("stream sock flags", SOCK_STREAM);
+	sockflags("dgram sock flags", SOCK_DGRAM);
 }
 
 Test(faults, dgram_listen_connect_survive_every_fault)

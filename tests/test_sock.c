@@ -10,13 +10,17 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -28,6 +32,9 @@
 #include "testutil.h"
 
 #define SUN_PATH_SIZE sizeof(((struct sockaddr_un *)0)->sun_path)
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76 /* Linux 6.5; older libc headers lack it */
+#endif
 
 static char tdir[64];
 
@@ -297,23 +304,32 @@ Test(listen, path_given_mode_is_exact_whatever_the_umask)
 }
 
 /*
- * chmod(2) as the library sees it: when it changes the file at watch_path
- * (the same inode), the mode that file had until then is noted.  That is
- * the first moment a test can look at a new socket file.
+ * chmod(2) as the library sees it: when it changes a socket file in tdir
+ * (the temporary name the socket is bound at), the mode that file had
+ * until then is noted, and whether path (watch_path) already exists.
+ * That is the first moment a test can look at a new socket file.
  */
 static char watch_path[128];
 static mode_t watch_mode;
-static int watch_wider;
+static int watch_wider, watch_calls, watch_early;
+static int no_proc; /* chmod through /proc/self/fd fails ENOENT */
 
 int chmod(const char *path, mode_t mode)
 {
-	struct stat st, fin;
+	struct stat st, dir, fin;
 
+	if (no_proc && strncmp(path, "/proc/", 6) == 0) {
+		errno = ENOENT;
+		return -1;
+	}
 	if (watch_path[0] != '\0' && stat(path, &st) == 0 &&
-	    lstat(watch_path, &fin) == 0 && st.st_dev == fin.st_dev &&
-	    st.st_ino == fin.st_ino) {
+	    S_ISSOCK(st.st_mode) && stat(tdir, &dir) == 0 &&
+	    st.st_dev == dir.st_dev) {
+		watch_calls++;
 		if (st.st_mode & 07777 & ~watch_mode)
 			watch_wider++;
+		if (lstat(watch_path, &fin) == 0)
+			watch_early++;
 	}
 	return fchmodat(AT_FDCWD, path, mode, 0);
 }
@@ -335,12 +351,17 @@ Test(listen, socket_file_never_wider_than_mode)
 		(void)snprintf(name, sizeof(name), "s%zu", i);
 		tpath(watch_path, sizeof(watch_path), name);
 		watch_mode = want;
-		watch_wider = 0;
+		watch_wider = watch_calls = watch_early = 0;
 		(void)umask(cases[i].umask);
 		lfd = fdmsg_listen(watch_path, 0, cases[i].mode);
 		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 		cr_assert_eq(watch_wider, 0, "mode %o, umask %o: wider first",
 			     (unsigned)want, (unsigned)cases[i].umask);
+		/* Where the umask narrowed the file, it was widened, before
+		 * it was published at the path. */
+		if (want & cases[i].umask)
+			cr_assert_gt(watch_calls, 0);
+		cr_assert_eq(watch_early, 0, "published before its mode");
 		cr_assert_eq(lstat(watch_path, &st), 0);
 		cr_assert_eq(st.st_mode & 07777, want);
 		close(lfd);
@@ -1158,5 +1179,1002 @@ Test(squat, threat35_abstract_squatter_is_visible_to_client)
 		cr_assert_neq(c.uid, getuid());
 	close(cfd);
 	assert_child_ok(pid);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* FDMSG_SOCK_CREDS, FDMSG_SOCK_PIDFD: credentials from the first byte */
+/* ------------------------------------------------------------------ */
+
+TestSuite(sockflags, .init = tdir_make, .fini = tdir_remove);
+
+/* Frame k: a 16-byte header, no payload, type 100 + k. */
+static void frame_bytes(uint8_t out[16], unsigned k)
+{
+	struct fdmsg_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = 1;
+	h.len = 16;
+	h.type = 100 + k;
+	cr_assert_eq(fdmsg_hdr_encode(&h, out), 16);
+}
+
+/* Writes frame k on fd with a raw send(2): no fdmsg on the sender. */
+static int raw_frame(int fd, unsigned k)
+{
+	uint8_t b[16];
+
+	frame_bytes(b, k);
+	return send(fd, b, sizeof(b), MSG_NOSIGNAL) == 16 ? 0 : -1;
+}
+
+static int sockopt_int(int fd, int opt)
+{
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	cr_assert_eq(getsockopt(fd, SOL_SOCKET, opt, &v, &len), 0);
+	return v;
+}
+
+/* Does the kernel attach pidfds (SO_PASSPIDFD, Linux 6.5)? */
+static int have_passpidfd(void)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r;
+
+	cr_assert_geq(fd, 0);
+	r = setsockopt(fd, SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one));
+	close(fd);
+	return r == 0;
+}
+
+/*
+ * Receives frames 0..n-1 on a new channel over fd (freed after; fd stays
+ * open) with opt_flags, into has_cred[k] and cred[k]; with keep, takes
+ * each frame's pidfd into cred[k].pidfd (else -1).
+ */
+static void recv_frames(int fd, unsigned opt_flags, unsigned n,
+			struct fdmsg_msg *keep, int *has_cred,
+			struct fdmsg_cred *cred)
+{
+	struct fdmsg_chan *ch;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	unsigned k;
+	int r;
+
+	fdmsg_opts_init(&o);
+	o.flags = opt_flags;
+	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, 0), 0);
+	memset(&m, 0, sizeof(m));
+	for (k = 0; k < n; k++) {
+		r = fdmsg_recv_wait(ch, &m, 10000);
+		cr_assert_eq(r, 0, "frame %u: %s", k, fdmsg_strerror(r));
+		cr_assert_eq(m.type, 100 + k);
+		has_cred[k] = m.has_cred;
+		cred[k] = m.cred;
+		cred[k].pidfd = -1;
+		if (keep != NULL && m.cred.pidfd >= 0) {
+			cred[k].pidfd = fdmsg_msg_take_pidfd(&m);
+			cr_assert_geq(cred[k].pidfd, 0);
+		}
+	}
+	fdmsg_msg_release(&m);
+	fdmsg_chan_free(ch);
+}
+
+static void assert_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
+{
+	cr_assert_eq(has, 1, "no credentials");
+	cr_assert_eq(c->pid, pid, "pid %d, want %d", (int)c->pid, (int)pid);
+	cr_assert_eq(c->uid, getuid());
+	cr_assert_eq(c->gid, getgid());
+}
+
+/* Not the writer's real credentials (none, or the kernel's placeholder). */
+static void assert_no_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
+{
+	cr_assert(!has || c->pid != pid, "credentials of %d present",
+		  (int)pid);
+}
+
+/*
+ * A child writes one frame on its end of a pair the moment it is forked
+ * and exits; the parent makes its channel only once the child is gone.
+ * With FDMSG_SOCK_CREDS the frame carries the child's credentials;
+ * without, it carries none (SO_PASSCRED came too late).
+ */
+static void pair_first_byte(int type, int flag)
+{
+	struct fdmsg_cred c[1];
+	int fds[2], has[1];
+	pid_t pid;
+
+	cr_assert_eq(fdmsg_pair(type | flag, fds), 0);
+	cr_assert_eq(sockopt_int(fds[0], SO_PASSCRED), flag != 0);
+	cr_assert_eq(sockopt_int(fds[1], SO_PASSCRED), flag != 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		_exit(raw_frame(fds[1], 0) < 0 ? 10 : 0);
+	}
+	close(fds[1]);
+	assert_child_ok(pid); /* written and gone */
+	recv_frames(fds[0], FDMSG_OPT_CREDS, 1, NULL, has, c);
+	if (flag)
+		assert_cred_of(has[0], &c[0], pid);
+	else
+		assert_no_cred_of(has[0], &c[0], pid);
+	close(fds[0]);
+}
+
+Test(sockflags, pair_creds_from_the_first_byte)
+{
+	FD_GUARD_BEGIN();
+	pair_first_byte(SOCK_SEQPACKET, FDMSG_SOCK_CREDS);
+	pair_first_byte(SOCK_STREAM, FDMSG_SOCK_CREDS);
+	pair_first_byte(SOCK_DGRAM, FDMSG_SOCK_CREDS);
+	pair_first_byte(0, FDMSG_SOCK_CREDS);
+	/* The defect the flag cures. */
+	pair_first_byte(SOCK_SEQPACKET, 0);
+	pair_first_byte(SOCK_STREAM, 0);
+	FD_GUARD_END();
+}
+
+/*
+ * A plain client connects to a listener made with flag and writes frame
+ * 0 before accept, frame 1 between accept and fdmsg_chan_new; then
+ * exits.  Returns the child's pid; has and c get both frames'.
+ */
+static pid_t listen_first_bytes(int type, int flag, int *has,
+				struct fdmsg_cred *c)
+{
+	char p[128], x;
+	int lfd, afd, go[2], done[2];
+	pid_t pid;
+
+	tpath(p, sizeof(p), "s");
+	(void)unlink(p);
+	lfd = fdmsg_listen(p, type | flag, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(done, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = fdmsg_connect(p, type);
+
+		close(go[1]);
+		close(done[0]);
+		if (fd < 0 || raw_frame(fd, 0) < 0 ||
+		    write(done[1], "0", 1) != 1)
+			_exit(10);
+		if (read(go[0], &x, 1) != 1) /* accepted */
+			_exit(11);
+		if (raw_frame(fd, 1) < 0)
+			_exit(12);
+		_exit(0);
+	}
+	close(go[0]);
+	close(done[1]);
+	cr_assert_eq(read(done[0], &x, 1), 1);
+	afd = fdmsg_accept(lfd, NULL, 0);
+	cr_assert(afd >= 0);
+	/* Linux copies the listener's options to the accepted socket. */
+	cr_assert_eq(sockopt_int(afd, SO_PASSCRED),
+		     (flag & FDMSG_SOCK_CREDS) != 0);
+	if (flag & FDMSG_SOCK_PIDFD)
+		cr_assert_eq(sockopt_int(afd, SO_PASSPIDFD), 1);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	assert_child_ok(pid);
+	close(go[1]);
+	close(done[0]);
+	recv_frames(afd, FDMSG_OPT_CREDS, 2, NULL, has, c);
+	close(afd);
+	close(lfd);
+	cr_assert_eq(unlink(p), 0);
+	return pid;
+}
+
+Test(sockflags, listen_creds_before_and_after_accept)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	struct fdmsg_cred c[2];
+	int has[2];
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < 2; i++) {
+		pid = listen_first_bytes(types[i], FDMSG_SOCK_CREDS, has, c);
+		assert_cred_of(has[0], &c[0], pid);
+		assert_cred_of(has[1], &c[1], pid);
+		/* Without the flag, what is written between accept and
+		 * fdmsg_chan_new carries none. */
+		pid = listen_first_bytes(types[i], 0, has, c);
+		assert_no_cred_of(has[1], &c[1], pid);
+	}
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* fdmsg_connect with the flag: what the server writes before the client
+ * makes its channel carries the server's credentials. */
+Test(sockflags, connect_creds_from_the_first_byte)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM, SOCK_DGRAM };
+	struct fdmsg_cred c[1];
+	char p[128];
+	int has[1];
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < 3; i++) {
+		int lfd, cfd, afd;
+
+		tpath(p, sizeof(p), i == 0 ? "q" : i == 1 ? "t" : "d");
+		lfd = fdmsg_listen(p, types[i], 0);
+		cr_assert(lfd >= 0);
+		cfd = fdmsg_connect(p, types[i] | FDMSG_SOCK_CREDS);
+		cr_assert(cfd >= 0, "connect: %s", fdmsg_strerror(cfd));
+		cr_assert_eq(sockopt_int(cfd, SO_PASSCRED), 1);
+		if (types[i] == SOCK_DGRAM) {
+			struct sockaddr_un sa;
+			socklen_t sl = sizeof(sa);
+			uint8_t b[16];
+
+			/* With SO_PASSCRED, connect autobound the client
+			 * (an abstract name): answer there. */
+			cr_assert_eq(getsockname(cfd, (struct sockaddr *)&sa,
+						 &sl), 0);
+			cr_assert_gt(sl, offsetof(struct sockaddr_un,
+						  sun_path));
+			frame_bytes(b, 0);
+			cr_assert_eq(sendto(lfd, b, 16, 0,
+					    (struct sockaddr *)&sa, sl), 16);
+		} else {
+			afd = fdmsg_accept(lfd, NULL, 0);
+			cr_assert(afd >= 0);
+			cr_assert_eq(raw_frame(afd, 0), 0);
+			close(afd);
+		}
+		recv_frames(cfd, FDMSG_OPT_CREDS, 1, NULL, has, c);
+		assert_cred_of(has[0], &c[0], getpid());
+		close(cfd);
+		close(lfd);
+	}
+	FD_GUARD_END();
+}
+
+/* Unknown bits stay -EINVAL; nothing is made. */
+Test(sockflags, unknown_bits_are_einval)
+{
+	static const int bad[] = { 0x40000000, 0x08000000, 0x01000000,
+				   FDMSG_SOCK_CREDS | SOCK_NONBLOCK,
+				   FDMSG_SOCK_PIDFD | SOCK_CLOEXEC,
+				   FDMSG_SOCK_CREDS | SOCK_RAW,
+				   FDMSG_SOCK_CREDS | 0x40000000 };
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int fds[2] = { -7, -7 };
+
+		cr_assert_eq(fdmsg_pair(bad[i], fds), -EINVAL, "%#x", bad[i]);
+		cr_assert(fds[0] == -7 && fds[1] == -7);
+		cr_assert_eq(fdmsg_listen(p, bad[i], 0), -EINVAL);
+		cr_assert_eq(fdmsg_connect(p, bad[i]), -EINVAL);
+	}
+	cr_assert_eq(lstat(p, &st), -1);
+	cr_assert_eq(tdir_entries(), 0);
+	/* A flag alone is the default type with it. */
+	{
+		int fds[2];
+
+		cr_assert_eq(fdmsg_pair(FDMSG_SOCK_CREDS, fds), 0);
+		cr_assert_eq(sock_type(fds[0]), SOCK_SEQPACKET);
+		cr_assert_eq(sockopt_int(fds[1], SO_PASSCRED), 1);
+		close(fds[0]);
+		close(fds[1]);
+	}
+	FD_GUARD_END();
+}
+
+/*
+ * FDMSG_SOCK_PIDFD: a child writes one frame at once and waits; the
+ * parent's channel, made afterwards, gets a pidfd that names the child.
+ * Both through a pair and through an accepted socket.
+ */
+static void pidfd_first_byte(int use_listen)
+{
+	struct fdmsg_cred c[1];
+	char p[128], x;
+	int fds[2], hold[2], done[2], has[1], lfd = -1, rfd;
+	pid_t pid;
+
+	cr_assert_eq(pipe2(hold, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(done, O_CLOEXEC), 0);
+	if (use_listen) {
+		lfd = fdmsg_listen(tpath(p, sizeof(p), "s"),
+				   SOCK_SEQPACKET | FDMSG_SOCK_PIDFD, 0);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	} else {
+		cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET | FDMSG_SOCK_PIDFD, fds),
+			     0);
+		cr_assert_eq(sockopt_int(fds[0], SO_PASSPIDFD), 1);
+		cr_assert_eq(sockopt_int(fds[0], SO_PASSCRED), 0);
+	}
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int fd = use_listen ? fdmsg_connect(p, SOCK_SEQPACKET) : fds[1];
+
+		close(hold[1]);
+		if (fd < 0 || raw_frame(fd, 0) < 0 ||
+		    write(done[1], "w", 1) != 1)
+			_exit(10);
+		/* Alive until the parent has looked. */
+		_exit(read(hold[0], &x, 1) == 0 ? 0 : 11);
+	}
+	close(hold[0]);
+	close(done[1]);
+	cr_assert_eq(read(done[0], &x, 1), 1);
+	close(done[0]);
+	if (use_listen) {
+		rfd = fdmsg_accept(lfd, NULL, 0);
+		cr_assert(rfd >= 0);
+		close(lfd);
+		cr_assert_eq(unlink(p), 0);
+	} else {
+		close(fds[1]);
+		rfd = fds[0];
+	}
+	recv_frames(rfd, FDMSG_OPT_PIDFD, 1, &(struct fdmsg_msg){ 0 }, has,
+		    c);
+	cr_assert_geq(c[0].pidfd, 0, "no pidfd");
+	cr_assert_eq(fdinfo_pid(c[0].pidfd), (long)pid);
+	close(c[0].pidfd);
+	close(hold[1]);
+	assert_child_ok(pid);
+	close(rfd);
+}
+
+Test(sockflags, pidfd_from_the_first_byte)
+{
+	if (!have_passpidfd())
+		cr_skip_test("no SO_PASSPIDFD on this kernel");
+	FD_GUARD_BEGIN();
+	pidfd_first_byte(0);
+	pidfd_first_byte(1);
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* THREATS 48: listen exclusivity                                      */
+/* ------------------------------------------------------------------ */
+
+/* No ".fdmsg-*" temporary name left in tdir. */
+static void assert_no_tmp_names(void)
+{
+	DIR *d = opendir(tdir);
+	struct dirent *e;
+
+	cr_assert_not_null(d);
+	while ((e = readdir(d)) != NULL)
+		cr_assert(strncmp(e->d_name, ".fdmsg-", 7) != 0,
+			  "temporary name %s left", e->d_name);
+	closedir(d);
+}
+
+#define RACERS 8
+#define ROUNDS 50
+
+/*
+ * One racer: waits for the start (EOF on go), calls fdmsg_listen, writes
+ * its result to res.  The winner then accepts connections (the losers'
+ * probes among them) until one sends '?', and answers with its pid.
+ * Bounded: the winner gives up after 20 s of silence.
+ */
+static void racer(const char *p, int type, int go, int res)
+{
+	struct timeval tv = { 20, 0 };
+	struct pollfd pfd;
+	char x;
+	pid_t me = getpid();
+	int lfd, s;
+
+	if (read(go, &x, 1) != 0)
+		_exit(20);
+	lfd = fdmsg_listen(p, type, 0);
+	{
+		int rep[2] = { lfd, (int)me };
+
+		if (write(res, rep, sizeof(rep)) != sizeof(rep))
+			_exit(21);
+	}
+	if (lfd < 0)
+		_exit(0);
+	for (;;) {
+		pfd.fd = lfd;
+		pfd.events = POLLIN;
+		if (poll(&pfd, 1, 20000) != 1)
+			_exit(22);
+		s = fdmsg_accept(lfd, NULL, 0);
+		if (s < 0 || setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, &tv,
+					sizeof(tv)) < 0)
+			_exit(23);
+		if (recv(s, &x, 1, 0) == 1 && x == '?')
+			break;
+		close(s); /* a probe */
+	}
+	if (send(s, &me, sizeof(me), MSG_NOSIGNAL) != sizeof(me))
+		_exit(24);
+	_exit(0);
+}
+
+/*
+ * RACERS processes call fdmsg_listen on one path at once, ROUNDS times,
+ * the path empty or holding a stale socket: exactly one wins, every other
+ * gets -EADDRINUSE, a connect to the path reaches the winner, and no
+ * temporary name is left.
+ */
+static void race(int type, int stale)
+{
+	char p[128];
+
+	tpath(p, sizeof(p), "s");
+	for (int round = 0; round < ROUNDS; round++) {
+		pid_t pids[RACERS], got, winner = 0;
+		int go[2], res[2], won = 0, busy = 0, rep[2], c;
+		struct timeval tv = { 20, 0 };
+
+		if (stale)
+			make_stale(p, type);
+		cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+		cr_assert_eq(pipe2(res, O_CLOEXEC), 0);
+		for (int i = 0; i < RACERS; i++) {
+			pids[i] = fork();
+			cr_assert(pids[i] >= 0);
+			if (pids[i] == 0) {
+				close(go[1]);
+				close(res[0]);
+				racer(p, type, go[0], res[1]);
+			}
+		}
+		close(go[0]);
+		close(res[1]);
+		close(go[1]); /* the start */
+		for (int i = 0; i < RACERS; i++) {
+			cr_assert_eq(read(res[0], rep, sizeof(rep)),
+				     sizeof(rep));
+			if (rep[0] >= 0) {
+				won++;
+				winner = (pid_t)rep[1];
+			} else if (rep[0] == -EADDRINUSE) {
+				busy++;
+			} else {
+				cr_assert_fail("round %d: a racer got %s", round,
+					       fdmsg_strerror(rep[0]));
+			}
+		}
+		close(res[0]);
+		cr_assert_eq(won, 1, "round %d (%s): %d winners", round,
+			     stale ? "stale" : "empty", won);
+		cr_assert_eq(busy, RACERS - 1);
+		/* The winner's socket is the one at the path. */
+		c = fdmsg_connect(p, type);
+		cr_assert(c >= 0, "round %d: connect: %s", round,
+			  fdmsg_strerror(c));
+		cr_assert_eq(setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv,
+					sizeof(tv)), 0);
+		cr_assert_eq(send(c, "?", 1, MSG_NOSIGNAL), 1);
+		cr_assert_eq(recv(c, &got, sizeof(got), 0), sizeof(got),
+			     "round %d: the socket at the path is not the "
+			     "winner's", round);
+		cr_assert_eq(got, winner);
+		close(c);
+		for (int i = 0; i < RACERS; i++)
+			assert_child_ok(pids[i]);
+		assert_no_tmp_names();
+		cr_assert_eq(tdir_entries(), 1);
+		cr_assert_eq(unlink(p), 0);
+	}
+}
+
+Test(listen, threat48_racing_listeners_exactly_one_wins)
+{
+	FD_GUARD_BEGIN();
+	race(SOCK_SEQPACKET, 0);
+	race(SOCK_STREAM, 0);
+	FD_GUARD_END();
+}
+
+Test(listen, threat48_racing_listeners_on_a_stale_socket_one_wins)
+{
+	FD_GUARD_BEGIN();
+	race(SOCK_SEQPACKET, 1);
+	race(SOCK_STREAM, 1);
+	FD_GUARD_END();
+}
+
+/* A raw socket bound at p and not listening (another program between
+ * bind and listen), still open. */
+static int raw_bound(const char *path, int type)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	cr_assert(fd >= 0);
+	strcpy(sa.sun_path, path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/*
+ * A foreign socket in its bind-to-listen window refuses connect(2) like a
+ * dead one; sock_diag tells it is alive, so it is never replaced, and it
+ * can go on to listen.  Once closed, its file is stale and replaced.
+ */
+Test(listen, threat48_bound_not_listening_socket_is_eaddrinuse)
+{
+	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
+	char p[128];
+	struct stat st, st2;
+
+	FD_GUARD_BEGIN();
+	for (size_t i = 0; i < 2; i++) {
+		int b, lfd;
+
+		tpath(p, sizeof(p), i == 0 ? "q" : "t");
+		b = raw_bound(p, types[i]);
+		cr_assert_eq(fdmsg_connect(p, types[i]), -ECONNREFUSED);
+		cr_assert_eq(lstat(p, &st), 0);
+		cr_assert_eq(fdmsg_listen(p, types[i], 0), -EADDRINUSE);
+		cr_assert_eq(fdmsg_listen(p, types[i] == SOCK_STREAM ?
+						     SOCK_SEQPACKET :
+						     SOCK_STREAM,
+					  0),
+			     -EADDRINUSE);
+		cr_assert_eq(lstat(p, &st2), 0);
+		cr_assert_eq(st2.st_ino, st.st_ino);
+		assert_no_tmp_names();
+		/* Its owner goes on to listen and serves. */
+		cr_assert_eq(listen(b, 4), 0);
+		assert_serves(b, p, types[i]);
+		close(b);
+		/* Dead now: replaced. */
+		lfd = fdmsg_listen(p, types[i], 0);
+		cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+		assert_serves(lfd, p, types[i]);
+		close(lfd);
+		assert_no_tmp_names();
+	}
+	FD_GUARD_END();
+}
+
+/*
+ * A listener died while a connection it accepted lives on (a child kept
+ * it): that connection shares the file but listens on nothing, so the
+ * file is stale and replaced.
+ */
+Test(listen, threat48_dead_listener_with_live_connection_is_replaced)
+{
+	char p[128];
+	int l, c, s, lfd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	l = raw_listen(p, SOCK_STREAM, 4);
+	c = fdmsg_connect(p, SOCK_STREAM);
+	cr_assert(c >= 0);
+	s = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	cr_assert(s >= 0);
+	close(l);
+	lfd = fdmsg_listen(p, SOCK_STREAM, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_serves(lfd, p, SOCK_STREAM);
+	assert_linked(c, s);
+	close(c);
+	close(s);
+	close(lfd);
+	assert_no_tmp_names();
+	FD_GUARD_END();
+}
+
+/* A datagram socket, bound and never listening, is live; once closed,
+ * stale and replaced. */
+Test(listen, threat48_bound_dgram_socket_is_eaddrinuse)
+{
+	char p[128];
+	int b, lfd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "d");
+	b = raw_bound(p, SOCK_DGRAM);
+	cr_assert_eq(fdmsg_listen(p, SOCK_DGRAM, 0), -EADDRINUSE);
+	cr_assert_eq(fdmsg_listen(p, SOCK_STREAM, 0), -EADDRINUSE);
+	close(b);
+	lfd = fdmsg_listen(p, SOCK_DGRAM, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	close(lfd);
+	assert_no_tmp_names();
+	cr_assert_eq(tdir_entries(), 1);
+	FD_GUARD_END();
+}
+
+/* What stays -EEXIST leaves no temporary name behind either. */
+Test(listen, threat48_refusals_leave_no_temporary_name)
+{
+	char p[128], q[128];
+	int fd, a;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "file");
+	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	cr_assert(fd >= 0);
+	close(fd);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EEXIST);
+	tpath(q, sizeof(q), "link");
+	cr_assert_eq(symlink("file", q), 0);
+	cr_assert_eq(fdmsg_listen(q, 0, 0), -EEXIST);
+	tpath(p, sizeof(p), "live");
+	a = fdmsg_listen(p, 0, 0);
+	cr_assert(a >= 0);
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	close(a);
+	assert_no_tmp_names();
+	cr_assert_eq(tdir_entries(), 3);
+	FD_GUARD_END();
+}
+
+/*
+ * The temporary name beside path (".fdmsg-" and 8 characters) must fit
+ * sun_path too: a directory one byte too long is -ENAMETOOLONG and
+ * nothing is made.
+ */
+Test(listen, temporary_name_must_fit_beside_path)
+{
+	char d[SUN_PATH_SIZE], p[SUN_PATH_SIZE + 8];
+	size_t base = strlen(tdir) + 1;
+	struct stat st;
+	int lfd;
+
+	FD_GUARD_BEGIN();
+	for (size_t dlen = SUN_PATH_SIZE - 16; dlen <= SUN_PATH_SIZE - 15;
+	     dlen++) {
+		/* tdir/yyy...y/ of dlen characters, then "s". */
+		cr_assert(dlen - 1 > base);
+		memcpy(d, tdir, base - 1);
+		d[base - 1] = '/';
+		memset(d + base, dlen == SUN_PATH_SIZE - 16 ? 'y' : 'z',
+		       dlen - 1 - base);
+		d[dlen - 1] = '\0';
+		(void)mkdir(d, 0700);
+		(void)snprintf(p, sizeof(p), "%s/s", d);
+		lfd = fdmsg_listen(p, 0, 0);
+		if (dlen == SUN_PATH_SIZE - 16) {
+			cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+			assert_serves(lfd, p, 0);
+			close(lfd);
+		} else {
+			cr_assert_eq(lfd, -ENAMETOOLONG);
+			cr_assert_eq(lstat(p, &st), -1);
+			cr_assert_eq(rmdir(d), 0); /* empty */
+		}
+	}
+	FD_GUARD_END();
+}
+
+/*
+ * A stale socket while somebody else holds the directory's lock (a
+ * process that can read the directory can): not replaced, -EADDRINUSE
+ * once the wait is over, the file kept.  Let go, it is replaced.
+ */
+Test(listen, threat48_directory_lock_held_is_eaddrinuse_and_kept)
+{
+	char p[128];
+	struct stat st, st2;
+	int dfd, lfd;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	make_stale(p, SOCK_SEQPACKET);
+	cr_assert_eq(lstat(p, &st), 0);
+	dfd = open(tdir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(dfd >= 0);
+	cr_assert_eq(flock(dfd, LOCK_EX), 0);
+	cr_assert_eq(fdmsg_listen(p, SOCK_SEQPACKET, 0), -EADDRINUSE);
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert(st2.st_ino == st.st_ino && st2.st_mode == st.st_mode);
+	assert_no_tmp_names();
+	close(dfd);
+	lfd = fdmsg_listen(p, SOCK_SEQPACKET, 0);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	assert_serves(lfd, p, SOCK_SEQPACKET);
+	close(lfd);
+	FD_GUARD_END();
+}
+
+/* A relative path: the temporary name and the lock are in ".". */
+Test(listen, relative_path_replaces_stale_in_cwd)
+{
+	struct stat st;
+	int here, lfd;
+
+	FD_GUARD_BEGIN();
+	here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert(here >= 0);
+	cr_assert_eq(chdir(tdir), 0);
+	make_stale("rel", SOCK_STREAM);
+	lfd = fdmsg_listen("rel", SOCK_STREAM, 0640);
+	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
+	cr_assert_eq(lstat("rel", &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0640);
+	assert_serves(lfd, "rel", SOCK_STREAM);
+	close(lfd);
+	assert_no_tmp_names();
+	cr_assert_eq(fchdir(here), 0);
+	close(here);
+	FD_GUARD_END();
+}
+
+/*
+ * bind(2) and connect(2) as the library sees them: a test can act
+ * between the library's bind at its temporary name and its next step
+ * (plant_at_tmp: the temporary name becomes a regular file), or before
+ * the stale probe's connect (swap_path: the stale file is replaced by
+ * another one, a new inode).
+ */
+static int plant_at_tmp;
+static int tmp_busy; /* every temporary name is taken: counts binds */
+static char planted[128];
+static char swap_path[128];
+static char conn_path[128];
+static char conn_script[8];
+
+/* glibc declares them with a transparent union under _GNU_SOURCE. */
+#if defined(__GLIBC__) && defined(__USE_GNU)
+#define SA_ARG(a) ((const struct sockaddr *)(a).__sockaddr__)
+#else
+#define SA_ARG(a) (a)
+#endif
+
+int bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+{
+	const struct sockaddr *sa = SA_ARG(arg);
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	int r;
+
+	if (tmp_busy && un->sun_family == AF_UNIX &&
+	    strstr(un->sun_path, "/.fdmsg-") != NULL) {
+		tmp_busy++;
+		errno = EADDRINUSE;
+		return -1;
+	}
+	r = (int)syscall(SYS_bind, fd, sa, len);
+
+	if (r == 0 && plant_at_tmp && un->sun_family == AF_UNIX &&
+	    strstr(un->sun_path, "/.fdmsg-") != NULL) {
+		int f;
+
+		plant_at_tmp = 0;
+		strcpy(planted, un->sun_path);
+		cr_assert_eq(unlink(planted), 0);
+		f = open(planted, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+			 0600);
+		cr_assert(f >= 0);
+		close(f);
+	}
+	return r;
+}
+
+int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+{
+	const struct sockaddr *sa = SA_ARG(arg);
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+
+	if (swap_path[0] != '\0' && un->sun_family == AF_UNIX &&
+	    strcmp(un->sun_path, swap_path) == 0) {
+		char nw[160];
+
+		(void)snprintf(nw, sizeof(nw), "%s.new", swap_path);
+		swap_path[0] = '\0';
+		make_stale(nw, SOCK_SEQPACKET);
+		cr_assert_eq(rename(nw, un->sun_path), 0);
+	}
+	if (conn_script[0] != '\0' && un->sun_family == AF_UNIX &&
+	    strcmp(un->sun_path, conn_path) == 0) {
+		/* One step of the script per call: 'i' EINTR, nothing
+		 * done; 'p', 'a', 'c': connect, then say EINPROGRESS,
+		 * EALREADY or EISCONN. */
+		char step = conn_script[0];
+		int r;
+
+		memmove(conn_script, conn_script + 1, strlen(conn_script));
+		if (step == 'i') {
+			errno = EINTR;
+			return -1;
+		}
+		r = (int)syscall(SYS_connect, fd, sa, len);
+		if (r < 0)
+			return r;
+		errno = step == 'p' ? EINPROGRESS :
+			step == 'a' ? EALREADY : EISCONN;
+		return -1;
+	}
+	return (int)syscall(SYS_connect, fd, sa, len);
+}
+
+/* Something planted at the temporary name is neither chmod-ed, nor
+ * linked to path, nor removed. */
+Test(listen, file_planted_at_temporary_name_is_left_alone)
+{
+	char p[128];
+	struct stat st;
+
+#ifdef FDMSG_PORTABLE_BIND
+	cr_skip_test("the temporary name is in a private directory");
+#endif
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	plant_at_tmp = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0660), -EEXIST);
+	cr_assert_eq(plant_at_tmp, 0);
+	cr_assert_eq(lstat(p, &st), -1);
+	cr_assert_eq(lstat(planted, &st), 0);
+	cr_assert(S_ISREG(st.st_mode));
+	cr_assert_eq(st.st_mode & 07777, 0600);
+	cr_assert_eq(unlink(planted), 0);
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* The stale file judged is not the one there when it would be removed:
+ * not ours to judge, -EADDRINUSE, the newcomer kept. */
+Test(listen, stale_file_swapped_during_the_probe_is_kept)
+{
+	char p[128];
+	struct stat st, st2;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	make_stale(p, SOCK_SEQPACKET);
+	cr_assert_eq(lstat(p, &st), 0);
+	strcpy(swap_path, p);
+	cr_assert_eq(fdmsg_listen(p, SOCK_SEQPACKET, 0), -EADDRINUSE);
+	cr_assert_eq(swap_path[0], '\0');
+	cr_assert_eq(lstat(p, &st2), 0);
+	cr_assert(S_ISSOCK(st2.st_mode));
+	cr_assert_neq(st2.st_ino, st.st_ino);
+	assert_no_tmp_names();
+	cr_assert_eq(tdir_entries(), 1);
+	FD_GUARD_END();
+}
+
+/*
+ * fchmodat(2) as the library sees it, for its fallback without /proc:
+ * refused (EPERM) while refuse_fchmodat is set, else passed on.
+ */
+static int refuse_fchmodat;
+
+int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+{
+	if (refuse_fchmodat) {
+		errno = EPERM;
+		return -1;
+	}
+	if (flags != 0) {
+		errno = EOPNOTSUPP; /* nothing here asks for more */
+		return -1;
+	}
+	return (int)syscall(SYS_fchmodat, dirfd, path, mode);
+}
+
+/* Without /proc and with the file's mode refused, fdmsg_listen fails
+ * with that error and leaves nothing: not at path, not the temporary. */
+Test(listen, mode_refused_leaves_nothing)
+{
+	char p[128];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	(void)umask(077);
+	no_proc = 1;
+	refuse_fchmodat = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0660), -EPERM);
+	no_proc = 0;
+	refuse_fchmodat = 0;
+	(void)umask(022);
+	cr_assert_eq(lstat(p, &st), -1);
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* link(2) as the library sees it: EEXIST while link_busy is set (each
+ * round someone published and went again). */
+static int link_busy;
+
+int link(const char *from, const char *to)
+{
+	if (link_busy) {
+		link_busy++;
+		errno = EEXIST;
+		return -1;
+	}
+	return (int)syscall(SYS_link, from, to);
+}
+
+/* Publishing loses every round: bounded, -EADDRINUSE, nothing left. */
+Test(listen, publish_rounds_are_bounded)
+{
+	char p[128];
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	link_busy = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+	cr_assert_gt(link_busy, 2);
+	cr_assert_lt(link_busy, 20);
+	link_busy = 0;
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/* Every temporary name taken: a bounded number of tries, then
+ * -EADDRINUSE and nothing made. */
+Test(listen, temporary_names_all_taken_is_bounded)
+{
+	char p[128];
+
+	FD_GUARD_BEGIN();
+	tpath(p, sizeof(p), "s");
+	tmp_busy = 1;
+	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
+#ifndef FDMSG_PORTABLE_BIND
+	cr_assert_gt(tmp_busy, 2); /* (a private directory: no retry) */
+#endif
+	cr_assert_lt(tmp_busy, 200);
+	tmp_busy = 0;
+	cr_assert_eq(tdir_entries(), 0);
+	FD_GUARD_END();
+}
+
+/*
+ * connect(2) with the POSIX behaviour of other systems (simulated): an
+ * interrupted connect goes on in the background; fdmsg_connect waits for
+ * it (EINPROGRESS, EALREADY) or takes EISCONN after an interruption as
+ * done.  EISCONN without one is an error.
+ */
+Test(connect, interrupted_connect_finishing_in_background)
+{
+	static const char *const scripts[] = { "p", "ia", "ic", "iip" };
+	int lfd, c, s;
+
+	FD_GUARD_BEGIN();
+	tpath(conn_path, sizeof(conn_path), "s");
+	lfd = fdmsg_listen(conn_path, SOCK_STREAM, 0);
+	cr_assert(lfd >= 0);
+	for (size_t i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+		strcpy(conn_script, scripts[i]);
+		c = fdmsg_connect(conn_path, SOCK_STREAM);
+		cr_assert(c >= 0, "%s: %s", scripts[i], fdmsg_strerror(c));
+		cr_assert_eq(conn_script[0], '\0');
+		s = fdmsg_accept(lfd, NULL, 0);
+		cr_assert(s >= 0);
+		assert_linked(c, s);
+		close(c);
+		close(s);
+	}
+	strcpy(conn_script, "c");
+	cr_assert_eq(fdmsg_connect(conn_path, SOCK_STREAM), -EISCONN);
+	s = fdmsg_accept(lfd, NULL, 0); /* the connection it made */
+	cr_assert(s >= 0);
+	close(s);
+	conn_path[0] = '\0';
+	close(lfd);
 	FD_GUARD_END();
 }
