@@ -48,6 +48,9 @@
 
 /* A frame limit small enough to overrun cheaply. */
 #define SMALL_FRAME 256u
+/* A datagram no receiver's buffer holds unless max_batch is larger: one
+ * past FDMSG_DGRAM_SAFE, which every receiver takes. */
+#define DGRAM_OVER (FDMSG_DGRAM_SAFE + 64u)
 
 /* ------------------------------------------------------------------ */
 /* The hostile peer: bytes and descriptors by hand                     */
@@ -449,7 +452,8 @@ ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
 ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
-		{ "flags 0x0001", 1, 1, 0x0001, 32, 1, -EBADMSG },
+		/* 0x0001 marks a hello: a hello 32 bytes long. */
+		{ "flags 0x0001", 1, 0, 0x0001, 32, 0, -EBADMSG },
 		{ "flags 0x0100", 1, 1, 0x0100, 32, 1, -EBADMSG },
 		{ "flags 0x8000", 1, 0, 0x8000, 16, 0, -EBADMSG },
 		{ "flags 0xffff", 1, 2, 0xffff, 16, 2, -EBADMSG },
@@ -946,7 +950,7 @@ DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
 /* Whole datagram checked first: header rules, then length, then count. */
 DGRAM_TESTS(dgram_error_precedence)
 {
-	static uint8_t big[SMALL_FRAME + 64];
+	static uint8_t big[DGRAM_OVER];
 	struct hostile h;
 	uint8_t buf[64];
 
@@ -1082,7 +1086,7 @@ DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
 /* THREATS 14: MSG_TRUNC with descriptors → -EMSGSIZE, fds closed. */
 DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
 {
-	static uint8_t big[4096];
+	static uint8_t big[DGRAM_OVER];
 	struct ident ids[2];
 	struct hostile h;
 
@@ -1091,34 +1095,52 @@ DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
 	put_frame(big, 2, 1, 2, 48); /* a valid 64-byte frame... */
 	peer_send(h.peer, big, 64, 2, ids);
 	expect_frame(&h, "64 bytes at max_frame 64", 1, 2, 48, 2, ids);
-	peer_send(h.peer, big, 65, 2, NULL); /* ...and one byte more */
-	reject(&h, "65-byte datagram, max_frame 64", -EMSGSIZE);
+	/* ...then a datagram one byte past what every receiver takes. */
+	peer_send(h.peer, big, FDMSG_DGRAM_SAFE + 1, 2, NULL);
+	reject(&h, "datagram of FDMSG_DGRAM_SAFE + 1 bytes", -EMSGSIZE);
 	teardown(&h);
 
 	setup(&h, type, 2, 64, 0, 0);
 	put_hdr(big, 1, 2, 0, 4096, 1, 2);
-	peer_send(h.peer, big, sizeof(big), 2, NULL);
-	reject(&h, "4096-byte datagram, max_frame 64", -EMSGSIZE);
+	peer_send(h.peer, big, 4096, 2, NULL);
+	reject(&h, "4096-byte frame, max_frame 64", -EMSGSIZE);
 	teardown(&h);
 }
 
-/* max_batch: the datagram may exceed max_frame up to it, not beyond. */
-DGRAM_TESTS(max_batch_bounds_the_datagram)
+/*
+ * How large a datagram may be: FDMSG_DGRAM_SAFE bytes whatever max_frame
+ * (so a sender batches within it with no hello), max_batch where larger;
+ * one byte more is -EMSGSIZE.  Frames of 64 bytes, two with a descriptor.
+ */
+static void datagram_limit(int type, uint32_t max_batch, size_t limit)
 {
+	static uint8_t big[2 * FDMSG_DGRAM_SAFE + 64];
 	struct ident ids[2];
 	struct hostile h;
-	uint8_t buf[160];
+	size_t off, k = 0;
 
-	setup(&h, type, 2, 64, 128, 0);
-	put_frame(buf, 1, 1, 2, 48);
-	put_frame(buf + 64, 1, 3, 4, 48);
-	peer_send(h.peer, buf, 128, 2, ids);
-	expect_frame(&h, "batch frame 1 of 128", 1, 2, 48, 1, ids);
-	expect_frame(&h, "batch frame 2 of 128", 3, 4, 48, 1, ids + 1);
-	put_frame(buf + 128, 0, 5, 6, 0);
-	peer_send(h.peer, buf, 129, 2, NULL);
-	reject(&h, "129-byte datagram, max_batch 128", -EMSGSIZE);
+	cr_assert_leq(limit + 64, sizeof(big));
+	setup(&h, type, 2, 64, max_batch, 0);
+	for (off = 0; off + 64 <= limit + 64; off += 64)
+		put_frame(big + off, off < 128 ? 1 : 0, (uint32_t)(off / 64),
+			  7, 48);
+	peer_send(h.peer, big, limit, 2, ids);
+	for (off = 0; off < limit; off += 64, k++)
+		expect_frame(&h, "batched frame", (uint32_t)k, 7, 48,
+			     k < 2 ? 1 : 0, ids + (k < 2 ? k : 0));
+	expect_again(&h, "after the datagram");
+	peer_send(h.peer, big, limit + 1, 2, NULL);
+	reject(&h, "one byte past the datagram limit", -EMSGSIZE);
 	teardown(&h);
+}
+
+DGRAM_TESTS(max_batch_bounds_the_datagram)
+{
+	uint8_t buf[96];
+	struct hostile h;
+
+	datagram_limit(type, 128, FDMSG_DGRAM_SAFE);
+	datagram_limit(type, 2 * FDMSG_DGRAM_SAFE, 2 * FDMSG_DGRAM_SAFE);
 
 	/* A single frame over max_frame is still -EMSGSIZE in a batch. */
 	setup(&h, type, 2, 64, 128, 0);
