@@ -210,6 +210,7 @@ static const char *ename(int r)
 	case -EOPNOTSUPP: return "-EOPNOTSUPP";
 	case -ESHUTDOWN: return "-ESHUTDOWN";
 	case -ETOOMANYREFS: return "-ETOOMANYREFS";
+	case -EPROTONOSUPPORT: return "-EPROTONOSUPPORT";
 	default: return "(other)";
 	}
 }
@@ -2452,5 +2453,174 @@ DGRAM_TESTS(pending_counts_the_rest_of_a_datagram)
 	cr_assert_eq(nfds, 1);
 	expect_frame(&h, "second of two", 3, 4, 0, 1, &id[1]);
 	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
+	teardown(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hostile hellos                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A hello built by hand, so that it can break any rule. */
+struct raw_hello {
+	uint8_t nfds;
+	uint16_t flags;
+	uint32_t len, type, peerid;
+	uint8_t min_version, max_version;
+	uint16_t reserved16;
+	uint32_t max_frame, max_batch, max_fds, caps, reserved32;
+};
+
+static const struct raw_hello good_hello = {
+	0, FDMSG_HDR_HELLO, FDMSG_HELLO_SIZE, 0, 0, 1, 1, 0, 65536, 0, 0, 0, 0,
+};
+
+static void put_hello(uint8_t *p, const struct raw_hello *h)
+{
+	put_hdr(p, 1, h->nfds, h->flags, h->len, h->type, h->peerid);
+	p[16] = h->min_version;
+	p[17] = h->max_version;
+	p[18] = (uint8_t)h->reserved16;
+	p[19] = (uint8_t)(h->reserved16 >> 8);
+	put_le32(p + 20, h->max_frame);
+	put_le32(p + 24, h->max_batch);
+	put_le32(p + 28, h->max_fds);
+	put_le32(p + 32, h->caps);
+	put_le32(p + 36, h->reserved32);
+}
+
+enum hello_field {
+	HF_NONE, HF_NFDS, HF_LEN, HF_TYPE, HF_PEERID, HF_MIN_VERSION,
+	HF_VERSIONS, HF_MAX_FRAME, HF_MAX_BATCH, HF_MAX_FDS, HF_RESERVED16,
+	HF_RESERVED32,
+};
+
+struct hello_case {
+	const char *what;
+	enum hello_field field; /* good_hello with this field = value */
+	uint32_t value;
+	size_t send;            /* bytes the peer sends of it */
+	unsigned attach;        /* descriptors that come along */
+	int err;
+};
+
+static struct raw_hello hello_with(enum hello_field f, uint32_t v)
+{
+	struct raw_hello h = good_hello;
+
+	switch (f) {
+	case HF_NONE: break;
+	case HF_NFDS: h.nfds = (uint8_t)v; break;
+	case HF_LEN: h.len = v; break;
+	case HF_TYPE: h.type = v; break;
+	case HF_PEERID: h.peerid = v; break;
+	case HF_MIN_VERSION: h.min_version = (uint8_t)v; break;
+	case HF_VERSIONS:
+		h.min_version = (uint8_t)v;
+		h.max_version = (uint8_t)(v >> 8);
+		break;
+	case HF_MAX_FRAME: h.max_frame = v; break;
+	case HF_MAX_BATCH: h.max_batch = v; break;
+	case HF_MAX_FDS: h.max_fds = v; break;
+	case HF_RESERVED16: h.reserved16 = (uint16_t)v; break;
+	case HF_RESERVED32: h.reserved32 = v; break;
+	}
+	return h;
+}
+
+static void run_hello_case(int type, const struct hello_case *c)
+{
+	struct raw_hello r = hello_with(c->field, c->value);
+	struct hostile h;
+	uint8_t buf[64];
+
+	memset(buf, 0, sizeof(buf));
+	setup(&h, type, 2, 0, 0, 0);
+	put_hello(buf, &r);
+	peer_send(h.peer, buf, c->send, c->attach, NULL);
+	if (type == SOCK_STREAM && c->send < FDMSG_HELLO_SIZE)
+		peer_close(&h); /* cut short by the end */
+	reject(&h, c->what, c->err);
+	teardown(&h);
+}
+
+/* Each rule of fdmsg_hello_decode, broken by a raw peer's first frame. */
+ALL_TYPES_TESTS(hello_rules)
+{
+	static const struct hello_case c[] = {
+		{ "hello cut short", HF_NONE, 0, 30, 0, -EBADMSG },
+		{ "hello with a descriptor", HF_NONE, 0, 40, 1, -EPROTO },
+		{ "hello declaring a descriptor", HF_NFDS, 1, 40, 1,
+		  -EPROTO },
+		{ "hello 41 bytes long", HF_LEN, 41, 41, 0, -EBADMSG },
+		{ "hello of len 0xffffffff", HF_LEN, 0xFFFFFFFFu, 40, 0,
+		  -EBADMSG },
+		{ "hello with a type", HF_TYPE, 1, 40, 0, -EBADMSG },
+		{ "hello with a peerid", HF_PEERID, 1, 40, 0, -EBADMSG },
+		{ "hello min_version 0", HF_MIN_VERSION, 0, 40, 0, -EBADMSG },
+		{ "hello min_version above max", HF_MIN_VERSION, 2, 40, 0,
+		  -EBADMSG },
+		{ "hello max_frame 15", HF_MAX_FRAME, 15, 40, 0, -EBADMSG },
+		{ "hello max_frame past the cap", HF_MAX_FRAME,
+		  FDMSG_MAX_FRAME_CAP + 1, 40, 0, -EBADMSG },
+		{ "hello max_batch below max_frame", HF_MAX_BATCH, 100, 40, 0,
+		  -EBADMSG },
+		{ "hello max_batch past the cap", HF_MAX_BATCH,
+		  FDMSG_MAX_FRAME_CAP + 1, 40, 0, -EBADMSG },
+		{ "hello max_fds 254", HF_MAX_FDS, 254, 40, 0, -EBADMSG },
+		{ "hello reserved16 set", HF_RESERVED16, 1, 40, 0, -EBADMSG },
+		{ "hello reserved32 set", HF_RESERVED32, 1, 40, 0, -EBADMSG },
+		{ "hello speaking versions 2-3 only", HF_VERSIONS, 0x0302, 40,
+		  0, -EPROTONOSUPPORT },
+	};
+
+	for (size_t i = 0; i < NELEM(c); i++)
+		run_hello_case(type, &c[i]);
+}
+
+/* Unknown capability bits are ignored; a newer version range that still
+ * holds version 1 is negotiated down to it. */
+ALL_TYPES_TESTS(hello_newer_peer_negotiated_down)
+{
+	struct raw_hello r = good_hello;
+	struct fdmsg_peer_info info;
+	struct hostile h;
+	uint8_t buf[64];
+
+	r.max_version = 9;
+	r.caps = 0xFFFFFFF0u;
+	setup(&h, type, 0, 0, 0, 0);
+	put_hello(buf, &r);
+	put_frame(buf + 40, 0, 1, 2, 8);
+	peer_send(h.peer, buf, 64, 0, NULL);
+	expect_frame(&h, "a frame after the hello", 1, 2, 8, 0, NULL);
+	cr_assert_eq(fdmsg_peer_info(h.chan, &info), 0);
+	cr_assert_eq(info.version, 1);
+	cr_assert_eq(info.hello.max_version, 9);
+	cr_assert_eq(info.hello.caps, 0xFFFFFFF0u);
+	teardown(&h);
+}
+
+/* A hello only opens the peer's side: a second one, or one after an
+ * application frame, is a header with an undefined flag. */
+ALL_TYPES_TESTS(hello_repeated_or_late_is_ebadmsg)
+{
+	struct hostile h;
+	uint8_t buf[80];
+
+	setup(&h, type, 0, 0, 0, 0);
+	put_hello(buf, &good_hello);
+	put_hello(buf + 40, &good_hello);
+	peer_send(h.peer, buf, 40, 0, NULL);
+	peer_send(h.peer, buf + 40, 40, 0, NULL);
+	reject(&h, "a second hello", -EBADMSG);
+	teardown(&h);
+
+	setup(&h, type, 0, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 0);
+	put_hello(buf + 16, &good_hello);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	peer_send(h.peer, buf + 16, 40, 0, NULL);
+	expect_frame(&h, "the application frame", 1, 2, 0, 0, NULL);
+	reject(&h, "a hello after it", -EBADMSG);
 	teardown(&h);
 }
