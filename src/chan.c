@@ -701,6 +701,12 @@ static int read_dgram(struct fdmsg_chan *c)
 		r = -EPROTO;
 		goto bad;
 	}
+	if (first == n) {
+		/* A hello alone: its pidfd belongs to no frame. */
+		fdmsg_gate_discard(&c->gate, &c->res);
+		c->rlen = c->rpos = 0;
+		return 0;
+	}
 	c->rlen = n;
 	c->rpos = c->rfirst = first;
 	c->res_next = 0;
