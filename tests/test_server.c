@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <limits.h>
 #include <linux/sockios.h>
 #include <poll.h>
@@ -52,8 +53,9 @@ struct server {
 	const char *attack;   /* for failure messages */
 };
 
-/* RLIMIT_NOFILE for the next server started; 0 leaves it alone. */
-static rlim_t spawn_nofile;
+/* RLIMIT_NOFILE for the next server started; 0 leaves it alone.  The
+ * hard limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
+static rlim_t spawn_nofile, spawn_nofile_hard;
 
 /* Files for the well-behaved client: distinct inodes. */
 static int good_fds[NGOOD];
@@ -295,7 +297,7 @@ count_lines(const char *p)
  * good client served.
  */
 static void
-after_attack(struct server *s, const char *errname)
+after_attack_saying(struct server *s, const char *errname, const char *text)
 {
 	char err[ERR_CAP], want[64];
 
@@ -312,6 +314,8 @@ after_attack(struct server *s, const char *errname)
 			     "[%s] stderr: %s", s->attack, err);
 		cr_assert_not_null(strstr(err, want), "[%s] want %s: %s",
 				   s->attack, errname, err);
+		cr_assert(text == NULL || strstr(err, text) != NULL,
+			  "[%s] want '%s': %s", s->attack, text, err);
 	}
 	good_client(s);
 	assert_alive(s);
@@ -319,6 +323,12 @@ after_attack(struct server *s, const char *errname)
 	new_stderr(s, err);
 	cr_assert_str_empty(err, "[%s] after the good client: %s", s->attack,
 			    err);
+}
+
+static void
+after_attack(struct server *s, const char *errname)
+{
+	after_attack_saying(s, errname, NULL);
 }
 
 static void
@@ -349,9 +359,11 @@ close_good_fds(void)
 }
 
 /*
- * Starts `fdmsg serve --echo --max-fds 8 [--stream] EXTRA... PATH`, its
- * stderr into a file, and takes its descriptor baseline: with one client
- * echoed and gone.
+ * Starts `fdmsg serve --echo --max-fds 8 --max-clients 32 [--stream]
+ * EXTRA... PATH` (a later option wins), its stderr into a file, and takes
+ * its descriptor baseline: with one client echoed and gone.  32 clients:
+ * the descriptor budget, 32 x (1 + 3 x 8 + 64) + 16, fits any machine's
+ * RLIMIT_NOFILE hard limit of 4096 or more.
  */
 static void
 server_start(struct server *s, int type, const char *const *extra)
@@ -374,6 +386,8 @@ server_start(struct server *s, int type, const char *const *extra)
 	argv[n++] = "--echo";
 	argv[n++] = "--max-fds";
 	argv[n++] = "8";
+	argv[n++] = "--max-clients";
+	argv[n++] = "32";
 	if (type == SOCK_STREAM)
 		argv[n++] = "--stream";
 	while (*extra != NULL && n < 30)
@@ -393,7 +407,8 @@ server_start(struct server *s, int type, const char *const *extra)
 		/* Only the tool's own descriptors: a steady baseline. */
 		closefrom(3);
 		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile };
+			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
+					     spawn_nofile_hard : spawn_nofile };
 
 			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 				_exit(126);
@@ -762,6 +777,20 @@ descriptor_attacks(int type)
 		expect_closed(&s, sock);
 		close(sock);
 		after_attack(&s, "ETIMEDOUT");
+
+		/* THREATS 41: a whole frame, and in the same write the
+		 * header of the next one with its descriptor, then silence.
+		 * The whole frame completes in the read that starts the
+		 * next one: the deadline must still run on what is held. */
+		s.attack = "whole frame + next header with a descriptor";
+		sock = raw_connect(&s);
+		put_hdr(b, 1, 0, 0, FDMSG_HDR_SIZE + 8, 1, 1);
+		put_hdr(b + FDMSG_HDR_SIZE + 8, 1, 1, 0, 64, 2, 2);
+		raw_send_all(&s, sock, b, 2 * FDMSG_HDR_SIZE + 8, good_fds,
+			     1);
+		expect_closed(&s, sock);
+		close(sock);
+		after_attack_saying(&s, "ETIMEDOUT", "--frame-timeout");
 	}
 	server_stop(&s);
 	FD_GUARD_END();
@@ -1029,7 +1058,9 @@ fd_flood(int type)
 	SKIP_UNDER_VALGRIND();
 	FD_GUARD_BEGIN();
 	spawn_nofile = 4096; /* the flood passes it whatever the machine */
-	server_start(&s, type, no_extra);
+	/* Every client here has the test's uid. */
+	server_start(&s, type, (const char *const[]){ "--max-per-uid", "32",
+						   NULL });
 	spawn_nofile = 0;
 	s.attack = "descriptor flood, never reading";
 	cr_assert_eq(pipe2(notify, O_CLOEXEC), 0);
@@ -1094,6 +1125,261 @@ Test(server, descriptor_flood_never_reading_seqpacket)
 Test(server, descriptor_flood_never_reading_stream)
 {
 	fd_flood(SOCK_STREAM);
+}
+
+/*
+ * THREATS 42: clients that park descriptors cannot fill the server's
+ * table.  Each of PARKERS clients sends, in one write, a whole frame and
+ * the header of the next one declaring MAX_FDS descriptors, with them
+ * attached, then nothing (no --frame-timeout: only the budget guards).
+ * The server starts with a soft RLIMIT_NOFILE of 256, below what the
+ * parkers hold, and a hard one of 8192: it must raise the soft limit to
+ * its budget at startup, so an honest client still gets its MAX_FDS
+ * descriptors echoed.  (Without the raise the parkers fill the table and
+ * the honest client is shed or truncated.)
+ */
+#define PARKERS 40
+
+Test(server, descriptor_parkers_cannot_starve_an_honest_client)
+{
+	const char *const args[] = { "--max-clients", "64", "--max-per-uid",
+				     "64", "--frame-timeout", "0",
+				     "--max-queue-fds", "8", NULL };
+	uint8_t b[2 * FDMSG_HDR_SIZE + 8];
+	int socks[PARKERS], fds[MAX_FDS], i;
+	struct fdmsg_chan *ch;
+	struct server s;
+	char err[ERR_CAP], *line;
+
+	SKIP_UNDER_VALGRIND();
+	FD_GUARD_BEGIN();
+	spawn_nofile = 256;
+	spawn_nofile_hard = 8192;
+	server_start(&s, SOCK_STREAM, args);
+	spawn_nofile = spawn_nofile_hard = 0;
+	s.attack = "descriptor parkers";
+	put_hdr(b, 1, 0, 0, FDMSG_HDR_SIZE + 8, 1, 1);
+	memset(b + FDMSG_HDR_SIZE, 'k', 8);
+	put_hdr(b + FDMSG_HDR_SIZE + 8, 1, MAX_FDS, 0, 64, 2, 2);
+	for (i = 0; i < MAX_FDS; i++)
+		fds[i] = good_fds[i];
+	for (i = 0; i < PARKERS; i++) {
+		socks[i] = raw_connect(&s);
+		raw_send_all(&s, socks[i], b, sizeof(b), fds, MAX_FDS);
+		wait_consumed(&s, socks[i]);
+	}
+	/* Every parker holds its socket and MAX_FDS descriptors. */
+	settle_to(&s, s.baseline + PARKERS * (1 + MAX_FDS));
+
+	ch = chan_on(connect_retry(s.path, SOCK_STREAM));
+	echo_once(&s, ch, 7, "honest", 6, good_fds, MAX_FDS);
+	fdmsg_chan_free(ch);
+	assert_alive(&s);
+	new_stderr(&s, err);
+	cr_assert_str_empty(err, "stderr: %s", err);
+
+	/* Each parker's end cuts its frame short: one line each. */
+	for (i = 0; i < PARKERS; i++)
+		close(socks[i]);
+	settle_to(&s, s.baseline);
+	new_stderr(&s, err);
+	cr_assert_eq(count_lines(err), PARKERS, "stderr: %s", err);
+	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
+		cr_assert_not_null(strstr(line, ": EBADMSG: "), "%.100s",
+				   line);
+	after_attack(&s, NULL);
+	server_stop(&s);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Idle and half-open connections                                      */
+/* ------------------------------------------------------------------ */
+
+/* Closed by the server at once, or still open: no wait past a bound. */
+static int
+is_closed(int sock, int wait_ms)
+{
+	struct pollfd pfd = { .fd = sock, .events = POLLIN };
+	char c;
+	ssize_t n;
+
+	if (poll(&pfd, 1, wait_ms) == 0)
+		return 0;
+	n = recv(sock, &c, 1, MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+/*
+ * In a child as uid 65534: connect to path (made reachable), echo one
+ * frame.  Exit status 0 when served.
+ */
+static int
+other_uid_client(const char *path, int type)
+{
+	struct fdmsg_msg m = { 0 };
+	struct fdmsg_chan *ch;
+	struct fdmsg_opts o;
+	struct iovec iov = { "other uid", 9 };
+	int fd;
+
+	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)
+		return 50;
+	fd = fdmsg_connect(path, type);
+	fdmsg_opts_init(&o);
+	if (fd < 0 || fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD) < 0)
+		return 51;
+	if (fdmsg_send(ch, 1, 65534, &iov, 1, NULL, 0, 0) < 0 ||
+	    fdmsg_flush_wait(ch, WAIT_MS) < 0 ||
+	    fdmsg_recv_wait(ch, &m, (int)scaled(WAIT_MS)) < 0)
+		return 52;
+	if (m.peerid != 65534 || m.len != 9)
+		return 53;
+	fdmsg_chan_free(ch);
+	return 0;
+}
+
+/*
+ * THREATS 43: one uid floods half-open connections (connect, never
+ * send).  With --max-per-uid 4 of --max-clients 8 the first 4 are
+ * served and held; every later one from that uid is closed at once,
+ * with a line naming the peer (rate-limited); its served connections
+ * still echo; once one of them goes, that uid gets a slot again; and,
+ * when the test runs as root, a client of another uid is served all
+ * along.
+ */
+#define HALF_OPEN 24
+
+Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
+{
+	const char *const args[] = { "--max-clients", "8", "--max-per-uid",
+				     "4", NULL };
+	struct fdmsg_chan *held[4];
+	struct server s;
+	char err[ERR_CAP], want[96], *line;
+	int i, sock, st;
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	server_start(&s, SOCK_SEQPACKET, args);
+	s.attack = "half-open flood from one uid";
+	for (i = 0; i < 4; i++) {
+		held[i] = chan_on(raw_connect(&s));
+		echo_once(&s, held[i], (uint32_t)i, "held", 4, NULL, 0);
+	}
+	/* They say nothing more; the flood goes on. */
+	for (i = 0; i < HALF_OPEN; i++) {
+		sock = raw_connect(&s);
+		cr_assert(is_closed(sock, (int)scaled(WAIT_MS)),
+			  "connection %d beyond --max-per-uid was served", i);
+		close(sock);
+	}
+	settle_to(&s, s.baseline + 4);
+	new_stderr(&s, err);
+	cr_assert_geq(count_lines(err), 1, "no line for the refusals");
+	snprintf(want, sizeof(want), "fdmsg serve: refused pid %ld, uid %ld: "
+		 "uid has --max-per-uid 4 connections", (long)getpid(),
+		 (long)getuid());
+	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
+		cr_assert_eq(strncmp(line, want, strlen(want)), 0,
+			     "want '%s': %.200s", want, line);
+
+	if (geteuid() == 0) {
+		/* The cap is per uid: another user still gets a slot. */
+		cr_assert_eq(chmod(s.dir, 0711), 0);
+		cr_assert_eq(chmod(s.path, 0666), 0);
+		pid = fork_child();
+		if (pid == 0)
+			_exit(other_uid_client(s.path, SOCK_SEQPACKET));
+		cr_assert_eq(waitpid(pid, &st, 0), pid);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			  "a client of uid 65534 was not served: %#x", st);
+		cr_assert_eq(chmod(s.dir, 0700), 0);
+	} else {
+		cr_log_info("not root: the other-uid client is skipped\n");
+	}
+
+	for (i = 0; i < 4; i++)
+		echo_once(&s, held[i], 10u + (unsigned)i, "still", 5, NULL, 0);
+	/* One goes: the uid has a slot again. */
+	fdmsg_chan_free(held[0]);
+	settle_to(&s, s.baseline + 3);
+	held[0] = chan_on(raw_connect(&s));
+	echo_once(&s, held[0], 20, "again", 5, NULL, 0);
+	for (i = 0; i < 4; i++)
+		fdmsg_chan_free(held[i]);
+	settle_to(&s, s.baseline);
+	new_stderr(&s, err);
+	cr_assert_str_empty(err, "stderr: %s", err);
+	after_attack(&s, NULL);
+	server_stop(&s);
+	FD_GUARD_END();
+}
+
+/*
+ * THREATS 43: with --idle-timeout, a client that sends nothing is cut
+ * off (one line naming the deadline and the peer) while an active one
+ * is served throughout; and so is a client that leaves its replies,
+ * descriptors included, in the server's queue and never reads.
+ */
+Test(server, idle_clients_are_cut_active_ones_served)
+{
+	const char *const args[] = { "--idle-timeout", "300", NULL };
+	static uint8_t frame[16384];
+	struct fdmsg_chan *active;
+	struct server s;
+	char err[ERR_CAP], want[64];
+	int silent, stalled, i, cut = 0;
+
+	FD_GUARD_BEGIN();
+	server_start(&s, SOCK_SEQPACKET, args);
+	s.attack = "silent client";
+	silent = raw_connect(&s);
+	active = chan_on(raw_connect(&s));
+	for (i = 0; i < (int)scaled(WAIT_MS) / 20 && !cut; i++) {
+		echo_once(&s, active, (uint32_t)i, "busy", 4, NULL, 0);
+		cut = is_closed(silent, 20);
+	}
+	cr_assert(cut, "the silent client was never cut off");
+	close(silent);
+	echo_once(&s, active, 99999, "after", 5, good_fds, 1);
+	new_stderr(&s, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, ": ETIMEDOUT: "), "%s", err);
+	cr_assert_not_null(strstr(err, "idle past --idle-timeout"), "%s", err);
+	snprintf(want, sizeof(want), "(pid %ld, uid %ld)\n", (long)getpid(),
+		 (long)getuid());
+	cr_assert_not_null(strstr(err, want), "want %s: %s", want, err);
+	fdmsg_chan_free(active);
+
+	/* More replies than the socket buffers hold, each with a
+	 * descriptor, never read: the rest wait in the server's queue
+	 * (below --max-queue and --max-queue-fds) until the idle cut. */
+	s.attack = "stalled reader";
+	stalled = raw_connect(&s);
+	put_hdr(frame, 1, 1, 0, sizeof(frame), 3, 3);
+	for (i = 0; i < 48; i++)
+		raw_send_all(&s, stalled, frame, sizeof(frame), good_fds, 1);
+	wait_consumed(&s, stalled);
+	cr_assert_gt(fd_count_of(s.pid), s.baseline + 1,
+		     "nothing queued: the test proves nothing");
+	/* Wait for the server's end without reading a byte. */
+	{
+		struct pollfd pfd = { .fd = stalled, .events = POLLRDHUP };
+
+		do
+			cr_assert_gt(poll(&pfd, 1, (int)scaled(WAIT_MS)), 0,
+				     "the stalled reader was never cut off");
+		while (!(pfd.revents & (POLLRDHUP | POLLHUP)));
+	}
+	close(stalled);
+	settle_to(&s, s.baseline);
+	new_stderr(&s, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, "idle past --idle-timeout"), "%s", err);
+	after_attack(&s, NULL);
+	server_stop(&s);
+	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1269,7 +1555,7 @@ Test(server, load)
 	static struct load L;
 	const char *env = getenv("FDMSG_LOAD_FRAMES");
 	const char *const args[] = { "--max-clients", "64", "--max-queue",
-				     "262144", NULL };
+				     "262144", "--max-per-uid", "64", NULL };
 	pid_t pids[LOAD_CLIENTS];
 	struct server s;
 	int i, st, left = LOAD_CLIENTS, fds, peak_fds = 0, fd_ceiling, native;

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,8 +37,9 @@ struct proc {
 	int err; /* its stderr */
 };
 
-/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone. */
-static rlim_t spawn_nofile;
+/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone.  The hard
+ * limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
+static rlim_t spawn_nofile, spawn_nofile_hard;
 /* Run the next spawned tool as this uid and gid (root only); 0: as is. */
 static uid_t spawn_uid;
 
@@ -71,7 +73,8 @@ spawn_v(struct proc *p, int in_fd, const char *const *args)
 		    dup2(e[1], 2) < 0)
 			_exit(126);
 		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile };
+			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
+					     spawn_nofile_hard : spawn_nofile };
 
 			/* Close what the test process had open: only the
 			 * tool's own descriptors count against the limit. */
@@ -345,6 +348,10 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 		  NULL },
 		{ "serve", "--max-clients", "0", "@P", NULL },
 		{ "serve", "--frame-timeout", "abc", "@P", NULL },
+		{ "serve", "--idle-timeout", "86400001", "@P", NULL },
+		{ "serve", "--idle-timeout", "-1", "@P", NULL },
+		{ "serve", "--max-per-uid", "0", "@P", NULL },
+		{ "serve", "--max-per-uid", "65537", "@P", NULL },
 		{ "serve", "--echo=1", "@P", NULL },
 		{ "serve", "--bogus", "@P", NULL },
 		{ "serve", "@P", "@Q", NULL },
@@ -532,9 +539,10 @@ echo_roundtrip(int stream)
 	tmp_sock(dir, path);
 	if (stream)
 		spawn(&p, -1, "serve", "--echo", "--stream", "--max-fds", "8",
-		      path);
+		      "--max-clients", "16", path);
 	else
-		spawn(&p, -1, "serve", "--echo", "--max-fds", "8", path);
+		spawn(&p, -1, "serve", "--echo", "--max-fds", "8",
+		      "--max-clients", "16", path);
 	ch = chan_on(connect_retry(path, stream ? SOCK_STREAM : 0), 8);
 
 	fds[0] = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -581,7 +589,8 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", path);
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-clients",
+	      "16", path);
 	good = chan_on(connect_retry(path, 0), 4);
 	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
@@ -825,6 +834,101 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	FD_GUARD_END();
 }
 
+/*
+ * A live listening socket bound at dir/name: another server's.  Returns
+ * its descriptor; *st describes its file.
+ */
+static int
+foreign_socket(const char *dir, const char *name, struct stat *st)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/%s", dir, name);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	cr_assert_eq(listen(fd, 4), 0);
+	cr_assert_eq(lstat(sa.sun_path, st), 0);
+	return fd;
+}
+
+/* dir/name over path (rename(2)); what is at path afterwards. */
+static void
+rename_over(const char *dir, const char *name, const char *path)
+{
+	char from[PATH_MAX];
+
+	snprintf(from, sizeof(from), "%s/%s", dir, name);
+	cr_assert_eq(rename(from, path), 0, "rename: %s", strerror(errno));
+}
+
+static void
+assert_same_inode(const char *path, const struct stat *want)
+{
+	struct stat st;
+
+	cr_assert_eq(lstat(path, &st), 0, "%s is gone", path);
+	cr_assert(st.st_dev == want->st_dev && st.st_ino == want->st_ino &&
+		  (st.st_mode & S_IFMT) == (want->st_mode & S_IFMT),
+		  "%s is no longer the replacement", path);
+}
+
+/* THREATS 47: exit removes the socket file only while it is serve's. */
+Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
+	char fpath[PATH_MAX + 8];
+	struct fdmsg_chan *ch;
+	struct stat other, file;
+	struct proc p;
+	int lfd, fd, c;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	/* Another server's live socket renamed over serve's. */
+	spawn(&p, -1, "serve", "--echo", path);
+	ch = chan_on(connect_retry(path, 0), 0);
+	echo_once(ch, 1, 1, "listening", NULL, 0);
+	lfd = foreign_socket(dir, "other", &other);
+	rename_over(dir, "other", path);
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "serve: %s", err);
+	cr_assert_str_empty(err);
+	fdmsg_chan_free(ch);
+	assert_same_inode(path, &other);
+	/* And it still answers there. */
+	c = fdmsg_connect(path, 0);
+	cr_assert_geq(c, 0, "the other server is unreachable: %s",
+		      fdmsg_strerror(c));
+	close(c);
+	close(lfd);
+	cr_assert_eq(unlink(path), 0);
+
+	/* A regular file renamed over it. */
+	spawn(&p, -1, "serve", "--echo", "--stream", path);
+	ch = chan_on(connect_retry(path, SOCK_STREAM), 0);
+	echo_once(ch, 2, 2, "listening", NULL, 0);
+	fdmsg_chan_free(ch);
+	snprintf(fpath, sizeof(fpath), "%s/file", dir);
+	fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(lstat(fpath, &file), 0);
+	rename_over(dir, "file", path);
+	cr_assert_eq(kill(p.pid, SIGINT), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "serve: %s", err);
+	assert_same_inode(path, &file);
+	cr_assert_eq(unlink(path), 0);
+
+	/* Its own socket, still there: removed. */
+	spawn(&p, -1, "serve", path);
+	close(connect_retry(path, 0));
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
 /* ------------------------------------------------------------------ */
 /* send and recv                                                       */
 /* ------------------------------------------------------------------ */
@@ -902,6 +1006,104 @@ Test(tool_sendrecv, recv_kinds_over_stream_and_count)
 	FD_GUARD_END();
 }
 
+/*
+ * recv --count 2 with one frame received and printed: it has listened,
+ * noted its socket file and accepted.  Returns the client's channel.
+ */
+static struct fdmsg_chan *
+recv_started(struct proc *r, const char *path)
+{
+	struct pollfd pfd = { .fd = -1, .events = POLLIN };
+	struct iovec iov = { "x", 1 };
+	struct fdmsg_chan *ch;
+	char out[OUT_CAP];
+	size_t len = 0;
+	ssize_t n;
+
+	spawn(r, -1, "recv", path, "--count", "2");
+	ch = chan_on(connect_retry(path, 0), 0);
+	cr_assert_eq(fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	pfd.fd = r->out;
+	out[0] = '\0';
+	while (strstr(out, "type=1 ") == NULL) {
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "recv printed: %s",
+			     out);
+		n = read(r->out, out + len, sizeof(out) - 1 - len);
+		cr_assert_gt(n, 0);
+		len += (size_t)n;
+		out[len] = '\0';
+	}
+	return ch;
+}
+
+/* SIGTERM to recv: it dies of it; stderr is empty. */
+static void
+recv_killed(struct proc *r)
+{
+	char err[OUT_CAP];
+	int st;
+
+	cr_assert_eq(kill(r->pid, SIGTERM), 0);
+	cr_assert_geq(read_all(r->err, err, sizeof(err)), 0);
+	cr_assert_str_empty(err);
+	close(r->out);
+	close(r->err);
+	cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+	cr_assert(WIFSIGNALED(st) && WTERMSIG(st) == SIGTERM,
+		  "recv status %#x", st);
+}
+
+/* THREATS 47: recv, too, removes only its own socket file. */
+Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
+{
+	char dir[PATH_MAX], path[PATH_MAX], fpath[PATH_MAX + 8];
+	struct fdmsg_chan *ch;
+	struct stat other, file;
+	struct proc r;
+	int lfd, fd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	/* Its own, on SIGTERM: removed. */
+	ch = recv_started(&r, path);
+	recv_killed(&r);
+	fdmsg_chan_free(ch);
+	cr_assert_eq(access(path, F_OK), -1, "recv left its socket");
+
+	/* Another server's socket renamed over it: left alone. */
+	ch = recv_started(&r, path);
+	lfd = foreign_socket(dir, "other", &other);
+	rename_over(dir, "other", path);
+	recv_killed(&r);
+	fdmsg_chan_free(ch);
+	assert_same_inode(path, &other);
+	close(lfd);
+	cr_assert_eq(unlink(path), 0);
+
+	/* A file renamed over it, then a normal end: left alone. */
+	ch = recv_started(&r, path);
+	snprintf(fpath, sizeof(fpath), "%s/file", dir);
+	fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(lstat(fpath, &file), 0);
+	rename_over(dir, "file", path);
+	{
+		struct iovec iov = { "y", 1 };
+		char out[OUT_CAP], err[OUT_CAP];
+
+		cr_assert_eq(fdmsg_send(ch, 2, 2, &iov, 1, NULL, 0, 0), 0);
+		cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+		cr_assert_eq(finish(&r, out, err), 0, "recv: %s", err);
+	}
+	fdmsg_chan_free(ch);
+	assert_same_inode(path, &file);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
 Test(tool_sendrecv, send_reply_prints_the_echo)
 {
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
@@ -911,7 +1113,8 @@ Test(tool_sendrecv, send_reply_prints_the_echo)
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", path);
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", "--max-clients",
+	      "16", path);
 	close(connect_retry(path, 0));
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--peerid", "4", "--file", "/etc/hostname", "--fd",
@@ -964,13 +1167,23 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	/* stdio, epoll, signalfd, reserve, listener: room for a few. */
-	spawn_nofile = 12;
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", path);
-	spawn_nofile = 0;
+	/* serve starts only where its descriptor budget fits; the limit
+	 * is lowered under it afterwards, as prlimit(1) by an operator
+	 * could.  stdio, epoll, signalfd, reserve, listener: room for a
+	 * few clients. */
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-clients",
+	      "16", path);
+	ch[0] = chan_on(connect_retry(path, 0), 4);
+	cr_assert_eq(try_echo(ch[0], 99), 1);
+	fdmsg_chan_free(ch[0]);
+	{
+		struct rlimit rl = { 12, 12 };
+
+		cr_assert_eq(prlimit(p.pid, RLIMIT_NOFILE, &rl, NULL), 0,
+			     "prlimit: %s", strerror(errno));
+	}
 	for (i = 0; i < 16; i++) {
-		ch[i] = chan_on(i == 0 ? connect_retry(path, 0) :
-			fdmsg_connect(path, 0), 4);
+		ch[i] = chan_on(fdmsg_connect(path, 0), 4);
 		if (try_echo(ch[i], (uint32_t)i)) {
 			served++;
 		} else {
@@ -1019,6 +1232,108 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	FD_GUARD_END();
 }
 
+/* "Max open files" of /proc/PID/limits: soft and hard. */
+static void
+nofile_of(pid_t pid, unsigned long long *soft, unsigned long long *hard)
+{
+	char p[64], line[256];
+	FILE *f;
+	int found = 0;
+
+	snprintf(p, sizeof(p), "/proc/%ld/limits", (long)pid);
+	f = fopen(p, "re");
+	cr_assert_not_null(f, "%s: %s", p, strerror(errno));
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Max open files %llu %llu", soft, hard) == 2)
+			found = 1;
+	fclose(f);
+	cr_assert(found, "no Max open files in %s", p);
+}
+
+/*
+ * THREATS 42: the descriptor budget.  --max-clients clients at their
+ * worst (socket; on a stream two read batches and the current message,
+ * 3 x --max-fds; the echo queue's --max-queue-fds) plus 16 must fit
+ * RLIMIT_NOFILE.  Here the hard limit is 1024: refused, exit 1, with
+ * the numbers, before anything is created at PATH.
+ */
+Test(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
+{
+	SKIP_UNDER_VALGRIND();
+	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn_nofile = 1024;
+	/* 256 x (1 + 3 x 253 + 64) + 16 */
+	cr_assert_eq(run(NULL, 0, out, err, "serve", "--echo", "--stream",
+			 "--max-fds", "253", path), 1, "stderr: %s", err);
+	cr_assert_str_eq(err, "fdmsg serve: --max-clients 256 x 824 "
+			 "descriptors per client + 16 = 210960 > RLIMIT_NOFILE "
+			 "hard limit 1024; lower --max-clients, --max-fds or "
+			 "--max-queue-fds\n");
+	cr_assert_eq(access(path, F_OK), -1, "refused, yet created %s",
+		     path);
+	/* Without --echo no descriptor is queued; datagrams: 2 x max. */
+	cr_assert_eq(run(NULL, 0, out, err, "serve", "--max-fds", "253",
+			 "--max-clients", "2", path), 1, "stderr: %s", err);
+	cr_assert_str_eq(err, "fdmsg serve: --max-clients 2 x 507 "
+			 "descriptors per client + 16 = 1030 > RLIMIT_NOFILE "
+			 "hard limit 1024; lower --max-clients, --max-fds or "
+			 "--max-queue-fds\n");
+	/* One descriptor fewer per read fits exactly: 2 x 505 + 16. */
+	spawn_nofile = 1026;
+	{
+		struct proc p;
+
+		spawn(&p, -1, "serve", "--max-fds", "252", "--max-clients",
+		      "2", path);
+		close(connect_retry(path, 0));
+		stop_server(&p, path, err);
+		cr_assert_str_empty(err);
+	}
+	spawn_nofile = 0;
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* Under the hard limit, the soft limit is raised to what the budget
+ * needs, and descriptors are served. */
+Test(tool_serve, descriptor_budget_raises_the_soft_limit)
+{
+	SKIP_UNDER_VALGRIND();
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	unsigned long long soft, hard;
+	struct fdmsg_chan *ch;
+	struct proc p;
+	int fds[8], i;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn_nofile = 64;
+	spawn_nofile_hard = 4096;
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "8", "--max-clients",
+	      "16", path);
+	spawn_nofile = spawn_nofile_hard = 0;
+	ch = chan_on(connect_retry(path, 0), 8);
+	for (i = 0; i < 8; i++) {
+		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		cr_assert_geq(fds[i], 0);
+	}
+	echo_once(ch, 1, 1, "eight", fds, 8);
+	/* 16 x (1 + 2 x 8 + 64) + 16 */
+	nofile_of(p.pid, &soft, &hard);
+	cr_assert_eq(soft, 1312);
+	cr_assert_eq(hard, 4096);
+	fdmsg_chan_free(ch);
+	for (i = 0; i < 8; i++)
+		close(fds[i]);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
 /*
  * Descriptors in flight count against the sender's RLIMIT_NOFILE: a
  * server echoing them to a client that does not read hits ETOOMANYREFS
@@ -1041,12 +1356,31 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(chown(dir, 65534, 65534), 0);
-	spawn_nofile = 16;
 	spawn_uid = 65534;
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", path);
-	spawn_nofile = 0;
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
+	      "4", path);
 	spawn_uid = 0;
 	ch = chan_on(connect_retry(path, 0), 1);
+	/* Past its startup check (it listens): now the small limit, set
+	 * as its own uid (root may lack CAP_SYS_RESOURCE here). */
+	{
+		pid_t h = fork();
+		int st;
+
+		cr_assert_neq(h, -1);
+		if (h == 0) {
+			struct rlimit rl = { 16, 16 };
+
+			if (setgroups(0, NULL) < 0 || setgid(65534) < 0 ||
+			    setuid(65534) < 0)
+				_exit(1);
+			_exit(prlimit(p.pid, RLIMIT_NOFILE, &rl, NULL) < 0 ?
+			      2 : 0);
+		}
+		cr_assert_eq(waitpid(h, &st, 0), h);
+		cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+			  "prlimit as uid 65534: status %#x", st);
+	}
 	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fd, 0);
 	/* Small frames: the socket buffer holds them all, unread. */

@@ -27,14 +27,16 @@
 static const char usage_text[] =
 "usage: fdmsg serve [--echo] [--stream] [--max-fds N] [--max-frame N]\n"
 "                   [--max-queue N] [--max-queue-fds N] [--max-clients N]\n"
-"                   [--frame-timeout MS] PATH\n"
+"                   [--max-per-uid N] [--frame-timeout MS]\n"
+"                   [--idle-timeout MS] PATH\n"
 "       fdmsg send PATH [--stream] --type N [--peerid N]\n"
 "                  [--data TEXT | --file F] [--fd FILE]... [--reply]\n"
 "       fdmsg recv PATH [--stream] [--count N] [--payload]\n"
 "       fdmsg decode [FILE]\n"
 "serve defaults: --max-fds 0 (no descriptors accepted), --max-frame 65536,\n"
 "--max-queue 1048576, --max-queue-fds 64, --max-clients 256,\n"
-"--frame-timeout 5000 (0: none).\n"
+"--max-per-uid half of --max-clients, --frame-timeout 5000,\n"
+"--idle-timeout 60000 (timeouts 0: none).\n"
 "PATH is a filesystem path or @name (a Linux abstract socket).\n"
 "Numbers are decimal or 0x hexadecimal.  Exit status: 0 success,\n"
 "1 protocol or validation error, 2 usage error.\n";
@@ -206,6 +208,36 @@ bad:
 	fprintf(stderr, "fdmsg %s: %s: '%s' is not a number\n", a->cmd,
 		a->name, val);
 	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* The socket file a command created (serve, recv)                     */
+/* ------------------------------------------------------------------ */
+
+void
+sockfile_note(struct sockfile *f, const char *path)
+{
+	struct stat st;
+
+	f->known = 0;
+	if (path[0] == '@' || lstat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return;
+	f->dev = st.st_dev;
+	f->ino = st.st_ino;
+	f->known = 1;
+}
+
+void
+sockfile_remove(const struct sockfile *f, const char *path)
+{
+	struct stat st;
+
+	/* Between this lstat and the unlink a rename can still slip in:
+	 * only a writer of the directory can do that, and it could as
+	 * well remove the file itself. */
+	if (f->known && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+	    st.st_dev == f->dev && st.st_ino == f->ino)
+		unlink(path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -498,15 +530,16 @@ close_fds:
 /* ------------------------------------------------------------------ */
 
 static const char *volatile recv_path;
+static struct sockfile recv_file; /* set before recv_path */
 
-/* Remove the socket file on the way out, then die of the signal. */
+/* Remove our socket file on the way out, then die of the signal. */
 static void
 recv_on_signal(int sig)
 {
 	const char *p = recv_path;
 
-	if (p != NULL && p[0] != '@')
-		unlink(p);
+	if (p != NULL)
+		sockfile_remove(&recv_file, p);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -555,6 +588,7 @@ cmd_recv(int argc, char **argv)
 	lfd = fdmsg_listen(path, stream ? SOCK_STREAM : 0, 0);
 	if (lfd < 0)
 		return fail("recv", path, lfd);
+	sockfile_note(&recv_file, path);
 	recv_path = path;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = recv_on_signal;
@@ -602,8 +636,7 @@ out:
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	recv_path = NULL;
-	if (path[0] != '@')
-		unlink(path);
+	sockfile_remove(&recv_file, path);
 	return ret;
 }
 

@@ -5,19 +5,33 @@
  *
  * Memory is bounded by max_clients * (max_frame + max_queue): each
  * channel holds one receive buffer and a capped send queue.  Descriptors
- * likewise, by max_clients * (1 + max_fds + max_queue_fds): a client that
- * sends descriptors and never reads is cut off once its queue holds
- * --max-queue-fds duplicates, before it can drain the server's table.
+ * likewise (per_client_fds): a client that sends descriptors and never
+ * reads is cut off once its queue holds --max-queue-fds duplicates.  At
+ * startup that bound times --max-clients, plus a reserve, must fit
+ * RLIMIT_NOFILE: the soft limit is raised as far as the hard one allows,
+ * and a configuration that still does not fit is refused.  So no set of
+ * clients can fill the table and starve another client's descriptors.
  *
- * The frame deadline.  The library has no accessor for "a partial frame
- * is buffered", so it is approximated: a readable event whose receives
- * completed no frame (bytes came, no whole frame) starts the client's
- * clock; a completed frame stops it; a clock older than --frame-timeout
- * cuts the client off.  Blind spot: the start of a frame that arrives in
- * the same read as the end of the one before is not timed until more of
- * it arrives.  On SOCK_SEQPACKET every datagram is whole frames or an
- * error, so only --stream needs the deadline.
+ * The frame deadline.  After every read pass that ends in -EAGAIN,
+ * fdmsg_recv_pending says whether the channel holds a frame the client
+ * began and has not finished (bytes, or descriptors that came with
+ * them).  While it does, the client's clock runs from when that frame
+ * began: a pass that completed frames and left a new one begun restarts
+ * it, a pass that completed none leaves it running.  When nothing is
+ * held the clock stops.  A clock older than --frame-timeout cuts the
+ * client off and closes what it held.  So a whole frame followed, in the
+ * same write, by the header of the next one and its descriptors is timed
+ * like any other partial frame.  The same rule serves every socket type
+ * (a datagram is whole frames or an error, so it rarely leaves anything).
+ *
+ * Slots.  A client from which nothing is read and to which nothing is
+ * written for --idle-timeout is cut off: a silent one, and one that
+ * leaves its replies and their descriptors in our queue.  Connections
+ * from one SO_PEERCRED uid beyond --max-per-uid (half the slots by
+ * default) are closed at accept, so one local user cannot hold every
+ * slot with connections that say nothing.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -26,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -46,12 +61,18 @@
 #define DEFAULT_MAX_QUEUE_FDS 64u /* per client: duplicates it may hold */
 #define MAX_MAX_CLIENTS 65536u
 #define DEFAULT_FRAME_TIMEOUT 5000u   /* ms */
+#define DEFAULT_IDLE_TIMEOUT 60000u   /* ms */
+#define REFUSE_LOG_MS 1000 /* per-uid refusals: a line at most this often */
 #define MAX_FRAME_TIMEOUT 86400000u   /* ms: a day */
 #define READ_BUDGET 64    /* frames per client per turn: fairness */
 #define ACCEPT_BUDGET 64  /* connections per turn */
 #define PAUSE_MS 100      /* listener rest when accept cannot shed */
 #define MAX_EVENTS 64
 #define MAX_REFUSED 64    /* queued replies refused in a row: drop client */
+/* The server's own descriptors: stdio, listener, event loop, signal
+ * source (a pipe off Linux), the shed reserve, a connection accepted
+ * only to be closed, and slack for the C library. */
+#define RESERVE_FDS 16u
 
 /* Loop keys: the listener, the signal source, then one per client slot. */
 #define KEY_LISTEN 0u
@@ -70,7 +91,11 @@ struct client {
 	int draining;            /* peer ended: send what is queued, close */
 	int more;                /* read budget ran out: revisit at once */
 	unsigned refused;        /* queued replies refused in a row */
-	int64_t partial_since;   /* ms; 0: no partial frame suspected */
+	int64_t partial_since;   /* ms; 0: no partial frame held */
+	int64_t active_at;       /* ms: last byte read from it or written
+				    to it */
+	long pid;                /* SO_PEERCRED at accept, for the log */
+	uid_t uid;               /* ((uid_t)-1: unknown) */
 };
 
 struct loop {
@@ -90,11 +115,16 @@ struct server {
 	const char *path;
 	int echo, stream;
 	unsigned frame_timeout; /* ms; 0: none */
+	unsigned idle_timeout;  /* ms; 0: none */
+	unsigned max_per_uid;   /* connections from one uid */
+	int64_t refuse_logged_at; /* per-uid refusals: last line, ms */
+	unsigned long refused_quiet; /* refusals since, not logged */
 	struct fdmsg_opts copts;
 	unsigned max_clients, nclients;
 	struct client *clients;
 	unsigned long next_id;
 	int lfd, sigfd, reserve;
+	struct sockfile file;  /* the socket file we created at path */
 	int64_t paused_until; /* listener resting until then; 0: not */
 	struct loop loop;
 };
@@ -355,13 +385,14 @@ key_of(const struct server *s, const struct client *c)
 	return KEY_CLIENT0 + (size_t)(c - s->clients);
 }
 
-/* "fdmsg serve: client ID: ERRNAME: text[: why]" */
+/* "fdmsg serve: client ID: ERRNAME: text[: why] (pid P, uid U)" */
 static void
 client_log(const struct client *c, int err, const char *why)
 {
-	fprintf(stderr, "fdmsg serve: client %lu: %s: %s%s%s\n", c->id,
-		err_name(err), err_text(err), why != NULL ? ": " : "",
-		why != NULL ? why : "");
+	fprintf(stderr, "fdmsg serve: client %lu: %s: %s%s%s (pid %ld, uid "
+		"%ld)\n", c->id, err_name(err), err_text(err),
+		why != NULL ? ": " : "", why != NULL ? why : "", c->pid,
+		c->uid == (uid_t)-1 ? -1L : (long)c->uid);
 }
 
 static void
@@ -406,6 +437,7 @@ client_ended(struct server *s, struct client *c)
 	}
 	c->draining = 1;
 	c->partial_since = 0;
+	c->active_at = now_ms();
 	c->more = 0;
 	client_watch(s, c);
 }
@@ -444,13 +476,33 @@ echo(struct server *s, struct client *c, const struct fdmsg_msg *m)
 	}
 }
 
+/*
+ * After a read pass that ended in -EAGAIN: anything the channel holds is
+ * a frame the client began and has not finished.  completed: the pass
+ * handed out frames, so what is held now began in this pass.
+ */
 static void
-client_read(struct server *s, struct client *c, int from_event)
+frame_clock(struct server *s, struct client *c, int completed)
+{
+	if (s->frame_timeout == 0 ||
+	    fdmsg_recv_pending(c->chan, NULL, NULL) != 1) {
+		c->partial_since = 0;
+		return;
+	}
+	if (c->partial_since == 0 || completed)
+		c->partial_since = now_ms();
+}
+
+static void
+client_read(struct server *s, struct client *c)
 {
 	struct fdmsg_msg msg = { 0 };
+	size_t bytes0, bytes1;
+	unsigned nfds0, nfds1;
 	int r, frames = 0;
 
 	c->more = 0;
+	fdmsg_recv_pending(c->chan, &bytes0, &nfds0);
 	for (;;) {
 		if (frames == READ_BUDGET) {
 			c->more = 1;
@@ -469,15 +521,20 @@ client_read(struct server *s, struct client *c, int from_event)
 			return;
 		}
 		frames++;
-		c->partial_since = 0;
 		if (s->echo && echo(s, c, &msg) < 0)
 			return;
 	}
 	/* Close the last frame's descriptors now, not at the next read. */
 	fdmsg_msg_release(&msg);
-	if (frames == 0 && from_event && r == -EAGAIN && s->frame_timeout &&
-	    c->partial_since == 0)
-		c->partial_since = now_ms();
+	/* Bytes only pile up until a frame completes: any change is news. */
+	fdmsg_recv_pending(c->chan, &bytes1, &nfds1);
+	if (frames > 0 || bytes1 != bytes0 || nfds1 != nfds0)
+		c->active_at = now_ms();
+	if (c->more)
+		c->partial_since = 0; /* every earlier frame completed; the
+					 revisit's -EAGAIN tells the rest */
+	else
+		frame_clock(s, c, frames > 0);
 	client_watch(s, c);
 }
 
@@ -485,6 +542,9 @@ static void
 client_write(struct server *s, struct client *c)
 {
 	int r = fdmsg_flush(c->chan);
+
+	/* Called when the socket took data again: the client reads. */
+	c->active_at = now_ms();
 
 	if (r == -EAGAIN) {
 		c->refused = 0;
@@ -526,11 +586,11 @@ client_event(struct server *s, struct client *c, unsigned ev)
 			return;
 	}
 	if (!c->draining && (ev & (EV_IN | EV_HUP)))
-		client_read(s, c, 1);
+		client_read(s, c);
 }
 
 static void
-client_add(struct server *s, int fd)
+client_add(struct server *s, int fd, const struct fdmsg_cred *cr)
 {
 	struct client *c = NULL;
 	unsigned i;
@@ -547,6 +607,9 @@ client_add(struct server *s, int fd)
 		return;
 	}
 	c->id = ++s->next_id;
+	c->pid = (long)cr->pid;
+	c->uid = cr->uid;
+	c->active_at = now_ms();
 	/* FDMSG_CHAN_OWN_FD: the channel owns fd even if this fails. */
 	r = fdmsg_chan_new(&c->chan, fd, &s->copts, FDMSG_CHAN_OWN_FD);
 	if (r < 0) {
@@ -609,9 +672,45 @@ shed(struct server *s, int err)
 	return 0;
 }
 
+/* Connections of uid being served. */
+static unsigned
+uid_count(const struct server *s, uid_t uid)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < s->max_clients; i++)
+		if (s->clients[i].chan != NULL && s->clients[i].uid == uid)
+			n++;
+	return n;
+}
+
+/* A line per REFUSE_LOG_MS at most: a connect loop must not flood the
+ * log.  The next line counts the ones left out. */
+static void
+refuse_log(struct server *s, const struct fdmsg_cred *cr)
+{
+	int64_t now = now_ms();
+
+	if (s->refuse_logged_at != 0 &&
+	    now - s->refuse_logged_at < REFUSE_LOG_MS) {
+		s->refused_quiet++;
+		return;
+	}
+	fprintf(stderr, "fdmsg serve: refused pid %ld, uid %ld: uid has "
+		"--max-per-uid %u connections", (long)cr->pid,
+		cr->uid == (uid_t)-1 ? -1L : (long)cr->uid, s->max_per_uid);
+	if (s->refused_quiet > 0)
+		fprintf(stderr, " (and %lu more refused since the last line)",
+			s->refused_quiet);
+	fputc('\n', stderr);
+	s->refuse_logged_at = now;
+	s->refused_quiet = 0;
+}
+
 static void
 accept_clients(struct server *s)
 {
+	struct fdmsg_cred cr;
 	int i, fd;
 
 	for (i = 0; i < ACCEPT_BUDGET && s->paused_until == 0; i++) {
@@ -636,7 +735,18 @@ accept_clients(struct server *s)
 			close(fd);
 			continue;
 		}
-		client_add(s, fd);
+		/* Where the kernel cannot say, all unknown peers share one
+		 * count: never a way around the cap. */
+		if (fdmsg_peer_cred(fd, 0, &cr) < 0) {
+			cr.pid = 0;
+			cr.uid = (uid_t)-1;
+		}
+		if (uid_count(s, cr.uid) >= s->max_per_uid) {
+			refuse_log(s, &cr);
+			close(fd);
+			continue;
+		}
+		client_add(s, fd, &cr);
 	}
 }
 
@@ -644,7 +754,8 @@ accept_clients(struct server *s)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
-/* ms until the next deadline (client frame clocks, listener rest). */
+/* ms until the next deadline (client frame and idle clocks, listener
+ * rest). */
 static int
 next_timeout(const struct server *s, int64_t now)
 {
@@ -659,6 +770,12 @@ next_timeout(const struct server *s, int64_t now)
 			continue;
 		if (c->more)
 			return 0;
+		if (s->idle_timeout != 0) {
+			d = c->active_at + s->idle_timeout - now;
+			if (!have || d < best)
+				best = d;
+			have = 1;
+		}
 		if (c->partial_since == 0)
 			continue;
 		d = c->partial_since + s->frame_timeout - now;
@@ -691,7 +808,7 @@ housekeeping(struct server *s)
 		if (c->chan == NULL)
 			continue;
 		if (c->more) {
-			client_read(s, c, 0);
+			client_read(s, c);
 			if (c->chan == NULL)
 				continue;
 		}
@@ -699,6 +816,15 @@ housekeeping(struct server *s)
 		    now - c->partial_since >= (int64_t)s->frame_timeout) {
 			client_log(c, -ETIMEDOUT, "partial frame held past "
 				   "--frame-timeout");
+			client_close(s, c);
+			continue;
+		}
+		/* Nothing read from it, nothing it read: a silent client, or
+		 * one that leaves its replies (and their descriptors) in
+		 * our queue. */
+		if (s->idle_timeout != 0 &&
+		    now - c->active_at >= (int64_t)s->idle_timeout) {
+			client_log(c, -ETIMEDOUT, "idle past --idle-timeout");
 			client_close(s, c);
 		}
 	}
@@ -761,6 +887,100 @@ run(struct server *s)
 	return 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* The descriptor budget                                               */
+/* ------------------------------------------------------------------ */
+
+/* The most descriptors one client can make the server hold at once. */
+static unsigned long long
+per_client_fds(const struct server *s)
+{
+	unsigned long long m = s->copts.max_fds, n = 1; /* its socket */
+
+	/* Received, not yet closed: a stream keeps up to two read batches
+	 * of max_fds besides the current message's; a datagram one read's
+	 * besides the current message's. */
+	n += (s->stream ? 3 : 2) * m;
+	/* A read's pidfd, the partial frame's and the message's. */
+	if (s->copts.flags & FDMSG_OPT_PIDFD)
+		n += 3;
+	/* The send queue's duplicates: only echoes carry descriptors. */
+	if (s->echo && m > 0)
+		n += s->copts.max_queue_fds;
+	return n;
+}
+
+/* Descriptors open now: inherited ones count against the limit too. */
+static unsigned long long
+fds_open(rlim_t soft)
+{
+	unsigned long long n = 0;
+	int fd, top;
+#ifdef __linux__
+	struct dirent *e;
+	DIR *d = opendir("/proc/self/fd");
+
+	if (d != NULL) {
+		while ((e = readdir(d)) != NULL)
+			if (e->d_name[0] != '.')
+				n++;
+		closedir(d);
+		return n > 0 ? n - 1 : 0; /* the directory's own */
+	}
+#endif
+	top = soft == RLIM_INFINITY || soft > 65536 ? 65536 : (int)soft;
+	for (fd = 0; fd < top; fd++)
+		if (fcntl(fd, F_GETFD) >= 0)
+			n++;
+	return n;
+}
+
+/*
+ * --max-clients clients at their worst plus the reserve must fit
+ * RLIMIT_NOFILE: raise the soft limit up to the hard one if needed, or
+ * refuse.  0, or -1 after a message.
+ */
+static int
+fit_nofile(const struct server *s)
+{
+	unsigned long long per = per_client_fds(s), open_now, reserve, need;
+	struct rlimit rl;
+	int r;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		r = -errno;
+		fprintf(stderr, "fdmsg serve: RLIMIT_NOFILE: %s: %s\n",
+			err_name(r), err_text(r));
+		return -1;
+	}
+	open_now = fds_open(rl.rlim_cur);
+	reserve = RESERVE_FDS + (open_now > 3 ? open_now - 3 : 0);
+	need = s->max_clients * per + reserve;
+	if (rl.rlim_cur == RLIM_INFINITY || need <= rl.rlim_cur)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && need > rl.rlim_max) {
+		fprintf(stderr, "fdmsg serve: --max-clients %u x %llu "
+			"descriptors per client + %llu = %llu > RLIMIT_NOFILE "
+			"hard limit %llu; lower --max-clients, --max-fds or "
+			"--max-queue-fds\n", s->max_clients, per, reserve, need,
+			(unsigned long long)rl.rlim_max);
+		return -1;
+	}
+	rl.rlim_cur = (rlim_t)need;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		r = -errno;
+		fprintf(stderr, "fdmsg serve: RLIMIT_NOFILE: cannot raise the "
+			"soft limit to %llu: %s: %s\n", need, err_name(r),
+			err_text(r));
+		return -1;
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Setup and teardown                                                  */
+/* ------------------------------------------------------------------ */
+
 static int
 serve(struct server *s)
 {
@@ -768,6 +988,8 @@ serve(struct server *s)
 	int r, fl, ret = EXIT_PROTO;
 
 	s->lfd = s->sigfd = s->reserve = -1;
+	if (fit_nofile(s) < 0)
+		return EXIT_PROTO;
 	signal(SIGPIPE, SIG_IGN); /* stderr to a closed pipe must not kill */
 	s->clients = calloc(s->max_clients, sizeof(*s->clients));
 	if (s->clients == NULL) {
@@ -797,6 +1019,7 @@ serve(struct server *s)
 			err_name(s->lfd), err_text(s->lfd));
 		goto out;
 	}
+	sockfile_note(&s->file, s->path);
 	fl = fcntl(s->lfd, F_GETFL);
 	if (fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    (r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN)) < 0 ||
@@ -812,9 +1035,10 @@ out:
 		if (s->clients[i].chan != NULL)
 			client_close(s, &s->clients[i]);
 	if (s->lfd >= 0) {
+		/* Before the close: while the listener lives, its socket
+		 * file's inode cannot be reused by a newcomer. */
+		sockfile_remove(&s->file, s->path);
 		close(s->lfd);
-		if (s->path[0] != '@')
-			unlink(s->path);
 	}
 	if (s->reserve >= 0)
 		close(s->reserve);
@@ -831,7 +1055,7 @@ cmd_serve(int argc, char **argv)
 	struct server s;
 	const char *pos, *v;
 	unsigned long long n;
-	int k, queue_set = 0;
+	int k, queue_set = 0, per_uid_set = 0;
 
 	memset(&s, 0, sizeof(s));
 	fdmsg_opts_init(&s.copts);
@@ -839,6 +1063,7 @@ cmd_serve(int argc, char **argv)
 	s.copts.max_queue_fds = DEFAULT_MAX_QUEUE_FDS;
 	s.max_clients = DEFAULT_MAX_CLIENTS;
 	s.frame_timeout = DEFAULT_FRAME_TIMEOUT;
+	s.idle_timeout = DEFAULT_IDLE_TIMEOUT;
 	while ((k = args_next(&a, &pos)) != 0) {
 		if (k == 2) {
 			if (s.path != NULL) {
@@ -864,7 +1089,9 @@ cmd_serve(int argc, char **argv)
 		    strcmp(a.name, "--max-queue") != 0 &&
 		    strcmp(a.name, "--max-queue-fds") != 0 &&
 		    strcmp(a.name, "--max-clients") != 0 &&
-		    strcmp(a.name, "--frame-timeout") != 0) {
+		    strcmp(a.name, "--max-per-uid") != 0 &&
+		    strcmp(a.name, "--frame-timeout") != 0 &&
+		    strcmp(a.name, "--idle-timeout") != 0) {
 			fprintf(stderr, "fdmsg serve: unknown option %s\n",
 				a.name);
 			return EXIT_USAGE;
@@ -895,6 +1122,15 @@ cmd_serve(int argc, char **argv)
 			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
 				return EXIT_USAGE;
 			s.max_clients = (unsigned)n;
+		} else if (strcmp(a.name, "--max-per-uid") == 0) {
+			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
+				return EXIT_USAGE;
+			s.max_per_uid = (unsigned)n;
+			per_uid_set = 1;
+		} else if (strcmp(a.name, "--idle-timeout") == 0) {
+			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
+				return EXIT_USAGE;
+			s.idle_timeout = (unsigned)n;
 		} else {
 			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
 				return EXIT_USAGE;
@@ -905,6 +1141,9 @@ cmd_serve(int argc, char **argv)
 		fprintf(stderr, "fdmsg serve: missing PATH\n");
 		return EXIT_USAGE;
 	}
+	/* Half the slots: one local user cannot take them all. */
+	if (!per_uid_set)
+		s.max_per_uid = (s.max_clients + 1) / 2;
 	if (s.copts.max_queue < s.copts.max_frame) {
 		fprintf(stderr, "fdmsg serve: --max-queue: %zu is below "
 			"--max-frame %u%s\n", s.copts.max_queue,

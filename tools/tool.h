@@ -3,6 +3,7 @@
 #define FDMSG_TOOL_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 /* Exit statuses (DESIGN.md, "The command-line tool"). */
 #define EXIT_PROTO 1 /* a protocol, validation or system error */
@@ -40,6 +41,23 @@ int opt_num(const struct args *a, const char *val, unsigned long long min,
 const char *err_name(int err);
 /* fdmsg_strerror, or the C library's text for an errno it does not know. */
 const char *err_text(int err);
+
+/*
+ * The socket file a command created, so that it removes that one and
+ * nothing else: not another server's socket or a file that was renamed
+ * over it since.
+ */
+struct sockfile {
+	dev_t dev;
+	ino_t ino;
+	int known; /* 0: nothing to remove (abstract name, lstat failed) */
+};
+
+/* Right after listening on path: remember the socket file there. */
+void sockfile_note(struct sockfile *f, const char *path);
+/* Removes path only while it is still that socket file (lstat: same
+ * st_dev and st_ino, still a socket).  Async-signal-safe. */
+void sockfile_remove(const struct sockfile *f, const char *path);
 
 int cmd_serve(int argc, char **argv);
 
