@@ -299,9 +299,12 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * never -ENOBUFS on a writable socket.  FDMSG_MORE with FDMSG_NO_QUEUE
  * is -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
  * without it.
+ * Once the peer's hello came (fdmsg_peer_info), frames and batches keep
+ * within its limits; before it, batches keep within FDMSG_DGRAM_SAFE.
  * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
  * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
- * max_frame), -ENOBUFS (the queue would pass max_queue bytes or
+ * max_frame, ours or the peer's hello's), -EPERM (nfds > the peer's
+ * hello's max_fds), -ENOBUFS (the queue would pass max_queue bytes or
  * max_queue_fds descriptors), -EAGAIN
  * (FDMSG_NO_QUEUE and the socket is full), -ENOTCONN (a receive-only
  * DGRAM channel), -ESHUTDOWN (fdmsg_shutdown was called), -EPIPE or
