@@ -5,7 +5,9 @@
  *  - an error writes nothing and is the one the table's order picks;
  *  - whatever decodes obeys the limits and re-encodes to the same 16 bytes;
  *  - encode of a forged struct accepts exactly what a receiver with the
- *    widest limits decodes back to the same struct.
+ *    widest limits decodes back to the same struct;
+ *  - the hello (fdmsg_hello_decode / _encode / _is) against its own model
+ *    the same ways: prefixes, errors that write nothing, round trips.
  * Input: [u32 max_frame][u8 max_fds][u8 shift] then the bytes to decode.
  */
 #include <errno.h>
@@ -89,6 +91,107 @@ check_decode(const uint8_t *p, size_t n, uint32_t max_frame,
 	FUZZ_CHECK(memcmp(out, p, FDMSG_HDR_SIZE) == 0);
 }
 
+/* The hello's rules, written out again from the header's comment. */
+static int
+model_hello(const uint8_t *p, size_t n)
+{
+	uint32_t max_frame, max_batch;
+
+	if (n < FDMSG_HDR_SIZE)
+		return 0;
+	if (p[0] != 1)
+		return -EBADMSG;
+	if (p[1] != 0)
+		return -EPROTO;
+	if (p[2] != 1 || p[3] != 0 || le32(p + 4) != FDMSG_HELLO_SIZE)
+		return -EBADMSG;
+	if (n < FDMSG_HELLO_SIZE)
+		return 0;
+	if (le32(p + 8) != 0 || le32(p + 12) != 0 || p[18] != 0 ||
+	    p[19] != 0 || le32(p + 36) != 0)
+		return -EBADMSG;
+	if (p[16] == 0 || p[17] < p[16])
+		return -EBADMSG;
+	max_frame = le32(p + 20);
+	max_batch = le32(p + 24);
+	if (max_frame < 16 || max_frame > FDMSG_MAX_FRAME_CAP)
+		return -EBADMSG;
+	if (max_batch != 0 &&
+	    (max_batch < max_frame || max_batch > FDMSG_MAX_FRAME_CAP))
+		return -EBADMSG;
+	if (le32(p + 28) > FDMSG_MAX_FDS_CAP)
+		return -EBADMSG;
+	return FDMSG_HELLO_SIZE;
+}
+
+static void
+check_hello(const uint8_t *p, size_t n)
+{
+	struct fdmsg_hello h, s;
+	uint8_t out[FDMSG_HELLO_SIZE];
+	int r;
+
+	memset(&h, 0xA5, sizeof(h));
+	s = h;
+	r = fdmsg_hello_decode(p, n, &h);
+	FUZZ_CHECK(r == model_hello(p, n));
+	FUZZ_CHECK(fdmsg_hello_is(p, n) ==
+		   (n >= 4 && p[0] == 1 && p[2] == 1 && p[3] == 0));
+	if (r != FDMSG_HELLO_SIZE) {
+		FUZZ_CHECK(memcmp(&h, &s, sizeof(h)) == 0);
+		return;
+	}
+	FUZZ_CHECK(fdmsg_hello_is(p, n) == 1);
+	FUZZ_CHECK(h.min_version == p[16] && h.max_version == p[17]);
+	FUZZ_CHECK(h.max_frame == le32(p + 20) && h.max_batch == le32(p + 24));
+	FUZZ_CHECK(h.max_fds == le32(p + 28) && h.caps == le32(p + 32));
+	/* A hello is never an application frame. */
+	FUZZ_CHECK(fdmsg_hdr_decode(p, n, UINT32_MAX, 255,
+				    &(struct fdmsg_hdr){ 0 }) == -EBADMSG);
+	memset(out, 0x5A, sizeof(out));
+	FUZZ_CHECK(fdmsg_hello_encode(&h, out) == FDMSG_HELLO_SIZE);
+	FUZZ_CHECK(memcmp(out, p, FDMSG_HELLO_SIZE) == 0);
+}
+
+/* Encode a hello struct taken from the input: accepted exactly when its
+ * fields obey the rules, and then decoded back to the same struct. */
+static void
+check_hello_encode(const uint8_t *p)
+{
+	struct fdmsg_hello in, back;
+	uint8_t out[FDMSG_HELLO_SIZE], model[FDMSG_HELLO_SIZE];
+	int r;
+
+	in.min_version = p[0];
+	in.max_version = p[1];
+	in.max_frame = le32(p + 2);
+	in.max_batch = le32(p + 6);
+	in.max_fds = le32(p + 10);
+	in.caps = le32(p + 14);
+	memset(model, 0, sizeof(model));
+	model[0] = 1;
+	model[2] = 1;
+	model[4] = FDMSG_HELLO_SIZE;
+	model[16] = in.min_version;
+	model[17] = in.max_version;
+	memcpy(model + 20, p + 2, 16); /* little-endian as the input */
+	r = fdmsg_hello_encode(&in, out);
+	if (model_hello(model, sizeof(model)) != FDMSG_HELLO_SIZE) {
+		FUZZ_CHECK(r == -EINVAL);
+		return;
+	}
+	FUZZ_CHECK(r == FDMSG_HELLO_SIZE);
+	FUZZ_CHECK(memcmp(out, model, sizeof(out)) == 0);
+	FUZZ_CHECK(fdmsg_hello_decode(out, sizeof(out), &back) ==
+		   FDMSG_HELLO_SIZE);
+	FUZZ_CHECK(memcmp(&back, &in, sizeof(in)) == 0 ||
+		   (back.min_version == in.min_version &&
+		    back.max_version == in.max_version &&
+		    back.max_frame == in.max_frame &&
+		    back.max_batch == in.max_batch &&
+		    back.max_fds == in.max_fds && back.caps == in.caps));
+}
+
 /* Encode a struct taken from the input; decode must give it back. */
 static void
 check_encode(const uint8_t *p)
@@ -162,6 +265,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			check_decode(p + n - i, i, max_frame, max_fds);
 		if (n >= FDMSG_HDR_SIZE)
 			check_encode(p);
+		check_hello(p, n);
+		for (i = 0; i < FDMSG_HELLO_SIZE && i <= n; i++)
+			check_hello(p + n - i, i);
+		if (n >= 18)
+			check_hello_encode(p);
 	}
 	free(buf);
 	return 0;

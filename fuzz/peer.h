@@ -81,7 +81,8 @@ static int
 peer_expected_err(int r)
 {
 	return r == -EAGAIN || r == -EPIPE || r == -EBADMSG ||
-	       r == -EMSGSIZE || r == -EPROTO || r == -ESHUTDOWN;
+	       r == -EMSGSIZE || r == -EPROTO || r == -ESHUTDOWN ||
+	       r == -EPROTONOSUPPORT; /* a hello without version 1 */
 }
 
 /* A received descriptor: /dev/null, above stdio, close-on-exec. */
@@ -102,11 +103,20 @@ peer_check_fd(int fd)
 static void
 peer_check_msg(struct peer *p, struct fdmsg_msg *m)
 {
+	struct fdmsg_hello hello;
 	struct fdmsg_hdr h;
 	size_t avail = p->wlen - p->cur;
 	unsigned i;
 	int fd;
 
+	/* A valid hello opening what the peer wrote is the channel's own:
+	 * taken, never handed out. */
+	if (p->nmsg == 0 && p->cur == 0 &&
+	    fdmsg_hello_decode(p->wire, p->wlen, &hello) == FDMSG_HELLO_SIZE &&
+	    hello.min_version <= FDMSG_WIRE_VERSION &&
+	    hello.max_version >= FDMSG_WIRE_VERSION)
+		p->cur = FDMSG_HELLO_SIZE;
+	avail = p->wlen - p->cur;
 	/* The next frame of what was written, valid under the limits. */
 	FUZZ_CHECK(fdmsg_hdr_decode(p->wire + p->cur, avail,
 				    p->opts.max_frame, p->opts.max_fds,

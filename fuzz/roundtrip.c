@@ -15,7 +15,11 @@
  *         max_fds {0, 1, 3, 8}; bit7 max_batch = 4 * max_frame
  *   cfg2: bits0-1 max_queue {max_frame, 4x, 64x, default}; bit2 lazy
  *         receiver; bit3 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD; bit4 receive
- *         with fdmsg_recv_wait(0), bit5 flush with fdmsg_flush_wait(0)
+ *         with fdmsg_recv_wait(0), bit5 flush with fdmsg_flush_wait(0);
+ *         bit6 the sender greets (FDMSG_CHAN_HELLO) and both take the
+ *         hellos first; bit7 the receiver's max_frame is 512 (mismatched
+ *         limits: without a hello the sender keeps its frames within it,
+ *         with one a larger frame must fail at fdmsg_send, -EMSGSIZE)
  *   sel:  bits0-1 nfds (at most max_fds), bit2 FDMSG_NO_QUEUE, bit3
  *         FDMSG_CLOSE_FDS, bit4 receive right after, bits5-7 type
  *   payload: plen % (max_frame - 15) bytes, the n given bytes repeated
@@ -54,6 +58,8 @@ struct rt_frame {
 struct rt {
 	struct fdmsg_chan *tx, *rx;
 	struct fdmsg_opts opts;
+	struct fdmsg_opts rx_opts;
+	int hello;              /* the hellos were exchanged */
 	int type;
 	uint8_t *payloads;
 	size_t plen_total;
@@ -195,8 +201,9 @@ rt_flush(struct rt *t)
 	return r;
 }
 
-/* Sends frame f; retries after receiving and flushing while full. */
-static void
+/* Sends frame f; retries after receiving and flushing while full.
+ * 0: sent; -EMSGSIZE: refused for the receiver's hello (expected). */
+static int
 rt_send(struct rt *t, struct rt_frame *f, const struct iovec *iov,
 	size_t iovcnt, unsigned flags)
 {
@@ -215,7 +222,14 @@ rt_send(struct rt *t, struct rt_frame *f, const struct iovec *iov,
 		r = fdmsg_send(t->tx, f->type, f->peerid, iov, iovcnt, fds,
 			       f->nfds, flags);
 		if (r == 0)
-			return;
+			return 0;
+		if (r == -EMSGSIZE && t->hello &&
+		    f->len > t->rx_opts.max_frame - FDMSG_HDR_SIZE) {
+			if (flags & FDMSG_CLOSE_FDS)
+				for (i = 0; i < (int)f->nfds; i++)
+					FUZZ_CHECK(fcntl(fds[i], F_GETFD) < 0);
+			return r;
+		}
 		if (r != -EAGAIN && r != -ENOBUFS) {
 			fprintf(stderr, "fdmsg_send of a valid frame: %d (%s)\n",
 				r, fdmsg_strerror(r));
@@ -281,6 +295,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		t->opts.max_queue = t->opts.max_frame;
 	if (cfg2 & 8)
 		t->opts.flags = FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD;
+	t->rx_opts = t->opts;
+	if ((cfg2 & 0x80) && t->opts.max_frame > 512) {
+		t->rx_opts.max_frame = 512;
+		t->rx_opts.max_batch = 0;
+	}
 	t->use_wait_recv = (cfg2 & 0x10) != 0;
 	t->use_wait_flush = (cfg2 & 0x20) != 0;
 
@@ -309,23 +328,41 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					   (uint32_t)sndbuf - 64);
 		}
 		/* The channel owns sv[0] from here, even on failure. */
-		r = fdmsg_chan_new(&t->tx, sv[0], &t->opts, FDMSG_CHAN_OWN_FD);
+		r = fdmsg_chan_new(&t->tx, sv[0], &t->opts,
+				   FDMSG_CHAN_OWN_FD |
+				   (cfg2 & 0x40 ? FDMSG_CHAN_HELLO : 0));
 		if (r == -EOPNOTSUPP && (t->opts.flags & FDMSG_OPT_PIDFD)) {
 			/* A kernel without SO_PASSPIDFD. */
 			close(sv[1]);
 			t->opts.flags &= ~FDMSG_OPT_PIDFD;
+			t->rx_opts.flags &= ~FDMSG_OPT_PIDFD;
 			continue;
 		}
 		break;
 	}
 	FUZZ_CHECK(r == 0);
-	r = fdmsg_chan_new(&t->rx, sv[1], &t->opts, FDMSG_CHAN_OWN_FD);
+	r = fdmsg_chan_new(&t->rx, sv[1], &t->rx_opts, FDMSG_CHAN_OWN_FD);
 	FUZZ_CHECK(r == 0);
+	if (cfg2 & 0x40) {
+		struct fdmsg_peer_info info;
+		struct fdmsg_msg m = { 0 };
+
+		/* rx takes the hello and answers; tx takes the answer. */
+		FUZZ_CHECK(fdmsg_recv(t->rx, &m) == -EAGAIN);
+		FUZZ_CHECK(fdmsg_recv(t->tx, &m) == -EAGAIN);
+		FUZZ_CHECK(fdmsg_peer_info(t->tx, &info) == 0);
+		FUZZ_CHECK(info.hello.max_frame == t->rx_opts.max_frame);
+		FUZZ_CHECK(fdmsg_peer_info(t->rx, &info) == 0);
+		FUZZ_CHECK(info.hello.max_frame == t->opts.max_frame);
+		t->hello = 1;
+	}
 
 	for (k = 0; k < RT_MAX_FRAMES && in.n > 0; k++) {
 		struct rt_frame *f = &t->frames[t->nframes];
 		uint8_t sel = in_u8(&in);
-		size_t plen = in_u16(&in) % (t->opts.max_frame - 15);
+		uint32_t lim = t->hello ? t->opts.max_frame :
+					  t->rx_opts.max_frame;
+		size_t plen = in_u16(&in) % (lim - 15);
 		unsigned split = in_u8(&in) % RT_MAX_IOV, i;
 		size_t n = in_u8(&in), got, off, piece;
 		const uint8_t *src = in_bytes(&in, n, &got);
@@ -365,8 +402,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			off += piece;
 		}
 		FUZZ_CHECK(off == plen);
-		rt_send(t, f, plen == 0 && (sel & 0x10) ? NULL : iov,
-			plen == 0 && (sel & 0x10) ? 0 : i, flags);
+		if (rt_send(t, f, plen == 0 && (sel & 0x10) ? NULL : iov,
+			    plen == 0 && (sel & 0x10) ? 0 : i, flags) < 0) {
+			t->plen_total -= plen; /* refused: never sent */
+			continue;
+		}
 		t->nframes++;
 		if ((sel & 0x10) || !(cfg2 & 4))
 			(void)rt_recv(t);

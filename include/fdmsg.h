@@ -78,6 +78,70 @@ FDMSG_API int fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 			       unsigned max_fds, struct fdmsg_hdr *hdr);
 
 /* ------------------------------------------------------------------ */
+/* The connection hello                                                */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A hello is one 40-byte frame that each side may send first, before any
+ * application frame: a header (version 1, nfds 0, flags FDMSG_HDR_HELLO,
+ * len 40, type 0, peerid 0) and a 24-byte body saying which wire versions
+ * the sender speaks, what it accepts and what it wants.  The connecting
+ * side greets (FDMSG_CHAN_HELLO); a channel answers a hello it receives
+ * before it sent anything, and a peer that never greets never gets one.
+ */
+#define FDMSG_HDR_HELLO 0x0001u /* header flags of a hello, and only it */
+#define FDMSG_HELLO_SIZE 40u
+/* A datagram this large is accepted by every receiver whatever its
+ * max_frame, so a sender batches within it without a hello. */
+#define FDMSG_DGRAM_SAFE 65536u
+
+/* Capability bits; unknown ones are ignored. */
+#define FDMSG_CAP_FDS 0x1u   /* accepts descriptors (max_fds > 0) */
+#define FDMSG_CAP_CREDS 0x2u /* wants credentials with every frame */
+#define FDMSG_CAP_PIDFD 0x4u /* wants a pidfd with every frame */
+
+struct fdmsg_hello {
+	uint8_t min_version; /* the wire versions spoken: 1 <= min <= max */
+	uint8_t max_version;
+	uint32_t max_frame;  /* the largest frame it accepts */
+	uint32_t max_batch;  /* the largest datagram it accepts (0: a stream) */
+	uint32_t max_fds;    /* descriptors per read it accepts */
+	uint32_t caps;       /* FDMSG_CAP_* */
+};
+
+/*
+ * Writes the 40-byte hello.  Returns FDMSG_HELLO_SIZE, or -EINVAL when a
+ * field breaks a rule (see fdmsg_hello_decode) or an argument is NULL.
+ */
+FDMSG_API int fdmsg_hello_encode(const struct fdmsg_hello *hello,
+				 uint8_t out[FDMSG_HELLO_SIZE]);
+
+/*
+ * Decodes and validates the hello at the start of buf[0..n).  Never reads
+ * past buf + n.  Returns:
+ *   FDMSG_HELLO_SIZE  a valid hello, written to *hello
+ *   0                 need more: fewer than 16 bytes, or a valid hello
+ *                     header and fewer than FDMSG_HELLO_SIZE
+ *   -EBADMSG          not a hello header (version, flags, len 40, type and
+ *                     peerid 0), a reserved byte set, or contradictory
+ *                     limits: min_version 0 or above max_version,
+ *                     max_frame outside 16..FDMSG_MAX_FRAME_CAP,
+ *                     max_batch not 0 and below max_frame or above the
+ *                     cap, max_fds above FDMSG_MAX_FDS_CAP
+ *   -EPROTO           nfds not 0 (a hello carries no descriptor)
+ *   -EINVAL           buf or hello NULL (with n >= 40)
+ * The header is checked as soon as it is whole, in the wire table's
+ * order (so a malformed hello gets the error any header would), then
+ * the rest.  Unknown caps bits are kept, not refused.
+ */
+FDMSG_API int fdmsg_hello_decode(const void *buf, size_t n,
+				 struct fdmsg_hello *hello);
+
+/* 1 when buf[0..n) starts like a hello (version 1, flags HELLO): the
+ * frame is a hello or malformed, never an application frame. */
+FDMSG_API int fdmsg_hello_is(const void *buf, size_t n);
+
+/* ------------------------------------------------------------------ */
 /* Bounded buffers                                                     */
 /* ------------------------------------------------------------------ */
 
@@ -186,6 +250,10 @@ struct fdmsg_chan; /* opaque */
 
 /* Flags of fdmsg_chan_new. */
 #define FDMSG_CHAN_OWN_FD 0x1u /* fdmsg_chan_free closes the socket */
+#define FDMSG_CHAN_HELLO 0x2u  /* greet: send a hello first (the
+				  connecting side) */
+#define FDMSG_CHAN_NO_HELLO 0x4u /* never send a hello, not even to
+				    answer one */
 
 /*
  * Wraps a connected socket (SOCK_SEQPACKET, SOCK_STREAM or SOCK_DGRAM;
@@ -231,9 +299,12 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * never -ENOBUFS on a writable socket.  FDMSG_MORE with FDMSG_NO_QUEUE
  * is -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
  * without it.
+ * Once the peer's hello came (fdmsg_peer_info), frames and batches keep
+ * within its limits; before it, batches keep within FDMSG_DGRAM_SAFE.
  * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
  * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
- * max_frame), -ENOBUFS (the queue would pass max_queue bytes or
+ * max_frame, ours or the peer's hello's), -EPERM (nfds > the peer's
+ * hello's max_fds), -ENOBUFS (the queue would pass max_queue bytes or
  * max_queue_fds descriptors), -EAGAIN
  * (FDMSG_NO_QUEUE and the socket is full), -ENOTCONN (a receive-only
  * DGRAM channel), -ESHUTDOWN (fdmsg_shutdown was called), -EPIPE or
@@ -315,6 +386,20 @@ FDMSG_API int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg);
  */
 FDMSG_API int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
 				 unsigned *nfds);
+
+/*
+ * The peer's hello, once it arrived: its limits and capabilities, and
+ * the wire version both speak (version).  Returns 0 and fills *info;
+ * -EAGAIN: none yet (one may still come); -ENODATA: none will (an
+ * application frame came first, or a receive-only channel); -EINVAL.
+ */
+struct fdmsg_peer_info {
+	struct fdmsg_hello hello; /* as the peer sent it */
+	uint8_t version;          /* agreed: the highest both speak */
+};
+
+FDMSG_API int fdmsg_peer_info(const struct fdmsg_chan *chan,
+			      struct fdmsg_peer_info *info);
 
 /* Blocking forms, with a timeout in ms (-1: none); -ETIMEDOUT when out,
  * -EINVAL for a timeout below -1. */

@@ -76,11 +76,21 @@ struct fdmsg_chan {
 	int rd_block;    /* fdmsg_recv_wait without a deadline: reads may
 			    block (the socket's own mode decides) */
 
+	/* The hello (DESIGN.md, "The connection hello"). */
+	int hello_sent;  /* ours is queued or sent: never another */
+	int app_sent;    /* an application frame went to the queue or out:
+			    too late to answer a hello */
+	int app_rcvd;    /* an application frame arrived: no hello may */
+	int peer_hello;  /* the peer's hello arrived: peer holds it */
+	struct fdmsg_hello peer;
+
 	/* Receive. */
 	uint8_t *rbuf;
 	size_t rcap;
 	size_t rlen; /* bytes in rbuf */
 	size_t rpos; /* the next frame starts at rbuf + rpos */
+	size_t rfirst; /* datagram: where its first application frame
+			  starts (after a hello) */
 	struct cmsghdr *ctl;
 	size_t ctl_size;
 	/* The last read's ancillary data; for a datagram, the descriptors
@@ -333,6 +343,7 @@ static int set_sockopts(int fd, const struct fdmsg_opts *o)
 static void drop_received(struct fdmsg_chan *c);
 static void q_drop_all(struct fdmsg_chan *c);
 static void release_cur(struct fdmsg_chan *c);
+static void send_hello(struct fdmsg_chan *c);
 
 static void chan_destroy(struct fdmsg_chan *c)
 {
@@ -363,7 +374,11 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 		o = *opts;
 	else
 		fdmsg_opts_init(&o);
-	if (out == NULL || (flags & ~FDMSG_CHAN_OWN_FD)) {
+	if (out == NULL ||
+	    (flags & ~(FDMSG_CHAN_OWN_FD | FDMSG_CHAN_HELLO |
+		       FDMSG_CHAN_NO_HELLO)) ||
+	    (flags & (FDMSG_CHAN_HELLO | FDMSG_CHAN_NO_HELLO)) ==
+		    (FDMSG_CHAN_HELLO | FDMSG_CHAN_NO_HELLO)) {
 		r = -EINVAL;
 		goto fail;
 	}
@@ -375,6 +390,10 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	}
 	if ((r = sock_info(fd, &type, &connected)) < 0)
 		goto fail;
+	if (!connected && (flags & FDMSG_CHAN_HELLO)) {
+		r = -EINVAL; /* a receive-only channel sends nothing */
+		goto fail;
+	}
 	if ((r = set_sockopts(fd, &o)) < 0)
 		goto fail;
 
@@ -398,10 +417,17 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->gate.close_fd = NULL;
 	atomic_init(&c->shut, 0);
 
-	/* A stream reads only while no whole frame is buffered. */
-	c->rcap = o.max_frame;
-	if (type != SOCK_STREAM && o.max_batch > o.max_frame)
-		c->rcap = o.max_batch;
+	/* A stream reads only while no whole frame is buffered (or a
+	 * hello).  A datagram of FDMSG_DGRAM_SAFE bytes fits every
+	 * receiver, so senders batch within it with no hello. */
+	c->rcap = o.max_frame > FDMSG_HELLO_SIZE ? o.max_frame :
+						   FDMSG_HELLO_SIZE;
+	if (type != SOCK_STREAM) {
+		if (o.max_batch > c->rcap)
+			c->rcap = o.max_batch;
+		if (FDMSG_DGRAM_SAFE > c->rcap)
+			c->rcap = FDMSG_DGRAM_SAFE;
+	}
 	c->rbuf = malloc(c->rcap);
 	if (c->rbuf == NULL)
 		goto fail;
@@ -421,6 +447,8 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 		c->batch[0].fds = c->batch_fds;
 		c->batch[1].fds = c->batch_fds + nslots;
 	}
+	if (flags & FDMSG_CHAN_HELLO)
+		send_hello(c);
 	*out = c;
 	return 0;
 
@@ -504,6 +532,7 @@ static int bad_read(struct fdmsg_chan *c, int err)
 static void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 		     const struct fdmsg_hdr *h, const uint8_t *frame)
 {
+	c->app_rcvd = 1;
 	msg->type = h->type;
 	msg->peerid = h->peerid;
 	msg->payload = frame + FDMSG_HDR_SIZE;
@@ -578,11 +607,45 @@ static ssize_t gate_read(struct fdmsg_chan *c, void *p, size_t n)
 	return fdmsg_gate_recv(&c->gate, c->fd, &mh, &c->res);
 }
 
+/* A hello may be the peer's first frame on a connected socket, once;
+ * anywhere else it is a header with an undefined flag (-EBADMSG). */
+static int hello_here(const struct fdmsg_chan *c, const uint8_t *p, size_t n)
+{
+	return c->connected && !c->app_rcvd && !c->peer_hello &&
+	       fdmsg_hello_is(p, n);
+}
+
+/*
+ * The peer's hello at p (n bytes there): its limits bound what we send
+ * from now on, and we answer it with ours unless we spoke first.  0:
+ * taken; 1: need more bytes; < 0: the error.
+ */
+static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
+{
+	struct fdmsg_hello h;
+	int r;
+
+	r = fdmsg_hello_decode(p, n, &h);
+	if (r == 0)
+		return 1;
+	if (r < 0)
+		return r;
+	if (h.min_version > FDMSG_WIRE_VERSION ||
+	    h.max_version < FDMSG_WIRE_VERSION)
+		return -EPROTONOSUPPORT;
+	c->peer = h;
+	c->peer_hello = 1;
+	if (!c->hello_sent && !c->app_sent &&
+	    !(c->cflags & FDMSG_CHAN_NO_HELLO))
+		send_hello(c);
+	return 0;
+}
+
 /* SEQPACKET, DGRAM: reads and validates one whole datagram. */
 static int read_dgram(struct fdmsg_chan *c)
 {
 	struct fdmsg_hdr h;
-	size_t off = 0, sum = 0, n;
+	size_t off = 0, sum = 0, n, first;
 	ssize_t got;
 	int r;
 
@@ -609,6 +672,16 @@ static int read_dgram(struct fdmsg_chan *c)
 		return -EPIPE;
 	}
 	n = (size_t)got;
+	/* A hello may open the peer's first datagram. */
+	if (hello_here(c, c->rbuf, n)) {
+		r = take_hello(c, c->rbuf, n);
+		if (r == 1)
+			r = -EBADMSG; /* cut short */
+		if (r < 0)
+			goto bad;
+		off = FDMSG_HELLO_SIZE;
+	}
+	first = off;
 	/* DESIGN "which error wins": headers in turn, lengths, then fds. */
 	while (off < n) {
 		r = fdmsg_hdr_decode(c->rbuf + off, n - off, c->opts.max_frame,
@@ -628,8 +701,14 @@ static int read_dgram(struct fdmsg_chan *c)
 		r = -EPROTO;
 		goto bad;
 	}
+	if (first == n) {
+		/* A hello alone: its pidfd belongs to no frame. */
+		fdmsg_gate_discard(&c->gate, &c->res);
+		c->rlen = c->rpos = 0;
+		return 0;
+	}
 	c->rlen = n;
-	c->rpos = 0;
+	c->rpos = c->rfirst = first;
 	c->res_next = 0;
 	c->has_cred = c->res.has_cred;
 	c->cred = c->res.cred;
@@ -656,7 +735,8 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	unsigned i;
 	int r;
 
-	if (c->rpos >= c->rlen) {
+	/* A datagram that held only a hello leaves nothing: read on. */
+	while (c->rpos >= c->rlen) {
 		c->rpos = c->rlen = 0;
 		if ((r = read_dgram(c)) < 0)
 			return r;
@@ -674,7 +754,7 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	c->res_next += h.nfds;
 	c->m_nfds = h.nfds;
 	/* The datagram's pidfd goes to its first frame only. */
-	if (c->rpos == 0)
+	if (c->rpos == c->rfirst)
 		c->mpidfd = take_fd(&c->res.cred.pidfd);
 	msg_fill(c, msg, &h, c->rbuf + c->rpos);
 	c->rpos += h.len;
@@ -697,7 +777,8 @@ static void batch_pop(struct fdmsg_chan *c)
 
 /*
  * STREAM: hands out the frame at the front of the buffer.  0: handed
- * out; 1: more bytes are needed; < 0: poisoned.
+ * out; 1: more bytes are needed; 2: a hello was taken, look again;
+ * < 0: poisoned.
  */
 static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 {
@@ -715,6 +796,15 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		if (c->batch[0].next < c->batch[0].n)
 			return poison(c, -EPROTO);
 		batch_pop(c);
+	}
+	if (hello_here(c, c->rbuf + c->rpos, avail)) {
+		r = take_hello(c, c->rbuf + c->rpos, avail);
+		if (r == 1)
+			return 1;
+		if (r < 0)
+			return poison(c, r);
+		c->rpos += FDMSG_HELLO_SIZE;
+		return 2;
 	}
 	r = fdmsg_hdr_decode(c->rbuf + c->rpos, avail, c->opts.max_frame,
 			     c->opts.max_fds, &h);
@@ -833,6 +923,8 @@ static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		r = stream_frame(c, msg);
 		if (r <= 0)
 			return r;
+		if (r == 2)
+			continue;
 		if ((r = read_stream(c)) < 0)
 			return r;
 	}
@@ -1063,10 +1155,24 @@ static void q_drop_all(struct fdmsg_chan *c)
 		q_drop_head(c);
 }
 
-/* The most one write takes from the queue (a datagram's bytes). */
+/*
+ * The most one write takes from the queue.  On a datagram socket, the
+ * most bytes a datagram of several frames holds: within ours, and within
+ * the peer's as its hello said, or without one FDMSG_DGRAM_SAFE, which
+ * every receiver takes.
+ */
 static size_t batch_bytes(const struct fdmsg_chan *c)
 {
-	return c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
+	size_t own, peer;
+
+	own = c->opts.max_batch ? c->opts.max_batch : c->opts.max_frame;
+	if (c->type == SOCK_STREAM)
+		return own;
+	peer = FDMSG_DGRAM_SAFE;
+	if (c->peer_hello)
+		peer = c->peer.max_batch ? c->peer.max_batch :
+					   c->peer.max_frame;
+	return own < peer ? own : peer;
 }
 
 /*
@@ -1084,10 +1190,14 @@ static int flush_dgram_once(struct fdmsg_chan *c, size_t lim, size_t *k)
 
 	blim = batch_bytes(c);
 	q_frame(c, q, &total, &tfds);
-	flim = c->opts.max_fds > tfds ? c->opts.max_fds : tfds;
+	/* What one read of the peer takes: its hello's max_fds, else, as
+	 * the two ends agree without one, ours. */
+	flim = c->peer_hello ? c->peer.max_fds : c->opts.max_fds;
+	if (flim < tfds)
+		flim = tfds; /* a frame always goes, alone if need be */
 	for (i = 1; total < qlen && i < lim; i++) {
 		q_frame(c, q + total, &len, &nfds);
-		if (len > blim - total || nfds > flim - tfds)
+		if (total >= blim || len > blim - total || nfds > flim - tfds)
 			break;
 		total += len;
 		tfds += nfds;
@@ -1222,6 +1332,50 @@ static int flush_queue(struct fdmsg_chan *chan, int whole)
 	return 0;
 }
 
+/* Our hello goes first (the queue is empty: nothing was sent yet). */
+static void own_hello(const struct fdmsg_chan *c, struct fdmsg_hello *h)
+{
+	h->min_version = h->max_version = FDMSG_WIRE_VERSION;
+	h->max_frame = c->opts.max_frame;
+	h->max_batch = c->type == SOCK_STREAM ? 0 : (uint32_t)c->rcap;
+	h->max_fds = c->opts.max_fds;
+	h->caps = (c->opts.max_fds > 0 ? FDMSG_CAP_FDS : 0) |
+		  (c->opts.flags & FDMSG_OPT_CREDS ? FDMSG_CAP_CREDS : 0) |
+		  (c->opts.flags & FDMSG_OPT_PIDFD ? FDMSG_CAP_PIDFD : 0);
+}
+
+/* Queues our hello and tries to write it; an error shows at the next
+ * send or receive, as it would for any queued frame. */
+static void send_hello(struct fdmsg_chan *c)
+{
+	uint8_t buf[FDMSG_HELLO_SIZE];
+	struct fdmsg_hello h;
+	struct iovec body;
+
+	own_hello(c, &h);
+	if (fdmsg_hello_encode(&h, buf) < 0)
+		return; /* cannot happen: the options were checked */
+	body.iov_base = buf + FDMSG_HDR_SIZE;
+	body.iov_len = FDMSG_HELLO_SIZE - FDMSG_HDR_SIZE;
+	if (q_append(c, buf, &body, 1, FDMSG_HELLO_SIZE, 0, NULL, 0) < 0)
+		return; /* no memory: the peer stays within safe defaults */
+	c->hello_sent = 1;
+	(void)flush_queue(c, 0);
+}
+
+int fdmsg_peer_info(const struct fdmsg_chan *chan,
+		    struct fdmsg_peer_info *info)
+{
+	if (chan == NULL || info == NULL)
+		return -EINVAL;
+	if (!chan->peer_hello)
+		return chan->app_rcvd || !chan->connected ? -ENODATA : -EAGAIN;
+	memset(info, 0, sizeof(*info));
+	info->hello = chan->peer;
+	info->version = FDMSG_WIRE_VERSION; /* the one both speak */
+	return 0;
+}
+
 int fdmsg_flush(struct fdmsg_chan *chan)
 {
 	int dropped, r;
@@ -1353,8 +1507,14 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	if (plen > chan->opts.max_frame - FDMSG_HDR_SIZE) {
+	if (plen > chan->opts.max_frame - FDMSG_HDR_SIZE ||
+	    (chan->peer_hello &&
+	     plen > chan->peer.max_frame - FDMSG_HDR_SIZE)) {
 		r = -EMSGSIZE;
+		goto out;
+	}
+	if (chan->peer_hello && nfds > chan->peer.max_fds) {
+		r = -EPERM; /* the peer said it takes fewer */
 		goto out;
 	}
 	for (i = 0; i < nfds; i++) {
@@ -1437,6 +1597,8 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	r = send_direct(chan, hdr, iov, iovcnt, h.len, fds, nfds, flags);
 
 out:
+	if (r == 0)
+		chan->app_sent = 1;
 	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL)
 		for (i = 0; i < nfds; i++)
 			close_keep_errno(fds[i]);

@@ -72,3 +72,100 @@ fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 	hdr->peerid = le32_load(p + OFF_PEERID);
 	return FDMSG_HDR_SIZE;
 }
+
+/* The hello's body, after its header (fdmsg.h, "The connection hello"). */
+#define OFF_MIN_VERSION 16
+#define OFF_MAX_VERSION 17
+#define OFF_RESERVED16 18
+#define OFF_MAX_FRAME 20
+#define OFF_MAX_BATCH 24
+#define OFF_MAX_FDS 28
+#define OFF_CAPS 32
+#define OFF_RESERVED32 36
+
+/* The body's rules, in its order; 0 or -EBADMSG. */
+static int
+hello_check(const struct fdmsg_hello *h)
+{
+	if (h->min_version == 0 || h->max_version < h->min_version)
+		return -EBADMSG;
+	if (h->max_frame < FDMSG_HDR_SIZE || h->max_frame > FDMSG_MAX_FRAME_CAP)
+		return -EBADMSG;
+	if (h->max_batch != 0 && (h->max_batch < h->max_frame ||
+				  h->max_batch > FDMSG_MAX_FRAME_CAP))
+		return -EBADMSG;
+	if (h->max_fds > FDMSG_MAX_FDS_CAP)
+		return -EBADMSG;
+	return 0;
+}
+
+int
+fdmsg_hello_is(const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+
+	return p != NULL && n >= OFF_LEN && p[OFF_VERSION] == FDMSG_WIRE_VERSION &&
+	       le16_load(p + OFF_FLAGS) == FDMSG_HDR_HELLO;
+}
+
+int
+fdmsg_hello_encode(const struct fdmsg_hello *hello,
+		   uint8_t out[FDMSG_HELLO_SIZE])
+{
+	if (hello == NULL || out == NULL || hello_check(hello) < 0)
+		return -EINVAL;
+	out[OFF_VERSION] = FDMSG_WIRE_VERSION;
+	out[OFF_NFDS] = 0;
+	le16_store(out + OFF_FLAGS, FDMSG_HDR_HELLO);
+	le32_store(out + OFF_LEN, FDMSG_HELLO_SIZE);
+	le32_store(out + OFF_TYPE, 0);
+	le32_store(out + OFF_PEERID, 0);
+	out[OFF_MIN_VERSION] = hello->min_version;
+	out[OFF_MAX_VERSION] = hello->max_version;
+	le16_store(out + OFF_RESERVED16, 0);
+	le32_store(out + OFF_MAX_FRAME, hello->max_frame);
+	le32_store(out + OFF_MAX_BATCH, hello->max_batch);
+	le32_store(out + OFF_MAX_FDS, hello->max_fds);
+	le32_store(out + OFF_CAPS, hello->caps);
+	le32_store(out + OFF_RESERVED32, 0);
+	return FDMSG_HELLO_SIZE;
+}
+
+int
+fdmsg_hello_decode(const void *buf, size_t n, struct fdmsg_hello *hello)
+{
+	const uint8_t *p = buf;
+	struct fdmsg_hello h;
+	int r;
+
+	/* The header's rules in the wire table's order, as soon as it is
+	 * whole, then the rest once the hello is. */
+	if (n < FDMSG_HDR_SIZE)
+		return 0;
+	if (p == NULL || hello == NULL)
+		return -EINVAL;
+	if (p[OFF_VERSION] != FDMSG_WIRE_VERSION)
+		return -EBADMSG;
+	if (p[OFF_NFDS] != 0)
+		return -EPROTO;
+	if (le16_load(p + OFF_FLAGS) != FDMSG_HDR_HELLO ||
+	    le32_load(p + OFF_LEN) != FDMSG_HELLO_SIZE)
+		return -EBADMSG;
+	if (n < FDMSG_HELLO_SIZE)
+		return 0;
+	if (le32_load(p + OFF_TYPE) != 0 || le32_load(p + OFF_PEERID) != 0)
+		return -EBADMSG;
+	h.min_version = p[OFF_MIN_VERSION];
+	h.max_version = p[OFF_MAX_VERSION];
+	h.max_frame = le32_load(p + OFF_MAX_FRAME);
+	h.max_batch = le32_load(p + OFF_MAX_BATCH);
+	h.max_fds = le32_load(p + OFF_MAX_FDS);
+	h.caps = le32_load(p + OFF_CAPS);
+	if (le16_load(p + OFF_RESERVED16) != 0 ||
+	    le32_load(p + OFF_RESERVED32) != 0)
+		return -EBADMSG;
+	if ((r = hello_check(&h)) < 0)
+		return r;
+	*hello = h;
+	return FDMSG_HELLO_SIZE;
+}

@@ -1696,12 +1696,12 @@ Test(chan_new, argument_errors)
 	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	cr_assert_eq(fdmsg_chan_new(NULL, sv[0], NULL, 0), -EINVAL);
-	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, 0x2), -EINVAL);
+	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, 0x8), -EINVAL);
 	cr_assert_eq(fdmsg_chan_new(&c, -1, NULL, 0), -EBADF);
 	cr_assert_null(c);
 	cr_assert(fd_is_open(sv[0]));
 	/* Owned: closed even on failure. */
-	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, FDMSG_CHAN_OWN_FD | 0x2),
+	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, FDMSG_CHAN_OWN_FD | 0x8),
 		     -EINVAL);
 	cr_assert(!fd_is_open(sv[0]));
 	close(sv[1]);

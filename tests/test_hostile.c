@@ -48,6 +48,9 @@
 
 /* A frame limit small enough to overrun cheaply. */
 #define SMALL_FRAME 256u
+/* A datagram no receiver's buffer holds unless max_batch is larger: one
+ * past FDMSG_DGRAM_SAFE, which every receiver takes. */
+#define DGRAM_OVER (FDMSG_DGRAM_SAFE + 64u)
 
 /* ------------------------------------------------------------------ */
 /* The hostile peer: bytes and descriptors by hand                     */
@@ -207,6 +210,7 @@ static const char *ename(int r)
 	case -EOPNOTSUPP: return "-EOPNOTSUPP";
 	case -ESHUTDOWN: return "-ESHUTDOWN";
 	case -ETOOMANYREFS: return "-ETOOMANYREFS";
+	case -EPROTONOSUPPORT: return "-EPROTONOSUPPORT";
 	default: return "(other)";
 	}
 }
@@ -449,7 +453,8 @@ ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
 ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
-		{ "flags 0x0001", 1, 1, 0x0001, 32, 1, -EBADMSG },
+		/* 0x0001 marks a hello: a hello 32 bytes long. */
+		{ "flags 0x0001", 1, 0, 0x0001, 32, 0, -EBADMSG },
 		{ "flags 0x0100", 1, 1, 0x0100, 32, 1, -EBADMSG },
 		{ "flags 0x8000", 1, 0, 0x8000, 16, 0, -EBADMSG },
 		{ "flags 0xffff", 1, 2, 0xffff, 16, 2, -EBADMSG },
@@ -946,7 +951,7 @@ DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
 /* Whole datagram checked first: header rules, then length, then count. */
 DGRAM_TESTS(dgram_error_precedence)
 {
-	static uint8_t big[SMALL_FRAME + 64];
+	static uint8_t big[DGRAM_OVER];
 	struct hostile h;
 	uint8_t buf[64];
 
@@ -1082,7 +1087,7 @@ DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
 /* THREATS 14: MSG_TRUNC with descriptors → -EMSGSIZE, fds closed. */
 DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
 {
-	static uint8_t big[4096];
+	static uint8_t big[DGRAM_OVER];
 	struct ident ids[2];
 	struct hostile h;
 
@@ -1091,34 +1096,52 @@ DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
 	put_frame(big, 2, 1, 2, 48); /* a valid 64-byte frame... */
 	peer_send(h.peer, big, 64, 2, ids);
 	expect_frame(&h, "64 bytes at max_frame 64", 1, 2, 48, 2, ids);
-	peer_send(h.peer, big, 65, 2, NULL); /* ...and one byte more */
-	reject(&h, "65-byte datagram, max_frame 64", -EMSGSIZE);
+	/* ...then a datagram one byte past what every receiver takes. */
+	peer_send(h.peer, big, FDMSG_DGRAM_SAFE + 1, 2, NULL);
+	reject(&h, "datagram of FDMSG_DGRAM_SAFE + 1 bytes", -EMSGSIZE);
 	teardown(&h);
 
 	setup(&h, type, 2, 64, 0, 0);
 	put_hdr(big, 1, 2, 0, 4096, 1, 2);
-	peer_send(h.peer, big, sizeof(big), 2, NULL);
-	reject(&h, "4096-byte datagram, max_frame 64", -EMSGSIZE);
+	peer_send(h.peer, big, 4096, 2, NULL);
+	reject(&h, "4096-byte frame, max_frame 64", -EMSGSIZE);
 	teardown(&h);
 }
 
-/* max_batch: the datagram may exceed max_frame up to it, not beyond. */
-DGRAM_TESTS(max_batch_bounds_the_datagram)
+/*
+ * How large a datagram may be: FDMSG_DGRAM_SAFE bytes whatever max_frame
+ * (so a sender batches within it with no hello), max_batch where larger;
+ * one byte more is -EMSGSIZE.  Frames of 64 bytes, two with a descriptor.
+ */
+static void datagram_limit(int type, uint32_t max_batch, size_t limit)
 {
+	static uint8_t big[2 * FDMSG_DGRAM_SAFE + 64];
 	struct ident ids[2];
 	struct hostile h;
-	uint8_t buf[160];
+	size_t off, k = 0;
 
-	setup(&h, type, 2, 64, 128, 0);
-	put_frame(buf, 1, 1, 2, 48);
-	put_frame(buf + 64, 1, 3, 4, 48);
-	peer_send(h.peer, buf, 128, 2, ids);
-	expect_frame(&h, "batch frame 1 of 128", 1, 2, 48, 1, ids);
-	expect_frame(&h, "batch frame 2 of 128", 3, 4, 48, 1, ids + 1);
-	put_frame(buf + 128, 0, 5, 6, 0);
-	peer_send(h.peer, buf, 129, 2, NULL);
-	reject(&h, "129-byte datagram, max_batch 128", -EMSGSIZE);
+	cr_assert_leq(limit + 64, sizeof(big));
+	setup(&h, type, 2, 64, max_batch, 0);
+	for (off = 0; off + 64 <= limit + 64; off += 64)
+		put_frame(big + off, off < 128 ? 1 : 0, (uint32_t)(off / 64),
+			  7, 48);
+	peer_send(h.peer, big, limit, 2, ids);
+	for (off = 0; off < limit; off += 64, k++)
+		expect_frame(&h, "batched frame", (uint32_t)k, 7, 48,
+			     k < 2 ? 1 : 0, ids + (k < 2 ? k : 0));
+	expect_again(&h, "after the datagram");
+	peer_send(h.peer, big, limit + 1, 2, NULL);
+	reject(&h, "one byte past the datagram limit", -EMSGSIZE);
 	teardown(&h);
+}
+
+DGRAM_TESTS(max_batch_bounds_the_datagram)
+{
+	uint8_t buf[96];
+	struct hostile h;
+
+	datagram_limit(type, 128, FDMSG_DGRAM_SAFE);
+	datagram_limit(type, 2 * FDMSG_DGRAM_SAFE, 2 * FDMSG_DGRAM_SAFE);
 
 	/* A single frame over max_frame is still -EMSGSIZE in a batch. */
 	setup(&h, type, 2, 64, 128, 0);
@@ -2430,5 +2453,174 @@ DGRAM_TESTS(pending_counts_the_rest_of_a_datagram)
 	cr_assert_eq(nfds, 1);
 	expect_frame(&h, "second of two", 3, 4, 0, 1, &id[1]);
 	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
+	teardown(&h);
+}
+
+/* ------------------------------------------------------------------ */
+/* Hostile hellos                                                      */
+/* ------------------------------------------------------------------ */
+
+/* A hello built by hand, so that it can break any rule. */
+struct raw_hello {
+	uint8_t nfds;
+	uint16_t flags;
+	uint32_t len, type, peerid;
+	uint8_t min_version, max_version;
+	uint16_t reserved16;
+	uint32_t max_frame, max_batch, max_fds, caps, reserved32;
+};
+
+static const struct raw_hello good_hello = {
+	0, FDMSG_HDR_HELLO, FDMSG_HELLO_SIZE, 0, 0, 1, 1, 0, 65536, 0, 0, 0, 0,
+};
+
+static void put_hello(uint8_t *p, const struct raw_hello *h)
+{
+	put_hdr(p, 1, h->nfds, h->flags, h->len, h->type, h->peerid);
+	p[16] = h->min_version;
+	p[17] = h->max_version;
+	p[18] = (uint8_t)h->reserved16;
+	p[19] = (uint8_t)(h->reserved16 >> 8);
+	put_le32(p + 20, h->max_frame);
+	put_le32(p + 24, h->max_batch);
+	put_le32(p + 28, h->max_fds);
+	put_le32(p + 32, h->caps);
+	put_le32(p + 36, h->reserved32);
+}
+
+enum hello_field {
+	HF_NONE, HF_NFDS, HF_LEN, HF_TYPE, HF_PEERID, HF_MIN_VERSION,
+	HF_VERSIONS, HF_MAX_FRAME, HF_MAX_BATCH, HF_MAX_FDS, HF_RESERVED16,
+	HF_RESERVED32,
+};
+
+struct hello_case {
+	const char *what;
+	enum hello_field field; /* good_hello with this field = value */
+	uint32_t value;
+	size_t send;            /* bytes the peer sends of it */
+	unsigned attach;        /* descriptors that come along */
+	int err;
+};
+
+static struct raw_hello hello_with(enum hello_field f, uint32_t v)
+{
+	struct raw_hello h = good_hello;
+
+	switch (f) {
+	case HF_NONE: break;
+	case HF_NFDS: h.nfds = (uint8_t)v; break;
+	case HF_LEN: h.len = v; break;
+	case HF_TYPE: h.type = v; break;
+	case HF_PEERID: h.peerid = v; break;
+	case HF_MIN_VERSION: h.min_version = (uint8_t)v; break;
+	case HF_VERSIONS:
+		h.min_version = (uint8_t)v;
+		h.max_version = (uint8_t)(v >> 8);
+		break;
+	case HF_MAX_FRAME: h.max_frame = v; break;
+	case HF_MAX_BATCH: h.max_batch = v; break;
+	case HF_MAX_FDS: h.max_fds = v; break;
+	case HF_RESERVED16: h.reserved16 = (uint16_t)v; break;
+	case HF_RESERVED32: h.reserved32 = v; break;
+	}
+	return h;
+}
+
+static void run_hello_case(int type, const struct hello_case *c)
+{
+	struct raw_hello r = hello_with(c->field, c->value);
+	struct hostile h;
+	uint8_t buf[64];
+
+	memset(buf, 0, sizeof(buf));
+	setup(&h, type, 2, 0, 0, 0);
+	put_hello(buf, &r);
+	peer_send(h.peer, buf, c->send, c->attach, NULL);
+	if (type == SOCK_STREAM && c->send < FDMSG_HELLO_SIZE)
+		peer_close(&h); /* cut short by the end */
+	reject(&h, c->what, c->err);
+	teardown(&h);
+}
+
+/* Each rule of fdmsg_hello_decode, broken by a raw peer's first frame. */
+ALL_TYPES_TESTS(hello_rules)
+{
+	static const struct hello_case c[] = {
+		{ "hello cut short", HF_NONE, 0, 30, 0, -EBADMSG },
+		{ "hello with a descriptor", HF_NONE, 0, 40, 1, -EPROTO },
+		{ "hello declaring a descriptor", HF_NFDS, 1, 40, 1,
+		  -EPROTO },
+		{ "hello 41 bytes long", HF_LEN, 41, 41, 0, -EBADMSG },
+		{ "hello of len 0xffffffff", HF_LEN, 0xFFFFFFFFu, 40, 0,
+		  -EBADMSG },
+		{ "hello with a type", HF_TYPE, 1, 40, 0, -EBADMSG },
+		{ "hello with a peerid", HF_PEERID, 1, 40, 0, -EBADMSG },
+		{ "hello min_version 0", HF_MIN_VERSION, 0, 40, 0, -EBADMSG },
+		{ "hello min_version above max", HF_MIN_VERSION, 2, 40, 0,
+		  -EBADMSG },
+		{ "hello max_frame 15", HF_MAX_FRAME, 15, 40, 0, -EBADMSG },
+		{ "hello max_frame past the cap", HF_MAX_FRAME,
+		  FDMSG_MAX_FRAME_CAP + 1, 40, 0, -EBADMSG },
+		{ "hello max_batch below max_frame", HF_MAX_BATCH, 100, 40, 0,
+		  -EBADMSG },
+		{ "hello max_batch past the cap", HF_MAX_BATCH,
+		  FDMSG_MAX_FRAME_CAP + 1, 40, 0, -EBADMSG },
+		{ "hello max_fds 254", HF_MAX_FDS, 254, 40, 0, -EBADMSG },
+		{ "hello reserved16 set", HF_RESERVED16, 1, 40, 0, -EBADMSG },
+		{ "hello reserved32 set", HF_RESERVED32, 1, 40, 0, -EBADMSG },
+		{ "hello speaking versions 2-3 only", HF_VERSIONS, 0x0302, 40,
+		  0, -EPROTONOSUPPORT },
+	};
+
+	for (size_t i = 0; i < NELEM(c); i++)
+		run_hello_case(type, &c[i]);
+}
+
+/* Unknown capability bits are ignored; a newer version range that still
+ * holds version 1 is negotiated down to it. */
+ALL_TYPES_TESTS(hello_newer_peer_negotiated_down)
+{
+	struct raw_hello r = good_hello;
+	struct fdmsg_peer_info info;
+	struct hostile h;
+	uint8_t buf[64];
+
+	r.max_version = 9;
+	r.caps = 0xFFFFFFF0u;
+	setup(&h, type, 0, 0, 0, 0);
+	put_hello(buf, &r);
+	put_frame(buf + 40, 0, 1, 2, 8);
+	peer_send(h.peer, buf, 64, 0, NULL);
+	expect_frame(&h, "a frame after the hello", 1, 2, 8, 0, NULL);
+	cr_assert_eq(fdmsg_peer_info(h.chan, &info), 0);
+	cr_assert_eq(info.version, 1);
+	cr_assert_eq(info.hello.max_version, 9);
+	cr_assert_eq(info.hello.caps, 0xFFFFFFF0u);
+	teardown(&h);
+}
+
+/* A hello only opens the peer's side: a second one, or one after an
+ * application frame, is a header with an undefined flag. */
+ALL_TYPES_TESTS(hello_repeated_or_late_is_ebadmsg)
+{
+	struct hostile h;
+	uint8_t buf[80];
+
+	setup(&h, type, 0, 0, 0, 0);
+	put_hello(buf, &good_hello);
+	put_hello(buf + 40, &good_hello);
+	peer_send(h.peer, buf, 40, 0, NULL);
+	peer_send(h.peer, buf + 40, 40, 0, NULL);
+	reject(&h, "a second hello", -EBADMSG);
+	teardown(&h);
+
+	setup(&h, type, 0, 0, 0, 0);
+	put_frame(buf, 0, 1, 2, 0);
+	put_hello(buf + 16, &good_hello);
+	peer_send(h.peer, buf, 16, 0, NULL);
+	peer_send(h.peer, buf + 16, 40, 0, NULL);
+	expect_frame(&h, "the application frame", 1, 2, 0, 0, NULL);
+	reject(&h, "a hello after it", -EBADMSG);
 	teardown(&h);
 }

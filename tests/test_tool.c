@@ -1412,3 +1412,60 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 	cr_assert_eq(rmdir(dir), 0);
 	FD_GUARD_END();
 }
+
+/* ------------------------------------------------------------------ */
+/* The hello                                                           */
+/* ------------------------------------------------------------------ */
+
+/* send greets; serve answers with its limits; -v shows them. */
+Test(tool_hello, send_v_shows_the_servers_limits)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct proc p;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-frame", "4096", "--max-fds",
+	      "2", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
+			 "--data", "hi", "--reply", "-v"), 0, "send: %s", err);
+	cr_assert_not_null(strstr(err, "peer speaks versions 1-1 (using 1): "
+				       "max_frame 4096, max_batch 65536, "
+				       "max_fds 2, caps 0x1"), "%s", err);
+	cr_assert_not_null(strstr(out, "type=3 peerid=0 len=2 fds=0"), "%s",
+			   out);
+	/* Larger than the server said it takes: refused by send itself,
+	 * which with -v waits for the server's hello first. */
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
+			 "--file", "/etc/services", "-v"), 1);
+	cr_assert_not_null(strstr(err, "EMSGSIZE"), "%s", err);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* decode shows a hello that opens the bytes, and its errors. */
+Test(tool_hello, decode_shows_a_hello)
+{
+	struct fdmsg_hello h = { 1, 2, 4096, 65536, 3, FDMSG_CAP_FDS };
+	char out[OUT_CAP], err[OUT_CAP];
+	uint8_t buf[FDMSG_HELLO_SIZE + 16];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(fdmsg_hello_encode(&h, buf), FDMSG_HELLO_SIZE);
+	frame(buf + FDMSG_HELLO_SIZE, 7, 1, 0, "");
+	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 0, "%s", err);
+	cr_assert_str_eq(out, "offset=0 hello versions=1-2 max_frame=4096 "
+			      "max_batch=65536 max_fds=3 caps=0x1\n"
+			      "offset=40 type=7 peerid=1 len=16 nfds=0\n");
+	cr_assert_eq(run(buf, 30, out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
+	cr_assert_not_null(strstr(err, "(a hello)"), "%s", err);
+	buf[28] = 254; /* max_fds past the cap */
+	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 1);
+	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
+	FD_GUARD_END();
+}

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -30,7 +31,7 @@ static const char usage_text[] =
 "                   [--max-per-uid N] [--frame-timeout MS]\n"
 "                   [--idle-timeout MS] PATH\n"
 "       fdmsg send PATH [--stream] --type N [--peerid N]\n"
-"                  [--data TEXT | --file F] [--fd FILE]... [--reply]\n"
+"                  [--data TEXT | --file F] [--fd FILE]... [--reply] [-v]\n"
 "       fdmsg recv PATH [--stream] [--count N] [--payload]\n"
 "       fdmsg decode [FILE]\n"
 "serve defaults: --max-fds 0 (no descriptors accepted), --max-frame 65536,\n"
@@ -375,6 +376,46 @@ out:
 	return 0;
 }
 
+/*
+ * -v: the limits the peer's hello gave, waiting up to a second for it;
+ * a peer that does not greet back (a raw program, or one that spoke
+ * first) is said so.  A frame that comes before the hello is dropped:
+ * only a peer that speaks first sends one, and -v does not wait for it.
+ */
+static void
+print_peer(struct fdmsg_chan *ch, const char *path)
+{
+	struct fdmsg_peer_info info;
+	struct fdmsg_msg m = { 0 };
+	struct pollfd p;
+	int r, i;
+
+	for (i = 0; i < 100; i++) {
+		r = fdmsg_peer_info(ch, &info);
+		if (r != -EAGAIN)
+			break;
+		p.fd = fdmsg_chan_fd(ch);
+		p.events = POLLIN;
+		if (poll(&p, 1, 10) < 0 && errno != EINTR)
+			break;
+		/* Frames after the hello stay unread: only -v asked. */
+		if (fdmsg_recv(ch, &m) == 0)
+			fdmsg_msg_release(&m);
+	}
+	if (r < 0) {
+		fprintf(stderr, "fdmsg send: %s: no hello from the peer (%s)\n",
+			path, r == -EAGAIN ? "none within 1 s" :
+			err_name(r));
+		return;
+	}
+	fprintf(stderr, "fdmsg send: %s: peer speaks versions %u-%u (using %u): "
+		"max_frame %" PRIu32 ", max_batch %" PRIu32 ", max_fds %" PRIu32
+		", caps %#" PRIx32 "\n", path, (unsigned)info.hello.min_version,
+		(unsigned)info.hello.max_version, (unsigned)info.version,
+		info.hello.max_frame, info.hello.max_batch, info.hello.max_fds,
+		info.hello.caps);
+}
+
 static int
 cmd_send(int argc, char **argv)
 {
@@ -389,7 +430,7 @@ cmd_send(int argc, char **argv)
 	unsigned long long num, type = 0, peerid = 0;
 	char *filebuf = NULL;
 	size_t filelen = 0, nfd = 0, i;
-	int type_set = 0, reply = 0, stream = 0, fd, r, k, ret;
+	int type_set = 0, reply = 0, stream = 0, verbose = 0, fd, r, k, ret;
 
 	while ((k = args_next(&a, &pos)) != 0) {
 		if (k == 2) {
@@ -407,6 +448,11 @@ cmd_send(int argc, char **argv)
 			if (args_flag(&a) < 0)
 				return EXIT_USAGE;
 			reply = 1;
+		} else if (strcmp(a.name, "-v") == 0 ||
+			   strcmp(a.name, "--verbose") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			verbose = 1;
 		} else if (strcmp(a.name, "--type") == 0 ||
 			   strcmp(a.name, "--peerid") == 0) {
 			if ((v = args_value(&a)) == NULL ||
@@ -482,11 +528,16 @@ cmd_send(int argc, char **argv)
 		goto close_fds;
 	}
 	wide_opts(&o);
-	r = fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD);
+	/* The connecting side greets: the server answers with its limits. */
+	r = fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD | FDMSG_CHAN_HELLO);
 	if (r < 0) {
 		fail("send", path, r);
 		goto close_fds;
 	}
+	/* -v: wait for the answer first, so a frame beyond the peer's
+	 * limits is refused here, before it leaves. */
+	if (verbose)
+		print_peer(ch, path);
 	/* FDMSG_CLOSE_FDS: ours are closed from here on, whatever happens. */
 	r = fdmsg_send(ch, (uint32_t)type, (uint32_t)peerid, &iov, 1, fds, nfd,
 		       FDMSG_CLOSE_FDS);
@@ -664,6 +715,31 @@ read_full(int fd, void *buf, size_t n)
 	return (ssize_t)got;
 }
 
+/* A hello opening the stream (its first n bytes in head): one line. */
+static int
+decode_hello(int fd, const uint8_t *head, size_t n)
+{
+	uint8_t buf[FDMSG_HELLO_SIZE];
+	struct fdmsg_hello h;
+	ssize_t got;
+	int r;
+
+	memcpy(buf, head, n);
+	got = read_full(fd, buf + n, sizeof(buf) - n);
+	if (got < 0)
+		return (int)got;
+	r = fdmsg_hello_decode(buf, n + (size_t)got, &h);
+	if (r == 0)
+		r = -EBADMSG; /* cut short */
+	if (r < 0)
+		return r;
+	printf("offset=0 hello versions=%u-%u max_frame=%" PRIu32
+	       " max_batch=%" PRIu32 " max_fds=%" PRIu32 " caps=%#" PRIx32 "\n",
+	       (unsigned)h.min_version, (unsigned)h.max_version, h.max_frame,
+	       h.max_batch, h.max_fds, h.caps);
+	return 0;
+}
+
 static int
 cmd_decode(int argc, char **argv)
 {
@@ -702,6 +778,16 @@ cmd_decode(int argc, char **argv)
 		}
 		if (n == 0)
 			break;
+		if (off == 0 && fdmsg_hello_is(raw, (size_t)n)) {
+			r = decode_hello(fd, raw, (size_t)n);
+			if (r < 0) {
+				fprintf(stderr, "fdmsg decode: offset 0: %s: %s "
+					"(a hello)\n", err_name(r), err_text(r));
+				goto out;
+			}
+			off = FDMSG_HELLO_SIZE;
+			continue;
+		}
 		r = (size_t)n < sizeof(raw) ? -EBADMSG :
 			fdmsg_hdr_decode(raw, sizeof(raw), FDMSG_MAX_FRAME_CAP,
 					 FDMSG_MAX_FDS_CAP, &h);
