@@ -668,6 +668,31 @@ Test(gate_shim, placeholder_credentials_are_none)
 	assert_res_empty(&res);
 }
 
+/* Descriptor 0 is a real descriptor: the kernel installs on it when the
+ * receiver's stdin is closed (THREATS 30 moves it afterwards).  Only a
+ * negative number is a forgery, in a rights record and as a pidfd. */
+Test(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
+{
+	struct fdmsg_gate_result res;
+	union ctl u;
+	struct forge f;
+
+	forge_init(&f, u.b);
+	put_fds(&f, 0, 2);
+	cr_assert_eq(check(2, 0, u.b, f.pos, 0, &res), 0);
+	assert_res_fds(&res, 0, 2);
+	cr_assert_eq(res.cred.pidfd, -1);
+	assert_nclosed(0);
+
+	forge_init(&f, u.b);
+	put_fds(&f, 1000, 1);
+	put_pidfd(&f, 0);
+	cr_assert_eq(check(2, FDMSG_OPT_PIDFD, u.b, f.pos, 0, &res), 0);
+	assert_res_fds(&res, 1000, 1);
+	cr_assert_eq(res.cred.pidfd, 0);
+	assert_nclosed(0);
+}
+
 Test(gate_shim, credentials_and_pidfd_accepted_when_enabled)
 {
 	struct fdmsg_gate_result res;
@@ -1499,5 +1524,134 @@ Test(gate_kernel, threat30_lift_failure_closes_everything)
 {
 	FD_GUARD_BEGIN();
 	in_child(lift_fail_child, "lift failure");
+	FD_GUARD_END();
+}
+
+/* The pidfd alone, in a child with stdio closed: no descriptor is sent,
+ * so the kernel installs the pidfd on 0. */
+static int lone_pidfd_setup(int sv[2])
+{
+	int on = 1;
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+		return 10;
+	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0)
+		return 11;
+	close(0);
+	close(1);
+	close(2);
+	if (send_fds(sv[0], "x", 1, NULL, 0) != 1)
+		return 12;
+	return 0;
+}
+
+static int stdio_closed(void)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (fcntl(i, F_GETFD) >= 0 || errno != EBADF)
+			return 0;
+	return 1;
+}
+
+static int lone_pidfd_child(void)
+{
+	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
+	struct fdmsg_gate_result res;
+	int sv[2], base, r;
+	struct rx rx;
+
+	if ((r = lone_pidfd_setup(sv)) != 0)
+		return r;
+	base = raw_fd_count();
+	if (gate_rx(&g, sv[1], &rx, 16, &res) != 1)
+		return 13;
+	if (res.nfds != 0 || !res.has_cred || res.cred.pidfd <= 2 ||
+	    !is_cloexec(res.cred.pidfd))
+		return 14;
+	if (!stdio_closed())
+		return 15;
+	if (pidfd_pid(res.cred.pidfd) != (long)getpid())
+		return 16;
+	if (raw_fd_count() != base + 1)
+		return 17;
+	fdmsg_gate_discard(&g, &res);
+	if (res.cred.pidfd != -1 || raw_fd_count() != base)
+		return 18;
+	close(sv[0]);
+	close(sv[1]);
+	return 0;
+}
+
+/* The same with RLIMIT_NOFILE at 3: the pidfd cannot move above 2, so
+ * it is closed and the error returned; never left on stdin. */
+static int lone_pidfd_lift_fail_child(void)
+{
+	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
+	struct fdmsg_gate_result res;
+	struct rlimit old, lim;
+	int sv[2], base, r;
+	ssize_t n;
+	struct rx rx;
+
+	if ((r = lone_pidfd_setup(sv)) != 0)
+		return r;
+	base = raw_fd_count();
+	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
+		return 13;
+	lim = old;
+	lim.rlim_cur = 3;
+	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+		return 14;
+	n = gate_rx(&g, sv[1], &rx, 16, &res);
+	if (setrlimit(RLIMIT_NOFILE, &old) < 0)
+		return 15;
+	if (n != -EINVAL && n != -EMFILE)
+		return 16;
+	if (res.nfds != 0 || res.has_cred || res.cred.pidfd != -1)
+		return 17;
+	if (!stdio_closed() || raw_fd_count() != base)
+		return 18;
+	/* The channel goes on: the next message is read normally. */
+	if (send_fds(sv[0], "y", 1, NULL, 0) != 1)
+		return 19;
+	n = gate_rx(&g, sv[1], &rx, 16, &res);
+	if (n != 1 || rx.data[0] != 'y' || res.cred.pidfd <= 2)
+		return 20;
+	fdmsg_gate_discard(&g, &res);
+	close(sv[0]);
+	close(sv[1]);
+	return 0;
+}
+
+static void skip_without_passpidfd(void)
+{
+	int sv[2], on = 1, r;
+
+	xpair(SOCK_SEQPACKET, sv);
+	r = setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on));
+	if (r < 0)
+		cr_assert_eq(errno, ENOPROTOOPT);
+	xclose(sv[0]);
+	xclose(sv[1]);
+	if (r < 0)
+		cr_skip_test("SO_PASSPIDFD: kernel older than 6.5");
+}
+
+Test(gate_kernel, threat30_lone_pidfd_on_stdin_moved_above_2)
+{
+	FD_GUARD_BEGIN();
+	skip_without_passpidfd();
+	in_child(lone_pidfd_child, "lone pidfd");
+	FD_GUARD_END();
+}
+
+Test(gate_kernel, threat30_lone_pidfd_lift_failure_closes_it)
+{
+	FD_GUARD_BEGIN();
+	skip_without_passpidfd();
+	in_child(lone_pidfd_lift_fail_child, "lone pidfd, lift failure");
 	FD_GUARD_END();
 }
