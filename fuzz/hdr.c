@@ -184,12 +184,12 @@ check_hello_encode(const uint8_t *p)
 	FUZZ_CHECK(memcmp(out, model, sizeof(out)) == 0);
 	FUZZ_CHECK(fdmsg_hello_decode(out, sizeof(out), &back) ==
 		   FDMSG_HELLO_SIZE);
-	FUZZ_CHECK(memcmp(&back, &in, sizeof(in)) == 0 ||
-		   (back.min_version == in.min_version &&
-		    back.max_version == in.max_version &&
-		    back.max_frame == in.max_frame &&
-		    back.max_batch == in.max_batch &&
-		    back.max_fds == in.max_fds && back.caps == in.caps));
+	/* Field by field: the struct has padding. */
+	FUZZ_CHECK(back.min_version == in.min_version &&
+		   back.max_version == in.max_version &&
+		   back.max_frame == in.max_frame &&
+		   back.max_batch == in.max_batch &&
+		   back.max_fds == in.max_fds && back.caps == in.caps);
 }
 
 /* Encode a struct taken from the input; decode must give it back. */
