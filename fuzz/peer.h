@@ -100,22 +100,29 @@ peer_check_fd(int fd)
 		   st.st_ino == peer_devnull_st.st_ino);
 }
 
+/* A valid hello opening what the peer wrote is the channel's own: taken,
+ * never handed out.  The model steps over it once it was written. */
 static void
-peer_check_msg(struct peer *p, struct fdmsg_msg *m)
+peer_skip_hello(struct peer *p)
 {
 	struct fdmsg_hello hello;
-	struct fdmsg_hdr h;
-	size_t avail = p->wlen - p->cur;
-	unsigned i;
-	int fd;
 
-	/* A valid hello opening what the peer wrote is the channel's own:
-	 * taken, never handed out. */
 	if (p->nmsg == 0 && p->cur == 0 &&
 	    fdmsg_hello_decode(p->wire, p->wlen, &hello) == FDMSG_HELLO_SIZE &&
 	    hello.min_version <= FDMSG_WIRE_VERSION &&
 	    hello.max_version >= FDMSG_WIRE_VERSION)
 		p->cur = FDMSG_HELLO_SIZE;
+}
+
+static void
+peer_check_msg(struct peer *p, struct fdmsg_msg *m)
+{
+	struct fdmsg_hdr h;
+	size_t avail;
+	unsigned i;
+	int fd;
+
+	peer_skip_hello(p);
 	avail = p->wlen - p->cur;
 	/* The next frame of what was written, valid under the limits. */
 	FUZZ_CHECK(fdmsg_hdr_decode(p->wire + p->cur, avail,
@@ -188,6 +195,8 @@ peer_drain(struct peer *p)
 		if (r != -EAGAIN) {
 			/* Sticky: poison, and the end too. */
 			FUZZ_CHECK(fdmsg_recv(p->ch, &m) == r);
+			if (r == -EPIPE)
+				peer_skip_hello(p);
 			if (r == -EPIPE)
 				FUZZ_CHECK(p->cur ==
 					   (p->eof_sent ? p->eof_at : p->wlen));
