@@ -174,10 +174,15 @@ model(const struct fdmsg_gate *g, int msg_flags, const uint8_t *b,
 			creds = 1;
 			break;
 		case SCM_PIDFD:
-			/* A negative value: the kernel made no pidfd. */
+			/* A negative value: the kernel made no pidfd, for a
+			 * reaped sender (-ESRCH) or for want of room. */
 			if (!(g->flags & FDMSG_OPT_PIDFD) || pidfd ||
 			    r.len != CMSG_LEN(sizeof(int)))
 				return -EPROTO;
+			if (ld_int(b + r.off) < 0 &&
+			    ld_int(b + r.off) != -ESRCH)
+				return ld_int(b + r.off) == -ENFILE ? -ENFILE :
+								      -EMFILE;
 			pidfd = 1;
 			break;
 		default:
@@ -210,7 +215,7 @@ check_accepted(const struct fdmsg_gate *g, const uint8_t *b, size_t total,
 				k++;
 			}
 		} else if (r.type == SCM_PIDFD) {
-			if (ld_int(b + r.off) < 0)
+			if (ld_int(b + r.off) == -ESRCH)
 				continue; /* none made: stays -1 */
 			FUZZ_CHECK(res->cred.pidfd == ld_int(b + r.off));
 			FUZZ_CHECK(res->cred.pidfd == FAKE_BASE + (int)k);

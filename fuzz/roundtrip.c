@@ -347,8 +347,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct fdmsg_peer_info info;
 		struct fdmsg_msg m = { 0 };
 
-		/* rx takes the hello and answers; tx takes the answer. */
+		/* rx takes the hello and answers; tx takes the answer (on
+		 * SOCK_DGRAM each waits in the queue for a flush). */
+		FUZZ_CHECK(fdmsg_flush(t->tx) == 0);
 		FUZZ_CHECK(fdmsg_recv(t->rx, &m) == -EAGAIN);
+		FUZZ_CHECK(fdmsg_flush(t->rx) == 0);
 		FUZZ_CHECK(fdmsg_recv(t->tx, &m) == -EAGAIN);
 		FUZZ_CHECK(fdmsg_peer_info(t->tx, &info) == 0);
 		FUZZ_CHECK(info.hello.max_frame == t->rx_opts.max_frame);

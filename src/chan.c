@@ -27,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -849,6 +850,42 @@ static int same_cred(const struct fdmsg_cred *a, const struct fdmsg_cred *b)
 	return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid;
 }
 
+/*
+ * Do two pidfds name the same process?  On pidfs (Linux 6.9+) each
+ * process has its own inode, so two writers differ even where their
+ * credentials read alike (both outside our pid namespace: pid 0; a pid
+ * reused).  Older kernels give every pidfd one inode: the credentials
+ * are then all there is.  A pidfd that cannot be examined proves
+ * nothing: not the same.
+ */
+static int same_process(int a, int b)
+{
+	struct stat sa, sb;
+
+	if (a < 0 || b < 0 || fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
+		return 0;
+	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
+/*
+ * THREATS 34, 39: may this read's bytes continue the buffered partial
+ * frame?  Only from the same sender: the same credentials, and, where
+ * the frame will carry a pidfd (the one of the read it began in, still
+ * held), a pidfd of the same process with this read.
+ */
+static int same_sender(const struct fdmsg_chan *c)
+{
+	int claimed;
+
+	if (c->rlen == 0)
+		return 1;
+	if (c->has_cred != c->res.has_cred ||
+	    (c->has_cred && !same_cred(&c->cred, &c->res.cred)))
+		return 0;
+	claimed = c->rbase >= c->rd_start ? c->rd_pidfd : c->f_pidfd;
+	return claimed < 0 || same_process(claimed, c->res.cred.pidfd);
+}
+
 /* STREAM: one read into the free space after the buffered bytes. */
 static int read_stream(struct fdmsg_chan *c)
 {
@@ -878,11 +915,10 @@ static int read_stream(struct fdmsg_chan *c)
 	n = (size_t)got;
 	start = c->rbase + c->rlen;
 
-	/* THREATS 34: the kernel never merges senders within one read, so
-	 * all buffered bytes share one sender; a frame continued by another
-	 * sender is forged. */
-	if (c->rlen > 0 && (c->has_cred != c->res.has_cred ||
-			    (c->has_cred && !same_cred(&c->cred, &c->res.cred))))
+	/* THREATS 34, 39: the kernel never merges senders within one read,
+	 * so all buffered bytes share one sender; a frame continued by
+	 * another sender is forged. */
+	if (!same_sender(c))
 		return poison(c, -EPROTO);
 	c->has_cred = c->res.has_cred;
 	c->cred = c->res.cred;
@@ -1344,23 +1380,43 @@ static void own_hello(const struct fdmsg_chan *c, struct fdmsg_hello *h)
 		  (c->opts.flags & FDMSG_OPT_PIDFD ? FDMSG_CAP_PIDFD : 0);
 }
 
-/* Queues our hello and tries to write it; an error shows at the next
- * send or receive, as it would for any queued frame. */
+/*
+ * Our hello, first on the wire (nothing was sent yet: the queue is
+ * empty).  Written at once where it can be, else queued for the next
+ * send or flush; an error shows there, as for any queued frame.  On a
+ * connected SOCK_DGRAM it is only queued: a send to a peer that has
+ * closed makes the kernel purge our own receive queue, and a receive
+ * that answers a hello must never cost the datagrams after it.
+ */
 static void send_hello(struct fdmsg_chan *c)
 {
 	uint8_t buf[FDMSG_HELLO_SIZE];
 	struct fdmsg_hello h;
 	struct iovec body;
+	ssize_t n = 0;
 
 	own_hello(c, &h);
 	if (fdmsg_hello_encode(&h, buf) < 0)
 		return; /* cannot happen: the options were checked */
+	body.iov_base = buf;
+	body.iov_len = FDMSG_HELLO_SIZE;
+	if (c->type != SOCK_DGRAM) {
+		n = send_iov(c->fd, &body, 1, NULL, 0);
+		if (n == FDMSG_HELLO_SIZE || (n < 0 && is_dead((int)n))) {
+			c->hello_sent = 1; /* sent, or nobody to hear it */
+			return;
+		}
+		if (n < 0)
+			n = 0;
+		if (n > 0 && c->type != SOCK_STREAM)
+			return; /* cannot happen: datagrams are atomic */
+	}
 	body.iov_base = buf + FDMSG_HDR_SIZE;
 	body.iov_len = FDMSG_HELLO_SIZE - FDMSG_HDR_SIZE;
-	if (q_append(c, buf, &body, 1, FDMSG_HELLO_SIZE, 0, NULL, 0) < 0)
-		return; /* no memory: the peer stays within safe defaults */
+	if (q_append(c, buf, &body, 1, FDMSG_HELLO_SIZE, (size_t)n, NULL,
+		     0) < 0)
+		return; /* no room: the peer stays within safe defaults */
 	c->hello_sent = 1;
-	(void)flush_queue(c, 0);
 }
 
 int fdmsg_peer_info(const struct fdmsg_chan *chan,
@@ -1369,7 +1425,8 @@ int fdmsg_peer_info(const struct fdmsg_chan *chan,
 	if (chan == NULL || info == NULL)
 		return -EINVAL;
 	if (!chan->peer_hello)
-		return chan->app_rcvd || !chan->connected ? -ENODATA : -EAGAIN;
+		return chan->app_rcvd || !chan->connected || chan->ended ||
+			       chan->poison ? -ENODATA : -EAGAIN;
 	memset(info, 0, sizeof(*info));
 	info->hello = chan->peer;
 	info->version = FDMSG_WIRE_VERSION; /* the one both speak */

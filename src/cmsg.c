@@ -215,12 +215,16 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 		    r->len != CMSG_LEN(sizeof(int)))
 			return -EPROTO;
 		seen->pidfd = 1;
-		/* THREATS 40: a negative value is the kernel's -errno for a
-		 * pidfd it could not make (a reaped sender before 6.17),
-		 * never a descriptor: the frame has no pidfd. */
+		/* A negative value is the kernel's -errno for a pidfd it
+		 * could not make, never a descriptor.  THREATS 40: -ESRCH,
+		 * a sender reaped before 6.17, means none.  Anything else is
+		 * our table being full, as with rights: an error. */
 		fd = load_int(r->data);
-		if (fd >= 0)
-			res->cred.pidfd = fd;
+		if (fd == -ESRCH)
+			return 0;
+		if (fd < 0)
+			return fd == -ENFILE ? -ENFILE : -EMFILE;
+		res->cred.pidfd = fd;
 		return 0;
 	}
 #endif

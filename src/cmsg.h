@@ -47,8 +47,9 @@ FDMSG_HIDDEN size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate);
  * A credentials record with pid 0 is the kernel's placeholder for a
  * sender it attached no identity to (sent before SO_PASSCRED was on, or
  * from outside the receiver's pid namespace): accepted, has_cred 0.  An
- * SCM_PIDFD holding a negative value is the kernel's failure to make one
- * (kernels before 6.17, a reaped sender): accepted, no pidfd.
+ * SCM_PIDFD holding -ESRCH is the kernel's failure to make one for a
+ * reaped sender (before 6.17): accepted, no pidfd; any other negative
+ * value is our descriptor table being full: -EMFILE (-ENFILE).
  * On error every descriptor found in an SCM_RIGHTS or SCM_PIDFD record,
  * clamped to the buffer, has been closed through the hook, and *res is
  * empty (nfds 0, pidfd -1).

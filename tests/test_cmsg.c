@@ -637,6 +637,20 @@ Test(gate_shim, negative_pidfd_means_none)
 	cr_assert_eq(res.fds[0], 1000);
 	cr_assert_eq(res.cred.pidfd, -1);
 	assert_nclosed(0);
+
+	/* Any other negative value: the receiver's table is full (6.17+
+	 * writes -EMFILE for a live sender): an error, like rights lost to
+	 * it, and the descriptors that did come are closed. */
+	forge_init(&f, u.b);
+	put_fds(&f, 1000, 1);
+	put_pidfd(&f, -EMFILE);
+	cr_assert_eq(check(4, FDMSG_OPT_PIDFD, u.b, f.pos, 0, &res), -EMFILE);
+	assert_res_empty(&res);
+	assert_closed_range(1000, 1);
+	assert_nclosed(1);
+	forge_init(&f, u.b);
+	put_pidfd(&f, -ENFILE);
+	cr_assert_eq(check(4, FDMSG_OPT_PIDFD, u.b, f.pos, 0, &res), -ENFILE);
 }
 
 /*

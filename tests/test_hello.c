@@ -149,8 +149,11 @@ static void peer_limits_at_send(int type)
 	pair(type, NULL, FDMSG_CHAN_HELLO, &ob, 0, &a, &b);
 	cr_assert_eq(fdmsg_peer_info(a, &info), -EAGAIN);
 	cr_assert_eq(fdmsg_peer_info(b, &info), -EAGAIN);
-	/* b takes a's hello and answers; a takes b's. */
+	/* b takes a's hello and answers; a takes b's.  (On SOCK_DGRAM a
+	 * hello waits in the queue for the next flush.) */
+	cr_assert_eq(fdmsg_flush(a), 0);
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_flush(b), 0);
 	cr_assert_eq(fdmsg_peer_info(b, &info), 0);
 	cr_assert_eq(info.hello.max_frame, FDMSG_MAX_FRAME_DEFAULT);
 	cr_assert_eq(info.hello.max_fds, 0);
@@ -262,6 +265,7 @@ static void raw_receiver_limits(int type)
 	cr_assert_eq(fdmsg_hello_encode(&mine, hello), FDMSG_HELLO_SIZE);
 	cr_assert_eq(send(sv[1], hello, sizeof(hello), 0), FDMSG_HELLO_SIZE);
 	cr_assert_eq(fdmsg_recv(a, &(struct fdmsg_msg){ 0 }), -EAGAIN);
+	cr_assert_eq(fdmsg_flush(a), 0); /* SOCK_DGRAM: it waited there */
 	/* Its answer, first on the wire. */
 	n = raw_read(sv[1], buf, FDMSG_HELLO_SIZE, &nfds);
 	cr_assert_eq(n, FDMSG_HELLO_SIZE);
@@ -430,5 +434,92 @@ Test(hello, flag_errors)
 	cr_assert_eq(fdmsg_peer_info(c, NULL), -EINVAL);
 	fdmsg_chan_free(c);
 	close(fd);
+	FD_GUARD_END();
+}
+
+/*
+ * On a connected SOCK_DGRAM, a send to a peer that has closed makes the
+ * kernel purge our own receive queue.  So the answer to a hello waits in
+ * the queue rather than be written inside fdmsg_recv: a raw peer that
+ * greets, sends a frame and closes, loses nothing.
+ */
+Test(hello, dgram_answer_never_costs_queued_datagrams)
+{
+	struct fdmsg_hello h = { 1, 1, 65536, 0, 0, 0 };
+	uint8_t hello[FDMSG_HELLO_SIZE], frame[20];
+	struct fdmsg_chan *a;
+	struct fdmsg_msg m;
+	int sv[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_hello_encode(&h, hello), FDMSG_HELLO_SIZE);
+	memset(frame, 0, sizeof(frame));
+	frame[0] = 1;
+	frame[4] = 20;
+	frame[8] = 42;
+	cr_assert_eq(send(sv[1], hello, sizeof(hello), 0), FDMSG_HELLO_SIZE);
+	cr_assert_eq(send(sv[1], frame, sizeof(frame), 0), 20);
+	close(sv[1]);
+	cr_assert_eq(fdmsg_recv(a, &m), 0, "the frame after the hello");
+	cr_assert_eq(m.type, 42);
+	cr_assert_eq(m.len, 4);
+	cr_assert_eq(fdmsg_want_write(a), 1, "the answer waits");
+	cr_assert_eq(fdmsg_recv(a, &m), -EAGAIN);
+	fdmsg_chan_free(a);
+	FD_GUARD_END();
+}
+
+/* After the peer's end, or a protocol error, no hello can come any
+ * more: fdmsg_peer_info says so rather than "not yet". */
+Test(hello, peer_info_after_the_end_is_enodata)
+{
+	struct fdmsg_chan *a;
+	struct fdmsg_msg m;
+	int sv[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+		     0);
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_peer_info(a, &(struct fdmsg_peer_info){ 0 }),
+		     -EAGAIN);
+	close(sv[1]);
+	cr_assert_eq(fdmsg_recv(a, &m), -EPIPE);
+	cr_assert_eq(fdmsg_peer_info(a, &(struct fdmsg_peer_info){ 0 }),
+		     -ENODATA);
+	fdmsg_chan_free(a);
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(send(sv[1], "\2\0\0\0\20\0\0\0\0\0\0\0\0\0\0\0", 16,
+			  0), 16);
+	cr_assert_eq(fdmsg_recv(a, &m), -EBADMSG);
+	cr_assert_eq(fdmsg_peer_info(a, &(struct fdmsg_peer_info){ 0 }),
+		     -ENODATA);
+	fdmsg_chan_free(a);
+	close(sv[1]);
+	FD_GUARD_END();
+}
+
+/* A queue smaller than a hello (max_queue 16 is legal) still greets:
+ * the hello is written straight away, not first copied into the queue. */
+Test(hello, greets_with_a_queue_smaller_than_a_hello)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&o);
+	o.max_frame = 16;
+	o.max_queue = 16;
+	pair(SOCK_SEQPACKET, &o, FDMSG_CHAN_HELLO, NULL, 0, &a, &b);
+	cr_assert_eq(fdmsg_want_write(a), 0);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_peer_info(b, &(struct fdmsg_peer_info){ 0 }), 0);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
 	FD_GUARD_END();
 }

@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sched.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2623,4 +2624,108 @@ ALL_TYPES_TESTS(hello_repeated_or_late_is_ebadmsg)
 	expect_frame(&h, "the application frame", 1, 2, 0, 0, NULL);
 	reject(&h, "a hello after it", -EBADMSG);
 	teardown(&h);
+}
+
+/*
+ * THREATS 39, seen from a pid namespace: a receiver in a child pid
+ * namespace (a sandboxed daemon) gets pid 0 for every writer outside it,
+ * so credentials cannot tell two writers apart; the pidfds of their reads
+ * can.  Writer A sends a header and half the payload, writer B the rest;
+ * the frame must be -EPROTO, never handed out with A's pidfd.  Writers
+ * stay alive until the verdict.  Skipped where unshare is refused.
+ */
+static int pidns_receiver(int sock, int ready, int go)
+{
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	char x;
+	int r;
+
+	memset(&m, 0, sizeof(m));
+	fdmsg_opts_init(&o);
+	o.flags = FDMSG_OPT_PIDFD;
+	if (fdmsg_chan_new(&c, sock, &o, 0) < 0)
+		return 10;
+	if (write(ready, "r", 1) != 1 || read(go, &x, 1) != 1)
+		return 11;
+	r = fdmsg_recv_wait(c, &m, 10000);
+	if (r != -EPROTO) {
+		dprintf(2, "pid namespace receiver: %d %s, type %u pidfd %d\n",
+			r, ename(r), m.type, m.cred.pidfd);
+		return 20;
+	}
+	fdmsg_chan_free(c);
+	return 0;
+}
+
+static pid_t pidns_writer(int sock, const uint8_t *p, size_t n, int done,
+			  int quit)
+{
+	pid_t pid = fork();
+	char x;
+
+	/* A reads quit until the test closes it: alive till the verdict. */
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(write(sock, p, n) == (ssize_t)n &&
+		      write(done, "w", 1) == 1 && read(quit, &x, 1) >= 0 ? 0 :
+									  1);
+	return pid;
+}
+
+Test(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
+{
+	int sv[2], ready[2], go[2], wrote[2], quit[2], status;
+	uint8_t buf[24];
+	pid_t r, a, b;
+	char x;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(wrote, O_CLOEXEC), 0);
+	cr_assert_eq(pipe2(quit, O_CLOEXEC), 0);
+	put_frame(buf, 0, 7, 9, 8);
+	r = fork();
+	cr_assert_geq(r, 0);
+	if (r == 0) {
+		pid_t g;
+
+		if (unshare(CLONE_NEWPID) < 0)
+			_exit(77);
+		g = fork();
+		if (g == 0)
+			_exit(pidns_receiver(sv[1], ready[1], go[0]));
+		_exit(g > 0 && waitpid(g, &status, 0) == g && WIFEXITED(status) ?
+			      WEXITSTATUS(status) : 30);
+	}
+	close(quit[0]);
+	if (read(ready[0], &x, 1) != 1) {
+		cr_assert_eq(waitpid(r, &status, 0), r);
+		if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+			cr_skip_test("unshare(CLONE_NEWPID) refused here");
+		cr_assert_fail("pid namespace receiver died: %#x", status);
+	}
+	a = pidns_writer(sv[0], buf, 20, wrote[1], quit[0]);
+	cr_assert_eq(read(wrote[0], &x, 1), 1);
+	b = pidns_writer(sv[0], buf + 20, 4, wrote[1], quit[0]);
+	cr_assert_eq(read(wrote[0], &x, 1), 1);
+	cr_assert_eq(write(go[1], "g", 1), 1);
+	cr_assert_eq(waitpid(r, &status, 0), r);
+	close(quit[1]); /* the writers go */
+	cr_assert_eq(waitpid(a, NULL, 0), a);
+	cr_assert_eq(waitpid(b, NULL, 0), b);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+		  "receiver in a pid namespace: status %#x", status);
+	close(sv[0]);
+	close(sv[1]);
+	close(ready[0]);
+	close(ready[1]);
+	close(go[0]);
+	close(go[1]);
+	close(wrote[0]);
+	close(wrote[1]);
+	FD_GUARD_END();
 }
