@@ -194,7 +194,7 @@ args_next(struct args *a, const char **pos)
 	 * its whole command line before it opens or allocates anything. */
 	if (!a->only_pos && (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0))
 		exit(usage(a->cmd));
-	/* "-" alone is a positional (stdin for decode, send --file). */
+	/* "-" alone is a positional (stdin for decode). */
 	if (a->only_pos || s[0] != '-' || s[1] == '\0') {
 		*pos = s;
 		return 2;
