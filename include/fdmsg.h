@@ -526,6 +526,23 @@ FDMSG_API int fdmsg_fd_check_sealed(int fd, size_t min_size);
 FDMSG_API int fdmsg_fd_status(int fd, int *flags);
 
 /* ------------------------------------------------------------------ */
+/* Version                                                             */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The version of this header, the project's version in meson.build (which
+ * refuses to configure when the two differ).  fdmsg_version() gives the
+ * library's, which differs when a program runs against another build.
+ */
+#define FDMSG_VERSION_MAJOR 0
+#define FDMSG_VERSION_MINOR 1
+#define FDMSG_VERSION_PATCH 0
+#define FDMSG_VERSION_STRING "0.1.0"
+
+/* The library's version: a static string, "MAJOR.MINOR.PATCH". */
+FDMSG_API const char *fdmsg_version(void);
+
+/* ------------------------------------------------------------------ */
 
 /* A static message for any error this library returns (negative errno). */
 FDMSG_API const char *fdmsg_strerror(int err);

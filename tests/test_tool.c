@@ -361,6 +361,10 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 		{ "send", "@P", "--type", "1", "--peerid", "-2", NULL },
 		{ "send", "@P", "--type", "1", "--data", "x", "--file",
 		  "/etc/hostname", NULL },
+		{ "send", "@P", "--type", "1", "--timeout", "-1", NULL },
+		{ "send", "@P", "--type", "1", "--timeout", "86400001", NULL },
+		{ "send", "@P", "--type", "1", "--payload", NULL },
+		{ "help", "bogus", NULL },
 		{ "recv", NULL },
 		{ "recv", "@P", "--count", "0", NULL },
 		{ "recv", "@P", "--payload=yes", NULL },
@@ -396,6 +400,85 @@ Test(tool_usage, help_prints_usage_and_exits_0)
 	cr_assert_not_null(strstr(out, "fdmsg decode"));
 	cr_assert_str_empty(err);
 	FD_GUARD_END();
+}
+
+/* Each command's --help (or -h, anywhere among its options): its usage
+ * alone on stdout, exit 0, nothing done. */
+Test(tool_usage, each_command_has_its_help)
+{
+	static const char *const cmds[] = { "serve", "send", "recv",
+					    "decode" };
+	char out[OUT_CAP], err[OUT_CAP], want[64];
+	size_t i, j;
+
+	FD_GUARD_BEGIN();
+	for (i = 0; i < 4; i++) {
+		cr_assert_eq(run(NULL, 0, out, err, cmds[i], "--help"), 0,
+			     "%s --help: %s", cmds[i], err);
+		cr_assert_str_empty(err);
+		snprintf(want, sizeof(want), "usage: fdmsg %s ", cmds[i]);
+		cr_assert_eq(strncmp(out, want, strlen(want)), 0, "%s", out);
+		for (j = 0; j < 4; j++) {
+			snprintf(want, sizeof(want), "fdmsg %s ", cmds[j]);
+			cr_assert((strstr(out, want) != NULL) == (i == j),
+				  "%s --help: %s", cmds[i], out);
+		}
+	}
+	cr_assert_eq(run(NULL, 0, out, err, "serve", "--max-fds", "4", "-h",
+			 "@P"), 0, "%s", err);
+	cr_assert_not_null(strstr(out, "--max-fds N"), "%s", out);
+	cr_assert_eq(run(NULL, 0, out, err, "send", "@P", "--help"), 0);
+	cr_assert_not_null(strstr(out, "--timeout MS"), "%s", out);
+	cr_assert_not_null(strstr(out, "--payload"), "%s", out);
+	cr_assert_eq(run(NULL, 0, out, err, "help", "recv"), 0);
+	cr_assert_eq(strncmp(out, "usage: fdmsg recv ", 18), 0, "%s", out);
+	/* After "--", a positional: recv listens on "--help"?  No: a
+	 * second path, a usage error. */
+	cr_assert_eq(run(NULL, 0, out, err, "recv", "@P", "--", "--help"), 2);
+	cr_assert_str_empty(out);
+	FD_GUARD_END();
+}
+
+/* The version: fdmsg --version, the header's macros and fdmsg_version()
+ * all say meson's project version. */
+Test(tool_usage, version_is_the_projects_everywhere)
+{
+	const char *pv = getenv("FDMSG_PROJECT_VERSION");
+	char out[OUT_CAP], err[OUT_CAP], want[64];
+
+	FD_GUARD_BEGIN();
+	cr_assert_not_null(pv, "FDMSG_PROJECT_VERSION is not set");
+	cr_assert_str_eq(FDMSG_VERSION_STRING, pv);
+	snprintf(want, sizeof(want), "%d.%d.%d", FDMSG_VERSION_MAJOR,
+		 FDMSG_VERSION_MINOR, FDMSG_VERSION_PATCH);
+	cr_assert_str_eq(want, pv);
+	cr_assert_str_eq(fdmsg_version(), pv);
+	snprintf(want, sizeof(want), "fdmsg %s\n", pv);
+	cr_assert_eq(run(NULL, 0, out, err, "--version"), 0);
+	cr_assert_str_eq(out, want);
+	cr_assert_str_empty(err);
+	cr_assert_eq(run(NULL, 0, out, err, "-V"), 0);
+	cr_assert_str_eq(out, want);
+	FD_GUARD_END();
+}
+
+/* fdmsg.pc: no placeholder URL (no URL at all until there is one). */
+Test(tool_usage, pkgconfig_file_has_no_placeholder_url)
+{
+	const char *pc = getenv("FDMSG_PC");
+	char buf[4096];
+	size_t n;
+	FILE *f;
+
+	cr_assert_not_null(pc, "FDMSG_PC is not set");
+	f = fopen(pc, "re");
+	cr_assert_not_null(f, "%s: %s", pc, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	cr_assert_not_null(strstr(buf, "\nName: fdmsg\n"), "%s", buf);
+	cr_assert_null(strstr(buf, "\nURL:"), "%s", buf);
+	cr_assert_null(strstr(buf, "example.invalid"), "%s", buf);
 }
 
 Test(tool_usage, send_to_nobody_is_exit_1)
@@ -971,7 +1054,7 @@ Test(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
 	cr_assert_str_empty(err);
 	cr_assert_eq(finish(&r, rout, rerr), 0, "recv: %s", rerr);
 	snprintf(want, sizeof(want),
-		 "type=5 peerid=6 len=2 fds=1\n  fd[0]: file %s\nhi", target);
+		 "type=5 peerid=6 len=2 fds=1\n  fd[0]: file %s\nhi\n", target);
 	cr_assert_str_eq(rout, want);
 	cr_assert_str_empty(rerr);
 	cr_assert_eq(access(path, F_OK), -1, "recv left its socket");
@@ -1130,6 +1213,240 @@ Test(tool_sendrecv, send_reply_prints_the_echo)
 	cr_assert_str_eq(out, want);
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* --timeout bounds the wait for a reply that never comes: a server that
+ * discards (serve without --echo).  The server is unharmed. */
+Test(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
+{
+	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX + 64];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc p;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
+			 "--data", "hi", "--reply", "--timeout", "200"), 1,
+		     "%s", err);
+	cr_assert_str_empty(out);
+	snprintf(want, sizeof(want), "fdmsg send: %s: ETIMEDOUT: no reply "
+		 "within 200 ms\n", path);
+	cr_assert_str_eq(err, want);
+	/* The timeout bounds waits, not the exchange: a reply in time is
+	 * printed.  And the discarding server still takes clients. */
+	ch = chan_on(connect_retry(path, 0), 0);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+
+	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
+			 "--data", "hi", "--reply", "--timeout", "10000"), 0,
+		     "%s", err);
+	cr_assert_str_eq(out, "type=3 peerid=0 len=2 fds=0\n");
+	stop_server(&p, path, err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* --reply --payload prints the reply's payload as recv does (a newline
+ * added only when it lacks one); --file - sends standard input. */
+Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct proc p;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run("abc", 3, out, err, "send", path, "--type", "3",
+			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
+	cr_assert_str_eq(out, "type=3 peerid=0 len=3 fds=0\nabc\n");
+	cr_assert_str_empty(err);
+	cr_assert_eq(run("line\n", 5, out, err, "send", path, "--type", "4",
+			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
+	cr_assert_str_eq(out, "type=4 peerid=0 len=5 fds=0\nline\n");
+	/* Empty stdin: an empty payload, nothing after the line. */
+	cr_assert_eq(run("", 0, out, err, "send", path, "--type", "5",
+			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
+	cr_assert_str_eq(out, "type=5 peerid=0 len=0 fds=0\n");
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/*
+ * --fd with a FIFO nobody writes to: open(2) without O_NONBLOCK waits for
+ * a writer forever.  send must connect and send it; the descriptor that
+ * arrives is the FIFO, blocking as a plain open makes it.
+ */
+Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
+{
+	char dir[PATH_MAX], path[PATH_MAX], fifo[PATH_MAX + 8];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct pollfd pfd = { .fd = -1, .events = POLLIN };
+	struct fdmsg_msg m = { 0 };
+	struct fdmsg_chan *ch;
+	struct stat st;
+	struct proc s;
+	int lfd, fd, fl;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	lfd = fdmsg_listen(path, 0, 0);
+	cr_assert_geq(lfd, 0);
+	spawn(&s, -1, "send", path, "--type", "9", "--fd", fifo);
+	pfd.fd = lfd;
+	if (poll(&pfd, 1, WAIT_MS) <= 0) {
+		kill(s.pid, SIGKILL);
+		cr_assert_fail("send never connected: blocked in open?");
+	}
+	fd = fdmsg_accept(lfd, NULL, 0);
+	cr_assert_geq(fd, 0);
+	ch = chan_on(fd, 1);
+	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), 0);
+	cr_assert_eq(m.type, 9);
+	cr_assert_eq(m.nfds, 1);
+	cr_assert_eq(fstat(m.fds[0], &st), 0);
+	cr_assert(S_ISFIFO(st.st_mode));
+	fl = fcntl(m.fds[0], F_GETFL);
+	cr_assert_geq(fl, 0);
+	cr_assert_eq(fl & O_NONBLOCK, 0, "the FIFO came O_NONBLOCK");
+	cr_assert_eq(fl & O_ACCMODE, O_RDONLY);
+	fdmsg_msg_release(&m);
+	cr_assert_eq(finish(&s, out, err), 0, "send: %s", err);
+	cr_assert_str_empty(err);
+	fdmsg_chan_free(ch);
+	close(lfd);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(unlink(fifo), 0);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* recv --count 2 fed by two sends, one after the other; each payload on
+ * its own line. */
+Test(tool_sendrecv, recv_count_takes_clients_one_after_another)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
+	struct proc r;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&r, -1, "recv", path, "--count", "2", "--payload");
+	{
+		const char *const args[] = { "send", path, "--type", "1",
+					     "--data", "a", NULL };
+
+		cr_assert_eq(send_retry(out, err, args), 0, "send: %s", err);
+	}
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "2",
+			 "--data", "b"), 0, "second send: %s", err);
+	cr_assert_eq(finish(&r, rout, rerr), 0, "recv: %s", rerr);
+	cr_assert_str_eq(rout, "type=1 peerid=0 len=1 fds=0\na\n"
+			       "type=2 peerid=0 len=1 fds=0\nb\n");
+	cr_assert_str_empty(rerr);
+	/* Done: the listener is closed, the socket file removed. */
+	cr_assert_eq(access(path, F_OK), -1);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* The usual mistakes get a hint at the end of the one error line. */
+Test(tool_sendrecv, hints_on_the_usual_mistakes)
+{
+	char dir[PATH_MAX], path[PATH_MAX], spath[PATH_MAX + 8];
+	char fpath[PATH_MAX + 8], want[3 * PATH_MAX];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc p, q;
+	int fd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	snprintf(spath, sizeof(spath), "%s/st", dir);
+	snprintf(fpath, sizeof(fpath), "%s/f", dir);
+
+	/* Descriptors to a server that takes none, or fewer. */
+	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
+			 "--fd", "/dev/null", "--reply"), 1);
+	snprintf(want, sizeof(want), "fdmsg send: %s: EPERM: %s: the server "
+		 "accepts no descriptors (serve --max-fds N)\n", path,
+		 fdmsg_strerror(-EPERM));
+	cr_assert_str_eq(err, want);
+	cr_assert_str_empty(out);
+	/* The server still echoes. */
+	ch = chan_on(connect_retry(path, 0), 0);
+	echo_once(ch, 1, 2, "still", NULL, 0);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
+	      "16", path);
+	close(connect_retry(path, 0));
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
+			 "--fd", "/dev/null", "--fd", "/dev/null"), 1);
+	cr_assert_not_null(strstr(err, ": EPERM: "), "%s", err);
+	cr_assert_not_null(strstr(err, ": the server accepts at most 1 "
+				       "descriptors per frame (serve "
+				       "--max-fds N)\n"), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	/* Within its limit: sent, and echoed back. */
+	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
+			 "--fd", "/dev/null", "--reply"), 0, "%s", err);
+	cr_assert_not_null(strstr(out, "  fd[0]: chr /dev/null\n"), "%s", out);
+
+	/* The wrong socket type, either way. */
+	spawn(&q, -1, "serve", "--stream", "--max-clients", "16", spath);
+	close(connect_retry(spath, SOCK_STREAM));
+	cr_assert_eq(run(NULL, 0, out, err, "send", spath, "--type", "1"), 1);
+	snprintf(want, sizeof(want), "fdmsg send: %s: EPROTOTYPE: %s: %s is "
+		 "not a SOCK_SEQPACKET socket: try --stream\n", spath,
+		 strerror(EPROTOTYPE), spath);
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(run(NULL, 0, out, err, "send", "--stream", path,
+			 "--type", "1"), 1);
+	snprintf(want, sizeof(want), "fdmsg send: %s: EPROTOTYPE: %s: %s is "
+		 "not a SOCK_STREAM socket: omit --stream\n", path,
+		 strerror(EPROTOTYPE), path);
+	cr_assert_str_eq(err, want);
+	stop_server(&q, spath, err);
+	stop_server(&p, path, err);
+
+	/* Not a socket: a regular file, a directory. */
+	fd = open(fpath, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(run(NULL, 0, out, err, "send", fpath, "--type", "1"), 1);
+	snprintf(want, sizeof(want), ": %s is not a socket\n", fpath);
+	cr_assert_not_null(strstr(err, want), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert_eq(run(NULL, 0, out, err, "send", dir, "--type", "1"), 1);
+	snprintf(want, sizeof(want), ": %s is not a socket\n", dir);
+	cr_assert_not_null(strstr(err, want), "%s", err);
+	/* A socket nobody listens on: ECONNREFUSED, no hint. */
+	fd = fdmsg_listen(spath, 0, 0);
+	cr_assert_geq(fd, 0);
+	close(fd);
+	cr_assert_eq(run(NULL, 0, out, err, "send", spath, "--type", "1"), 1);
+	cr_assert_not_null(strstr(err, "ECONNREFUSED"), "%s", err);
+	cr_assert_null(strstr(err, "not a socket"), "%s", err);
+	cr_assert_eq(unlink(spath), 0);
+	cr_assert_eq(unlink(fpath), 0);
 	cr_assert_eq(rmdir(dir), 0);
 	FD_GUARD_END();
 }

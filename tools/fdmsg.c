@@ -20,27 +20,83 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fdmsg.h"
 #include "tool.h"
 
-static const char usage_text[] =
-"usage: fdmsg serve [--echo] [--stream] [--max-fds N] [--max-frame N]\n"
+/*
+ * Each command's usage: its synopsis (after "usage: " or seven spaces,
+ * so continuation lines line up either way) and its notes.
+ */
+static const struct {
+	const char *cmd;
+	const char *synopsis;
+	const char *notes;
+} usages[] = {
+	{ "serve",
+"fdmsg serve [--echo] [--stream] [--max-fds N] [--max-frame N]\n"
 "                   [--max-queue N] [--max-queue-fds N] [--max-clients N]\n"
 "                   [--max-per-uid N] [--frame-timeout MS]\n"
-"                   [--idle-timeout MS] PATH\n"
-"       fdmsg send PATH [--stream] --type N [--peerid N]\n"
-"                  [--data TEXT | --file F] [--fd FILE]... [--reply] [-v]\n"
-"       fdmsg recv PATH [--stream] [--count N] [--payload]\n"
-"       fdmsg decode [FILE]\n"
+"                   [--idle-timeout MS] PATH\n",
 "serve defaults: --max-fds 0 (no descriptors accepted), --max-frame 65536,\n"
 "--max-queue 1048576, --max-queue-fds 64, --max-clients 256,\n"
 "--max-per-uid half of --max-clients, --frame-timeout 5000,\n"
-"--idle-timeout 60000 (timeouts 0: none).\n"
+"--idle-timeout 60000 (timeouts 0: none).\n" },
+	{ "send",
+"fdmsg send PATH [--stream] --type N [--peerid N]\n"
+"                  [--data TEXT | --file F] [--fd FILE]... [--reply]\n"
+"                  [--payload] [--timeout MS] [-v]\n",
+"send: --file - reads stdin; --payload prints the reply's payload;\n"
+"--timeout bounds the waits for the frame to leave and for the reply\n"
+"(default and 0: none).\n" },
+	{ "recv",
+"fdmsg recv PATH [--stream] [--count N] [--payload]\n",
+"recv: --count N takes clients one after another until N frames came;\n"
+"without it, one client, until it closes.  --payload ends a payload\n"
+"without a final newline with one.\n" },
+	{ "decode",
+"fdmsg decode [FILE]\n",
+"decode: FILE - or none reads stdin.\n" },
+};
+
+static const char usage_common[] =
+"fdmsg COMMAND --help: that command's usage; fdmsg --version (-V).\n"
 "PATH is a filesystem path or @name (a Linux abstract socket).\n"
 "Numbers are decimal or 0x hexadecimal.  Exit status: 0 success,\n"
 "1 protocol or validation error, 2 usage error.\n";
+
+#define NUSAGES (sizeof(usages) / sizeof(usages[0]))
+
+/* cmd's usage, or every command's (cmd NULL), on stdout: exit status. */
+static int
+usage(const char *cmd)
+{
+	size_t i;
+	int first = 1;
+
+	for (i = 0; cmd != NULL && i < NUSAGES; i++)
+		if (strcmp(cmd, usages[i].cmd) == 0)
+			break;
+	if (i == NUSAGES) {
+		fprintf(stderr, "fdmsg: unknown command '%s' (serve, send, "
+			"recv, decode)\n", cmd);
+		return EXIT_USAGE;
+	}
+	for (i = 0; i < NUSAGES; i++) {
+		if (cmd != NULL && strcmp(cmd, usages[i].cmd) != 0)
+			continue;
+		printf("%s%s", first ? "usage: " : "       ",
+		       usages[i].synopsis);
+		first = 0;
+	}
+	for (i = 0; i < NUSAGES; i++)
+		if (cmd == NULL || strcmp(cmd, usages[i].cmd) == 0)
+			fputs(usages[i].notes, stdout);
+	fputs(usage_common, stdout);
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_PROTO;
+}
 
 /* ------------------------------------------------------------------ */
 /* Errors                                                              */
@@ -99,13 +155,20 @@ err_text(int err)
 	return t;
 }
 
-/* "fdmsg CMD: WHAT: ERRNAME: text" */
+/* "fdmsg CMD: WHAT: ERRNAME: text[: hint]" */
+static int
+fail_hint(const char *cmd, const char *what, int err, const char *hint)
+{
+	fprintf(stderr, "fdmsg %s: %s: %s: %s%s%s\n", cmd, what, err_name(err),
+		err_text(err), hint != NULL ? ": " : "",
+		hint != NULL ? hint : "");
+	return EXIT_PROTO;
+}
+
 static int
 fail(const char *cmd, const char *what, int err)
 {
-	fprintf(stderr, "fdmsg %s: %s: %s: %s\n", cmd, what, err_name(err),
-		err_text(err));
-	return EXIT_PROTO;
+	return fail_hint(cmd, what, err, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -127,6 +190,10 @@ args_next(struct args *a, const char **pos)
 		a->only_pos = 1;
 		return args_next(a, pos);
 	}
+	/* Any command's --help: its usage, exit 0.  Every command parses
+	 * its whole command line before it opens or allocates anything. */
+	if (!a->only_pos && (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0))
+		exit(usage(a->cmd));
 	/* "-" alone is a positional (stdin for decode). */
 	if (a->only_pos || s[0] != '-' || s[1] == '\0') {
 		*pos = s;
@@ -302,8 +369,13 @@ print_msg(const struct fdmsg_msg *m, int payload)
 		fd_target(m->fds[i], target, sizeof(target));
 		printf("  fd[%u]: %s %s\n", i, fd_kind(m->fds[i]), target);
 	}
-	if (payload && m->len > 0)
+	/* A newline after a payload that lacks one, so the next frame's
+	 * line starts a line: len= tells whether it was the payload's. */
+	if (payload && m->len > 0) {
 		fwrite(m->payload, 1, m->len, stdout);
+		if (((const char *)m->payload)[m->len - 1] != '\n')
+			putchar('\n');
+	}
 	if (fflush(stdout) != 0 || ferror(stdout))
 		return -EIO;
 	return 0;
@@ -323,7 +395,10 @@ wide_opts(struct fdmsg_opts *o)
 /* send                                                                */
 /* ------------------------------------------------------------------ */
 
-/* The whole file, at most max bytes: 0, -EMSGSIZE past it, or -errno. */
+/*
+ * The whole file ("-": stdin), at most max bytes: 0, -EMSGSIZE past it,
+ * or -errno.
+ */
 static int
 read_file(const char *path, size_t max, char **out, size_t *outlen)
 {
@@ -332,8 +407,9 @@ read_file(const char *path, size_t max, char **out, size_t *outlen)
 	ssize_t n;
 	int fd, ret = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	if (strcmp(path, "-") == 0)
+		fd = STDIN_FILENO;
+	else if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
 		return -errno;
 	for (;;) {
 		if (len == cap) {
@@ -366,7 +442,8 @@ read_file(const char *path, size_t max, char **out, size_t *outlen)
 	if (len > max)
 		ret = -EMSGSIZE;
 out:
-	close(fd);
+	if (fd != STDIN_FILENO)
+		close(fd);
 	if (ret < 0) {
 		free(buf);
 		return ret;
@@ -376,32 +453,67 @@ out:
 	return 0;
 }
 
-/*
- * -v: the limits the peer's hello gave, waiting up to a second for it;
- * a peer that does not greet back (a raw program, or one that spoke
- * first) is said so.  A frame that comes before the hello is dropped:
- * only a peer that speaks first sends one, and -v does not wait for it.
- */
-static void
-print_peer(struct fdmsg_chan *ch, const char *path)
+/* Milliseconds since an arbitrary start, monotonic. */
+static long long
+now_ms(void)
 {
-	struct fdmsg_peer_info info;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* What is left of a deadline (0: none) as a timeout for the library. */
+static int
+left_ms(long long deadline)
+{
+	long long now;
+
+	if (deadline == 0)
+		return -1;
+	now = now_ms();
+	return now >= deadline ? 0 : (int)(deadline - now);
+}
+
+/*
+ * The peer's hello into *info, waiting up to ms (at most a second, and
+ * not past the deadline): 0, -EAGAIN when none came, or -errno.  A frame
+ * that comes before the hello is dropped: only a peer that speaks first
+ * sends one, and we do not wait for it.
+ */
+static int
+wait_hello(struct fdmsg_chan *ch, long long deadline,
+	   struct fdmsg_peer_info *info)
+{
 	struct fdmsg_msg m = { 0 };
 	struct pollfd p;
-	int r, i;
+	int r, i, left;
 
 	for (i = 0; i < 100; i++) {
-		r = fdmsg_peer_info(ch, &info);
+		r = fdmsg_peer_info(ch, info);
 		if (r != -EAGAIN)
+			break;
+		left = left_ms(deadline);
+		if (left == 0)
 			break;
 		p.fd = fdmsg_chan_fd(ch);
 		p.events = POLLIN;
 		if (poll(&p, 1, 10) < 0 && errno != EINTR)
 			break;
-		/* Frames after the hello stay unread: only -v asked. */
+		/* Frames after the hello stay unread: only we asked. */
 		if (fdmsg_recv(ch, &m) == 0)
 			fdmsg_msg_release(&m);
 	}
+	return r;
+}
+
+/*
+ * -v: the limits the peer's hello gave; a peer that does not greet back
+ * (a raw program, or one that spoke first) is said so.
+ */
+static void
+print_peer(int r, const struct fdmsg_peer_info *info, const char *path)
+{
 	if (r < 0) {
 		fprintf(stderr, "fdmsg send: %s: no hello from the peer (%s)\n",
 			path, r == -EAGAIN ? "none within 1 s" :
@@ -410,10 +522,57 @@ print_peer(struct fdmsg_chan *ch, const char *path)
 	}
 	fprintf(stderr, "fdmsg send: %s: peer speaks versions %u-%u (using %u): "
 		"max_frame %" PRIu32 ", max_batch %" PRIu32 ", max_fds %" PRIu32
-		", caps %#" PRIx32 "\n", path, (unsigned)info.hello.min_version,
-		(unsigned)info.hello.max_version, (unsigned)info.version,
-		info.hello.max_frame, info.hello.max_batch, info.hello.max_fds,
-		info.hello.caps);
+		", caps %#" PRIx32 "\n", path, (unsigned)info->hello.min_version,
+		(unsigned)info->hello.max_version, (unsigned)info->version,
+		info->hello.max_frame, info->hello.max_batch,
+		info->hello.max_fds, info->hello.caps);
+}
+
+/*
+ * A hint for the usual mistakes behind a failed connect: the wrong
+ * socket type, a path that is no socket.
+ */
+static const char *
+connect_hint(const char *path, int err, int stream, char *buf, size_t size)
+{
+	struct stat st;
+
+	if (err == -EPROTOTYPE) {
+		snprintf(buf, size, "%s is not a %s socket: %s", path,
+			 stream ? "SOCK_STREAM" : "SOCK_SEQPACKET",
+			 stream ? "omit --stream" : "try --stream");
+		return buf;
+	}
+	/* connect follows symbolic links: so does stat. */
+	if ((err != -ECONNREFUSED && err != -ENOTSOCK) || path[0] == '@' ||
+	    stat(path, &st) < 0)
+		return NULL;
+	if (S_ISSOCK(st.st_mode))
+		return NULL;
+	snprintf(buf, size, "%s is not a socket", path);
+	return buf;
+}
+
+/*
+ * Opens a file to send: never blocks (a FIFO without a writer, a
+ * device), and never makes a terminal ours.  The description sent is
+ * blocking again, as a plain open would have made it.
+ */
+static int
+open_to_send(const char *path)
+{
+	int fd, fl;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	if ((fl = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+		fl = -errno;
+		close(fd);
+		return fl;
+	}
+	return fd;
 }
 
 static int
@@ -425,12 +584,15 @@ cmd_send(int argc, char **argv)
 	const char *path = NULL, *data = NULL, *file = NULL, *pos, *v;
 	struct fdmsg_chan *ch = NULL;
 	struct fdmsg_msg msg = { 0 };
+	struct fdmsg_peer_info info;
 	struct fdmsg_opts o;
 	struct iovec iov = { 0 };
-	unsigned long long num, type = 0, peerid = 0;
-	char *filebuf = NULL;
-	size_t filelen = 0, nfd = 0, i;
-	int type_set = 0, reply = 0, stream = 0, verbose = 0, fd, r, k, ret;
+	unsigned long long num, type = 0, peerid = 0, timeout = 0;
+	long long deadline = 0;
+	char *filebuf = NULL, hint[PATH_MAX + 64];
+	size_t filelen = 0, nfd = 0, sent_fds, i;
+	int type_set = 0, reply = 0, stream = 0, verbose = 0, payload = 0;
+	int fd, r, k, hr = -EAGAIN, ret;
 
 	while ((k = args_next(&a, &pos)) != 0) {
 		if (k == 2) {
@@ -448,6 +610,10 @@ cmd_send(int argc, char **argv)
 			if (args_flag(&a) < 0)
 				return EXIT_USAGE;
 			reply = 1;
+		} else if (strcmp(a.name, "--payload") == 0) {
+			if (args_flag(&a) < 0)
+				return EXIT_USAGE;
+			payload = 1;
 		} else if (strcmp(a.name, "-v") == 0 ||
 			   strcmp(a.name, "--verbose") == 0) {
 			if (args_flag(&a) < 0)
@@ -464,6 +630,11 @@ cmd_send(int argc, char **argv)
 			} else {
 				peerid = num;
 			}
+		} else if (strcmp(a.name, "--timeout") == 0) {
+			/* A day at most, as serve's timeouts; 0: none. */
+			if ((v = args_value(&a)) == NULL ||
+			    opt_num(&a, v, 0, 86400000, &timeout) < 0)
+				return EXIT_USAGE;
 		} else if (strcmp(a.name, "--data") == 0) {
 			if ((data = args_value(&a)) == NULL)
 				return EXIT_USAGE;
@@ -496,12 +667,18 @@ cmd_send(int argc, char **argv)
 			"other\n");
 		return EXIT_USAGE;
 	}
+	if (payload && !reply) {
+		fprintf(stderr, "fdmsg send: --payload prints the reply's: it "
+			"needs --reply\n");
+		return EXIT_USAGE;
+	}
 
 	if (file != NULL) {
 		r = read_file(file, FDMSG_MAX_FRAME_CAP - FDMSG_HDR_SIZE,
 			      &filebuf, &filelen);
 		if (r < 0)
-			return fail("send", file, r);
+			return fail("send", strcmp(file, "-") == 0 ? "stdin" :
+				    file, r);
 		iov.iov_base = filebuf;
 		iov.iov_len = filelen;
 	} else if (data != NULL) {
@@ -511,9 +688,9 @@ cmd_send(int argc, char **argv)
 
 	/* Open every file first: a failure leaves no connection behind. */
 	for (i = 0; i < nfd; i++) {
-		fds[i] = open(fdpaths[i], O_RDONLY | O_CLOEXEC);
+		fds[i] = open_to_send(fdpaths[i]);
 		if (fds[i] < 0) {
-			fail("send", fdpaths[i], -errno);
+			fail("send", fdpaths[i], fds[i]);
 			while (i-- > 0)
 				close(fds[i]);
 			free(filebuf);
@@ -522,9 +699,12 @@ cmd_send(int argc, char **argv)
 	}
 
 	ret = EXIT_PROTO;
+	if (timeout != 0)
+		deadline = now_ms() + (long long)timeout;
 	fd = fdmsg_connect(path, stream ? SOCK_STREAM : 0);
 	if (fd < 0) {
-		fail("send", path, fd);
+		fail_hint("send", path, fd, connect_hint(path, fd, stream,
+							  hint, sizeof(hint)));
 		goto close_fds;
 	}
 	wide_opts(&o);
@@ -534,32 +714,57 @@ cmd_send(int argc, char **argv)
 		fail("send", path, r);
 		goto close_fds;
 	}
-	/* -v: wait for the answer first, so a frame beyond the peer's
-	 * limits is refused here, before it leaves. */
+	/* -v, or descriptors to send: wait for the answer first, so that
+	 * what the server refuses (too large, too many descriptors) is
+	 * refused here, before it leaves, and said so. */
+	if (verbose || nfd > 0)
+		hr = wait_hello(ch, deadline, &info);
 	if (verbose)
-		print_peer(ch, path);
+		print_peer(hr, &info, path);
 	/* FDMSG_CLOSE_FDS: ours are closed from here on, whatever happens. */
 	r = fdmsg_send(ch, (uint32_t)type, (uint32_t)peerid, &iov, 1, fds, nfd,
 		       FDMSG_CLOSE_FDS);
+	sent_fds = nfd;
 	nfd = 0;
 	if (r == 0)
-		r = fdmsg_flush_wait(ch, -1);
+		r = fdmsg_flush_wait(ch, left_ms(deadline));
+	if (r == -ETIMEDOUT) {
+		fprintf(stderr, "fdmsg send: %s: ETIMEDOUT: the frame did not "
+			"leave within %llu ms\n", path, timeout);
+		goto out;
+	}
+	if (r == -EPERM && sent_fds > 0) {
+		if (hr == 0 && info.hello.max_fds > 0)
+			snprintf(hint, sizeof(hint), "the server accepts at "
+				 "most %" PRIu32 " descriptors per frame "
+				 "(serve --max-fds N)", info.hello.max_fds);
+		else
+			snprintf(hint, sizeof(hint), "the server accepts no "
+				 "descriptors (serve --max-fds N)");
+		fail_hint("send", path, r, hint);
+		goto out;
+	}
 	if (r < 0) {
 		fail("send", path, r);
 		goto out;
 	}
 	if (reply) {
-		r = fdmsg_recv_wait(ch, &msg, -1);
+		r = fdmsg_recv_wait(ch, &msg, left_ms(deadline));
 		if (r == -EPIPE) {
 			fprintf(stderr, "fdmsg send: %s: EPIPE: peer closed "
 				"without replying\n", path);
+			goto out;
+		}
+		if (r == -ETIMEDOUT) {
+			fprintf(stderr, "fdmsg send: %s: ETIMEDOUT: no reply "
+				"within %llu ms\n", path, timeout);
 			goto out;
 		}
 		if (r < 0) {
 			fail("send", path, r);
 			goto out;
 		}
-		r = print_msg(&msg, 0);
+		r = print_msg(&msg, payload);
 		fdmsg_msg_release(&msg);
 		if (r < 0) {
 			fail("send", "stdout", r);
@@ -605,7 +810,7 @@ cmd_recv(int argc, char **argv)
 	struct fdmsg_opts o;
 	struct sigaction sa;
 	unsigned long long count = 0, n = 0;
-	int stream = 0, payload = 0, lfd, fd, r, k, ret = EXIT_PROTO;
+	int stream = 0, payload = 0, lfd = -1, fd, r, k, ret = EXIT_PROTO;
 
 	while ((k = args_next(&a, &pos)) != 0) {
 		if (k == 2) {
@@ -647,43 +852,54 @@ cmd_recv(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
-	fd = fdmsg_accept(lfd, NULL, 0);
-	/* One client: later ones are refused rather than left waiting. */
-	close(lfd);
-	if (fd < 0) {
-		fail("recv", path, fd);
-		goto out;
-	}
-	wide_opts(&o);
-	r = fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD);
-	if (r < 0) {
-		fail("recv", path, r);
-		goto out;
-	}
+	/*
+	 * Clients one after another: without --count, the first until it
+	 * closes; with it, as many as it takes to bring N frames, each
+	 * waiting in the backlog until the one before has closed.
+	 */
 	while (count == 0 || n < count) {
-		r = fdmsg_recv_wait(ch, &msg, -1);
-		if (r == -EPIPE && count == 0)
-			break;
-		if (r == -EPIPE) {
-			fprintf(stderr, "fdmsg recv: %s: EPIPE: peer closed "
-				"after %llu of %llu frames\n", path, n, count);
+		fd = fdmsg_accept(lfd, NULL, 0);
+		/* One client: later ones are refused, not left waiting. */
+		if (count == 0) {
+			close(lfd);
+			lfd = -1;
+		}
+		if (fd < 0) {
+			fail("recv", path, fd);
 			goto out;
 		}
+		wide_opts(&o);
+		r = fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD);
 		if (r < 0) {
 			fail("recv", path, r);
 			goto out;
 		}
-		r = print_msg(&msg, payload);
-		fdmsg_msg_release(&msg);
-		if (r < 0) {
-			fail("recv", "stdout", r);
-			goto out;
+		while (count == 0 || n < count) {
+			r = fdmsg_recv_wait(ch, &msg, -1);
+			if (r == -EPIPE)
+				break;
+			if (r < 0) {
+				fail("recv", path, r);
+				goto out;
+			}
+			r = print_msg(&msg, payload);
+			fdmsg_msg_release(&msg);
+			if (r < 0) {
+				fail("recv", "stdout", r);
+				goto out;
+			}
+			n++;
 		}
-		n++;
+		fdmsg_chan_free(ch);
+		ch = NULL;
+		if (count == 0)
+			break;
 	}
 	ret = 0;
 out:
 	fdmsg_chan_free(ch);
+	if (lfd >= 0)
+		close(lfd);
 	signal(SIGINT, SIG_DFL);
 	signal(SIGTERM, SIG_DFL);
 	recv_path = NULL;
@@ -840,9 +1056,17 @@ main(int argc, char **argv)
 	}
 	cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-	    strcmp(cmd, "help") == 0) {
-		fputs(usage_text, stdout);
-		return fflush(stdout) == 0 ? 0 : EXIT_PROTO;
+	    strcmp(cmd, "help") == 0)
+		return usage(argc > 2 && strcmp(cmd, "help") == 0 ? argv[2] :
+			     NULL);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
+		/* The library loaded may be another build than the header's. */
+		if (strcmp(fdmsg_version(), FDMSG_VERSION_STRING) == 0)
+			printf("fdmsg %s\n", FDMSG_VERSION_STRING);
+		else
+			printf("fdmsg %s (libfdmsg %s)\n",
+			       FDMSG_VERSION_STRING, fdmsg_version());
+		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_PROTO;
 	}
 	if (strcmp(cmd, "serve") == 0)
 		return cmd_serve(argc - 2, argv + 2);

@@ -23,7 +23,11 @@ struct args {
 	int only_pos;    /* after "--" */
 };
 
-/* 0: no more; 1: an option (a->name); 2: a positional argument (*pos). */
+/*
+ * 0: no more; 1: an option (a->name); 2: a positional argument (*pos).
+ * --help or -h among the options prints a->cmd's usage and exits 0:
+ * commands parse their whole command line before taking any resource.
+ */
 int args_next(struct args *a, const char **pos);
 /* The current option's value, or NULL (message printed) when missing. */
 const char *args_value(struct args *a);
