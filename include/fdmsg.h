@@ -535,9 +535,9 @@ FDMSG_API int fdmsg_fd_status(int fd, int *flags);
  * library's, which differs when a program runs against another build.
  */
 #define FDMSG_VERSION_MAJOR 0
-#define FDMSG_VERSION_MINOR 1
+#define FDMSG_VERSION_MINOR 2
 #define FDMSG_VERSION_PATCH 0
-#define FDMSG_VERSION_STRING "0.1.0"
+#define FDMSG_VERSION_STRING "0.2.0"
 
 /* The library's version: a static string, "MAJOR.MINOR.PATCH". */
 FDMSG_API const char *fdmsg_version(void);
