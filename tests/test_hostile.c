@@ -2073,7 +2073,10 @@ ALL_TYPES_TESTS(threat40_pidfd_of_a_reaped_sender)
 			     "pidfd of a reaped sender reads as alive");
 		cr_assert_eq(syscall(SYS_pidfd_send_signal, h.msg.cred.pidfd,
 				     0, NULL, 0), -1);
-		cr_assert_eq(errno, ESRCH);
+		/* valgrind does not know the syscall (ENOSYS). */
+		cr_assert(errno == ESRCH || (RUNNING_ON_VALGRIND &&
+					     errno == ENOSYS),
+			  "pidfd_send_signal: %s", strerror(errno));
 	}
 	teardown(&h);
 }
@@ -2696,8 +2699,18 @@ Test(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
 		if (unshare(CLONE_NEWPID) < 0)
 			_exit(77);
 		g = fork();
-		if (g == 0)
-			_exit(pidns_receiver(sv[1], ready[1], go[0]));
+		if (g == 0) {
+			int rc = pidns_receiver(sv[1], ready[1], go[0]);
+			/* pid 1 of its namespace: a log checker cannot see
+			 * it is a helper, so it leaves nothing of ours open. */
+			int mine[] = { sv[0], sv[1], ready[0], ready[1], go[0],
+				       go[1], wrote[0], wrote[1], quit[0],
+				       quit[1] };
+
+			for (size_t i = 0; i < NELEM(mine); i++)
+				close(mine[i]);
+			_exit(rc);
+		}
 		_exit(g > 0 && waitpid(g, &status, 0) == g && WIFEXITED(status) ?
 			      WEXITSTATUS(status) : 30);
 	}
