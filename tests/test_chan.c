@@ -2187,6 +2187,31 @@ Test(chan_seqpacket, two_refused_queued_frames_two_reports)
 	FD_GUARD_END();
 }
 
+/* A socket on descriptor 0 (a daemon that closed its stdin) is a socket
+ * like any other: owned, it is closed when fdmsg_chan_new fails too. */
+Test(chan_new, owned_socket_on_descriptor_0_closed_on_failure)
+{
+	struct fdmsg_chan *c = NULL;
+	struct fdmsg_opts o;
+	int saved, sv[2];
+
+	FD_GUARD_BEGIN();
+	saved = dup(0);
+	cr_assert_geq(saved, 0);
+	close(0);
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+		     0);
+	cr_assert_eq(sv[0], 0, "the socket took descriptor 0");
+	fdmsg_opts_init(&o);
+	o.max_frame = 15;
+	cr_assert_eq(fdmsg_chan_new(&c, 0, &o, FDMSG_CHAN_OWN_FD), -EINVAL);
+	cr_assert_eq(fcntl(0, F_GETFD), -1, "descriptor 0 left open");
+	close(sv[1]);
+	cr_assert_eq(dup2(saved, 0), 0);
+	close(saved);
+	FD_GUARD_END();
+}
+
 /* Options a later version adds live in reserved: set, they are refused
  * by this version rather than silently ignored. */
 Test(chan_new, reserved_option_fields_must_be_zero)
