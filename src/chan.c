@@ -3,7 +3,9 @@
  * SOCK_DGRAM) carrying frames with descriptors.  Non-blocking at its core:
  * every syscall uses MSG_DONTWAIT; the *_wait helpers poll.
  *
- * Receive: one buffer of max(max_frame, max_batch) bytes, allocated once.
+ * Receive: one buffer allocated once: max_frame bytes on a stream (at
+ * least a hello's), max(max_frame, max_batch, FDMSG_DGRAM_SAFE) on
+ * datagram sockets.
  * A datagram is validated whole before its first frame is handed out; a
  * stream keeps at most one partial frame at the front of the buffer and at
  * most two descriptor batches (DESIGN.md, SOCK_STREAM).  Every recvmsg goes
@@ -15,8 +17,11 @@
  * With max_fds == 0 the channel turns SO_PASSRIGHTS off on the socket,
  * lent or owned, so the kernel itself refuses descriptors (Linux 6.16+);
  * with max_fds > 0 it turns it on.  SO_PASSCRED and SO_PASSPIDFD are
- * likewise set to what the options ask, so a lent socket's earlier setting
- * cannot make every read fail the gate.
+ * likewise set to what the options ask (pidfds bring credentials along),
+ * so a lent socket's earlier setting cannot make every read fail the gate.
+ *
+ * The hello (DESIGN.md): sent first, by a greeting channel or to answer
+ * one; the peer's is taken by the receive paths and bounds the send side.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -301,9 +306,10 @@ static int set_flag(int fd, int opt, int on, int ignore_off)
 
 /*
  * THREATS 39: a stream frame may be assembled from reads of different
- * writers sharing the socket, and only credentials tell reads apart (the
- * kernel never merges writers within one read).  So pidfds switch
- * credentials on too; msg_fill reports them only when asked for.
+ * writers sharing the socket (the kernel never merges writers within one
+ * read); credentials tell reads apart, and pidfds where credentials read
+ * alike.  So pidfds switch credentials on too; msg_fill reports them only
+ * when asked for.
  */
 static unsigned gate_flags(const struct fdmsg_opts *o)
 {
