@@ -2228,3 +2228,53 @@ Test(chan_new, reserved_option_fields_must_be_zero)
 	}
 	FD_GUARD_END();
 }
+
+/*
+ * max_queue_fds to the descriptor: a queue of 4 takes four frames of one
+ * descriptor each, exactly, and refuses the fifth with -ENOBUFS (the
+ * typical gap mutation testing found: a bound moved by one).
+ */
+TYPES_TEST(queue_fds_cap_to_the_descriptor)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts oa, ob;
+	int file;
+	unsigned i;
+
+	FD_GUARD_BEGIN();
+	fdmsg_opts_init(&oa);
+	oa.max_queue_fds = 4;
+	opts_fds(&ob, 1);
+	chan_pair(type, &oa, &ob, &a, &b);
+	set_small_sndbuf(a);
+	(void)fill_socket(a, 512, NULL, 100000);
+	file = new_file();
+	for (i = 0; i < 4; i++)
+		cr_assert_eq(send_bytes(a, 77, "x", 1, &file, 1, 0), 0,
+			     "queued descriptor %u of 4", i + 1);
+	cr_assert_eq(send_bytes(a, 77, "x", 1, &file, 1, 0), -ENOBUFS);
+	close(file);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* Every NULL a receive-side call can be given is -EINVAL (or nothing),
+ * whichever argument it is. */
+Test(chan_new, receive_calls_refuse_each_null)
+{
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_msg m;
+
+	FD_GUARD_BEGIN();
+	chan_pair(SOCK_SEQPACKET, NULL, NULL, &a, &b);
+	cr_assert_eq(fdmsg_recv(a, NULL), -EINVAL);
+	cr_assert_eq(fdmsg_recv(NULL, &m), -EINVAL);
+	cr_assert_eq(fdmsg_msg_take_pidfd(NULL), -EINVAL);
+	memset(&m, 0, sizeof(m));
+	cr_assert_eq(fdmsg_msg_take_fd(&m, 0), -EBADF, "no slots");
+	cr_assert_eq(fdmsg_msg_take_pidfd(&m), -EBADF, "no slot");
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
