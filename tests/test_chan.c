@@ -1799,23 +1799,6 @@ TYPES_TEST(creds_per_frame)
 	FD_GUARD_END();
 }
 
-/* The Pid: line of /proc/self/fdinfo/<fd>, or -2. */
-static long pidfd_pid(int fd)
-{
-	char path[64], line[256];
-	long pid = -2;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = fopen(path, "re");
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Pid:\t%ld", &pid) == 1)
-			break;
-	fclose(f);
-	return pid;
-}
-
 TYPES_TEST(pidfd_refers_to_sender_and_can_be_taken)
 {
 	struct fdmsg_chan *a, *b = NULL;

@@ -1046,24 +1046,6 @@ static void enable_creds_pidfd(int s)
 	}
 }
 
-/* The pid a pidfd refers to, from /proc/self/fdinfo; -2 if unknown. */
-static long pidfd_pid(int pidfd)
-{
-	char path[64], line[256];
-	long pid = -2;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -2;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Pid: %ld", &pid) == 1)
-			break;
-	fclose(f);
-	return pid;
-}
-
 /* Forks, runs fn in the child, asserts it exited 0. */
 static void in_child(int (*fn)(void), const char *what)
 {

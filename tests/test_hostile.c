@@ -1929,23 +1929,6 @@ Test(hostile_creds, threat39_pidfd_frame_from_two_writers_is_eproto)
 	FD_GUARD_END();
 }
 
-/* The pid a pidfd refers to (-1: gone), from /proc/self/fdinfo. */
-static long pidfd_target(int pidfd)
-{
-	char path[64], line[128];
-	long pid = -2;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Pid: %ld", &pid) == 1)
-			break;
-	fclose(f);
-	return pid;
-}
-
 /* One writer in two writes, pidfds alone: its pidfd, and no
  * credentials reported (they were not asked for). */
 Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
@@ -1964,7 +1947,7 @@ Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
 	cr_assert_eq(h.msg.has_cred, 0, "credentials not asked for");
 	cr_assert_eq(h.msg.cred.pid, 0);
 	cr_assert_geq(h.msg.cred.pidfd, 0, "no pidfd");
-	cr_assert_eq(pidfd_target(h.msg.cred.pidfd), (long)getpid());
+	cr_assert_eq(pidfd_pid(h.msg.cred.pidfd), (long)getpid());
 	teardown(&h);
 	FD_GUARD_END();
 }
@@ -2071,7 +2054,7 @@ ALL_TYPES_TESTS(threat40_pidfd_of_a_reaped_sender)
 	cr_assert_eq(h.msg.has_cred, 1);
 	cr_assert_eq(h.msg.cred.pid, pid);
 	if (h.msg.cred.pidfd >= 0) {
-		cr_assert_eq(pidfd_target(h.msg.cred.pidfd), -1,
+		cr_assert_eq(pidfd_pid(h.msg.cred.pidfd), -1,
 			     "pidfd of a reaped sender reads as alive");
 		cr_assert_eq(syscall(SYS_pidfd_send_signal, h.msg.cred.pidfd,
 				     0, NULL, 0), -1);

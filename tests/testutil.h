@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <time.h>
 #include <criterion/criterion.h>
 
@@ -51,6 +52,26 @@ static inline void sleep_ms(long ms)
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 		;
+}
+
+/* The pid a pidfd refers to, from its /proc/self/fdinfo "Pid:" line:
+ * -1 once the process is gone, -2 when unreadable.  No Criterion
+ * asserts: children use it. */
+static inline long pidfd_pid(int pidfd)
+{
+	char path[64], line[256];
+	long pid = -2;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
+	f = fopen(path, "re");
+	if (f == NULL)
+		return -2;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "Pid: %ld", &pid) == 1)
+			break;
+	fclose(f);
+	return pid;
 }
 
 /* Brackets a test body: the descriptor table must end as it began. */
