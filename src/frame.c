@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "fdmsg.h"
+#include "frame.h"
 #include "util.h"
 
 /* Field offsets of the wire table. */
@@ -71,6 +72,35 @@ fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 	hdr->type = le32_load(p + OFF_TYPE);
 	hdr->peerid = le32_load(p + OFF_PEERID);
 	return FDMSG_HDR_SIZE;
+}
+
+void
+fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
+{
+	h->version = p[OFF_VERSION];
+	h->nfds = p[OFF_NFDS];
+	h->flags = le16_load(p + OFF_FLAGS);
+	h->len = le32_load(p + OFF_LEN);
+	h->type = le32_load(p + OFF_TYPE);
+	h->peerid = le32_load(p + OFF_PEERID);
+}
+
+size_t
+fdmsg_stream_claims(const uint8_t *p, size_t n, unsigned cap)
+{
+	size_t off = 0, sum = 0;
+	uint32_t len;
+
+	while (n - off > OFF_NFDS) {
+		sum += p[off + OFF_NFDS] < cap ? p[off + OFF_NFDS] : cap;
+		if (n - off < OFF_LEN + 4)
+			break;
+		len = le32_load(p + off + OFF_LEN);
+		if (len < FDMSG_HDR_SIZE || len >= n - off)
+			break;
+		off += len;
+	}
+	return sum;
 }
 
 /* The hello's body, after its header (fdmsg.h, "The connection hello"). */
