@@ -192,6 +192,14 @@ peer_drain(struct peer *p)
 			fprintf(stderr, "fdmsg_recv: unexpected %d\n", r);
 			abort();
 		}
+		if (r == -EAGAIN && p->type == SOCK_STREAM) {
+			unsigned nfds;
+
+			/* Descriptors ahead of their frames: at most max_fds
+			 * beyond the partial frame's (DESIGN.md). */
+			(void)fdmsg_recv_pending(p->ch, NULL, &nfds);
+			FUZZ_CHECK(nfds <= 2 * p->opts.max_fds);
+		}
 		if (r != -EAGAIN) {
 			/* Sticky: poison, and the end too. */
 			FUZZ_CHECK(fdmsg_recv(p->ch, &m) == r);

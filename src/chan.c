@@ -443,7 +443,6 @@ int fdmsg_chan_fd(const struct fdmsg_chan *chan)
 /* Closes what the current message did not take. */
 static void release_cur(struct fdmsg_chan *c)
 {
-	/* Per frame: nothing to close is the common case. */
 	if (c->m_nfds > 0) {
 		close_fds(c->mfds, c->m_nfds);
 		c->m_nfds = 0;
@@ -896,7 +895,9 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 {
 	if (chan == NULL || msg == NULL)
 		return -EINVAL;
-	release_cur(chan);
+	/* Per frame: nothing to close is the common case. */
+	if (chan->m_nfds > 0 || chan->mpidfd >= 0)
+		release_cur(chan);
 	if (chan->poison)
 		return chan->poison;
 	if (atomic_load(&chan->shut))
@@ -1169,12 +1170,12 @@ static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 	return r < 0 ? r : 0;
 }
 
-/* The queue is empty: one sendmsg straight from the caller's memory. */
-static int send_direct(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
-		       const struct iovec *iov, size_t iovcnt, const int *fds,
-		       size_t nfds, unsigned flags, int *given)
+/* The queue is empty: one sendmsg straight from the caller's memory.
+ * 1: the socket took none of it, queue it whole. */
+static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
+		       const struct fdmsg_hdr *h, const struct iovec *iov,
+		       size_t iovcnt, const int *fds, size_t nfds)
 {
-	uint8_t hdr[FDMSG_HDR_SIZE];
 	struct iovec small[SMALL_IOV], *v = small;
 	ssize_t n;
 	int r;
@@ -1184,9 +1185,7 @@ static int send_direct(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 			return r;
 		v = c->tx.siov;
 	}
-	if ((r = fdmsg_hdr_encode(h, hdr)) < 0)
-		return r;
-	v[0].iov_base = hdr;
+	v[0].iov_base = (void *)(uintptr_t)hdr;
 	v[0].iov_len = FDMSG_HDR_SIZE;
 	if (iovcnt > 0)
 		memcpy(v + 1, iov, iovcnt * sizeof(*iov));
@@ -1209,11 +1208,8 @@ static int send_direct(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 	if (n > 0)
 		return -EIO; /* datagrams are atomic */
 	if (n == 0 || n == -EAGAIN || n == -EWOULDBLOCK ||
-	    (n == -ENOBUFS && c->type != SOCK_STREAM)) {
-		if (flags & FDMSG_NO_QUEUE)
-			return -EAGAIN;
-		return enqueue(c, h, iov, iovcnt, fds, nfds, flags, given);
-	}
+	    (n == -ENOBUFS && c->type != SOCK_STREAM))
+		return 1;
 	return (int)n;
 }
 
@@ -1221,6 +1217,7 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	       const struct iovec *iov, size_t iovcnt, const int *fds,
 	       size_t nfds, unsigned flags)
 {
+	uint8_t hdr[FDMSG_HDR_SIZE];
 	struct fdmsg_queue *q;
 	struct fdmsg_hdr h;
 	size_t plen = 0, i;
@@ -1332,7 +1329,13 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	r = send_direct(chan, &h, iov, iovcnt, fds, nfds, flags, &given);
+	if ((r = fdmsg_hdr_encode(&h, hdr)) < 0)
+		goto out;
+	r = send_direct(chan, hdr, &h, iov, iovcnt, fds, nfds);
+	if (r == 1)
+		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
+					     enqueue(chan, &h, iov, iovcnt, fds,
+						     nfds, flags, &given);
 
 out:
 	if (r == 0)

@@ -3,9 +3,12 @@
  * the wire, and their descriptors; the batching and cork rules and the
  * flush loops (DESIGN.md, per socket type).
  *
- * Its memory grows geometrically up to the caps and, once it holds twice
- * the most ever queued, never again: after warm-up a queue allocates
- * nothing.  Headers are encoded straight into it.
+ * Its bytes are a ring of whole frames (struct fdmsg_bytes): a frame is
+ * encoded straight into it, header first, and never moves while it
+ * waits.  The ring grows geometrically, up to max_queue, only when a
+ * frame finds no room in either region, which cannot happen once it is
+ * twice the most ever queued plus two frames: after warm-up a queue
+ * allocates nothing.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,7 +35,8 @@ ssize_t fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt,
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
 	mh.msg_iovlen = iovcnt;
-	fdmsg_rights_build(&mh, u.buf, fds, nfds);
+	if (nfds > 0)
+		fdmsg_rights_build(&mh, u.buf, fds, nfds);
 	do
 		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
@@ -94,6 +98,83 @@ static int vec_reserve(struct fdmsg_vec *v, size_t sz, size_t n, size_t max)
 	return 0;
 }
 
+static size_t ring_alen(const struct fdmsg_bytes *b)
+{
+	return b->end - b->head;
+}
+
+static void ring_pop(struct fdmsg_bytes *b, size_t n)
+{
+	b->head += n;
+	if (b->head < b->end)
+		return;
+	/* A is written out: B, if any, becomes A. */
+	b->head = 0;
+	b->end = b->wend;
+	b->wend = 0;
+}
+
+/* Where n more bytes go without moving anything: 0 with *at set, or -1. */
+static int ring_room(const struct fdmsg_bytes *b, size_t n, size_t *at)
+{
+	if (b->wend == 0 && n <= b->cap - b->end) {
+		*at = b->end;
+		return 0;
+	}
+	if (b->head != b->end && n <= b->head - b->wend) {
+		*at = b->wend;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * Room for n more bytes, live + n <= max (checked by the caller).  Grows
+ * to at least twice what it must hold, copying A then B to the front of
+ * the new buffer; at max, moves A to the end of the buffer instead,
+ * which leaves the free bytes in one piece after B (at most once per
+ * max_queue bytes written, and only while nearly full).
+ */
+static int ring_reserve(struct fdmsg_bytes *b, size_t n, size_t max)
+{
+	size_t live = ring_alen(b) + b->wend, need = live + n, ncap, at;
+	uint8_t *np;
+
+	if (ring_room(b, n, &at) == 0)
+		return 0;
+	if (b->cap >= max) {
+		memmove(b->p + b->cap - ring_alen(b), b->p + b->head,
+			ring_alen(b));
+		b->end = b->cap;
+		b->head = b->cap - (live - b->wend);
+		return 0;
+	}
+	ncap = b->cap > 64 ? b->cap : 64;
+	while (ncap / 2 < need || ncap == b->cap) {
+		if (ncap > max / 2) {
+			ncap = max;
+			break;
+		}
+		ncap *= 2;
+	}
+	if (ncap > max)
+		ncap = max;
+	np = malloc(ncap);
+	if (np == NULL)
+		return -ENOMEM;
+	if (ring_alen(b) > 0)
+		memcpy(np, b->p + b->head, ring_alen(b));
+	if (b->wend > 0)
+		memcpy(np + ring_alen(b), b->p, b->wend);
+	free(b->p);
+	b->p = np;
+	b->cap = ncap;
+	b->head = 0;
+	b->end = live;
+	b->wend = 0;
+	return 0;
+}
+
 void fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes, size_t max_fds)
 {
 	memset(q, 0, sizeof(*q));
@@ -106,13 +187,14 @@ void fdmsg_q_free(struct fdmsg_queue *q)
 	fdmsg_q_drop_all(q);
 	free(q->bytes.p);
 	free(q->fds.p);
-	q->bytes.p = q->fds.p = NULL;
+	q->bytes.p = NULL;
+	q->fds.p = NULL;
 	q->bytes.cap = q->fds.cap = 0;
 }
 
 static uint8_t *q_data(const struct fdmsg_queue *q)
 {
-	return (uint8_t *)q->bytes.p + q->bytes.head;
+	return q->bytes.p + q->bytes.head;
 }
 
 static int *q_fds(const struct fdmsg_queue *q)
@@ -122,7 +204,8 @@ static int *q_fds(const struct fdmsg_queue *q)
 }
 
 /* Length, and descriptors still to carry, of the frame off bytes after
- * the head (its header was validated when it was encoded). */
+ * the head, in region A (its header was validated when it was
+ * encoded). */
 static void q_frame(const struct fdmsg_queue *q, size_t off, size_t *len,
 		    size_t *nfds)
 {
@@ -133,17 +216,36 @@ static void q_frame(const struct fdmsg_queue *q, size_t off, size_t *len,
 	*nfds = off < q->gone ? 0 : h.nfds;
 }
 
-int fdmsg_q_reserve(struct fdmsg_queue *q, size_t len, size_t nfds)
+/*
+ * Room for a frame of len bytes and nfds descriptors within both caps: a
+ * peer that never reads must not make us hold unbounded bytes, nor
+ * descriptors that drain our table (16-byte frames with 253 descriptors
+ * each).  *at: where its bytes go.
+ */
+static inline int q_place(struct fdmsg_queue *q, size_t len, size_t nfds,
+			  size_t *at)
 {
 	int r;
 
+	if (len > q->max_bytes - fdmsg_q_bytes(q) ||
+	    nfds > q->max_fds - fdmsg_q_nfds(q))
+		return -ENOBUFS;
 	/* Per frame: room everywhere is the common case. */
-	if (len <= q->bytes.cap - q->bytes.end &&
-	    nfds <= q->fds.cap - q->fds.end)
-		return 0;
-	if ((r = vec_reserve(&q->bytes, 1, len, q->max_bytes)) < 0)
-		return r;
-	return vec_reserve(&q->fds, sizeof(int), nfds, q->max_fds);
+	if (ring_room(&q->bytes, len, at) < 0) {
+		if ((r = ring_reserve(&q->bytes, len, q->max_bytes)) < 0)
+			return r;
+		(void)ring_room(&q->bytes, len, at); /* made above */
+	}
+	if (nfds > q->fds.cap - q->fds.end)
+		return vec_reserve(&q->fds, sizeof(int), nfds, q->max_fds);
+	return 0;
+}
+
+int fdmsg_q_reserve(struct fdmsg_queue *q, size_t len, size_t nfds)
+{
+	size_t at;
+
+	return q_place(q, len, nfds, &at);
 }
 
 /* A descriptor twice in one frame: given away, it would be closed twice
@@ -163,7 +265,7 @@ int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 		   const struct iovec *iov, size_t iovcnt, size_t sent,
 		   const int *fds, size_t nfds, int own)
 {
-	size_t len = 0, i;
+	size_t len = 0, i, at = 0;
 	uint8_t *dst;
 	int *slot;
 	int r;
@@ -174,21 +276,15 @@ int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 		for (i = 0; i < iovcnt; i++)
 			len += iov[i].iov_len; /* a whole hello */
 	}
-	/* Both bounds: a peer that never reads must not make us hold
-	 * unbounded bytes, nor descriptors that drain our table (16-byte
-	 * frames with 253 descriptors each). */
-	if (len > q->max_bytes - fdmsg_q_bytes(q) ||
-	    nfds > q->max_fds - fdmsg_q_nfds(q))
-		return -ENOBUFS;
-	if ((r = fdmsg_q_reserve(q, len, nfds)) < 0)
+	if ((r = q_place(q, len, nfds, &at)) < 0)
 		return r;
-	dst = (uint8_t *)q->bytes.p + q->bytes.end;
+	dst = q->bytes.p + at;
 	if (h != NULL) {
 		if ((r = fdmsg_hdr_encode(h, dst)) < 0)
 			return r;
 		dst += FDMSG_HDR_SIZE;
 	}
-	own = own && !repeats(fds, nfds);
+	own = own && (nfds < 2 || !repeats(fds, nfds));
 	slot = nfds > 0 ? (int *)q->fds.p + q->fds.end : NULL;
 	for (i = 0; i < nfds; i++) {
 		/* Given: kept as it is, once it is known to be open. */
@@ -212,7 +308,10 @@ int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 		q->sent = sent;
 		q->gone = len;
 	}
-	q->bytes.end += len;
+	if (at >= q->bytes.end)
+		q->bytes.end = at + len; /* A (or the queue was empty) */
+	else
+		q->bytes.wend = at + len;
 	q->fds.end += nfds;
 	return own;
 }
@@ -224,7 +323,7 @@ void fdmsg_q_drop_head(struct fdmsg_queue *q)
 	q_frame(q, 0, &len, &nfds);
 	close_fds(q_fds(q), nfds);
 	vec_pop(&q->fds, nfds);
-	vec_pop(&q->bytes, len);
+	ring_pop(&q->bytes, len);
 	q->sent = 0;
 	q->gone = q->gone > len ? q->gone - len : 0;
 }
@@ -243,7 +342,7 @@ void fdmsg_q_drop_all(struct fdmsg_queue *q)
 static int flush_dgram_once(struct fdmsg_queue *q,
 			    const struct fdmsg_qlim *lim, size_t n, size_t *k)
 {
-	const size_t qlen = fdmsg_q_bytes(q);
+	const size_t qlen = ring_alen(&q->bytes);
 	size_t flim, total, tfds, len, nfds, i;
 	struct iovec iov;
 	ssize_t w;
@@ -269,7 +368,7 @@ static int flush_dgram_once(struct fdmsg_queue *q,
 	/* Sent: close what the queue held, drop the i frames at once. */
 	close_fds(q_fds(q), tfds);
 	vec_pop(&q->fds, tfds);
-	vec_pop(&q->bytes, total);
+	ring_pop(&q->bytes, total);
 	return 0;
 }
 
@@ -289,12 +388,15 @@ static int flush_dgram_once(struct fdmsg_queue *q,
 static int flush_stream_once(struct fdmsg_queue *q,
 			     const struct fdmsg_qlim *lim, size_t n, size_t *k)
 {
-	const size_t qlen = fdmsg_q_bytes(q);
+	const size_t qlen = ring_alen(&q->bytes);
 	size_t off = 0, len, nfds, tfds = 0, fr = 0, done, drop;
 	struct iovec iov;
 	int held = 0, first = 0;
 	ssize_t w;
 
+	/* No descriptor waits: all of A goes, no frame need be looked at. */
+	if (fdmsg_q_nfds(q) == 0)
+		off = qlen;
 	while (off < qlen) {
 		q_frame(q, off, &len, &nfds);
 		if (nfds > 0) {
@@ -336,7 +438,7 @@ static int flush_stream_once(struct fdmsg_queue *q,
 	}
 	q->sent = done - drop;
 	q->gone = q->gone > drop ? q->gone - drop : 0;
-	vec_pop(&q->bytes, drop);
+	ring_pop(&q->bytes, drop);
 	return 0;
 }
 

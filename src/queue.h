@@ -24,8 +24,22 @@ struct fdmsg_vec {
 	size_t cap;
 };
 
+/*
+ * The queued bytes: a ring of two regions that never splits a frame.
+ * Frames go after region A while they fit before the end of the buffer,
+ * then from its start (region B) up to A's head; once A is written
+ * out, B becomes A.  So a frame never moves once queued.
+ */
+struct fdmsg_bytes {
+	uint8_t *p;
+	size_t cap;
+	size_t head; /* region A: [head, end), the oldest frames */
+	size_t end;
+	size_t wend; /* region B: [0, wend), newer than all of A; 0: none */
+};
+
 struct fdmsg_queue {
-	struct fdmsg_vec bytes; /* uint8_t, capped at max_bytes */
+	struct fdmsg_bytes bytes; /* capped at max_bytes */
 	struct fdmsg_vec fds;   /* int, capped at max_fds: the descriptors
 				   of the frames that still have to carry
 				   theirs, in frame order */
@@ -66,7 +80,7 @@ FDMSG_HIDDEN void fdmsg_q_free(struct fdmsg_queue *q);
 
 static inline size_t fdmsg_q_bytes(const struct fdmsg_queue *q)
 {
-	return q->bytes.end - q->bytes.head;
+	return q->bytes.end - q->bytes.head + q->bytes.wend;
 }
 
 static inline size_t fdmsg_q_nfds(const struct fdmsg_queue *q)
@@ -76,7 +90,7 @@ static inline size_t fdmsg_q_nfds(const struct fdmsg_queue *q)
 
 static inline int fdmsg_q_empty(const struct fdmsg_queue *q)
 {
-	return fdmsg_q_bytes(q) == 0;
+	return q->bytes.end == q->bytes.head; /* B is never alone */
 }
 
 /* FDMSG_MORE: a whole batch waits (bytes; batch_fds > 0: or that many

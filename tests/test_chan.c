@@ -30,6 +30,7 @@
 #include <criterion/criterion.h>
 
 #include "fdmsg.h"
+#include "queue.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000
@@ -2415,5 +2416,91 @@ Test(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
 	cr_log_info("most held after -EAGAIN: %u; frames leaving some: %u",
 		    most, held);
 	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* The send queue's ring (src/queue.c)                                 */
+/* ------------------------------------------------------------------ */
+
+/* Queues frame i: type i, plen bytes seeded by i. */
+static void ring_put(struct fdmsg_queue *q, unsigned i, size_t plen)
+{
+	struct fdmsg_hdr h = { FDMSG_WIRE_VERSION, 0, 0, 0, i, i * 7u };
+	uint8_t buf[2048];
+	struct iovec iov = { buf, plen };
+
+	cr_assert_leq(plen, sizeof(buf));
+	fill(buf, plen, i);
+	h.len = (uint32_t)(FDMSG_HDR_SIZE + plen);
+	cr_assert_eq(fdmsg_q_append(q, &h, &iov, 1, 0, NULL, 0, 0), 0,
+		     "frame %u", i);
+}
+
+/*
+ * Frames wrap to the ring's start (region B) once the end is full, and
+ * at max_queue, with the free bytes split around A, A moves to the end
+ * of the buffer; the frames come out whole and in order, and the ring
+ * never outgrows max_queue.
+ */
+Test(queue, ring_wraps_and_moves_at_max_in_order)
+{
+	static const size_t len[] = { 984, 984, 984, 984, 984, 984, 1034 };
+	struct fdmsg_queue q;
+	struct fdmsg_qlim lim;
+	struct fdmsg_hdr h;
+	uint8_t *got, *p, want[2048];
+	size_t n = 0, off = 0;
+	unsigned i, next = 2;
+	ssize_t r;
+	int sv[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+		     0);
+	fdmsg_q_init(&q, 4096, 0);
+	for (i = 0; i < 4; i++)
+		ring_put(&q, i, len[i]); /* A: 4000 bytes */
+	cr_assert_eq(q.bytes.cap, 4096u);
+	fdmsg_q_drop_head(&q);
+	fdmsg_q_drop_head(&q); /* A from 2000 */
+	ring_put(&q, 4, len[4]);
+	ring_put(&q, 5, len[5]);
+	cr_assert_eq(q.bytes.wend, 2000u, "frames 4 and 5 wrapped to B");
+	fdmsg_q_drop_head(&q); /* A from 3000 */
+	/* 1050 bytes: 1000 free in B, 96 at the end, 1096 in all. */
+	ring_put(&q, 6, len[6]);
+	cr_assert_eq(q.bytes.cap, 4096u, "grew past max_queue");
+	cr_assert_eq(q.bytes.end, 4096u, "A moved to the end");
+	cr_assert_eq(fdmsg_q_bytes(&q), 4096u - 46u);
+
+	lim.fd = sv[0];
+	lim.stream = 0;
+	lim.bytes = 65536;
+	lim.fds = 0;
+	cr_assert_eq(fdmsg_q_flush(&q, &lim, 0, 0), 0);
+	cr_assert(fdmsg_q_empty(&q));
+	got = malloc(8192);
+	cr_assert_not_null(got);
+	while ((r = recv(sv[1], got + n, 8192 - n, MSG_DONTWAIT)) > 0)
+		n += (size_t)r;
+	for (i = 3; off < n; i++) {
+		p = got + off;
+		cr_assert_eq(fdmsg_hdr_decode(p, n - off, 4096, 0, &h),
+			     FDMSG_HDR_SIZE);
+		cr_assert_eq(h.type, i, "frame %u came as %u", i, h.type);
+		cr_assert_eq(h.len, FDMSG_HDR_SIZE + len[i]);
+		fill(want, len[i], i);
+		cr_assert(memcmp(p + FDMSG_HDR_SIZE, want, len[i]) == 0,
+			  "frame %u: payload differs", i);
+		off += h.len;
+		next = i + 1;
+	}
+	cr_assert_eq(next, 7u, "frames 3..6 came out");
+	cr_assert_eq(off, n);
+	free(got);
+	fdmsg_q_free(&q);
+	close(sv[0]);
+	close(sv[1]);
 	FD_GUARD_END();
 }
