@@ -104,51 +104,55 @@ struct fdmsg_chan {
 	int peer_hello;  /* the peer's hello arrived: peer holds it */
 	struct fdmsg_hello peer;
 
-	/* Receive, every socket type. */
+	/* Named parts; anonymous where the receive code keeps its field
+	 * names.  Receive, every socket type. */
 	struct {
-	uint8_t *rbuf;
-	size_t rcap;
-	size_t rlen; /* bytes in rbuf */
-	size_t rpos; /* the next frame starts at rbuf + rpos */
-	size_t rfirst; /* datagram: where its first application frame
-			  starts (after a hello) */
-	struct cmsghdr *ctl;
-	size_t ctl_size;
-	/* The last read's ancillary data; for a datagram, the descriptors
-	 * its later frames have still to take, from res_next on. */
-	struct fdmsg_gate_result res;
-	unsigned res_next;
-	int has_cred;
-	struct fdmsg_cred cred; /* of the buffered bytes; pidfd unused */
+		uint8_t *rbuf;
+		size_t rcap;
+		size_t rlen; /* bytes in rbuf */
+		size_t rpos; /* the next frame starts at rbuf + rpos */
+		size_t rfirst; /* datagram: where its first application frame
+				  starts (after a hello) */
+		struct cmsghdr *ctl;
+		size_t ctl_size;
+		/* The last read's ancillary data; for a datagram, the
+		 * descriptors its later frames have still to take, from
+		 * res_next on. */
+		struct fdmsg_gate_result res;
+		unsigned res_next;
+		int has_cred;
+		struct fdmsg_cred cred; /* of the buffered bytes; pidfd
+					   unused */
 	};
 
 	/* The current message. */
 	struct {
-	int *mfds; /* its descriptors */
-	unsigned m_nfds;
-	int mpidfd; /* its pidfd */
+		int *mfds; /* its descriptors */
+		unsigned m_nfds;
+		int mpidfd; /* its pidfd */
 	};
 
 	/* Stream receive. */
 	struct {
-	uint64_t rbase; /* stream offset of rbuf[0] */
-	struct fdring ahead; /* descriptors no frame has claimed yet */
-	int rd_pidfd;      /* the last read's pidfd, for the first frame
-			      starting in it */
-	uint64_t rd_start; /* stream offset where the last read began */
-	int f_pidfd;       /* the pidfd of the read where the buffered
-			      partial frame began */
+		uint64_t rbase; /* stream offset of rbuf[0] */
+		struct fdring ahead; /* descriptors no frame has claimed yet */
+		int rd_pidfd;      /* the last read's pidfd, for the first frame
+				      starting in it */
+		uint64_t rd_start; /* stream offset where the last read began */
+		int f_pidfd;       /* the pidfd of the read where the buffered
+				      partial frame began */
 	};
 
 	/* Send. */
 	struct {
-	struct fdmsg_queue q; /* src/queue.c */
-	struct iovec *siov;   /* caller iovecs past SMALL_IOV */
-	size_t siov_cap;
-	/* FDMSG_MORE with a full socket: write again once the queue holds
-	 * this many bytes or descriptors, not at every frame. */
-	size_t more_bytes;
-	size_t more_fds;
+		struct fdmsg_queue q; /* src/queue.c */
+		struct iovec *siov;   /* caller iovecs past SMALL_IOV */
+		size_t siov_cap;
+		/* FDMSG_MORE with a full socket: write again once the
+		 * queue holds this many bytes or descriptors, not at every
+		 * frame. */
+		size_t more_bytes;
+		size_t more_fds;
 	} tx;
 };
 

@@ -402,7 +402,8 @@ static int flush_stream_once(struct fdmsg_queue *q,
 		if (nfds > 0) {
 			if (off == q->sent) {
 				first = 1;
-			} else if (held || n == 1 || off - q->sent > lim->bytes ||
+			} else if (held || n == 1 ||
+				   off - q->sent > lim->bytes ||
 				   len > lim->bytes - (off - q->sent) ||
 				   tfds + nfds > lim->fds) {
 				break;
