@@ -167,6 +167,33 @@ static unsigned ring_at(const struct fdring *r, unsigned i)
 	return i >= r->cap ? i - r->cap : i;
 }
 
+/* Appends fds[0..n), all from the read that began at start (n fits). */
+static void ring_push(struct fdring *r, const int *fds, unsigned n,
+		      uint64_t start)
+{
+	unsigned tail = ring_at(r, r->n), k, i;
+
+	k = r->cap - tail < n ? r->cap - tail : n;
+	memcpy(r->fd + tail, fds, k * sizeof(int));
+	memcpy(r->fd, fds + k, (n - k) * sizeof(int));
+	for (i = 0; i < k; i++)
+		r->at[tail + i] = start;
+	for (; i < n; i++)
+		r->at[i - k] = start;
+	r->n += n;
+}
+
+/* Moves the n oldest to fds[0..n) (n held). */
+static void ring_take(struct fdring *r, int *fds, unsigned n)
+{
+	unsigned k = r->cap - r->head < n ? r->cap - r->head : n;
+
+	memcpy(fds, r->fd + r->head, k * sizeof(int));
+	memcpy(fds + k, r->fd, (n - k) * sizeof(int));
+	r->head = ring_at(r, n);
+	r->n -= n;
+}
+
 /* ------------------------------------------------------------------ */
 /* Options and construction                                            */
 /* ------------------------------------------------------------------ */
@@ -460,8 +487,9 @@ static void drop_received(struct fdmsg_chan *c)
 {
 	fdmsg_gate_discard(&c->gate, &c->res);
 	c->res_next = 0;
+	/* Only [head, head + n) of the ring is live. */
 	while (c->ahead.n > 0) {
-		close_keep_errno(take_fd(&c->ahead.fd[c->ahead.head]));
+		close_keep_errno(c->ahead.fd[c->ahead.head]);
 		c->ahead.head = ring_at(&c->ahead, 1);
 		c->ahead.n--;
 	}
@@ -722,7 +750,6 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	const uint64_t f = c->rbase + c->rpos;
 	const size_t avail = c->rlen - c->rpos;
 	struct fdmsg_hdr h;
-	unsigned i;
 	int r;
 
 	if (hello_here(c, c->rbuf + c->rpos, avail)) {
@@ -749,11 +776,7 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	if (avail < h.len)
 		return 1;
 
-	for (i = 0; i < h.nfds; i++) {
-		c->mfds[i] = take_fd(&c->ahead.fd[c->ahead.head]);
-		c->ahead.head = ring_at(&c->ahead, 1);
-	}
-	c->ahead.n -= h.nfds;
+	ring_take(&c->ahead, c->mfds, h.nfds);
 	c->m_nfds = h.nfds;
 	if (f < c->rd_start) {
 		c->mpidfd = take_fd(&c->f_pidfd);
@@ -813,7 +836,6 @@ static int read_stream(struct fdmsg_chan *c)
 	uint64_t start;
 	ssize_t got;
 	size_t n;
-	unsigned i;
 
 	/* Drop the frames handed out: the partial frame moves to the front. */
 	if (c->rpos > 0) {
@@ -861,12 +883,7 @@ static int read_stream(struct fdmsg_chan *c)
 	if (c->res.nfds > 0) {
 		if (c->res.nfds > c->ahead.cap - c->ahead.n)
 			return poison(c, -EPROTO); /* ruled out below */
-		for (i = 0; i < c->res.nfds; i++) {
-			c->ahead.fd[ring_at(&c->ahead, c->ahead.n)] =
-				take_fd(&c->res.fds[i]);
-			c->ahead.at[ring_at(&c->ahead, c->ahead.n)] = start;
-			c->ahead.n++;
-		}
+		ring_push(&c->ahead, c->res.fds, c->res.nfds, start);
 		c->res.nfds = 0;
 		/* THREATS 52: at most max_fds beyond what the frames begun
 		 * in the buffer declare. */

@@ -11,13 +11,8 @@
 #include "frame.h"
 #include "util.h"
 
-/* Field offsets of the wire table. */
-#define OFF_VERSION 0
-#define OFF_NFDS 1
-#define OFF_FLAGS 2
-#define OFF_LEN 4
-#define OFF_TYPE 8
-#define OFF_PEERID 12
+/* The header's field offsets are in frame.h, with the one reader of a
+ * validated header that the queue and the receive paths inline. */
 
 int
 fdmsg_hdr_encode(const struct fdmsg_hdr *hdr, uint8_t out[FDMSG_HDR_SIZE])
@@ -72,17 +67,6 @@ fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 	hdr->type = le32_load(p + OFF_TYPE);
 	hdr->peerid = le32_load(p + OFF_PEERID);
 	return FDMSG_HDR_SIZE;
-}
-
-void
-fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
-{
-	h->version = p[OFF_VERSION];
-	h->nfds = p[OFF_NFDS];
-	h->flags = le16_load(p + OFF_FLAGS);
-	h->len = le32_load(p + OFF_LEN);
-	h->type = le32_load(p + OFF_TYPE);
-	h->peerid = le32_load(p + OFF_PEERID);
 }
 
 size_t
