@@ -1,0 +1,356 @@
+/*
+ * The hand-written baselines: what a careful programmer writes with
+ * sendmsg/recvmsg for the work of each case, on the same socket type as
+ * fdmsg, with the same 16-byte header.  The receiver checks what fdmsg's
+ * receiver checks of each frame (version, length, type, its descriptors)
+ * and closes every descriptor it receives.  Nothing here allocates.
+ *
+ * Ping-pong: one sendmsg and one read per message; nothing can be batched
+ * when each message waits for its answer.
+ *
+ * One-way, batched (R_BATCH, the goal rows), both socket types alike:
+ *  - the sender writes pre-built frames back to back, one sendmsg per
+ *    64 KiB of them, with at most 253 descriptors (SCM_MAX_FD) per
+ *    sendmsg: a batch of 64-byte frames is 1024 frames, 253 with one
+ *    descriptor each, 31 with eight;
+ *  - the receiver reads 64 KiB at a time, takes whole frames out of its
+ *    buffer and keeps a FIFO of the descriptors that came with its reads;
+ *    each frame takes its nfds from the head.  Linux hands a sendmsg's
+ *    descriptors to the read that returns its first byte, so they are
+ *    there when their frames are.
+ *  On SEQPACKET a batch is one datagram of whole frames: fdmsg's own wire
+ *  rule there ("a datagram carries whole frames back to back, with exactly
+ *  the descriptors of their nfds"), so the baseline puts the same bytes and
+ *  descriptors in each datagram that fdmsg may.  One frame per datagram
+ *  (sendmmsg/recvmmsg) would keep a datagram per message, but costs a
+ *  socket buffer per frame that neither side needs to pay: a weaker
+ *  baseline.
+ *
+ * One-way, one message per call (R_MSG, information rows): one sendmsg per
+ * frame with its descriptors; the receiver as above.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fdmsg.h"
+
+#include "bench.h"
+
+/* Blocking sendmsg of the whole iovec; descriptors ride the first byte. */
+static int
+raw_sendv(int fd, struct iovec *iov, int cnt, void *ctl, size_t ctllen)
+{
+	struct msghdr mh;
+	ssize_t k;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = iov;
+	mh.msg_iovlen = (size_t)cnt;
+	mh.msg_control = ctl;
+	mh.msg_controllen = ctllen;
+	for (;;) {
+		k = sendmsg(fd, &mh, MSG_NOSIGNAL);
+		if (k < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+		while (mh.msg_iovlen > 0 && (size_t)k >= mh.msg_iov->iov_len) {
+			k -= (ssize_t)mh.msg_iov->iov_len;
+			mh.msg_iov++;
+			mh.msg_iovlen--;
+		}
+		if (mh.msg_iovlen == 0)
+			return 0;
+		mh.msg_iov->iov_base = (uint8_t *)mh.msg_iov->iov_base + k;
+		mh.msg_iov->iov_len -= (size_t)k;
+	}
+}
+
+static int
+raw_send(int fd, const void *p, size_t n, void *ctl, size_t ctllen)
+{
+	struct iovec iov;
+
+	iov.iov_base = (void *)(uintptr_t)p;
+	iov.iov_len = n;
+	return raw_sendv(fd, &iov, 1, ctl, ctllen);
+}
+
+/* The receiver: frames out of 64 KiB reads, descriptors in a FIFO. */
+#define QCAP (4 * SCM_MAX)
+
+struct reader {
+	int type;
+	uint8_t buf[CHUNK];
+	size_t have, off;
+	int q[QCAP];
+	unsigned qhead, qn;
+	_Alignas(struct cmsghdr)
+	uint8_t ctl[CMSG_SPACE(sizeof(int) * SCM_MAX)];
+};
+
+static int
+rd_fill(int fd, struct reader *r)
+{
+	struct cmsghdr *cm;
+	struct iovec iov;
+	struct msghdr mh;
+	unsigned i, cnt, dropped = 0;
+	ssize_t k;
+	int v;
+
+	if (r->off > 0) {
+		memmove(r->buf, r->buf + r->off, r->have - r->off);
+		r->have -= r->off;
+		r->off = 0;
+	}
+	/* A datagram holds whole frames and exactly their descriptors. */
+	if (r->type != SOCK_STREAM && (r->have != 0 || r->qn != 0))
+		return -EBADMSG;
+	iov.iov_base = r->buf + r->have;
+	iov.iov_len = sizeof(r->buf) - r->have;
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = r->ctl;
+	mh.msg_controllen = sizeof(r->ctl);
+	do
+		k = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+	while (k < 0 && errno == EINTR);
+	if (k < 0)
+		return -errno;
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		cnt = (unsigned)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		for (i = 0; i < cnt; i++) {
+			memcpy(&v, CMSG_DATA(cm) + i * sizeof(int), sizeof(v));
+			if (r->qn == QCAP) {
+				close(v);
+				dropped++;
+				continue;
+			}
+			r->q[(r->qhead + r->qn++) % QCAP] = v;
+		}
+	}
+	if (k == 0)
+		return -EPIPE;
+	if (dropped > 0)
+		return -EPROTO;
+	if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return -EMSGSIZE;
+	r->have += (size_t)k;
+	return 0;
+}
+
+/* The next frame, its descriptors closed: its length, or -errno. */
+static ssize_t
+rd_next(int fd, struct reader *r, const uint8_t **frame)
+{
+	const uint8_t *p;
+	unsigned i, nfds;
+	size_t len;
+	int err;
+
+	for (;;) {
+		p = r->buf + r->off;
+		if (r->have - r->off >= FDMSG_HDR_SIZE) {
+			len = le32(p + 4);
+			if (len < FDMSG_HDR_SIZE || len > sizeof(r->buf))
+				return -EBADMSG;
+			if (len <= r->have - r->off)
+				break;
+		}
+		if ((err = rd_fill(fd, r)) < 0)
+			return err;
+	}
+	nfds = p[1];
+	if (nfds > r->qn)
+		return -EPROTO; /* descriptors after their frame's first byte */
+	for (i = 0; i < nfds; i++) {
+		close(r->q[r->qhead]);
+		r->qhead = (r->qhead + 1) % QCAP;
+		r->qn--;
+	}
+	r->off += len;
+	*frame = p;
+	return (ssize_t)len;
+}
+
+static ssize_t
+rd_check(int fd, struct reader *r, const struct bcase *bc,
+	 const uint8_t **f)
+{
+	ssize_t k = rd_next(fd, r, f);
+
+	if (k >= 0 && (!raw_frame_ok(*f, (size_t)k, bc->frame) ||
+		       (*f)[1] != bc->nfds))
+		return -EBADMSG;
+	return k;
+}
+
+static struct reader rd;
+
+static int
+raw_client(const struct role *x, struct res *rs)
+{
+	const struct bcase *bc = x->bc;
+	uint8_t frame[64];
+	const uint8_t *f;
+	size_t i;
+	ssize_t k;
+	int r;
+
+	put_frame(frame, bc->frame, 0);
+	for (i = 0; i < x->warm + x->n; i++) {
+		if (i == x->warm) {
+			if ((r = wait_sync(x->sync)) < 0)
+				return FAIL(r);
+			mark_begin(rs);
+		}
+		if ((r = raw_send(x->sock, frame, bc->frame, NULL, 0)) < 0)
+			return FAIL(r);
+		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
+			return FAIL((int)k);
+	}
+	mark_end(rs, x->label);
+	return 0;
+}
+
+static int
+raw_server(const struct role *x, struct res *rs)
+{
+	const struct bcase *bc = x->bc;
+	const uint8_t *f;
+	size_t i;
+	ssize_t k;
+	int r;
+
+	for (i = 0; i < x->warm + x->n; i++) {
+		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
+			return FAIL((int)k);
+		if ((r = raw_send(x->sock, f, (size_t)k, NULL, 0)) < 0)
+			return FAIL(r);
+		if (i + 1 == x->warm) {
+			mark_begin(rs);
+			if ((r = post_sync(x->sync)) < 0)
+				return FAIL(r);
+		}
+	}
+	mark_end(rs, x->label);
+	return 0;
+}
+
+/* Frames per sendmsg: 64 KiB of them, at most 253 descriptors. */
+static size_t
+batch_of(const struct bcase *bc)
+{
+	size_t per = CHUNK / bc->frame;
+
+	if (bc->style != R_BATCH)
+		return 1;
+	if (bc->nfds > 0 && per > SCM_MAX / bc->nfds)
+		per = SCM_MAX / bc->nfds;
+	return per;
+}
+
+struct batch {
+	uint8_t frames[CHUNK];
+	_Alignas(struct cmsghdr)
+	uint8_t ctl[CMSG_SPACE(sizeof(int) * SCM_MAX)];
+};
+
+/* n frames, `per` at a time, each batch's descriptors in its sendmsg. */
+static int
+send_frames(const struct role *x, struct batch *b, size_t per, size_t n)
+{
+	const struct bcase *bc = x->bc;
+	struct cmsghdr *cm = (struct cmsghdr *)(void *)b->ctl;
+	size_t k;
+	int r;
+
+	while (n > 0) {
+		k = n < per ? n : per;
+		if (bc->nfds > 0)
+			cm->cmsg_len = CMSG_LEN(sizeof(int) * bc->nfds * k);
+		r = raw_send(x->sock, b->frames, k * bc->frame,
+			     bc->nfds > 0 ? b->ctl : NULL,
+			     bc->nfds > 0 ? CMSG_SPACE(sizeof(int) * bc->nfds *
+						       k) : 0);
+		if (r < 0)
+			return r;
+		n -= k;
+	}
+	return 0;
+}
+
+static int
+raw_sender(const struct role *x, struct res *rs)
+{
+	const struct bcase *bc = x->bc;
+	static struct batch b;
+	const size_t per = batch_of(bc);
+	int fds[FDMSG_MAX_FDS_CAP];
+	struct cmsghdr *cm;
+	size_t i;
+	int r;
+
+	memset(fds, -1, sizeof(fds));
+	for (i = 0; i < per; i++)
+		put_frame(b.frames + i * bc->frame, bc->frame, bc->nfds);
+	if ((r = open_fds(fds, bc->nfds)) < 0)
+		goto out;
+	cm = (struct cmsghdr *)(void *)b.ctl;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	for (i = 0; i < per * bc->nfds; i++)
+		memcpy(CMSG_DATA(cm) + i * sizeof(int), &fds[i % bc->nfds],
+		       sizeof(int));
+	if ((r = send_frames(x, &b, per, x->warm)) < 0 ||
+	    (r = wait_sync(x->sync)) < 0)
+		goto out;
+	mark_begin(rs);
+	if ((r = send_frames(x, &b, per, x->n)) < 0)
+		goto out;
+	mark_end(rs, x->label);
+out:
+	close_fds(fds, bc->nfds);
+	return r < 0 ? FAIL(r) : 0;
+}
+
+static int
+raw_receiver(const struct role *x, struct res *rs)
+{
+	const uint8_t *f;
+	size_t i;
+	ssize_t k;
+	int r;
+
+	for (i = 0; i < x->warm + x->n; i++) {
+		if ((k = rd_check(x->sock, &rd, x->bc, &f)) < 0)
+			return FAIL((int)k);
+		if (i + 1 == x->warm) {
+			mark_begin(rs);
+			if ((r = post_sync(x->sync)) < 0)
+				return FAIL(r);
+		}
+	}
+	mark_end(rs, x->label);
+	return 0;
+}
+
+int
+raw_role(const struct role *x, int which, struct res *rs)
+{
+	rd.type = x->bc->type;
+	if (x->bc->kind == K_PINGPONG)
+		return which == 0 ? raw_client(x, rs) : raw_server(x, rs);
+	return which == 0 ? raw_sender(x, rs) : raw_receiver(x, rs);
+}
