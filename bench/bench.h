@@ -28,6 +28,7 @@ enum sender {
 enum style {
 	R_BATCH,  /* batched: 64 KiB of frames per system call */
 	R_MSG,    /* one sendmsg per message (information rows) */
+	R_MMSG,   /* SEQPACKET: sendmmsg, one frame per datagram (ditto) */
 	R_MEMCPY, /* memcpy of the same bytes (decode only) */
 };
 

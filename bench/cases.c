@@ -4,8 +4,8 @@
  * Every case runs the same work three ways on the same socket type: fdmsg,
  * the hand-written baseline of raw.c, and OpenBSD imsg (imsg.c; streams
  * only, as imsg is used).  Goal rows compare fdmsg with the batched
- * baseline (R_BATCH); the information rows keep the one-sendmsg-per-message
- * baseline (R_MSG) for comparison with earlier tables.
+ * baseline (R_BATCH); the information rows ("per msg", "sendmmsg") with
+ * the other baselines of raw.c, for comparison.
  */
 #include <sys/socket.h>
 
@@ -54,26 +54,33 @@ const struct bcase cases[] = {
 	  G_ONEWAY_BIG, G_NONE, G_NONE, 0, 0, SEND_QUEUE, 2048 },
 	{ "one-way 16 KiB, STREAM", K_ONEWAY, STR, R_BATCH, 16 * KiB, 0, 0,
 	  G_ONEWAY_BIG, G_NONE, G_NONE, 1, 0, SEND_QUEUE, 2048 },
-	{ "64 B + 1 descriptor, SEQPACKET", K_ONEWAY, SEQ, R_BATCH, 64, 1, CAP,
+	{ "64 B + 1 fd, SEQPACKET", K_ONEWAY, SEQ, R_BATCH, 64, 1, CAP,
 	  G_FD1, G_NONE, G_NONE, 0, 0, SEND_MORE, 4096 },
-	{ "64 B + 1 descriptor, STREAM", K_ONEWAY, STR, R_BATCH, 64, 1, CAP,
+	{ "64 B + 1 fd, STREAM", K_ONEWAY, STR, R_BATCH, 64, 1, CAP,
 	  G_FD1, G_IMSG_ONEWAY, G_NONE, 1, 0, SEND_MORE, 4096 },
-	{ "64 B + 8 descriptors, SEQPACKET", K_ONEWAY, SEQ, R_BATCH, 64, 8,
+	{ "64 B + 8 fds, SEQPACKET", K_ONEWAY, SEQ, R_BATCH, 64, 8,
 	  CAP, G_FD8, G_NONE, G_NONE, 0, 0, SEND_POLL, 2048 },
-	{ "64 B + 8 descriptors, STREAM", K_ONEWAY, STR, R_BATCH, 64, 8, CAP,
+	{ "64 B + 8 fds, STREAM", K_ONEWAY, STR, R_BATCH, 64, 8, CAP,
 	  G_FD8, G_IMSG_ONEWAY, G_NONE, 1, 0, SEND_POLL, 2048 },
-	/* Information: the raw side one sendmsg per message, as before. */
-	{ "one-way 64 B, SEQPACKET", K_ONEWAY, SEQ, R_MSG, 64, 0, 0, G_NONE,
-	  G_NONE, G_NONE, 0, 1, SEND_MORE, 65536 },
-	{ "one-way 64 B, STREAM", K_ONEWAY, STR, R_MSG, 64, 0, 0, G_NONE,
-	  G_NONE, G_NONE, 0, 1, SEND_MORE, 65536 },
-	{ "64 B + 1 descriptor, SEQPACKET", K_ONEWAY, SEQ, R_MSG, 64, 1, CAP,
+	/* Information: the raw side one sendmsg per message, as before; and
+	 * on SEQPACKET sendmmsg with one frame per datagram. */
+	{ "one-way 64 B, SEQPACKET, per msg", K_ONEWAY, SEQ, R_MSG, 64, 0, 0,
+	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_MORE, 65536 },
+	{ "one-way 64 B, STREAM, per msg", K_ONEWAY, STR, R_MSG, 64, 0, 0,
+	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_MORE, 65536 },
+	{ "one-way 64 B, SEQPACKET, sendmmsg", K_ONEWAY, SEQ, R_MMSG, 64, 0, 0,
+	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_MORE, 65536 },
+	{ "64 B + 1 fd, SEQPACKET, per msg", K_ONEWAY, SEQ, R_MSG, 64, 1, CAP,
 	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_MORE, 4096 },
-	{ "64 B + 1 descriptor, STREAM", K_ONEWAY, STR, R_MSG, 64, 1, CAP,
+	{ "64 B + 1 fd, STREAM, per msg", K_ONEWAY, STR, R_MSG, 64, 1, CAP,
 	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_MORE, 4096 },
-	{ "64 B + 8 descriptors, SEQPACKET", K_ONEWAY, SEQ, R_MSG, 64, 8, CAP,
+	{ "64 B + 1 fd, SEQPACKET, sendmmsg", K_ONEWAY, SEQ, R_MMSG, 64, 1, CAP,
+	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_MORE, 4096 },
+	{ "64 B + 8 fds, SEQPACKET, per msg", K_ONEWAY, SEQ, R_MSG, 64, 8, CAP,
 	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
-	{ "64 B + 8 descriptors, STREAM", K_ONEWAY, STR, R_MSG, 64, 8, CAP,
+	{ "64 B + 8 fds, STREAM, per msg", K_ONEWAY, STR, R_MSG, 64, 8, CAP,
+	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
+	{ "64 B + 8 fds, SEQPACKET, sendmmsg", K_ONEWAY, SEQ, R_MMSG, 64, 8, CAP,
 	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
 	{ "decode only, 64 B frames", K_DECODE, 0, R_MEMCPY, 64, 0, 0, G_NONE,
 	  G_NONE, G_NONE, 0, 1, SEND_QUEUE, 1u << 20 },

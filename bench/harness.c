@@ -656,7 +656,7 @@ print_rates(const struct bcase *bc, const char *dn, const int *use,
 		snprintf(b[7] + strlen(b[7]), sizeof(b[7]) - strlen(b[7]),
 			 "%s%s", i ? "/" : "", a);
 	}
-	printf("%-38s %7s %7s %5.2f [%4.2f-%4.2f] %-10s %7s %5s %-9s %14s "
+	printf("%-40s %7s %7s %5.2f [%4.2f-%4.2f] %-10s %7s %5s %-9s %14s "
 	       "%s\n", dn, fmt_rate(b[0], sizeof(b[0]),
 				    median(s->rate[IMPL_FDMSG], n)),
 	       fmt_rate(b[1], sizeof(b[1]), median(s->rate[IMPL_RAW], n)), fr,
@@ -702,7 +702,7 @@ print_ir(const struct bcase *bc, const char *dn, const int *use,
 			 median(s->irratio[IMPL_IMSG][2], n));
 	else
 		snprintf(b[3], sizeof(b[3]), "-");
-	printf("%-38s %11s %11s %11s  %4.2f %4.2f %4.2f  %-10s %5s\n", dn,
+	printf("%-40s %11s %11s %11s  %4.2f %4.2f %4.2f  %-10s %5s\n", dn,
 	       b[0], b[1], b[2], v[0], v[1], v[2],
 	       goal_note(b[4], sizeof(b[4]), bc->irgoal, gv), b[3]);
 	if (!bc->info)
@@ -891,19 +891,19 @@ header(void)
 		printf("instructions per message (callgrind), measured phase "
 		       "only; %d repetition%s\n\n", opt_reps,
 		       opt_reps > 1 ? "s" : "");
-		printf("%-38s %11s %11s %11s  %-14s  %-10s %5s\n", "case",
+		printf("%-40s %11s %11s %11s  %-14s  %-10s %5s\n", "case",
 		       "fdmsg Ir", "raw Ir", "imsg Ir", "fdmsg / raw",
 		       "goal", "fdmsg");
-		printf("%-38s %11s %11s %11s  %-14s  %-10s %5s\n", "", "snd+rcv",
+		printf("%-40s %11s %11s %11s  %-14s  %-10s %5s\n", "", "snd+rcv",
 		       "snd+rcv", "snd+rcv", " snd  rcv both", "", "/imsg");
 	} else {
 		printf("%d repetitions, implementations interleaved, %.2f s "
 		       "each; medians\n\n", opt_reps, opt_time);
-		printf("%-38s %7s %7s %-17s %-10s %7s %5s %-9s %14s %s\n",
+		printf("%-40s %7s %7s %-17s %-10s %7s %5s %-9s %14s %s\n",
 		       "case", "fdmsg/s", "raw/s", "fdmsg/raw [range]",
 		       "goal", "imsg/s", "fdmsg", "goal", "CPU ns/msg",
 		       "allocs");
-		printf("%-38s %7s %7s %-17s %-10s %7s %5s %-9s %14s %s\n", "",
+		printf("%-40s %7s %7s %-17s %-10s %7s %5s %-9s %14s %s\n", "",
 		       "", "", "", "", "", "/imsg", "", "fdmsg/raw/imsg",
 		       "f/r/i");
 	}
@@ -980,10 +980,12 @@ main(int argc, char **argv)
 		if (!opt_info && cases[k].info)
 			continue;
 		if (cases[k].info && !info_seen++)
-			printf("information, no goal: the raw side one sendmsg "
-			       "per message; decode only against memcpy\n");
+			printf("information, no goal: the other baselines of "
+			       "raw.c (per msg: one sendmsg per\nmessage; "
+			       "sendmmsg: one frame per datagram); decode only "
+			       "against memcpy\n");
 		if (bench_case(&cases[k]) < 0) {
-			printf("%-38s FAILED\n", cases[k].name);
+			printf("%-40s FAILED\n", cases[k].name);
 			failed++;
 		}
 	}

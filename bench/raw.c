@@ -9,10 +9,12 @@
  * when each message waits for its answer.
  *
  * One-way, batched (R_BATCH, the goal rows), both socket types alike:
- *  - the sender writes pre-built frames back to back, one sendmsg per
- *    64 KiB of them, with at most 253 descriptors (SCM_MAX_FD) per
- *    sendmsg: a batch of 64-byte frames is 1024 frames, 253 with one
- *    descriptor each, 31 with eight;
+ *  - the sender builds its frames back to back in a 64 KiB buffer (each
+ *    header written, each payload copied from the application's buffer,
+ *    as fdmsg_send copies it) and sends them with one sendmsg per 64 KiB,
+ *    with at most 253 descriptors (SCM_MAX_FD) per sendmsg: a batch of
+ *    64-byte frames is 1024 frames, 253 with one descriptor each, 31 with
+ *    eight;
  *  - the receiver reads 64 KiB at a time, takes whole frames out of its
  *    buffer and keeps a FIFO of the descriptors that came with its reads;
  *    each frame takes its nfds from the head.  Linux hands a sendmsg's
@@ -22,12 +24,18 @@
  *  rule there ("a datagram carries whole frames back to back, with exactly
  *  the descriptors of their nfds"), so the baseline puts the same bytes and
  *  descriptors in each datagram that fdmsg may.  One frame per datagram
- *  (sendmmsg/recvmmsg) would keep a datagram per message, but costs a
- *  socket buffer per frame that neither side needs to pay: a weaker
+ *  (sendmmsg/recvmmsg, the "sendmmsg" rows) keeps a datagram per message
+ *  but costs a socket buffer and a wakeup check per frame that neither side
+ *  needs to pay: over ten times slower for 64-byte frames here, a weaker
  *  baseline.
  *
  * One-way, one message per call (R_MSG, information rows): one sendmsg per
  * frame with its descriptors; the receiver as above.
+ *
+ * One-way, SEQPACKET, one frame per datagram (R_MMSG, information rows):
+ * sendmmsg of 64 KiB of frames (at most 1024 datagrams, UIO_MAXIOV), each
+ * datagram one frame with its own descriptors; the receiver takes up to as
+ * many with one recvmmsg(MSG_WAITFORONE).
  */
 #include <errno.h>
 #include <stdint.h>
@@ -81,6 +89,35 @@ raw_send(int fd, const void *p, size_t n, void *ctl, size_t ctllen)
 	iov.iov_base = (void *)(uintptr_t)p;
 	iov.iov_len = n;
 	return raw_sendv(fd, &iov, 1, ctl, ctllen);
+}
+
+/* The application's payload, which every sender copies into its frames. */
+static uint8_t payload[CHUNK];
+
+static void
+put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+	p[2] = (uint8_t)(v >> 16);
+	p[3] = (uint8_t)(v >> 24);
+}
+
+/*
+ * A frame as a program builds it for each message: the header written,
+ * the payload copied from where the application has it (its buffer is its
+ * own again once the call returns, as with fdmsg_send).
+ */
+static void
+build_frame(uint8_t *p, const struct bcase *bc)
+{
+	p[0] = FDMSG_WIRE_VERSION;
+	p[1] = (uint8_t)bc->nfds;
+	p[2] = p[3] = 0;
+	put_le32(p + 4, bc->frame);
+	put_le32(p + 8, BENCH_TYPE);
+	put_le32(p + 12, 0);
+	memcpy(p + FDMSG_HDR_SIZE, payload, bc->frame - FDMSG_HDR_SIZE);
 }
 
 /* The receiver: frames out of 64 KiB reads, descriptors in a FIFO. */
@@ -184,11 +221,145 @@ rd_next(int fd, struct reader *r, const uint8_t **frame)
 	return (ssize_t)len;
 }
 
+/* R_MMSG: one frame per datagram, many datagrams per call. */
+#define MMAX 1024u /* UIO_MAXIOV */
+#define MFDS 8u    /* descriptors per datagram, at most */
+
+struct mmsgs {
+	struct mmsghdr mm[MMAX];
+	struct iovec iov[MMAX];
+	uint8_t buf[CHUNK];
+	_Alignas(struct cmsghdr)
+	uint8_t ctl[MMAX][CMSG_SPACE(sizeof(int) * MFDS)];
+	unsigned next, n;
+};
+
+static unsigned
+mm_per(const struct bcase *bc)
+{
+	unsigned per = CHUNK / bc->frame;
+
+	return per < MMAX ? per : MMAX;
+}
+
+/* Slot i: one frame's buffer and its descriptors' room. */
+static void
+mm_init(struct mmsgs *m, const struct bcase *bc)
+{
+	unsigned i;
+
+	memset(m->mm, 0, sizeof(m->mm));
+	for (i = 0; i < mm_per(bc); i++) {
+		m->iov[i].iov_base = m->buf + i * bc->frame;
+		m->iov[i].iov_len = bc->frame;
+		m->mm[i].msg_hdr.msg_iov = &m->iov[i];
+		m->mm[i].msg_hdr.msg_iovlen = 1;
+		m->mm[i].msg_hdr.msg_control = m->ctl[i];
+		m->mm[i].msg_hdr.msg_controllen = sizeof(m->ctl[i]);
+	}
+}
+
+static ssize_t
+mm_next(int fd, struct mmsgs *m, const struct bcase *bc, const uint8_t **f)
+{
+	struct msghdr *mh;
+	struct cmsghdr *cm;
+	unsigned i, cnt = 0;
+	int k, v;
+
+	if (m->next == m->n) {
+		for (i = 0; i < m->n; i++)
+			m->mm[i].msg_hdr.msg_controllen = sizeof(m->ctl[i]);
+		do
+			k = recvmmsg(fd, m->mm, mm_per(bc),
+				     MSG_WAITFORONE | MSG_CMSG_CLOEXEC, NULL);
+		while (k < 0 && errno == EINTR);
+		if (k < 0)
+			return -errno;
+		m->n = (unsigned)k;
+		m->next = 0;
+		if (k == 0)
+			return -EPIPE;
+	}
+	mh = &m->mm[m->next].msg_hdr;
+	for (cm = CMSG_FIRSTHDR(mh); cm != NULL; cm = CMSG_NXTHDR(mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (i = 0; i < (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		     i++, cnt++) {
+			memcpy(&v, CMSG_DATA(cm) + i * sizeof(int), sizeof(v));
+			close(v);
+		}
+	}
+	*f = mh->msg_iov->iov_base;
+	if (mh->msg_flags & (MSG_TRUNC | MSG_CTRUNC))
+		return -EMSGSIZE;
+	if (m->mm[m->next].msg_len == 0)
+		return -EPIPE;
+	if (cnt != (*f)[1])
+		return -EPROTO;
+	return m->mm[m->next++].msg_len;
+}
+
+static struct mmsgs mm;
+
+static int
+mm_send(const struct role *x, size_t n)
+{
+	const unsigned per = mm_per(x->bc);
+	unsigned k, done;
+	int r;
+
+	while (n > 0) {
+		k = n < per ? (unsigned)n : per;
+		for (done = 0; done < k; done++)
+			build_frame(mm.buf + done * x->bc->frame, x->bc);
+		for (done = 0; done < k; done += (unsigned)r) {
+			r = sendmmsg(x->sock, mm.mm + done, k - done,
+				     MSG_NOSIGNAL);
+			if (r < 0 && errno == EINTR)
+				r = 0;
+			else if (r < 0)
+				return -errno;
+		}
+		n -= k;
+	}
+	return 0;
+}
+
+/* Each slot a frame and, in its own SCM_RIGHTS, the frame's descriptors. */
+static int
+mm_sender_init(const struct bcase *bc, const int *fds)
+{
+	struct cmsghdr *cm;
+	unsigned i;
+
+	if (bc->nfds > MFDS)
+		return -EINVAL;
+	mm_init(&mm, bc);
+	for (i = 0; i < mm_per(bc); i++) {
+		if (bc->nfds == 0) {
+			mm.mm[i].msg_hdr.msg_control = NULL;
+			mm.mm[i].msg_hdr.msg_controllen = 0;
+			continue;
+		}
+		cm = (struct cmsghdr *)(void *)mm.ctl[i];
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int) * bc->nfds);
+		memcpy(CMSG_DATA(cm), fds, sizeof(int) * bc->nfds);
+		mm.mm[i].msg_hdr.msg_controllen =
+			CMSG_SPACE(sizeof(int) * bc->nfds);
+	}
+	return 0;
+}
+
 static ssize_t
 rd_check(int fd, struct reader *r, const struct bcase *bc,
 	 const uint8_t **f)
 {
-	ssize_t k = rd_next(fd, r, f);
+	ssize_t k = bc->style == R_MMSG ? mm_next(fd, &mm, bc, f) :
+					  rd_next(fd, r, f);
 
 	if (k >= 0 && (!raw_frame_ok(*f, (size_t)k, bc->frame) ||
 		       (*f)[1] != bc->nfds))
@@ -208,13 +379,13 @@ raw_client(const struct role *x, struct res *rs)
 	ssize_t k;
 	int r;
 
-	put_frame(frame, bc->frame, 0);
 	for (i = 0; i < x->warm + x->n; i++) {
 		if (i == x->warm) {
 			if ((r = wait_sync(x->sync)) < 0)
 				return FAIL(r);
 			mark_begin(rs);
 		}
+		build_frame(frame, bc);
 		if ((r = raw_send(x->sock, frame, bc->frame, NULL, 0)) < 0)
 			return FAIL(r);
 		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
@@ -273,11 +444,13 @@ send_frames(const struct role *x, struct batch *b, size_t per, size_t n)
 {
 	const struct bcase *bc = x->bc;
 	struct cmsghdr *cm = (struct cmsghdr *)(void *)b->ctl;
-	size_t k;
+	size_t i, k;
 	int r;
 
 	while (n > 0) {
 		k = n < per ? n : per;
+		for (i = 0; i < k; i++)
+			build_frame(b->frames + i * bc->frame, bc);
 		if (bc->nfds > 0)
 			cm->cmsg_len = CMSG_LEN(sizeof(int) * bc->nfds * k);
 		r = raw_send(x->sock, b->frames, k * bc->frame,
@@ -303,8 +476,7 @@ raw_sender(const struct role *x, struct res *rs)
 	int r;
 
 	memset(fds, -1, sizeof(fds));
-	for (i = 0; i < per; i++)
-		put_frame(b.frames + i * bc->frame, bc->frame, bc->nfds);
+	memset(payload, 0xab, sizeof(payload));
 	if ((r = open_fds(fds, bc->nfds)) < 0)
 		goto out;
 	cm = (struct cmsghdr *)(void *)b.ctl;
@@ -313,11 +485,15 @@ raw_sender(const struct role *x, struct res *rs)
 	for (i = 0; i < per * bc->nfds; i++)
 		memcpy(CMSG_DATA(cm) + i * sizeof(int), &fds[i % bc->nfds],
 		       sizeof(int));
-	if ((r = send_frames(x, &b, per, x->warm)) < 0 ||
+	if (bc->style == R_MMSG && (r = mm_sender_init(bc, fds)) < 0)
+		goto out;
+	if ((r = bc->style == R_MMSG ? mm_send(x, x->warm) :
+		 send_frames(x, &b, per, x->warm)) < 0 ||
 	    (r = wait_sync(x->sync)) < 0)
 		goto out;
 	mark_begin(rs);
-	if ((r = send_frames(x, &b, per, x->n)) < 0)
+	if ((r = bc->style == R_MMSG ? mm_send(x, x->n) :
+		 send_frames(x, &b, per, x->n)) < 0)
 		goto out;
 	mark_end(rs, x->label);
 out:
@@ -350,6 +526,8 @@ int
 raw_role(const struct role *x, int which, struct res *rs)
 {
 	rd.type = x->bc->type;
+	if (x->bc->style == R_MMSG)
+		mm_init(&mm, x->bc);
 	if (x->bc->kind == K_PINGPONG)
 		return which == 0 ? raw_client(x, rs) : raw_server(x, rs);
 	return which == 0 ? raw_sender(x, rs) : raw_receiver(x, rs);
