@@ -109,7 +109,7 @@ put_le32(uint8_t *p, uint32_t v)
  * own again once the call returns, as with fdmsg_send).
  */
 static void
-build_frame(uint8_t *p, const struct bcase *bc)
+build_frame(uint8_t *p, const struct bcase *bc, const uint8_t *src)
 {
 	p[0] = FDMSG_WIRE_VERSION;
 	p[1] = (uint8_t)bc->nfds;
@@ -117,7 +117,7 @@ build_frame(uint8_t *p, const struct bcase *bc)
 	put_le32(p + 4, bc->frame);
 	put_le32(p + 8, BENCH_TYPE);
 	put_le32(p + 12, 0);
-	memcpy(p + FDMSG_HDR_SIZE, payload, bc->frame - FDMSG_HDR_SIZE);
+	memcpy(p + FDMSG_HDR_SIZE, src, bc->frame - FDMSG_HDR_SIZE);
 }
 
 /* The receiver: frames out of 64 KiB reads, descriptors in a FIFO. */
@@ -313,7 +313,8 @@ mm_send(const struct role *x, size_t n)
 	while (n > 0) {
 		k = n < per ? (unsigned)n : per;
 		for (done = 0; done < k; done++)
-			build_frame(mm.buf + done * x->bc->frame, x->bc);
+			build_frame(mm.buf + done * x->bc->frame, x->bc,
+				    payload);
 		for (done = 0; done < k; done += (unsigned)r) {
 			r = sendmmsg(x->sock, mm.mm + done, k - done,
 				     MSG_NOSIGNAL);
@@ -385,7 +386,7 @@ raw_client(const struct role *x, struct res *rs)
 				return FAIL(r);
 			mark_begin(rs);
 		}
-		build_frame(frame, bc);
+		build_frame(frame, bc, payload);
 		if ((r = raw_send(x->sock, frame, bc->frame, NULL, 0)) < 0)
 			return FAIL(r);
 		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
@@ -399,6 +400,7 @@ static int
 raw_server(const struct role *x, struct res *rs)
 {
 	const struct bcase *bc = x->bc;
+	uint8_t frame[64];
 	const uint8_t *f;
 	size_t i;
 	ssize_t k;
@@ -407,7 +409,9 @@ raw_server(const struct role *x, struct res *rs)
 	for (i = 0; i < x->warm + x->n; i++) {
 		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
 			return FAIL((int)k);
-		if ((r = raw_send(x->sock, f, (size_t)k, NULL, 0)) < 0)
+		/* The answer is a message of its own, with what came in. */
+		build_frame(frame, bc, f + FDMSG_HDR_SIZE);
+		if ((r = raw_send(x->sock, frame, bc->frame, NULL, 0)) < 0)
 			return FAIL(r);
 		if (i + 1 == x->warm) {
 			mark_begin(rs);
@@ -450,7 +454,7 @@ send_frames(const struct role *x, struct batch *b, size_t per, size_t n)
 	while (n > 0) {
 		k = n < per ? n : per;
 		for (i = 0; i < k; i++)
-			build_frame(b->frames + i * bc->frame, bc);
+			build_frame(b->frames + i * bc->frame, bc, payload);
 		if (bc->nfds > 0)
 			cm->cmsg_len = CMSG_LEN(sizeof(int) * bc->nfds * k);
 		r = raw_send(x->sock, b->frames, k * bc->frame,
@@ -476,7 +480,6 @@ raw_sender(const struct role *x, struct res *rs)
 	int r;
 
 	memset(fds, -1, sizeof(fds));
-	memset(payload, 0xab, sizeof(payload));
 	if ((r = open_fds(fds, bc->nfds)) < 0)
 		goto out;
 	cm = (struct cmsghdr *)(void *)b.ctl;
@@ -525,6 +528,9 @@ raw_receiver(const struct role *x, struct res *rs)
 int
 raw_role(const struct role *x, int which, struct res *rs)
 {
+	if (x->bc->kind == K_PINGPONG && x->bc->frame > 64)
+		return FAIL(-EINVAL); /* the client's and server's frame[] */
+	memset(payload, 0xab, sizeof(payload));
 	rd.type = x->bc->type;
 	if (x->bc->style == R_MMSG)
 		mm_init(&mm, x->bc);
