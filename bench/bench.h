@@ -103,7 +103,8 @@ struct role {
 	const char *label;
 };
 
-typedef int role_fn(const struct role *x, struct res *rs);
+typedef int send_fn(const struct role *x, const int *fds, size_t n);
+typedef int recv_fn(const struct role *x);
 
 /* harness.c */
 extern int opt_sender; /* SEND_*, for every one-way case; -1: per case */
@@ -113,6 +114,10 @@ int fail_at(struct res *rs, int err, const char *file, int line);
 #define FAIL(err) fail_at(rs, (err), __FILE__, __LINE__)
 int wait_sync(int fd);
 int post_sync(int fd);
+int warm_wait(const struct role *x, size_t i, struct res *rs);
+int warm_post(const struct role *x, size_t i, struct res *rs);
+int run_sender(const struct role *x, struct res *rs, send_fn *send);
+int run_receiver(const struct role *x, struct res *rs, recv_fn *recv);
 int open_fds(int *fds, unsigned n);
 void close_fds(int *fds, unsigned n);
 uint32_t le32(const uint8_t *p);

@@ -34,13 +34,6 @@ chan_open(const struct role *x, struct fdmsg_chan **c)
 	return fdmsg_chan_new(c, x->sock, &o, FDMSG_CHAN_OWN_FD);
 }
 
-static int
-msg_ok(const struct fdmsg_msg *m, const struct bcase *bc)
-{
-	return m->type == BENCH_TYPE &&
-	       m->len == bc->frame - FDMSG_HDR_SIZE && m->nfds == bc->nfds;
-}
-
 enum sender
 sender_of(const struct bcase *bc)
 {
@@ -69,9 +62,8 @@ wait_out(int fd)
 /* One frame, the way an application of this kind sends it.  *full: set
  * when the queue was full (-ENOBUFS). */
 static int
-fd_send(struct fdmsg_chan *c, uint32_t peerid,
-		   const struct iovec *iov, const int *fds, unsigned nfds,
-		   enum sender mode, int *full)
+fd_send(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
+	const int *fds, unsigned nfds, enum sender mode, int *full)
 {
 	unsigned flags = mode == SEND_POLL ? FDMSG_NO_QUEUE : 0;
 	int r;
@@ -96,101 +88,77 @@ fd_send(struct fdmsg_chan *c, uint32_t peerid,
 	}
 }
 
+/* The next message, of the case's type, size and descriptors. */
 static int
-fd_client(const struct role *x, struct res *rs)
+recv_ok(struct fdmsg_chan *c, struct fdmsg_msg *m, const struct bcase *bc)
 {
-	const struct bcase *bc = x->bc;
-	static uint8_t payload[CHUNK];
-	struct fdmsg_chan *c = NULL;
+	int r = fdmsg_recv_wait(c, m, -1);
+
+	if (r < 0)
+		return r;
+	if (m->type != BENCH_TYPE || m->len != bc->frame - FDMSG_HDR_SIZE ||
+	    m->nfds != bc->nfds)
+		return -EBADMSG;
+	return 0;
+}
+
+static uint8_t payload[CHUNK];
+
+static int
+fd_client(const struct role *x, struct fdmsg_chan *c, struct res *rs)
+{
 	struct fdmsg_msg m;
 	struct iovec iov;
 	size_t i;
 	int r, full = 0;
 
-	if ((r = chan_open(x, &c)) < 0)
-		return FAIL(r);
-	memset(payload, 0xab, sizeof(payload));
 	iov.iov_base = payload;
-	iov.iov_len = bc->frame - FDMSG_HDR_SIZE;
+	iov.iov_len = x->bc->frame - FDMSG_HDR_SIZE;
 	for (i = 0; i < x->warm + x->n; i++) {
-		if (i == x->warm) {
-			if ((r = wait_sync(x->sync)) < 0)
-				goto fail;
-			mark_begin(rs);
-		}
-		if ((r = fd_send(c, 0, &iov, NULL, 0, SEND_QUEUE, &full)) < 0)
-			goto fail;
-		if ((r = fdmsg_recv_wait(c, &m, -1)) < 0)
-			goto fail;
-		if (!msg_ok(&m, bc)) {
-			r = -EBADMSG;
-			goto fail;
-		}
+		if ((r = warm_wait(x, i, rs)) < 0 ||
+		    (r = fd_send(c, 0, &iov, NULL, 0, SEND_QUEUE, &full)) < 0 ||
+		    (r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
 	}
 	mark_end(rs, x->label);
-	fdmsg_chan_free(c);
 	return 0;
-fail:
-	fdmsg_chan_free(c);
-	return FAIL(r);
 }
 
 static int
-fd_server(const struct role *x, struct res *rs)
+fd_server(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 {
-	const struct bcase *bc = x->bc;
-	struct fdmsg_chan *c = NULL;
 	struct fdmsg_msg m;
 	struct iovec iov;
 	size_t i;
 	int r;
 
-	if ((r = chan_open(x, &c)) < 0)
-		return FAIL(r);
 	for (i = 0; i < x->warm + x->n; i++) {
-		if ((r = fdmsg_recv_wait(c, &m, -1)) < 0)
-			goto fail;
-		if (!msg_ok(&m, bc)) {
-			r = -EBADMSG;
-			goto fail;
-		}
+		if ((r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
 		iov.iov_base = (void *)(uintptr_t)m.payload;
 		iov.iov_len = m.len;
 		if ((r = fdmsg_send(c, m.type, m.peerid, &iov, 1, NULL, 0,
-				    0)) < 0)
-			goto fail;
-		if (i + 1 == x->warm) {
-			mark_begin(rs);
-			if ((r = post_sync(x->sync)) < 0)
-				goto fail;
-		}
+				    0)) < 0 ||
+		    (r = warm_post(x, i, rs)) < 0)
+			return r;
 	}
 	mark_end(rs, x->label);
-	fdmsg_chan_free(c);
 	return 0;
-fail:
-	fdmsg_chan_free(c);
-	return FAIL(r);
 }
 
 static int
-fd_sender(const struct role *x, struct res *rs)
+fd_sender(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 {
 	const struct bcase *bc = x->bc;
-	static uint8_t payload[CHUNK];
-	int fds[FDMSG_MAX_FDS_CAP];
 	const enum sender mode = sender_of(bc);
-	struct fdmsg_chan *c = NULL;
+	int fds[FDMSG_MAX_FDS_CAP];
 	struct iovec iov;
 	size_t i;
 	int r, full = 0;
 
 	memset(fds, -1, sizeof(fds));
-	if ((r = chan_open(x, &c)) < 0)
-		return FAIL(r);
 	if ((r = open_fds(fds, bc->nfds)) < 0)
-		goto fail;
-	memset(payload, 0xab, sizeof(payload));
+		goto out;
 	iov.iov_base = payload;
 	iov.iov_len = bc->frame - FDMSG_HDR_SIZE;
 	/* Warm-up: until the queue has been full once (it grows to its cap
@@ -198,68 +166,46 @@ fd_sender(const struct role *x, struct res *rs)
 	for (i = 0; i < x->warm || (!full && mode != SEND_POLL &&
 				    i < 8 * x->warm); i++)
 		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode, &full)) < 0)
-			goto fail;
+			goto out;
 	if ((r = fd_send(c, 1, &iov, fds, bc->nfds, mode, &full)) < 0 ||
 	    (r = fdmsg_flush_wait(c, -1)) < 0 ||
 	    (r = wait_sync(x->sync)) < 0)
-		goto fail;
+		goto out;
 	mark_begin(rs);
-	for (i = 0; i < x->n; i++) {
+	for (i = 0; i < x->n; i++)
 		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode, &full)) < 0)
-			goto fail;
-	}
+			goto out;
 	if ((r = fdmsg_flush_wait(c, -1)) < 0)
-		goto fail;
+		goto out;
 	mark_end(rs, x->label);
-	fdmsg_chan_free(c);
+out:
 	close_fds(fds, bc->nfds);
-	return 0;
-fail:
-	fdmsg_chan_free(c);
-	close_fds(fds, bc->nfds);
-	return FAIL(r);
+	return r;
 }
 
 static int
-fd_receiver(const struct role *x, struct res *rs)
+fd_receiver(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 {
-	const struct bcase *bc = x->bc;
-	struct fdmsg_chan *c = NULL;
 	struct fdmsg_msg m;
 	size_t i;
 	int r;
 
-	if ((r = chan_open(x, &c)) < 0)
-		return FAIL(r);
 	/* The sender's warm-up ends with peerid 1. */
 	do {
-		if ((r = fdmsg_recv_wait(c, &m, -1)) < 0)
-			goto fail;
-		if (!msg_ok(&m, bc)) {
-			r = -EBADMSG;
-			goto fail;
-		}
+		if ((r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
 	} while (m.peerid != 1);
 	mark_begin(rs);
 	if ((r = post_sync(x->sync)) < 0)
-		goto fail;
-	for (i = 0; i < x->n; i++) {
-		/* The descriptors of a frame are closed by the next
-		 * receive, as the raw receiver closes them. */
-		if ((r = fdmsg_recv_wait(c, &m, -1)) < 0)
-			goto fail;
-		if (!msg_ok(&m, bc)) {
-			r = -EBADMSG;
-			goto fail;
-		}
-	}
+		return r;
+	/* The descriptors of a frame are closed by the next receive, as the
+	 * raw receiver closes them. */
+	for (i = 0; i < x->n; i++)
+		if ((r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
 	fdmsg_msg_release(&m);
 	mark_end(rs, x->label);
-	fdmsg_chan_free(c);
 	return 0;
-fail:
-	fdmsg_chan_free(c);
-	return FAIL(r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -305,7 +251,16 @@ decode_role(const struct role *x, int impl, struct res *rs)
 int
 fdmsg_role(const struct role *x, int which, struct res *rs)
 {
+	struct fdmsg_chan *c = NULL;
+	int r;
+
+	memset(payload, 0xab, sizeof(payload));
+	if ((r = chan_open(x, &c)) < 0)
+		return FAIL(r);
 	if (x->bc->kind == K_PINGPONG)
-		return which == 0 ? fd_client(x, rs) : fd_server(x, rs);
-	return which == 0 ? fd_sender(x, rs) : fd_receiver(x, rs);
+		r = which == 0 ? fd_client(x, c, rs) : fd_server(x, c, rs);
+	else
+		r = which == 0 ? fd_sender(x, c, rs) : fd_receiver(x, c, rs);
+	fdmsg_chan_free(c);
+	return r < 0 ? FAIL(r) : 0;
 }

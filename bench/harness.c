@@ -191,6 +191,66 @@ post_sync(int fd)
 	return write(fd, &b, 1) == 1 ? 0 : -errno;
 }
 
+/* Sender or client, before frame i: the measured phase starts once the
+ * receiver has had its warm-up. */
+int
+warm_wait(const struct role *x, size_t i, struct res *rs)
+{
+	int r;
+
+	if (i != x->warm)
+		return 0;
+	if ((r = wait_sync(x->sync)) < 0)
+		return r;
+	mark_begin(rs);
+	return 0;
+}
+
+/* Receiver or server, after frame i: the warm-up is over. */
+int
+warm_post(const struct role *x, size_t i, struct res *rs)
+{
+	if (i + 1 != x->warm)
+		return 0;
+	mark_begin(rs);
+	return post_sync(x->sync);
+}
+
+/* A one-way sender: warm-up, wait for the receiver, the measured phase;
+ * send writes n frames, each with the case's nfds of fds. */
+int
+run_sender(const struct role *x, struct res *rs, send_fn *send)
+{
+	int fds[SCM_MAX];
+	int r;
+
+	memset(fds, -1, sizeof(fds));
+	if ((r = open_fds(fds, x->bc->nfds)) < 0 ||
+	    (r = send(x, fds, x->warm)) < 0 || (r = wait_sync(x->sync)) < 0)
+		goto out;
+	mark_begin(rs);
+	if ((r = send(x, fds, x->n)) < 0)
+		goto out;
+	mark_end(rs, x->label);
+out:
+	close_fds(fds, x->bc->nfds);
+	return r;
+}
+
+/* A one-way receiver: recv takes one frame and checks it. */
+int
+run_receiver(const struct role *x, struct res *rs, recv_fn *recv)
+{
+	size_t i;
+	int r;
+
+	for (i = 0; i < x->warm + x->n; i++)
+		if ((r = recv(x)) < 0 || (r = warm_post(x, i, rs)) < 0)
+			return r;
+	mark_end(rs, x->label);
+	return 0;
+}
+
 int
 open_fds(int *fds, unsigned n)
 {

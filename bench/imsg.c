@@ -120,16 +120,11 @@ imsg_client(const struct role *x, struct res *rs)
 	size_t i;
 	int r;
 
-	for (i = 0; i < x->warm + x->n; i++) {
-		if (i == x->warm) {
-			if ((r = wait_sync(x->sync)) < 0)
-				return FAIL(r);
-			mark_begin(rs);
-		}
-		if ((r = put_frame_imsg(&ib, x->bc, NULL, payload)) < 0 ||
+	for (i = 0; i < x->warm + x->n; i++)
+		if ((r = warm_wait(x, i, rs)) < 0 ||
+		    (r = put_frame_imsg(&ib, x->bc, NULL, payload)) < 0 ||
 		    (r = flush(&ib)) < 0 || (r = get_frame(&ib, x->bc)) < 0)
-			return FAIL(r);
-	}
+			return r;
 	mark_end(rs, x->label);
 	return 0;
 }
@@ -140,17 +135,11 @@ imsg_server(const struct role *x, struct res *rs)
 	size_t i;
 	int r;
 
-	for (i = 0; i < x->warm + x->n; i++) {
+	for (i = 0; i < x->warm + x->n; i++)
 		if ((r = get_frame(&ib, x->bc)) < 0 ||
 		    (r = put_frame_imsg(&ib, x->bc, NULL, payload)) < 0 ||
-		    (r = flush(&ib)) < 0)
-			return FAIL(r);
-		if (i + 1 == x->warm) {
-			mark_begin(rs);
-			if ((r = post_sync(x->sync)) < 0)
-				return FAIL(r);
-		}
-	}
+		    (r = flush(&ib)) < 0 || (r = warm_post(x, i, rs)) < 0)
+			return r;
 	mark_end(rs, x->label);
 	return 0;
 }
@@ -179,52 +168,23 @@ send_frames(const struct role *x, const int *fds, size_t n)
 }
 
 static int
-imsg_sender(const struct role *x, struct res *rs)
+recv_frame(const struct role *x)
 {
-	const struct bcase *bc = x->bc;
-	int fds[SCM_MAX];
-	int r;
-
-	memset(fds, -1, sizeof(fds));
-	if ((r = open_fds(fds, bc->nfds)) < 0 ||
-	    (r = send_frames(x, fds, x->warm)) < 0 ||
-	    (r = wait_sync(x->sync)) < 0)
-		goto out;
-	mark_begin(rs);
-	if ((r = send_frames(x, fds, x->n)) < 0)
-		goto out;
-	mark_end(rs, x->label);
-out:
-	close_fds(fds, bc->nfds);
-	return r < 0 ? FAIL(r) : 0;
-}
-
-static int
-imsg_receiver(const struct role *x, struct res *rs)
-{
-	size_t i;
-	int r;
-
-	for (i = 0; i < x->warm + x->n; i++) {
-		if ((r = get_frame(&ib, x->bc)) < 0)
-			return FAIL(r);
-		if (i + 1 == x->warm) {
-			mark_begin(rs);
-			if ((r = post_sync(x->sync)) < 0)
-				return FAIL(r);
-		}
-	}
-	mark_end(rs, x->label);
-	return 0;
+	return get_frame(&ib, x->bc);
 }
 
 int
 imsg_role(const struct role *x, int which, struct res *rs)
 {
+	int r;
+
 	memset(payload, 0xab, sizeof(payload));
 	imsg_init(&ib, x->sock);
 	if (x->bc->kind == K_PINGPONG)
-		return which == 0 ? imsg_client(x, rs) : imsg_server(x, rs);
-	return which == 0 ? imsg_sender(x, rs) : imsg_receiver(x, rs);
+		r = which == 0 ? imsg_client(x, rs) : imsg_server(x, rs);
+	else
+		r = which == 0 ? run_sender(x, rs, send_frames) :
+			     run_receiver(x, rs, recv_frame);
+	return r < 0 ? FAIL(r) : 0;
 }
 #endif

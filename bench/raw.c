@@ -373,7 +373,6 @@ static struct reader rd;
 static int
 raw_client(const struct role *x, struct res *rs)
 {
-	const struct bcase *bc = x->bc;
 	uint8_t frame[64];
 	const uint8_t *f;
 	size_t i;
@@ -381,16 +380,13 @@ raw_client(const struct role *x, struct res *rs)
 	int r;
 
 	for (i = 0; i < x->warm + x->n; i++) {
-		if (i == x->warm) {
-			if ((r = wait_sync(x->sync)) < 0)
-				return FAIL(r);
-			mark_begin(rs);
-		}
-		build_frame(frame, bc, payload);
-		if ((r = raw_send(x->sock, frame, bc->frame, NULL, 0)) < 0)
-			return FAIL(r);
-		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
-			return FAIL((int)k);
+		if ((r = warm_wait(x, i, rs)) < 0)
+			return r;
+		build_frame(frame, x->bc, payload);
+		if ((r = raw_send(x->sock, frame, x->bc->frame, NULL, 0)) < 0)
+			return r;
+		if ((k = rd_check(x->sock, &rd, x->bc, &f)) < 0)
+			return (int)k;
 	}
 	mark_end(rs, x->label);
 	return 0;
@@ -399,7 +395,6 @@ raw_client(const struct role *x, struct res *rs)
 static int
 raw_server(const struct role *x, struct res *rs)
 {
-	const struct bcase *bc = x->bc;
 	uint8_t frame[64];
 	const uint8_t *f;
 	size_t i;
@@ -407,17 +402,13 @@ raw_server(const struct role *x, struct res *rs)
 	int r;
 
 	for (i = 0; i < x->warm + x->n; i++) {
-		if ((k = rd_check(x->sock, &rd, bc, &f)) < 0)
-			return FAIL((int)k);
+		if ((k = rd_check(x->sock, &rd, x->bc, &f)) < 0)
+			return (int)k;
 		/* The answer is a message of its own, with what came in. */
-		build_frame(frame, bc, f + FDMSG_HDR_SIZE);
-		if ((r = raw_send(x->sock, frame, bc->frame, NULL, 0)) < 0)
-			return FAIL(r);
-		if (i + 1 == x->warm) {
-			mark_begin(rs);
-			if ((r = post_sync(x->sync)) < 0)
-				return FAIL(r);
-		}
+		build_frame(frame, x->bc, f + FDMSG_HDR_SIZE);
+		if ((r = raw_send(x->sock, frame, x->bc->frame, NULL, 0)) < 0 ||
+		    (r = warm_post(x, i, rs)) < 0)
+			return r;
 	}
 	mark_end(rs, x->label);
 	return 0;
@@ -444,7 +435,7 @@ struct batch {
 
 /* n frames, `per` at a time, each batch's descriptors in its sendmsg. */
 static int
-send_frames(const struct role *x, struct batch *b, size_t per, size_t n)
+send_batches(const struct role *x, struct batch *b, size_t per, size_t n)
 {
 	const struct bcase *bc = x->bc;
 	struct cmsghdr *cm = (struct cmsghdr *)(void *)b->ctl;
@@ -468,66 +459,49 @@ send_frames(const struct role *x, struct batch *b, size_t per, size_t n)
 	return 0;
 }
 
+/* n frames of the case's style; the first call fills in the descriptors. */
 static int
-raw_sender(const struct role *x, struct res *rs)
+send_frames(const struct role *x, const int *fds, size_t n)
 {
 	const struct bcase *bc = x->bc;
 	static struct batch b;
-	const size_t per = batch_of(bc);
-	int fds[FDMSG_MAX_FDS_CAP];
+	static int ready;
 	struct cmsghdr *cm;
 	size_t i;
 	int r;
 
-	memset(fds, -1, sizeof(fds));
-	if ((r = open_fds(fds, bc->nfds)) < 0)
-		goto out;
-	cm = (struct cmsghdr *)(void *)b.ctl;
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	for (i = 0; i < per * bc->nfds; i++)
-		memcpy(CMSG_DATA(cm) + i * sizeof(int), &fds[i % bc->nfds],
-		       sizeof(int));
-	if (bc->style == R_MMSG && (r = mm_sender_init(bc, fds)) < 0)
-		goto out;
-	if ((r = bc->style == R_MMSG ? mm_send(x, x->warm) :
-		 send_frames(x, &b, per, x->warm)) < 0 ||
-	    (r = wait_sync(x->sync)) < 0)
-		goto out;
-	mark_begin(rs);
-	if ((r = bc->style == R_MMSG ? mm_send(x, x->n) :
-		 send_frames(x, &b, per, x->n)) < 0)
-		goto out;
-	mark_end(rs, x->label);
-out:
-	close_fds(fds, bc->nfds);
-	return r < 0 ? FAIL(r) : 0;
+	if (bc->style == R_MMSG) {
+		if (!ready && (r = mm_sender_init(bc, fds)) < 0)
+			return r;
+		ready = 1;
+		return mm_send(x, n);
+	}
+	if (!ready && bc->nfds > 0) {
+		cm = (struct cmsghdr *)(void *)b.ctl;
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		for (i = 0; i < batch_of(bc) * bc->nfds; i++)
+			memcpy(CMSG_DATA(cm) + i * sizeof(int),
+			       &fds[i % bc->nfds], sizeof(int));
+	}
+	ready = 1;
+	return send_batches(x, &b, batch_of(bc), n);
 }
 
 static int
-raw_receiver(const struct role *x, struct res *rs)
+recv_frame(const struct role *x)
 {
 	const uint8_t *f;
-	size_t i;
-	ssize_t k;
-	int r;
+	ssize_t k = rd_check(x->sock, &rd, x->bc, &f);
 
-	for (i = 0; i < x->warm + x->n; i++) {
-		if ((k = rd_check(x->sock, &rd, x->bc, &f)) < 0)
-			return FAIL((int)k);
-		if (i + 1 == x->warm) {
-			mark_begin(rs);
-			if ((r = post_sync(x->sync)) < 0)
-				return FAIL(r);
-		}
-	}
-	mark_end(rs, x->label);
-	return 0;
+	return k < 0 ? (int)k : 0;
 }
 
 int
 raw_role(const struct role *x, int which, struct res *rs)
 {
+	int r;
+
 	if (x->bc->kind == K_PINGPONG && x->bc->frame > 64)
 		return FAIL(-EINVAL); /* the client's and server's frame[] */
 	memset(payload, 0xab, sizeof(payload));
@@ -535,6 +509,9 @@ raw_role(const struct role *x, int which, struct res *rs)
 	if (x->bc->style == R_MMSG)
 		mm_init(&mm, x->bc);
 	if (x->bc->kind == K_PINGPONG)
-		return which == 0 ? raw_client(x, rs) : raw_server(x, rs);
-	return which == 0 ? raw_sender(x, rs) : raw_receiver(x, rs);
+		r = which == 0 ? raw_client(x, rs) : raw_server(x, rs);
+	else
+		r = which == 0 ? run_sender(x, rs, send_frames) :
+			     run_receiver(x, rs, recv_frame);
+	return r < 0 ? FAIL(r) : 0;
 }
