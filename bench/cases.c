@@ -80,8 +80,8 @@ const struct bcase cases[] = {
 	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
 	{ "64 B + 8 fds, STREAM, per msg", K_ONEWAY, STR, R_MSG, 64, 8, CAP,
 	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
-	{ "64 B + 8 fds, SEQPACKET, sendmmsg", K_ONEWAY, SEQ, R_MMSG, 64, 8, CAP,
-	  G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
+	{ "64 B + 8 fds, SEQPACKET, sendmmsg", K_ONEWAY, SEQ, R_MMSG, 64, 8,
+	  CAP, G_NONE, G_NONE, G_NONE, 0, 1, SEND_POLL, 2048 },
 	{ "decode only, 64 B frames", K_DECODE, 0, R_MEMCPY, 64, 0, 0, G_NONE,
 	  G_NONE, G_NONE, 0, 1, SEND_QUEUE, 1u << 20 },
 };

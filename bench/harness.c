@@ -954,7 +954,7 @@ header(void)
 	       "descriptor each\n", BENCH_IMSG_SOURCE);
 #else
 	printf("imsg: not built (ci/bench builds it from Debian's tmux "
-	       "source; it could not be had)\n");
+	       "source, when it can be had)\n");
 #endif
 	if (opt_cgdir != NULL) {
 		printf("instructions per message (callgrind), measured phase "
@@ -968,8 +968,8 @@ header(void)
 		       "/imsg");
 	} else {
 		if (opt_smoke)
-			printf("smoke run: every case once, briefly; the figures"
-			       " mean nothing\n\n");
+			printf("smoke run: every case once, briefly; the "
+			       "figures mean nothing\n\n");
 		else
 			printf("%d repetitions, implementations interleaved, "
 			       "%.2f s each; medians\n\n", opt_reps,

@@ -47,8 +47,8 @@ recallocarray(void *p, size_t oldn, size_t newn, size_t size)
 /*
  * imsg_read refuses to read when the descriptor table is nearly full.
  * OpenBSD answers from a counter in the kernel; Linux has none, and tmux's
- * own shim globs the entries of /proc/PID/fd on every read.  0 here: imsg pays nothing
- * for the check, which favours imsg in the comparison.
+ * own shim globs the entries of /proc/PID/fd on every read.  0 here: imsg
+ * pays nothing for the check, which favours imsg in the comparison.
  */
 int
 getdtablecount(void)
