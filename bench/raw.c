@@ -20,10 +20,9 @@
  *    each frame takes its nfds from the head.  Linux hands a sendmsg's
  *    descriptors to the read that returns its first byte, so they are
  *    there when their frames are.
- *  On SEQPACKET a batch is one datagram of whole frames: fdmsg's own wire
- *  rule there ("a datagram carries whole frames back to back, with exactly
- *  the descriptors of their nfds"), so the baseline puts the same bytes and
- *  descriptors in each datagram that fdmsg may.  One frame per datagram
+ *  On SEQPACKET a batch is one datagram of whole frames, with exactly the
+ *  descriptors of their nfds: fdmsg's own wire rule there, so the baseline
+ *  puts the same bytes and descriptors in each datagram that fdmsg may.  One frame per datagram
  *  (sendmmsg/recvmmsg, the "sendmmsg" rows) keeps a datagram per message
  *  but costs a socket buffer and a wakeup check per frame that neither side
  *  needs to pay: over ten times slower for 64-byte frames here, a weaker
