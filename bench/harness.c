@@ -451,6 +451,8 @@ run_once(const struct bcase *bc, enum impl impl, size_t warm, size_t n,
 		x.warm = warm;
 		x.n = n;
 		x.label = label[i];
+		if (impl != IMPL_FDMSG)
+			trace_allocs = 0; /* the goal is fdmsg's */
 		(void)role_main(&x, impl, i, &rs[i]);
 		if (write(rp[i][1], &rs[i], sizeof(rs[i])) < 0)
 			_exit(3);
@@ -923,7 +925,8 @@ usage(FILE *f)
 "  --callgrind DIR   instructions per message, when run under valgrind\n"
 "                    --tool=callgrind --callgrind-out-file=DIR/cg.%%p\n"
 "  --keep-dumps      keep the dumps as DIR/cNN-IMPL-ROLE.PID.out\n"
-"  --trace-allocs    a backtrace of every allocation after warm-up\n"
+"  --trace-allocs    a backtrace of every allocation of the fdmsg\n"
+"                    processes after warm-up\n"
 "  --smoke           every case once, briefly: exit 0 unless a run failed\n"
 "                    (the goals are not judged; meson test runs this)\n"
 "  --list            the case names\n"
