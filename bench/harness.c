@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -118,6 +119,13 @@ static int opt_verbose;
 static int opt_keep; /* keep callgrind dumps, renamed after their run */
 static int opt_smoke; /* every role briefly; only a failed run counts */
 int opt_sender = -1;
+
+/*
+ * Ping-pong runs both processes on this one CPU, as the issue measured it:
+ * a round trip is then two system calls and two context switches, not the
+ * wakeup latency between CPUs, which moves with whatever else runs.
+ */
+static int pin_cpu = -1;
 
 static const char *const impl_names[NIMPL] = { "fdmsg", "raw", "imsg" };
 static const char *const sender_names[] = { "queue", "more", "poll" };
@@ -451,6 +459,13 @@ run_once(const struct bcase *bc, enum impl impl, size_t warm, size_t n,
 		x.warm = warm;
 		x.n = n;
 		x.label = label[i];
+		if (bc->kind == K_PINGPONG && pin_cpu >= 0) {
+			cpu_set_t set;
+
+			CPU_ZERO(&set);
+			CPU_SET(pin_cpu, &set);
+			(void)sched_setaffinity(0, sizeof(set), &set);
+		}
 		if (impl != IMPL_FDMSG)
 			trace_allocs = 0; /* the goal is fdmsg's */
 		(void)role_main(&x, impl, i, &rs[i]);
@@ -948,6 +963,8 @@ header(void)
 	       " (not in this library: queue instead)"
 #endif
 	       );
+	if (pin_cpu >= 0)
+		printf("ping-pong: both processes on CPU %d\n", pin_cpu);
 	printf("raw: hand-written sendmsg/recvmsg (bench/raw.c): one sendmsg "
 	       "per 64 KiB of frames,\n  at most 253 descriptors each, the "
 	       "receiver reading 64 KiB at a time\n");
@@ -1052,6 +1069,14 @@ main(int argc, char **argv)
 	}
 #endif
 
+	{
+		cpu_set_t set;
+
+		if (sched_getaffinity(0, sizeof(set), &set) == 0)
+			for (i = 0; i < CPU_SETSIZE && pin_cpu < 0; i++)
+				if (CPU_ISSET(i, &set))
+					pin_cpu = i;
+	}
 	header();
 	fflush(stdout);
 	for (k = 0; k < ncases; k++) {
