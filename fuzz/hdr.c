@@ -17,6 +17,7 @@
 
 #include "fdmsg.h"
 #include "fuzz.h"
+#include "why.h"
 
 static uint32_t
 le32(const uint8_t *p)
@@ -67,6 +68,7 @@ static void
 check_decode(const uint8_t *p, size_t n, uint32_t max_frame,
 	     unsigned max_fds)
 {
+	struct fdmsg_error_info why;
 	struct fdmsg_hdr h;
 	uint8_t out[FDMSG_HDR_SIZE];
 	int want, r;
@@ -75,6 +77,8 @@ check_decode(const uint8_t *p, size_t n, uint32_t max_frame,
 	r = fdmsg_hdr_decode(p, n, max_frame, max_fds, &h);
 	want = model_decode(p, n, max_frame, max_fds);
 	FUZZ_CHECK(r == want);
+	FUZZ_CHECK(fdmsg_hdr_explain(p, n, max_frame, max_fds, &why) == r);
+	fuzz_check_why(&why, r < 0 && r != -EINVAL ? r : 0);
 	if (r != FDMSG_HDR_SIZE) {
 		FUZZ_CHECK(is_sentinel(&h));
 		return;
