@@ -99,6 +99,7 @@ fdmsg_error_format(const struct fdmsg_error_info *info, char *buf, size_t len)
 {
 	struct out o = { buf, buf != NULL ? len : 0, 0 };
 	const char *t, *p;
+	size_t n;
 	int32_t s;
 
 	if (info == NULL || info->rule < 0 ||
@@ -110,7 +111,9 @@ fdmsg_error_format(const struct fdmsg_error_info *info, char *buf, size_t len)
 	}
 	for (p = t; *p != '\0'; p++) {
 		if (p[0] != '%' || p[1] == '\0') {
-			put(&o, p, 1);
+			n = strcspn(p + 1, "%") + 1; /* the text up to a '%' */
+			put(&o, p, n);
+			p += n - 1;
 			continue;
 		}
 		switch (*++p) {
