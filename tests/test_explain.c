@@ -40,37 +40,38 @@
 /* The raw peer                                                        */
 /* ------------------------------------------------------------------ */
 
-static void put_le32(uint8_t *p, uint32_t v)
+/* A little-endian u32 at p, whatever it breaks (the library's writer). */
+static void set_u32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
+	struct fdmsg_wbuf w;
+
+	fdmsg_wbuf_init_fixed(&w, p, 4);
+	cr_assert_eq(fdmsg_wbuf_put_u32(&w, v), 0);
 }
 
+/* The 16 header bytes, any values; type 7, peerid 9. */
 static void put_hdr(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
 		    uint32_t len)
 {
-	memset(p, 0, 16);
-	p[0] = version;
-	p[1] = nfds;
-	p[2] = (uint8_t)flags;
-	p[3] = (uint8_t)(flags >> 8);
-	put_le32(p + 4, len);
-	put_le32(p + 8, 7);  /* type */
-	put_le32(p + 12, 9); /* peerid */
+	struct fdmsg_wbuf w;
+
+	fdmsg_wbuf_init_fixed(&w, p, FDMSG_HDR_SIZE);
+	fdmsg_wbuf_put_u8(&w, version);
+	fdmsg_wbuf_put_u8(&w, nfds);
+	fdmsg_wbuf_put_u16(&w, flags);
+	fdmsg_wbuf_put_u32(&w, len);
+	fdmsg_wbuf_put_u32(&w, 7);
+	fdmsg_wbuf_put_u32(&w, 9);
+	cr_assert_eq(fdmsg_wbuf_error(&w), 0);
 }
 
 /* A valid hello (min/max version 1, max_frame 4096), to be spoiled. */
 static void put_hello(uint8_t *p)
 {
-	memset(p, 0, FDMSG_HELLO_SIZE);
-	put_hdr(p, 1, 0, FDMSG_HDR_HELLO, FDMSG_HELLO_SIZE);
-	put_le32(p + 8, 0);
-	put_le32(p + 12, 0);
-	p[16] = 1;
-	p[17] = 1;
-	put_le32(p + 20, 4096);
+	const struct fdmsg_hello h = { .min_version = 1, .max_version = 1,
+				       .max_frame = 4096 };
+
+	cr_assert_eq(fdmsg_hello_encode(&h, p), (int)FDMSG_HELLO_SIZE);
 }
 
 /* sendmsg of buf[0..n) with nfds fresh memfds; the peer's copies are
@@ -241,6 +242,37 @@ static void expect_why(struct rx *x, const char *what, int err, int rule,
 	}
 }
 
+/* What a rejection must report. */
+struct want {
+	int err, rule;
+	uint64_t value, limit;
+	const char *text;
+};
+
+/* A fresh channel (max_fds, max_frame) of type gets bytes and nfds
+ * descriptors from the raw peer in one write and rejects them as w says. */
+static void reject_case(int type, unsigned max_fds, uint32_t max_frame,
+			const void *bytes, size_t n, unsigned nfds,
+			const char *what, const struct want *w)
+{
+	char label[96];
+	struct rx x;
+
+	snprintf(label, sizeof(label), "type %d, %s", type, what);
+	rx_open(&x, type, max_fds, max_frame, 0);
+	peer_send(x.peer, bytes, n, nfds);
+	expect_why(&x, label, w->err, w->rule, w->value, w->limit, w->text);
+	rx_close(&x);
+}
+
+/* The codec's *_explain gave r and in for a case that wants w. */
+static void explained(int r, const struct fdmsg_error_info *in,
+		      const char *what, const struct want *w)
+{
+	cr_assert_eq(r, w->err, "%s: %d", what, r);
+	check_info(in, what, w->err, w->rule, w->value, w->limit, w->text);
+}
+
 static const int all_types[] = { SOCK_SEQPACKET, SOCK_STREAM, SOCK_DGRAM };
 static const int dgram_types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
 
@@ -363,43 +395,34 @@ struct hdr_case {
 	uint8_t version, nfds;
 	uint16_t flags;
 	uint32_t len;
-	int err, rule;
-	uint64_t value, limit;
-	const char *text;
+	struct want w;
 };
 
 static const struct hdr_case hdr_cases[] = {
-	{ "version 2", 2, 0, 0, 16, -EBADMSG, FDMSG_RULE_VERSION, 2, 1,
-	  "frame version 2, only version 1 is spoken" },
-	{ "nfds 5 of 4", 1, 5, 0, 16, -EPROTO, FDMSG_RULE_NFDS, 5, 4,
-	  "frame declares 5 descriptors, max_fds is 4" },
-	{ "flags 2", 1, 0, 2, 16, -EBADMSG, FDMSG_RULE_FLAGS, 2, 0,
-	  "frame flags 2, must be 0" },
-	{ "len 15", 1, 0, 0, 15, -EBADMSG, FDMSG_RULE_LEN_SHORT, 15, 16,
-	  "frame length 15, below the 16-byte header" },
-	{ "len 257", 1, 0, 0, 257, -EMSGSIZE, FDMSG_RULE_LEN_MAX, 257, 256,
-	  "frame length 257, max_frame is 256" },
+	{ "version 2", 2, 0, 0, 16, { -EBADMSG, FDMSG_RULE_VERSION, 2, 1,
+	  "frame version 2, only version 1 is spoken" } },
+	{ "nfds 5 of 4", 1, 5, 0, 16, { -EPROTO, FDMSG_RULE_NFDS, 5, 4,
+	  "frame declares 5 descriptors, max_fds is 4" } },
+	{ "flags 2", 1, 0, 2, 16, { -EBADMSG, FDMSG_RULE_FLAGS, 2, 0,
+	  "frame flags 2, must be 0" } },
+	{ "len 15", 1, 0, 0, 15, { -EBADMSG, FDMSG_RULE_LEN_SHORT, 15, 16,
+	  "frame length 15, below the 16-byte header" } },
+	{ "len 257", 1, 0, 0, 257, { -EMSGSIZE, FDMSG_RULE_LEN_MAX, 257, 256,
+	  "frame length 257, max_frame is 256" } },
 };
 
 Test(explain, header_rules)
 {
 	uint8_t frame[16];
-	struct rx x;
-	char what[64];
 
 	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		for (size_t i = 0; i < NELEM(hdr_cases); i++) {
 			const struct hdr_case *c = &hdr_cases[i];
 
-			snprintf(what, sizeof(what), "type %d, %s",
-				 all_types[t], c->what);
-			rx_open(&x, all_types[t], 4, SMALL_FRAME, 0);
 			put_hdr(frame, c->version, c->nfds, c->flags, c->len);
-			peer_send(x.peer, frame, 16, 0);
-			expect_why(&x, what, c->err, c->rule, c->value,
-				   c->limit, c->text);
-			rx_close(&x);
+			reject_case(all_types[t], 4, SMALL_FRAME, frame, 16, 0,
+				    c->what, &c->w);
 		}
 	}
 	FD_GUARD_END();
@@ -416,10 +439,8 @@ Test(explain, hdr_explain)
 
 		put_hdr(frame, c->version, c->nfds, c->flags, c->len);
 		memset(&in, 0xa5, sizeof(in));
-		cr_assert_eq(fdmsg_hdr_explain(frame, 16, SMALL_FRAME, 4, &in),
-			     c->err, "%s", c->what);
-		check_info(&in, c->what, c->err, c->rule, c->value, c->limit,
-			   c->text);
+		explained(fdmsg_hdr_explain(frame, 16, SMALL_FRAME, 4, &in),
+			  &in, c->what, &c->w);
 	}
 	put_hdr(frame, 1, 0, 0, 16);
 	cr_assert_eq(fdmsg_hdr_explain(frame, 16, SMALL_FRAME, 4, &in),
@@ -441,57 +462,55 @@ enum { H_NFDS, H_LEN, H_TYPE, H_PEERID, H_RES16, H_RES32, H_MINV, H_ORDER,
 struct hello_case {
 	const char *what;
 	int spoil;
-	int err, rule;
-	uint64_t value, limit;
-	const char *text;
+	struct want w;
 };
 
 static const struct hello_case hello_cases[] = {
-	{ "nfds 1", H_NFDS, -EPROTO, FDMSG_RULE_HELLO_NFDS, 1, 0,
-	  "hello declares 1 descriptors, must be 0" },
-	{ "len 41", H_LEN, -EBADMSG, FDMSG_RULE_HELLO_LEN, 41, 40,
-	  "hello length 41, must be 40" },
-	{ "type 7", H_TYPE, -EBADMSG, FDMSG_RULE_HELLO_ROUTE, 7, 0,
-	  "hello type or peerid 7, must be 0" },
-	{ "peerid 9", H_PEERID, -EBADMSG, FDMSG_RULE_HELLO_ROUTE, 9, 0,
-	  "hello type or peerid 9, must be 0" },
-	{ "reserved16", H_RES16, -EBADMSG, FDMSG_RULE_HELLO_RESERVED, 3, 0,
-	  "hello reserved field 3, must be 0" },
-	{ "reserved32", H_RES32, -EBADMSG, FDMSG_RULE_HELLO_RESERVED, 5, 0,
-	  "hello reserved field 5, must be 0" },
-	{ "min_version 0", H_MINV, -EBADMSG, FDMSG_RULE_HELLO_VERSIONS, 0, 1,
-	  "hello min_version 0 with max_version 1" },
-	{ "versions 3-2", H_ORDER, -EBADMSG, FDMSG_RULE_HELLO_VERSIONS, 3, 2,
-	  "hello min_version 3 with max_version 2" },
-	{ "max_frame 15", H_FRAME_LOW, -EBADMSG, FDMSG_RULE_HELLO_MAX_FRAME,
-	  15, 16, "hello max_frame 15, beyond 16" },
-	{ "max_frame cap+1", H_FRAME_HIGH, -EBADMSG,
+	{ "nfds 1", H_NFDS, { -EPROTO, FDMSG_RULE_HELLO_NFDS, 1, 0,
+	  "hello declares 1 descriptors, must be 0" } },
+	{ "len 41", H_LEN, { -EBADMSG, FDMSG_RULE_HELLO_LEN, 41, 40,
+	  "hello length 41, must be 40" } },
+	{ "type 7", H_TYPE, { -EBADMSG, FDMSG_RULE_HELLO_ROUTE, 7, 0,
+	  "hello type or peerid 7, must be 0" } },
+	{ "peerid 9", H_PEERID, { -EBADMSG, FDMSG_RULE_HELLO_ROUTE, 9, 0,
+	  "hello type or peerid 9, must be 0" } },
+	{ "reserved16", H_RES16, { -EBADMSG, FDMSG_RULE_HELLO_RESERVED, 3, 0,
+	  "hello reserved field 3, must be 0" } },
+	{ "reserved32", H_RES32, { -EBADMSG, FDMSG_RULE_HELLO_RESERVED, 5, 0,
+	  "hello reserved field 5, must be 0" } },
+	{ "min_version 0", H_MINV, { -EBADMSG, FDMSG_RULE_HELLO_VERSIONS, 0, 1,
+	  "hello min_version 0 with max_version 1" } },
+	{ "versions 3-2", H_ORDER, { -EBADMSG, FDMSG_RULE_HELLO_VERSIONS, 3, 2,
+	  "hello min_version 3 with max_version 2" } },
+	{ "max_frame 15", H_FRAME_LOW, { -EBADMSG, FDMSG_RULE_HELLO_MAX_FRAME,
+	  15, 16, "hello max_frame 15, beyond 16" } },
+	{ "max_frame cap+1", H_FRAME_HIGH, { -EBADMSG,
 	  FDMSG_RULE_HELLO_MAX_FRAME, FDMSG_MAX_FRAME_CAP + 1u,
-	  FDMSG_MAX_FRAME_CAP, "hello max_frame 16777217, beyond 16777216" },
-	{ "max_batch 100", H_BATCH, -EBADMSG, FDMSG_RULE_HELLO_MAX_BATCH, 100,
-	  4096, "hello max_batch 100, beyond 4096" },
-	{ "max_fds 254", H_FDS, -EBADMSG, FDMSG_RULE_HELLO_MAX_FDS, 254, 253,
-	  "hello max_fds 254, above the cap 253" },
-	{ "versions 2-3", H_NOVER, -EPROTONOSUPPORT,
+	  FDMSG_MAX_FRAME_CAP, "hello max_frame 16777217, beyond 16777216" } },
+	{ "max_batch 100", H_BATCH, { -EBADMSG, FDMSG_RULE_HELLO_MAX_BATCH, 100,
+	  4096, "hello max_batch 100, beyond 4096" } },
+	{ "max_fds 254", H_FDS, { -EBADMSG, FDMSG_RULE_HELLO_MAX_FDS, 254, 253,
+	  "hello max_fds 254, above the cap 253" } },
+	{ "versions 2-3", H_NOVER, { -EPROTONOSUPPORT,
 	  FDMSG_RULE_HELLO_NO_VERSION, 2, 3,
-	  "hello speaks versions 2 to 3, none in common" },
+	  "hello speaks versions 2 to 3, none in common" } },
 };
 
 static void spoil_hello(uint8_t *p, int spoil)
 {
 	switch (spoil) {
 	case H_NFDS: p[1] = 1; break;
-	case H_LEN: put_le32(p + 4, 41); break;
-	case H_TYPE: put_le32(p + 8, 7); break;
-	case H_PEERID: put_le32(p + 12, 9); break;
+	case H_LEN: set_u32(p + 4, 41); break;
+	case H_TYPE: set_u32(p + 8, 7); break;
+	case H_PEERID: set_u32(p + 12, 9); break;
 	case H_RES16: p[18] = 3; break;
-	case H_RES32: put_le32(p + 36, 5); break;
+	case H_RES32: set_u32(p + 36, 5); break;
 	case H_MINV: p[16] = 0; break;
 	case H_ORDER: p[16] = 3; p[17] = 2; break;
-	case H_FRAME_LOW: put_le32(p + 20, 15); break;
-	case H_FRAME_HIGH: put_le32(p + 20, FDMSG_MAX_FRAME_CAP + 1u); break;
-	case H_BATCH: put_le32(p + 24, 100); break;
-	case H_FDS: put_le32(p + 28, 254); break;
+	case H_FRAME_LOW: set_u32(p + 20, 15); break;
+	case H_FRAME_HIGH: set_u32(p + 20, FDMSG_MAX_FRAME_CAP + 1u); break;
+	case H_BATCH: set_u32(p + 24, 100); break;
+	case H_FDS: set_u32(p + 28, 254); break;
 	case H_NOVER: p[16] = 2; p[17] = 3; break;
 	}
 }
@@ -499,8 +518,6 @@ static void spoil_hello(uint8_t *p, int spoil)
 Test(explain, hello_rules)
 {
 	uint8_t hello[FDMSG_HELLO_SIZE + 1];
-	struct rx x;
-	char what[64];
 	size_t n;
 
 	FD_GUARD_BEGIN();
@@ -508,18 +525,13 @@ Test(explain, hello_rules)
 		for (size_t i = 0; i < NELEM(hello_cases); i++) {
 			const struct hello_case *c = &hello_cases[i];
 
-			snprintf(what, sizeof(what), "type %d, hello %s",
-				 all_types[t], c->what);
-			rx_open(&x, all_types[t], 0, 0, 0);
 			put_hello(hello);
 			spoil_hello(hello, c->spoil);
 			/* A 41-byte hello on a datagram socket is 41 bytes. */
 			n = c->spoil == H_LEN ? 41 : FDMSG_HELLO_SIZE;
 			hello[40] = 0;
-			peer_send(x.peer, hello, n, 0);
-			expect_why(&x, what, c->err, c->rule, c->value,
-				   c->limit, c->text);
-			rx_close(&x);
+			reject_case(all_types[t], 0, 0, hello, n, 0, c->what,
+				    &c->w);
 		}
 	}
 	FD_GUARD_END();
@@ -532,21 +544,21 @@ Test(explain, hello_explain)
 
 	for (size_t i = 0; i < NELEM(hello_cases); i++) {
 		const struct hello_case *c = &hello_cases[i];
-		/* The version overlap is the channel's rule, not the
-		 * codec's: versions 2-3 decode. */
-		int err = c->spoil == H_NOVER ? (int)FDMSG_HELLO_SIZE : c->err;
+		int r;
 
 		put_hello(hello);
 		spoil_hello(hello, c->spoil);
 		memset(&in, 0xa5, sizeof(in));
-		cr_assert_eq(fdmsg_hello_explain(hello, sizeof(hello), &in), err,
-			     "%s", c->what);
-		if (c->spoil == H_NOVER)
+		r = fdmsg_hello_explain(hello, sizeof(hello), &in);
+		/* The version overlap is the channel's rule, not the
+		 * codec's: versions 2-3 decode. */
+		if (c->spoil == H_NOVER) {
+			cr_assert_eq(r, (int)FDMSG_HELLO_SIZE);
 			check_info(&in, c->what, 0, FDMSG_RULE_NONE, 0, 0,
 				   "no rejection");
-		else
-			check_info(&in, c->what, c->err, c->rule, c->value,
-				   c->limit, c->text);
+		} else {
+			explained(r, &in, c->what, &c->w);
+		}
 	}
 	/* Not a hello's flags. */
 	put_hello(hello);
@@ -583,35 +595,31 @@ Test(explain, second_hello_is_a_flag)
 
 Test(explain, datagram_cut_short)
 {
-	uint8_t buf[64];
-	struct rx x;
+	static const struct want cut32 = { -EBADMSG, FDMSG_RULE_CUT, 24, 32,
+					   "frame cut short: 24 of its 32 "
+					   "bytes" };
+	static const struct want cut16 = { -EBADMSG, FDMSG_RULE_CUT, 10, 16,
+					   "frame cut short: 10 of its 16 "
+					   "bytes" };
+	static const struct want cut40 = { -EBADMSG, FDMSG_RULE_CUT, 30, 40,
+					   "frame cut short: 30 of its 40 "
+					   "bytes" };
+	uint8_t frame32[24], two[36], hello[FDMSG_HELLO_SIZE];
 
 	FD_GUARD_BEGIN();
+	/* A frame of 32 bytes in a datagram of 24; a whole frame, then 10
+	 * bytes of a header; a hello cut at 30 bytes. */
+	put_hdr(frame32, 1, 0, 0, 32);
+	put_hdr(two, 1, 0, 0, 20);
+	put_hdr(two + 20, 1, 0, 0, 16);
+	put_hello(hello);
 	for (size_t t = 0; t < NELEM(dgram_types); t++) {
-		/* A frame of 32 bytes in a datagram of 24. */
-		rx_open(&x, dgram_types[t], 0, 0, 0);
-		put_hdr(buf, 1, 0, 0, 32);
-		peer_send(x.peer, buf, 24, 0);
-		expect_why(&x, "frame of 32 in 24", -EBADMSG, FDMSG_RULE_CUT,
-			   24, 32, "frame cut short: 24 of its 32 bytes");
-		rx_close(&x);
-
-		/* A whole frame, then 10 bytes of a header. */
-		rx_open(&x, dgram_types[t], 0, 0, 0);
-		put_hdr(buf, 1, 0, 0, 20);
-		put_hdr(buf + 20, 1, 0, 0, 16);
-		peer_send(x.peer, buf, 30, 0);
-		expect_why(&x, "trailing 10 bytes", -EBADMSG, FDMSG_RULE_CUT,
-			   10, 16, "frame cut short: 10 of its 16 bytes");
-		rx_close(&x);
-
-		/* A hello cut at 30 bytes. */
-		rx_open(&x, dgram_types[t], 0, 0, 0);
-		put_hello(buf);
-		peer_send(x.peer, buf, 30, 0);
-		expect_why(&x, "hello of 30", -EBADMSG, FDMSG_RULE_CUT, 30, 40,
-			   "frame cut short: 30 of its 40 bytes");
-		rx_close(&x);
+		reject_case(dgram_types[t], 0, 0, frame32, 24, 0,
+			    "frame of 32 in 24", &cut32);
+		reject_case(dgram_types[t], 0, 0, two, 30, 0,
+			    "trailing 10 bytes", &cut16);
+		reject_case(dgram_types[t], 0, 0, hello, 30, 0, "hello of 30",
+			    &cut40);
 	}
 	FD_GUARD_END();
 }
@@ -620,29 +628,23 @@ Test(explain, datagram_cut_short)
  * declare: with no frame to take them, or fewer than declared. */
 Test(explain, datagram_descriptor_count)
 {
-	uint8_t buf[40];
-	struct rx x;
+	static const struct want none = { -EPROTO, FDMSG_RULE_FDS_COUNT, 1, 0,
+					  "1 descriptors came with the "
+					  "datagram, its frames declare 0" };
+	static const struct want fewer = { -EPROTO, FDMSG_RULE_FDS_COUNT, 2, 3,
+					   "2 descriptors came with the "
+					   "datagram, its frames declare 3" };
+	uint8_t one[20], two[40];
 
 	FD_GUARD_BEGIN();
+	put_hdr(one, 1, 0, 0, 20);
+	put_hdr(two, 1, 1, 0, 20);
+	put_hdr(two + 20, 1, 2, 0, 20);
 	for (size_t t = 0; t < NELEM(dgram_types); t++) {
-		rx_open(&x, dgram_types[t], 4, 0, 0);
-		put_hdr(buf, 1, 0, 0, 20);
-		peer_send(x.peer, buf, 20, 1);
-		expect_why(&x, "1 fd, none declared", -EPROTO,
-			   FDMSG_RULE_FDS_COUNT, 1, 0,
-			   "1 descriptors came with the datagram, its frames "
-			   "declare 0");
-		rx_close(&x);
-
-		rx_open(&x, dgram_types[t], 4, 0, 0);
-		put_hdr(buf, 1, 1, 0, 20);
-		put_hdr(buf + 20, 1, 2, 0, 20);
-		peer_send(x.peer, buf, 40, 2);
-		expect_why(&x, "2 fds, 3 declared", -EPROTO,
-			   FDMSG_RULE_FDS_COUNT, 2, 3,
-			   "2 descriptors came with the datagram, its frames "
-			   "declare 3");
-		rx_close(&x);
+		reject_case(dgram_types[t], 4, 0, one, 20, 1,
+			    "1 fd, none declared", &none);
+		reject_case(dgram_types[t], 4, 0, two, 40, 2,
+			    "2 fds, 3 declared", &fewer);
 	}
 	FD_GUARD_END();
 }
@@ -653,32 +655,25 @@ Test(explain, datagram_descriptor_count)
 Test(explain, gate_rules_from_a_real_peer)
 {
 	static uint8_t big[FDMSG_DGRAM_SAFE + 64];
+	static const struct want fds_max = { -EPROTO, FDMSG_RULE_FDS_MAX, 2, 1,
+					     "2 descriptors in one read, "
+					     "max_fds is 1" };
+	static const struct want ctrunc = { -EPROTO, FDMSG_RULE_CTRUNC, 0, 1,
+					    "ancillary data truncated "
+					    "(MSG_CTRUNC), max_fds is 1" };
 	uint8_t buf[16];
 	struct rx x;
 
 	FD_GUARD_BEGIN();
+	put_hdr(buf, 1, 1, 0, 16);
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		/* CMSG_SPACE of one int has room for two on 64-bit. */
-		rx_open(&x, all_types[t], 1, 0, 0);
-		put_hdr(buf, 1, 1, 0, 16);
-		peer_send(x.peer, buf, 16, 2);
-		if (CMSG_SPACE(sizeof(int)) >= CMSG_LEN(2 * sizeof(int)))
-			expect_why(&x, "2 fds, max_fds 1", -EPROTO,
-				   FDMSG_RULE_FDS_MAX, 2, 1,
-				   "2 descriptors in one read, max_fds is 1");
-		else
-			expect_why(&x, "2 fds, max_fds 1", -EPROTO,
-				   FDMSG_RULE_CTRUNC, 0, 1,
-				   "ancillary data truncated (MSG_CTRUNC), "
-				   "max_fds is 1");
-		rx_close(&x);
-
-		rx_open(&x, all_types[t], 1, 0, 0);
-		peer_send(x.peer, buf, 16, 8);
-		expect_why(&x, "8 fds, max_fds 1", -EPROTO, FDMSG_RULE_CTRUNC, 0,
-			   1, "ancillary data truncated (MSG_CTRUNC), max_fds "
-			      "is 1");
-		rx_close(&x);
+		reject_case(all_types[t], 1, 0, buf, 16, 2, "2 fds, max_fds 1",
+			    CMSG_SPACE(sizeof(int)) >=
+					    CMSG_LEN(2 * sizeof(int)) ?
+				    &fds_max : &ctrunc);
+		reject_case(all_types[t], 1, 0, buf, 16, 8, "8 fds, max_fds 1",
+			    &ctrunc);
 	}
 	for (size_t t = 0; t < NELEM(dgram_types); t++) {
 		int sz = (int)sizeof(big) * 2;
