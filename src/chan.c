@@ -40,6 +40,7 @@
 
 #include "cmsg.h"
 #include "compat.h"
+#include "explain.h"
 #include "fdmsg.h"
 #include "util.h"
 
@@ -76,6 +77,7 @@ struct fdmsg_chan {
 	struct fdmsg_gate gate;
 	atomic_int shut; /* fdmsg_shutdown was called (any thread) */
 	int poison;      /* a protocol error, returned by every receive */
+	struct fdmsg_error_info why; /* the rule of the last rejection */
 	int dropped;     /* a queued frame the kernel refused while sending
 			    a later one: reported by the next fdmsg_flush */
 	int ended;       /* the peer's end was read: -EPIPE from now on */
@@ -522,6 +524,19 @@ static int poison(struct fdmsg_chan *c, int err)
 	return err;
 }
 
+/* Records the rule a read broke, for fdmsg_chan_error; returns err. */
+static int why(struct fdmsg_chan *c, int rule, uint64_t value,
+	       uint64_t limit, int err)
+{
+	return fdmsg_why(&c->why, rule, value, limit, err);
+}
+
+/* A frame cut short at p (n bytes there): its length, once known. */
+static uint64_t cut_len(const uint8_t *p, size_t n)
+{
+	return n >= FDMSG_HDR_SIZE ? le32_load(p + 4) : FDMSG_HDR_SIZE;
+}
+
 /* A read that took a message off the socket and then failed.  On a
  * connected socket nobody can tell where the next frame starts: poisoned.
  * A receive-only datagram channel (many senders) drops that datagram,
@@ -566,10 +581,14 @@ static int stream_end(struct fdmsg_chan *c)
 	/* THREATS 25: a frame cut short is -EBADMSG; descriptors that no
 	 * frame took are -EPROTO, as anywhere else in the stream. */
 	if (c->rlen > c->rpos)
-		return poison(c, -EBADMSG);
+		return poison(c, why(c, FDMSG_RULE_CUT, c->rlen - c->rpos,
+				     cut_len(c->rbuf + c->rpos,
+					     c->rlen - c->rpos), -EBADMSG));
 	for (i = 0; i < c->nbatch; i++)
 		if (c->batch[i].next < c->batch[i].n)
-			return poison(c, -EPROTO);
+			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
+					     c->batch[i].n - c->batch[i].next,
+					     0, -EPROTO));
 	c->ended = 1;
 	return -EPIPE;
 }
@@ -579,12 +598,14 @@ static int recv_error(struct fdmsg_chan *c, int err)
 {
 	/* THREATS 46: whatever failed after recvmsg took bytes (the gate,
 	 * moving a descriptor above 2), those bytes are gone. */
-	if (c->res.consumed)
+	if (c->res.consumed) {
+		c->why = c->res.why;
 		return bad_read(c, err);
+	}
 	/* A recvmsg that failed for want of a descriptor may have taken
 	 * the message with it. */
 	if (err == -EMFILE || err == -ENFILE)
-		return bad_read(c, err);
+		return bad_read(c, why(c, FDMSG_RULE_FD_TABLE, 0, 0, err));
 	if (err == -EAGAIN || err == -EWOULDBLOCK)
 		return -EAGAIN;
 	/* A stream reports it only once its queue is empty. */
@@ -632,14 +653,15 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 	struct fdmsg_hello h;
 	int r;
 
-	r = fdmsg_hello_decode(p, n, &h);
+	r = fdmsg_hello_decode_why(p, n, &h, &c->why);
 	if (r == 0)
 		return 1;
 	if (r < 0)
 		return r;
 	if (h.min_version > FDMSG_WIRE_VERSION ||
 	    h.max_version < FDMSG_WIRE_VERSION)
-		return -EPROTONOSUPPORT;
+		return why(c, FDMSG_RULE_HELLO_NO_VERSION, h.min_version,
+			   h.max_version, -EPROTONOSUPPORT);
 	c->peer = h;
 	c->peer_hello = 1;
 	if (!c->hello_sent && !c->app_sent &&
@@ -672,7 +694,8 @@ static int read_dgram(struct fdmsg_chan *c)
 		/* Unconnected: no end exists, only an empty datagram,
 		 * which holds no frame. */
 		if (!c->connected)
-			return bad_read(c, -EBADMSG);
+			return bad_read(c, why(c, FDMSG_RULE_EMPTY, 0,
+					       FDMSG_HDR_SIZE, -EBADMSG));
 		/* An empty datagram and the end look alike (THREATS 12). */
 		fdmsg_gate_discard(&c->gate, &c->res);
 		c->ended = 1;
@@ -682,8 +705,9 @@ static int read_dgram(struct fdmsg_chan *c)
 	/* A hello may open the peer's first datagram. */
 	if (hello_here(c, c->rbuf, n)) {
 		r = take_hello(c, c->rbuf, n);
-		if (r == 1)
-			r = -EBADMSG; /* cut short */
+		if (r == 1) /* cut short */
+			r = why(c, FDMSG_RULE_CUT, n, FDMSG_HELLO_SIZE,
+				-EBADMSG);
 		if (r < 0)
 			goto bad;
 		off = FDMSG_HELLO_SIZE;
@@ -691,21 +715,23 @@ static int read_dgram(struct fdmsg_chan *c)
 	first = off;
 	/* DESIGN "which error wins": headers in turn, lengths, then fds. */
 	while (off < n) {
-		r = fdmsg_hdr_decode(c->rbuf + off, n - off, c->opts.max_frame,
-				     c->opts.max_fds, &h);
+		r = fdmsg_hdr_decode_why(c->rbuf + off, n - off,
+					 c->opts.max_frame, c->opts.max_fds,
+					 &h, &c->why);
 		if (r == 0)
-			r = -EBADMSG;
+			r = why(c, FDMSG_RULE_CUT, n - off, FDMSG_HDR_SIZE,
+				-EBADMSG);
 		if (r < 0)
 			goto bad;
 		if (h.len > n - off) {
-			r = -EBADMSG;
+			r = why(c, FDMSG_RULE_CUT, n - off, h.len, -EBADMSG);
 			goto bad;
 		}
 		off += h.len;
 		sum += h.nfds;
 	}
 	if (sum != c->res.nfds) {
-		r = -EPROTO;
+		r = why(c, FDMSG_RULE_FDS_COUNT, c->res.nfds, sum, -EPROTO);
 		goto bad;
 	}
 	if (first == n) {
@@ -750,12 +776,12 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	}
 	/* read_dgram validated every header: only the fields here, and
 	 * the bounds this function relies on, once more. */
-	if (c->rlen - c->rpos < FDMSG_HDR_SIZE)
-		return poison(c, -EBADMSG); /* cannot happen */
+	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) /* cannot happen */
+		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	hdr_fields(c->rbuf + c->rpos, &h);
 	if (h.len < FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
-	    h.nfds > c->res.nfds - c->res_next)
-		return poison(c, -EBADMSG); /* cannot happen */
+	    h.nfds > c->res.nfds - c->res_next) /* cannot happen */
+		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	for (i = 0; i < h.nfds; i++)
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
@@ -801,7 +827,9 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	 * be claimed by a frame starting in it. */
 	while (c->nbatch > 0 && c->batch[0].end <= f) {
 		if (c->batch[0].next < c->batch[0].n)
-			return poison(c, -EPROTO);
+			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
+					     c->batch[0].n - c->batch[0].next,
+					     0, -EPROTO));
 		batch_pop(c);
 	}
 	if (hello_here(c, c->rbuf + c->rpos, avail)) {
@@ -813,8 +841,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		c->rpos += FDMSG_HELLO_SIZE;
 		return 2;
 	}
-	r = fdmsg_hdr_decode(c->rbuf + c->rpos, avail, c->opts.max_frame,
-			     c->opts.max_fds, &h);
+	r = fdmsg_hdr_decode_why(c->rbuf + c->rpos, avail, c->opts.max_frame,
+				 c->opts.max_fds, &h, &c->why);
 	if (r < 0)
 		return poison(c, r);
 	/* Until the header is whole, the frame is at least a header long. */
@@ -825,13 +853,16 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	for (i = 0; i < c->nbatch; i++) {
 		b = &c->batch[i];
 		if (b->start > f && b->end <= f + flen)
-			return poison(c, -EPROTO);
+			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
+					     b->n - b->next, 0, -EPROTO));
 	}
 	if (r == 0)
 		return 1;
 	b = c->nbatch > 0 && c->batch[0].start <= f ? &c->batch[0] : NULL;
 	if (h.nfds > 0 && (b == NULL || b->n - b->next < h.nfds))
-		return poison(c, -EPROTO);
+		return poison(c, why(c, FDMSG_RULE_FDS_MISSING, h.nfds,
+				     b == NULL ? 0 : b->n - b->next,
+				     -EPROTO));
 	if (avail < h.len)
 		return 1;
 
@@ -907,8 +938,8 @@ static int read_stream(struct fdmsg_chan *c)
 		c->rlen -= c->rpos;
 		c->rpos = 0;
 	}
-	if (c->rlen >= c->rcap)
-		return poison(c, -EBADMSG); /* a whole frame fits: cannot be */
+	if (c->rlen >= c->rcap) /* a whole frame fits: cannot be */
+		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
 	if (got < 0)
 		return recv_error(c, (int)got);
@@ -925,7 +956,9 @@ static int read_stream(struct fdmsg_chan *c)
 	 * so all buffered bytes share one sender; a frame continued by
 	 * another sender is forged. */
 	if (!same_sender(c))
-		return poison(c, -EPROTO);
+		return poison(c, why(c, FDMSG_RULE_SENDER,
+				     (uint64_t)c->res.cred.pid,
+				     (uint64_t)c->cred.pid, -EPROTO));
 	c->has_cred = c->res.has_cred;
 	c->cred = c->res.cred;
 
@@ -943,8 +976,9 @@ static int read_stream(struct fdmsg_chan *c)
 	c->rd_start = start;
 
 	if (c->res.nfds > 0) {
-		if (c->nbatch >= ARRAY_SIZE(c->batch))
-			return poison(c, -EPROTO); /* ruled out by the checks */
+		if (c->nbatch >= ARRAY_SIZE(c->batch)) /* ruled out */
+			return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0,
+					     -EPROTO));
 		b = &c->batch[c->nbatch++];
 		b->start = start;
 		b->end = start + n;
@@ -986,6 +1020,15 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 	if (chan->type == SOCK_STREAM)
 		return recv_stream(chan, msg);
 	return recv_dgram(chan, msg);
+}
+
+int fdmsg_chan_error(const struct fdmsg_chan *chan,
+		     struct fdmsg_error_info *info)
+{
+	if (chan == NULL || info == NULL)
+		return -EINVAL;
+	*info = chan->why;
+	return info->err;
 }
 
 int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,

@@ -699,6 +699,112 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 	FD_GUARD_END();
 }
 
+/* A raw client sends bytes that break a rule and is disconnected. */
+static void
+raw_client_breaks(const char *path, const uint8_t *bytes, size_t n)
+{
+	int raw = fdmsg_connect(path, 0);
+
+	cr_assert_geq(raw, 0);
+	cr_assert_eq(send(raw, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
+	expect_closed(raw);
+	close(raw);
+}
+
+/* serve's line for a client that broke a rule names the rule, the value
+ * and the limit, under serve's own option name. */
+Test(tool_serve, client_log_names_the_rule_value_and_option)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], want[512];
+	uint8_t buf[300];
+	struct proc p;
+	int raw;
+	ssize_t r;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-frame",
+	      "256", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	frame(buf, 1, 1, 5, "");
+	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
+	memset(buf, 0, sizeof(buf));
+	frame(buf, 1, 1, 0, "");
+	buf[4] = 44; /* len 300 */
+	buf[5] = 1;
+	raw_client_breaks(path, buf, sizeof(buf));
+	frame(buf, 1, 1, 0, "");
+	buf[0] = 2;
+	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
+	stop_server(&p, path, err);
+	cr_assert_eq(count_lines(err), 3, "stderr: %s", err);
+	snprintf(want, sizeof(want), ": EPROTO: frame declares 5 descriptors, "
+		 "--max-fds is 4 (pid %ld, uid %ld)\n", (long)getpid(),
+		 (long)getuid());
+	cr_assert_not_null(strstr(err, want), "want %s: %s", want, err);
+	snprintf(want, sizeof(want), ": EMSGSIZE: frame length 300, "
+		 "--max-frame is 256 (pid %ld, uid %ld)\n", (long)getpid(),
+		 (long)getuid());
+	cr_assert_not_null(strstr(err, want), "want %s: %s", want, err);
+	snprintf(want, sizeof(want), ": EBADMSG: frame version 2, only "
+		 "version 1 is spoken (pid %ld, uid %ld)\n", (long)getpid(),
+		 (long)getuid());
+	cr_assert_not_null(strstr(err, want), "want %s: %s", want, err);
+
+	/* Without --max-fds: a frame that declares descriptors gets a hint;
+	 * descriptors themselves the kernel refuses where it can
+	 * (SO_PASSRIGHTS), else serve's line has the same hint. */
+	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
+	close(connect_retry(path, 0));
+	frame(buf, 1, 1, 1, "");
+	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
+	raw = fdmsg_connect(path, 0);
+	cr_assert_geq(raw, 0);
+	frame(buf, 1, 1, 0, "");
+	{
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		union {
+			struct cmsghdr c;
+			char b[CMSG_SPACE(sizeof(int))];
+		} ctl;
+		struct iovec iov = { buf, FDMSG_HDR_SIZE };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+				     .msg_control = ctl.b,
+				     .msg_controllen = sizeof(ctl.b) };
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+		cr_assert_geq(fd, 0);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+		r = sendmsg(raw, &mh, MSG_NOSIGNAL);
+		cr_assert(r == FDMSG_HDR_SIZE || (r < 0 && errno == EPERM),
+			  "sendmsg: %zd %s", r, strerror(errno));
+		close(fd);
+	}
+	if (r == FDMSG_HDR_SIZE)
+		expect_closed(raw);
+	close(raw);
+	stop_server(&p, path, err);
+	cr_assert_eq(count_lines(err), r < 0 ? 1 : 2, "stderr: %s", err);
+	snprintf(want, sizeof(want), ": EPROTO: frame declares 1 descriptors, "
+		 "--max-fds is 0 (serve accepts no descriptors without "
+		 "--max-fds N) (pid %ld, uid %ld)\n", (long)getpid(),
+		 (long)getuid());
+	cr_assert_not_null(strstr(err, want), "want %s: %s", want, err);
+	if (r > 0) {
+		snprintf(want, sizeof(want), ": EPROTO: 1 descriptors sent, "
+			 "--max-fds is 0 (serve accepts no descriptors "
+			 "without --max-fds N) (pid %ld, uid %ld)\n",
+			 (long)getpid(), (long)getuid());
+		cr_assert_not_null(strstr(err, want), "want %s: %s", want,
+				   err);
+	}
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
 Test(tool_serve, zero_length_datagram_ends_client_quietly)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];

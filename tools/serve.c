@@ -385,12 +385,69 @@ key_of(const struct server *s, const struct client *c)
 	return KEY_CLIENT0 + (size_t)(c - s->clients);
 }
 
-/* "fdmsg serve: client ID: ERRNAME: text[: why] (pid P, uid U)" */
+/* The library names a limit by its struct fdmsg_opts field ("max_fds is
+ * 4"); the operator knows it by serve's option. */
+static const struct {
+	const char *lib, *opt;
+} limit_names[] = {
+	{ "max_fds is ", "--max-fds is " },
+	{ "max_frame is ", "--max-frame is " },
+};
+
+/*
+ * Which rule the client broke, with the value and the limit, in out
+ * (len > 0): its channel's last rejection when that is what err reports,
+ * else fdmsg_strerror's text.  Descriptors refused by a server that takes
+ * none get a hint.
+ */
+static void
+client_why(const struct client *c, int err, char *out, size_t len)
+{
+	struct fdmsg_error_info in;
+	char raw[192];
+	size_t o = 0, i, k, n;
+
+	if (c->chan == NULL || fdmsg_chan_error(c->chan, &in) != err ||
+	    err == 0) {
+		snprintf(out, len, "%s", err_text(err));
+		return;
+	}
+	fdmsg_error_format(&in, raw, sizeof(raw));
+	for (i = 0; raw[i] != '\0' && o + 1 < len; i++) {
+		for (k = 0; k < sizeof(limit_names) / sizeof(limit_names[0]);
+		     k++) {
+			n = strlen(limit_names[k].lib);
+			if (strncmp(raw + i, limit_names[k].lib, n) == 0)
+				break;
+		}
+		if (k < sizeof(limit_names) / sizeof(limit_names[0])) {
+			o += (size_t)snprintf(out + o, len - o, "%s",
+					      limit_names[k].opt);
+			i += n - 1;
+		} else {
+			out[o++] = raw[i];
+		}
+	}
+	if (o >= len)
+		o = len - 1;
+	out[o] = '\0';
+	if (in.limit == 0 &&
+	    (in.rule == FDMSG_RULE_NFDS || in.rule == FDMSG_RULE_FDS_REFUSED ||
+	     in.rule == FDMSG_RULE_CTRUNC))
+		snprintf(out + o, len - o, " (serve accepts no descriptors "
+			 "without --max-fds N)");
+}
+
+/* "fdmsg serve: client ID: ERRNAME: text[: why] (pid P, uid U)"; text
+ * names the rule a protocol error broke, with its value and limit. */
 static void
 client_log(const struct client *c, int err, const char *why)
 {
+	char text[256];
+
+	client_why(c, err, text, sizeof(text));
 	fprintf(stderr, "fdmsg serve: client %lu: %s: %s%s%s (pid %ld, uid "
-		"%ld)\n", c->id, err_name(err), err_text(err),
+		"%ld)\n", c->id, err_name(err), text,
 		why != NULL ? ": " : "", why != NULL ? why : "", c->pid,
 		c->uid == (uid_t)-1 ? -1L : (long)c->uid);
 }
