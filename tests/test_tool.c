@@ -2437,6 +2437,13 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 	cr_assert_not_null(strstr(err, "--mode: the socket was passed in"),
 			   "%s", err);
 
+	/* No LISTEN_PID: not ours either; and then no PATH to serve. */
+	activated(&p, fd, "1", NULL, "NO_LISTEN_PID=1", "--echo");
+	cr_assert_eq(finish(&p, out, err), 2, "%s", err);
+	cr_assert_str_eq(err, "fdmsg serve: LISTEN_FDS ignored: no LISTEN_PID\n"
+			 "fdmsg serve: missing PATH (and no socket passed in "
+			 "LISTEN_FDS)\n");
+
 	/* Another process's: ignored, not closed; PATH served as ever. */
 	activated(&p, fd, "1", NULL, "LISTEN_PID=1", "--echo", other);
 	ch = chan_on(connect_retry(other, 0), 0);

@@ -1143,11 +1143,16 @@ listen_fds_take(struct server *s)
 		return 0;
 	/* Meant for another process (one that exec'd us, say): not ours
 	 * to take, nor to close. */
+	if (pid_s == NULL) {
+		fprintf(stderr, "fdmsg serve: LISTEN_FDS ignored: no "
+			"LISTEN_PID\n");
+		return 0;
+	}
 	if (env_num(pid_s, ULONG_MAX, &pid) < 0 ||
 	    pid != (unsigned long)getpid()) {
 		fprintf(stderr, "fdmsg serve: LISTEN_FDS ignored: LISTEN_PID "
-			"%s is not this process (%ld)\n",
-			pid_s != NULL ? pid_s : "unset", (long)getpid());
+			"%s is not this process (%ld)\n", pid_s,
+			(long)getpid());
 		return 0;
 	}
 	if (toolong || env_num(n_s, LISTEN_FDS_MAX, &n) < 0) {
