@@ -2369,6 +2369,18 @@ unix_sock(int type, const char *path, int listening)
 	return fd;
 }
 
+/* A socket of type at path passed in is refused with want; then gone. */
+static void
+sock_refused(int type, int listening, const char *path, const char *want,
+	     const char *arg)
+{
+	int fd = unix_sock(type, path, listening);
+
+	refused(fd, "1", NULL, want, arg);
+	close(fd);
+	cr_assert_eq(unlink(path), 0);
+}
+
 /*
  * What serve does with a socket passed in (LISTEN_FDS from descriptor
  * 3, without systemd): it refuses, exit 1 and one line saying why,
@@ -2405,23 +2417,15 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 
 	fd = unix_sock(SOCK_STREAM, path, 1);
 	refused(fd, "1", NULL, "descriptor 3 (", "--echo");
-	refused(fd, "1", NULL, ") is SOCK_STREAM: add --stream", "--echo");
 	close(fd);
 	cr_assert_eq(unlink(path), 0);
-	fd = unix_sock(SOCK_SEQPACKET, path, 1);
-	refused(fd, "1", NULL, "is SOCK_SEQPACKET: omit --stream",
-		"--stream");
-	close(fd);
-	cr_assert_eq(unlink(path), 0);
-	fd = unix_sock(SOCK_SEQPACKET, path, 0);
-	refused(fd, "1", NULL, "is not listening", "--echo");
-	close(fd);
-	cr_assert_eq(unlink(path), 0);
-	fd = unix_sock(SOCK_DGRAM, path, 0);
-	refused(fd, "1", NULL, "is neither SOCK_SEQPACKET nor SOCK_STREAM",
-		"--echo");
-	close(fd);
-	cr_assert_eq(unlink(path), 0);
+	sock_refused(SOCK_STREAM, 1, path, ") is SOCK_STREAM: add --stream",
+		     "--echo");
+	sock_refused(SOCK_SEQPACKET, 1, path, "is SOCK_SEQPACKET: omit "
+		     "--stream", "--stream");
+	sock_refused(SOCK_SEQPACKET, 0, path, "is not listening", "--echo");
+	sock_refused(SOCK_DGRAM, 0, path, "is neither SOCK_SEQPACKET nor "
+		     "SOCK_STREAM", "--echo");
 
 	fd = unix_sock(SOCK_SEQPACKET, path, 1);
 	refused(fd, "2", "a:b", "LISTEN_FDS=2: serve takes one socket",

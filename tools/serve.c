@@ -1023,7 +1023,8 @@ env_num(const char *v, unsigned long max, unsigned long *out)
 	if (v == NULL || *v == '\0')
 		return -1;
 	for (; *v != '\0'; v++) {
-		if (*v < '0' || *v > '9' || n > (max - (unsigned)(*v - '0')) / 10)
+		if (*v < '0' || *v > '9' ||
+		    n > (max - (unsigned)(*v - '0')) / 10)
 			return -1;
 		n = n * 10 + (unsigned)(*v - '0');
 	}
@@ -1519,7 +1520,7 @@ static const struct opt serve_opts[] = {
 	  OPT_REPEAT, 0, 0, 0, opt_uids, "serve only these users" },
 	{ "--ready-fd", NULL, OPT_NUM, "N", CFG(ready_fd), 0, 1, INT_MAX, 0,
 	  NULL, "once listening, write READY=1 to N and close it" },
-	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+	OPT_END,
 };
 #undef CFG
 
