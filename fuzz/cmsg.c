@@ -25,6 +25,7 @@
 #include "cmsg.h"
 #include "compat.h"
 #include "fuzz.h"
+#include "why.h"
 
 #define MAX_CTL 8192
 #define FAKE_BASE 100000
@@ -280,8 +281,10 @@ run_gate(const struct fdmsg_gate *g, int msg_flags, uint8_t *ctl, size_t n,
 			FUZZ_CHECK(close_count[i] == 1);
 		return rc;
 	}
-	/* Rejected: nothing handed out, every fake closed exactly once. */
+	/* Rejected: nothing handed out, every fake closed exactly once,
+	 * the rule named. */
 	FUZZ_CHECK(res.nfds == 0 && res.cred.pidfd == -1);
+	fuzz_check_why(&res.why, rc);
 	for (i = 0; i < nfakes; i++)
 		FUZZ_CHECK(close_count[i] == 1);
 	return rc;

@@ -17,6 +17,7 @@
 
 #include "fdmsg.h"
 #include "fuzz.h"
+#include "why.h"
 
 static uint32_t
 le32(const uint8_t *p)
@@ -67,6 +68,7 @@ static void
 check_decode(const uint8_t *p, size_t n, uint32_t max_frame,
 	     unsigned max_fds)
 {
+	struct fdmsg_error_info why;
 	struct fdmsg_hdr h;
 	uint8_t out[FDMSG_HDR_SIZE];
 	int want, r;
@@ -75,6 +77,8 @@ check_decode(const uint8_t *p, size_t n, uint32_t max_frame,
 	r = fdmsg_hdr_decode(p, n, max_frame, max_fds, &h);
 	want = model_decode(p, n, max_frame, max_fds);
 	FUZZ_CHECK(r == want);
+	FUZZ_CHECK(fdmsg_hdr_explain(p, n, max_frame, max_fds, &why) == r);
+	fuzz_check_rule(&why, r < 0 && r != -EINVAL ? r : 0);
 	if (r != FDMSG_HDR_SIZE) {
 		FUZZ_CHECK(is_sentinel(&h));
 		return;
@@ -228,6 +232,24 @@ check_encode(const uint8_t *p)
 		   back.type == in.type && back.peerid == in.peerid);
 }
 
+/* The error info and its line for the input's own limits, header and
+ * hello (once per input: the line's checks are not cheap). */
+static void
+check_why(const uint8_t *p, size_t n, uint32_t max_frame, unsigned max_fds)
+{
+	struct fdmsg_error_info why;
+	struct fdmsg_hello hello;
+	struct fdmsg_hdr h;
+	int r;
+
+	r = fdmsg_hdr_decode(p, n, max_frame, max_fds, &h);
+	FUZZ_CHECK(fdmsg_hdr_explain(p, n, max_frame, max_fds, &why) == r);
+	fuzz_check_why(&why, r < 0 && r != -EINVAL ? r : 0);
+	r = fdmsg_hello_decode(p, n, &hello);
+	FUZZ_CHECK(fdmsg_hello_explain(p, n, &why) == r);
+	fuzz_check_why(&why, r < 0 && r != -EINVAL ? r : 0);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -257,6 +279,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const uint8_t *p = buf + shift; /* ends at the block's end */
 
 		check_decode(p, n, max_frame, max_fds);
+		check_why(p, n, max_frame, max_fds);
 		for (i = 0; i < ARRAY_LEN(frames); i++)
 			for (k = 0; k < ARRAY_LEN(fdlims); k++)
 				check_decode(p, n, frames[i], fdlims[k]);

@@ -33,6 +33,7 @@
 
 #include "fdmsg.h"
 #include "fuzz.h"
+#include "why.h"
 
 #define PEER_MAX_CHUNKS 128
 #define PEER_MAX_WIRE (256u * 1024u)
@@ -177,6 +178,7 @@ peer_check_msg(struct peer *p, struct fdmsg_msg *m)
 static int
 peer_drain(struct peer *p)
 {
+	struct fdmsg_error_info why;
 	struct fdmsg_msg m;
 	size_t i, bound = p->wlen / FDMSG_HDR_SIZE + 4;
 	int r = -EAGAIN;
@@ -192,6 +194,10 @@ peer_drain(struct peer *p)
 			fprintf(stderr, "fdmsg_recv: unexpected %d\n", r);
 			abort();
 		}
+		/* A rejection names its rule; the end and -EAGAIN none. */
+		FUZZ_CHECK(fdmsg_chan_error(p->ch, &why) == why.err);
+		fuzz_check_why(&why, r == -EAGAIN || r == -EPIPE ||
+				     r == -ESHUTDOWN ? 0 : r);
 		if (r == -EAGAIN && p->type == SOCK_STREAM) {
 			unsigned nfds;
 

@@ -532,6 +532,138 @@ FDMSG_API int fdmsg_fd_check_sealed(int fd, size_t min_size);
 FDMSG_API int fdmsg_fd_status(int fd, int *flags);
 
 /* ------------------------------------------------------------------ */
+/* Why a frame was rejected                                            */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Every receive-side rejection names the rule it applied, the offending
+ * value and the limit (or the value required).  The identifiers are
+ * stable: a later version adds rules and never renumbers one.  Where a
+ * limit comes from struct fdmsg_opts, fdmsg_error_format names it by the
+ * field ("max_fds is 4", "max_frame is 65536").
+ */
+enum fdmsg_rule {
+	FDMSG_RULE_NONE = 0,        /* no rejection */
+	/* The frame header (value: the field; -EBADMSG unless noted). */
+	FDMSG_RULE_VERSION = 1,     /* version; limit 1 */
+	FDMSG_RULE_NFDS = 2,        /* nfds; limit max_fds (-EPROTO) */
+	FDMSG_RULE_FLAGS = 3,       /* flags; limit the only value allowed
+				       (0; 1 in a hello) */
+	FDMSG_RULE_LEN_SHORT = 4,   /* len; limit 16 */
+	FDMSG_RULE_LEN_MAX = 5,     /* len; limit max_frame (-EMSGSIZE) */
+	/* The hello (-EBADMSG unless noted). */
+	FDMSG_RULE_HELLO_NFDS = 6,  /* nfds; limit 0 (-EPROTO) */
+	FDMSG_RULE_HELLO_LEN = 7,   /* len; limit 40 */
+	FDMSG_RULE_HELLO_ROUTE = 8, /* type or peerid not 0; limit 0 */
+	FDMSG_RULE_HELLO_RESERVED = 9, /* a reserved field; limit 0 */
+	FDMSG_RULE_HELLO_VERSIONS = 10, /* min_version 0 or above
+					   max_version: value min_version,
+					   limit max_version */
+	FDMSG_RULE_HELLO_MAX_FRAME = 11, /* max_frame; limit the bound
+					    crossed (16 or the cap) */
+	FDMSG_RULE_HELLO_MAX_BATCH = 12, /* max_batch; limit the bound
+					    crossed (its max_frame or the
+					    cap) */
+	FDMSG_RULE_HELLO_MAX_FDS = 13, /* max_fds; limit FDMSG_MAX_FDS_CAP */
+	FDMSG_RULE_HELLO_NO_VERSION = 14, /* no version in common: value
+					     min_version, limit max_version
+					     (-EPROTONOSUPPORT) */
+	/* Frames against their read. */
+	FDMSG_RULE_CUT = 15,        /* a frame cut short (by the end of its
+				       datagram, or of the stream): value
+				       the bytes there, limit its length (16
+				       while the header is not whole) */
+	FDMSG_RULE_EMPTY = 16,      /* an empty datagram on a receive-only
+				       channel: value 0, limit 16 */
+	FDMSG_RULE_FDS_COUNT = 17,  /* a datagram's descriptors: value those
+				       that came, limit the sum of its
+				       frames' nfds (-EPROTO) */
+	FDMSG_RULE_FDS_MISSING = 18, /* stream: value the frame's nfds, limit
+					the descriptors untaken that came by
+					the read of its first byte (-EPROTO) */
+	FDMSG_RULE_FDS_UNCLAIMED = 19, /* stream: value descriptors no frame
+					  took: at the end (limit 0), or
+					  ahead of their frames past max_fds
+					  (limit max_fds) (-EPROTO) */
+	FDMSG_RULE_SENDER = 20,     /* stream: a frame's bytes from two
+				       senders (credentials or pidfd): value
+				       the pid of the read that continued
+				       it, limit the pid of the one before
+				       (0: none known) (-EPROTO) */
+	/* The ancillary data of one read (-EPROTO unless noted). */
+	FDMSG_RULE_CTRUNC = 21,     /* MSG_CTRUNC: value 0, limit max_fds */
+	FDMSG_RULE_TRUNC = 22,      /* MSG_TRUNC (-EMSGSIZE): value 0, limit
+				       the bytes the read could take */
+	FDMSG_RULE_CMSG_LEVEL = 23, /* value the level; limit SOL_SOCKET */
+	FDMSG_RULE_CMSG_TYPE = 24,  /* value the type; limit 0 */
+	FDMSG_RULE_CMSG_LEN = 25,   /* a record's cmsg_len shorter than a
+				       header or past the buffer: value
+				       cmsg_len, limit the bytes left */
+	FDMSG_RULE_CMSG_SIZE = 26,  /* a record's data not of its type's
+				       size (not whole descriptors; a
+				       credentials or pidfd record of
+				       another size): value cmsg_len, limit
+				       the cmsg_len its type takes */
+	FDMSG_RULE_CMSG_REPEAT = 27, /* a credentials or pidfd record twice:
+					value its type, limit 1 */
+	FDMSG_RULE_FDS_REFUSED = 28, /* descriptors to a channel that takes
+					none: value their number, limit 0 */
+	FDMSG_RULE_FDS_MAX = 29,    /* more descriptors in one read than
+				       max_fds: value their number, limit
+				       max_fds */
+	FDMSG_RULE_FD_INVALID = 30, /* a negative descriptor: value it (as a
+				       32-bit pattern), limit 0 */
+	FDMSG_RULE_FD_TABLE = 31,   /* our descriptor table is full: a
+				       descriptor could not be received or
+				       moved above 2 (-EMFILE, -ENFILE):
+				       value and limit 0 */
+	FDMSG_RULE_INTERNAL = 32    /* a check that cannot fail failed */
+};
+
+/* What fdmsg_chan_error and the *_explain calls fill in. */
+struct fdmsg_error_info {
+	int err;          /* the negative errno returned; 0: none */
+	int rule;         /* enum fdmsg_rule */
+	uint64_t value;   /* the offending value */
+	uint64_t limit;   /* the limit, or the value required */
+	uint32_t reserved[4]; /* 0 */
+};
+
+/*
+ * The rule behind the channel's last receive-side rejection: the poison
+ * of a connected channel (kept, like the error, for as long as the
+ * channel lives), or the last datagram a receive-only channel dropped.
+ * Before any, err 0 and FDMSG_RULE_NONE.  Other errors (-EAGAIN, -EPIPE,
+ * -ESHUTDOWN, a send's) change nothing here.  Allocates nothing.
+ * Returns info->err (0 or negative); -EINVAL (chan or info NULL, info
+ * not written).
+ */
+FDMSG_API int fdmsg_chan_error(const struct fdmsg_chan *chan,
+			       struct fdmsg_error_info *info);
+
+/*
+ * Why fdmsg_hdr_decode (fdmsg_hello_decode) with the same arguments
+ * fails: returns what it returns and fills *info, FDMSG_RULE_NONE when it
+ * does not fail.  -EINVAL with info NULL (not written).
+ */
+FDMSG_API int fdmsg_hdr_explain(const void *buf, size_t n,
+				uint32_t max_frame, unsigned max_fds,
+				struct fdmsg_error_info *info);
+FDMSG_API int fdmsg_hello_explain(const void *buf, size_t n,
+				  struct fdmsg_error_info *info);
+
+/*
+ * One line, no newline, saying which rule failed with the value and the
+ * limit ("frame declares 5 descriptors, max_fds is 4"), into buf like
+ * snprintf(3): at most len bytes with the NUL (nothing when len is 0, buf
+ * may then be NULL).  Returns the length of the whole line, so a return
+ * >= len means it was cut.  info NULL reads as no rejection.  A rule
+ * this version does not know is named by its number.
+ */
+FDMSG_API size_t fdmsg_error_format(const struct fdmsg_error_info *info,
+				    char *buf, size_t len);
+
+/* ------------------------------------------------------------------ */
 /* Version                                                             */
 /* ------------------------------------------------------------------ */
 

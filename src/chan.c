@@ -59,6 +59,7 @@
 
 #include "cmsg.h"
 #include "compat.h"
+#include "explain.h"
 #include "fdmsg.h"
 #include "frame.h"
 #include "queue.h"
@@ -90,6 +91,7 @@ struct fdmsg_chan {
 	struct fdmsg_gate gate;
 	atomic_int shut; /* fdmsg_shutdown was called (any thread) */
 	int poison;      /* a protocol error, returned by every receive */
+	struct fdmsg_error_info why; /* the rule of the last rejection */
 	int dropped;     /* a queued frame the kernel refused while sending
 			    a later one: reported by the next fdmsg_flush */
 	int ended;       /* the peer's end was read: -EPIPE from now on */
@@ -181,6 +183,16 @@ static void ring_push(struct fdring *r, const int *fds, unsigned n,
 	for (; i < n; i++)
 		r->at[i - k] = start;
 	r->n += n;
+}
+
+/* How many of the oldest came in reads that began by offset f. */
+static unsigned ring_by(const struct fdring *r, uint64_t f)
+{
+	unsigned i;
+
+	for (i = 0; i < r->n && r->at[ring_at(r, i)] <= f; i++)
+		continue;
+	return i;
 }
 
 /* Moves the n oldest to fds[0..n) (n held). */
@@ -504,6 +516,19 @@ static int poison(struct fdmsg_chan *c, int err)
 	return err;
 }
 
+/* Records the rule a read broke, for fdmsg_chan_error; returns err. */
+static int why(struct fdmsg_chan *c, int rule, uint64_t value,
+	       uint64_t limit, int err)
+{
+	return fdmsg_why(&c->why, rule, value, limit, err);
+}
+
+/* A frame cut short at p (n bytes there): its length, once known. */
+static uint64_t cut_len(const uint8_t *p, size_t n)
+{
+	return n >= FDMSG_HDR_SIZE ? le32_load(p + OFF_LEN) : FDMSG_HDR_SIZE;
+}
+
 /* A read that took a message off the socket and then failed.  On a
  * connected socket nobody can tell where the next frame starts: poisoned.
  * A receive-only datagram channel (many senders) drops that datagram,
@@ -546,9 +571,12 @@ static int stream_end(struct fdmsg_chan *c)
 	/* THREATS 25: a frame cut short is -EBADMSG; descriptors that no
 	 * frame took are -EPROTO (THREATS 52). */
 	if (c->rlen > c->rpos)
-		return poison(c, -EBADMSG);
+		return poison(c, why(c, FDMSG_RULE_CUT, c->rlen - c->rpos,
+				     cut_len(c->rbuf + c->rpos,
+					     c->rlen - c->rpos), -EBADMSG));
 	if (c->ahead.n > 0)
-		return poison(c, -EPROTO);
+		return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED, c->ahead.n,
+				     0, -EPROTO));
 	c->ended = 1;
 	return -EPIPE;
 }
@@ -558,12 +586,14 @@ static int recv_error(struct fdmsg_chan *c, int err)
 {
 	/* THREATS 46: whatever failed after recvmsg took bytes (the gate,
 	 * moving a descriptor above 2), those bytes are gone. */
-	if (c->res.consumed)
+	if (c->res.consumed) {
+		c->why = c->res.why;
 		return bad_read(c, err);
+	}
 	/* A recvmsg that failed for want of a descriptor may have taken
 	 * the message with it. */
 	if (err == -EMFILE || err == -ENFILE)
-		return bad_read(c, err);
+		return bad_read(c, why(c, FDMSG_RULE_FD_TABLE, 0, 0, err));
 	if (err == -EAGAIN || err == -EWOULDBLOCK)
 		return -EAGAIN;
 	/* A stream reports it only once its queue is empty. */
@@ -611,14 +641,15 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 	struct fdmsg_hello h;
 	int r;
 
-	r = fdmsg_hello_decode(p, n, &h);
+	r = fdmsg_hello_decode_why(p, n, &h, &c->why);
 	if (r == 0)
 		return 1;
 	if (r < 0)
 		return r;
 	if (h.min_version > FDMSG_WIRE_VERSION ||
 	    h.max_version < FDMSG_WIRE_VERSION)
-		return -EPROTONOSUPPORT;
+		return why(c, FDMSG_RULE_HELLO_NO_VERSION, h.min_version,
+			   h.max_version, -EPROTONOSUPPORT);
 	c->peer = h;
 	c->peer_hello = 1;
 	if (!c->hello_sent && !c->app_sent &&
@@ -651,7 +682,8 @@ static int read_dgram(struct fdmsg_chan *c)
 		/* Unconnected: no end exists, only an empty datagram,
 		 * which holds no frame. */
 		if (!c->connected)
-			return bad_read(c, -EBADMSG);
+			return bad_read(c, why(c, FDMSG_RULE_EMPTY, 0,
+					       FDMSG_HDR_SIZE, -EBADMSG));
 		/* An empty datagram and the end look alike (THREATS 12). */
 		fdmsg_gate_discard(&c->gate, &c->res);
 		c->ended = 1;
@@ -661,8 +693,9 @@ static int read_dgram(struct fdmsg_chan *c)
 	/* A hello may open the peer's first datagram. */
 	if (hello_here(c, c->rbuf, n)) {
 		r = take_hello(c, c->rbuf, n);
-		if (r == 1)
-			r = -EBADMSG; /* cut short */
+		if (r == 1) /* cut short */
+			r = why(c, FDMSG_RULE_CUT, n, FDMSG_HELLO_SIZE,
+				-EBADMSG);
 		if (r < 0)
 			goto bad;
 		off = FDMSG_HELLO_SIZE;
@@ -670,21 +703,23 @@ static int read_dgram(struct fdmsg_chan *c)
 	first = off;
 	/* DESIGN "which error wins": headers in turn, lengths, then fds. */
 	while (off < n) {
-		r = fdmsg_hdr_decode(c->rbuf + off, n - off, c->opts.max_frame,
-				     c->opts.max_fds, &h);
+		r = fdmsg_hdr_decode_why(c->rbuf + off, n - off,
+					 c->opts.max_frame, c->opts.max_fds,
+					 &h, &c->why);
 		if (r == 0)
-			r = -EBADMSG;
+			r = why(c, FDMSG_RULE_CUT, n - off, FDMSG_HDR_SIZE,
+				-EBADMSG);
 		if (r < 0)
 			goto bad;
 		if (h.len > n - off) {
-			r = -EBADMSG;
+			r = why(c, FDMSG_RULE_CUT, n - off, h.len, -EBADMSG);
 			goto bad;
 		}
 		off += h.len;
 		sum += h.nfds;
 	}
 	if (sum != c->res.nfds) {
-		r = -EPROTO;
+		r = why(c, FDMSG_RULE_FDS_COUNT, c->res.nfds, sum, -EPROTO);
 		goto bad;
 	}
 	if (first == n) {
@@ -718,12 +753,12 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	}
 	/* read_dgram validated every header: only the fields here, and
 	 * the bounds this function relies on, once more. */
-	if (c->rlen - c->rpos < FDMSG_HDR_SIZE)
-		return poison(c, -EBADMSG); /* cannot happen */
+	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) /* cannot happen */
+		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	fdmsg_hdr_fields(c->rbuf + c->rpos, &h);
 	if (h.len < FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
-	    h.nfds > c->res.nfds - c->res_next)
-		return poison(c, -EBADMSG); /* cannot happen */
+	    h.nfds > c->res.nfds - c->res_next) /* cannot happen */
+		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	for (i = 0; i < h.nfds; i++)
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
@@ -761,8 +796,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		c->rpos += FDMSG_HELLO_SIZE;
 		return 2;
 	}
-	r = fdmsg_hdr_decode(c->rbuf + c->rpos, avail, c->opts.max_frame,
-			     c->opts.max_fds, &h);
+	r = fdmsg_hdr_decode_why(c->rbuf + c->rpos, avail, c->opts.max_frame,
+				 c->opts.max_fds, &h, &c->why);
 	if (r < 0)
 		return poison(c, r);
 	if (r == 0)
@@ -772,7 +807,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	if (h.nfds > 0 &&
 	    (c->ahead.n < h.nfds ||
 	     c->ahead.at[ring_at(&c->ahead, h.nfds - 1u)] > f))
-		return poison(c, -EPROTO);
+		return poison(c, why(c, FDMSG_RULE_FDS_MISSING, h.nfds,
+				     ring_by(&c->ahead, f), -EPROTO));
 	if (avail < h.len)
 		return 1;
 
@@ -835,7 +871,7 @@ static int read_stream(struct fdmsg_chan *c)
 {
 	uint64_t start;
 	ssize_t got;
-	size_t n;
+	size_t n, claims;
 
 	/* Drop the frames handed out: the partial frame moves to the front. */
 	if (c->rpos > 0) {
@@ -844,8 +880,8 @@ static int read_stream(struct fdmsg_chan *c)
 		c->rlen -= c->rpos;
 		c->rpos = 0;
 	}
-	if (c->rlen >= c->rcap)
-		return poison(c, -EBADMSG); /* a whole frame fits: cannot be */
+	if (c->rlen >= c->rcap) /* a whole frame fits: cannot be */
+		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
 	if (got < 0)
 		return recv_error(c, (int)got);
@@ -862,7 +898,9 @@ static int read_stream(struct fdmsg_chan *c)
 	 * so all buffered bytes share one sender; a frame continued by
 	 * another sender is forged. */
 	if (!same_sender(c))
-		return poison(c, -EPROTO);
+		return poison(c, why(c, FDMSG_RULE_SENDER,
+				     (uint64_t)c->res.cred.pid,
+				     (uint64_t)c->cred.pid, -EPROTO));
 	c->has_cred = c->res.has_cred;
 	c->cred = c->res.cred;
 
@@ -881,18 +919,22 @@ static int read_stream(struct fdmsg_chan *c)
 
 	c->rlen += n;
 	if (c->res.nfds > 0) {
-		if (c->res.nfds > c->ahead.cap - c->ahead.n)
-			return poison(c, -EPROTO); /* ruled out below */
+		if (c->res.nfds > c->ahead.cap - c->ahead.n) /* ruled out */
+			return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0,
+					     -EPROTO));
 		ring_push(&c->ahead, c->res.fds, c->res.nfds, start);
 		c->res.nfds = 0;
 		/* THREATS 52: at most max_fds beyond what the frames begun
 		 * in the buffer declare. */
-		if (c->ahead.n > c->opts.max_fds &&
-		    c->ahead.n > c->opts.max_fds +
+		claims = c->ahead.n > c->opts.max_fds ?
 				 fdmsg_stream_claims(c->rbuf + c->rpos,
 						     c->rlen - c->rpos,
-						     c->opts.max_fds))
-			return poison(c, -EPROTO);
+						     c->opts.max_fds) :
+				 0;
+		if (c->ahead.n > c->opts.max_fds + claims)
+			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
+					     c->ahead.n - claims,
+					     c->opts.max_fds, -EPROTO));
 	}
 	return 0;
 }
@@ -928,6 +970,15 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 	if (chan->type == SOCK_STREAM)
 		return recv_stream(chan, msg);
 	return recv_dgram(chan, msg);
+}
+
+int fdmsg_chan_error(const struct fdmsg_chan *chan,
+		     struct fdmsg_error_info *info)
+{
+	if (chan == NULL || info == NULL)
+		return -EINVAL;
+	*info = chan->why;
+	return info->err;
 }
 
 int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,

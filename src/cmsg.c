@@ -13,6 +13,7 @@
 
 #include "cmsg.h"
 #include "compat.h"
+#include "explain.h"
 
 /* One record as the walker saw it; data clamped to the buffer. */
 struct rec {
@@ -159,19 +160,39 @@ static int take_rights(const struct fdmsg_gate *gate, const struct rec *r,
 	int fd;
 
 	if (r->dlen % sizeof(int) != 0)
-		return -EPROTO;
+		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_SIZE, r->len,
+				 CMSG_LEN(r->dlen - r->dlen % sizeof(int)),
+				 -EPROTO);
 	n = r->dlen / sizeof(int);
 	/* max <= FDMSG_MAX_FDS_CAP bounds res->fds; also catches the
 	 * CMSG_SPACE padding slot (max_fds + 1 on 64-bit). */
 	if (n > gate_max_fds(gate) - res->nfds)
-		return -EPROTO;
+		return fdmsg_why(&res->why, gate_max_fds(gate) == 0 ?
+				 FDMSG_RULE_FDS_REFUSED : FDMSG_RULE_FDS_MAX,
+				 res->nfds + n, gate_max_fds(gate), -EPROTO);
 	for (i = 0; i < n; i++) {
 		fd = load_int(r->data + i * sizeof(int));
 		if (fd < 0)
-			return -EPROTO;
+			return fdmsg_why(&res->why, FDMSG_RULE_FD_INVALID,
+					 (uint32_t)fd, 0, -EPROTO);
 		res->fds[res->nfds++] = fd;
 	}
 	return 0;
+}
+
+/* A credentials or pidfd record refused: not asked for, twice, or of
+ * the wrong size. */
+static int rec_refused(const struct rec *r, struct fdmsg_gate_result *res,
+		       unsigned allowed, int seen, size_t size)
+{
+	if (!allowed)
+		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_TYPE,
+				 (uint32_t)r->type, 0, -EPROTO);
+	if (seen)
+		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_REPEAT,
+				 (uint32_t)r->type, 1, -EPROTO);
+	return fdmsg_why(&res->why, FDMSG_RULE_CMSG_SIZE, r->len,
+			 CMSG_LEN(size), -EPROTO);
 }
 
 /* Records seen once each per read. */
@@ -184,7 +205,8 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 		    struct fdmsg_gate_result *res, struct seen *seen)
 {
 	if (r->level != SOL_SOCKET)
-		return -EPROTO;
+		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_LEVEL,
+				 (uint32_t)r->level, SOL_SOCKET, -EPROTO);
 	if (r->type == SCM_RIGHTS)
 		return take_rights(gate, r, res);
 #ifdef FDMSG_HAVE_SCM_CREDENTIALS
@@ -193,7 +215,8 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 
 		if (!(gate->flags & FDMSG_OPT_CREDS) || seen->cred ||
 		    r->len != CMSG_LEN(sizeof(uc)))
-			return -EPROTO;
+			return rec_refused(r, res, gate->flags & FDMSG_OPT_CREDS,
+					   seen->cred, sizeof(uc));
 		seen->cred = 1;
 		memcpy(&uc, r->data, sizeof(uc));
 		/* THREATS 38: pid 0 (with the overflow ids) is what the
@@ -213,7 +236,8 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 
 		if (!(gate->flags & FDMSG_OPT_PIDFD) || seen->pidfd ||
 		    r->len != CMSG_LEN(sizeof(int)))
-			return -EPROTO;
+			return rec_refused(r, res, gate->flags & FDMSG_OPT_PIDFD,
+					   seen->pidfd, sizeof(int));
 		seen->pidfd = 1;
 		/* A negative value is the kernel's -errno for a pidfd it
 		 * could not make, never a descriptor.  THREATS 40: -ESRCH,
@@ -223,12 +247,14 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 		if (fd == -ESRCH)
 			return 0;
 		if (fd < 0)
-			return fd == -ENFILE ? -ENFILE : -EMFILE;
+			return fdmsg_why(&res->why, FDMSG_RULE_FD_TABLE, 0, 0,
+					 fd == -ENFILE ? -ENFILE : -EMFILE);
 		res->cred.pidfd = fd;
 		return 0;
 	}
 #endif
-	return -EPROTO;
+	return fdmsg_why(&res->why, FDMSG_RULE_CMSG_TYPE, (uint32_t)r->type,
+			 0, -EPROTO);
 }
 
 void fdmsg_rights_build(struct msghdr *mh, void *buf, const int *fds,
@@ -273,6 +299,17 @@ size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate)
 	return n;
 }
 
+/* The bytes a read could take (its iovecs), for MSG_TRUNC's message. */
+static uint64_t iov_bytes(const struct msghdr *mh)
+{
+	uint64_t n = 0;
+	size_t i;
+
+	for (i = 0; mh->msg_iov != NULL && i < (size_t)mh->msg_iovlen; i++)
+		n += mh->msg_iov[i].iov_len;
+	return n;
+}
+
 int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 		     struct fdmsg_gate_result *res)
 {
@@ -285,16 +322,19 @@ int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 
 	res_init(res);
 	if (total > 0 && base == NULL)
-		return -EPROTO;
+		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_LEN, total, 0,
+				 -EPROTO);
 	if (base == NULL)
 		total = 0;
 
 	if (mh->msg_flags & MSG_CTRUNC) {
-		err = -EPROTO;
+		err = fdmsg_why(&res->why, FDMSG_RULE_CTRUNC, 0,
+				gate_max_fds(gate), -EPROTO);
 		goto fail;
 	}
 	if (mh->msg_flags & MSG_TRUNC) {
-		err = -EMSGSIZE;
+		err = fdmsg_why(&res->why, FDMSG_RULE_TRUNC, 0, iov_bytes(mh),
+				-EMSGSIZE);
 		goto fail;
 	}
 	for (;;) {
@@ -302,7 +342,9 @@ int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 		if (rc == REC_END)
 			break;
 		if (rc == REC_BAD) {
-			err = -EPROTO;
+			err = fdmsg_why(&res->why, FDMSG_RULE_CMSG_LEN, r.len,
+					total - (size_t)(r.data - base) +
+						CMSG_LEN(0), -EPROTO);
 			goto fail;
 		}
 		err = take_rec(gate, &r, res, &seen);
@@ -400,6 +442,8 @@ static ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
 	return n;
 
 fail:
+	fdmsg_why(&res->why, err == -EMFILE || err == -ENFILE ?
+		  FDMSG_RULE_FD_TABLE : FDMSG_RULE_INTERNAL, 0, 0, err);
 	fdmsg_gate_discard(gate, res);
 	res->consumed = 1;
 	return err;

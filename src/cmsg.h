@@ -29,6 +29,8 @@ struct fdmsg_gate_result {
 	int consumed;               /* recvmsg took a message off the socket
 				       (set by fdmsg_gate_recv, even when it
 				       then fails) */
+	struct fdmsg_error_info why; /* the rule a failed check broke:
+					written on failure only */
 };
 
 /* Control buffer bytes for gate's policy: CMSG_SPACE of each record it

@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
+#include "explain.h"
 #include "fdmsg.h"
 #include "frame.h"
 #include "util.h"
@@ -33,9 +35,11 @@ fdmsg_hdr_encode(const struct fdmsg_hdr *hdr, uint8_t out[FDMSG_HDR_SIZE])
 	return FDMSG_HDR_SIZE;
 }
 
-int
-fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
-		 unsigned max_fds, struct fdmsg_hdr *hdr)
+/* Inlined into both entry points: the plain decode pays nothing for the
+ * rule it does not record. */
+static inline int
+hdr_decode(const void *buf, size_t n, uint32_t max_frame, unsigned max_fds,
+	   struct fdmsg_hdr *hdr, struct fdmsg_error_info *why)
 {
 	const uint8_t *p = buf;
 	uint16_t flags;
@@ -48,17 +52,21 @@ fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 
 	/* The wire table's order decides which error wins. */
 	if (p[OFF_VERSION] != FDMSG_WIRE_VERSION)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_VERSION, p[OFF_VERSION],
+				 FDMSG_WIRE_VERSION, -EBADMSG);
 	if (p[OFF_NFDS] > max_fds)
-		return -EPROTO;
+		return fdmsg_why(why, FDMSG_RULE_NFDS, p[OFF_NFDS], max_fds,
+				 -EPROTO);
 	flags = le16_load(p + OFF_FLAGS);
 	if (flags != 0)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_FLAGS, flags, 0, -EBADMSG);
 	len = le32_load(p + OFF_LEN);
 	if (len < FDMSG_HDR_SIZE)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_LEN_SHORT, len,
+				 FDMSG_HDR_SIZE, -EBADMSG);
 	if (len > max_frame)
-		return -EMSGSIZE;
+		return fdmsg_why(why, FDMSG_RULE_LEN_MAX, len, max_frame,
+				 -EMSGSIZE);
 
 	hdr->version = p[OFF_VERSION];
 	hdr->nfds = p[OFF_NFDS];
@@ -67,6 +75,21 @@ fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 	hdr->type = le32_load(p + OFF_TYPE);
 	hdr->peerid = le32_load(p + OFF_PEERID);
 	return FDMSG_HDR_SIZE;
+}
+
+int
+fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
+		 unsigned max_fds, struct fdmsg_hdr *hdr)
+{
+	return hdr_decode(buf, n, max_frame, max_fds, hdr, NULL);
+}
+
+int
+fdmsg_hdr_decode_why(const void *buf, size_t n, uint32_t max_frame,
+		     unsigned max_fds, struct fdmsg_hdr *hdr,
+		     struct fdmsg_error_info *why)
+{
+	return hdr_decode(buf, n, max_frame, max_fds, hdr, why);
 }
 
 size_t
@@ -97,19 +120,27 @@ fdmsg_stream_claims(const uint8_t *p, size_t n, unsigned cap)
 #define OFF_CAPS 32
 #define OFF_RESERVED32 36
 
-/* The body's rules, in its order; 0 or -EBADMSG. */
+/* The body's rules, in its order; 0 or -EBADMSG, the rule in *why. */
 static int
-hello_check(const struct fdmsg_hello *h)
+hello_check(const struct fdmsg_hello *h, struct fdmsg_error_info *why)
 {
 	if (h->min_version == 0 || h->max_version < h->min_version)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_HELLO_VERSIONS,
+				 h->min_version, h->max_version, -EBADMSG);
 	if (h->max_frame < FDMSG_HDR_SIZE || h->max_frame > FDMSG_MAX_FRAME_CAP)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_HELLO_MAX_FRAME, h->max_frame,
+				 h->max_frame < FDMSG_HDR_SIZE ?
+					 FDMSG_HDR_SIZE : FDMSG_MAX_FRAME_CAP,
+				 -EBADMSG);
 	if (h->max_batch != 0 && (h->max_batch < h->max_frame ||
 				  h->max_batch > FDMSG_MAX_FRAME_CAP))
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_HELLO_MAX_BATCH, h->max_batch,
+				 h->max_batch < h->max_frame ?
+					 h->max_frame : FDMSG_MAX_FRAME_CAP,
+				 -EBADMSG);
 	if (h->max_fds > FDMSG_MAX_FDS_CAP)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_HELLO_MAX_FDS, h->max_fds,
+				 FDMSG_MAX_FDS_CAP, -EBADMSG);
 	return 0;
 }
 
@@ -126,7 +157,7 @@ int
 fdmsg_hello_encode(const struct fdmsg_hello *hello,
 		   uint8_t out[FDMSG_HELLO_SIZE])
 {
-	if (hello == NULL || out == NULL || hello_check(hello) < 0)
+	if (hello == NULL || out == NULL || hello_check(hello, NULL) < 0)
 		return -EINVAL;
 	out[OFF_VERSION] = FDMSG_WIRE_VERSION;
 	out[OFF_NFDS] = 0;
@@ -148,8 +179,16 @@ fdmsg_hello_encode(const struct fdmsg_hello *hello,
 int
 fdmsg_hello_decode(const void *buf, size_t n, struct fdmsg_hello *hello)
 {
+	return fdmsg_hello_decode_why(buf, n, hello, NULL);
+}
+
+int
+fdmsg_hello_decode_why(const void *buf, size_t n, struct fdmsg_hello *hello,
+		       struct fdmsg_error_info *why)
+{
 	const uint8_t *p = buf;
 	struct fdmsg_hello h;
+	uint32_t v;
 	int r;
 
 	/* The header's rules in the wire table's order, as soon as it is
@@ -159,27 +198,58 @@ fdmsg_hello_decode(const void *buf, size_t n, struct fdmsg_hello *hello)
 	if (p == NULL || hello == NULL)
 		return -EINVAL;
 	if (p[OFF_VERSION] != FDMSG_WIRE_VERSION)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_VERSION, p[OFF_VERSION],
+				 FDMSG_WIRE_VERSION, -EBADMSG);
 	if (p[OFF_NFDS] != 0)
-		return -EPROTO;
-	if (le16_load(p + OFF_FLAGS) != FDMSG_HDR_HELLO ||
-	    le32_load(p + OFF_LEN) != FDMSG_HELLO_SIZE)
-		return -EBADMSG;
+		return fdmsg_why(why, FDMSG_RULE_HELLO_NFDS, p[OFF_NFDS], 0,
+				 -EPROTO);
+	if ((v = le16_load(p + OFF_FLAGS)) != FDMSG_HDR_HELLO)
+		return fdmsg_why(why, FDMSG_RULE_FLAGS, v, FDMSG_HDR_HELLO,
+				 -EBADMSG);
+	if ((v = le32_load(p + OFF_LEN)) != FDMSG_HELLO_SIZE)
+		return fdmsg_why(why, FDMSG_RULE_HELLO_LEN, v, FDMSG_HELLO_SIZE,
+				 -EBADMSG);
 	if (n < FDMSG_HELLO_SIZE)
 		return 0;
-	if (le32_load(p + OFF_TYPE) != 0 || le32_load(p + OFF_PEERID) != 0)
-		return -EBADMSG;
+	if ((v = le32_load(p + OFF_TYPE)) != 0 ||
+	    (v = le32_load(p + OFF_PEERID)) != 0)
+		return fdmsg_why(why, FDMSG_RULE_HELLO_ROUTE, v, 0, -EBADMSG);
 	h.min_version = p[OFF_MIN_VERSION];
 	h.max_version = p[OFF_MAX_VERSION];
 	h.max_frame = le32_load(p + OFF_MAX_FRAME);
 	h.max_batch = le32_load(p + OFF_MAX_BATCH);
 	h.max_fds = le32_load(p + OFF_MAX_FDS);
 	h.caps = le32_load(p + OFF_CAPS);
-	if (le16_load(p + OFF_RESERVED16) != 0 ||
-	    le32_load(p + OFF_RESERVED32) != 0)
-		return -EBADMSG;
-	if ((r = hello_check(&h)) < 0)
+	if ((v = le16_load(p + OFF_RESERVED16)) != 0 ||
+	    (v = le32_load(p + OFF_RESERVED32)) != 0)
+		return fdmsg_why(why, FDMSG_RULE_HELLO_RESERVED, v, 0,
+				 -EBADMSG);
+	if ((r = hello_check(&h, why)) < 0)
 		return r;
 	*hello = h;
 	return FDMSG_HELLO_SIZE;
+}
+
+/* Both leave *info at FDMSG_RULE_NONE when the decode does not fail. */
+int
+fdmsg_hdr_explain(const void *buf, size_t n, uint32_t max_frame,
+		  unsigned max_fds, struct fdmsg_error_info *info)
+{
+	struct fdmsg_hdr h;
+
+	if (info == NULL)
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	return fdmsg_hdr_decode_why(buf, n, max_frame, max_fds, &h, info);
+}
+
+int
+fdmsg_hello_explain(const void *buf, size_t n, struct fdmsg_error_info *info)
+{
+	struct fdmsg_hello h;
+
+	if (info == NULL)
+		return -EINVAL;
+	memset(info, 0, sizeof(*info));
+	return fdmsg_hello_decode_why(buf, n, &h, info);
 }

@@ -1,0 +1,266 @@
+/*
+ * The fdmsg side of each case: an application using the public API as
+ * documented, the way fdmsg(3) suggests for the work.  The one-way sender
+ * warms up until its queue has been full once (so it has grown to its
+ * cap), within 8 times the baseline's warm-up, and marks its last warm-up
+ * frame with peerid 1; the receiver measures from that frame on.  The
+ * decode-only case is here too: fdmsg_hdr_decode over 64 KiB of frames
+ * against a memcpy of them.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include "fdmsg.h"
+
+#include "bench.h"
+
+int
+fdmsg_socketpair(int type, int sv[2])
+{
+	return fdmsg_pair(type, sv);
+}
+
+static int
+chan_open(const struct role *x, struct fdmsg_chan **c)
+{
+	struct fdmsg_opts o;
+
+	fdmsg_opts_init(&o);
+	o.max_fds = x->bc->max_fds;
+	return fdmsg_chan_new(c, x->sock, &o, FDMSG_CHAN_OWN_FD);
+}
+
+enum sender
+sender_of(const struct bcase *bc)
+{
+	enum sender m = opt_sender >= 0 ? (enum sender)opt_sender : bc->send;
+
+#ifndef FDMSG_MORE
+	if (m == SEND_MORE)
+		m = SEND_QUEUE; /* the library has no cork */
+#endif
+	return m;
+}
+
+static int
+wait_out(int fd)
+{
+	struct pollfd p;
+
+	p.fd = fd;
+	p.events = POLLOUT;
+	p.revents = 0;
+	if (poll(&p, 1, -1) < 0 && errno != EINTR)
+		return -errno;
+	return 0;
+}
+
+/* One frame, the way an application of this kind sends it.  *full: set
+ * when the queue was full (-ENOBUFS). */
+static int
+fd_send(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
+	const int *fds, unsigned nfds, enum sender mode, int *full)
+{
+	unsigned flags = mode == SEND_POLL ? FDMSG_NO_QUEUE : 0;
+	int r;
+
+#ifdef FDMSG_MORE
+	if (mode == SEND_MORE)
+		flags = FDMSG_MORE;
+#endif
+	for (;;) {
+		r = fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
+			       flags);
+		if (mode == SEND_POLL && r == -EAGAIN) {
+			r = wait_out(fdmsg_chan_fd(c));
+		} else if (r == -ENOBUFS) {
+			*full = 1;
+			r = fdmsg_flush_wait(c, -1);
+		} else {
+			return r;
+		}
+		if (r < 0)
+			return r;
+	}
+}
+
+/* The next message, of the case's type, size and descriptors. */
+static int
+recv_ok(struct fdmsg_chan *c, struct fdmsg_msg *m, const struct bcase *bc)
+{
+	int r = fdmsg_recv_wait(c, m, -1);
+
+	if (r < 0)
+		return r;
+	if (m->type != BENCH_TYPE || m->len != bc->frame - FDMSG_HDR_SIZE ||
+	    m->nfds != bc->nfds)
+		return -EBADMSG;
+	return 0;
+}
+
+static uint8_t payload[CHUNK];
+
+static int
+fd_client(const struct role *x, struct fdmsg_chan *c, struct res *rs)
+{
+	struct fdmsg_msg m;
+	struct iovec iov;
+	size_t i;
+	int r, full = 0;
+
+	iov.iov_base = payload;
+	iov.iov_len = x->bc->frame - FDMSG_HDR_SIZE;
+	for (i = 0; i < x->warm + x->n; i++) {
+		if ((r = warm_wait(x, i, rs)) < 0 ||
+		    (r = fd_send(c, 0, &iov, NULL, 0, SEND_QUEUE, &full)) < 0 ||
+		    (r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
+	}
+	mark_end(rs, x->label);
+	return 0;
+}
+
+static int
+fd_server(const struct role *x, struct fdmsg_chan *c, struct res *rs)
+{
+	struct fdmsg_msg m;
+	struct iovec iov;
+	size_t i;
+	int r;
+
+	for (i = 0; i < x->warm + x->n; i++) {
+		if ((r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
+		iov.iov_base = (void *)(uintptr_t)m.payload;
+		iov.iov_len = m.len;
+		if ((r = fdmsg_send(c, m.type, m.peerid, &iov, 1, NULL, 0,
+				    0)) < 0 ||
+		    (r = warm_post(x, i, rs)) < 0)
+			return r;
+	}
+	mark_end(rs, x->label);
+	return 0;
+}
+
+static int
+fd_sender(const struct role *x, struct fdmsg_chan *c, struct res *rs)
+{
+	const struct bcase *bc = x->bc;
+	const enum sender mode = sender_of(bc);
+	int fds[FDMSG_MAX_FDS_CAP];
+	struct iovec iov;
+	size_t i;
+	int r, full = 0;
+
+	memset(fds, -1, sizeof(fds));
+	if ((r = open_fds(fds, bc->nfds)) < 0)
+		goto out;
+	iov.iov_base = payload;
+	iov.iov_len = bc->frame - FDMSG_HDR_SIZE;
+	/* Warm-up: until the queue has been full once (it grows to its cap
+	 * only then), within 8 times the warm-up; peerid 1 ends it. */
+	for (i = 0; i < x->warm || (!full && mode != SEND_POLL &&
+				    i < 8 * x->warm); i++)
+		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode, &full)) < 0)
+			goto out;
+	if ((r = fd_send(c, 1, &iov, fds, bc->nfds, mode, &full)) < 0 ||
+	    (r = fdmsg_flush_wait(c, -1)) < 0 ||
+	    (r = wait_sync(x->sync)) < 0)
+		goto out;
+	mark_begin(rs);
+	for (i = 0; i < x->n; i++)
+		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode, &full)) < 0)
+			goto out;
+	if ((r = fdmsg_flush_wait(c, -1)) < 0)
+		goto out;
+	mark_end(rs, x->label);
+out:
+	close_fds(fds, bc->nfds);
+	return r;
+}
+
+static int
+fd_receiver(const struct role *x, struct fdmsg_chan *c, struct res *rs)
+{
+	struct fdmsg_msg m;
+	size_t i;
+	int r;
+
+	/* The sender's warm-up ends with peerid 1. */
+	do {
+		if ((r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
+	} while (m.peerid != 1);
+	mark_begin(rs);
+	if ((r = post_sync(x->sync)) < 0)
+		return r;
+	/* The descriptors of a frame are closed by the next receive, as the
+	 * raw receiver closes them. */
+	for (i = 0; i < x->n; i++)
+		if ((r = recv_ok(c, &m, x->bc)) < 0)
+			return r;
+	fdmsg_msg_release(&m);
+	mark_end(rs, x->label);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ */
+/* Decode only                                                         */
+/* ------------------------------------------------------------------ */
+
+static uint64_t sink;
+
+int
+decode_role(const struct role *x, int impl, struct res *rs)
+{
+	const struct bcase *bc = x->bc;
+	static uint8_t src[CHUNK], dst[CHUNK];
+	const size_t per = CHUNK / bc->frame;
+	struct fdmsg_hdr h;
+	size_t i, off;
+	int r;
+
+	for (i = 0; i < per; i++)
+		put_frame(src + i * bc->frame, bc->frame, 0);
+	for (i = 0; i < x->warm + x->n; i += per) {
+		if (i == x->warm)
+			mark_begin(rs);
+		if (impl == IMPL_RAW) {
+			memcpy(dst, src, sizeof(src));
+			/* The copy must happen: dst escapes. */
+			__asm__ volatile("" : : "r"(dst) : "memory");
+			continue;
+		}
+		for (off = 0; off < sizeof(src); off += h.len) {
+			r = fdmsg_hdr_decode(src + off, sizeof(src) - off,
+					     FDMSG_MAX_FRAME_DEFAULT, 0, &h);
+			if (r != FDMSG_HDR_SIZE)
+				return FAIL(r < 0 ? r : -EBADMSG);
+			sink += h.type;
+		}
+	}
+	mark_end(rs, x->label);
+	return 0;
+}
+
+
+int
+fdmsg_role(const struct role *x, int which, struct res *rs)
+{
+	struct fdmsg_chan *c = NULL;
+	int r;
+
+	memset(payload, 0xab, sizeof(payload));
+	if ((r = chan_open(x, &c)) < 0)
+		return FAIL(r);
+	if (x->bc->kind == K_PINGPONG)
+		r = which == 0 ? fd_client(x, c, rs) : fd_server(x, c, rs);
+	else
+		r = which == 0 ? fd_sender(x, c, rs) : fd_receiver(x, c, rs);
+	fdmsg_chan_free(c);
+	return r < 0 ? FAIL(r) : 0;
+}
