@@ -177,7 +177,8 @@ static void ring_push(struct fdring *r, const int *fds, unsigned n,
 
 	k = r->cap - tail < n ? r->cap - tail : n;
 	memcpy(r->fd + tail, fds, k * sizeof(int));
-	memcpy(r->fd, fds + k, (n - k) * sizeof(int));
+	if (n > k)
+		memcpy(r->fd, fds + k, (n - k) * sizeof(int));
 	for (i = 0; i < k; i++)
 		r->at[tail + i] = start;
 	for (; i < n; i++)
@@ -201,7 +202,8 @@ static void ring_take(struct fdring *r, int *fds, unsigned n)
 	unsigned k = r->cap - r->head < n ? r->cap - r->head : n;
 
 	memcpy(fds, r->fd + r->head, k * sizeof(int));
-	memcpy(fds + k, r->fd, (n - k) * sizeof(int));
+	if (n > k)
+		memcpy(fds + k, r->fd, (n - k) * sizeof(int));
 	r->head = ring_at(r, n);
 	r->n -= n;
 }
@@ -812,7 +814,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	if (avail < h.len)
 		return 1;
 
-	ring_take(&c->ahead, c->mfds, h.nfds);
+	if (h.nfds > 0)
+		ring_take(&c->ahead, c->mfds, h.nfds);
 	c->m_nfds = h.nfds;
 	if (f < c->rd_start) {
 		c->mpidfd = take_fd(&c->f_pidfd);

@@ -241,7 +241,7 @@ static inline int q_place(struct fdmsg_queue *q, size_t len, size_t nfds,
 	return 0;
 }
 
-int fdmsg_q_reserve(struct fdmsg_queue *q, size_t len, size_t nfds)
+int fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len, size_t nfds)
 {
 	size_t at;
 

@@ -102,10 +102,22 @@ static inline int fdmsg_q_whole(const struct fdmsg_queue *q, size_t bytes,
 	       (batch_fds > 0 && fdmsg_q_nfds(q) >= batch_fds);
 }
 
+FDMSG_HIDDEN int fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len,
+				      size_t nfds);
+
 /* Room for a frame of len bytes and nfds descriptors without another
- * allocation (send_direct: a stream frame is never left half sent). */
-FDMSG_HIDDEN int fdmsg_q_reserve(struct fdmsg_queue *q, size_t len,
-				 size_t nfds);
+ * allocation (send_direct: a stream frame is never left half sent).
+ * Inline: per frame, room after region A is the common case. */
+static inline int fdmsg_q_reserve(struct fdmsg_queue *q, size_t len,
+				  size_t nfds)
+{
+	if (q->bytes.wend == 0 && len <= q->bytes.cap - q->bytes.end &&
+	    len <= q->max_bytes - fdmsg_q_bytes(q) &&
+	    nfds <= q->fds.cap - q->fds.end &&
+	    nfds <= q->max_fds - fdmsg_q_nfds(q))
+		return 0;
+	return fdmsg_q_reserve_slow(q, len, nfds);
+}
 
 /*
  * Queues the frame h (h->len bytes: its header, encoded here, then the
