@@ -1,10 +1,13 @@
 #!/bin/bash -eu
 # OSS-Fuzz / ClusterFuzzLite build: runs in the base-builder image (or
 # locally through ci/oss-fuzz/local-check) with $CC $CXX $CFLAGS $CXXFLAGS
-# $LIB_FUZZING_ENGINE $OUT $WORK set by the infrastructure.  Builds every
-# fuzz target with the engine's link flags (fuzz_engine=custom), links
-# with $CXX, and puts next to each binary its seed corpus zip, dictionary
-# and options.
+# $LIB_FUZZING_ENGINE $SANITIZER $OUT $WORK set by the infrastructure.
+# OSS-Fuzz's projects/fdmsg/build.sh and .clusterfuzzlite/build.sh are one
+# line that runs this.  Builds every fuzz target with the engine's link
+# flags (fuzz_engine=custom), links with $CXX, and puts next to each
+# binary its seed corpus zip (seeds, merged finds and the crash-*
+# regressions), dictionary and options.
+set -o pipefail
 # The source tree: the working directory in the builder image (WORKDIR,
 # where $SRC/build.sh runs), else the tree this script sits in.
 if [ -f fuzz/meson.build ] && [ -f meson_options.txt ]; then
@@ -16,6 +19,14 @@ cd "$SRC_DIR"
 : "${WORK:=$SRC_DIR/build-ossfuzz-work}" "${OUT:=$SRC_DIR/build-ossfuzz-out}"
 : "${LIB_FUZZING_ENGINE:=-fsanitize=fuzzer}"
 mkdir -p "$WORK" "$OUT"
+
+# OSS-Fuzz's undefined-behaviour flags leave out pointer-overflow (NULL
+# plus an offset: corpus/roundtrip/crash-chan-q_append-null-plus-offset)
+# and alignment; both are added, fatal like the rest.
+if [ "${SANITIZER:-}" = undefined ]; then
+	extra="-fsanitize=pointer-overflow,alignment -fno-sanitize-recover=pointer-overflow,alignment"
+	export CFLAGS="${CFLAGS:-} $extra" CXXFLAGS="${CXXFLAGS:-} $extra"
+fi
 build="$WORK/build"
 rm -rf "$build"  # meson reads CFLAGS only at the first setup
 
@@ -29,27 +40,25 @@ if ! meson setup "$build" --buildtype=plain --default-library=static \
 	exit 1
 fi
 
-# Every fuzz/<name>.c that fuzz/meson.build builds.
-known=$(ninja -C "$build" -t targets all | sed -n 's|^fuzz/\([A-Za-z0-9_-]*\): .*|\1|p' | sort -u)
-fuzzers=()
-for f in fuzz/*.c; do
-	name=$(basename "$f" .c)
-	[ "$name" = standalone_main ] && continue
-	grep -qx "$name" <<<"$known" && fuzzers+=("$name")
-done
+# Every fuzz target the build defines (fuzz/<name> executables).
+mapfile -t fuzzers < <(ninja -C "$build" -t targets all |
+	sed -n 's|^fuzz/\([A-Za-z0-9_-]*\): .*|\1|p' | sort -u)
 [ ${#fuzzers[@]} -gt 0 ] || { echo "no fuzz targets"; exit 1; }
 ninja -v -j"$(nproc)" -C "$build" "${fuzzers[@]/#/fuzz/}"
 
 for fuzzer in "${fuzzers[@]}"; do
 	cp "$build/fuzz/$fuzzer" "$OUT/"
 	rm -f "$OUT/${fuzzer}_seed_corpus.zip"
-	# Seeds and merged finds; crash-* regressions stay out (they belong
-	# to the meson corpus replay, and would stop every fuzzing run).
+	# Everything in corpus/<fuzzer>/, the crash-* regressions too (fixed
+	# bugs: a fuzzer that crashes on one is a regression found at once).
+	# A failed zip fails the build.
 	if [ -d "corpus/$fuzzer" ]; then
-		(cd "corpus/$fuzzer" &&
-		 find . -maxdepth 1 -type f ! -name 'crash-*' ! -name 'leak-*' \
-			! -name 'timeout-*' ! -name 'oom-*' -printf '%f\n' |
-		 sort | zip -q -j "$OUT/${fuzzer}_seed_corpus.zip" -@) || true
+		if ! (cd "corpus/$fuzzer" &&
+		      find . -maxdepth 1 -type f -printf '%f\n' | LC_ALL=C sort |
+		      zip -q -X "$OUT/${fuzzer}_seed_corpus.zip" -@); then
+			echo "build-fuzzers: zip of corpus/$fuzzer failed" >&2
+			exit 1
+		fi
 	fi
 	[ -f "fuzz/$fuzzer.dict" ] && cp "fuzz/$fuzzer.dict" "$OUT/"
 	[ -f "fuzz/$fuzzer.options" ] && cp "fuzz/$fuzzer.options" "$OUT/"
