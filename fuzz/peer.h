@@ -218,35 +218,8 @@ peer_drain(struct peer *p)
 static ssize_t
 peer_sendmsg(struct peer *p, const uint8_t *b, size_t n, unsigned nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * PEER_MAX_FDS_PER_CHUNK)];
-	} u;
-	struct iovec iov = { (void *)(uintptr_t)b, n };
-	struct msghdr mh;
-	struct cmsghdr *c;
-	unsigned i;
-	ssize_t r;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		for (i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &peer_devnull,
-			       sizeof(int));
-	}
-	do
-		r = sendmsg(p->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : r;
+	return fuzz_sendmsg_fds(p->sock, b, n, peer_devnull, nfds,
+				MSG_DONTWAIT);
 }
 
 static void

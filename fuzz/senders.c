@@ -79,41 +79,6 @@ snd_teardown(void)
 	snd_memfd = -1;
 }
 
-/* sendmsg of n bytes with nfds copies of the memfd; -errno on failure. */
-static ssize_t
-snd_sendmsg(int sock, const void *b, size_t n, unsigned nfds, int memfd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * SND_MAX_FDS)];
-	} u;
-	struct iovec iov = { (void *)(uintptr_t)b, n };
-	struct msghdr mh;
-	struct cmsghdr *c;
-	unsigned i;
-	ssize_t r;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		for (i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &memfd,
-			       sizeof(int));
-	}
-	do
-		r = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : r;
-}
-
 /*
  * The helper, one child for the whole run: reads requests on ctl, each
  * answered with an ssize_t:
@@ -176,8 +141,9 @@ helper_main(int ctl)
 				memcpy(&sock, CMSG_DATA(c), sizeof(int));
 			}
 		} else if (buf[0] == 'w' && n >= 2 && sock >= 0) {
-			r = snd_sendmsg(sock, buf + 2, (size_t)n - 2, buf[1],
-					snd_memfd);
+			r = fuzz_sendmsg_fds(sock, buf + 2, (size_t)n - 2,
+					     snd_memfd, buf[1] % (SND_MAX_FDS + 1),
+					     MSG_DONTWAIT);
 		} else {
 			helper_exit(1);
 		}
@@ -224,34 +190,12 @@ static ssize_t
 helper_call(uint8_t op, const uint8_t *b, size_t n, int fd)
 {
 	static uint8_t msg[SND_MAX_LEN + 2];
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(int))];
-	} u;
-	struct iovec iov = { msg, n + 1 };
-	struct msghdr mh;
-	struct cmsghdr *c;
 	ssize_t r, ans;
 
 	msg[0] = op;
 	if (n > 0)
 		memcpy(msg + 1, b, n);
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = sizeof(u.b);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(c), &fd, sizeof(int));
-	}
-	do
-		r = sendmsg(helper.ctl, &mh, MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
+	r = fuzz_sendmsg_fds(helper.ctl, msg, n + 1, fd, fd >= 0, 0);
 	FUZZ_CHECK(r == (ssize_t)(n + 1));
 	do
 		r = read(helper.ctl, &ans, sizeof(ans));
@@ -267,7 +211,8 @@ snd_write(struct snd *s, int w, const uint8_t *b, size_t n, unsigned nfds)
 	static uint8_t req[SND_MAX_LEN + 1];
 
 	if (w == 0)
-		return snd_sendmsg(s->sock[0], b, n, nfds, snd_memfd);
+		return fuzz_sendmsg_fds(s->sock[0], b, n, snd_memfd, nfds,
+					MSG_DONTWAIT);
 	req[0] = (uint8_t)nfds;
 	memcpy(req + 1, b, n);
 	return helper_call('w', req, n + 1, -1);
