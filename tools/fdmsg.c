@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "fdmsg.h"
+#include "pcapng.h"
 #include "tool.h"
 
 /*
@@ -56,9 +57,16 @@ static const struct {
 "recv: --count N takes clients one after another until N frames came;\n"
 "without it, one client, until it closes.  --payload ends a payload\n"
 "without a final newline with one.\n" },
+	{ "proxy",
+"fdmsg proxy [--capture FILE] [--stream] [--max-fds N] [--max-frame N]\n"
+"                   [--max-clients N] [-v] LISTEN_PATH TARGET_PATH\n",
+"proxy: relays each client of LISTEN_PATH to its own connection to\n"
+"TARGET_PATH; --capture writes every frame to FILE (pcapng, - stdout).\n"
+"Defaults: --max-fds 253, --max-frame 65536, --max-clients 64.\n" },
 	{ "decode",
 "fdmsg decode [FILE]\n",
-"decode: FILE - or none reads stdin.\n" },
+"decode: FILE - or none reads stdin; a capture (proxy --capture) is\n"
+"read as one, a record a line.\n" },
 };
 
 static const char usage_common[] =
@@ -81,7 +89,7 @@ usage(const char *cmd)
 			break;
 	if (i == NUSAGES) {
 		fprintf(stderr, "fdmsg: unknown command '%s' (serve, send, "
-			"recv, decode)\n", cmd);
+			"recv, proxy, decode)\n", cmd);
 		return EXIT_USAGE;
 	}
 	for (i = 0; i < NUSAGES; i++) {
@@ -956,6 +964,25 @@ decode_hello(int fd, const uint8_t *head, size_t n)
 	return 0;
 }
 
+/* A capture (proxy --capture): one line per record.  Exit status. */
+static int
+decode_capture(int fd, const uint8_t *head, size_t n, const char *name)
+{
+	const char *why = NULL;
+	uint64_t off = 0;
+	int r;
+
+	r = pcapng_decode(fd, head, n, stdout, err_name, &off, &why);
+	if (r == 0)
+		return 0;
+	if (why != NULL && strcmp(why, "read") == 0)
+		return fail("decode", name, r);
+	fprintf(stderr, "fdmsg decode: offset %" PRIu64 ": %s: %s%s%s\n",
+		off, err_name(r), err_text(r), why != NULL ? ": " : "",
+		why != NULL ? why : "");
+	return EXIT_PROTO;
+}
+
 static int
 cmd_decode(int argc, char **argv)
 {
@@ -994,6 +1021,10 @@ cmd_decode(int argc, char **argv)
 		}
 		if (n == 0)
 			break;
+		if (off == 0 && pcapng_is(raw, (size_t)n)) {
+			ret = decode_capture(fd, raw, (size_t)n, name);
+			goto out;
+		}
 		if (off == 0 && fdmsg_hello_is(raw, (size_t)n)) {
 			r = decode_hello(fd, raw, (size_t)n);
 			if (r < 0) {
@@ -1051,7 +1082,7 @@ main(int argc, char **argv)
 
 	if (argc < 2) {
 		fprintf(stderr, "fdmsg: missing command (serve, send, recv, "
-			"decode; fdmsg --help for usage)\n");
+			"proxy, decode; fdmsg --help for usage)\n");
 		return EXIT_USAGE;
 	}
 	cmd = argv[1];
@@ -1076,7 +1107,9 @@ main(int argc, char **argv)
 		return cmd_recv(argc - 2, argv + 2);
 	if (strcmp(cmd, "decode") == 0)
 		return cmd_decode(argc - 2, argv + 2);
+	if (strcmp(cmd, "proxy") == 0)
+		return cmd_proxy(argc - 2, argv + 2);
 	fprintf(stderr, "fdmsg: unknown command '%s' (serve, send, recv, "
-		"decode; fdmsg --help for usage)\n", cmd);
+		"proxy, decode; fdmsg --help for usage)\n", cmd);
 	return EXIT_USAGE;
 }

@@ -64,5 +64,6 @@ void sockfile_note(struct sockfile *f, const char *path);
 void sockfile_remove(const struct sockfile *f, const char *path);
 
 int cmd_serve(int argc, char **argv);
+int cmd_proxy(int argc, char **argv);
 
 #endif
