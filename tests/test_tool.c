@@ -439,6 +439,99 @@ Test(tool_usage, each_command_has_its_help)
 	FD_GUARD_END();
 }
 
+/* The file's contents, NUL-terminated, into a malloc'd buffer. */
+static char *
+slurp(const char *path)
+{
+	char *buf;
+	size_t n;
+	FILE *f = fopen(path, "re");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	buf = malloc(1u << 20);
+	cr_assert_not_null(buf);
+	n = fread(buf, 1, (1u << 20) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* "-max-fds" (after Fl's own dash) as mdoc writes it: "Fl \-max\-fds". */
+static void
+mdoc_flag(const char *opt, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "Fl ");
+
+	for (; *opt != '\0' && n + 3 < size; opt++) {
+		if (*opt == '-')
+			buf[n++] = '\\';
+		buf[n++] = *opt;
+	}
+	buf[n] = '\0';
+}
+
+/*
+ * The option table behind each command: its --help lists the options
+ * (lines of at most 79 columns), the parser knows every one listed (OPT=x
+ * is a usage error about its value or a missing operand, never "unknown
+ * option"), and man/fdmsg.1 documents each.
+ */
+Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
+{
+	static const char *const cmds[] = { "serve", "send", "recv" };
+	const char *manp = getenv("FDMSG_MAN");
+	static char scratch[OUT_CAP];
+	char out[OUT_CAP], err[OUT_CAP], opt[64], want[80], *man, *l, *e;
+	size_t i, n, width;
+	int nopts;
+
+	cr_assert_not_null(manp, "FDMSG_MAN is not set");
+	man = slurp(manp);
+	FD_GUARD_BEGIN();
+	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		cr_assert_eq(run(NULL, 0, out, err, cmds[i], "--help"), 0);
+		for (l = out; *l != '\0'; l = *e ? e + 1 : e) {
+			e = strchr(l, '\n');
+			width = e != NULL ? (size_t)(e - l) : strlen(l);
+			cr_assert_leq(width, 79, "%s --help: %.*s", cmds[i],
+				      (int)width, l);
+			if (e == NULL)
+				break;
+		}
+		l = strstr(out, "\noptions:\n");
+		cr_assert_not_null(l, "%s --help lists no options: %s",
+				   cmds[i], out);
+		nopts = 0;
+		for (l = strchr(l + 1, '\n') + 1; strncmp(l, "  ", 2) == 0;
+		     l = strchr(l, '\n') + 1) {
+			const char *o = l + 2;
+
+			if (*o == ' ')
+				continue; /* a wrapped description */
+			if (o[1] != '-') /* "-v, --verbose" */
+				o = strstr(o, "--");
+			n = strcspn(o, " \n");
+			cr_assert_lt(n, sizeof(opt) - 3);
+			snprintf(opt, sizeof(opt), "%.*s=x", (int)n, o);
+			cr_assert_eq(run(NULL, 0, scratch, err,
+					 cmds[i], opt), 2, "%s %s", cmds[i],
+				     opt);
+			cr_assert_null(strstr(err, "unknown option"),
+				       "%s %s: %s", cmds[i], opt, err);
+			cr_assert_eq(count_lines(err), 1, "%s", err);
+			/* mdoc: "Fl \\-max\\-fds" */
+			opt[n] = '\0';
+			mdoc_flag(opt + 1, want, sizeof(want));
+			cr_assert_not_null(strstr(man, want), "%s %s is not in "
+					   "%s (%s)", cmds[i], opt, manp, want);
+			nopts++;
+		}
+		cr_assert_gt(nopts, 0, "%s", cmds[i]);
+	}
+	FD_GUARD_END();
+	free(man);
+}
+
 /* The version: fdmsg --version, the header's macros and fdmsg_version()
  * all say meson's project version. */
 Test(tool_usage, version_is_the_projects_everywhere)

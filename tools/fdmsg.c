@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,83 +28,117 @@
 #include "pcapng.h"
 #include "tool.h"
 
-/*
- * Each command's usage: its synopsis (after "usage: " or seven spaces,
- * so continuation lines line up either way) and its notes.
- */
-static const struct {
-	const char *cmd;
-	const char *synopsis;
-	const char *notes;
-} usages[] = {
-	{ "serve",
-"fdmsg serve [--echo] [--stream] [--max-fds N] [--max-frame N]\n"
-"                   [--max-queue N] [--max-queue-fds N] [--max-clients N]\n"
-"                   [--max-per-uid N] [--frame-timeout MS]\n"
-"                   [--idle-timeout MS] PATH\n",
-"serve defaults: --max-fds 0 (no descriptors accepted), --max-frame 65536,\n"
-"--max-queue 1048576, --max-queue-fds 64, --max-clients 256,\n"
-"--max-per-uid half of --max-clients, --frame-timeout 5000,\n"
-"--idle-timeout 60000 (timeouts 0: none).\n" },
-	{ "send",
-"fdmsg send PATH [--stream] --type N [--peerid N]\n"
-"                  [--data TEXT | --file F] [--fd FILE]... [--reply]\n"
-"                  [--payload] [--timeout MS] [-v]\n",
-"send: --file - reads stdin; --payload prints the reply's payload;\n"
-"--timeout bounds the waits for the frame to leave and for the reply\n"
-"(default and 0: none).\n" },
-	{ "recv",
-"fdmsg recv PATH [--stream] [--count N] [--payload]\n",
-"recv: --count N takes clients one after another until N frames came;\n"
-"without it, one client, until it closes.  --payload ends a payload\n"
-"without a final newline with one.\n" },
-	{ "proxy",
-"fdmsg proxy [--capture FILE] [--stream] [--max-fds N] [--max-frame N]\n"
-"                   [--max-clients N] [-v] LISTEN_PATH TARGET_PATH\n",
-"proxy: relays each client of LISTEN_PATH to its own connection to\n"
-"TARGET_PATH; --capture writes every frame to FILE (pcapng, - stdout).\n"
-"Defaults: --max-fds 253, --max-frame 65536, --max-clients 64.\n" },
-	{ "decode",
-"fdmsg decode [FILE]\n",
-"decode: FILE - or none reads stdin; a capture (proxy --capture) is\n"
-"read as one, a record a line.\n" },
-};
-
 static const char usage_common[] =
-"fdmsg COMMAND --help: that command's usage; fdmsg --version (-V).\n"
 "PATH is a filesystem path or @name (a Linux abstract socket).\n"
 "Numbers are decimal or 0x hexadecimal.  Exit status: 0 success,\n"
 "1 protocol or validation error, 2 usage error.\n";
 
-#define NUSAGES (sizeof(usages) / sizeof(usages[0]))
+#define USAGE_WIDTH 79
 
-/* cmd's usage, or every command's (cmd NULL), on stdout: exit status. */
-static int
-usage(const char *cmd)
+/* One word of a synopsis, wrapped under the first word after the name. */
+static void
+syn_word(size_t *col, size_t indent, const char *w1, const char *w2,
+	 const char *w3)
+{
+	size_t n = strlen(w1) + strlen(w2) + strlen(w3);
+
+	if (*col > indent && *col + 1 + n > USAGE_WIDTH) {
+		printf("\n%*s", (int)indent, "");
+		*col = indent;
+	}
+	printf(" %s%s%s", w1, w2, w3);
+	*col += 1 + n;
+}
+
+static void
+syn_operands(const struct cmd *c, size_t *col, size_t indent)
 {
 	size_t i;
-	int first = 1;
 
-	for (i = 0; cmd != NULL && i < NUSAGES; i++)
-		if (strcmp(cmd, usages[i].cmd) == 0)
-			break;
-	if (i == NUSAGES) {
-		fprintf(stderr, "fdmsg: unknown command '%s' (serve, send, "
-			"recv, proxy, decode)\n", cmd);
-		return EXIT_USAGE;
+	for (i = 0; i < OPERANDS_MAX && c->operands[i] != NULL; i++)
+		syn_word(col, indent, i < c->nreq ? "" : "[", c->operands[i],
+			 i < c->nreq ? "" : "]");
+}
+
+/* "fdmsg CMD [--opt ARG]... OPERANDS", after lead ("usage: " or
+ * spaces, seven columns either way). */
+static void
+synopsis(const struct cmd *c, const char *lead)
+{
+	const struct opt *o;
+	char word[64];
+	size_t col, indent;
+
+	printf("%sfdmsg %s", lead, c->name);
+	col = indent = strlen(lead) + 6 + strlen(c->name);
+	if (c->operands_first)
+		syn_operands(c, &col, indent);
+	for (o = c->opts; o->name != NULL; o++) {
+		snprintf(word, sizeof(word), "%s%s%s", o->name,
+			 o->arg != NULL ? " " : "",
+			 o->arg != NULL ? o->arg : "");
+		if (o->flags & OPT_REQUIRED)
+			syn_word(&col, indent, "", word, "");
+		else
+			syn_word(&col, indent, "[", word,
+				 o->flags & OPT_REPEAT ? "]..." : "]");
 	}
-	for (i = 0; i < NUSAGES; i++) {
-		if (cmd != NULL && strcmp(cmd, usages[i].cmd) != 0)
-			continue;
-		printf("%s%s", first ? "usage: " : "       ",
-		       usages[i].synopsis);
-		first = 0;
-	}
-	for (i = 0; i < NUSAGES; i++)
-		if (cmd == NULL || strcmp(cmd, usages[i].cmd) == 0)
-			fputs(usages[i].notes, stdout);
-	fputs(usage_common, stdout);
+	if (!c->operands_first)
+		syn_operands(c, &col, indent);
+	putchar('\n');
+}
+
+static int
+usage_done(void)
+{
 	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_PROTO;
+}
+
+/* A command's --help: synopsis, one line per option from its table, its
+ * notes.  The exit status. */
+static int
+usage_cmd(const struct cmd *c)
+{
+	const struct opt *o;
+	char left[64], text[256], *w, *save;
+	size_t n, col;
+
+	synopsis(c, "usage: ");
+	if (c->opts[0].name != NULL)
+		fputs("options:\n", stdout);
+	for (o = c->opts; o->name != NULL; o++) {
+		snprintf(left, sizeof(left), "%s%s%s%s%s",
+			 o->alias != NULL ? o->alias : "",
+			 o->alias != NULL ? ", " : "", o->name,
+			 o->arg != NULL ? " " : "",
+			 o->arg != NULL ? o->arg : "");
+		n = (size_t)snprintf(text, sizeof(text), "%s", o->help);
+		if (o->kind == OPT_NUM && n < sizeof(text))
+			n += (size_t)snprintf(text + n, sizeof(text) - n,
+					      "; %llu..%llu", o->min, o->max);
+		if ((o->flags & OPT_DEFAULT) && n < sizeof(text))
+			snprintf(text + n, sizeof(text) - n, ", default %llu",
+				 o->def);
+		printf("  %-21s", left);
+		col = 23;
+		if (strlen(left) > 21)
+			printf("\n%23s", "");
+		/* Words wrapped under the first. */
+		for (w = strtok_r(text, " ", &save); w != NULL;
+		     w = strtok_r(NULL, " ", &save)) {
+			if (col > 23 && col + 1 + strlen(w) > USAGE_WIDTH) {
+				printf("\n%23s", "");
+				col = 23;
+			}
+			printf(" %s", w);
+			col += 1 + strlen(w);
+		}
+		putchar('\n');
+	}
+	if (c->notes != NULL)
+		fputs(c->notes, stdout);
+	fputs(usage_common, stdout);
+	return usage_done();
 }
 
 /* ------------------------------------------------------------------ */
@@ -183,7 +218,8 @@ fail(const char *cmd, const char *what, int err)
 /* Command line                                                        */
 /* ------------------------------------------------------------------ */
 
-int
+/* 0: no more; 1: an option (a->name); 2: a positional argument (*pos). */
+static int
 args_next(struct args *a, const char **pos)
 {
 	const char *s, *eq;
@@ -201,7 +237,7 @@ args_next(struct args *a, const char **pos)
 	/* Any command's --help: its usage, exit 0.  Every command parses
 	 * its whole command line before it opens or allocates anything. */
 	if (!a->only_pos && (strcmp(s, "--help") == 0 || strcmp(s, "-h") == 0))
-		exit(usage(a->cmd));
+		exit(usage_cmd(a->def));
 	/* "-" alone is a positional (stdin for decode). */
 	if (a->only_pos || s[0] != '-' || s[1] == '\0') {
 		*pos = s;
@@ -218,7 +254,8 @@ args_next(struct args *a, const char **pos)
 	return 1;
 }
 
-const char *
+/* The current option's value, or NULL (message printed) when missing. */
+static const char *
 args_value(struct args *a)
 {
 	if (a->inl != NULL)
@@ -231,22 +268,99 @@ args_value(struct args *a)
 	return a->argv[a->i++];
 }
 
-int
-args_flag(struct args *a)
+static const struct opt *
+opt_find(const struct opt *t, const char *name)
 {
-	if (a->inl != NULL) {
-		fprintf(stderr, "fdmsg %s: %s takes no value\n", a->cmd,
-			a->name);
-		return -1;
-	}
-	return 0;
+	for (; t->name != NULL; t++)
+		if (strcmp(t->name, name) == 0 ||
+		    (t->alias != NULL && strcmp(t->alias, name) == 0))
+			return t;
+	return NULL;
 }
 
+/* One option's value into its field: 0, or -1 after a message. */
 static int
-unknown_option(const struct args *a)
+opt_set(struct args *a, const struct opt *o, char *field)
 {
-	fprintf(stderr, "fdmsg %s: unknown option %s\n", a->cmd, a->name);
-	return EXIT_USAGE;
+	const char *v;
+
+	if (o->kind == OPT_FLAG) {
+		if (a->inl != NULL) {
+			fprintf(stderr, "fdmsg %s: %s takes no value\n",
+				a->cmd, a->name);
+			return -1;
+		}
+		*(int *)(void *)field = 1;
+		return 0;
+	}
+	if ((v = args_value(a)) == NULL)
+		return -1;
+	switch (o->kind) {
+	case OPT_NUM:
+		return opt_num(a, v, o->min, o->max,
+			       (unsigned long long *)(void *)field);
+	case OPT_STR:
+		*(const char **)(void *)field = v;
+		return 0;
+	default:
+		return o->fn(a, v, field);
+	}
+}
+
+int
+opts_parse(const struct cmd *c, int argc, char **argv, void *cfg,
+	   const char **pos)
+{
+	struct args a = { .def = c, .cmd = c->name, .argc = argc,
+			  .argv = argv };
+	unsigned long long seen = 0;
+	const struct opt *o;
+	const char *p;
+	char *base = cfg;
+	size_t npos = 0, i;
+	int k;
+
+	for (i = 0; i < OPERANDS_MAX; i++)
+		pos[i] = NULL;
+	for (o = c->opts; o->name != NULL; o++)
+		if (o->kind == OPT_NUM && (o->flags & OPT_DEFAULT))
+			*(unsigned long long *)(void *)(base + o->off) = o->def;
+	while ((k = args_next(&a, &p)) != 0) {
+		if (k == 2) {
+			if (npos == OPERANDS_MAX || c->operands[npos] == NULL) {
+				fprintf(stderr, "fdmsg %s: unexpected "
+					"argument '%s'\n", c->name, p);
+				return EXIT_USAGE;
+			}
+			pos[npos++] = p;
+			continue;
+		}
+		if ((o = opt_find(c->opts, a.name)) == NULL) {
+			fprintf(stderr, "fdmsg %s: unknown option %s (fdmsg "
+				"%s --help lists them)\n", c->name, a.name,
+				c->name);
+			return EXIT_USAGE;
+		}
+		if (opt_set(&a, o, base + o->off) < 0)
+			return EXIT_USAGE;
+		i = (size_t)(o - c->opts);
+		if (i < 64)
+			seen |= 1ull << i;
+	}
+	if (npos < c->nreq) {
+		fprintf(stderr, "fdmsg %s: missing %s\n", c->name,
+			c->operands[npos]);
+		return EXIT_USAGE;
+	}
+	for (o = c->opts, i = 0; o->name != NULL; o++, i++) {
+		if ((o->flags & OPT_REQUIRED) &&
+		    (i >= 64 || !(seen & (1ull << i)))) {
+			fprintf(stderr, "fdmsg %s: missing %s\n", c->name,
+				o->name);
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
 }
 
 int
@@ -583,103 +697,105 @@ open_to_send(const char *path)
 	return fd;
 }
 
+/* What send was asked to do. */
+struct send_cfg {
+	const char *path, *data, *file;
+	struct fdlist {
+		const char *path[FDMSG_MAX_FDS_CAP];
+		size_t n;
+	} fds;
+	unsigned long long type, peerid, timeout;
+	int stream, reply, payload, verbose;
+};
+
+/* --fd, repeated: every path in order. */
 static int
-cmd_send(int argc, char **argv)
+opt_fdpath(const struct args *a, const char *val, void *field)
 {
-	struct args a = { .cmd = "send", .argc = argc, .argv = argv, .i = 0 };
-	const char *fdpaths[FDMSG_MAX_FDS_CAP];
+	struct fdlist *l = field;
+
+	if (l->n == FDMSG_MAX_FDS_CAP) {
+		fprintf(stderr, "fdmsg %s: %s: more than %u descriptors\n",
+			a->cmd, a->name, FDMSG_MAX_FDS_CAP);
+		return -1;
+	}
+	l->path[l->n++] = val;
+	return 0;
+}
+
+#define SEND(f) offsetof(struct send_cfg, f)
+static const struct opt send_opts[] = {
+	{ "--stream", NULL, OPT_FLAG, NULL, SEND(stream), 0, 0, 0, 0, NULL,
+	  "connect with a SOCK_STREAM socket" },
+	{ "--type", NULL, OPT_NUM, "N", SEND(type), OPT_REQUIRED, 0,
+	  UINT32_MAX, 0, NULL, "the frame's type" },
+	{ "--peerid", NULL, OPT_NUM, "N", SEND(peerid), OPT_DEFAULT, 0,
+	  UINT32_MAX, 0, NULL, "the frame's peerid" },
+	{ "--data", NULL, OPT_STR, "TEXT", SEND(data), 0, 0, 0, 0, NULL,
+	  "the payload (not with --file)" },
+	{ "--file", NULL, OPT_STR, "F", SEND(file), 0, 0, 0, 0, NULL,
+	  "the payload: file F, - for stdin" },
+	{ "--fd", NULL, OPT_FUNC, "FILE", SEND(fds), OPT_REPEAT, 0, 0, 0,
+	  opt_fdpath, "attach FILE opened read-only (up to 253 times)" },
+	{ "--reply", NULL, OPT_FLAG, NULL, SEND(reply), 0, 0, 0, 0, NULL,
+	  "wait for one frame in answer and print it" },
+	{ "--payload", NULL, OPT_FLAG, NULL, SEND(payload), 0, 0, 0, 0, NULL,
+	  "with --reply: print the reply's payload too" },
+	/* A day at most, as serve's timeouts; 0: none. */
+	{ "--timeout", NULL, OPT_NUM, "MS", SEND(timeout), OPT_DEFAULT, 0,
+	  86400000, 0, NULL, "bound the waits from connecting on (0: none)" },
+	{ "--verbose", "-v", OPT_FLAG, NULL, SEND(verbose), 0, 0, 0, 0, NULL,
+	  "print the server's limits from its hello" },
+	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+};
+#undef SEND
+
+static int cmd_send(int argc, char **argv);
+
+static const struct cmd send_cmd = {
+	"send", cmd_send, send_opts, { "PATH" }, 1, 1,
+	NULL,
+};
+
+/* The command line into *c: 0, or EXIT_USAGE after a message. */
+static int
+send_parse(int argc, char **argv, struct send_cfg *c)
+{
+	const char *pos[OPERANDS_MAX];
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if ((r = opts_parse(&send_cmd, argc, argv, c, pos)) != 0)
+		return r;
+	c->path = pos[0];
+	if (c->data != NULL && c->file != NULL) {
+		fprintf(stderr, "fdmsg send: --data and --file exclude each "
+			"other\n");
+		return EXIT_USAGE;
+	}
+	if (c->payload && !c->reply) {
+		fprintf(stderr, "fdmsg send: --payload prints the reply's: it "
+			"needs --reply\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Connects, sends, and with --reply prints the answer: exit status. */
+static int
+send_run(const struct send_cfg *c)
+{
 	int fds[FDMSG_MAX_FDS_CAP];
-	const char *path = NULL, *data = NULL, *file = NULL, *pos, *v;
+	const char *path = c->path, *file = c->file;
 	struct fdmsg_chan *ch = NULL;
 	struct fdmsg_msg msg = { 0 };
 	struct fdmsg_peer_info info;
 	struct fdmsg_opts o;
 	struct iovec iov = { 0 };
-	unsigned long long num, type = 0, peerid = 0, timeout = 0;
 	long long deadline = 0;
 	char *filebuf = NULL, hint[PATH_MAX + 64];
-	size_t filelen = 0, nfd = 0, sent_fds, i;
-	int type_set = 0, reply = 0, stream = 0, verbose = 0, payload = 0;
-	int fd, r, k, hr = -EAGAIN, ret;
-
-	while ((k = args_next(&a, &pos)) != 0) {
-		if (k == 2) {
-			if (path != NULL) {
-				fprintf(stderr, "fdmsg send: unexpected "
-					"argument '%s'\n", pos);
-				return EXIT_USAGE;
-			}
-			path = pos;
-		} else if (strcmp(a.name, "--stream") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			stream = 1;
-		} else if (strcmp(a.name, "--reply") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			reply = 1;
-		} else if (strcmp(a.name, "--payload") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			payload = 1;
-		} else if (strcmp(a.name, "-v") == 0 ||
-			   strcmp(a.name, "--verbose") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			verbose = 1;
-		} else if (strcmp(a.name, "--type") == 0 ||
-			   strcmp(a.name, "--peerid") == 0) {
-			if ((v = args_value(&a)) == NULL ||
-			    opt_num(&a, v, 0, UINT32_MAX, &num) < 0)
-				return EXIT_USAGE;
-			if (a.name[2] == 't') {
-				type = num;
-				type_set = 1;
-			} else {
-				peerid = num;
-			}
-		} else if (strcmp(a.name, "--timeout") == 0) {
-			/* A day at most, as serve's timeouts; 0: none. */
-			if ((v = args_value(&a)) == NULL ||
-			    opt_num(&a, v, 0, 86400000, &timeout) < 0)
-				return EXIT_USAGE;
-		} else if (strcmp(a.name, "--data") == 0) {
-			if ((data = args_value(&a)) == NULL)
-				return EXIT_USAGE;
-		} else if (strcmp(a.name, "--file") == 0) {
-			if ((file = args_value(&a)) == NULL)
-				return EXIT_USAGE;
-		} else if (strcmp(a.name, "--fd") == 0) {
-			if ((v = args_value(&a)) == NULL)
-				return EXIT_USAGE;
-			if (nfd == FDMSG_MAX_FDS_CAP) {
-				fprintf(stderr, "fdmsg send: --fd: more than "
-					"%u descriptors\n", FDMSG_MAX_FDS_CAP);
-				return EXIT_USAGE;
-			}
-			fdpaths[nfd++] = v;
-		} else {
-			return unknown_option(&a);
-		}
-	}
-	if (path == NULL) {
-		fprintf(stderr, "fdmsg send: missing PATH\n");
-		return EXIT_USAGE;
-	}
-	if (!type_set) {
-		fprintf(stderr, "fdmsg send: missing --type\n");
-		return EXIT_USAGE;
-	}
-	if (data != NULL && file != NULL) {
-		fprintf(stderr, "fdmsg send: --data and --file exclude each "
-			"other\n");
-		return EXIT_USAGE;
-	}
-	if (payload && !reply) {
-		fprintf(stderr, "fdmsg send: --payload prints the reply's: it "
-			"needs --reply\n");
-		return EXIT_USAGE;
-	}
+	size_t filelen = 0, nfd = c->fds.n, sent_fds, i;
+	int fd, r, hr = -EAGAIN, ret;
 
 	if (file != NULL) {
 		r = read_file(file, FDMSG_MAX_FRAME_CAP - FDMSG_HDR_SIZE,
@@ -689,16 +805,16 @@ cmd_send(int argc, char **argv)
 				    file, r);
 		iov.iov_base = filebuf;
 		iov.iov_len = filelen;
-	} else if (data != NULL) {
-		iov.iov_base = (void *)(uintptr_t)data;
-		iov.iov_len = strlen(data);
+	} else if (c->data != NULL) {
+		iov.iov_base = (void *)(uintptr_t)c->data;
+		iov.iov_len = strlen(c->data);
 	}
 
 	/* Open every file first: a failure leaves no connection behind. */
 	for (i = 0; i < nfd; i++) {
-		fds[i] = open_to_send(fdpaths[i]);
+		fds[i] = open_to_send(c->fds.path[i]);
 		if (fds[i] < 0) {
-			fail("send", fdpaths[i], fds[i]);
+			fail("send", c->fds.path[i], fds[i]);
 			while (i-- > 0)
 				close(fds[i]);
 			free(filebuf);
@@ -707,11 +823,11 @@ cmd_send(int argc, char **argv)
 	}
 
 	ret = EXIT_PROTO;
-	if (timeout != 0)
-		deadline = now_ms() + (long long)timeout;
-	fd = fdmsg_connect(path, stream ? SOCK_STREAM : 0);
+	if (c->timeout != 0)
+		deadline = now_ms() + (long long)c->timeout;
+	fd = fdmsg_connect(path, c->stream ? SOCK_STREAM : 0);
 	if (fd < 0) {
-		fail_hint("send", path, fd, connect_hint(path, fd, stream,
+		fail_hint("send", path, fd, connect_hint(path, fd, c->stream,
 							  hint, sizeof(hint)));
 		goto close_fds;
 	}
@@ -725,12 +841,12 @@ cmd_send(int argc, char **argv)
 	/* -v, or descriptors to send: wait for the answer first, so that
 	 * what the server refuses (too large, too many descriptors) is
 	 * refused here, before it leaves, and said so. */
-	if (verbose || nfd > 0)
+	if (c->verbose || nfd > 0)
 		hr = wait_hello(ch, deadline, &info);
-	if (verbose)
+	if (c->verbose)
 		print_peer(hr, &info, path);
 	/* FDMSG_CLOSE_FDS: ours are closed from here on, whatever happens. */
-	r = fdmsg_send(ch, (uint32_t)type, (uint32_t)peerid, &iov, 1, fds, nfd,
+	r = fdmsg_send(ch, (uint32_t)c->type, (uint32_t)c->peerid, &iov, 1, fds, nfd,
 		       FDMSG_CLOSE_FDS);
 	sent_fds = nfd;
 	nfd = 0;
@@ -738,7 +854,7 @@ cmd_send(int argc, char **argv)
 		r = fdmsg_flush_wait(ch, left_ms(deadline));
 	if (r == -ETIMEDOUT) {
 		fprintf(stderr, "fdmsg send: %s: ETIMEDOUT: the frame did not "
-			"leave within %llu ms\n", path, timeout);
+			"leave within %llu ms\n", path, c->timeout);
 		goto out;
 	}
 	if (r == -EPERM && sent_fds > 0) {
@@ -756,7 +872,7 @@ cmd_send(int argc, char **argv)
 		fail("send", path, r);
 		goto out;
 	}
-	if (reply) {
+	if (c->reply) {
 		r = fdmsg_recv_wait(ch, &msg, left_ms(deadline));
 		if (r == -EPIPE) {
 			fprintf(stderr, "fdmsg send: %s: EPIPE: peer closed "
@@ -765,14 +881,14 @@ cmd_send(int argc, char **argv)
 		}
 		if (r == -ETIMEDOUT) {
 			fprintf(stderr, "fdmsg send: %s: ETIMEDOUT: no reply "
-				"within %llu ms\n", path, timeout);
+				"within %llu ms\n", path, c->timeout);
 			goto out;
 		}
 		if (r < 0) {
 			fail("send", path, r);
 			goto out;
 		}
-		r = print_msg(&msg, payload);
+		r = print_msg(&msg, c->payload);
 		fdmsg_msg_release(&msg);
 		if (r < 0) {
 			fail("send", "stdout", r);
@@ -787,6 +903,17 @@ close_fds:
 		close(fds[i]);
 	free(filebuf);
 	return ret;
+}
+
+static int
+cmd_send(int argc, char **argv)
+{
+	struct send_cfg c;
+	int r;
+
+	if ((r = send_parse(argc, argv, &c)) != 0)
+		return r;
+	return send_run(&c);
 }
 
 /* ------------------------------------------------------------------ */
@@ -808,48 +935,49 @@ recv_on_signal(int sig)
 	raise(sig);
 }
 
+struct recv_cfg {
+	unsigned long long count; /* 0: one client, until it closes */
+	int stream, payload;
+};
+
+#define RECV(f) offsetof(struct recv_cfg, f)
+static const struct opt recv_opts[] = {
+	{ "--stream", NULL, OPT_FLAG, NULL, RECV(stream), 0, 0, 0, 0, NULL,
+	  "listen on a SOCK_STREAM socket" },
+	{ "--count", NULL, OPT_NUM, "N", RECV(count), 0, 1, UINT32_MAX, 0,
+	  NULL, "stop after N frames, from clients one after another" },
+	{ "--payload", NULL, OPT_FLAG, NULL, RECV(payload), 0, 0, 0, 0, NULL,
+	  "print each payload, ended by a newline if it lacks one" },
+	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+};
+#undef RECV
+
+static int cmd_recv(int argc, char **argv);
+
+static const struct cmd recv_cmd = {
+	"recv", cmd_recv, recv_opts, { "PATH" }, 1, 1,
+	"recv: without --count, one client, until it closes.\n",
+};
+
 static int
 cmd_recv(int argc, char **argv)
 {
-	struct args a = { .cmd = "recv", .argc = argc, .argv = argv, .i = 0 };
-	const char *path = NULL, *pos, *v;
+	const char *pos[OPERANDS_MAX], *path;
+	struct recv_cfg c;
 	struct fdmsg_chan *ch = NULL;
 	struct fdmsg_msg msg = { 0 };
 	struct fdmsg_opts o;
 	struct sigaction sa;
-	unsigned long long count = 0, n = 0;
-	int stream = 0, payload = 0, lfd = -1, fd, r, k, ret = EXIT_PROTO;
+	unsigned long long count, n = 0;
+	int lfd = -1, fd, r, ret = EXIT_PROTO;
 
-	while ((k = args_next(&a, &pos)) != 0) {
-		if (k == 2) {
-			if (path != NULL) {
-				fprintf(stderr, "fdmsg recv: unexpected "
-					"argument '%s'\n", pos);
-				return EXIT_USAGE;
-			}
-			path = pos;
-		} else if (strcmp(a.name, "--stream") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			stream = 1;
-		} else if (strcmp(a.name, "--payload") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			payload = 1;
-		} else if (strcmp(a.name, "--count") == 0) {
-			if ((v = args_value(&a)) == NULL ||
-			    opt_num(&a, v, 1, UINT32_MAX, &count) < 0)
-				return EXIT_USAGE;
-		} else {
-			return unknown_option(&a);
-		}
-	}
-	if (path == NULL) {
-		fprintf(stderr, "fdmsg recv: missing PATH\n");
-		return EXIT_USAGE;
-	}
+	memset(&c, 0, sizeof(c));
+	if ((r = opts_parse(&recv_cmd, argc, argv, &c, pos)) != 0)
+		return r;
+	path = pos[0];
+	count = c.count;
 
-	lfd = fdmsg_listen(path, stream ? SOCK_STREAM : 0, 0);
+	lfd = fdmsg_listen(path, c.stream ? SOCK_STREAM : 0, 0);
 	if (lfd < 0)
 		return fail("recv", path, lfd);
 	sockfile_note(&recv_file, path);
@@ -890,7 +1018,7 @@ cmd_recv(int argc, char **argv)
 				fail("recv", path, r);
 				goto out;
 			}
-			r = print_msg(&msg, payload);
+			r = print_msg(&msg, c.payload);
 			fdmsg_msg_release(&msg);
 			if (r < 0) {
 				fail("recv", "stdout", r);
@@ -983,29 +1111,33 @@ decode_capture(int fd, const uint8_t *head, size_t n, const char *name)
 	return EXIT_PROTO;
 }
 
+static int cmd_decode(int argc, char **argv);
+
+static const struct opt decode_opts[] = {
+	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+};
+
+static const struct cmd decode_cmd = {
+	"decode", cmd_decode, decode_opts, { "FILE" }, 0, 0,
+	"decode: FILE - or none reads stdin; a capture (proxy --capture) is\n"
+	"read as one, a record a line.\n",
+};
+
 static int
 cmd_decode(int argc, char **argv)
 {
-	struct args a = { .cmd = "decode", .argc = argc, .argv = argv, .i = 0 };
 	static char skip[65536];
 	uint8_t raw[FDMSG_HDR_SIZE];
-	const char *file = NULL, *name, *pos;
+	const char *pos[OPERANDS_MAX], *file, *name;
 	struct fdmsg_hdr h;
 	unsigned long long off = 0;
 	size_t left, chunk;
 	ssize_t n;
-	int fd = STDIN_FILENO, k, r, ret = EXIT_PROTO;
+	int fd = STDIN_FILENO, r, ret = EXIT_PROTO;
 
-	while ((k = args_next(&a, &pos)) != 0) {
-		if (k == 1)
-			return unknown_option(&a);
-		if (file != NULL) {
-			fprintf(stderr, "fdmsg decode: unexpected argument "
-				"'%s'\n", pos);
-			return EXIT_USAGE;
-		}
-		file = pos;
-	}
+	if ((r = opts_parse(&decode_cmd, argc, argv, NULL, pos)) != 0)
+		return r;
+	file = pos[0];
 	if (file != NULL && strcmp(file, "-") != 0) {
 		fd = open(file, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -1075,21 +1207,77 @@ out:
 
 /* ------------------------------------------------------------------ */
 
+/* Every command; fdmsg --help lists them in this order. */
+static const struct cmd *const cmds[] = {
+	&serve_cmd, &send_cmd, &recv_cmd, &proxy_cmd, &decode_cmd,
+};
+
+#define NCMDS (sizeof(cmds) / sizeof(cmds[0]))
+
+static const struct cmd *
+cmd_find(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		if (strcmp(cmds[i]->name, name) == 0)
+			return cmds[i];
+	return NULL;
+}
+
+/* "serve, send, recv, decode" */
+static void
+cmd_names(FILE *f)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		fprintf(f, "%s%s", i > 0 ? ", " : "", cmds[i]->name);
+}
+
+/* fdmsg --help: every command's synopsis. */
+static int
+usage_all(void)
+{
+	size_t i;
+
+	for (i = 0; i < NCMDS; i++)
+		synopsis(cmds[i], i == 0 ? "usage: " : "       ");
+	fputs("fdmsg COMMAND --help: that command's options; fdmsg --version "
+	      "(-V).\n", stdout);
+	fputs(usage_common, stdout);
+	return usage_done();
+}
+
+static int
+unknown_cmd(const char *what, const char *name)
+{
+	fprintf(stderr, "fdmsg: %s", what);
+	if (name != NULL)
+		fprintf(stderr, " '%s'", name);
+	fputs(" (", stderr);
+	cmd_names(stderr);
+	fputs("; fdmsg --help for usage)\n", stderr);
+	return EXIT_USAGE;
+}
+
 int
 main(int argc, char **argv)
 {
+	const struct cmd *c;
 	const char *cmd;
 
-	if (argc < 2) {
-		fprintf(stderr, "fdmsg: missing command (serve, send, recv, "
-			"proxy, decode; fdmsg --help for usage)\n");
-		return EXIT_USAGE;
-	}
+	if (argc < 2)
+		return unknown_cmd("missing command", NULL);
 	cmd = argv[1];
 	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 ||
-	    strcmp(cmd, "help") == 0)
-		return usage(argc > 2 && strcmp(cmd, "help") == 0 ? argv[2] :
-			     NULL);
+	    (strcmp(cmd, "help") == 0 && argc == 2))
+		return usage_all();
+	if (strcmp(cmd, "help") == 0) {
+		if ((c = cmd_find(argv[2])) == NULL)
+			return unknown_cmd("unknown command", argv[2]);
+		return usage_cmd(c);
+	}
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0) {
 		/* The library loaded may be another build than the header's. */
 		if (strcmp(fdmsg_version(), FDMSG_VERSION_STRING) == 0)
@@ -1097,19 +1285,9 @@ main(int argc, char **argv)
 		else
 			printf("fdmsg %s (libfdmsg %s)\n",
 			       FDMSG_VERSION_STRING, fdmsg_version());
-		return fflush(stdout) == 0 && !ferror(stdout) ? 0 : EXIT_PROTO;
+		return usage_done();
 	}
-	if (strcmp(cmd, "serve") == 0)
-		return cmd_serve(argc - 2, argv + 2);
-	if (strcmp(cmd, "send") == 0)
-		return cmd_send(argc - 2, argv + 2);
-	if (strcmp(cmd, "recv") == 0)
-		return cmd_recv(argc - 2, argv + 2);
-	if (strcmp(cmd, "decode") == 0)
-		return cmd_decode(argc - 2, argv + 2);
-	if (strcmp(cmd, "proxy") == 0)
-		return cmd_proxy(argc - 2, argv + 2);
-	fprintf(stderr, "fdmsg: unknown command '%s' (serve, send, recv, "
-		"proxy, decode; fdmsg --help for usage)\n", cmd);
-	return EXIT_USAGE;
+	if ((c = cmd_find(cmd)) == NULL)
+		return unknown_cmd("unknown command", cmd);
+	return c->run(argc - 2, argv + 2);
 }

@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -583,70 +584,62 @@ out:
 	return ret;
 }
 
-int
+struct proxy_cfg {
+	const char *capture;
+	int stream, verbose;
+	unsigned long long max_fds, max_frame, max_clients;
+};
+
+#define CFG(f) offsetof(struct proxy_cfg, f)
+static const struct opt proxy_opts[] = {
+	{ "--capture", NULL, OPT_STR, "FILE", CFG(capture), 0, 0, 0, 0, NULL,
+	  "write every frame to FILE, pcapng (-: stdout)" },
+	{ "--stream", NULL, OPT_FLAG, NULL, CFG(stream), 0, 0, 0, 0, NULL,
+	  "SOCK_STREAM on both sides" },
+	/* Pass on whatever the server takes: its hello limits us. */
+	{ "--max-fds", NULL, OPT_NUM, "N", CFG(max_fds), OPT_DEFAULT, 0,
+	  FDMSG_MAX_FDS_CAP, FDMSG_MAX_FDS_CAP, NULL,
+	  "descriptors per read, either side" },
+	{ "--max-frame", NULL, OPT_NUM, "N", CFG(max_frame), OPT_DEFAULT,
+	  FDMSG_HDR_SIZE, FDMSG_MAX_FRAME_CAP, FDMSG_MAX_FRAME_DEFAULT, NULL,
+	  "bytes per frame, header included" },
+	{ "--max-clients", NULL, OPT_NUM, "N", CFG(max_clients), OPT_DEFAULT,
+	  1, MAX_MAX_CLIENTS, DEFAULT_MAX_CLIENTS, NULL, "clients at once" },
+	{ "--verbose", "-v", OPT_FLAG, NULL, CFG(verbose), 0, 0, 0, 0, NULL,
+	  "a line per connection and its end" },
+	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+};
+
+static int cmd_proxy(int argc, char **argv);
+
+const struct cmd proxy_cmd = {
+	"proxy", cmd_proxy, proxy_opts, { "LISTEN_PATH", "TARGET_PATH" }, 2,
+	0,
+	"proxy: each client of LISTEN_PATH gets its own connection to\n"
+	"TARGET_PATH; frames and descriptors pass both ways.\n",
+};
+
+static int
 cmd_proxy(int argc, char **argv)
 {
-	struct args a = { .cmd = "proxy", .argc = argc, .argv = argv, .i = 0 };
+	const char *pos[OPERANDS_MAX];
+	struct proxy_cfg c;
 	struct proxy x;
-	const char *pos, *v;
-	unsigned long long n;
-	int k;
+	int r;
 
+	memset(&c, 0, sizeof(c));
+	if ((r = opts_parse(&proxy_cmd, argc, argv, &c, pos)) != 0)
+		return r;
 	memset(&x, 0, sizeof(x));
+	x.listen = pos[0];
+	x.target = pos[1];
+	x.capture = c.capture;
+	x.stream = c.stream;
+	x.verbose = c.verbose;
+	x.max_clients = (unsigned)c.max_clients;
 	fdmsg_opts_init(&x.copts);
-	/* Pass on whatever the server takes: its hello limits us. */
-	x.copts.max_fds = FDMSG_MAX_FDS_CAP;
-	x.max_clients = DEFAULT_MAX_CLIENTS;
-	while ((k = args_next(&a, &pos)) != 0) {
-		if (k == 2) {
-			if (x.listen == NULL) {
-				x.listen = pos;
-			} else if (x.target == NULL) {
-				x.target = pos;
-			} else {
-				fprintf(stderr, "fdmsg proxy: unexpected "
-					"argument '%s'\n", pos);
-				return EXIT_USAGE;
-			}
-		} else if (strcmp(a.name, "--stream") == 0 ||
-			   strcmp(a.name, "-v") == 0 ||
-			   strcmp(a.name, "--verbose") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			if (a.name[2] == 's')
-				x.stream = 1;
-			else
-				x.verbose = 1;
-		} else if (strcmp(a.name, "--capture") == 0) {
-			if ((x.capture = args_value(&a)) == NULL)
-				return EXIT_USAGE;
-		} else if (strcmp(a.name, "--max-fds") == 0) {
-			if ((v = args_value(&a)) == NULL ||
-			    opt_num(&a, v, 0, FDMSG_MAX_FDS_CAP, &n) < 0)
-				return EXIT_USAGE;
-			x.copts.max_fds = (unsigned)n;
-		} else if (strcmp(a.name, "--max-frame") == 0) {
-			if ((v = args_value(&a)) == NULL ||
-			    opt_num(&a, v, FDMSG_HDR_SIZE, FDMSG_MAX_FRAME_CAP,
-				    &n) < 0)
-				return EXIT_USAGE;
-			x.copts.max_frame = (uint32_t)n;
-		} else if (strcmp(a.name, "--max-clients") == 0) {
-			if ((v = args_value(&a)) == NULL ||
-			    opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
-				return EXIT_USAGE;
-			x.max_clients = (unsigned)n;
-		} else {
-			fprintf(stderr, "fdmsg proxy: unknown option %s\n",
-				a.name);
-			return EXIT_USAGE;
-		}
-	}
-	if (x.target == NULL) {
-		fprintf(stderr, "fdmsg proxy: missing %s\n", x.listen == NULL ?
-			"LISTEN_PATH" : "TARGET_PATH");
-		return EXIT_USAGE;
-	}
+	x.copts.max_fds = (unsigned)c.max_fds;
+	x.copts.max_frame = (uint32_t)c.max_frame;
 	/* A frame as large as max_frame must fit the queue. */
 	if (x.copts.max_queue < x.copts.max_frame)
 		x.copts.max_queue = x.copts.max_frame;

@@ -36,6 +36,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1048,108 +1049,85 @@ out:
 	return ret;
 }
 
-int
+/* What serve was asked to do, as parsed; serve() takes it from here. */
+struct serve_cfg {
+	int echo, stream;
+	unsigned long long max_fds, max_frame, max_queue, max_queue_fds;
+	unsigned long long max_clients, max_per_uid; /* 0: not given */
+	unsigned long long frame_timeout, idle_timeout;
+};
+
+#define CFG(f) offsetof(struct serve_cfg, f)
+static const struct opt serve_opts[] = {
+	{ "--echo", NULL, OPT_FLAG, NULL, CFG(echo), 0, 0, 0, 0, NULL,
+	  "send every valid frame back as it came" },
+	{ "--stream", NULL, OPT_FLAG, NULL, CFG(stream), 0, 0, 0, 0, NULL,
+	  "listen on a SOCK_STREAM socket" },
+	{ "--max-fds", NULL, OPT_NUM, "N", CFG(max_fds), OPT_DEFAULT, 0,
+	  FDMSG_MAX_FDS_CAP, FDMSG_MAX_FDS_DEFAULT, NULL,
+	  "descriptors per read (0: refused)" },
+	{ "--max-frame", NULL, OPT_NUM, "N", CFG(max_frame), OPT_DEFAULT,
+	  FDMSG_HDR_SIZE, FDMSG_MAX_FRAME_CAP, FDMSG_MAX_FRAME_DEFAULT, NULL,
+	  "bytes per frame, header included" },
+	/* Its lower bound, --max-frame, is checked after parsing. */
+	{ "--max-queue", NULL, OPT_NUM, "N", CFG(max_queue), OPT_DEFAULT,
+	  FDMSG_HDR_SIZE, FDMSG_MAX_QUEUE_CAP, FDMSG_MAX_QUEUE_DEFAULT, NULL,
+	  "a client's unread replies, bytes" },
+	{ "--max-queue-fds", NULL, OPT_NUM, "N", CFG(max_queue_fds),
+	  OPT_DEFAULT, 0, FDMSG_MAX_QUEUE_FDS_CAP, DEFAULT_MAX_QUEUE_FDS, NULL,
+	  "descriptors in a client's unread replies" },
+	{ "--max-clients", NULL, OPT_NUM, "N", CFG(max_clients), OPT_DEFAULT,
+	  1, MAX_MAX_CLIENTS, DEFAULT_MAX_CLIENTS, NULL, "clients at once" },
+	{ "--max-per-uid", NULL, OPT_NUM, "N", CFG(max_per_uid), 0, 1,
+	  MAX_MAX_CLIENTS, 0, NULL, "clients of one uid (default: half)" },
+	{ "--frame-timeout", NULL, OPT_NUM, "MS", CFG(frame_timeout),
+	  OPT_DEFAULT, 0, MAX_FRAME_TIMEOUT, DEFAULT_FRAME_TIMEOUT, NULL,
+	  "partial frame held at most (0: none)" },
+	{ "--idle-timeout", NULL, OPT_NUM, "MS", CFG(idle_timeout),
+	  OPT_DEFAULT, 0, MAX_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, NULL,
+	  "silent client kept at most (0: none)" },
+	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+};
+#undef CFG
+
+static int cmd_serve(int argc, char **argv);
+
+const struct cmd serve_cmd = {
+	"serve", cmd_serve, serve_opts, { "PATH" }, 1, 0, NULL,
+};
+
+static int
 cmd_serve(int argc, char **argv)
 {
-	struct args a = { .cmd = "serve", .argc = argc, .argv = argv, .i = 0 };
+	const char *pos[OPERANDS_MAX];
+	struct serve_cfg c;
 	struct server s;
-	const char *pos, *v;
-	unsigned long long n;
-	int k, queue_set = 0, per_uid_set = 0;
+	int r;
 
+	memset(&c, 0, sizeof(c));
+	if ((r = opts_parse(&serve_cmd, argc, argv, &c, pos)) != 0)
+		return r;
+	if (c.max_queue < c.max_frame) {
+		fprintf(stderr, "fdmsg serve: --max-queue: %llu is below "
+			"--max-frame %llu%s\n", c.max_queue, c.max_frame,
+			c.max_queue == FDMSG_MAX_QUEUE_DEFAULT ?
+			" (default --max-queue)" : "");
+		return EXIT_USAGE;
+	}
 	memset(&s, 0, sizeof(s));
+	s.path = pos[0];
+	s.echo = c.echo;
+	s.stream = c.stream;
 	fdmsg_opts_init(&s.copts);
-	s.copts.max_queue = FDMSG_MAX_QUEUE_DEFAULT;
-	s.copts.max_queue_fds = DEFAULT_MAX_QUEUE_FDS;
-	s.max_clients = DEFAULT_MAX_CLIENTS;
-	s.frame_timeout = DEFAULT_FRAME_TIMEOUT;
-	s.idle_timeout = DEFAULT_IDLE_TIMEOUT;
-	while ((k = args_next(&a, &pos)) != 0) {
-		if (k == 2) {
-			if (s.path != NULL) {
-				fprintf(stderr, "fdmsg serve: unexpected "
-					"argument '%s'\n", pos);
-				return EXIT_USAGE;
-			}
-			s.path = pos;
-			continue;
-		}
-		if (strcmp(a.name, "--echo") == 0 ||
-		    strcmp(a.name, "--stream") == 0) {
-			if (args_flag(&a) < 0)
-				return EXIT_USAGE;
-			if (a.name[2] == 'e')
-				s.echo = 1;
-			else
-				s.stream = 1;
-			continue;
-		}
-		if (strcmp(a.name, "--max-fds") != 0 &&
-		    strcmp(a.name, "--max-frame") != 0 &&
-		    strcmp(a.name, "--max-queue") != 0 &&
-		    strcmp(a.name, "--max-queue-fds") != 0 &&
-		    strcmp(a.name, "--max-clients") != 0 &&
-		    strcmp(a.name, "--max-per-uid") != 0 &&
-		    strcmp(a.name, "--frame-timeout") != 0 &&
-		    strcmp(a.name, "--idle-timeout") != 0) {
-			fprintf(stderr, "fdmsg serve: unknown option %s\n",
-				a.name);
-			return EXIT_USAGE;
-		}
-		if ((v = args_value(&a)) == NULL)
-			return EXIT_USAGE;
-		if (strcmp(a.name, "--max-fds") == 0) {
-			if (opt_num(&a, v, 0, FDMSG_MAX_FDS_CAP, &n) < 0)
-				return EXIT_USAGE;
-			s.copts.max_fds = (unsigned)n;
-		} else if (strcmp(a.name, "--max-frame") == 0) {
-			if (opt_num(&a, v, FDMSG_HDR_SIZE, FDMSG_MAX_FRAME_CAP,
-				    &n) < 0)
-				return EXIT_USAGE;
-			s.copts.max_frame = (uint32_t)n;
-		} else if (strcmp(a.name, "--max-queue") == 0) {
-			/* Its lower bound, max_frame, is checked below. */
-			if (opt_num(&a, v, FDMSG_HDR_SIZE, FDMSG_MAX_QUEUE_CAP,
-				    &n) < 0)
-				return EXIT_USAGE;
-			s.copts.max_queue = (size_t)n;
-			queue_set = 1;
-		} else if (strcmp(a.name, "--max-queue-fds") == 0) {
-			if (opt_num(&a, v, 0, FDMSG_MAX_QUEUE_FDS_CAP, &n) < 0)
-				return EXIT_USAGE;
-			s.copts.max_queue_fds = (unsigned)n;
-		} else if (strcmp(a.name, "--max-clients") == 0) {
-			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
-				return EXIT_USAGE;
-			s.max_clients = (unsigned)n;
-		} else if (strcmp(a.name, "--max-per-uid") == 0) {
-			if (opt_num(&a, v, 1, MAX_MAX_CLIENTS, &n) < 0)
-				return EXIT_USAGE;
-			s.max_per_uid = (unsigned)n;
-			per_uid_set = 1;
-		} else if (strcmp(a.name, "--idle-timeout") == 0) {
-			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
-				return EXIT_USAGE;
-			s.idle_timeout = (unsigned)n;
-		} else {
-			if (opt_num(&a, v, 0, MAX_FRAME_TIMEOUT, &n) < 0)
-				return EXIT_USAGE;
-			s.frame_timeout = (unsigned)n;
-		}
-	}
-	if (s.path == NULL) {
-		fprintf(stderr, "fdmsg serve: missing PATH\n");
-		return EXIT_USAGE;
-	}
+	s.copts.max_fds = (unsigned)c.max_fds;
+	s.copts.max_frame = (uint32_t)c.max_frame;
+	s.copts.max_queue = (size_t)c.max_queue;
+	s.copts.max_queue_fds = (unsigned)c.max_queue_fds;
+	s.max_clients = (unsigned)c.max_clients;
 	/* Half the slots: one local user cannot take them all. */
-	if (!per_uid_set)
-		s.max_per_uid = (s.max_clients + 1) / 2;
-	if (s.copts.max_queue < s.copts.max_frame) {
-		fprintf(stderr, "fdmsg serve: --max-queue: %zu is below "
-			"--max-frame %u%s\n", s.copts.max_queue,
-			(unsigned)s.copts.max_frame,
-			queue_set ? "" : " (default --max-queue)");
-		return EXIT_USAGE;
-	}
+	s.max_per_uid = c.max_per_uid != 0 ? (unsigned)c.max_per_uid :
+		(s.max_clients + 1) / 2;
+	s.frame_timeout = (unsigned)c.frame_timeout;
+	s.idle_timeout = (unsigned)c.idle_timeout;
 	return serve(&s);
 }

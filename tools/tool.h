@@ -13,7 +13,10 @@
  * The command line: options ("--name", "--name=value") and positional
  * arguments in any order; "--" ends the options.
  */
+struct cmd;
+
 struct args {
+	const struct cmd *def; /* the command being parsed */
 	const char *cmd; /* for messages: "serve", "send", ... */
 	int argc;
 	char **argv;
@@ -24,15 +27,69 @@ struct args {
 };
 
 /*
- * 0: no more; 1: an option (a->name); 2: a positional argument (*pos).
- * --help or -h among the options prints a->cmd's usage and exits 0:
- * commands parse their whole command line before taking any resource.
+ * Each command's options are one table of struct opt, ended by an entry
+ * whose name is NULL.  opts_parse walks the command line against it, so
+ * the parser, "unknown option" and the --help text come from the same
+ * rows.  Each row names a field of the command's own configuration
+ * struct by offsetof:
+ *   OPT_FLAG  int, set to 1; the option takes no value;
+ *   OPT_NUM   unsigned long long, decimal or 0x hex in [min, max]; with
+ *             OPT_DEFAULT, set to def before parsing and shown in --help;
+ *   OPT_STR   const char *, the value as given;
+ *   OPT_FUNC  fn(a, value, field): 0, or -1 after a one-line message
+ *             (lists, octal modes, repeated options).
+ * Flags: OPT_REQUIRED ("missing --type" when absent), OPT_REPEAT ("..."
+ * in the synopsis; the field's fn keeps every value).  An option given
+ * twice otherwise keeps its last value.  At most 64 rows per table.
  */
-int args_next(struct args *a, const char **pos);
-/* The current option's value, or NULL (message printed) when missing. */
-const char *args_value(struct args *a);
-/* The current option takes no value: 0, or -1 (message printed). */
-int args_flag(struct args *a);
+enum opt_kind { OPT_FLAG, OPT_NUM, OPT_STR, OPT_FUNC };
+
+#define OPT_REQUIRED 0x1u
+#define OPT_REPEAT   0x2u
+#define OPT_DEFAULT  0x4u
+
+struct opt {
+	const char *name;  /* "--max-fds"; NULL ends the table */
+	const char *alias; /* "-v", or NULL */
+	enum opt_kind kind;
+	const char *arg;   /* the value's name in the usage: "N", "MS" */
+	size_t off;        /* offsetof(the command's struct, field) */
+	unsigned flags;
+	unsigned long long min, max, def; /* OPT_NUM */
+	int (*fn)(const struct args *a, const char *val, void *field);
+	const char *help;  /* one line for --help */
+};
+
+#define OPERANDS_MAX 3
+
+/*
+ * A command: fdmsg.c's dispatch table lists one per command.  The
+ * operands (positional arguments) are named for the usage and the
+ * "missing PATH" message; the first nreq are required.
+ */
+struct cmd {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv after the command name */
+	const struct opt *opts;
+	const char *operands[OPERANDS_MAX];
+	unsigned nreq;
+	int operands_first; /* synopsis: "send PATH --type N", not last */
+	const char *notes;  /* after the option list; may be NULL */
+};
+
+/*
+ * Parses argv (argc entries, after the command name) against c->opts
+ * into cfg, the operands into pos[OPERANDS_MAX] (NULL when absent).
+ * 0, or EXIT_USAGE after a one-line message.  --help or -h anywhere
+ * among the options prints c's usage and exits 0: commands parse their
+ * whole command line before they take any resource.
+ */
+int opts_parse(const struct cmd *c, int argc, char **argv, void *cfg,
+	       const char **pos);
+
+/* The dispatch table's commands (serve.c, fdmsg.c). */
+extern const struct cmd serve_cmd;
+extern const struct cmd proxy_cmd;
 
 /*
  * A decimal (or 0x hexadecimal) number in [min, max]: 0, or -1 after a
@@ -62,8 +119,5 @@ void sockfile_note(struct sockfile *f, const char *path);
 /* Removes path only while it is still that socket file (lstat: same
  * st_dev and st_ino, still a socket).  Async-signal-safe. */
 void sockfile_remove(const struct sockfile *f, const char *path);
-
-int cmd_serve(int argc, char **argv);
-int cmd_proxy(int argc, char **argv);
 
 #endif
