@@ -492,9 +492,9 @@ read_epb(struct pcapng_r *r, struct fdmsg_rbuf *rb, struct pcapng_pkt *pkt)
 		return bad(r, "enhanced packet cut short");
 	if (ifid >= r->nifs)
 		return bad(r, "packet on an undescribed interface");
-	/* caplen is checked against what the block holds, not trusted. */
-	if (caplen > fdmsg_rbuf_remaining(rb) ||
-	    pad4(caplen) > fdmsg_rbuf_remaining(rb) - caplen)
+	/* caplen is checked against what the block holds, not trusted.
+	 * Its padding then fits too: the body is a multiple of 4 bytes. */
+	if (caplen > fdmsg_rbuf_remaining(rb))
 		return bad(r, "captured length beyond its block");
 	if (caplen > origlen)
 		return bad(r, "captured length above the original length");
