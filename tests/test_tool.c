@@ -1970,6 +1970,7 @@ proxied_clean(struct proxied *t)
 
 Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 {
+	static char scratch_out[OUT_CAP];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proxied t;
 	struct fdmsg_chan *ch;
@@ -2013,6 +2014,25 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 			   out);
 	cr_assert_not_null(strstr(out, " conn=1 close by=client "
 				  "error=none\n"), "%s", out);
+	/* From stdin the same; cut short, the rule and the block's offset
+	 * (the last block, a 44-byte close record, starts 44 from the end). */
+	{
+		char *cap = slurp(t.cap), want[128];
+		struct stat st;
+
+		cr_assert_eq(stat(t.cap, &st), 0);
+		cr_assert_eq(run(cap, (size_t)st.st_size, scratch_out, err,
+				 "decode"), 0, "%s", err);
+		cr_assert_str_eq(scratch_out, out);
+		cr_assert_eq(run(cap, (size_t)st.st_size - 3, scratch_out, err,
+				 "decode", "-"), 1);
+		snprintf(want, sizeof(want), "fdmsg decode: offset %lld: "
+			 "EBADMSG: block cut short\n",
+			 (long long)st.st_size - 44);
+		cr_assert_str_eq(err, want);
+		cr_assert_eq(count_lines(scratch_out), 7, "%s", scratch_out);
+		free(cap);
+	}
 	proxied_clean(&t);
 	FD_GUARD_END();
 }

@@ -1105,9 +1105,9 @@ decode_capture(int fd, const uint8_t *head, size_t n, const char *name)
 		return 0;
 	if (why != NULL && strcmp(why, "read") == 0)
 		return fail("decode", name, r);
-	fprintf(stderr, "fdmsg decode: offset %" PRIu64 ": %s: %s%s%s\n",
-		off, err_name(r), err_text(r), why != NULL ? ": " : "",
-		why != NULL ? why : "");
+	/* The rule the file breaks says more than the errno's text. */
+	fprintf(stderr, "fdmsg decode: offset %" PRIu64 ": %s: %s\n", off,
+		err_name(r), why != NULL ? why : err_text(r));
 	return EXIT_PROTO;
 }
 

@@ -706,9 +706,11 @@ fd_read(void *ctx, void *buf, size_t n)
 	if (n > LONG_MAX)
 		n = LONG_MAX;
 	k = s->n < n ? s->n : n;
-	memcpy(buf, s->head, k);
-	s->head += k;
-	s->n -= k;
+	if (k > 0) { /* head may be NULL when n is 0 */
+		memcpy(buf, s->head, k);
+		s->head += k;
+		s->n -= k;
+	}
 	got = k;
 	while (got < n) {
 		r = read(s->fd, (char *)buf + got, n - got);
