@@ -54,25 +54,6 @@ put32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-/* Reads from memory. */
-struct mem {
-	const uint8_t *p;
-	size_t n, pos;
-};
-
-static long
-mem_read(void *ctx, void *buf, size_t n)
-{
-	struct mem *m = ctx;
-	size_t k = m->n - m->pos;
-
-	if (k > n)
-		k = n;
-	memcpy(buf, m->p + m->pos, k);
-	m->pos += k;
-	return (long)k;
-}
-
 /* A memfd the writer writes into. */
 static int
 memfile(void)
@@ -230,7 +211,7 @@ Test(pcapng, padding)
 Test(pcapng, round_trip)
 {
 	struct file f;
-	struct mem m;
+	struct pcapng_mem m;
 	struct pcapng_r r;
 	struct pcapng_pkt pkt;
 	struct capture_rec c;
@@ -238,8 +219,8 @@ Test(pcapng, round_trip)
 
 	FD_GUARD_BEGIN();
 	sample(&f);
-	m = (struct mem){ f.p, f.n, 0 };
-	pcapng_r_init(&r, mem_read, &m);
+	m = (struct pcapng_mem){ f.p, f.n, 0 };
+	pcapng_r_init(&r, pcapng_mem_read, &m);
 
 	cr_assert_eq(pcapng_r_next(&r, &pkt), 1);
 	cr_assert_eq(pkt.linktype, 147);
@@ -285,13 +266,13 @@ Test(pcapng, round_trip)
 static int
 read_all(const uint8_t *p, size_t n, int *packets, const char **why)
 {
-	struct mem m = { p, n, 0 };
+	struct pcapng_mem m = { p, n, 0 };
 	struct pcapng_r r;
 	struct pcapng_pkt pkt;
 	int ret;
 
 	*packets = 0;
-	pcapng_r_init(&r, mem_read, &m);
+	pcapng_r_init(&r, pcapng_mem_read, &m);
 	while ((ret = pcapng_r_next(&r, &pkt)) == 1)
 		(*packets)++;
 	*why = r.why;
@@ -365,58 +346,61 @@ block_at(int i)
 
 Test(pcapng, lengths_that_lie)
 {
-	size_t epb = block_at(3), idb = block_at(1);
+	/* Where (the block, and the word's offset in it), the lie, and what
+	 * the reader must say; packets: those read before it. */
+	static const struct {
+		int block;
+		size_t at;
+		uint32_t v;
+		int err, packets;
+		const char *why;
+	} cases[] = {
+		/* Trailing length differs from the leading one. */
+		{ 3, 60, 60, -EBADMSG, 1, "trailing block length differs" },
+		/* Leading length: not a multiple of 4, below 12, past the
+		 * file, past the reader's limit; a section header's below
+		 * its minimum. */
+		{ 3, 4, 63, -EBADMSG, 1, "block length not a multiple of 4" },
+		{ 3, 4, 8, -EBADMSG, 1, "block length below the minimum" },
+		{ 3, 4, 4096, -EBADMSG, 1, "block cut short" },
+		{ 3, 4, 0xfffffff0u, -EMSGSIZE, 1,
+		  "block length above the reader's limit" },
+		{ 0, 4, 24, -EBADMSG, 0, "block length below the minimum" },
+		/* Captured length beyond its block, above the original. */
+		{ 3, 20, 33, -EBADMSG, 1, "captured length beyond its block" },
+		{ 3, 20, 0xffffffffu, -EBADMSG, 1,
+		  "captured length beyond its block" },
+		{ 3, 24, 31, -EBADMSG, 1,
+		  "captured length above the original length" },
+		/* An interface that was never described. */
+		{ 3, 8, 1, -EBADMSG, 1, "packet on an undescribed interface" },
+		/* An option longer than its block (the IDB's first, if_name). */
+		{ 1, 16, 0x7fff0002u, -EBADMSG, 0,
+		  "option longer than its block" },
+		/* Big-endian and another major version: not read. */
+		{ 0, 8, 0x4D3C2B1Au, -EPROTONOSUPPORT, 0,
+		  "not a little-endian section" },
+		{ 0, 12, 2, -EPROTONOSUPPORT, 0,
+		  "pcapng major version is not 1" },
+	};
+	struct file f;
 	const char *why;
+	size_t i;
 	int packets;
 
-	/* Trailing length differs from the leading one. */
-	cr_assert_eq(with_word(epb + 60, 60, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "trailing block length differs");
-	cr_assert_eq(packets, 1, "the packet before it is read");
-	/* Leading length: not a multiple of 4, below 12, past the file,
-	 * past the reader's limit. */
-	cr_assert_eq(with_word(epb + 4, 63, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "block length not a multiple of 4");
-	cr_assert_eq(with_word(epb + 4, 8, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "block length below the minimum");
-	cr_assert_eq(with_word(epb + 4, 4096, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "block cut short");
-	cr_assert_eq(with_word(epb + 4, 0xfffffff0u, &why, &packets),
-		     -EMSGSIZE);
-	cr_assert_str_eq(why, "block length above the reader's limit");
-	cr_assert_eq(with_word(0 + 4, 24, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "block length below the minimum");
-	/* Captured length beyond its block, above the original length. */
-	cr_assert_eq(with_word(epb + 20, 33, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "captured length beyond its block");
-	cr_assert_eq(with_word(epb + 20, 0xffffffffu, &why, &packets),
-		     -EBADMSG);
-	cr_assert_str_eq(why, "captured length beyond its block");
-	cr_assert_eq(with_word(epb + 24, 31, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "captured length above the original length");
-	/* An interface that was never described. */
-	cr_assert_eq(with_word(epb + 8, 1, &why, &packets), -EBADMSG);
-	cr_assert_str_eq(why, "packet on an undescribed interface");
-	/* An option longer than its block (the IDB's first, if_name). */
-	cr_assert_eq(with_word(idb + 16, 0x7fff0002u, &why, &packets),
-		     -EBADMSG);
-	cr_assert_str_eq(why, "option longer than its block");
-	/* Big-endian and another major version: not read. */
-	cr_assert_eq(with_word(8, 0x4D3C2B1Au, &why, &packets),
-		     -EPROTONOSUPPORT);
-	cr_assert_eq(with_word(12, 2, &why, &packets), -EPROTONOSUPPORT);
-	cr_assert_str_eq(why, "pcapng major version is not 1");
-	/* A packet before any section header. */
-	{
-		struct file f;
-		int ret;
-
-		sample(&f);
-		ret = read_all(f.p + epb, f.n - epb, &packets, &why);
-		cr_assert_eq(ret, -EBADMSG);
-		cr_assert_str_eq(why, "no section header first");
-		free(f.p);
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		cr_assert_eq(with_word(block_at(cases[i].block) + cases[i].at,
+				       cases[i].v, &why, &packets),
+			     cases[i].err, "case %zu", i);
+		cr_assert_str_eq(why, cases[i].why, "case %zu", i);
+		cr_assert_eq(packets, cases[i].packets, "case %zu", i);
 	}
+	/* A packet before any section header. */
+	sample(&f);
+	cr_assert_eq(read_all(f.p + block_at(3), f.n - block_at(3), &packets,
+			      &why), -EBADMSG);
+	cr_assert_str_eq(why, "no section header first");
+	free(f.p);
 }
 
 /* Records whose own lengths or fields lie: capture_rec_parse. */

@@ -1884,36 +1884,17 @@ Test(tool_hello, decode_shows_a_hello)
 /* proxy                                                               */
 /* ------------------------------------------------------------------ */
 
-/* Open descriptors of another process (/proc/PID/fd). */
-static int
-proc_fds(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(path, sizeof(path), "/proc/%ld/fd", (long)pid);
-	d = opendir(path);
-	cr_assert_not_null(d, "opendir %s", path);
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* Waits until pid holds want descriptors; asserts it does.  A bounded
  * wait: the proxy closes what it forwarded right after sending it. */
 static void
-expect_proc_fds(pid_t pid, int want)
+expect_fd_count_of(pid_t pid, int want)
 {
 	int i;
 
-	for (i = 0; i < WAIT_MS / 5 && proc_fds(pid) != want; i++)
+	for (i = 0; i < WAIT_MS / 5 && fd_count_of(pid) != want; i++)
 		sleep_ms(5);
-	cr_assert_eq(proc_fds(pid), want, "the proxy holds %d descriptors, "
-		     "%d expected", proc_fds(pid), want);
+	cr_assert_eq(fd_count_of(pid), want, "the proxy holds %d descriptors, "
+		     "%d expected", fd_count_of(pid), want);
 }
 
 /* Waits for a listener's socket file: it appears once it listens. */
@@ -1946,7 +1927,7 @@ proxied_start(struct proxied *t, const char *max_fds)
 	spawn(&t->proxy, -1, "proxy", "-v", "--capture", t->cap, t->px,
 	      t->srv);
 	wait_path(t->px);
-	t->base = proc_fds(t->proxy.pid);
+	t->base = fd_count_of(t->proxy.pid);
 }
 
 /* SIGTERM to both: each exits 0 and removes its socket; the proxy's
@@ -1991,10 +1972,10 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 	echo_once(ch, 1, UINT32_MAX, "one more, one fd", fds + 2, 1);
 	/* The proxy holds the pair's two sockets, not one descriptor of
 	 * the six it passed on. */
-	expect_proc_fds(t.proxy.pid, t.base + 2);
+	expect_fd_count_of(t.proxy.pid, t.base + 2);
 	fdmsg_chan_free(ch);
 	wait_stderr(&t.proxy, err, "client 1: closed");
-	expect_proc_fds(t.proxy.pid, t.base);
+	expect_fd_count_of(t.proxy.pid, t.base);
 
 	close(fds[0]);
 	close(fds[1]);
@@ -2064,7 +2045,7 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	cr_assert_not_null(strstr(err, "fdmsg proxy: client 2: from client: "
 				  "EBADMSG: "), "%s", err);
 	/* Both of its sockets closed; the good client goes on. */
-	expect_proc_fds(t.proxy.pid, t.base + 2);
+	expect_fd_count_of(t.proxy.pid, t.base + 2);
 	echo_once(good, 2, 2, "after", &fd, 1);
 
 	fdmsg_chan_free(good);

@@ -679,6 +679,22 @@ capture_rec_parse(const struct pcapng_pkt *pkt, struct capture_rec *rec,
 	return 0;
 }
 
+long
+pcapng_mem_read(void *ctx, void *buf, size_t n)
+{
+	struct pcapng_mem *m = ctx;
+	size_t k = m->n - m->pos;
+
+	if (k > n)
+		k = n;
+	if (k > LONG_MAX)
+		k = LONG_MAX;
+	if (k > 0)
+		memcpy(buf, m->p + m->pos, k);
+	m->pos += k;
+	return (long)k;
+}
+
 int
 pcapng_is(const void *buf, size_t n)
 {
@@ -688,42 +704,6 @@ pcapng_is(const void *buf, size_t n)
 /* ------------------------------------------------------------------ */
 /* decode                                                              */
 /* ------------------------------------------------------------------ */
-
-/* What decode already read, then the descriptor. */
-struct fd_src {
-	int fd;
-	const uint8_t *head;
-	size_t n;
-};
-
-static long
-fd_read(void *ctx, void *buf, size_t n)
-{
-	struct fd_src *s = ctx;
-	size_t got = 0, k;
-	ssize_t r;
-
-	if (n > LONG_MAX)
-		n = LONG_MAX;
-	k = s->n < n ? s->n : n;
-	if (k > 0) { /* head may be NULL when n is 0 */
-		memcpy(buf, s->head, k);
-		s->head += k;
-		s->n -= k;
-	}
-	got = k;
-	while (got < n) {
-		r = read(s->fd, (char *)buf + got, n - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			return -errno;
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (long)got;
-}
 
 static void
 print_rec(FILE *out, const struct capture_rec *c, const char *(*errname)(int))
@@ -758,17 +738,16 @@ print_rec(FILE *out, const struct capture_rec *c, const char *(*errname)(int))
 }
 
 int
-pcapng_decode(int fd, const void *head, size_t n, FILE *out,
+pcapng_decode(pcapng_read_fn read, void *ctx, FILE *out,
 	      const char *(*errname)(int), uint64_t *off, const char **why)
 {
-	struct fd_src src = { fd, head, n };
 	struct pcapng_r r;
 	struct pcapng_pkt pkt;
 	struct capture_rec c;
 	unsigned long long count = 0;
 	int ret;
 
-	pcapng_r_init(&r, fd_read, &src);
+	pcapng_r_init(&r, read, ctx);
 	while ((ret = pcapng_r_next(&r, &pkt)) == 1) {
 		count++;
 		fprintf(out, "packet=%llu time=%" PRIu64 ".%09" PRIu32, count,

@@ -176,14 +176,21 @@ struct capture_rec {
 int capture_rec_parse(const struct pcapng_pkt *pkt, struct capture_rec *rec,
 		      const char **why);
 
+/* A reader over memory: ctx is a struct pcapng_mem, pos from 0. */
+struct pcapng_mem {
+	const uint8_t *p;
+	size_t n, pos;
+};
+
+long pcapng_mem_read(void *ctx, void *buf, size_t n);
+
 /*
- * decode's pcapng branch: head[0..n) is what the caller already read of
- * fd (at least the first 4 bytes: the block type that told pcapng).
- * Prints one line per record to out.  0, or an error with *off and
- * *why (static) set for the message; errname names errnos for the
- * lines of close records.
+ * decode's pcapng branch over a file read through read(ctx): prints one
+ * line per record to out.  0, or an error with *off and *why (static;
+ * "read" for the read's own error) set for the message; errname names
+ * errnos for the lines of close records.
  */
-int pcapng_decode(int fd, const void *head, size_t n, FILE *out,
+int pcapng_decode(pcapng_read_fn read, void *ctx, FILE *out,
 		  const char *(*errname)(int), uint64_t *off,
 		  const char **why);
 

@@ -78,21 +78,7 @@ struct proxy {
 	struct sockfile file;
 };
 
-static int sig_w = -1;
-
 static const char *const side_name[2] = { "client", "server" };
-
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	char c = (char)sig;
-
-	if (write(sig_w, &c, 1) < 0) {
-		/* Full pipe: a wakeup is already pending. */
-	}
-	errno = saved;
-}
 
 static uint64_t
 now_ns(void)
@@ -457,45 +443,6 @@ raise_nofile(void)
 }
 
 static int
-signals_open(void)
-{
-	struct sigaction sa;
-	int p[2], i, fl;
-
-	if (pipe(p) < 0)
-		return -errno;
-	for (i = 0; i < 2; i++) {
-		fl = fcntl(p[i], F_GETFL);
-		if (fl < 0 || fcntl(p[i], F_SETFL, fl | O_NONBLOCK) < 0 ||
-		    fcntl(p[i], F_SETFD, FD_CLOEXEC) < 0) {
-			fl = -errno;
-			close(p[0]);
-			close(p[1]);
-			return fl;
-		}
-	}
-	sig_w = p[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	return p[0];
-}
-
-static void
-signals_close(int fd)
-{
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	if (fd >= 0)
-		close(fd);
-	if (sig_w >= 0)
-		close(sig_w);
-	sig_w = -1;
-}
-
-static int
 proxy(struct proxy *x)
 {
 	char desc[256];
@@ -536,7 +483,7 @@ proxy(struct proxy *x)
 			goto out;
 		}
 	}
-	x->sigr = signals_open();
+	x->sigr = sigpipe_open();
 	if (x->sigr < 0) {
 		fprintf(stderr, "fdmsg proxy: signals: %s: %s\n",
 			err_name(x->sigr), err_text(x->sigr));
@@ -572,7 +519,7 @@ out:
 	}
 	if (x->reserve >= 0)
 		close(x->reserve);
-	signals_close(x->sigr);
+	sigpipe_close(x->sigr);
 	if (x->capfd >= 0 && x->capfd != STDOUT_FILENO && close(x->capfd) < 0 &&
 	    ret == 0) {
 		r = -errno;

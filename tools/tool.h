@@ -104,6 +104,14 @@ const char *err_name(int err);
 const char *err_text(int err);
 
 /*
+ * SIGINT and SIGTERM as a readable pipe, for a poll loop: the read end
+ * (non-blocking, close-on-exec), or -errno.  sigpipe_close restores the
+ * default actions and closes both ends.
+ */
+int sigpipe_open(void);
+void sigpipe_close(int fd);
+
+/*
  * The socket file a command created, so that it removes that one and
  * nothing else: not another server's socket or a file that was renamed
  * over it since.
