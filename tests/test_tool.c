@@ -1887,7 +1887,7 @@ Test(tool_hello, decode_shows_a_hello)
 /* Waits until pid holds want descriptors; asserts it does.  A bounded
  * wait: the proxy closes what it forwarded right after sending it. */
 static void
-expect_fd_count_of(pid_t pid, int want)
+expect_proc_fds(pid_t pid, int want)
 {
 	int i;
 
@@ -1972,10 +1972,10 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 	echo_once(ch, 1, UINT32_MAX, "one more, one fd", fds + 2, 1);
 	/* The proxy holds the pair's two sockets, not one descriptor of
 	 * the six it passed on. */
-	expect_fd_count_of(t.proxy.pid, t.base + 2);
+	expect_proc_fds(t.proxy.pid, t.base + 2);
 	fdmsg_chan_free(ch);
 	wait_stderr(&t.proxy, err, "client 1: closed");
-	expect_fd_count_of(t.proxy.pid, t.base);
+	expect_proc_fds(t.proxy.pid, t.base);
 
 	close(fds[0]);
 	close(fds[1]);
@@ -2045,7 +2045,7 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	cr_assert_not_null(strstr(err, "fdmsg proxy: client 2: from client: "
 				  "EBADMSG: "), "%s", err);
 	/* Both of its sockets closed; the good client goes on. */
-	expect_fd_count_of(t.proxy.pid, t.base + 2);
+	expect_proc_fds(t.proxy.pid, t.base + 2);
 	echo_once(good, 2, 2, "after", &fd, 1);
 
 	fdmsg_chan_free(good);
@@ -2055,6 +2055,44 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	cr_assert_not_null(strstr(out, " conn=2 close by=client "
 				  "error=EBADMSG\n"), "%s", out);
 	cr_assert_null(strstr(out, "conn=2 from="), "%s", out);
+	proxied_clean(&t);
+	FD_GUARD_END();
+}
+
+/* A frame the server's hello refuses (descriptors to --max-fds 0) ends
+ * the pair at the proxy, said and recorded; nothing reaches the server. */
+Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	struct proxied t;
+	struct fdmsg_chan *ch;
+	struct fdmsg_msg m = { 0 };
+	struct iovec iov = { "x", 1 };
+	int fd;
+
+	FD_GUARD_BEGIN();
+	proxied_start(&t, "0");
+	ch = chan_on(connect_retry(t.px, 0), 4);
+	/* Its echo comes after the server's hello, which the proxy read
+	 * first: from here on it holds frames to the server's limits. */
+	echo_once(ch, 1, 1, "first", NULL, 0);
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdmsg_send(ch, 2, 2, &iov, 1, &fd, 1, 0), 0);
+	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
+	wait_stderr(&t.proxy, err, "client 1: closed");
+	cr_assert_not_null(strstr(err, "fdmsg proxy: client 1: to server: "
+				  "EPERM: "), "%s", err);
+	expect_proc_fds(t.proxy.pid, t.base);
+	fdmsg_chan_free(ch);
+	close(fd);
+	proxied_stop(&t, err);
+	cr_assert_eq(run(NULL, 0, out, err, "decode", t.cap), 0, "%s", err);
+	cr_assert_not_null(strstr(out, " conn=1 from=client type=2 peerid=2 "
+				  "len=17 nfds=1 fds=file\n"), "%s", out);
+	cr_assert_null(strstr(out, "from=server type=2"), "%s", out);
+	cr_assert_not_null(strstr(out, " conn=1 close by=client "
+				  "error=EPERM\n"), "%s", out);
 	proxied_clean(&t);
 	FD_GUARD_END();
 }

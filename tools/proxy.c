@@ -194,15 +194,18 @@ relay(struct proxy *x, struct pair *p, int a)
 		r = fdmsg_send(sb->chan, m.type, m.peerid, &iov, 1, m.fds,
 			       m.nfds, 0);
 		fdmsg_msg_release(&m); /* ours closed: forwarded */
+		if (r == -EPIPE || r == -ECONNRESET) {
+			/* The other side left without reading: its doing. */
+			pair_close(x, p, !a, r);
+			return;
+		}
 		if (r < 0) {
 			/* Refused by the other side's limits (-EMSGSIZE,
-			 * -EPERM), or it is gone: the sender's frame ends
-			 * the pair either way. */
+			 * -EPERM, -ENOBUFS): the sender's frame ends it. */
 			snprintf(what, sizeof(what), "to %s",
 				 side_name[!a]);
 			pair_log(p, what, r);
-			pair_close(x, p, r == -EPIPE || r == -ECONNRESET ?
-				   !a : a, r);
+			pair_close(x, p, a, r);
 			return;
 		}
 	}
