@@ -52,25 +52,50 @@ tool_path(void)
 	return t;
 }
 
-/* Starts the tool with argv (NULL-terminated, without argv[0]). */
-static void
-spawn_v(struct proc *p, int in_fd, const char *const *args)
-{
-	const char *argv[32];
-	int o[2], e[2], n = 0, dn;
+/*
+ * For the next spawned process: descriptors moved to fixed numbers
+ * (from < 0: none), e.g. a socket to 3 for socket activation or a pipe
+ * for --ready-fd; variables to put into its environment (NULL ends);
+ * and with spawn_listen_pid, LISTEN_PID set to its own pid.  Reset after
+ * each spawn.
+ */
+static struct {
+	int from, to;
+} spawn_fds[2] = { { -1, -1 }, { -1, -1 } };
+static const char *spawn_env[4];
+static int spawn_listen_pid;
 
-	argv[n++] = tool_path();
-	while (*args != NULL && n < 31)
-		argv[n++] = *args++;
-	argv[n] = NULL;
+/* Runs argv[0] (a path, or a name looked up in PATH) with argv. */
+static void
+spawn_argv(struct proc *p, int in_fd, const char *const *argv)
+{
+	int o[2], e[2], dn, hi[2] = { -1, -1 };
+	size_t i;
+
 	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
 	p->pid = fork();
 	cr_assert_neq(p->pid, -1);
 	if (p->pid == 0) {
+		char pid[32];
+
 		dn = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
 		if (dn < 0 || dup2(dn, 0) < 0 || dup2(o[1], 1) < 0 ||
 		    dup2(e[1], 2) < 0)
+			_exit(126);
+		/* Out of the way first: a source may sit on a target. */
+		for (i = 0; i < 2; i++)
+			if (spawn_fds[i].from >= 0 &&
+			    (hi[i] = fcntl(spawn_fds[i].from, F_DUPFD_CLOEXEC,
+					   200)) < 0)
+				_exit(126);
+		for (i = 0; i < 2; i++)
+			if (hi[i] >= 0 && dup2(hi[i], spawn_fds[i].to) < 0)
+				_exit(126);
+		for (i = 0; spawn_env[i] != NULL; i++)
+			putenv((char *)(uintptr_t)spawn_env[i]);
+		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
+		if (spawn_listen_pid && setenv("LISTEN_PID", pid, 1) < 0)
 			_exit(126);
 		if (spawn_nofile != 0) {
 			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
@@ -86,13 +111,30 @@ spawn_v(struct proc *p, int in_fd, const char *const *args)
 				       setgid(spawn_uid) < 0 ||
 				       setuid(spawn_uid) < 0))
 			_exit(126);
-		execv(argv[0], (char *const *)(uintptr_t)argv);
+		execvp(argv[0], (char *const *)(uintptr_t)argv);
 		_exit(127);
 	}
 	close(o[1]);
 	close(e[1]);
 	p->out = o[0];
 	p->err = e[0];
+	spawn_fds[0].from = spawn_fds[1].from = -1;
+	memset(spawn_env, 0, sizeof(spawn_env));
+	spawn_listen_pid = 0;
+}
+
+/* Starts the tool with argv (NULL-terminated, without argv[0]). */
+static void
+spawn_v(struct proc *p, int in_fd, const char *const *args)
+{
+	const char *argv[32];
+	int n = 0;
+
+	argv[n++] = tool_path();
+	while (*args != NULL && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	spawn_argv(p, in_fd, argv);
 }
 
 #define spawn(p, in_fd, ...)                                             \
@@ -355,6 +397,18 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 		{ "serve", "--echo=1", "@P", NULL },
 		{ "serve", "--bogus", "@P", NULL },
 		{ "serve", "@P", "@Q", NULL },
+		{ "serve", "--mode", "0", "@P", NULL },
+		{ "serve", "--mode", "1000", "@P", NULL },
+		{ "serve", "--mode", "0778", "@P", NULL },
+		{ "serve", "--mode", "rw", "@P", NULL },
+		{ "serve", "--mode", "", "@P", NULL },
+		{ "serve", "--allow-uid", "x", "@P", NULL },
+		{ "serve", "--allow-uid", "1,,2", "@P", NULL },
+		{ "serve", "--allow-uid", "1,", "@P", NULL },
+		{ "serve", "--allow-uid", "4294967295", "@P", NULL },
+		{ "serve", "--ready-fd", "0", "@P", NULL },
+		{ "serve", "--ready-fd", "2", "@P", NULL },
+		{ "serve", "--ready-fd", "1000", "@P", NULL },
 		{ "send", "@P", NULL },
 		{ "send", "--type", "1", NULL },
 		{ "send", "@P", "--type", "4294967296", NULL },
@@ -1877,6 +1931,550 @@ Test(tool_hello, decode_shows_a_hello)
 	buf[28] = 254; /* max_fds past the cap */
 	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* serve for operators: readiness, access, socket activation          */
+/* ------------------------------------------------------------------ */
+
+/* One line from fd, within WAIT_MS: its length, 0 at end of file. */
+static ssize_t
+read_line(int fd, char *buf, size_t cap)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	size_t len = 0;
+	ssize_t n;
+
+	while (len < cap - 1) {
+		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "no line");
+		n = read(fd, buf + len, 1);
+		if (n < 0 && errno == EINTR)
+			continue;
+		cr_assert_geq(n, 0, "read: %s", strerror(errno));
+		if (n == 0)
+			break;
+		if (buf[len++] == '\n')
+			break;
+	}
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/*
+ * serve --ready-fd: "READY=1" once listening, then the descriptor is
+ * closed (end of file), and a connect right then succeeds.  Without it,
+ * "serve & send" lost the race about one time in ten (ENOENT).
+ */
+Test(tool_serve, ready_fd_says_listening_so_connect_never_races)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], line[64];
+	struct proc p;
+	int pp[2], fd, i;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	for (i = 0; i < 20; i++) {
+		cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+		spawn_fds[0].from = pp[1];
+		spawn_fds[0].to = 5;
+		spawn(&p, -1, "serve", "--ready-fd", "5", path);
+		close(pp[1]);
+		cr_assert_eq(read_line(pp[0], line, sizeof(line)), 8);
+		cr_assert_str_eq(line, "READY=1\n");
+		fd = fdmsg_connect(path, 0); /* no retry */
+		cr_assert_geq(fd, 0, "round %d: %s", i, fdmsg_strerror(fd));
+		/* Closed after the line: end of file, not a hang. */
+		cr_assert_eq(read_line(pp[0], line, sizeof(line)), 0);
+		close(pp[0]);
+		close(fd);
+		stop_server(&p, path, err);
+		cr_assert_str_empty(err);
+	}
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* Starts serve with args after "--ready-fd 5" and waits for its line. */
+static void
+serve_ready_v(struct proc *p, const char *const *args)
+{
+	const char *argv[32] = { tool_path(), "serve", "--ready-fd", "5" };
+	char line[64];
+	int n = 4, pp[2];
+
+	while (*args != NULL && n < 31)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	spawn_fds[0].from = pp[1];
+	spawn_fds[0].to = 5;
+	spawn_argv(p, -1, argv);
+	close(pp[1]);
+	read_line(pp[0], line, sizeof(line));
+	close(pp[0]);
+	cr_assert_str_eq(line, "READY=1\n", "serve never became ready");
+}
+
+#define serve_ready(p, ...)                                              \
+	serve_ready_v((p), (const char *const[]){ __VA_ARGS__, NULL })
+
+/* serve --mode: the socket file's permission bits; 0600 without. */
+Test(tool_serve, mode_sets_the_socket_files_permissions)
+{
+	static const char *const modes[] = { NULL, "0660", "666", "0604" };
+	static const mode_t want[] = { 0600, 0660, 0666, 0604 };
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	struct proc p;
+	struct stat st;
+	size_t i;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	for (i = 0; i < 4; i++) {
+		if (modes[i] == NULL)
+			spawn(&p, -1, "serve", path);
+		else
+			spawn(&p, -1, "serve", "--mode", modes[i], path);
+		close(connect_retry(path, 0));
+		cr_assert_eq(lstat(path, &st), 0);
+		cr_assert(S_ISSOCK(st.st_mode));
+		cr_assert_eq(st.st_mode & 07777, want[i], "--mode %s: %o",
+			     modes[i] ? modes[i] : "none",
+			     (unsigned)(st.st_mode & 07777));
+		stop_server(&p, path, err);
+		cr_assert_str_empty(err);
+	}
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* A client as uid (root only; 0: as is) connects to path: 1 when served
+ * (an echo came back), 0 when the server closed it unanswered.  *pid:
+ * the client's pid, as the server logs it. */
+static int
+client_as(uid_t uid, const char *path, pid_t *pid)
+{
+	int st, pp[2];
+	char c;
+
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	*pid = fork();
+	cr_assert_neq(*pid, -1);
+	if (*pid == 0) {
+		struct fdmsg_chan *ch = NULL;
+		struct fdmsg_msg m = { 0 };
+		struct fdmsg_opts o;
+		struct iovec iov = { "x", 1 };
+		int fd, r;
+
+		close(pp[0]);
+		if (uid != 0 && (setgroups(0, NULL) < 0 ||
+				 setgid(uid) < 0 || setuid(uid) < 0))
+			_exit(3);
+		fd = fdmsg_connect(path, 0);
+		fdmsg_opts_init(&o);
+		if (fd < 0 || fdmsg_chan_new(&ch, fd, &o,
+					     FDMSG_CHAN_OWN_FD) < 0)
+			_exit(4);
+		if (write(pp[1], "c", 1) != 1) /* connected */
+			_exit(5);
+		r = fdmsg_send(ch, 1, 2, &iov, 1, NULL, 0, 0);
+		if (r == 0)
+			r = fdmsg_flush_wait(ch, WAIT_MS);
+		if (r == 0)
+			r = fdmsg_recv_wait(ch, &m, WAIT_MS);
+		if (r == 0 && m.type == 1 && m.len == 1)
+			_exit(0);
+		/* Closed unanswered: the send or the receive sees it. */
+		_exit(r == -EPIPE || r == -ECONNRESET ? 1 : 6);
+	}
+	close(pp[1]);
+	cr_assert_eq(read(pp[0], &c, 1), 1, "client never connected");
+	close(pp[0]);
+	cr_assert_eq(waitpid(*pid, &st, 0), *pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) <= 1, "client: %d",
+		  WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	return WEXITSTATUS(st) == 0;
+}
+
+/*
+ * serve --allow-uid: a connection from a uid not listed is closed at
+ * accept and logged with its pid and uid; listed uids are served.  As
+ * root, a second uid (65534) connects through a --mode 0666 socket.
+ */
+Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
+{
+	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], buf[OUT_CAP];
+	char me[32], other[32], list[64], want[128];
+	uid_t uid = getuid(), nobody = 65534;
+	struct proc p;
+	pid_t pid;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	cr_assert_eq(chmod(dir, 0755), 0);
+	snprintf(me, sizeof(me), "%ld", (long)uid);
+	snprintf(other, sizeof(other), "%ld", (long)(uid == 4242 ? 4243 :
+						      4242));
+	/* Not listed: refused, logged with the pid and uid. */
+	serve_ready(&p, "--echo", "--allow-uid", other, path);
+	cr_assert_eq(client_as(0, path, &pid), 0);
+	snprintf(want, sizeof(want), "fdmsg serve: refused pid %ld, uid %s: "
+		 "not in --allow-uid\n", (long)pid, me);
+	wait_stderr(&p, buf, want);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+
+	/* Listed among others, and as a second --allow-uid: served. */
+	snprintf(list, sizeof(list), "%s,%s", other, me);
+	serve_ready(&p, "--echo", "--allow-uid", list, path);
+	cr_assert_eq(client_as(0, path, &pid), 1);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+	serve_ready(&p, "--echo", "--allow-uid", other, "--allow-uid", me,
+		    path);
+	cr_assert_eq(client_as(0, path, &pid), 1);
+	stop_server(&p, path, err);
+	cr_assert_str_empty(err);
+
+	if (uid != 0) {
+		cr_log_warn("not root: the part with a second uid is skipped");
+	} else {
+		/* Two users at once: root listed, nobody refused. */
+		serve_ready(&p, "--echo", "--mode", "0666", "--allow-uid", "0",
+			    path);
+		cr_assert_eq(client_as(0, path, &pid), 1);
+		cr_assert_eq(client_as(nobody, path, &pid), 0);
+		snprintf(want, sizeof(want), "fdmsg serve: refused pid %ld, "
+			 "uid 65534: not in --allow-uid\n", (long)pid);
+		wait_stderr(&p, buf, want);
+		cr_assert_eq(client_as(0, path, &pid), 1);
+		stop_server(&p, path, err);
+		cr_assert_str_empty(err);
+		/* And nobody listed: served. */
+		serve_ready(&p, "--echo", "--mode", "0666", "--allow-uid",
+			    "0,65534", path);
+		cr_assert_eq(client_as(nobody, path, &pid), 1);
+		stop_server(&p, path, err);
+		cr_assert_str_empty(err);
+	}
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* A datagram socket at path (or "@name") for NOTIFY_SOCKET. */
+static int
+notify_sock(const char *name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t n = strlen(name);
+	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_lt(n, sizeof(sa.sun_path));
+	memcpy(sa.sun_path, name, n);
+	if (name[0] == '@')
+		sa.sun_path[0] = '\0';
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa,
+			  (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+				      n)), 0, "bind %s: %s", name,
+		     strerror(errno));
+	return fd;
+}
+
+/* The next notification, within WAIT_MS. */
+static void
+notify_expect(int fd, const char *want)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[512];
+	ssize_t n;
+
+	cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "no notification '%s'", want);
+	n = recv(fd, buf, sizeof(buf) - 1, 0);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	cr_assert_eq(strncmp(buf, want, strlen(want)), 0, "got '%s', want "
+		     "'%s...'", buf, want);
+}
+
+/* Whether the program is in PATH (the test skips without it). */
+static int
+have_program(const char *name)
+{
+	char buf[PATH_MAX];
+	const char *p = getenv("PATH");
+	size_t n;
+
+	while (p != NULL && *p != '\0') {
+		n = strcspn(p, ":");
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, p, name);
+		if (access(buf, X_OK) == 0)
+			return 1;
+		p += n + (p[n] == ':');
+	}
+	return 0;
+}
+
+/*
+ * systemd's socket activation, run by systemd-socket-activate (the
+ * systemd package): it binds PATH, and at the first connection execs
+ * serve with the listener as descriptor 3.  serve echoes that client,
+ * says READY=1 (with a STATUS=) on a NOTIFY_SOCKET the test bound (a
+ * path, then an abstract @name), STOPPING=1 at SIGTERM, exits 0, and
+ * leaves PATH alone: the socket is not serve's to remove.
+ */
+Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
+{
+	char dir[PATH_MAX], path[PATH_MAX], npath[PATH_MAX + 8];
+	char env[PATH_MAX + 32], out[OUT_CAP], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc p;
+	int stream, nfd, fd;
+
+	if (!have_program("systemd-socket-activate"))
+		cr_skip_test("systemd-socket-activate is not installed "
+			     "(Debian: systemd)");
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	for (stream = 0; stream < 2; stream++) {
+		if (stream)
+			snprintf(npath, sizeof(npath), "@fdmsg-notify-%ld",
+				 (long)getpid());
+		else
+			snprintf(npath, sizeof(npath), "%s/notify", dir);
+		nfd = notify_sock(npath);
+		snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", npath);
+		spawn_env[0] = env;
+		/* Without --seqpacket, -l makes a stream socket. */
+		if (stream)
+			spawn_argv(&p, -1, (const char *const[]){
+				"systemd-socket-activate", "-l", path,
+				"--fdname=fdmsg", "-E", "NOTIFY_SOCKET",
+				tool_path(), "serve", "--echo", "--stream",
+				NULL });
+		else
+			spawn_argv(&p, -1, (const char *const[]){
+				"systemd-socket-activate", "--seqpacket", "-l",
+				path, "--fdname=fdmsg", "-E", "NOTIFY_SOCKET",
+				tool_path(), "serve", "--echo", NULL });
+		/* It binds before it waits: the client waits in the
+		 * backlog until serve, exec'd, accepts it. */
+		fd = connect_retry(path, stream ? SOCK_STREAM : 0);
+		ch = chan_on(fd, 0);
+		notify_expect(nfd, "READY=1\nSTATUS=serving ");
+		echo_once(ch, 7, 9, "through systemd-socket-activate", NULL,
+			  0);
+		fdmsg_chan_free(ch);
+		cr_assert_eq(kill(p.pid, SIGTERM), 0);
+		notify_expect(nfd, "STOPPING=1");
+		cr_assert_eq(finish(&p, out, err), 0, "stderr: %s", err);
+		cr_assert_null(strstr(err, "fdmsg serve:"), "%s", err);
+		cr_assert_eq(access(path, F_OK), 0, "serve removed %s", path);
+		cr_assert_eq(unlink(path), 0);
+		close(nfd);
+		if (!stream)
+			cr_assert_eq(unlink(npath), 0);
+	}
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* serve with fd on descriptor 3 and LISTEN_FDS=n (LISTEN_PID its own
+ * unless pid_env is given), names (NULL: none); args after "serve". */
+static void
+spawn_activated(struct proc *p, int fd, const char *n, const char *names,
+		const char *pid_env, const char *const *args)
+{
+	static char nv[64], namesv[256];
+	const char *argv[32] = { tool_path(), "serve" };
+	int k = 2, e = 0;
+
+	while (*args != NULL && k < 31)
+		argv[k++] = *args++;
+	argv[k] = NULL;
+	spawn_fds[0].from = fd;
+	spawn_fds[0].to = 3;
+	snprintf(nv, sizeof(nv), "LISTEN_FDS=%s", n);
+	spawn_env[e++] = nv;
+	if (names != NULL) {
+		snprintf(namesv, sizeof(namesv), "LISTEN_FDNAMES=%s", names);
+		spawn_env[e++] = namesv;
+	}
+	if (pid_env != NULL)
+		spawn_env[e++] = pid_env;
+	else
+		spawn_listen_pid = 1;
+	spawn_argv(p, -1, argv);
+}
+
+#define activated(p, fd, n, names, pid_env, ...)                        \
+	spawn_activated((p), (fd), (n), (names), (pid_env),              \
+			(const char *const[]){ __VA_ARGS__, NULL })
+
+/* serve as activated with fd: exit 1 and one line holding want. */
+static void
+activation_refused(int fd, const char *n, const char *names,
+		   const char *want, const char *const *args)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	struct proc p;
+
+	spawn_activated(&p, fd, n, names, NULL, args);
+	cr_assert_eq(finish(&p, out, err), 1, "%s: stderr: %s", want, err);
+	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
+	cr_assert_not_null(strstr(err, want), "want '%s': %s", want, err);
+}
+
+#define refused(fd, n, names, want, ...)                                 \
+	activation_refused((fd), (n), (names), (want),                   \
+			   (const char *const[]){ __VA_ARGS__, NULL })
+
+/* O_CLOEXEC among /proc/PID/fdinfo/FD's flags (octal). */
+static int
+fd_cloexec_in(pid_t pid, int fd)
+{
+	char name[64], buf[512], *f;
+	unsigned long flags;
+	ssize_t n;
+	int d;
+
+	snprintf(name, sizeof(name), "/proc/%ld/fdinfo/%d", (long)pid, fd);
+	d = open(name, O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(d, 0, "%s: %s", name, strerror(errno));
+	n = read(d, buf, sizeof(buf) - 1);
+	close(d);
+	cr_assert_gt(n, 0);
+	buf[n] = '\0';
+	f = strstr(buf, "flags:");
+	cr_assert_not_null(f, "%s", buf);
+	flags = strtoul(f + 6, NULL, 8);
+	return (flags & O_CLOEXEC) != 0;
+}
+
+/* A socket of type bound at path, listening or not. */
+static int
+unix_sock(int type, const char *path, int listening)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	cr_assert_geq(fd, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0,
+		     "bind %s: %s", path, strerror(errno));
+	if (listening)
+		cr_assert_eq(listen(fd, 8), 0);
+	return fd;
+}
+
+/* A socket of type at path passed in is refused with want; then gone. */
+static void
+sock_refused(int type, int listening, const char *path, const char *want,
+	     const char *arg)
+{
+	int fd = unix_sock(type, path, listening);
+
+	refused(fd, "1", NULL, want, arg);
+	close(fd);
+	cr_assert_eq(unlink(path), 0);
+}
+
+/*
+ * What serve does with a socket passed in (LISTEN_FDS from descriptor
+ * 3, without systemd): it refuses, exit 1 and one line saying why,
+ * whatever it cannot serve (a file, a TCP socket, the wrong type, a
+ * socket not listening, several sockets and no PATH to choose, names
+ * that do not match the count, a count that is no number, --mode on a
+ * socket it did not create); a LISTEN_PID of another process is
+ * ignored; the socket it takes is made close-on-exec, served, and left
+ * at its path on exit.
+ */
+Test(tool_activation, passed_socket_is_checked_then_served)
+{
+	char dir[PATH_MAX], path[PATH_MAX], other[PATH_MAX + 8];
+	char out[OUT_CAP], err[OUT_CAP], fdpath[64];
+	struct fdmsg_chan *ch;
+	struct proc p;
+	int fd, tcp;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, path);
+	snprintf(other, sizeof(other), "%s/other", dir);
+
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	refused(fd, "1", "x", "descriptor 3 'x' is not a socket", "--echo");
+	close(fd);
+
+	tcp = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (tcp >= 0 && listen(tcp, 1) == 0)
+		refused(tcp, "1", NULL, "is not a Unix domain socket",
+			"--stream");
+	if (tcp >= 0)
+		close(tcp);
+
+	fd = unix_sock(SOCK_STREAM, path, 1);
+	refused(fd, "1", NULL, "descriptor 3 (", "--echo");
+	close(fd);
+	cr_assert_eq(unlink(path), 0);
+	sock_refused(SOCK_STREAM, 1, path, ") is SOCK_STREAM: add --stream",
+		     "--echo");
+	sock_refused(SOCK_SEQPACKET, 1, path, "is SOCK_SEQPACKET: omit "
+		     "--stream", "--stream");
+	sock_refused(SOCK_SEQPACKET, 0, path, "is not listening", "--echo");
+	sock_refused(SOCK_DGRAM, 0, path, "is neither SOCK_SEQPACKET nor "
+		     "SOCK_STREAM", "--echo");
+
+	fd = unix_sock(SOCK_SEQPACKET, path, 1);
+	refused(fd, "2", "a:b", "LISTEN_FDS=2: serve takes one socket",
+		"--echo");
+	refused(fd, "1", "a:b", "LISTEN_FDNAMES=a:b names 2 sockets, "
+		"LISTEN_FDS=1", "--echo");
+	refused(fd, "1x", NULL, "LISTEN_FDS=1x: not a count", "--echo");
+	refused(fd, "1", NULL, ": none of the 1 sockets passed (LISTEN_FDS) "
+		"is bound to it", "--echo", other);
+	/* A usage error: the socket's creator sets its mode. */
+	activated(&p, fd, "1", NULL, NULL, "--mode", "0666");
+	cr_assert_eq(finish(&p, out, err), 2, "%s", err);
+	cr_assert_not_null(strstr(err, "--mode: the socket was passed in"),
+			   "%s", err);
+
+	/* No LISTEN_PID: not ours either; and then no PATH to serve. */
+	activated(&p, fd, "1", NULL, "NO_LISTEN_PID=1", "--echo");
+	cr_assert_eq(finish(&p, out, err), 2, "%s", err);
+	cr_assert_str_eq(err, "fdmsg serve: LISTEN_FDS ignored: no LISTEN_PID\n"
+			 "fdmsg serve: missing PATH (and no socket passed in "
+			 "LISTEN_FDS)\n");
+
+	/* Another process's: ignored, not closed; PATH served as ever. */
+	activated(&p, fd, "1", NULL, "LISTEN_PID=1", "--echo", other);
+	ch = chan_on(connect_retry(other, 0), 0);
+	echo_once(ch, 1, 2, "PATH, not descriptor 3", NULL, 0);
+	fdmsg_chan_free(ch);
+	snprintf(fdpath, sizeof(fdpath), "/proc/%ld/fd/3", (long)p.pid);
+	cr_assert_eq(access(fdpath, F_OK), 0, "serve closed a descriptor "
+		     "that was not its");
+	stop_server(&p, other, err);
+	cr_assert_not_null(strstr(err, "LISTEN_FDS ignored: LISTEN_PID 1 is "
+				  "not this process"), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+
+	/* Taken: close-on-exec, served; PATH, given, picks it. */
+	activated(&p, fd, "1", "fdmsg", NULL, "--echo", path);
+	ch = chan_on(connect_retry(path, 0), 0);
+	echo_once(ch, 3, 4, "activated", NULL, 0);
+	cr_assert(fd_cloexec_in(p.pid, 3), "descriptor 3 is not "
+		  "close-on-exec");
+	fdmsg_chan_free(ch);
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "%s", err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(access(path, F_OK), 0, "serve removed %s", path);
+	close(fd);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(rmdir(dir), 0);
 	FD_GUARD_END();
 }
 

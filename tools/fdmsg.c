@@ -811,7 +811,7 @@ static const struct opt send_opts[] = {
 	  86400000, 0, NULL, "bound the waits from connecting on (0: none)" },
 	{ "--verbose", "-v", OPT_FLAG, NULL, SEND(verbose), 0, 0, 0, 0, NULL,
 	  "print the server's limits from its hello" },
-	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+	OPT_END,
 };
 #undef SEND
 
@@ -911,8 +911,8 @@ send_run(const struct send_cfg *c)
 	if (c->verbose)
 		print_peer(hr, &info, path);
 	/* FDMSG_CLOSE_FDS: ours are closed from here on, whatever happens. */
-	r = fdmsg_send(ch, (uint32_t)c->type, (uint32_t)c->peerid, &iov, 1, fds, nfd,
-		       FDMSG_CLOSE_FDS);
+	r = fdmsg_send(ch, (uint32_t)c->type, (uint32_t)c->peerid, &iov, 1,
+		       fds, nfd, FDMSG_CLOSE_FDS);
 	sent_fds = nfd;
 	nfd = 0;
 	if (r == 0)
@@ -1013,7 +1013,7 @@ static const struct opt recv_opts[] = {
 	  NULL, "stop after N frames, from clients one after another" },
 	{ "--payload", NULL, OPT_FLAG, NULL, RECV(payload), 0, 0, 0, 0, NULL,
 	  "print each payload, ended by a newline if it lacks one" },
-	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+	OPT_END,
 };
 #undef RECV
 
@@ -1205,7 +1205,7 @@ decode_capture(int fd, const uint8_t *head, size_t n, const char *name)
 static int cmd_decode(int argc, char **argv);
 
 static const struct opt decode_opts[] = {
-	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+	OPT_END,
 };
 
 static const struct cmd decode_cmd = {

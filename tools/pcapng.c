@@ -20,17 +20,17 @@
 #define BT_IDB 0x00000001u
 #define BT_EPB 0x00000006u
 #define BYTE_ORDER_MAGIC 0x1A2B3C4Du
-#define OPT_END 0u
-#define OPT_SHB_USERAPPL 4u
-#define OPT_IF_NAME 2u
-#define OPT_IF_TSRESOL 9u
+#define PCAPNG_OPT_END 0u
+#define PCAPNG_OPT_USERAPPL 4u
+#define PCAPNG_OPT_IF_NAME 2u
+#define PCAPNG_OPT_TSRESOL 9u
 #define TSRESOL_NS 9u
 #define TSRESOL_DEFAULT 6u
 #define EPB_FIXED 28u  /* type, len, ifid, ts high, ts low, caplen, origlen */
 #define BLOCK_MIN 12u  /* type, len, trailing len */
 #define SHB_MIN 28u
 #define IDB_MIN 20u
-#define OPT_MAX 256u   /* option values the writer writes: cut there */
+#define PCAPNG_OPT_MAX 256u   /* option values the writer writes: cut there */
 
 static size_t
 pad4(size_t n)
@@ -117,14 +117,14 @@ w_bytes(struct pcapng_w *w, const void *p, size_t n)
 	return w->err;
 }
 
-/* One option: code, length, the value cut at OPT_MAX, padding. */
+/* One option: code, length, the value cut at PCAPNG_OPT_MAX, padding. */
 static void
 put_opt(struct fdmsg_wbuf *b, uint16_t code, const void *val, size_t len)
 {
 	static const uint8_t zero[4];
 
-	if (len > OPT_MAX)
-		len = OPT_MAX;
+	if (len > PCAPNG_OPT_MAX)
+		len = PCAPNG_OPT_MAX;
 	fdmsg_wbuf_put_u16(b, code);
 	fdmsg_wbuf_put_u16(b, (uint16_t)len);
 	fdmsg_wbuf_append(b, val, len);
@@ -152,7 +152,7 @@ int
 pcapng_w_start(struct pcapng_w *w, int fd, uint16_t linktype,
 	       const char *appl, const char *ifname)
 {
-	uint8_t mem[2 * OPT_MAX + 128], tsresol = TSRESOL_NS;
+	uint8_t mem[2 * PCAPNG_OPT_MAX + 128], tsresol = TSRESOL_NS;
 	struct fdmsg_wbuf b;
 	size_t idb;
 
@@ -166,8 +166,8 @@ pcapng_w_start(struct pcapng_w *w, int fd, uint16_t linktype,
 	fdmsg_wbuf_put_u16(&b, 0);
 	fdmsg_wbuf_put_u64(&b, UINT64_MAX); /* section length unknown */
 	if (appl != NULL)
-		put_opt(&b, OPT_SHB_USERAPPL, appl, strlen(appl));
-	put_opt(&b, OPT_END, NULL, 0);
+		put_opt(&b, PCAPNG_OPT_USERAPPL, appl, strlen(appl));
+	put_opt(&b, PCAPNG_OPT_END, NULL, 0);
 	end_block(&b, 0);
 
 	idb = fdmsg_wbuf_len(&b);
@@ -177,9 +177,9 @@ pcapng_w_start(struct pcapng_w *w, int fd, uint16_t linktype,
 	fdmsg_wbuf_put_u16(&b, 0);
 	fdmsg_wbuf_put_u32(&b, 0); /* snaplen: no limit */
 	if (ifname != NULL)
-		put_opt(&b, OPT_IF_NAME, ifname, strlen(ifname));
-	put_opt(&b, OPT_IF_TSRESOL, &tsresol, 1);
-	put_opt(&b, OPT_END, NULL, 0);
+		put_opt(&b, PCAPNG_OPT_IF_NAME, ifname, strlen(ifname));
+	put_opt(&b, PCAPNG_OPT_TSRESOL, &tsresol, 1);
+	put_opt(&b, PCAPNG_OPT_END, NULL, 0);
 	end_block(&b, idb);
 	if (fdmsg_wbuf_error(&b) < 0) /* cannot happen: options are cut */
 		return w->err = -EOVERFLOW;
@@ -373,13 +373,13 @@ walk_opts(struct pcapng_r *r, struct fdmsg_rbuf *rb, uint8_t *tsresol)
 		if (fdmsg_rbuf_get_u16(rb, &code) < 0 ||
 		    fdmsg_rbuf_get_u16(rb, &len) < 0)
 			return bad(r, "option header cut short");
-		if (code == OPT_END)
+		if (code == PCAPNG_OPT_END)
 			return 0; /* what follows is ignored, as written */
 		/* len + padding within the body: len is 16 bits, no wrap. */
 		val = fdmsg_rbuf_get_ref(rb, (size_t)len + pad4(len));
 		if (val == NULL)
 			return bad(r, "option longer than its block");
-		if (tsresol != NULL && code == OPT_IF_TSRESOL) {
+		if (tsresol != NULL && code == PCAPNG_OPT_TSRESOL) {
 			if (len != 1)
 				return bad(r, "if_tsresol is not 1 byte");
 			/* 10^-v fits 64 bits up to v 19, 2^-v up to 63. */

@@ -557,7 +557,7 @@ static const struct opt proxy_opts[] = {
 	  1, MAX_MAX_CLIENTS, DEFAULT_MAX_CLIENTS, NULL, "clients at once" },
 	{ "--verbose", "-v", OPT_FLAG, NULL, CFG(verbose), 0, 0, 0, 0, NULL,
 	  "a line per connection and its end" },
-	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+	OPT_END,
 };
 
 static int cmd_proxy(int argc, char **argv);

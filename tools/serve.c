@@ -43,6 +43,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -69,6 +71,7 @@
 #define ACCEPT_BUDGET 64  /* connections per turn */
 #define PAUSE_MS 100      /* listener rest when accept cannot shed */
 #define MAX_EVENTS 64
+#define MAX_ALLOW_UIDS 64u
 #define MAX_REFUSED 64    /* queued replies refused in a row: drop client */
 /* The server's own descriptors: stdio, listener, event loop, signal
  * source (a pipe off Linux), the shed reserve, a connection accepted
@@ -118,7 +121,7 @@ struct server {
 	unsigned frame_timeout; /* ms; 0: none */
 	unsigned idle_timeout;  /* ms; 0: none */
 	unsigned max_per_uid;   /* connections from one uid */
-	int64_t refuse_logged_at; /* per-uid refusals: last line, ms */
+	int64_t refuse_logged_at; /* refusals at accept: last line, ms */
 	unsigned long refused_quiet; /* refusals since, not logged */
 	struct fdmsg_opts copts;
 	unsigned max_clients, nclients;
@@ -126,6 +129,12 @@ struct server {
 	unsigned long next_id;
 	int lfd, sigfd, reserve;
 	struct sockfile file;  /* the socket file we created at path */
+	mode_t mode;           /* the socket file's; 0: the library's 0600 */
+	const uid_t *allow;    /* --allow-uid: the uids served; */
+	size_t nallow;         /* 0: any */
+	int activated;         /* lfd came from the service manager */
+	int ready_fd;          /* --ready-fd; -1: none */
+	const char *notify;    /* $NOTIFY_SOCKET, or NULL */
 	int64_t paused_until; /* listener resting until then; 0: not */
 	struct loop loop;
 };
@@ -637,7 +646,7 @@ uid_count(const struct server *s, uid_t uid)
 /* A line per REFUSE_LOG_MS at most: a connect loop must not flood the
  * log.  The next line counts the ones left out. */
 static void
-refuse_log(struct server *s, const struct fdmsg_cred *cr)
+refuse_log(struct server *s, const struct fdmsg_cred *cr, const char *why)
 {
 	int64_t now = now_ms();
 
@@ -646,9 +655,8 @@ refuse_log(struct server *s, const struct fdmsg_cred *cr)
 		s->refused_quiet++;
 		return;
 	}
-	fprintf(stderr, "fdmsg serve: refused pid %ld, uid %ld: uid has "
-		"--max-per-uid %u connections", (long)cr->pid,
-		cr->uid == (uid_t)-1 ? -1L : (long)cr->uid, s->max_per_uid);
+	fprintf(stderr, "fdmsg serve: refused pid %ld, uid %ld: %s",
+		(long)cr->pid, cr->uid == (uid_t)-1 ? -1L : (long)cr->uid, why);
 	if (s->refused_quiet > 0)
 		fprintf(stderr, " (and %lu more refused since the last line)",
 			s->refused_quiet);
@@ -657,10 +665,23 @@ refuse_log(struct server *s, const struct fdmsg_cred *cr)
 	s->refused_quiet = 0;
 }
 
+/* --allow-uid lists uid, or there is no list. */
+static int
+uid_allowed(const struct server *s, uid_t uid)
+{
+	size_t i;
+
+	for (i = 0; i < s->nallow; i++)
+		if (s->allow[i] == uid)
+			return 1;
+	return s->nallow == 0;
+}
+
 static void
 accept_clients(struct server *s)
 {
 	struct fdmsg_cred cr;
+	char why[64];
 	int i, fd;
 
 	for (i = 0; i < ACCEPT_BUDGET && s->paused_until == 0; i++) {
@@ -691,8 +712,16 @@ accept_clients(struct server *s)
 			cr.pid = 0;
 			cr.uid = (uid_t)-1;
 		}
+		/* An unknown uid is in no list. */
+		if (!uid_allowed(s, cr.uid)) {
+			refuse_log(s, &cr, "not in --allow-uid");
+			close(fd);
+			continue;
+		}
 		if (uid_count(s, cr.uid) >= s->max_per_uid) {
-			refuse_log(s, &cr);
+			snprintf(why, sizeof(why), "uid has --max-per-uid %u "
+				 "connections", s->max_per_uid);
+			refuse_log(s, &cr, why);
 			close(fd);
 			continue;
 		}
@@ -928,24 +957,337 @@ fit_nofile(const struct server *s)
 }
 
 /* ------------------------------------------------------------------ */
+/* The service manager: socket activation, readiness                   */
+/* ------------------------------------------------------------------ */
+
+#define LISTEN_FDS_START 3  /* sd_listen_fds(3): passed from here on */
+#define LISTEN_FDS_MAX 1024 /* more is a mistake, not a service */
+
+/* A decimal of digits only (no sign, no space) in [0, max]: 0 or -1. */
+static int
+env_num(const char *v, unsigned long max, unsigned long *out)
+{
+	unsigned long n = 0;
+
+	if (v == NULL || *v == '\0')
+		return -1;
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9' ||
+		    n > (max - (unsigned)(*v - '0')) / 10)
+			return -1;
+		n = n * 10 + (unsigned)(*v - '0');
+	}
+	*out = n;
+	return 0;
+}
+
+/* The variable's value, copied (unsetenv may free it), or NULL. */
+static const char *
+env_take(const char *name, char *buf, size_t size, int *toolong)
+{
+	const char *v = getenv(name);
+	size_t n;
+
+	if (v == NULL)
+		return NULL;
+	n = strlen(v);
+	if (n >= size) {
+		*toolong = 1;
+		n = size - 1;
+	}
+	memcpy(buf, v, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/*
+ * fd's address as serve's PATH would name it: a path, or "@name" for an
+ * abstract one.  0, or -1 when fd is no bound AF_UNIX socket.
+ */
+static int
+sock_addr(int fd, char *buf, size_t size)
+{
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	size_t n;
+
+	memset(&sa, 0, sizeof(sa));
+	if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0 ||
+	    sa.sun_family != AF_UNIX ||
+	    len <= offsetof(struct sockaddr_un, sun_path))
+		return -1;
+	n = len - offsetof(struct sockaddr_un, sun_path);
+	if (n > sizeof(sa.sun_path))
+		n = sizeof(sa.sun_path);
+	if (sa.sun_path[0] == '\0')
+		snprintf(buf, size, "@%.*s", (int)(n - 1), sa.sun_path + 1);
+	else
+		snprintf(buf, size, "%.*s", (int)strnlen(sa.sun_path, n),
+			 sa.sun_path);
+	return 0;
+}
+
+/* Why fd cannot be served (it is no listening AF_UNIX socket of our
+ * type), or NULL. */
+static const char *
+listen_fd_problem(const struct server *s, int fd)
+{
+	int type = 0, want = s->stream ? SOCK_STREAM : SOCK_SEQPACKET;
+	struct sockaddr_storage ss;
+	struct stat st;
+	socklen_t len;
+#ifdef SO_ACCEPTCONN
+	int acc = 0;
+#endif
+
+	if (fstat(fd, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return "is not a socket";
+	len = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+	    ss.ss_family != AF_UNIX)
+		return "is not a Unix domain socket";
+	len = sizeof(type);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) < 0)
+		type = 0;
+	if (type != want && type == SOCK_STREAM)
+		return "is SOCK_STREAM: add --stream";
+	if (type != want && type == SOCK_SEQPACKET)
+		return "is SOCK_SEQPACKET: omit --stream";
+	if (type != want)
+		return "is neither SOCK_SEQPACKET nor SOCK_STREAM";
+#ifdef SO_ACCEPTCONN
+	len = sizeof(acc);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 ||
+	    acc == 0)
+		return "is not listening";
+#endif
+	return NULL;
+}
+
+/*
+ * Socket activation, sd_listen_fds(3)'s protocol without libsystemd:
+ * LISTEN_PID (this process), LISTEN_FDS (how many, from descriptor 3),
+ * LISTEN_FDNAMES (their names, colon-separated).  The variables are
+ * unset whatever comes of it, so that nothing started later takes them
+ * for its own.  One socket is served: the one bound to PATH when PATH is
+ * given, else the only one passed; the others passed are closed.
+ * 1 with s->lfd set, 0 when nothing was passed to this process, -1
+ * after a line.
+ */
+static int
+listen_fds_take(struct server *s)
+{
+	char pidb[32], nb[32], namesb[4096], addr[sizeof(struct sockaddr_un)];
+	const char *pid_s, *n_s, *names, *nm, *why;
+	unsigned long pid, n, i, k;
+	int toolong = 0, fd = -1;
+	size_t len;
+
+	pid_s = env_take("LISTEN_PID", pidb, sizeof(pidb), &toolong);
+	n_s = env_take("LISTEN_FDS", nb, sizeof(nb), &toolong);
+	names = env_take("LISTEN_FDNAMES", namesb, sizeof(namesb), &toolong);
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	if (n_s == NULL)
+		return 0;
+	/* Meant for another process (one that exec'd us, say): not ours
+	 * to take, nor to close. */
+	if (pid_s == NULL) {
+		fprintf(stderr, "fdmsg serve: LISTEN_FDS ignored: no "
+			"LISTEN_PID\n");
+		return 0;
+	}
+	if (env_num(pid_s, ULONG_MAX, &pid) < 0 ||
+	    pid != (unsigned long)getpid()) {
+		fprintf(stderr, "fdmsg serve: LISTEN_FDS ignored: LISTEN_PID "
+			"%s is not this process (%ld)\n", pid_s,
+			(long)getpid());
+		return 0;
+	}
+	if (toolong || env_num(n_s, LISTEN_FDS_MAX, &n) < 0) {
+		fprintf(stderr, "fdmsg serve: LISTEN_FDS=%s: not a count of "
+			"0 to %u sockets%s\n", n_s, LISTEN_FDS_MAX,
+			toolong ? " (or LISTEN_FDNAMES too long)" : "");
+		return -1;
+	}
+	if (n == 0)
+		return 0;
+	/* Names, when given, are one per descriptor. */
+	for (k = 1, nm = names; nm != NULL && *nm != '\0'; nm++)
+		k += *nm == ':';
+	if (names != NULL && k != n) {
+		fprintf(stderr, "fdmsg serve: LISTEN_FDNAMES=%s names %lu "
+			"sockets, LISTEN_FDS=%lu\n", names, k, n);
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if (s->path != NULL) {
+			if (sock_addr((int)(LISTEN_FDS_START + i), addr,
+				      sizeof(addr)) < 0 ||
+			    strcmp(addr, s->path) != 0)
+				continue;
+		} else if (n > 1) {
+			break;
+		}
+		fd = (int)(LISTEN_FDS_START + i);
+		break;
+	}
+	if (fd < 0) {
+		if (s->path != NULL)
+			fprintf(stderr, "fdmsg serve: %s: none of the %lu "
+				"sockets passed (LISTEN_FDS) is bound to it\n",
+				s->path, n);
+		else
+			fprintf(stderr, "fdmsg serve: LISTEN_FDS=%lu: serve "
+				"takes one socket: give the PATH of the one to "
+				"serve\n", n);
+		return -1;
+	}
+	/* Its name, for the line that says what is wrong with it. */
+	for (nm = names, k = 0; nm != NULL && k < i; k++)
+		if ((nm = strchr(nm, ':')) != NULL)
+			nm++;
+	if ((why = listen_fd_problem(s, fd)) != NULL) {
+		len = nm != NULL ? strcspn(nm, ":") : 0;
+		if (sock_addr(fd, addr, sizeof(addr)) < 0)
+			addr[0] = '\0';
+		fprintf(stderr, "fdmsg serve: LISTEN_FDS: descriptor %d%s%.*s%s"
+			"%s%s%s %s\n", fd, nm != NULL ? " '" : "",
+			len > 255 ? 255 : (int)len, nm != NULL ? nm : "",
+			nm != NULL ? "'" : "", addr[0] ? " (" : "", addr,
+			addr[0] ? ")" : "", why);
+		return -1;
+	}
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		k = (unsigned long)errno;
+		fprintf(stderr, "fdmsg serve: LISTEN_FDS: descriptor %d: %s: "
+			"%s\n", fd, err_name(-(int)k), err_text(-(int)k));
+		return -1;
+	}
+	for (i = 0; i < n; i++)
+		if ((int)(LISTEN_FDS_START + i) != fd)
+			close((int)(LISTEN_FDS_START + i));
+	s->lfd = fd;
+	return 1;
+}
+
+/*
+ * One datagram to $NOTIFY_SOCKET, sd_notify(3)'s protocol: a path or
+ * an "@" abstract name.  Failures are logged and the server goes on.
+ */
+static void
+notify(const struct server *s, const char *msg)
+{
+	struct sockaddr_un sa;
+	size_t n;
+	int fd, r = 0;
+
+	if (s->notify == NULL)
+		return;
+	n = strlen(s->notify);
+	if ((s->notify[0] != '/' && s->notify[0] != '@') || n < 2 ||
+	    n > sizeof(sa.sun_path)) {
+		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: not a socket "
+			"path or @name; %s not sent\n", s->notify, msg);
+		return;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, s->notify, n);
+	if (sa.sun_path[0] == '@')
+		sa.sun_path[0] = '\0';
+#ifdef SOCK_CLOEXEC
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+#else
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+#endif
+	if (fd < 0 || sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+			     (const struct sockaddr *)&sa,
+			     (socklen_t)(offsetof(struct sockaddr_un,
+						  sun_path) + n)) < 0)
+		r = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (r < 0)
+		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: %s: %s; %s not "
+			"sent\n", s->notify, err_name(r), err_text(r), msg);
+}
+
+/* Listening: say so on --ready-fd (then closed) and $NOTIFY_SOCKET. */
+static void
+ready(struct server *s)
+{
+	static const char line[] = "READY=1\n";
+	char msg[PATH_MAX + 64], addr[sizeof(struct sockaddr_un)];
+	ssize_t n;
+
+	if (s->ready_fd >= 0) {
+		do
+			n = write(s->ready_fd, line, sizeof(line) - 1);
+		while (n < 0 && errno == EINTR);
+		if (n != (ssize_t)sizeof(line) - 1) {
+			n = n < 0 ? -errno : -EIO;
+			fprintf(stderr, "fdmsg serve: --ready-fd %d: %s: %s\n",
+				s->ready_fd, err_name((int)n),
+				err_text((int)n));
+		}
+		close(s->ready_fd);
+		s->ready_fd = -1;
+	}
+	if (s->activated && sock_addr(s->lfd, addr, sizeof(addr)) == 0)
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %s (passed "
+			 "in)", addr);
+	else
+		snprintf(msg, sizeof(msg), "READY=1\nSTATUS=serving %s",
+			 s->path != NULL ? s->path : "the socket passed in");
+	notify(s, msg);
+}
+
+/* ------------------------------------------------------------------ */
 /* Setup and teardown                                                  */
 /* ------------------------------------------------------------------ */
 
 static int
 serve(struct server *s)
 {
+	const char *where;
 	unsigned i;
 	int r, fl, ret = EXIT_PROTO;
 
 	s->lfd = s->sigfd = s->reserve = -1;
-	if (fit_nofile(s) < 0)
+	s->notify = getenv("NOTIFY_SOCKET");
+	r = listen_fds_take(s);
+	if (r < 0)
 		return EXIT_PROTO;
+	s->activated = r;
+	if (!s->activated && s->path == NULL) {
+		fprintf(stderr, "fdmsg serve: missing PATH (and no socket "
+			"passed in LISTEN_FDS)\n");
+		return EXIT_USAGE;
+	}
+	/* The unit's SocketMode= sets a passed socket's mode. */
+	if (s->activated && s->mode != 0) {
+		fprintf(stderr, "fdmsg serve: --mode: the socket was passed "
+			"in (LISTEN_FDS): its creator sets the mode\n");
+		goto usage;
+	}
+	if (s->ready_fd >= 0 && (s->ready_fd == s->lfd ||
+				 fcntl(s->ready_fd, F_GETFD) < 0)) {
+		fprintf(stderr, "fdmsg serve: --ready-fd %d: %s\n",
+			s->ready_fd, s->ready_fd == s->lfd ? "is the socket "
+			"passed in" : "not an open descriptor");
+		goto usage;
+	}
+	where = s->path != NULL ? s->path : "LISTEN_FDS";
+	if (fit_nofile(s) < 0)
+		goto early;
 	signal(SIGPIPE, SIG_IGN); /* stderr to a closed pipe must not kill */
 	s->clients = calloc(s->max_clients, sizeof(*s->clients));
 	if (s->clients == NULL) {
 		fprintf(stderr, "fdmsg serve: %s: %s\n", err_name(-ENOMEM),
 			err_text(-ENOMEM));
-		return EXIT_PROTO;
+		goto early;
 	}
 	for (i = 0; i < s->max_clients; i++)
 		s->clients[i].fd = -1;
@@ -963,23 +1305,30 @@ serve(struct server *s)
 		goto out;
 	}
 	s->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	s->lfd = fdmsg_listen(s->path, s->stream ? SOCK_STREAM : 0, 0);
-	if (s->lfd < 0) {
-		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", s->path,
-			err_name(s->lfd), err_text(s->lfd));
-		goto out;
+	if (!s->activated) {
+		s->lfd = fdmsg_listen(s->path, s->stream ? SOCK_STREAM : 0,
+				      s->mode);
+		if (s->lfd < 0) {
+			fprintf(stderr, "fdmsg serve: %s: %s: %s\n", s->path,
+				err_name(s->lfd), err_text(s->lfd));
+			goto out;
+		}
+		/* Only a socket file we created is ours to remove. */
+		sockfile_note(&s->file, s->path);
 	}
-	sockfile_note(&s->file, s->path);
 	fl = fcntl(s->lfd, F_GETFL);
 	if (fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
 	    (r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN)) < 0 ||
 	    (r = loop_add(&s->loop, KEY_SIGNAL, s->sigfd, EV_IN)) < 0) {
 		r = fl < 0 || r == 0 ? -errno : r;
-		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", s->path,
+		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", where,
 			err_name(r), err_text(r));
 		goto out;
 	}
+	ready(s);
 	ret = run(s);
+	if (ret == 0)
+		notify(s, "STOPPING=1");
 out:
 	for (i = 0; i < s->max_clients; i++)
 		if (s->clients[i].chan != NULL)
@@ -996,6 +1345,12 @@ out:
 	loop_fini(&s->loop);
 	free(s->clients);
 	return ret;
+usage:
+	ret = EXIT_USAGE;
+early:
+	if (s->activated)
+		close(s->lfd);
+	return ret;
 }
 
 /* What serve was asked to do, as parsed; serve() takes it from here. */
@@ -1004,7 +1359,80 @@ struct serve_cfg {
 	unsigned long long max_fds, max_frame, max_queue, max_queue_fds;
 	unsigned long long max_clients, max_per_uid; /* 0: not given */
 	unsigned long long frame_timeout, idle_timeout;
+	unsigned long long mode;      /* 0: not given (0600) */
+	unsigned long long ready_fd;  /* NO_READY_FD: not given */
+	struct uidlist {
+		uid_t uid[MAX_ALLOW_UIDS];
+		size_t n;
+	} allow;
 };
+
+#define NO_READY_FD ULLONG_MAX
+
+/* --mode: octal permission bits, 0 to 0777, as chmod(1) takes them. */
+static int
+opt_mode(const struct args *a, const char *val, void *field)
+{
+	unsigned long long *mode = field;
+	const char *p = val;
+	unsigned long long m = 0;
+
+	if (*p == '\0')
+		goto bad;
+	for (; *p != '\0'; p++) {
+		if (*p < '0' || *p > '7')
+			goto bad;
+		m = m * 8 + (unsigned)(*p - '0');
+		if (m > 0777) {
+			fprintf(stderr, "fdmsg %s: %s: %s is out of range "
+				"1..0777 (octal)\n", a->cmd, a->name, val);
+			return -1;
+		}
+	}
+	/* The library reads 0 as its default, 0600: say what you mean. */
+	if (m == 0) {
+		fprintf(stderr, "fdmsg %s: %s: 0 lets nobody connect; give "
+			"1..0777 (octal)\n", a->cmd, a->name);
+		return -1;
+	}
+	*mode = m;
+	return 0;
+bad:
+	fprintf(stderr, "fdmsg %s: %s: '%s' is not an octal mode\n", a->cmd,
+		a->name, val);
+	return -1;
+}
+
+/* --allow-uid UID[,UID...], repeatable: every uid into the list. */
+static int
+opt_uids(const struct args *a, const char *val, void *field)
+{
+	struct uidlist *l = field;
+	unsigned long long u;
+	char one[32];
+	size_t n;
+
+	for (;;) {
+		n = strcspn(val, ",");
+		if (n >= sizeof(one))
+			n = sizeof(one) - 1; /* too long for a uid anyway */
+		memcpy(one, val, n);
+		one[n] = '\0';
+		/* (uid_t)-1 is no user's: it means "unknown" here. */
+		if (opt_num(a, one, 0, (uid_t)-2, &u) < 0)
+			return -1;
+		if (l->n == MAX_ALLOW_UIDS) {
+			fprintf(stderr, "fdmsg %s: %s: more than %u uids\n",
+				a->cmd, a->name, MAX_ALLOW_UIDS);
+			return -1;
+		}
+		l->uid[l->n++] = (uid_t)u;
+		val += strcspn(val, ",");
+		if (*val == '\0')
+			return 0;
+		val++;
+	}
+}
 
 #define CFG(f) offsetof(struct serve_cfg, f)
 static const struct opt serve_opts[] = {
@@ -1035,14 +1463,22 @@ static const struct opt serve_opts[] = {
 	{ "--idle-timeout", NULL, OPT_NUM, "MS", CFG(idle_timeout),
 	  OPT_DEFAULT, 0, MAX_FRAME_TIMEOUT, DEFAULT_IDLE_TIMEOUT, NULL,
 	  "silent client kept at most (0: none)" },
-	{ NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL },
+	{ "--mode", NULL, OPT_FUNC, "OCTAL", CFG(mode), 0, 0, 0, 0, opt_mode,
+	  "the socket file's mode (default 0600)" },
+	{ "--allow-uid", NULL, OPT_FUNC, "UID[,UID...]", CFG(allow),
+	  OPT_REPEAT, 0, 0, 0, opt_uids, "serve only these users" },
+	{ "--ready-fd", NULL, OPT_NUM, "N", CFG(ready_fd), 0, 1, INT_MAX, 0,
+	  NULL, "once listening, write READY=1 to N and close it" },
+	OPT_END,
 };
 #undef CFG
 
 static int cmd_serve(int argc, char **argv);
 
 const struct cmd serve_cmd = {
-	"serve", cmd_serve, serve_opts, { "PATH" }, 1, 0, NULL,
+	"serve", cmd_serve, serve_opts, { "PATH" }, 0, 0,
+	"PATH may be left out when the service manager passes the socket\n"
+	"(LISTEN_FDS); READY=1 and STOPPING=1 go to $NOTIFY_SOCKET if set.\n",
 };
 
 static int
@@ -1054,8 +1490,14 @@ cmd_serve(int argc, char **argv)
 	int r;
 
 	memset(&c, 0, sizeof(c));
+	c.ready_fd = NO_READY_FD;
 	if ((r = opts_parse(&serve_cmd, argc, argv, &c, pos)) != 0)
 		return r;
+	/* Descriptor 2 carries the log. */
+	if (c.ready_fd == STDERR_FILENO) {
+		fprintf(stderr, "fdmsg serve: --ready-fd: 2 is the log\n");
+		return EXIT_USAGE;
+	}
 	if (c.max_queue < c.max_frame) {
 		fprintf(stderr, "fdmsg serve: --max-queue: %llu is below "
 			"--max-frame %llu%s\n", c.max_queue, c.max_frame,
@@ -1078,5 +1520,9 @@ cmd_serve(int argc, char **argv)
 		(s.max_clients + 1) / 2;
 	s.frame_timeout = (unsigned)c.frame_timeout;
 	s.idle_timeout = (unsigned)c.idle_timeout;
+	s.mode = (mode_t)c.mode;
+	s.allow = c.allow.uid;
+	s.nallow = c.allow.n;
+	s.ready_fd = c.ready_fd == NO_READY_FD ? -1 : (int)c.ready_fd;
 	return serve(&s);
 }

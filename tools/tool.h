@@ -60,6 +60,9 @@ struct opt {
 	const char *help;  /* one line for --help */
 };
 
+/* Ends a table. */
+#define OPT_END { NULL, NULL, OPT_FLAG, NULL, 0, 0, 0, 0, 0, NULL, NULL }
+
 #define OPERANDS_MAX 3
 
 /*
