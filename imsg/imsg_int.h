@@ -1,0 +1,49 @@
+/*
+ * fdmsg-imsg internals: the reader's private state, kept in the last bytes
+ * of struct ibuf_read's buffer (the struct's size is the classic ABI, and
+ * imsg_init cannot fail, so there is nowhere else to put it without an
+ * allocation that nothing would free).
+ */
+#ifndef FDMSG_IMSG_INT_H
+#define FDMSG_IMSG_INT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "imsg.h"
+
+/* Descriptors that may wait for their message.  A classic sender puts one
+ * descriptor in each sendmsg, at or before its message's first byte; more
+ * than this many ahead of their messages is no such sender. */
+#define IMSG_PEND_MAX 64
+
+struct imsg_pend {
+	int fd;
+	uint64_t start;	/* stream offset of the first byte of its read */
+	uint64_t end;	/* and one past its last */
+};
+
+struct imsg_rstate {
+	uint64_t base;	/* stream offset of r.buf[0] */
+	int err;	/* sticky errno; 0: none */
+	unsigned npend;
+	struct imsg_pend pend[IMSG_PEND_MAX];
+};
+
+/* Bytes of r.buf that hold received data; the state follows, aligned. */
+#define IMSG_RBUF_DATA \
+	((IBUF_READ_SIZE - sizeof(struct imsg_rstate)) & ~(size_t)15)
+
+_Static_assert(IMSG_RBUF_DATA >= MAX_IMSGSIZE,
+    "the receive buffer must hold a whole message");
+_Static_assert(offsetof(struct imsgbuf, r.buf) % 16 == 0 ||
+    offsetof(struct imsgbuf, r.buf) % _Alignof(struct imsg_rstate) == 0,
+    "the state must be aligned");
+
+static inline struct imsg_rstate *
+imsg_rstate(struct imsgbuf *ibuf)
+{
+	return (struct imsg_rstate *)(void *)(ibuf->r.buf + IMSG_RBUF_DATA);
+}
+
+#endif
