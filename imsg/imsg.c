@@ -5,7 +5,7 @@
  * close-on-exec and above 2.  A descriptor waits with the stream range of
  * the read it came in, and goes to the next message flagged IMSGF_HASFD
  * that starts at or after that read's first byte: a classic sender puts it
- * in the sendmsg that reaches (or begins) its message, after every earlier
+ * in a sendmsg that begins at or before its message, after every earlier
  * descriptor's, so nothing a conforming peer sends is refused, and a
  * message can never take a descriptor that arrived after it began.
  */
@@ -152,7 +152,6 @@ imsg_read(struct imsgbuf *ibuf)
 		}
 		st->pend[st->npend].fd = res.fds[0];
 		st->pend[st->npend].start = start;
-		st->pend[st->npend].end = start + (uint64_t)n;
 		st->npend++;
 	}
 	return n;
@@ -160,11 +159,11 @@ imsg_read(struct imsgbuf *ibuf)
 
 /*
  * The descriptor of the message that starts at stream offset start, into
- * *fd (-1 when not flagged).  -EPROTO: flagged and no descriptor came with
- * or before its first byte; or one came in a read that ended before this
- * flagged message began and is still unclaimed (a classic sender sends
- * each descriptor in the sendmsg that reaches its message, so no flagged
- * message can start between that read and the descriptor's own message).
+ * *fd (-1 when not flagged).  -EPROTO: flagged, and no descriptor came in
+ * a read that began at or before its first byte.  Nothing stricter holds:
+ * a classic sender's partial writes send each next descriptor with
+ * whatever is left of earlier messages, so descriptors may run ahead of
+ * their messages by any number of reads (IMSG_PEND_MAX bounds them).
  */
 static int
 claim_fd(struct imsg_rstate *st, const struct imsg_hdr *hdr, uint64_t start,
@@ -174,8 +173,6 @@ claim_fd(struct imsg_rstate *st, const struct imsg_hdr *hdr, uint64_t start,
 	if (!(hdr->flags & IMSGF_HASFD))
 		return 0;
 	if (st->npend == 0 || st->pend[0].start > start)
-		return -EPROTO;
-	if (st->npend > 1 && st->pend[1].end <= start)
 		return -EPROTO;
 	*fd = st->pend[0].fd;
 	st->npend--;

@@ -13,14 +13,15 @@
 #include "imsg.h"
 
 /* Descriptors that may wait for their message.  A classic sender puts one
- * descriptor in each sendmsg, at or before its message's first byte; more
- * than this many ahead of their messages is no such sender. */
+ * descriptor in each sendmsg, at or before its message's first byte, and
+ * after a partial write the next one rides with what is left of earlier
+ * messages: descriptors run ahead of their messages.  Memory stays
+ * bounded: one more than this many waiting is refused. */
 #define IMSG_PEND_MAX 64
 
 struct imsg_pend {
 	int fd;
 	uint64_t start;	/* stream offset of the first byte of its read */
-	uint64_t end;	/* and one past its last */
 };
 
 struct imsg_rstate {

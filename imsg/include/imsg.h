@@ -13,9 +13,10 @@
  * Where this library is stricter than the classic code (fdmsg_imsg(3),
  * STRICTER THAN THE CLASSIC IMSG):
  *  - a malformed header (len out of range, an unknown flag), a message
- *    flagged IMSGF_HASFD whose descriptor did not come, a descriptor no
- *    message can own, MSG_CTRUNC or MSG_TRUNC, or a malformed control
- *    message is an error that sticks: imsg_read and imsg_get return -1
+ *    flagged IMSGF_HASFD whose descriptor did not come with or before its
+ *    first byte, more than one descriptor in a read or more than 64
+ *    waiting for their messages, MSG_CTRUNC or MSG_TRUNC, or a malformed
+ *    control message is an error that sticks: imsg_read and imsg_get return -1
  *    with the same errno from then on, and every held descriptor is closed;
  *  - received descriptors are close-on-exec and never 0, 1 or 2;
  *  - sending never raises SIGPIPE (EPIPE instead).
