@@ -47,7 +47,8 @@
 #include "stock_imsg.h"
 
 #define MAX_MSGS 512
-#define MAX_WRITES 256
+#define MAX_WRITES 128
+#define MAX_STREAM (128 * 1024)	/* well within both sockets' buffers */
 
 struct rec {
 	struct imsg_hdr hdr;
@@ -136,6 +137,17 @@ step(struct side *s, int do_read)
 	}
 }
 
+/* What the raw writes were: where each began in the stream, and the
+ * file of its first descriptor. */
+static struct {
+	uint64_t start;
+	ino_t ino;
+	int nfds;
+} wr[MAX_WRITES];
+static size_t nwr;
+static uint64_t woff;
+static int diverged;
+
 /* One write of buf[0..n) with nfds dups of fresh pipes, to both. */
 static int
 send_both(int a, int b, const void *buf, size_t n, int nfds)
@@ -148,9 +160,12 @@ send_both(int a, int b, const void *buf, size_t n, int nfds)
 	struct msghdr mh;
 	struct cmsghdr *cm;
 	int fds[3], p[2], i, ok = 1;
+	ssize_t ra, rb;
 
 	if (n == 0)
 		return 1;
+	if (woff + n > MAX_STREAM)
+		return 0;
 	for (i = 0; i < nfds; i++) {
 		FUZZ_CHECK(pipe(p) == 0);
 		close(p[1]);
@@ -169,13 +184,57 @@ send_both(int a, int b, const void *buf, size_t n, int nfds)
 		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
 		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
 	}
-	/* Whole writes only: a socket too full ends the input. */
-	if (sendmsg(a, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n ||
-	    sendmsg(b, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) != (ssize_t)n)
+	/* Whole writes only: a socket too full ends the input, and if the
+	 * two took different amounts their streams differ from there. */
+	ra = sendmsg(a, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	rb = sendmsg(b, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (ra != (ssize_t)n || rb != (ssize_t)n) {
 		ok = 0;
+		if (ra != rb)
+			diverged = 1;
+	}
+	if (ok && nwr < MAX_WRITES) {
+		wr[nwr].start = woff;
+		wr[nwr].ino = nfds > 0 ? ino_of(fds[0]) : 0;
+		wr[nwr].nfds = nfds;
+		nwr++;
+		woff += n;
+	}
 	for (i = 0; i < nfds; i++)
 		close(fds[i]);
 	return ok;
+}
+
+/*
+ * Whether the classic reader matched a descriptor by count alone where
+ * the stream says otherwise, from message k on: a read with more than one
+ * descriptor (it keeps the first, closes the rest, and the count slips),
+ * more descriptors than fdmsg-imsg lets wait, or a flagged message that
+ * got none (-1) or one whose write began after the message did.
+ */
+static int
+stock_unsafe(const struct side *st, size_t k)
+{
+	uint64_t off = 0;
+	size_t i, j, fds = 0;
+
+	for (i = 0; i < nwr; i++) {
+		if (wr[i].nfds > 1)
+			return 1;
+		fds += (size_t)wr[i].nfds;
+	}
+	if (fds > IMSG_PEND_MAX)
+		return 1;
+	for (j = 0; j < st->n && j < MAX_MSGS; off += st->m[j].hdr.len, j++) {
+		if (j < k || !(st->m[j].hdr.flags & IMSGF_HASFD))
+			continue;
+		if (st->m[j].ino == 0)
+			return 1;
+		for (i = 0; i < nwr; i++)
+			if (wr[i].ino == st->m[j].ino && wr[i].start > off)
+				return 1;
+	}
+	return 0;
 }
 
 static void
@@ -194,6 +253,9 @@ raw(struct fuzz_in *in)
 	nonblock(sb[1]);
 	memset(&st, 0, sizeof(st));
 	memset(&fm, 0, sizeof(fm));
+	nwr = 0;
+	woff = 0;
+	diverged = 0;
 	st.stock = 1;
 	stock_imsg_init(&st.ib, sa[1]);
 	imsg_init(&fm.ib, sb[1]);
@@ -238,6 +300,8 @@ raw(struct fuzz_in *in)
 	if (fuzz_debug())
 		fprintf(stderr, "raw: stock %zu msgs err %d, fdmsg %zu err %d\n",
 		    st.n, st.err, fm.n, fm.err);
+	if (diverged)
+		goto out;
 	/* fdmsg-imsg's messages are the classic reader's. */
 	FUZZ_CHECK(fm.n <= st.n || st.err == ERANGE);
 	for (k = 0; k < fm.n && k < st.n && k < MAX_MSGS; k++) {
@@ -255,10 +319,12 @@ raw(struct fuzz_in *in)
 		memcpy(&hdr, fm.ib.r.buf, sizeof(hdr));
 		FUZZ_CHECK(hdr.flags & ~IMSGF_HASFD);
 	}
-	/* A classic reader that got every descriptor a flagged message
-	 * needed and no other: fdmsg-imsg refused nothing before it. */
+	/* EPROTO only where the classic reader was unsafe. */
 	FUZZ_CHECK(fm.err == 0 || fm.err == ERANGE || fm.err == EBADMSG ||
 	    fm.err == EPROTO);
+	if (fm.err == EPROTO)
+		FUZZ_CHECK(stock_unsafe(&st, fm.n));
+out:
 	stock_imsg_clear(&st.ib);
 	imsg_clear(&fm.ib);
 	close(sa[1]);
