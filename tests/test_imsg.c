@@ -537,3 +537,68 @@ Test(imsg, full_table_is_eagain_and_loses_nothing)
 	close(sv[1]);
 	FD_GUARD_END();
 }
+
+/* Any control message but one descriptor is refused: here the kernel's
+ * SCM_CREDENTIALS, which a socket with SO_PASSCRED gets on every read (the
+ * classic reader skips what is not SCM_RIGHTS). */
+Test(imsg, other_control_messages_are_eproto)
+{
+	FD_GUARD_BEGIN();
+	struct imsgbuf b;
+	unsigned char h[16];
+	int sv[2], one = 1;
+
+	imsg_pair(sv, 1);
+	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one,
+	    sizeof(one)), 0);
+	imsg_init(&b, sv[1]);
+	raw_hdr(h, 1, 16, 0, 0, 0);
+	raw_send(sv[0], h, sizeof(h), NULL, 0);
+	errno = 0;
+	cr_assert_eq(imsg_read(&b), -1);
+	cr_assert_eq(errno, EPROTO, "%s", strerror(errno));
+	assert_sticky(&b, EPROTO);
+	imsg_clear(&b);
+	close(sv[0]);
+	close(sv[1]);
+	FD_GUARD_END();
+}
+
+/* A caller that reads and never takes: the buffer fills with whole
+ * messages and imsg_read says ENOBUFS (the classic one reads 0 bytes
+ * and returns 0, the end of the stream); nothing is lost. */
+Test(imsg, full_buffer_is_enobufs_not_the_end)
+{
+	FD_GUARD_BEGIN();
+	struct imsg_plan pl = { .n = 5 };
+	struct imsgbuf a, b;
+	struct imsg m;
+	size_t i;
+	ssize_t n;
+	int sv[2], reads = 0;
+
+	imsg_pair(sv, 1);
+	imsg_init(&a, sv[0]);
+	imsg_init(&b, sv[1]);
+	for (i = 0; i < pl.n; i++) {
+		pl.len[i] = MAX_IMSGSIZE - IMSG_HEADER_SIZE;
+		plan_compose(&fdmsg_imsg_api, &a, &pl, i);
+	}
+	cr_assert_eq(imsg_flush(&a), 0);
+	while ((n = imsg_read(&b)) > 0)
+		cr_assert_lt(reads++, 100);
+	cr_assert_eq(n, -1);
+	cr_assert_eq(errno, ENOBUFS, "%s", strerror(errno));
+	cr_assert_eq(b.r.wpos, IMSG_RBUF_DATA);
+	for (i = 0; i < pl.n; i++) {
+		while ((n = imsg_get(&b, &m)) == 0)
+			cr_assert_gt(imsg_read(&b), 0);
+		plan_check(&fdmsg_imsg_api, &pl, i, &m, n);
+		imsg_free(&m);
+	}
+	imsg_clear(&a);
+	imsg_clear(&b);
+	close(sv[0]);
+	close(sv[1]);
+	FD_GUARD_END();
+}
