@@ -148,17 +148,11 @@ static size_t nwr;
 static uint64_t woff;
 static int diverged;
 
-/* One write of buf[0..n) with nfds dups of fresh pipes, to both. */
+/* One write of buf[0..n) with nfds fresh pipes (the same files to both). */
 static int
 send_both(int a, int b, const void *buf, size_t n, int nfds)
 {
-	union {
-		struct cmsghdr h;
-		char c[CMSG_SPACE(sizeof(int) * 3)];
-	} cb;
 	struct iovec iov = { (void *)buf, n };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	int fds[3], p[2], i, ok = 1;
 	ssize_t ra, rb;
 
@@ -171,23 +165,10 @@ send_both(int a, int b, const void *buf, size_t n, int nfds)
 		close(p[1]);
 		fds[i] = p[0];
 	}
-	memset(&mh, 0, sizeof(mh));
-	memset(&cb, 0, sizeof(cb));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		mh.msg_control = cb.c;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
 	/* Whole writes only: a socket too full ends the input, and if the
 	 * two took different amounts their streams differ from there. */
-	ra = sendmsg(a, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	rb = sendmsg(b, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	ra = fdmsg_imsg_sendfds(a, &iov, 1, fds, (unsigned)nfds, MSG_DONTWAIT);
+	rb = fdmsg_imsg_sendfds(b, &iov, 1, fds, (unsigned)nfds, MSG_DONTWAIT);
 	if (ra != (ssize_t)n || rb != (ssize_t)n) {
 		ok = 0;
 		if (ra != rb)

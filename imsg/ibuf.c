@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "imsg.h"
+#include "imsg_int.h"
 #include "util.h"
 
 #ifndef IOV_MAX
@@ -233,22 +235,49 @@ ibuf_write(struct msgbuf *msgbuf)
 	return written(msgbuf, n);
 }
 
+ssize_t
+fdmsg_imsg_sendfds(int s, const struct iovec *iov, size_t iovcnt,
+    const int *fds, unsigned nfds, int flags)
+{
+	union {
+		struct cmsghdr hdr;
+		unsigned char buf[CMSG_SPACE(sizeof(int) * IMSG_SEND_MAXFDS)];
+	} cbuf;
+	struct cmsghdr *cmsg;
+	struct msghdr mh;
+	ssize_t n;
+
+	if (nfds > IMSG_SEND_MAXFDS) {
+		errno = EINVAL;
+		return -1;
+	}
+	memset(&mh, 0, sizeof(mh));
+	memset(&cbuf, 0, sizeof(cbuf));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = iovcnt;
+	if (nfds > 0) {
+		mh.msg_control = cbuf.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		cmsg = CMSG_FIRSTHDR(&mh);
+		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		cmsg->cmsg_level = SOL_SOCKET;
+		cmsg->cmsg_type = SCM_RIGHTS;
+		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
+	}
+	do
+		n = sendmsg(s, &mh, flags | MSG_NOSIGNAL);
+	while (n == -1 && errno == EINTR);
+	return n;
+}
+
 int
 msgbuf_write(struct msgbuf *msgbuf)
 {
 	struct iovec iov[IOV_MAX];
-	union {
-		struct cmsghdr hdr;
-		unsigned char buf[CMSG_SPACE(sizeof(int))];
-	} cbuf;
 	struct ibuf *buf, *fdbuf = NULL;
-	struct cmsghdr *cmsg;
-	struct msghdr mh;
 	size_t i = 0;
 	ssize_t n;
 
-	memset(&mh, 0, sizeof(mh));
-	memset(&cbuf, 0, sizeof(cbuf));
 	TAILQ_FOREACH(buf, &msgbuf->bufs, entry) {
 		if (i >= IOV_MAX)
 			break;
@@ -264,20 +293,8 @@ msgbuf_write(struct msgbuf *msgbuf)
 		iov[i].iov_len = buf->wpos - buf->rpos;
 		i++;
 	}
-	mh.msg_iov = iov;
-	mh.msg_iovlen = i;
-	if (fdbuf != NULL) {
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = sizeof(cbuf.buf);
-		cmsg = CMSG_FIRSTHDR(&mh);
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		memcpy(CMSG_DATA(cmsg), &fdbuf->fd, sizeof(int));
-	}
-	do
-		n = sendmsg(msgbuf->fd, &mh, MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
+	n = fdmsg_imsg_sendfds(msgbuf->fd, iov, i,
+	    fdbuf != NULL ? &fdbuf->fd : NULL, fdbuf != NULL, 0);
 	/* The descriptor went with the first byte: never again. */
 	if (n > 0 && fdbuf != NULL)
 		close_keep_errno(take_fd(&fdbuf->fd));

@@ -60,9 +60,8 @@ imsg_init(struct imsgbuf *ibuf, int fd)
 	TAILQ_INIT(&ibuf->fds);
 }
 
-/* Open descriptors of this process (imsg_fd_overhead only). */
-static int
-fd_count(void)
+int
+fdmsg_imsg_fd_count(void)
 {
 	DIR *d = opendir("/proc/self/fd");
 	struct dirent *e;
@@ -94,7 +93,7 @@ fd_room(int sock)
 	close_keep_errno(probe);
 	if (imsg_fd_overhead > 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
 	    rl.rlim_cur != RLIM_INFINITY &&
-	    (rlim_t)fd_count() + (rlim_t)imsg_fd_overhead + 1 >= rl.rlim_cur)
+	    (rlim_t)fdmsg_imsg_fd_count() + (rlim_t)imsg_fd_overhead + 1 >= rl.rlim_cur)
 		return -EAGAIN;
 	return 0;
 }

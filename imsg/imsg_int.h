@@ -10,7 +10,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/types.h>
+#include <sys/uio.h>
+
 #include "imsg.h"
+#include "util.h"
 
 /* Descriptors that may wait for their message.  A classic sender puts one
  * descriptor in each sendmsg, at or before its message's first byte, and
@@ -40,6 +44,21 @@ _Static_assert(IMSG_RBUF_DATA >= MAX_IMSGSIZE,
 _Static_assert(offsetof(struct imsgbuf, r.buf) % 16 == 0 ||
     offsetof(struct imsgbuf, r.buf) % _Alignof(struct imsg_rstate) == 0,
     "the state must be aligned");
+
+/* Descriptors fdmsg_imsg_sendfds puts in one sendmsg at most. */
+#define IMSG_SEND_MAXFDS 4
+
+/*
+ * sendmsg(s) of iov[0..iovcnt) with fds[0..nfds) in one SCM_RIGHTS
+ * record, MSG_NOSIGNAL added to flags, restarted on EINTR: msgbuf_write's
+ * write, and the tests' and fuzzers' raw one.  -1 and errno (EINVAL:
+ * nfds > IMSG_SEND_MAXFDS).
+ */
+FDMSG_HIDDEN ssize_t fdmsg_imsg_sendfds(int s, const struct iovec *iov,
+    size_t iovcnt, const int *fds, unsigned nfds, int flags);
+
+/* Open descriptors of this process, from /proc/self/fd (0 without it). */
+FDMSG_HIDDEN int fdmsg_imsg_fd_count(void);
 
 static inline struct imsg_rstate *
 imsg_rstate(struct imsgbuf *ibuf)

@@ -14,6 +14,7 @@
 #include <criterion/criterion.h>
 
 #include "imsg.h"
+#include "imsg_int.h"
 #include "testutil.h"
 
 /* A stream socketpair; both ends non-blocking when nb. */
@@ -55,29 +56,10 @@ fd_ino(int fd)
 static inline void
 raw_send(int s, const void *buf, size_t n, const int *fds, int nfds)
 {
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(sizeof(int) * 4)];
-	} c;
 	struct iovec iov = { (void *)buf, n };
-	struct msghdr mh;
-	struct cmsghdr *cm;
 
-	memset(&mh, 0, sizeof(mh));
-	memset(&c, 0, sizeof(c));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		mh.msg_control = c.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * (size_t)nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * (size_t)nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * (size_t)nfds);
-	}
-	cr_assert_eq(sendmsg(s, &mh, MSG_NOSIGNAL), (ssize_t)n,
-	    "sendmsg: %s", strerror(errno));
+	cr_assert_eq(fdmsg_imsg_sendfds(s, &iov, 1, fds, (unsigned)nfds, 0),
+	    (ssize_t)n, "sendmsg: %s", strerror(errno));
 }
 
 /* A header in host order, as the classic code writes it. */
@@ -88,6 +70,51 @@ raw_hdr(void *out, uint32_t type, uint16_t len, uint16_t flags,
 	struct imsg_hdr h = { type, len, flags, peerid, pid };
 
 	memcpy(out, &h, sizeof(h));
+}
+
+/* A non-blocking pair with fdmsg-imsg on both ends: a writes on sv[0],
+ * b reads on sv[1] (tests also write raw bytes to sv[0]). */
+struct rx {
+	struct imsgbuf a, b;
+	int sv[2];
+};
+
+static inline void
+rx_open(struct rx *r)
+{
+	imsg_pair(r->sv, 1);
+	imsg_init(&r->a, r->sv[0]);
+	imsg_init(&r->b, r->sv[1]);
+}
+
+static inline void
+rx_close(struct rx *r)
+{
+	imsg_clear(&r->a);
+	imsg_clear(&r->b);
+	close(r->sv[0]);
+	close(r->sv[1]);
+}
+
+/* Writes bytes [from, to) of a 16-byte header (type, len, flags) to the
+ * reader in one write, with nfds marked descriptors (closed here once
+ * sent; the first one's inode in *ino when ino is not NULL). */
+static inline void
+rx_hdr(struct rx *r, uint32_t type, uint16_t len, uint16_t flags,
+    size_t from, size_t to, int nfds, ino_t *ino)
+{
+	unsigned char h[16];
+	ino_t i0;
+	int fds[4], i;
+
+	raw_hdr(h, type, len, flags, 0, 0);
+	for (i = 0; i < nfds; i++)
+		fds[i] = marked_fd(i == 0 ? &i0 : &(ino_t){ 0 });
+	raw_send(r->sv[0], h + from, to - from, fds, nfds);
+	for (i = 0; i < nfds; i++)
+		close(fds[i]);
+	if (ino != NULL && nfds > 0)
+		*ino = i0;
 }
 
 /* Waits (bounded: 5 s) until s is readable. */

@@ -94,34 +94,29 @@ Test(imsg, roundtrip_with_descriptors)
 Test(imsg, received_descriptor_is_cloexec_and_above_stdio)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf a, b;
+	struct rx r;
 	struct imsg m;
 	ino_t ino;
-	int sv[2], saved;
+	int saved;
 
-	imsg_pair(sv, 0);
-	imsg_init(&a, sv[0]);
-	imsg_init(&b, sv[1]);
-	cr_assert_eq(imsg_compose(&a, 1, 0, 0, marked_fd(&ino), NULL, 0), 1);
-	cr_assert_eq(imsg_flush(&a), 0);
+	rx_open(&r);
+	cr_assert_eq(imsg_compose(&r.a, 1, 0, 0, marked_fd(&ino), NULL, 0), 1);
+	cr_assert_eq(imsg_flush(&r.a), 0);
 	/* Descriptor 0 free: the kernel installs the received one there. */
 	saved = fcntl(0, F_DUPFD_CLOEXEC, 3);
 	cr_assert_geq(saved, 3);
 	close(0);
-	cr_assert_eq(imsg_read(&b), 16);
+	cr_assert_eq(imsg_read(&r.b), 16);
 	cr_assert_eq(fcntl(0, F_GETFD), -1, "landed on 0 and stayed");
 	cr_assert_eq(dup2(saved, 0), 0);
 	close(saved);
-	cr_assert_eq(imsg_get(&b, &m), 16);
+	cr_assert_eq(imsg_get(&r.b, &m), 16);
 	cr_assert_gt(m.fd, 2);
 	cr_assert_eq(fd_ino(m.fd), ino);
 	cr_assert(fcntl(m.fd, F_GETFD) & FD_CLOEXEC);
 	close(m.fd);
 	imsg_free(&m);
-	imsg_clear(&a);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -131,61 +126,39 @@ static void
 bad_len(uint16_t len)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
-	unsigned char h[16];
-	int sv[2];
+	struct rx r;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, len, 0, 0, 0);
-	raw_send(sv[0], h, sizeof(h), NULL, 0);
-	cr_assert_eq(imsg_read(&b), 16);
-	assert_sticky(&b, ERANGE);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	rx_open(&r);
+	rx_hdr(&r, 1, len, 0, 0, 16, 0, NULL);
+	cr_assert_eq(imsg_read(&r.b), 16);
+	assert_sticky(&r.b, ERANGE);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
 Test(imsg, short_len_is_erange_and_sticks) { bad_len(15); }
 Test(imsg, long_len_is_erange_and_sticks) { bad_len(MAX_IMSGSIZE + 1); }
 
-Test(imsg, unknown_flag_is_ebadmsg_and_sticks)
+/* A flag the classic code does not define, or IMSGF_HASFD with no
+ * descriptor: either sticks. */
+static void
+bad_flags(uint16_t flags, int err)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
-	unsigned char h[16];
-	int sv[2];
+	struct rx r;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, 2, 0, 0);
-	raw_send(sv[0], h, sizeof(h), NULL, 0);
-	cr_assert_eq(imsg_read(&b), 16);
-	assert_sticky(&b, EBADMSG);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	rx_open(&r);
+	rx_hdr(&r, 1, 16, flags, 0, 16, 0, NULL);
+	cr_assert_eq(imsg_read(&r.b), 16);
+	assert_sticky(&r.b, err);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
+Test(imsg, unknown_flag_is_ebadmsg_and_sticks) { bad_flags(2, EBADMSG); }
 Test(imsg, hasfd_without_descriptor_is_eproto)
 {
-	FD_GUARD_BEGIN();
-	struct imsgbuf b;
-	unsigned char h[16];
-	int sv[2];
-
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, IMSGF_HASFD, 0, 0);
-	raw_send(sv[0], h, sizeof(h), NULL, 0);
-	cr_assert_eq(imsg_read(&b), 16);
-	assert_sticky(&b, EPROTO);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
-	FD_GUARD_END();
+	bad_flags(IMSGF_HASFD, EPROTO);
 }
 
 /* The descriptor came in a read that began after its message's first
@@ -193,26 +166,17 @@ Test(imsg, hasfd_without_descriptor_is_eproto)
 Test(imsg, descriptor_after_first_byte_is_eproto)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
-	unsigned char h[16];
-	ino_t ino;
-	int sv[2], fd;
+	struct rx r;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, IMSGF_HASFD, 0, 0);
-	raw_send(sv[0], h, 8, NULL, 0);
-	cr_assert_eq(imsg_read(&b), 8);
-	fd = marked_fd(&ino);
-	raw_send(sv[0], h + 8, 8, &fd, 1);
-	close(fd);
-	cr_assert_eq(imsg_read(&b), 8);
+	rx_open(&r);
+	rx_hdr(&r, 1, 16, IMSGF_HASFD, 0, 8, 0, NULL);
+	cr_assert_eq(imsg_read(&r.b), 8);
+	rx_hdr(&r, 1, 16, IMSGF_HASFD, 8, 16, 1, NULL);
+	cr_assert_eq(imsg_read(&r.b), 8);
 	cr_assert_eq(fd_count(), fd_guard_base_ + 3, "the descriptor waits");
-	assert_sticky(&b, EPROTO);
+	assert_sticky(&r.b, EPROTO);
 	cr_assert_eq(fd_count(), fd_guard_base_ + 2, "and is closed");
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -225,75 +189,55 @@ Test(imsg, descriptor_after_first_byte_is_eproto)
 Test(imsg, descriptors_ahead_of_their_messages_are_matched_in_order)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
+	struct rx r;
 	struct imsg m;
 	unsigned char s[3 * 40];
 	ino_t ino[3];
-	int sv[2], fd, i;
+	int fd, i;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
+	rx_open(&r);
 	memset(s, 'x', sizeof(s));
 	for (i = 0; i < 3; i++)
 		raw_hdr(s + 40 * i, (uint32_t)i, 40, IMSGF_HASFD, 0, 0);
 	/* Three writes of 10 bytes of M0, each with the next descriptor:
 	 * M2's arrives in a read that ends before M1 begins. */
-	fd = marked_fd(&ino[0]);
-	raw_send(sv[0], s, 10, &fd, 1);
-	close(fd);
-	cr_assert_eq(imsg_read(&b), 10);
-	fd = marked_fd(&ino[1]);
-	raw_send(sv[0], s + 10, 10, &fd, 1);
-	close(fd);
-	cr_assert_eq(imsg_read(&b), 10);
-	fd = marked_fd(&ino[2]);
-	raw_send(sv[0], s + 20, 10, &fd, 1);
-	close(fd);
-	cr_assert_eq(imsg_read(&b), 10);
-	raw_send(sv[0], s + 30, 90, NULL, 0);
-	cr_assert_eq(imsg_read(&b), 90);
 	for (i = 0; i < 3; i++) {
-		cr_assert_eq(imsg_get(&b, &m), 40, "message %d: %s", i,
+		fd = marked_fd(&ino[i]);
+		raw_send(r.sv[0], s + 10 * i, 10, &fd, 1);
+		close(fd);
+		cr_assert_eq(imsg_read(&r.b), 10);
+	}
+	raw_send(r.sv[0], s + 30, 90, NULL, 0);
+	cr_assert_eq(imsg_read(&r.b), 90);
+	for (i = 0; i < 3; i++) {
+		cr_assert_eq(imsg_get(&r.b, &m), 40, "message %d: %s", i,
 		    strerror(errno));
 		cr_assert_eq(m.hdr.type, (uint32_t)i);
 		cr_assert_eq(fd_ino(m.fd), ino[i]);
 		close(m.fd);
 		imsg_free(&m);
 	}
-	cr_assert_eq(imsg_get(&b, &m), 0);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	cr_assert_eq(imsg_get(&r.b, &m), 0);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
 /* Two or three descriptors in one read: the classic code keeps one and
- * hands out nothing wrong only by luck; here the read fails. */
+ * its count slips; here the read fails. */
 static void
 many_in_one_read(int n)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
-	unsigned char h[16];
-	ino_t ino;
-	int sv[2], fds[3], i;
+	struct rx r;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, IMSGF_HASFD, 0, 0);
-	for (i = 0; i < n; i++)
-		fds[i] = marked_fd(&ino);
-	raw_send(sv[0], h, 16, fds, n);
-	for (i = 0; i < n; i++)
-		close(fds[i]);
+	rx_open(&r);
+	rx_hdr(&r, 1, 16, IMSGF_HASFD, 0, 16, n, NULL);
 	errno = 0;
-	cr_assert_eq(imsg_read(&b), -1);
+	cr_assert_eq(imsg_read(&r.b), -1);
 	cr_assert_eq(errno, EPROTO, "%s", strerror(errno));
-	cr_assert_eq(fd_count(), fd_guard_base_ + 2, "both closed");
-	assert_sticky(&b, EPROTO);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	cr_assert_eq(fd_count(), fd_guard_base_ + 2, "all closed");
+	assert_sticky(&r.b, EPROTO);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -305,33 +249,23 @@ Test(imsg, ctrunc_is_eproto) { many_in_one_read(3); }
 Test(imsg, pending_descriptors_are_bounded)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
+	struct rx r;
 	struct imsg m;
-	unsigned char h[16];
-	ino_t ino;
-	int sv[2], fd, i;
+	int i;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, 0, 0, 0);
-	for (i = 0; i <= IMSG_PEND_MAX; i++) {
-		fd = marked_fd(&ino);
-		raw_send(sv[0], h, 16, &fd, 1);
-		close(fd);
-		if (i < IMSG_PEND_MAX) {
-			cr_assert_eq(imsg_read(&b), 16);
-			cr_assert_eq(imsg_get(&b, &m), 16);
-			continue;
-		}
-		errno = 0;
-		cr_assert_eq(imsg_read(&b), -1);
-		cr_assert_eq(errno, EPROTO);
+	rx_open(&r);
+	for (i = 0; i < IMSG_PEND_MAX; i++) {
+		rx_hdr(&r, 1, 16, 0, 0, 16, 1, NULL);
+		cr_assert_eq(imsg_read(&r.b), 16);
+		cr_assert_eq(imsg_get(&r.b, &m), 16);
 	}
+	rx_hdr(&r, 1, 16, 0, 0, 16, 1, NULL);
+	errno = 0;
+	cr_assert_eq(imsg_read(&r.b), -1);
+	cr_assert_eq(errno, EPROTO);
 	cr_assert_eq(fd_count(), fd_guard_base_ + 2);
-	assert_sticky(&b, EPROTO);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	assert_sticky(&r.b, EPROTO);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -341,37 +275,26 @@ Test(imsg, pending_descriptors_are_bounded)
 Test(imsg, clear_closes_waiting_descriptors)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
+	struct rx r;
 	struct imsg m;
-	unsigned char h[16];
 	ino_t ino;
-	int sv[2], fd;
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, 0, 0, 0);
-	fd = marked_fd(&ino);
-	raw_send(sv[0], h, 16, &fd, 1);
-	close(fd);
-	cr_assert_eq(imsg_read(&b), 16);
-	cr_assert_eq(imsg_get(&b, &m), 16);
+	rx_open(&r);
+	rx_hdr(&r, 1, 16, 0, 0, 16, 1, &ino);
+	cr_assert_eq(imsg_read(&r.b), 16);
+	cr_assert_eq(imsg_get(&r.b, &m), 16);
 	cr_assert_eq(m.fd, -1);
-	raw_hdr(h, 2, 16, IMSGF_HASFD, 0, 0);
-	raw_send(sv[0], h, 16, NULL, 0);
-	cr_assert_eq(imsg_read(&b), 16);
-	cr_assert_eq(imsg_get(&b, &m), 16);
+	rx_hdr(&r, 2, 16, IMSGF_HASFD, 0, 16, 0, NULL);
+	cr_assert_eq(imsg_read(&r.b), 16);
+	cr_assert_eq(imsg_get(&r.b, &m), 16);
 	cr_assert_eq(fd_ino(m.fd), ino, "the early descriptor is its");
 	close(m.fd);
-	fd = marked_fd(&ino);
-	raw_hdr(h, 3, 16, 0, 0, 0);
-	raw_send(sv[0], h, 16, &fd, 1);
-	close(fd);
-	cr_assert_eq(imsg_read(&b), 16);
+	rx_hdr(&r, 3, 16, 0, 0, 16, 1, NULL);
+	cr_assert_eq(imsg_read(&r.b), 16);
 	cr_assert_eq(fd_count(), fd_guard_base_ + 3);
-	imsg_clear(&b);
+	imsg_clear(&r.b);
 	cr_assert_eq(fd_count(), fd_guard_base_ + 2);
-	close(sv[0]);
-	close(sv[1]);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -475,23 +398,20 @@ Test(imsg, write_to_a_gone_peer_is_epipe_not_sigpipe)
 Test(imsg, end_of_stream_reads_zero)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
+	struct rx r;
 	struct imsg m;
-	int sv[2];
 
-	imsg_pair(sv, 1);
-	imsg_init(&b, sv[1]);
+	rx_open(&r);
 	errno = 0;
-	cr_assert_eq(imsg_read(&b), -1);
+	cr_assert_eq(imsg_read(&r.b), -1);
 	cr_assert_eq(errno, EAGAIN);
-	raw_send(sv[0], "\1\0\0\0\20", 5, NULL, 0);
-	close(sv[0]);
-	cr_assert_eq(imsg_read(&b), 5);
-	cr_assert_eq(imsg_get(&b, &m), 0);
-	cr_assert_eq(imsg_read(&b), 0);
-	cr_assert_eq(imsg_read(&b), 0);
-	imsg_clear(&b);
-	close(sv[1]);
+	rx_hdr(&r, 1, 16, 0, 0, 5, 0, NULL);
+	shutdown(r.sv[0], SHUT_WR);
+	cr_assert_eq(imsg_read(&r.b), 5);
+	cr_assert_eq(imsg_get(&r.b, &m), 0);
+	cr_assert_eq(imsg_read(&r.b), 0);
+	cr_assert_eq(imsg_read(&r.b), 0);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -501,40 +421,35 @@ Test(imsg, full_table_is_eagain_and_loses_nothing)
 {
 	SKIP_UNDER_VALGRIND();
 	FD_GUARD_BEGIN();
-	struct imsgbuf a, b;
+	struct rx r;
 	struct imsg m;
 	struct rlimit old, rl;
 	ino_t ino;
-	int sv[2], fill[64], nfill = 0, fd;
+	int fill[64], nfill = 0, fd;
 
-	imsg_pair(sv, 1);
-	imsg_init(&a, sv[0]);
-	imsg_init(&b, sv[1]);
-	cr_assert_eq(imsg_compose(&a, 5, 0, 0, marked_fd(&ino), "x", 1), 1);
-	cr_assert_eq(imsg_flush(&a), 0);
+	rx_open(&r);
+	cr_assert_eq(imsg_compose(&r.a, 5, 0, 0, marked_fd(&ino), "x", 1), 1);
+	cr_assert_eq(imsg_flush(&r.a), 0);
 	cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
 	rl = old;
 	rl.rlim_cur = (rlim_t)fd_count() + 32;
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
-	while ((fd = fcntl(sv[0], F_DUPFD_CLOEXEC, 3)) >= 0)
+	while ((fd = fcntl(r.sv[0], F_DUPFD_CLOEXEC, 3)) >= 0)
 		fill[nfill++] = fd;
 	cr_assert_lt(nfill, 64);
 	errno = 0;
-	cr_assert_eq(imsg_read(&b), -1);
+	cr_assert_eq(imsg_read(&r.b), -1);
 	cr_assert_eq(errno, EAGAIN);
 	close(fill[--nfill]);
-	cr_assert_eq(imsg_read(&b), 17);
-	cr_assert_eq(imsg_get(&b, &m), 17);
+	cr_assert_eq(imsg_read(&r.b), 17);
+	cr_assert_eq(imsg_get(&r.b, &m), 17);
 	cr_assert_eq(fd_ino(m.fd), ino);
 	close(m.fd);
 	imsg_free(&m);
 	while (nfill > 0)
 		close(fill[--nfill]);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
-	imsg_clear(&a);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -544,23 +459,18 @@ Test(imsg, full_table_is_eagain_and_loses_nothing)
 Test(imsg, other_control_messages_are_eproto)
 {
 	FD_GUARD_BEGIN();
-	struct imsgbuf b;
-	unsigned char h[16];
-	int sv[2], one = 1;
+	struct rx r;
+	int one = 1;
 
-	imsg_pair(sv, 1);
-	cr_assert_eq(setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &one,
+	rx_open(&r);
+	cr_assert_eq(setsockopt(r.sv[1], SOL_SOCKET, SO_PASSCRED, &one,
 	    sizeof(one)), 0);
-	imsg_init(&b, sv[1]);
-	raw_hdr(h, 1, 16, 0, 0, 0);
-	raw_send(sv[0], h, sizeof(h), NULL, 0);
+	rx_hdr(&r, 1, 16, 0, 0, 16, 0, NULL);
 	errno = 0;
-	cr_assert_eq(imsg_read(&b), -1);
+	cr_assert_eq(imsg_read(&r.b), -1);
 	cr_assert_eq(errno, EPROTO, "%s", strerror(errno));
-	assert_sticky(&b, EPROTO);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	assert_sticky(&r.b, EPROTO);
+	rx_close(&r);
 	FD_GUARD_END();
 }
 
@@ -571,34 +481,29 @@ Test(imsg, full_buffer_is_enobufs_not_the_end)
 {
 	FD_GUARD_BEGIN();
 	struct imsg_plan pl = { .n = 5 };
-	struct imsgbuf a, b;
+	struct rx r;
 	struct imsg m;
 	size_t i;
 	ssize_t n;
-	int sv[2], reads = 0;
+	int reads = 0;
 
-	imsg_pair(sv, 1);
-	imsg_init(&a, sv[0]);
-	imsg_init(&b, sv[1]);
+	rx_open(&r);
 	for (i = 0; i < pl.n; i++) {
 		pl.len[i] = MAX_IMSGSIZE - IMSG_HEADER_SIZE;
-		plan_compose(&fdmsg_imsg_api, &a, &pl, i);
+		plan_compose(&fdmsg_imsg_api, &r.a, &pl, i);
 	}
-	cr_assert_eq(imsg_flush(&a), 0);
-	while ((n = imsg_read(&b)) > 0)
+	cr_assert_eq(imsg_flush(&r.a), 0);
+	while ((n = imsg_read(&r.b)) > 0)
 		cr_assert_lt(reads++, 100);
 	cr_assert_eq(n, -1);
 	cr_assert_eq(errno, ENOBUFS, "%s", strerror(errno));
-	cr_assert_eq(b.r.wpos, IMSG_RBUF_DATA);
+	cr_assert_eq(r.b.r.wpos, IMSG_RBUF_DATA);
 	for (i = 0; i < pl.n; i++) {
-		while ((n = imsg_get(&b, &m)) == 0)
-			cr_assert_gt(imsg_read(&b), 0);
+		while ((n = imsg_get(&r.b, &m)) == 0)
+			cr_assert_gt(imsg_read(&r.b), 0);
 		plan_check(&fdmsg_imsg_api, &pl, i, &m, n);
 		imsg_free(&m);
 	}
-	imsg_clear(&a);
-	imsg_clear(&b);
-	close(sv[0]);
-	close(sv[1]);
+	rx_close(&r);
 	FD_GUARD_END();
 }
