@@ -206,6 +206,9 @@ plan_check(const struct imsg_api *api, struct imsg_plan *pl, size_t i,
 		cr_assert_eq(fd_ino(m->fd), pl->ino[i],
 		    "%s: message %zu got another message's descriptor",
 		    api->name, i);
+		if (api == &fdmsg_imsg_api)
+			cr_assert(fcntl(m->fd, F_GETFD) & FD_CLOEXEC,
+			    "message %zu: descriptor not close-on-exec", i);
 		close(m->fd);
 	} else
 		cr_assert_eq(m->fd, -1, "%s: message %zu: fd %d", api->name, i,
