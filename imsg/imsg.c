@@ -2,9 +2,9 @@
  * The classic imsg calls over fdmsg's receive gate.  imsg_read takes one
  * recvmsg through fdmsg_gate_recv_block: MSG_CTRUNC, MSG_TRUNC and every
  * control record checked, at most one descriptor per read, received
- * close-on-exec and above 2.  A descriptor waits with the stream range of
- * the read it came in, and goes to the next message flagged IMSGF_HASFD
- * that starts at or after that read's first byte: a classic sender puts it
+ * close-on-exec and above 2.  A descriptor waits on the fds list with
+ * where its read began in r.buf, and goes to the next message flagged
+ * IMSGF_HASFD that starts at or after that read's first byte: a classic sender puts it
  * in a sendmsg that begins at or before its message, after every earlier
  * descriptor's, so nothing a conforming peer sends is refused, and a
  * message can never take a descriptor that arrived after it began.
@@ -34,19 +34,46 @@ fail(int err)
 	return -1;
 }
 
+/* The sticky error: r.rptr points err bytes into r.buf, NULL for none. */
+static int
+sticky(const struct imsgbuf *ibuf)
+{
+	return ibuf->r.rptr == NULL ? 0 : (int)(ibuf->r.rptr - ibuf->r.buf);
+}
+
+static unsigned
+pend_count(const struct imsgbuf *ibuf)
+{
+	const struct imsg_fd *e;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(e, &ibuf->fds, entry)
+		n++;
+	return n;
+}
+
+/* Closes and frees every waiting descriptor. */
+static void
+pend_clear(struct imsgbuf *ibuf)
+{
+	struct imsg_fd *e;
+
+	while ((e = TAILQ_FIRST(&ibuf->fds)) != NULL) {
+		TAILQ_REMOVE(&ibuf->fds, e, entry);
+		close_keep_errno(e->fd);
+		free(e);
+	}
+}
+
 /* The error sticks: every later imsg_read and imsg_get returns it, and
  * the descriptors no message took are closed now. */
 static ssize_t
-poison(struct imsg_rstate *st, int err)
+poison(struct imsgbuf *ibuf, int err)
 {
-	unsigned i;
-
-	for (i = 0; i < st->npend && i < IMSG_PEND_MAX; i++)
-		close_keep_errno(take_fd(&st->pend[i].fd));
-	st->npend = 0;
-	if (st->err == 0)
-		st->err = err;
-	return fail(st->err);
+	pend_clear(ibuf);
+	if (ibuf->r.rptr == NULL)
+		ibuf->r.rptr = ibuf->r.buf + err;
+	return fail(sticky(ibuf));
 }
 
 void
@@ -101,30 +128,30 @@ fd_room(int sock)
 ssize_t
 imsg_read(struct imsgbuf *ibuf)
 {
-	struct imsg_rstate *st = imsg_rstate(ibuf);
 	union {
 		struct cmsghdr hdr;
 		unsigned char buf[CMSG_SPACE(sizeof(int))];
 	} cbuf;
 	struct fdmsg_gate_result res;
+	struct imsg_pend *p;
 	struct msghdr mh;
 	struct iovec iov;
-	uint64_t start;
+	size_t start = ibuf->r.wpos;
 	ssize_t n;
 	int err;
 
-	if (st->err != 0)
-		return fail(st->err);
+	if ((err = sticky(ibuf)) != 0)
+		return fail(err);
 	/* Full of whole messages nobody took with imsg_get. */
-	if (ibuf->r.wpos >= IMSG_RBUF_DATA)
+	if (start >= sizeof(ibuf->r.buf))
 		return fail(ENOBUFS);
 	if ((err = fd_room(ibuf->fd)) < 0)
 		return fail(-err);
 
 	memset(&mh, 0, sizeof(mh));
 	memset(&cbuf, 0, sizeof(cbuf));
-	iov.iov_base = ibuf->r.buf + ibuf->r.wpos;
-	iov.iov_len = IMSG_RBUF_DATA - ibuf->r.wpos;
+	iov.iov_base = ibuf->r.buf + start;
+	iov.iov_len = sizeof(ibuf->r.buf) - start;
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
 	mh.msg_control = cbuf.buf;
@@ -134,7 +161,7 @@ imsg_read(struct imsgbuf *ibuf)
 	n = fdmsg_gate_recv_block(&imsg_gate, ibuf->fd, &mh, &res);
 	if (n < 0) {
 		if (res.consumed)
-			return poison(st, (int)-n);
+			return poison(ibuf, (int)-n);
 		return fail((int)-n);
 	}
 	if (n == 0) {
@@ -142,77 +169,86 @@ imsg_read(struct imsgbuf *ibuf)
 		fdmsg_gate_discard(&imsg_gate, &res);
 		return 0;
 	}
-	start = st->base + ibuf->r.wpos;
 	ibuf->r.wpos += (size_t)n;
 	if (res.nfds > 0) {
-		if (st->npend >= IMSG_PEND_MAX) {
+		if (pend_count(ibuf) >= IMSG_PEND_MAX) {
 			fdmsg_gate_discard(&imsg_gate, &res);
-			return poison(st, EPROTO);
+			return poison(ibuf, EPROTO);
 		}
-		st->pend[st->npend].fd = res.fds[0];
-		st->pend[st->npend].start = start;
-		st->npend++;
+		if ((p = malloc(sizeof(*p))) == NULL) {
+			/* The bytes are taken: its message cannot have it. */
+			fdmsg_gate_discard(&imsg_gate, &res);
+			return poison(ibuf, ENOMEM);
+		}
+		p->e.fd = res.fds[0];
+		p->start = (int64_t)start;
+		TAILQ_INSERT_TAIL(&ibuf->fds, &p->e, entry);
 	}
 	return n;
 }
 
 /*
- * The descriptor of the message that starts at stream offset start, into
- * *fd (-1 when not flagged).  -EPROTO: flagged, and no descriptor came in
+ * The descriptor of the message at the start of r.buf, into *fd (-1 when
+ * not flagged).  -EPROTO: flagged, and no descriptor came in
  * a read that began at or before its first byte.  Nothing stricter holds:
  * a classic sender's partial writes send each next descriptor with
  * whatever is left of earlier messages, so descriptors may run ahead of
  * their messages by any number of reads (IMSG_PEND_MAX bounds them).
  */
 static int
-claim_fd(struct imsg_rstate *st, const struct imsg_hdr *hdr, uint64_t start,
-    int *fd)
+claim_fd(struct imsgbuf *ibuf, const struct imsg_hdr *hdr, int *fd)
 {
+	struct imsg_fd *e = TAILQ_FIRST(&ibuf->fds);
+
 	*fd = -1;
 	if (!(hdr->flags & IMSGF_HASFD))
 		return 0;
-	if (st->npend == 0 || st->pend[0].start > start)
+	/* The message starts at r.buf[0]. */
+	if (e == NULL || ((struct imsg_pend *)(void *)e)->start > 0)
 		return -EPROTO;
-	*fd = st->pend[0].fd;
-	st->npend--;
-	memmove(&st->pend[0], &st->pend[1], st->npend * sizeof(st->pend[0]));
+	*fd = e->fd;
+	TAILQ_REMOVE(&ibuf->fds, e, entry);
+	free(e);
 	return 0;
 }
 
 ssize_t
 imsg_get(struct imsgbuf *ibuf, struct imsg *imsg)
 {
-	struct imsg_rstate *st = imsg_rstate(ibuf);
 	struct imsg_hdr hdr;
+	struct imsg_fd *e;
 	size_t av = ibuf->r.wpos, datalen;
 	void *data = NULL;
 	int fd, err;
 
-	if (st->err != 0)
-		return fail(st->err);
+	if ((err = sticky(ibuf)) != 0)
+		return fail(err);
+	/* A program that fills r.buf itself may have set any wpos. */
+	if (av > sizeof(ibuf->r.buf))
+		return poison(ibuf, EINVAL);
 	if (av < IMSG_HEADER_SIZE)
 		return 0;
 	memcpy(&hdr, ibuf->r.buf, sizeof(hdr));
 	/* Checked as soon as it is whole, as the classic code does. */
 	if (hdr.len < IMSG_HEADER_SIZE || hdr.len > MAX_IMSGSIZE)
-		return poison(st, ERANGE);
+		return poison(ibuf, ERANGE);
 	if (hdr.flags & ~IMSGF_HASFD)
-		return poison(st, EBADMSG);
+		return poison(ibuf, EBADMSG);
 	if (hdr.len > av)
 		return 0;
 	datalen = hdr.len - IMSG_HEADER_SIZE;
 	if (datalen > 0 && (data = malloc(datalen)) == NULL)
 		return -1;	/* nothing taken: the caller may try again */
-	if ((err = claim_fd(st, &hdr, st->base, &fd)) < 0) {
+	if ((err = claim_fd(ibuf, &hdr, &fd)) < 0) {
 		free(data);
-		return poison(st, -err);
+		return poison(ibuf, -err);
 	}
 	if (datalen > 0)
 		memcpy(data, ibuf->r.buf + IMSG_HEADER_SIZE, datalen);
 	memmove(ibuf->r.buf, ibuf->r.buf + hdr.len, av - hdr.len);
 	ibuf->r.wpos = av - hdr.len;
-	ibuf->r.rptr = ibuf->r.buf;
-	st->base += hdr.len;
+	TAILQ_FOREACH(e, &ibuf->fds, entry)
+		((struct imsg_pend *)(void *)e)->start -= hdr.len;
 	imsg->hdr = hdr;
 	imsg->fd = fd;
 	imsg->data = data;
@@ -345,11 +381,6 @@ imsg_flush(struct imsgbuf *ibuf)
 void
 imsg_clear(struct imsgbuf *ibuf)
 {
-	struct imsg_rstate *st = imsg_rstate(ibuf);
-	unsigned i;
-
 	msgbuf_clear(&ibuf->w);
-	for (i = 0; i < st->npend && i < IMSG_PEND_MAX; i++)
-		close_keep_errno(take_fd(&st->pend[i].fd));
-	st->npend = 0;
+	pend_clear(ibuf);
 }

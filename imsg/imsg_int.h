@@ -1,15 +1,17 @@
 /*
- * fdmsg-imsg internals: the reader's private state, kept in the last bytes
- * of struct ibuf_read's buffer (the struct's size is the classic ABI, and
- * imsg_init cannot fail, so there is nowhere else to put it without an
- * allocation that nothing would free).
+ * fdmsg-imsg internals.  struct imsgbuf keeps the classic size and
+ * imsg_init cannot fail, and programs fill r.buf and r.wpos themselves
+ * (OpenBGPD's and OpenSMTPD's imsg_read_nofd recv into the whole of
+ * r.buf), so the reader keeps its state where no such program writes:
+ * descriptors waiting for their messages on the fds list, as the classic
+ * code does, each with where its read began; a sticky error in r.rptr,
+ * which the classic code only ever pointed at its last message's data.
  */
 #ifndef FDMSG_IMSG_INT_H
 #define FDMSG_IMSG_INT_H
 
 #include <stddef.h>
 #include <stdint.h>
-
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -23,27 +25,13 @@
  * bounded: one more than this many waiting is refused. */
 #define IMSG_PEND_MAX 64
 
+/* A waiting descriptor: the classic list entry, and where the read it
+ * came in began, relative to r.buf[0] (negative once messages before it
+ * were taken). */
 struct imsg_pend {
-	int fd;
-	uint64_t start;	/* stream offset of the first byte of its read */
+	struct imsg_fd e;	/* first: the list holds &e */
+	int64_t start;
 };
-
-struct imsg_rstate {
-	uint64_t base;	/* stream offset of r.buf[0] */
-	int err;	/* sticky errno; 0: none */
-	unsigned npend;
-	struct imsg_pend pend[IMSG_PEND_MAX];
-};
-
-/* Bytes of r.buf that hold received data; the state follows, aligned. */
-#define IMSG_RBUF_DATA \
-	((IBUF_READ_SIZE - sizeof(struct imsg_rstate)) & ~(size_t)15)
-
-_Static_assert(IMSG_RBUF_DATA >= MAX_IMSGSIZE,
-    "the receive buffer must hold a whole message");
-_Static_assert(offsetof(struct imsgbuf, r.buf) % 16 == 0 ||
-    offsetof(struct imsgbuf, r.buf) % _Alignof(struct imsg_rstate) == 0,
-    "the state must be aligned");
 
 /* Descriptors fdmsg_imsg_sendfds puts in one sendmsg at most. */
 #define IMSG_SEND_MAXFDS 4
@@ -59,11 +47,5 @@ FDMSG_HIDDEN ssize_t fdmsg_imsg_sendfds(int s, const struct iovec *iov,
 
 /* Open descriptors of this process, from /proc/self/fd (0 without it). */
 FDMSG_HIDDEN int fdmsg_imsg_fd_count(void);
-
-static inline struct imsg_rstate *
-imsg_rstate(struct imsgbuf *ibuf)
-{
-	return (struct imsg_rstate *)(void *)(ibuf->r.buf + IMSG_RBUF_DATA);
-}
 
 #endif

@@ -301,7 +301,7 @@ Test(imsg, clear_closes_waiting_descriptors)
 /*
  * A descriptor-carrying header across the end of the first read, at
  * every split of its 16 bytes and a few around: the prefix fills the
- * receive buffer to IMSG_RBUF_DATA - k.
+ * receive buffer to IBUF_READ_SIZE - k.
  */
 Test(imsg, header_split_at_read_boundary)
 {
@@ -312,7 +312,7 @@ Test(imsg, header_split_at_read_boundary)
 	for (k = 0; k <= 20; k++) {
 		memset(&pl, 0, sizeof(pl));
 		pl.n = 6;
-		fill = IMSG_RBUF_DATA - k;
+		fill = IBUF_READ_SIZE - k;
 		pl.len[0] = pl.len[1] = pl.len[2] = MAX_IMSGSIZE - 16;
 		pl.len[3] = (uint16_t)(fill - 3 * MAX_IMSGSIZE - 16);
 		pl.hasfd[1] = 1;
@@ -497,13 +497,74 @@ Test(imsg, full_buffer_is_enobufs_not_the_end)
 		cr_assert_lt(reads++, 100);
 	cr_assert_eq(n, -1);
 	cr_assert_eq(errno, ENOBUFS, "%s", strerror(errno));
-	cr_assert_eq(r.b.r.wpos, IMSG_RBUF_DATA);
+	cr_assert_eq(r.b.r.wpos, IBUF_READ_SIZE);
 	for (i = 0; i < pl.n; i++) {
 		while ((n = imsg_get(&r.b, &m)) == 0)
 			cr_assert_gt(imsg_read(&r.b), 0);
 		plan_check(&fdmsg_imsg_api, &pl, i, &m, n);
 		imsg_free(&m);
 	}
+	rx_close(&r);
+	FD_GUARD_END();
+}
+
+/*
+ * OpenBGPD's and OpenSMTPD's imsg_read_nofd recv into r.buf + r.wpos, up
+ * to the whole of r.buf, and imsg_get parses it.  The reader's state must
+ * live where that does not reach: a descriptor waiting for its flagged
+ * message survives a buffer filled to the last byte by the program.
+ */
+static ssize_t
+read_nofd(struct imsgbuf *ib)
+{
+	ssize_t n = recv(ib->fd, ib->r.buf + ib->r.wpos,
+	    sizeof(ib->r.buf) - ib->r.wpos, 0);
+
+	if (n > 0)
+		ib->r.wpos += (size_t)n;
+	return n;
+}
+
+Test(imsg, program_filling_r_buf_itself_keeps_the_reader_state)
+{
+	FD_GUARD_BEGIN();
+	struct imsg_plan pl;
+	struct rx r;
+	struct imsg m;
+	ssize_t n;
+	size_t i, got = 0;
+	ino_t ino;
+
+	rx_open(&r);
+	/* A descriptor arrives early, with an unflagged message. */
+	rx_hdr(&r, 1, 16, 0, 0, 16, 1, &ino);
+	cr_assert_eq(imsg_read(&r.b), 16);
+	cr_assert_eq(imsg_get(&r.b, &m), 16);
+	/* Then whole messages, read by the program up to the last byte of
+	 * r.buf: every byte the classic layout has is the program's. */
+	memset(&pl, 0, sizeof(pl));
+	pl.n = 5;
+	for (i = 0; i < pl.n; i++) {
+		pl.len[i] = MAX_IMSGSIZE - IMSG_HEADER_SIZE;
+		plan_compose(&fdmsg_imsg_api, &r.a, &pl, i);
+	}
+	cr_assert_eq(imsg_flush(&r.a), 0);
+	cr_assert_eq(read_nofd(&r.b), (ssize_t)IBUF_READ_SIZE);
+	while (got < pl.n) {
+		while ((n = imsg_get(&r.b, &m)) > 0) {
+			plan_check(&fdmsg_imsg_api, &pl, got++, &m, n);
+			imsg_free(&m);
+		}
+		cr_assert_eq(n, 0, "%s", strerror(errno));
+		if (got < pl.n)
+			cr_assert_gt(read_nofd(&r.b), 0);
+	}
+	/* The flagged message still gets the early descriptor. */
+	rx_hdr(&r, 2, 16, IMSGF_HASFD, 0, 16, 0, NULL);
+	cr_assert_eq(imsg_read(&r.b), 16);
+	cr_assert_eq(imsg_get(&r.b, &m), 16, "%s", strerror(errno));
+	cr_assert_eq(fd_ino(m.fd), ino);
+	close(m.fd);
 	rx_close(&r);
 	FD_GUARD_END();
 }

@@ -59,9 +59,9 @@ struct msgbuf {
 	int			 fd;
 };
 
-/* The receive buffer.  Its last bytes hold the reader's private state
- * (descriptors received and not yet owned, a sticky error): treat the
- * whole struct as private. */
+/* The receive buffer.  Programs may fill buf and wpos themselves (a
+ * recv into buf + wpos, as OpenBGPD's imsg_read_nofd does); rptr holds
+ * the reader's sticky error: treat it as private. */
 struct ibuf_read {
 	unsigned char		 buf[IBUF_READ_SIZE];
 	unsigned char		*rptr;
@@ -74,7 +74,7 @@ struct imsg_fd {
 };
 
 struct imsgbuf {
-	TAILQ_HEAD(, imsg_fd)	 fds;	/* unused here: see struct ibuf_read */
+	TAILQ_HEAD(, imsg_fd)	 fds;	/* private: descriptors waiting */
 	struct ibuf_read	 r;
 	struct msgbuf		 w;
 	int			 fd;
