@@ -329,6 +329,7 @@ Test(imsg, sizes_are_checked_without_wrapping)
 {
 	FD_GUARD_BEGIN();
 	struct imsgbuf ib;
+	struct iovec iov[2];
 	struct ibuf *w;
 	ino_t ino;
 	int sv[2], fd;
@@ -349,6 +350,16 @@ Test(imsg, sizes_are_checked_without_wrapping)
 	close(fd);
 	cr_assert_eq(imsg_compose(&ib, 1, 0, 0, -1, big,
 	    MAX_IMSGSIZE - IMSG_HEADER_SIZE), 1);
+	/* The classic int sum of these wraps to 0. */
+	iov[0] = (struct iovec){ big, SIZE_MAX };
+	iov[1] = (struct iovec){ big, 1 };
+	errno = 0;
+	cr_assert_eq(imsg_composev(&ib, 1, 0, 0, -1, iov, 2), -1);
+	cr_assert_eq(errno, ERANGE);
+	errno = 0;
+	cr_assert_eq(imsg_composev(&ib, 1, 0, 0, -1, iov, -1), -1);
+	cr_assert_eq(errno, EINVAL);
+	cr_assert_eq(ib.w.queued, 1);
 	cr_assert_not_null(w = imsg_create(&ib, 1, 0, 0, 4));
 	cr_assert_eq(imsg_add(w, big, MAX_IMSGSIZE - 16), MAX_IMSGSIZE - 16);
 	errno = 0;
