@@ -1,3 +1,4 @@
 #!/bin/bash -eu
-# The one build script, shared with OSS-Fuzz.
-exec "$SRC/fdmsg/ci/oss-fuzz/build.sh"
+# The one build script, shared with OSS-Fuzz (its projects/fdmsg/build.sh
+# is this same line).
+exec "$SRC/fdmsg/ci/oss-fuzz/build-fuzzers.sh"

@@ -3,7 +3,7 @@
 (`ok` passed, `not ok` failed, `# SKIP` skipped); a test without TAP counts
 once by its result.  Prints one line per log and a last plain line
 `N passed, M failed, K skipped` that CI reads.  --extra-passed=N and
---extra-failed=N add checks that are not meson tests (scripts run by
+--extra-failed=N and --extra-skipped=N add checks that are not meson tests (scripts run by
 ci/test)."""
 import json
 import re
@@ -61,7 +61,7 @@ def main(paths):
 
 
 if __name__ == '__main__':
-    extra = {'--extra-passed': 0, '--extra-failed': 0}
+    extra = {'--extra-passed': 0, '--extra-failed': 0, '--extra-skipped': 0}
     args = sys.argv[1:]
     while args and args[0].split('=', 1)[0] in extra:
         k, v = args.pop(0).split('=', 1)
@@ -69,5 +69,6 @@ if __name__ == '__main__':
     p, f, s = main(args)
     p += extra['--extra-passed']
     f += extra['--extra-failed']
+    s += extra['--extra-skipped']
     print(f'{p} passed, {f} failed, {s} skipped')
     sys.exit(1 if f else 0)

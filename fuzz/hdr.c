@@ -7,7 +7,8 @@
  *  - encode of a forged struct accepts exactly what a receiver with the
  *    widest limits decodes back to the same struct;
  *  - the hello (fdmsg_hello_decode / _encode / _is) against its own model
- *    the same ways: prefixes, errors that write nothing, round trips.
+ *    the same ways: prefixes, errors that write nothing, round trips;
+ *  - every error either decoder returns has a fdmsg_strerror message.
  * Input: [u32 max_frame][u8 max_fds][u8 shift] then the bytes to decode.
  */
 #include <errno.h>
@@ -79,6 +80,8 @@ check_decode(const uint8_t *p, size_t n, uint32_t max_frame,
 	FUZZ_CHECK(r == want);
 	FUZZ_CHECK(fdmsg_hdr_explain(p, n, max_frame, max_fds, &why) == r);
 	fuzz_check_rule(&why, r < 0 && r != -EINVAL ? r : 0);
+	/* Every error a decode returns has a message of its own. */
+	FUZZ_CHECK(r >= 0 || strcmp(fdmsg_strerror(r), "unknown error") != 0);
 	if (r != FDMSG_HDR_SIZE) {
 		FUZZ_CHECK(is_sentinel(&h));
 		return;
@@ -139,6 +142,7 @@ check_hello(const uint8_t *p, size_t n)
 	s = h;
 	r = fdmsg_hello_decode(p, n, &h);
 	FUZZ_CHECK(r == model_hello(p, n));
+	FUZZ_CHECK(r >= 0 || strcmp(fdmsg_strerror(r), "unknown error") != 0);
 	FUZZ_CHECK(fdmsg_hello_is(p, n) ==
 		   (n >= 4 && p[0] == 1 && p[2] == 1 && p[3] == 0));
 	if (r != FDMSG_HELLO_SIZE) {

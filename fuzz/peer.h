@@ -1,14 +1,15 @@
 /*
  * The body of the seqpacket and stream targets: a raw peer on a real
- * socketpair writes a script of chunks (bytes plus /dev/null descriptors)
+ * socketpair writes a script of chunks (bytes plus descriptors of one memfd)
  * and a channel drains them with fdmsg_recv.  Every frame handed out must
  * be the next frame of what the peer wrote (header valid under the
  * channel's limits, same type, peerid, payload and descriptor count), each
- * descriptor /dev/null, above stdio and close-on-exec; an error must stick;
+ * descriptor that memfd, above stdio and close-on-exec; an error must stick;
  * -EPIPE only once every whole frame before the end was delivered; and the
  * process's descriptor count is the same after every input.
  *
- * Input: [u8 cfg][u8 cfg2] then chunks [u16 len][u8 nfds % 5][len bytes].
+ * Input: [u8 cfg][u8 cfg2] then chunks [u16 len][u8 nfds % 5][len bytes]
+ * (len 0xffff means 65536).
  *   cfg:  bits0-2 max_fds {0,1,2,3,4,7,16,253}; bits3-4 max_frame
  *         {65536, 16, 64, 4096}; bit5 max_batch = 4 * max_frame
  *   cfg2: bit0 FDMSG_OPT_CREDS, bit1 FDMSG_OPT_PIDFD, bit2 take some
@@ -26,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -55,6 +57,8 @@ struct peer {
 	unsigned nmsg;
 };
 
+/* The descriptor the peer passes: a memfd of its own (not /dev/null, which
+ * OSS-Fuzz's runners may lack, and which anything else could be too). */
 static int peer_devnull = -1;
 static struct stat peer_devnull_st;
 
@@ -72,7 +76,7 @@ peer_setup(void)
 {
 	if (peer_devnull >= 0)
 		return;
-	peer_devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
+	peer_devnull = memfd_create("fdmsg-fuzz-peer", MFD_CLOEXEC);
 	FUZZ_CHECK(peer_devnull >= 0);
 	FUZZ_CHECK(fstat(peer_devnull, &peer_devnull_st) == 0);
 	(void)atexit(peer_teardown);
@@ -86,7 +90,7 @@ peer_expected_err(int r)
 	       r == -EPROTONOSUPPORT; /* a hello without version 1 */
 }
 
-/* A received descriptor: /dev/null, above stdio, close-on-exec. */
+/* A received descriptor: the peer's memfd, above stdio, close-on-exec. */
 static void
 peer_check_fd(int fd)
 {
@@ -228,35 +232,8 @@ peer_drain(struct peer *p)
 static ssize_t
 peer_sendmsg(struct peer *p, const uint8_t *b, size_t n, unsigned nfds)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * PEER_MAX_FDS_PER_CHUNK)];
-	} u;
-	struct iovec iov = { (void *)(uintptr_t)b, n };
-	struct msghdr mh;
-	struct cmsghdr *c;
-	unsigned i;
-	ssize_t r;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		for (i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &peer_devnull,
-			       sizeof(int));
-	}
-	do
-		r = sendmsg(p->sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : r;
+	return fuzz_sendmsg_fds(p->sock, b, n, peer_devnull, nfds,
+				MSG_DONTWAIT);
 }
 
 static void
@@ -320,6 +297,16 @@ peer_chunk(struct peer *p, const uint8_t *b, size_t n, unsigned nfds)
 	}
 }
 
+/* A chunk's length: 0xffff stands for 65536, so that one datagram can be
+ * a frame of the largest max_frame. */
+static size_t
+peer_chunk_len(struct fuzz_in *in)
+{
+	size_t n = in_u16(in);
+
+	return n == 0xffff ? 0x10000 : n;
+}
+
 static int
 peer_run(int type, const uint8_t *data, size_t size)
 {
@@ -378,7 +365,7 @@ peer_run(int type, const uint8_t *data, size_t size)
 	}
 
 	for (k = 0; k < PEER_MAX_CHUNKS && in.n > 0; k++) {
-		size_t want = in_u16(&in), got;
+		size_t want = peer_chunk_len(&in), got;
 		unsigned nfds = in_u8(&in) % (PEER_MAX_FDS_PER_CHUNK + 1);
 		const uint8_t *b = in_bytes(&in, want, &got);
 

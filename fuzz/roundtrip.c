@@ -92,10 +92,14 @@ pool_open(void)
 		return;
 	pool[0] = memfd_create("fdmsg-fuzz-a", MFD_CLOEXEC);
 	pool[1] = memfd_create("fdmsg-fuzz-b", MFD_CLOEXEC);
+	/* Two pipes, not /dev/null (OSS-Fuzz's runners may lack it): a read
+	 * end and a write end with inodes of their own. */
 	FUZZ_CHECK(pipe2(pfd, O_CLOEXEC) == 0);
 	pool[2] = pfd[0];
 	close(pfd[1]);
-	pool[3] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	FUZZ_CHECK(pipe2(pfd, O_CLOEXEC) == 0);
+	pool[3] = pfd[1];
+	close(pfd[0]);
 	for (i = 0; i < RT_POOL; i++) {
 		FUZZ_CHECK(pool[i] >= 0);
 		FUZZ_CHECK(fstat(pool[i], &pool_st[i]) == 0);

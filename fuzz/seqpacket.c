@@ -1,6 +1,6 @@
 /*
  * A raw peer writes datagrams (SOCK_SEQPACKET, or SOCK_DGRAM by a
- * configuration bit) of fuzzed bytes with /dev/null descriptors attached;
+ * configuration bit) of fuzzed bytes with memfd descriptors attached;
  * a channel receives them.  The checks and the input format are in
  * fuzz/peer.h.
  */

@@ -100,25 +100,6 @@ fork_child(void)
 	return pid;
 }
 
-/* Entries of /proc/PID/fd: the process's open descriptors. */
-static int
-fd_count_of(pid_t pid)
-{
-	char p[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(p, sizeof(p), "/proc/%ld/fd", (long)pid);
-	d = opendir(p);
-	cr_assert_not_null(d, "opendir %s: %s", p, strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 /* A line of /proc/PID/status, e.g. "VmHWM:", in KiB; -1 if absent. */
 static long
 status_kib(pid_t pid, const char *key)

@@ -532,7 +532,7 @@ mdoc_flag(const char *opt, char *buf, size_t size)
  */
 Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 {
-	static const char *const cmds[] = { "serve", "send", "recv" };
+	static const char *const cmds[] = { "serve", "send", "recv", "proxy" };
 	const char *manp = getenv("FDMSG_MAN");
 	static char scratch[OUT_CAP];
 	char out[OUT_CAP], err[OUT_CAP], opt[64], want[80], *man, *l, *e;
@@ -2581,5 +2581,329 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 	close(fd);
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* proxy                                                               */
+/* ------------------------------------------------------------------ */
+
+/* Waits until pid holds want descriptors; asserts it does.  A bounded
+ * wait: the proxy closes what it forwarded right after sending it. */
+static void
+expect_proc_fds(pid_t pid, int want)
+{
+	int i;
+
+	for (i = 0; i < WAIT_MS / 5 && fd_count_of(pid) != want; i++)
+		sleep_ms(5);
+	cr_assert_eq(fd_count_of(pid), want, "the proxy holds %d descriptors, "
+		     "%d expected", fd_count_of(pid), want);
+}
+
+/* Waits for a listener's socket file: it appears once it listens. */
+static void
+wait_path(const char *path)
+{
+	int i;
+
+	for (i = 0; i < WAIT_MS / 10 && access(path, F_OK) != 0; i++)
+		sleep_ms(10);
+	cr_assert_eq(access(path, F_OK), 0, "%s never appeared", path);
+}
+
+/* dir/s served by `serve --echo`, dir/p a proxy capturing to dir/cap. */
+struct proxied {
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
+	struct proc serve, proxy;
+	int base; /* the proxy's descriptors with no client */
+};
+
+static void
+proxied_start(struct proxied *t, const char *max_fds)
+{
+	tmp_sock(t->dir, t->srv);
+	snprintf(t->px, sizeof(t->px), "%s/p", t->dir);
+	snprintf(t->cap, sizeof(t->cap), "%s/cap", t->dir);
+	spawn(&t->serve, -1, "serve", "--echo", "--max-fds", max_fds,
+	      "--max-clients", "8", t->srv);
+	wait_path(t->srv);
+	spawn(&t->proxy, -1, "proxy", "-v", "--capture", t->cap, t->px,
+	      t->srv);
+	wait_path(t->px);
+	t->base = fd_count_of(t->proxy.pid);
+}
+
+/* SIGTERM to both: each exits 0 and removes its socket; the proxy's
+ * stderr into err. */
+static void
+proxied_stop(struct proxied *t, char *err)
+{
+	char serr[OUT_CAP];
+
+	stop_server(&t->proxy, t->px, err);
+	stop_server(&t->serve, t->srv, serr);
+	cr_assert_str_empty(serr);
+}
+
+static void
+proxied_clean(struct proxied *t)
+{
+	cr_assert_eq(unlink(t->cap), 0);
+	cr_assert_eq(rmdir(t->dir), 0);
+}
+
+Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
+{
+	static char scratch_out[OUT_CAP];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct proxied t;
+	struct fdmsg_chan *ch;
+	int fds[3], pp[2];
+
+	FD_GUARD_BEGIN();
+	proxied_start(&t, "8");
+	ch = chan_on(connect_retry(t.px, 0), 8);
+	fds[0] = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	fds[1] = open(t.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
+	fds[2] = pp[0];
+	cr_assert(fds[0] >= 0 && fds[1] >= 0);
+
+	/* The same files come back, through the proxy and the server. */
+	echo_once(ch, 7, 9, "hello", fds, 3);
+	echo_once(ch, UINT32_MAX, 0, "", NULL, 0);
+	echo_once(ch, 1, UINT32_MAX, "one more, one fd", fds + 2, 1);
+	/* The proxy holds the pair's two sockets, not one descriptor of
+	 * the six it passed on. */
+	expect_proc_fds(t.proxy.pid, t.base + 2);
+	fdmsg_chan_free(ch);
+	wait_stderr(&t.proxy, err, "client 1: closed");
+	expect_proc_fds(t.proxy.pid, t.base);
+
+	close(fds[0]);
+	close(fds[1]);
+	close(pp[0]);
+	close(pp[1]);
+	proxied_stop(&t, err);
+	cr_assert_eq(run(NULL, 0, out, err, "decode", t.cap), 0, "%s", err);
+	cr_assert_eq(count_lines(out), 8, "%s", out);
+	cr_assert_not_null(strstr(out, " conn=1 from=client type=7 peerid=9 "
+				  "len=21 nfds=3 fds=file,dir,fifo\n"), "%s",
+			   out);
+	cr_assert_not_null(strstr(out, " conn=1 from=server type=7 peerid=9 "
+				  "len=21 nfds=3 fds=file,dir,fifo\n"), "%s",
+			   out);
+	cr_assert_not_null(strstr(out, " conn=1 from=server type=1 peerid="
+				  "4294967295 len=32 nfds=1 fds=fifo\n"), "%s",
+			   out);
+	cr_assert_not_null(strstr(out, " conn=1 close by=client "
+				  "error=none\n"), "%s", out);
+	/* From stdin the same; cut short, the rule and the block's offset
+	 * (the last block, a 44-byte close record, starts 44 from the end). */
+	{
+		char *cap = slurp(t.cap), want[128];
+		struct stat st;
+
+		cr_assert_eq(stat(t.cap, &st), 0);
+		cr_assert_eq(run(cap, (size_t)st.st_size, scratch_out, err,
+				 "decode"), 0, "%s", err);
+		cr_assert_str_eq(scratch_out, out);
+		cr_assert_eq(run(cap, (size_t)st.st_size - 3, scratch_out, err,
+				 "decode", "-"), 1);
+		snprintf(want, sizeof(want), "fdmsg decode: offset %lld: "
+			 "EBADMSG: block cut short\n",
+			 (long long)st.st_size - 44);
+		cr_assert_str_eq(err, want);
+		cr_assert_eq(count_lines(scratch_out), 7, "%s", scratch_out);
+		free(cap);
+	}
+	proxied_clean(&t);
+	FD_GUARD_END();
+}
+
+Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	uint8_t bad[FDMSG_HDR_SIZE];
+	struct proxied t;
+	struct fdmsg_chan *good;
+	int raw, fd;
+
+	FD_GUARD_BEGIN();
+	proxied_start(&t, "4");
+	good = chan_on(connect_retry(t.px, 0), 4);
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	echo_once(good, 1, 1, "before", &fd, 1);
+
+	raw = fdmsg_connect(t.px, 0);
+	cr_assert_geq(raw, 0);
+	frame(bad, 5, 5, 0, "");
+	bad[0] = 2; /* version 2 */
+	cr_assert_eq(send(raw, bad, sizeof(bad), MSG_NOSIGNAL),
+		     (ssize_t)sizeof(bad));
+	expect_closed(raw);
+	close(raw);
+	wait_stderr(&t.proxy, err, "client 2: closed");
+	cr_assert_not_null(strstr(err, "fdmsg proxy: client 2: from client: "
+				  "EBADMSG: "), "%s", err);
+	/* Both of its sockets closed; the good client goes on. */
+	expect_proc_fds(t.proxy.pid, t.base + 2);
+	echo_once(good, 2, 2, "after", &fd, 1);
+
+	fdmsg_chan_free(good);
+	close(fd);
+	proxied_stop(&t, err);
+	cr_assert_eq(run(NULL, 0, out, err, "decode", t.cap), 0, "%s", err);
+	cr_assert_not_null(strstr(out, " conn=2 close by=client "
+				  "error=EBADMSG\n"), "%s", out);
+	cr_assert_null(strstr(out, "conn=2 from="), "%s", out);
+	proxied_clean(&t);
+	FD_GUARD_END();
+}
+
+/* A frame the server's hello refuses (descriptors to --max-fds 0) ends
+ * the pair at the proxy, said and recorded; nothing reaches the server. */
+Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+	struct proxied t;
+	struct fdmsg_chan *ch;
+	struct fdmsg_msg m = { 0 };
+	struct iovec iov = { "x", 1 };
+	int fd;
+
+	FD_GUARD_BEGIN();
+	proxied_start(&t, "0");
+	ch = chan_on(connect_retry(t.px, 0), 4);
+	/* Its echo comes after the server's hello, which the proxy read
+	 * first: from here on it holds frames to the server's limits. */
+	echo_once(ch, 1, 1, "first", NULL, 0);
+	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fdmsg_send(ch, 2, 2, &iov, 1, &fd, 1, 0), 0);
+	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
+	wait_stderr(&t.proxy, err, "client 1: closed");
+	cr_assert_not_null(strstr(err, "fdmsg proxy: client 1: to server: "
+				  "EPERM: "), "%s", err);
+	expect_proc_fds(t.proxy.pid, t.base);
+	fdmsg_chan_free(ch);
+	close(fd);
+	proxied_stop(&t, err);
+	cr_assert_eq(run(NULL, 0, out, err, "decode", t.cap), 0, "%s", err);
+	cr_assert_not_null(strstr(out, " conn=1 from=client type=2 peerid=2 "
+				  "len=17 nfds=1 fds=file\n"), "%s", out);
+	cr_assert_null(strstr(out, "from=server type=2"), "%s", out);
+	cr_assert_not_null(strstr(out, " conn=1 close by=client "
+				  "error=EPERM\n"), "%s", out);
+	proxied_clean(&t);
+	FD_GUARD_END();
+}
+
+/* A server that answers with a frame of wire version 2, then waits. */
+Test(tool_proxy, hostile_server_ends_the_pair)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
+	char err[OUT_CAP];
+	uint8_t bad[FDMSG_HDR_SIZE];
+	struct fdmsg_chan *ch;
+	struct fdmsg_msg m = { 0 };
+	struct proc p;
+	int lfd, sfd, cfd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	lfd = fdmsg_listen(srv, 0, 0);
+	cr_assert_geq(lfd, 0);
+	spawn(&p, -1, "proxy", px, srv);
+	cfd = connect_retry(px, 0);
+	sfd = fdmsg_accept(lfd, NULL, 0);
+	cr_assert_geq(sfd, 0);
+	frame(bad, 5, 5, 0, "");
+	bad[0] = 2;
+	cr_assert_eq(send(sfd, bad, sizeof(bad), MSG_NOSIGNAL),
+		     (ssize_t)sizeof(bad));
+	/* The proxy closes both sides: the client sees its end. */
+	expect_closed(sfd);
+	ch = chan_on(cfd, 0);
+	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
+	fdmsg_chan_free(ch);
+	wait_stderr(&p, err, "client 1: from server: EBADMSG: ");
+	close(sfd);
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "%s", err);
+	close(lfd);
+	unlink(srv);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_proxy, no_server_closes_the_client_with_a_line)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
+	char err[OUT_CAP];
+	struct proc p;
+	int cfd;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	spawn(&p, -1, "proxy", px, srv);
+	cfd = connect_retry(px, 0);
+	expect_closed(cfd);
+	close(cfd);
+	wait_stderr(&p, err, ": ENOENT: ");
+	cr_assert_not_null(strstr(err, "fdmsg proxy: client 1: "), "%s", err);
+	cr_assert_not_null(strstr(err, srv), "%s", err);
+	cr_assert_eq(kill(p.pid, SIGTERM), 0);
+	cr_assert_eq(finish(&p, out, err), 0, "%s", err);
+	cr_assert_eq(access(px, F_OK), -1);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+/* A capture file is never written through a planted symbolic link, and
+ * a failure leaves no socket behind. */
+Test(tool_proxy, capture_through_a_symlink_is_refused)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
+	char victim[PATH_MAX + 8], out[OUT_CAP], err[OUT_CAP];
+	struct stat st;
+
+	FD_GUARD_BEGIN();
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	cr_assert_eq(close(open(victim, O_WRONLY | O_CREAT | O_CLOEXEC, 0644)),
+		     0);
+	cr_assert_eq(symlink(victim, cap), 0);
+	cr_assert_eq(run(NULL, 0, out, err, "proxy", "--capture", cap, px,
+			 srv), 1);
+	cr_assert_not_null(strstr(err, ": ELOOP: "), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert_eq(stat(victim, &st), 0);
+	cr_assert_eq(st.st_size, 0, "written through the link");
+	cr_assert_eq(access(px, F_OK), -1, "a socket was left");
+	cr_assert_eq(unlink(cap), 0);
+	cr_assert_eq(unlink(victim), 0);
+	cr_assert_eq(rmdir(dir), 0);
+	FD_GUARD_END();
+}
+
+Test(tool_proxy, usage_errors_exit_2)
+{
+	char out[OUT_CAP], err[OUT_CAP];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(run(NULL, 0, out, err, "proxy", "/tmp/x"), 2);
+	cr_assert_not_null(strstr(err, "missing TARGET_PATH"), "%s", err);
+	cr_assert_eq(run(NULL, 0, out, err, "proxy"), 2);
+	cr_assert_eq(run(NULL, 0, out, err, "proxy", "--max-fds", "254",
+			 "/tmp/x", "/tmp/y"), 2);
+	cr_assert_eq(run(NULL, 0, out, err, "proxy", "/tmp/x", "/tmp/y",
+			 "/tmp/z"), 2);
 	FD_GUARD_END();
 }

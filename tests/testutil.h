@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
 #include <time.h>
 #include <criterion/criterion.h>
 
@@ -72,6 +74,24 @@ static inline long pidfd_pid(int pidfd)
 			break;
 	fclose(f);
 	return pid;
+}
+
+/* Open descriptors of another process, counted through /proc/PID/fd. */
+static inline int fd_count_of(pid_t pid)
+{
+	char p[64];
+	struct dirent *e;
+	DIR *d;
+	int n = 0;
+
+	snprintf(p, sizeof(p), "/proc/%ld/fd", (long)pid);
+	d = opendir(p);
+	cr_assert_not_null(d, "opendir %s: %s", p, strerror(errno));
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
 }
 
 /* Brackets a test body: the descriptor table must end as it began. */

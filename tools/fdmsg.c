@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "fdmsg.h"
+#include "pcapng.h"
 #include "tool.h"
 
 static const char usage_common[] =
@@ -397,6 +398,71 @@ bad:
 	fprintf(stderr, "fdmsg %s: %s: '%s' is not a number\n", a->cmd,
 		a->name, val);
 	return -1;
+}
+
+/* ------------------------------------------------------------------ */
+/* SIGINT and SIGTERM as a readable pipe (proxy; serve off Linux)      */
+/* ------------------------------------------------------------------ */
+
+static int sigpipe_w = -1;
+
+static void
+on_signal(int sig)
+{
+	int saved = errno;
+	char c = (char)sig;
+
+	if (write(sigpipe_w, &c, 1) < 0) {
+		/* Full pipe: a wakeup is already pending. */
+	}
+	errno = saved;
+}
+
+static int
+set_fl(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -errno;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int
+sigpipe_open(void)
+{
+	struct sigaction sa;
+	int p[2], r;
+
+	if (pipe(p) < 0)
+		return -errno;
+	if ((r = set_fl(p[0])) < 0 || (r = set_fl(p[1])) < 0) {
+		close(p[0]);
+		close(p[1]);
+		return r;
+	}
+	sigpipe_w = p[1];
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	return p[0];
+}
+
+void
+sigpipe_close(int fd)
+{
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (fd >= 0)
+		close(fd);
+	if (sigpipe_w >= 0)
+		close(sigpipe_w);
+	sigpipe_w = -1;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1091,6 +1157,51 @@ decode_hello(int fd, const uint8_t *head, size_t n)
 	return 0;
 }
 
+/* What decode already read of a capture, then the rest from fd. */
+struct capture_src {
+	int fd;
+	const uint8_t *head;
+	size_t n;
+};
+
+static long
+capture_read(void *ctx, void *buf, size_t n)
+{
+	struct capture_src *s = ctx;
+	size_t k = s->n < n ? s->n : n;
+	ssize_t r;
+
+	if (n > LONG_MAX)
+		return -EINVAL;
+	if (k > 0) {
+		memcpy(buf, s->head, k);
+		s->head += k;
+		s->n -= k;
+	}
+	r = read_full(s->fd, (char *)buf + k, n - k);
+	return r < 0 ? (long)r : (long)(k + (size_t)r);
+}
+
+/* A capture (proxy --capture): one line per record.  Exit status. */
+static int
+decode_capture(int fd, const uint8_t *head, size_t n, const char *name)
+{
+	struct capture_src src = { fd, head, n };
+	const char *why = NULL;
+	uint64_t off = 0;
+	int r;
+
+	r = pcapng_decode(capture_read, &src, stdout, err_name, &off, &why);
+	if (r == 0)
+		return 0;
+	if (why != NULL && strcmp(why, "read") == 0)
+		return fail("decode", name, r);
+	/* The rule the file breaks says more than the errno's text. */
+	fprintf(stderr, "fdmsg decode: offset %" PRIu64 ": %s: %s\n", off,
+		err_name(r), why != NULL ? why : err_text(r));
+	return EXIT_PROTO;
+}
+
 static int cmd_decode(int argc, char **argv);
 
 static const struct opt decode_opts[] = {
@@ -1099,7 +1210,8 @@ static const struct opt decode_opts[] = {
 
 static const struct cmd decode_cmd = {
 	"decode", cmd_decode, decode_opts, { "FILE" }, 0, 0,
-	"decode: FILE - or none reads stdin.\n",
+	"decode: FILE - or none reads stdin; a capture (proxy --capture) is\n"
+	"read as one, a record a line.\n",
 };
 
 static int
@@ -1132,6 +1244,10 @@ cmd_decode(int argc, char **argv)
 		}
 		if (n == 0)
 			break;
+		if (off == 0 && pcapng_is(raw, (size_t)n)) {
+			ret = decode_capture(fd, raw, (size_t)n, name);
+			goto out;
+		}
 		if (off == 0 && fdmsg_hello_is(raw, (size_t)n)) {
 			r = decode_hello(fd, raw, (size_t)n);
 			if (r < 0) {
@@ -1184,7 +1300,7 @@ out:
 
 /* Every command; fdmsg --help lists them in this order. */
 static const struct cmd *const cmds[] = {
-	&serve_cmd, &send_cmd, &recv_cmd, &decode_cmd,
+	&serve_cmd, &send_cmd, &recv_cmd, &proxy_cmd, &decode_cmd,
 };
 
 #define NCMDS (sizeof(cmds) / sizeof(cmds[0]))

@@ -139,10 +139,6 @@ struct server {
 	struct loop loop;
 };
 
-#ifndef USE_EPOLL
-static int sigpipe_w = -1;
-#endif
-
 static int64_t
 now_ms(void)
 {
@@ -325,63 +321,16 @@ signals_close(int fd)
 		close(fd);
 }
 #else
-static void
-on_signal(int sig)
-{
-	int saved = errno;
-	char c = (char)sig;
-
-	if (write(sigpipe_w, &c, 1) < 0) {
-		/* Full pipe: a wakeup is already pending. */
-	}
-	errno = saved;
-}
-
-static int
-set_fl(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
-		return -errno;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
-
 static int
 signals_open(void)
 {
-	struct sigaction sa;
-	int p[2], r;
-
-	if (pipe(p) < 0)
-		return -errno;
-	if ((r = set_fl(p[0])) < 0 || (r = set_fl(p[1])) < 0) {
-		close(p[0]);
-		close(p[1]);
-		return r;
-	}
-	sigpipe_w = p[1];
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_signal;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	return p[0];
+	return sigpipe_open();
 }
 
 static void
 signals_close(int fd)
 {
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	if (fd >= 0)
-		close(fd);
-	if (sigpipe_w >= 0)
-		close(sigpipe_w);
-	sigpipe_w = -1;
+	sigpipe_close(fd);
 }
 #endif
 

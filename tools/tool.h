@@ -92,6 +92,7 @@ int opts_parse(const struct cmd *c, int argc, char **argv, void *cfg,
 
 /* The dispatch table's commands (serve.c, fdmsg.c). */
 extern const struct cmd serve_cmd;
+extern const struct cmd proxy_cmd;
 
 /*
  * A decimal (or 0x hexadecimal) number in [min, max]: 0, or -1 after a
@@ -104,6 +105,14 @@ int opt_num(const struct args *a, const char *val, unsigned long long min,
 const char *err_name(int err);
 /* fdmsg_strerror, or the C library's text for an errno it does not know. */
 const char *err_text(int err);
+
+/*
+ * SIGINT and SIGTERM as a readable pipe, for a poll loop: the read end
+ * (non-blocking, close-on-exec), or -errno.  sigpipe_close restores the
+ * default actions and closes both ends.
+ */
+int sigpipe_open(void);
+void sigpipe_close(int fd);
 
 /*
  * The socket file a command created, so that it removes that one and
