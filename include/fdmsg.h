@@ -276,7 +276,7 @@ FDMSG_API void fdmsg_chan_free(struct fdmsg_chan *chan);
 FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
 
 /* Flags of fdmsg_send. */
-#define FDMSG_CLOSE_FDS 0x1u /* close the caller's fds after the call, always */
+#define FDMSG_CLOSE_FDS 0x1u /* the caller's fds are given away, always */
 #define FDMSG_NO_QUEUE 0x2u  /* -EAGAIN rather than queueing */
 #define FDMSG_MORE 0x4u      /* more frames follow: batch this one */
 
@@ -285,11 +285,15 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
  * with fds[0..nfds) attached.  Goes straight from the caller's memory
  * when the queue is empty and the socket takes it; what must wait is
  * copied into the queue (descriptors duplicated with F_DUPFD_CLOEXEC).
- * The caller's descriptors are borrowed for the call (closed after it,
- * whatever the outcome, with FDMSG_CLOSE_FDS).
+ * The caller's descriptors are borrowed for the call; with
+ * FDMSG_CLOSE_FDS, whatever the outcome, they are given away: closed by
+ * the call, or kept by the queue (no duplicate) and closed once the
+ * frame is sent or dropped.
  * A frame may carry up to FDMSG_MAX_FDS_CAP descriptors whatever this
  * channel's max_fds (the receiver's max_fds decides); queued frames are
- * batched into one sendmsg only within max(max_fds, the first frame's).
+ * batched into one sendmsg only within max(max_fds, the first frame's),
+ * on SOCK_STREAM too (a stream write carries the descriptors of every
+ * frame starting in it).
  * With FDMSG_MORE (like MSG_MORE) the frame is queued without a write
  * until a whole batch waits (max_batch, or max_frame, bytes; on a
  * datagram socket also max_fds, within max_queue_fds, descriptors), so
@@ -378,9 +382,11 @@ FDMSG_API int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg);
 /*
  * What the channel holds that fdmsg_recv has not handed out: *bytes
  * received (a stream's partial frame; a datagram's frames still to come)
- * and *nfds descriptors that arrived with them.  Right after fdmsg_recv
- * returned -EAGAIN, anything held is a frame the peer has begun and not
- * finished, so a server can run a deadline on exactly that.
+ * and *nfds descriptors that arrived with them (on a stream, or ahead of
+ * their frames).  Right after fdmsg_recv returned -EAGAIN, anything held
+ * is a frame the peer has begun and not finished, or descriptors ahead
+ * of frames to come, which count as one, so a server can run a deadline
+ * on exactly that.
  * Returns 1 when anything is held, 0 when nothing; bytes and nfds may be
  * NULL.  Errors: -EINVAL (chan NULL).
  */
@@ -573,11 +579,12 @@ enum fdmsg_rule {
 				       that came, limit the sum of its
 				       frames' nfds (-EPROTO) */
 	FDMSG_RULE_FDS_MISSING = 18, /* stream: value the frame's nfds, limit
-					the descriptors left in the read of
-					its first byte (-EPROTO) */
+					the descriptors untaken that came by
+					the read of its first byte (-EPROTO) */
 	FDMSG_RULE_FDS_UNCLAIMED = 19, /* stream: value descriptors no frame
-					  starting in their read took, limit
-					  0 (-EPROTO) */
+					  took: at the end (limit 0), or
+					  ahead of their frames past max_fds
+					  (limit max_fds) (-EPROTO) */
 	FDMSG_RULE_SENDER = 20,     /* stream: a frame's bytes from two
 				       senders (credentials or pidfd): value
 				       the pid of the read that continued
