@@ -582,9 +582,8 @@ enum fdmsg_rule {
 					the descriptors untaken that came by
 					the read of its first byte (-EPROTO) */
 	FDMSG_RULE_FDS_UNCLAIMED = 19, /* stream: value descriptors no frame
-					  took: at the end (limit 0), or
-					  ahead of their frames past max_fds
-					  (limit max_fds) (-EPROTO) */
+					  took at the end, limit 0
+					  (-EPROTO) */
 	FDMSG_RULE_SENDER = 20,     /* stream: a frame's bytes from two
 				       senders (credentials or pidfd): value
 				       the pid of the read that continued
@@ -617,7 +616,12 @@ enum fdmsg_rule {
 				       descriptor could not be received or
 				       moved above 2 (-EMFILE, -ENFILE):
 				       value and limit 0 */
-	FDMSG_RULE_INTERNAL = 32    /* a check that cannot fail failed */
+	FDMSG_RULE_INTERNAL = 32,   /* a check that cannot fail failed */
+	FDMSG_RULE_FDS_AHEAD = 33   /* stream: descriptors held ahead of
+				       their frames after a read, beyond
+				       what the frames begun declare: value
+				       their number, limit max_fds
+				       (-EPROTO) */
 };
 
 /* What fdmsg_chan_error and the *_explain calls fill in. */

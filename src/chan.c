@@ -935,7 +935,7 @@ static int read_stream(struct fdmsg_chan *c)
 						     c->opts.max_fds) :
 				 0;
 		if (c->ahead.n > c->opts.max_fds + claims)
-			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
+			return poison(c, why(c, FDMSG_RULE_FDS_AHEAD,
 					     c->ahead.n - claims,
 					     c->opts.max_fds, -EPROTO));
 	}

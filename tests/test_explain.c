@@ -377,7 +377,7 @@ Test(explain, every_rule_has_a_text)
 	struct fdmsg_error_info in = { 0 };
 	char buf[256];
 
-	for (int r = FDMSG_RULE_NONE; r <= FDMSG_RULE_INTERNAL; r++) {
+	for (int r = FDMSG_RULE_NONE; r <= FDMSG_RULE_FDS_AHEAD; r++) {
 		in.rule = r;
 		cr_assert_lt(fdmsg_error_format(&in, buf, sizeof(buf)),
 			     sizeof(buf));
@@ -746,7 +746,7 @@ Test(explain, stream_descriptors_missing)
 	put_hdr(buf, 1, 2, 0, 20);
 	peer_send(x.peer, buf, 20, 1);
 	expect_why(&x, "2 declared, 1 came", -EPROTO, FDMSG_RULE_FDS_MISSING, 2,
-		   1, "frame declares 2 descriptors, 1 came in the read of "
+		   1, "frame declares 2 descriptors, 1 came by the read of "
 		      "its first byte");
 	rx_close(&x);
 
@@ -756,7 +756,7 @@ Test(explain, stream_descriptors_missing)
 	peer_send(x.peer, buf, 20, 0);
 	expect_why(&x, "1 declared, none came", -EPROTO,
 		   FDMSG_RULE_FDS_MISSING, 1, 0,
-		   "frame declares 1 descriptors, 0 came in the read of its "
+		   "frame declares 1 descriptors, 0 came by the read of its "
 		   "first byte");
 	rx_close(&x);
 	FD_GUARD_END();
@@ -778,8 +778,8 @@ Test(explain, stream_descriptors_with_no_frame)
 	fdmsg_msg_release(&x.msg);
 	peer_send(x.peer, buf, 20, 1);
 	expect_why(&x, "one past max_fds ahead", -EPROTO,
-		   FDMSG_RULE_FDS_UNCLAIMED, 5, 4,
-		   "5 descriptors came with no frame to take them");
+		   FDMSG_RULE_FDS_AHEAD, 5, 4,
+		   "5 descriptors ahead of their frames, max_fds is 4");
 	rx_close(&x);
 
 	/* The end with one unclaimed. */
