@@ -283,7 +283,7 @@ static const int dgram_types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
 Test(explain, none_before_any_error)
 {
 	struct fdmsg_error_info in;
-	uint8_t frame[20];
+	uint8_t frame[20] = { 0 };
 	struct rx x;
 	int r;
 
@@ -413,7 +413,7 @@ static const struct hdr_case hdr_cases[] = {
 
 Test(explain, header_rules)
 {
-	uint8_t frame[16];
+	uint8_t frame[16] = { 0 };
 
 	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
@@ -432,7 +432,7 @@ Test(explain, header_rules)
 Test(explain, hdr_explain)
 {
 	struct fdmsg_error_info in;
-	uint8_t frame[16];
+	uint8_t frame[16] = { 0 };
 
 	for (size_t i = 0; i < NELEM(hdr_cases); i++) {
 		const struct hdr_case *c = &hdr_cases[i];
@@ -661,7 +661,7 @@ Test(explain, gate_rules_from_a_real_peer)
 	static const struct want ctrunc = { -EPROTO, FDMSG_RULE_CTRUNC, 0, 1,
 					    "ancillary data truncated "
 					    "(MSG_CTRUNC), max_fds is 1" };
-	uint8_t buf[16];
+	uint8_t buf[16] = { 0 };
 	struct rx x;
 
 	FD_GUARD_BEGIN();
@@ -698,7 +698,7 @@ Test(explain, gate_rules_from_a_real_peer)
 Test(explain, descriptors_to_a_channel_that_takes_none)
 {
 	struct fdmsg_error_info in;
-	uint8_t buf[16];
+	uint8_t buf[16] = { 0 };
 	struct rx x;
 	ssize_t r;
 
@@ -737,7 +737,7 @@ Test(explain, descriptors_to_a_channel_that_takes_none)
 
 Test(explain, stream_descriptors_missing)
 {
-	uint8_t buf[20];
+	uint8_t buf[20] = { 0 };
 	struct rx x;
 
 	FD_GUARD_BEGIN();
@@ -764,7 +764,7 @@ Test(explain, stream_descriptors_missing)
 
 Test(explain, stream_descriptors_with_no_frame)
 {
-	uint8_t buf[20];
+	uint8_t buf[20] = { 0 };
 	struct rx x;
 
 	FD_GUARD_BEGIN();
@@ -797,7 +797,7 @@ Test(explain, stream_descriptors_with_no_frame)
 
 Test(explain, stream_end_mid_frame)
 {
-	uint8_t buf[32];
+	uint8_t buf[32] = { 0 };
 	struct rx x;
 
 	FD_GUARD_BEGIN();
@@ -822,7 +822,7 @@ Test(explain, stream_end_mid_frame)
 static void two_writers(unsigned optflags)
 {
 	char text[128];
-	uint8_t buf[40];
+	uint8_t buf[40] = { 0 };
 	struct rx x;
 	int status;
 	pid_t pid;
@@ -864,7 +864,7 @@ Test(explain, receive_only_keeps_the_last_drop)
 	struct fdmsg_error_info in;
 	struct fdmsg_chan *chan;
 	struct fdmsg_msg msg = { 0 };
-	uint8_t buf[20];
+	uint8_t buf[20] = { 0 };
 	socklen_t len;
 	int rx, tx, n;
 
@@ -914,7 +914,7 @@ static int table_full_child(int type)
 	struct fdmsg_error_info in;
 	struct rlimit rl = { 3, 3 };
 	char line[128];
-	uint8_t buf[16];
+	uint8_t buf[16] = { 0 };
 	struct rx x;
 
 	if (open_rx(&x, type, 1, 0, 0) < 0)

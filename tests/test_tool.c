@@ -918,9 +918,11 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
 				     .msg_control = ctl.b,
 				     .msg_controllen = sizeof(ctl.b) };
-		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		struct cmsghdr *c;
 
 		cr_assert_geq(fd, 0);
+		memset(&ctl, 0, sizeof(ctl));
+		c = CMSG_FIRSTHDR(&mh);
 		c->cmsg_level = SOL_SOCKET;
 		c->cmsg_type = SCM_RIGHTS;
 		c->cmsg_len = CMSG_LEN(sizeof(int));
