@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg: typed frames, file descriptors and peer credentials over Unix
  * domain sockets, safe against a hostile peer.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The channel: one connected AF_UNIX socket (SOCK_SEQPACKET, SOCK_STREAM or
  * SOCK_DGRAM) carrying frames with descriptors.  Non-blocking at its core:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The ancillary gate.  Everything a peer controls in a control buffer is
  * untrusted: cmsg_len may be short, unaligned, past the buffer or absurd,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg_strerror: a message for every error the library returns.  A
  * static table, not strerror(3): thread-safe, and worded for fdmsg.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Small helpers shared by the layers: descriptor moves, checked sizes. */
 #ifndef FDMSG_UTIL_H
 #define FDMSG_UTIL_H

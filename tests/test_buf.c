@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Bounded buffers at their edges (empty, exactly full, one past, the cap,
  * SIZE_MAX and wrapping sizes), sticky errors, little-endian vectors, and

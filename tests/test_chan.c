@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The channel, functionally, on SOCK_SEQPACKET, SOCK_STREAM and SOCK_DGRAM:
  * round trips (payload sizes, iovecs, descriptors up to 253 with their

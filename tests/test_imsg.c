@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-imsg on its own (THREATS 60-64): the classic calls, the wire
  * bytes they write, and every input the reader refuses, with the exact

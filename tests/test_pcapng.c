@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The capture writer and reader (tools/pcapng.c) at the unit level: the
  * blocks' bytes and lengths as written, and the reader against files cut

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Hostile clients against `fdmsg serve --echo` (path in FDMSG_TOOL), and
  * a load test.  After every attack the server must be alive, its

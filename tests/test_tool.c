@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1), driven as a user would: fork and exec the built tool (path in
  * FDMSG_TOOL), talk to it through the public library and raw sockets,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1): the library's own peer, for people debugging a service and
  * for tests that need a real server.  serve lives in serve.c; send, recv

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1) captures: the pcapng blocks proxy writes and decode reads
  * (pcapng.h has the record's table).  The reader takes untrusted files:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg proxy: relays frames and their descriptors both ways between the
  * clients of LISTEN_PATH and a server at TARGET_PATH, one upstream

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg serve: one process, one event loop (epoll on Linux, poll
  * elsewhere), one channel per client.  A client that breaks the protocol
