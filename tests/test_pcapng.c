@@ -484,7 +484,7 @@ Test(pcapng, records_that_lie)
 Test(pcapng, write_error_sticky)
 {
 	struct pcapng_w w;
-	struct iovec iov = { "x", 1 };
+	struct iovec iov = { (char[]){ "x" }, 1 };
 	int p[2];
 
 	FD_GUARD_BEGIN();
