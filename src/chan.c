@@ -777,12 +777,16 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	}
 	/* read_dgram validated every header: only the fields here, and
 	 * the bounds this function relies on, once more. */
-	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) /* cannot happen */
+	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) { /* cannot happen */
+		CANNOT_HAPPEN();
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
+	}
 	hdr_fields(c->rbuf + c->rpos, &h);
 	if (h.len < FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
-	    h.nfds > c->res.nfds - c->res_next) /* cannot happen */
+	    h.nfds > c->res.nfds - c->res_next) { /* cannot happen */
+		CANNOT_HAPPEN();
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
+	}
 	for (i = 0; i < h.nfds; i++)
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
@@ -1446,8 +1450,10 @@ static void send_hello(struct fdmsg_chan *c)
 	ssize_t n = 0;
 
 	own_hello(c, &h);
-	if (fdmsg_hello_encode(&h, buf) < 0)
-		return; /* cannot happen: the options were checked */
+	if (fdmsg_hello_encode(&h, buf) < 0) {
+		CANNOT_HAPPEN(); /* the options were checked */
+		return;
+	}
 	body.iov_base = buf;
 	body.iov_len = FDMSG_HELLO_SIZE;
 	if (c->type != SOCK_DGRAM) {
@@ -1458,8 +1464,10 @@ static void send_hello(struct fdmsg_chan *c)
 		}
 		if (n < 0)
 			n = 0;
-		if (n > 0 && c->type != SOCK_STREAM)
-			return; /* cannot happen: datagrams are atomic */
+		if (n > 0 && c->type != SOCK_STREAM) {
+			CANNOT_HAPPEN(); /* datagrams are atomic */
+			return;
+		}
 	}
 	body.iov_base = buf + FDMSG_HDR_SIZE;
 	body.iov_len = FDMSG_HELLO_SIZE - FDMSG_HDR_SIZE;

@@ -85,6 +85,7 @@ static int next_rec(const unsigned char *base, size_t total, size_t *pos,
 	if (left < hdr) {
 		/* Header bigger than its aligned struct: cannot happen with
 		 * CMSG_LEN, but keep data inside the buffer regardless. */
+		CANNOT_HAPPEN();
 		r->data = base + total;
 		return REC_BAD;
 	}
