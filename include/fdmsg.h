@@ -31,7 +31,7 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Wire format, version 1                                              */
+/* Wire format, version 1: src/frame.c                                 */
 /* ------------------------------------------------------------------ */
 
 #define FDMSG_WIRE_VERSION 1u
@@ -79,7 +79,7 @@ FDMSG_API int fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 			       unsigned max_fds, struct fdmsg_hdr *hdr);
 
 /* ------------------------------------------------------------------ */
-/* The connection hello                                                */
+/* The connection hello: src/frame.c (sent and read by src/chan.c)     */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -143,7 +143,7 @@ FDMSG_API int fdmsg_hello_decode(const void *buf, size_t n,
 FDMSG_API int fdmsg_hello_is(const void *buf, size_t n);
 
 /* ------------------------------------------------------------------ */
-/* Bounded buffers                                                     */
+/* Bounded buffers, for applications: src/buf.c                        */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -208,7 +208,7 @@ FDMSG_API size_t fdmsg_rbuf_remaining(const struct fdmsg_rbuf *r);
 FDMSG_API int fdmsg_rbuf_error(const struct fdmsg_rbuf *r);
 
 /* ------------------------------------------------------------------ */
-/* Options                                                             */
+/* Options: src/chan.c                                                 */
 /* ------------------------------------------------------------------ */
 
 /* Switches for fdmsg_opts.flags. */
@@ -233,7 +233,7 @@ struct fdmsg_opts {
 FDMSG_API void fdmsg_opts_init(struct fdmsg_opts *opts);
 
 /* ------------------------------------------------------------------ */
-/* Credentials                                                         */
+/* Credentials: src/sock.c, src/chan.c                                 */
 /* ------------------------------------------------------------------ */
 
 struct fdmsg_cred {
@@ -244,7 +244,7 @@ struct fdmsg_cred {
 };
 
 /* ------------------------------------------------------------------ */
-/* Channel                                                             */
+/* Channel: src/chan.c                                                 */
 /* ------------------------------------------------------------------ */
 
 struct fdmsg_chan; /* opaque */
@@ -424,7 +424,7 @@ FDMSG_API int fdmsg_msg_take_pidfd(struct fdmsg_msg *msg);
 FDMSG_API void fdmsg_msg_release(struct fdmsg_msg *msg);
 
 /* ------------------------------------------------------------------ */
-/* Sockets                                                             */
+/* Sockets: src/sock.c                                                 */
 /* ------------------------------------------------------------------ */
 
 /* type 0 picks the platform's default: SOCK_SEQPACKET (SOCK_STREAM on
@@ -491,7 +491,7 @@ FDMSG_API int fdmsg_connect(const char *path, int type);
 FDMSG_API int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out);
 
 /* ------------------------------------------------------------------ */
-/* Received descriptors                                                */
+/* Received descriptors: src/fdcheck.c                                 */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -527,7 +527,7 @@ FDMSG_API int fdmsg_fd_check_sealed(int fd, size_t min_size);
 FDMSG_API int fdmsg_fd_status(int fd, int *flags);
 
 /* ------------------------------------------------------------------ */
-/* Why a frame was rejected                                            */
+/* Why a frame was rejected: src/explain.c, src/frame.c, src/chan.c   */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -658,7 +658,7 @@ FDMSG_API size_t fdmsg_error_format(const struct fdmsg_error_info *info,
 				    char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
-/* Version                                                             */
+/* Version: src/version.c                                              */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -675,9 +675,14 @@ FDMSG_API size_t fdmsg_error_format(const struct fdmsg_error_info *info,
 FDMSG_API const char *fdmsg_version(void);
 
 /* ------------------------------------------------------------------ */
+/* Errors: src/error.c                                                 */
+/* ------------------------------------------------------------------ */
 
 /* A static message for any error this library returns (negative errno). */
 FDMSG_API const char *fdmsg_strerror(int err);
+/* The errno's name ("EPROTO") for err of either sign; NULL for 0 and for
+ * a value the library does not know. */
+FDMSG_API const char *fdmsg_errname(int err);
 
 #ifdef __cplusplus
 }
