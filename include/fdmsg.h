@@ -282,36 +282,13 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
 #define FDMSG_MORE 0x4u      /* more frames follow: batch this one */
 
 /*
- * Sends one frame: header, then the payload gathered from iov[0..iovcnt),
- * with fds[0..nfds) attached.  Goes straight from the caller's memory
- * when the queue is empty and the socket takes it; what must wait is
- * copied into the queue (descriptors duplicated with F_DUPFD_CLOEXEC).
- * The caller's descriptors are borrowed for the call (closed after it,
- * whatever the outcome, with FDMSG_CLOSE_FDS).
- * A frame may carry up to FDMSG_MAX_FDS_CAP descriptors whatever this
- * channel's max_fds (the receiver's max_fds decides); queued frames are
- * batched into one sendmsg only within max(max_fds, the first frame's).
- * With FDMSG_MORE (like MSG_MORE) the frame is queued without a write
- * until a whole batch waits (max_batch, or max_frame, bytes; on a
- * datagram socket also max_fds, within max_queue_fds, descriptors), so
- * small frames share one sendmsg; the next send without it, or
- * fdmsg_flush, writes the rest; when the queue cannot take the frame
- * before a whole batch waits, what waits is written first, so it is
- * never -ENOBUFS on a writable socket.  FDMSG_MORE with FDMSG_NO_QUEUE
- * is -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
- * without it.
- * Once the peer's hello came (fdmsg_peer_info), frames and batches keep
- * within its limits; before it, batches keep within FDMSG_DGRAM_SAFE.
- * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
- * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
- * max_frame, ours or the peer's hello's), -EPERM (nfds > the peer's
- * hello's max_fds), -ENOBUFS (the queue would pass max_queue bytes or
- * max_queue_fds descriptors), -EAGAIN
- * (FDMSG_NO_QUEUE and the socket is full), -ENOTCONN (a receive-only
- * DGRAM channel), -ESHUTDOWN (fdmsg_shutdown was called), -EPIPE or
- * -ECONNRESET (peer gone), the poison of an earlier receive error, or the
- * kernel's refusal of this frame (-ETOOMANYREFS, -EPERM when the peer
- * refuses descriptors).
+ * Sends one frame, never blocking: a header, the payload gathered from
+ * iov[0..iovcnt), fds[0..nfds) attached.  What the socket does not take
+ * at once is queued (copied; descriptors duplicated) for fdmsg_flush, in
+ * order.  The caller's descriptors are borrowed for the call (closed
+ * after it, whatever the outcome, with FDMSG_CLOSE_FDS).  Returns 0 sent
+ * or queued, else a negative errno; fdmsg_send(3) gives the errors, the
+ * batching of FDMSG_MORE and the limits of the peer's hello.
  */
 FDMSG_API int fdmsg_send(struct fdmsg_chan *chan, uint32_t type,
 			 uint32_t peerid, const struct iovec *iov,
