@@ -203,6 +203,14 @@ peer_drain(struct peer *p)
 		FUZZ_CHECK(fdmsg_chan_error(p->ch, &why) == why.err);
 		fuzz_check_why(&why, r == -EAGAIN || r == -EPIPE ||
 				     r == -ESHUTDOWN ? 0 : r);
+		if (r == -EAGAIN && p->type == SOCK_STREAM) {
+			unsigned nfds;
+
+			/* Descriptors ahead of their frames: at most max_fds
+			 * beyond the partial frame's (DESIGN.md). */
+			(void)fdmsg_recv_pending(p->ch, NULL, &nfds);
+			FUZZ_CHECK(nfds <= 2 * p->opts.max_fds);
+		}
 		if (r != -EAGAIN) {
 			/* Sticky: poison, and the end too. */
 			FUZZ_CHECK(fdmsg_recv(p->ch, &m) == r);

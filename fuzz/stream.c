@@ -2,7 +2,8 @@
 /*
  * A raw peer writes a SOCK_STREAM byte stream in fuzzed pieces, with
  * /dev/null descriptors on some writes; a channel receives it, matching
- * descriptors to frames by the read each frame's first byte came in.  The
+ * descriptors to frames in arrival order, each from a read no later than
+ * the frame's first byte's, at most max_fds of them ahead of their frames.  The
  * checks and the input format are in fuzz/peer.h.
  */
 #include "peer.h"

@@ -23,7 +23,7 @@ fuzz_check_rule(const struct fdmsg_error_info *in, int err)
 		FUZZ_CHECK(in->rule == FDMSG_RULE_NONE);
 	else
 		FUZZ_CHECK(in->rule > FDMSG_RULE_NONE &&
-			   in->rule <= FDMSG_RULE_INTERNAL);
+			   in->rule <= FDMSG_RULE_FDS_AHEAD);
 }
 
 static inline void

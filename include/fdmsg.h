@@ -244,7 +244,7 @@ struct fdmsg_cred {
 };
 
 /* ------------------------------------------------------------------ */
-/* Channel: src/chan.c                                                 */
+/* Channel: src/chan.c (its send queue: src/queue.c)                  */
 /* ------------------------------------------------------------------ */
 
 struct fdmsg_chan; /* opaque */
@@ -277,18 +277,19 @@ FDMSG_API void fdmsg_chan_free(struct fdmsg_chan *chan);
 FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
 
 /* Flags of fdmsg_send. */
-#define FDMSG_CLOSE_FDS 0x1u /* close the caller's fds after the call, always */
+#define FDMSG_CLOSE_FDS 0x1u /* the caller's fds are given away, always */
 #define FDMSG_NO_QUEUE 0x2u  /* -EAGAIN rather than queueing */
 #define FDMSG_MORE 0x4u      /* more frames follow: batch this one */
 
 /*
  * Sends one frame, never blocking: a header, the payload gathered from
  * iov[0..iovcnt), fds[0..nfds) attached.  What the socket does not take
- * at once is queued (copied; descriptors duplicated) for fdmsg_flush, in
- * order.  The caller's descriptors are borrowed for the call (closed
- * after it, whatever the outcome, with FDMSG_CLOSE_FDS).  Returns 0 sent
- * or queued, else a negative errno; fdmsg_send(3) gives the errors, the
- * batching of FDMSG_MORE and the limits of the peer's hello.
+ * at once is queued (copied, descriptors duplicated) for fdmsg_flush, in
+ * order.  The caller's descriptors are borrowed for the call; with
+ * FDMSG_CLOSE_FDS, whatever the outcome, they are given away (closed by
+ * the call, or kept by the queue until the frame is sent or dropped).
+ * Returns 0 sent or queued, else a negative errno; fdmsg_send(3) gives
+ * the errors, the batching of FDMSG_MORE and the limits of the hello.
  */
 FDMSG_API int fdmsg_send(struct fdmsg_chan *chan, uint32_t type,
 			 uint32_t peerid, const struct iovec *iov,
@@ -356,9 +357,11 @@ FDMSG_API int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg);
 /*
  * What the channel holds that fdmsg_recv has not handed out: *bytes
  * received (a stream's partial frame; a datagram's frames still to come)
- * and *nfds descriptors that arrived with them.  Right after fdmsg_recv
- * returned -EAGAIN, anything held is a frame the peer has begun and not
- * finished, so a server can run a deadline on exactly that.
+ * and *nfds descriptors that arrived with them (on a stream, or ahead of
+ * their frames).  Right after fdmsg_recv returned -EAGAIN, anything held
+ * is a frame the peer has begun and not finished, or descriptors ahead
+ * of frames to come, which count as one, so a server can run a deadline
+ * on exactly that.
  * Returns 1 when anything is held, 0 when nothing; bytes and nfds may be
  * NULL.  Errors: -EINVAL (chan NULL).
  */
@@ -551,11 +554,11 @@ enum fdmsg_rule {
 				       that came, limit the sum of its
 				       frames' nfds (-EPROTO) */
 	FDMSG_RULE_FDS_MISSING = 18, /* stream: value the frame's nfds, limit
-					the descriptors left in the read of
-					its first byte (-EPROTO) */
+					the descriptors untaken that came by
+					the read of its first byte (-EPROTO) */
 	FDMSG_RULE_FDS_UNCLAIMED = 19, /* stream: value descriptors no frame
-					  starting in their read took, limit
-					  0 (-EPROTO) */
+					  took at the end, limit 0
+					  (-EPROTO) */
 	FDMSG_RULE_SENDER = 20,     /* stream: a frame's bytes from two
 				       senders (credentials or pidfd): value
 				       the pid of the read that continued
@@ -588,7 +591,12 @@ enum fdmsg_rule {
 				       descriptor could not be received or
 				       moved above 2 (-EMFILE, -ENFILE):
 				       value and limit 0 */
-	FDMSG_RULE_INTERNAL = 32    /* a check that cannot fail failed */
+	FDMSG_RULE_INTERNAL = 32,   /* a check that cannot fail failed */
+	FDMSG_RULE_FDS_AHEAD = 33   /* stream: descriptors held ahead of
+				       their frames after a read, beyond
+				       what the frames begun declare: value
+				       their number, limit max_fds
+				       (-EPROTO) */
 };
 
 /* What fdmsg_chan_error and the *_explain calls fill in. */

@@ -8,12 +8,31 @@
  * least a hello's), max(max_frame, max_batch, FDMSG_DGRAM_SAFE) on
  * datagram sockets.
  * A datagram is validated whole before its first frame is handed out; a
- * stream keeps at most one partial frame at the front of the buffer and at
- * most two descriptor batches (DESIGN.md, SOCK_STREAM).  Every recvmsg goes
- * through the ancillary gate (src/cmsg.c).
+ * stream keeps at most one partial frame at the front of the buffer, and
+ * its descriptors in arrival order, at most max_fds of them ahead of
+ * their frames (DESIGN.md, SOCK_STREAM).  Every recvmsg goes through the
+ * ancillary gate (src/cmsg.c).
  *
  * Send: straight from the caller's iovecs when the queue is empty; what
- * must wait is copied into a capped queue with duplicated descriptors.
+ * must wait is copied into a capped queue (src/queue.c) with its
+ * descriptors: duplicates, or the caller's own with FDMSG_CLOSE_FDS.
+ *
+ * Where a descriptor rests, and what moves it on:
+ *   received: the gate's result (rx.res), by fdmsg_gate_recv;
+ *     datagram: stays there until recv_dgram moves it to the current
+ *     message (or bad_read/poison/drop_received close it);
+ *     stream: read_stream moves it to the ring of descriptors ahead
+ *     (srx.ahead), stream_frame to the current message, or
+ *     drop_received closes it; a read's pidfd rests in srx.rd_pidfd,
+ *     then srx.f_pidfd while its frame is partial, then the message;
+ *   the current message (cur): the caller's through
+ *     fdmsg_msg_take_fd/_pidfd, else closed by fdmsg_msg_release or
+ *     release_cur at the next receive;
+ *   sent: the caller's, borrowed for fdmsg_send; a frame that must wait
+ *     keeps a duplicate, or the caller's own with FDMSG_CLOSE_FDS, in the
+ *     send queue (tx.q) until a write carries it (fdmsg_q_flush closes
+ *     ours) or the frame is dropped (fdmsg_q_drop_head);
+ *   fdmsg_chan_free closes every one of them.
  *
  * With max_fds == 0 the channel turns SO_PASSRIGHTS off on the socket,
  * lent or owned, so the kernel itself refuses descriptors (Linux 6.16+);
@@ -43,6 +62,8 @@
 #include "compat.h"
 #include "explain.h"
 #include "fdmsg.h"
+#include "frame.h"
+#include "queue.h"
 #include "util.h"
 
 #ifndef IOV_MAX
@@ -52,21 +73,14 @@
 /* Caller iovecs up to this many go through a stack array. */
 #define SMALL_IOV 16
 
-/* Growable array whose live elements are [head, end). */
-struct vec {
-	void *p;
-	size_t head;
-	size_t end;
-	size_t cap;
-};
-
-/* Descriptors of one stream read and the stream range of its bytes. */
-struct batch {
-	uint64_t start;
-	uint64_t end;
-	unsigned n;    /* descriptors that came */
-	unsigned next; /* fds[next..n) not yet claimed by a frame */
-	int *fds;
+/* Stream: descriptors received and not yet claimed by a frame, in
+ * arrival order, each with the stream offset where its read began. */
+struct fdring {
+	int *fd;
+	uint64_t *at;
+	unsigned head;
+	unsigned n;
+	unsigned cap;
 };
 
 struct fdmsg_chan {
@@ -93,127 +107,106 @@ struct fdmsg_chan {
 	int peer_hello;  /* the peer's hello arrived: peer holds it */
 	struct fdmsg_hello peer;
 
-	/* Receive. */
-	uint8_t *rbuf;
-	size_t rcap;
-	size_t rlen; /* bytes in rbuf */
-	size_t rpos; /* the next frame starts at rbuf + rpos */
-	size_t rfirst; /* datagram: where its first application frame
-			  starts (after a hello) */
-	struct cmsghdr *ctl;
-	size_t ctl_size;
-	/* The last read's ancillary data; for a datagram, the descriptors
-	 * its later frames have still to take, from res_next on. */
-	struct fdmsg_gate_result res;
-	unsigned res_next;
-	int has_cred;
-	struct fdmsg_cred cred; /* of the buffered bytes; pidfd unused */
-	int *mfds;              /* the current message's descriptors */
-	unsigned m_nfds;
-	int mpidfd; /* the current message's pidfd */
+	/* Named parts; anonymous where the receive code keeps its field
+	 * names.  Receive, every socket type. */
+	struct {
+		uint8_t *rbuf;
+		size_t rcap;
+		size_t rlen; /* bytes in rbuf */
+		size_t rpos; /* the next frame starts at rbuf + rpos */
+		size_t rfirst; /* datagram: where its first application frame
+				  starts (after a hello) */
+		struct cmsghdr *ctl;
+		size_t ctl_size;
+		/* The last read's ancillary data; for a datagram, the
+		 * descriptors its later frames have still to take, from
+		 * res_next on. */
+		struct fdmsg_gate_result res;
+		unsigned res_next;
+		int has_cred;
+		struct fdmsg_cred cred; /* of the buffered bytes; pidfd
+					   unused */
+	};
 
-	/* Stream only. */
-	uint64_t rbase; /* stream offset of rbuf[0] */
-	struct batch batch[2];
-	unsigned nbatch;
-	int *batch_fds;
-	int rd_pidfd;      /* the last read's pidfd, for the first frame
-			      starting in it */
-	uint64_t rd_start; /* stream offset where the last read began */
-	int f_pidfd;       /* the pidfd of the read where the buffered
-			      partial frame began */
+	/* The current message. */
+	struct {
+		int *mfds; /* its descriptors */
+		unsigned m_nfds;
+		int mpidfd; /* its pidfd */
+	};
 
-	/* Send queue: whole frames back to back as on the wire, so each
-	 * frame's own header gives its length and descriptor count; no
-	 * record beside the bytes, so max_queue bounds the queue's heap
-	 * (THREATS 45). */
-	struct vec qbytes; /* uint8_t, capped at max_queue */
-	struct vec qfds;   /* int: duplicates we own, capped at
-			      max_queue_fds */
-	size_t qsent;      /* stream: bytes of the head frame written
-			      already (its descriptors went with the
-			      first one) */
-	struct iovec *siov;
-	size_t siov_cap;
-	/* FDMSG_MORE with a full socket: write again once the queue holds
-	 * this many bytes or descriptors, not at every frame. */
-	size_t more_bytes;
-	size_t more_fds;
+	/* Stream receive. */
+	struct {
+		uint64_t rbase; /* stream offset of rbuf[0] */
+		struct fdring ahead; /* descriptors no frame has claimed yet */
+		int rd_pidfd;      /* the last read's pidfd, for the first frame
+				      starting in it */
+		uint64_t rd_start; /* stream offset where the last read began */
+		int f_pidfd;       /* the pidfd of the read where the buffered
+				      partial frame began */
+	};
+
+	/* Send. */
+	struct {
+		struct fdmsg_queue q; /* src/queue.c */
+		struct iovec *siov;   /* caller iovecs past SMALL_IOV */
+		size_t siov_cap;
+		/* FDMSG_MORE with a full socket: write again once the
+		 * queue holds this many bytes or descriptors, not at every
+		 * frame. */
+		size_t more_bytes;
+		size_t more_fds;
+	} tx;
 };
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 /* ------------------------------------------------------------------ */
 
-static void close_fds(int *fds, size_t n)
+/* Stream: the i-th descriptor of the ring, from its oldest. */
+static unsigned ring_at(const struct fdring *r, unsigned i)
 {
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		close_keep_errno(take_fd(&fds[i]));
+	i += r->head;
+	return i >= r->cap ? i - r->cap : i;
 }
 
-static size_t vec_len(const struct vec *v)
+/* Appends fds[0..n), all from the read that began at start (n fits). */
+static void ring_push(struct fdring *r, const int *fds, unsigned n,
+		      uint64_t start)
 {
-	return v->end - v->head;
+	unsigned tail = ring_at(r, r->n), k, i;
+
+	k = r->cap - tail < n ? r->cap - tail : n;
+	memcpy(r->fd + tail, fds, k * sizeof(int));
+	if (n > k)
+		memcpy(r->fd, fds + k, (n - k) * sizeof(int));
+	for (i = 0; i < k; i++)
+		r->at[tail + i] = start;
+	for (; i < n; i++)
+		r->at[i - k] = start;
+	r->n += n;
 }
 
-static void vec_pop(struct vec *v, size_t n)
+/* How many of the oldest came in reads that began by offset f. */
+static unsigned ring_by(const struct fdring *r, uint64_t f)
 {
-	v->head += n;
-	if (v->head >= v->end)
-		v->head = v->end = 0;
+	unsigned i;
+
+	for (i = 0; i < r->n && r->at[ring_at(r, i)] <= f; i++)
+		continue;
+	return i;
 }
 
-/*
- * Room for n more elements of size sz after v->end, max elements in all.
- * Moves the live elements to the front when the head has passed them (so
- * each element is moved at most once per time it is consumed), else grows
- * geometrically.  Never changes the live elements' values.
- */
-static int vec_reserve(struct vec *v, size_t sz, size_t n, size_t max)
+/* Moves the n oldest to fds[0..n) (n held). */
+static void ring_take(struct fdring *r, int *fds, unsigned n)
 {
-	size_t live = v->end - v->head, need, ncap, bytes;
-	void *np;
+	unsigned k = r->cap - r->head < n ? r->cap - r->head : n;
 
-	if (n <= v->cap - v->end)
-		return 0;
-	if (size_add(live, n, &need) < 0 || need > max)
-		return -ENOBUFS;
-	if (need <= v->cap && (v->head >= live || v->cap >= max)) {
-		memmove(v->p, (char *)v->p + v->head * sz, live * sz);
-		v->head = 0;
-		v->end = live;
-		return 0;
-	}
-	ncap = v->cap > 8 ? v->cap : 8;
-	while (ncap < need || ncap == v->cap) {
-		if (ncap > max / 2) {
-			ncap = max;
-			break;
-		}
-		ncap *= 2;
-	}
-	if (ncap > max)
-		ncap = max; /* the first step's 8 */
-	if (size_mul(ncap, sz, &bytes) < 0)
-		return -ENOMEM;
-	np = malloc(bytes);
-	if (np == NULL)
-		return -ENOMEM;
-	if (live > 0)
-		memcpy(np, (char *)v->p + v->head * sz, live * sz);
-	free(v->p);
-	v->p = np;
-	v->cap = ncap;
-	v->head = 0;
-	v->end = live;
-	return 0;
-}
-
-static int is_dead(int err)
-{
-	return err == -EPIPE || err == -ECONNRESET || err == -ECONNREFUSED;
+	memcpy(fds, r->fd + r->head, k * sizeof(int));
+	if (n > k)
+		memcpy(fds + k, r->fd, (n - k) * sizeof(int));
+	r->head = ring_at(r, n);
+	r->n -= n;
 }
 
 /* ------------------------------------------------------------------ */
@@ -351,7 +344,6 @@ static int set_sockopts(int fd, const struct fdmsg_opts *o)
 }
 
 static void drop_received(struct fdmsg_chan *c);
-static void q_drop_all(struct fdmsg_chan *c);
 static void release_cur(struct fdmsg_chan *c);
 static void send_hello(struct fdmsg_chan *c);
 
@@ -361,11 +353,10 @@ static void chan_destroy(struct fdmsg_chan *c)
 		return;
 	release_cur(c);
 	drop_received(c);
-	q_drop_all(c);
-	free(c->qbytes.p);
-	free(c->qfds.p);
-	free(c->siov);
-	free(c->batch_fds);
+	fdmsg_q_free(&c->tx.q);
+	free(c->tx.siov);
+	free(c->ahead.fd);
+	free(c->ahead.at);
 	free(c->mfds);
 	free(c->ctl);
 	free(c->rbuf);
@@ -426,6 +417,7 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->gate.flags = gate_flags(&o);
 	c->gate.close_fd = NULL;
 	atomic_init(&c->shut, 0);
+	fdmsg_q_init(&c->tx.q, o.max_queue, o.max_queue_fds);
 
 	/* A stream reads only while no whole frame is buffered (or a
 	 * hello).  A datagram of FDMSG_DGRAM_SAFE bytes fits every
@@ -451,11 +443,13 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	if (c->mfds == NULL)
 		goto fail;
 	if (type == SOCK_STREAM) {
-		c->batch_fds = malloc(2 * nslots * sizeof(int));
-		if (c->batch_fds == NULL)
+		/* Up to max_fds ahead, those of the partial frame and what
+		 * one read brings (DESIGN.md, SOCK_STREAM). */
+		c->ahead.cap = 3 * (unsigned)nslots;
+		c->ahead.fd = malloc(c->ahead.cap * sizeof(int));
+		c->ahead.at = malloc(c->ahead.cap * sizeof(uint64_t));
+		if (c->ahead.fd == NULL || c->ahead.at == NULL)
 			goto fail;
-		c->batch[0].fds = c->batch_fds;
-		c->batch[1].fds = c->batch_fds + nslots;
 	}
 	if (flags & FDMSG_CHAN_HELLO)
 		send_hello(c);
@@ -495,7 +489,6 @@ int fdmsg_chan_fd(const struct fdmsg_chan *chan)
 /* Closes what the current message did not take. */
 static void release_cur(struct fdmsg_chan *c)
 {
-	/* Per frame: nothing to close is the common case. */
 	if (c->m_nfds > 0) {
 		close_fds(c->mfds, c->m_nfds);
 		c->m_nfds = 0;
@@ -507,13 +500,14 @@ static void release_cur(struct fdmsg_chan *c)
 /* Closes every received descriptor no message holds yet. */
 static void drop_received(struct fdmsg_chan *c)
 {
-	unsigned i;
-
 	fdmsg_gate_discard(&c->gate, &c->res);
 	c->res_next = 0;
-	for (i = 0; i < c->nbatch; i++)
-		close_fds(c->batch[i].fds, c->batch[i].n);
-	c->nbatch = 0;
+	/* Only [head, head + n) of the ring is live. */
+	while (c->ahead.n > 0) {
+		close_keep_errno(c->ahead.fd[c->ahead.head]);
+		c->ahead.head = ring_at(&c->ahead, 1);
+		c->ahead.n--;
+	}
 	close_keep_errno(take_fd(&c->rd_pidfd));
 	close_keep_errno(take_fd(&c->f_pidfd));
 }
@@ -535,7 +529,7 @@ static int why(struct fdmsg_chan *c, int rule, uint64_t value,
 /* A frame cut short at p (n bytes there): its length, once known. */
 static uint64_t cut_len(const uint8_t *p, size_t n)
 {
-	return n >= FDMSG_HDR_SIZE ? le32_load(p + 4) : FDMSG_HDR_SIZE;
+	return n >= FDMSG_HDR_SIZE ? le32_load(p + OFF_LEN) : FDMSG_HDR_SIZE;
 }
 
 /* A read that took a message off the socket and then failed.  On a
@@ -577,19 +571,15 @@ static void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 
 static int stream_end(struct fdmsg_chan *c)
 {
-	unsigned i;
-
 	/* THREATS 25: a frame cut short is -EBADMSG; descriptors that no
-	 * frame took are -EPROTO, as anywhere else in the stream. */
+	 * frame took are -EPROTO (THREATS 52). */
 	if (c->rlen > c->rpos)
 		return poison(c, why(c, FDMSG_RULE_CUT, c->rlen - c->rpos,
 				     cut_len(c->rbuf + c->rpos,
 					     c->rlen - c->rpos), -EBADMSG));
-	for (i = 0; i < c->nbatch; i++)
-		if (c->batch[i].next < c->batch[i].n)
-			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
-					     c->batch[i].n - c->batch[i].next,
-					     0, -EPROTO));
+	if (c->ahead.n > 0)
+		return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED, c->ahead.n,
+				     0, -EPROTO));
 	c->ended = 1;
 	return -EPIPE;
 }
@@ -752,17 +742,6 @@ bad:
 	return bad_read(c, r);
 }
 
-/* The fields of a header that has been validated. */
-static void hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
-{
-	h->version = p[0];
-	h->nfds = p[1];
-	h->flags = le16_load(p + 2);
-	h->len = le32_load(p + 4);
-	h->type = le32_load(p + 8);
-	h->peerid = le32_load(p + 12);
-}
-
 static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 {
 	struct fdmsg_hdr h;
@@ -781,7 +760,7 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		CANNOT_HAPPEN();
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
 	}
-	hdr_fields(c->rbuf + c->rpos, &h);
+	fdmsg_hdr_fields(c->rbuf + c->rpos, &h);
 	if (h.len < FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
 	    h.nfds > c->res.nfds - c->res_next) { /* cannot happen */
 		CANNOT_HAPPEN();
@@ -803,16 +782,6 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	return 0;
 }
 
-static void batch_pop(struct fdmsg_chan *c)
-{
-	struct batch b = c->batch[0];
-
-	c->batch[0] = c->batch[1];
-	c->batch[1] = b; /* keeps its slot array */
-	c->batch[1].n = c->batch[1].next = 0;
-	c->nbatch--;
-}
-
 /*
  * STREAM: hands out the frame at the front of the buffer.  0: handed
  * out; 1: more bytes are needed; 2: a hello was taken, look again;
@@ -823,20 +792,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	const uint64_t f = c->rbase + c->rpos;
 	const size_t avail = c->rlen - c->rpos;
 	struct fdmsg_hdr h;
-	struct batch *b;
-	uint64_t flen;
-	unsigned i;
 	int r;
 
-	/* A batch that ends at or before this frame's start can no longer
-	 * be claimed by a frame starting in it. */
-	while (c->nbatch > 0 && c->batch[0].end <= f) {
-		if (c->batch[0].next < c->batch[0].n)
-			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
-					     c->batch[0].n - c->batch[0].next,
-					     0, -EPROTO));
-		batch_pop(c);
-	}
 	if (hello_here(c, c->rbuf + c->rpos, avail)) {
 		r = take_hello(c, c->rbuf + c->rpos, avail);
 		if (r == 1)
@@ -850,31 +807,20 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 				 c->opts.max_fds, &h, &c->why);
 	if (r < 0)
 		return poison(c, r);
-	/* Until the header is whole, the frame is at least a header long. */
-	flen = r > 0 ? h.len : FDMSG_HDR_SIZE;
-	/* A batch after this frame's start that ends before the next frame
-	 * can start holds descriptors no frame can claim; this also bounds
-	 * the batches held to two. */
-	for (i = 0; i < c->nbatch; i++) {
-		b = &c->batch[i];
-		if (b->start > f && b->end <= f + flen)
-			return poison(c, why(c, FDMSG_RULE_FDS_UNCLAIMED,
-					     b->n - b->next, 0, -EPROTO));
-	}
 	if (r == 0)
 		return 1;
-	b = c->nbatch > 0 && c->batch[0].start <= f ? &c->batch[0] : NULL;
-	if (h.nfds > 0 && (b == NULL || b->n - b->next < h.nfds))
+	/* THREATS 52: its descriptors came by the read of its first byte,
+	 * the oldest first. */
+	if (h.nfds > 0 &&
+	    (c->ahead.n < h.nfds ||
+	     c->ahead.at[ring_at(&c->ahead, h.nfds - 1u)] > f))
 		return poison(c, why(c, FDMSG_RULE_FDS_MISSING, h.nfds,
-				     b == NULL ? 0 : b->n - b->next,
-				     -EPROTO));
+				     ring_by(&c->ahead, f), -EPROTO));
 	if (avail < h.len)
 		return 1;
 
-	for (i = 0; i < h.nfds; i++)
-		c->mfds[i] = take_fd(&b->fds[b->next + i]);
-	if (b != NULL)
-		b->next += h.nfds;
+	if (h.nfds > 0)
+		ring_take(&c->ahead, c->mfds, h.nfds);
 	c->m_nfds = h.nfds;
 	if (f < c->rd_start) {
 		c->mpidfd = take_fd(&c->f_pidfd);
@@ -931,10 +877,9 @@ static int same_sender(const struct fdmsg_chan *c)
 /* STREAM: one read into the free space after the buffered bytes. */
 static int read_stream(struct fdmsg_chan *c)
 {
-	struct batch *b;
 	uint64_t start;
 	ssize_t got;
-	size_t n;
+	size_t n, claims;
 
 	/* Drop the frames handed out: the partial frame moves to the front. */
 	if (c->rpos > 0) {
@@ -980,19 +925,25 @@ static int read_stream(struct fdmsg_chan *c)
 	c->rd_pidfd = take_fd(&c->res.cred.pidfd);
 	c->rd_start = start;
 
+	c->rlen += n;
 	if (c->res.nfds > 0) {
-		if (c->nbatch >= ARRAY_SIZE(c->batch)) /* ruled out */
+		if (c->res.nfds > c->ahead.cap - c->ahead.n) /* ruled out */
 			return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0,
 					     -EPROTO));
-		b = &c->batch[c->nbatch++];
-		b->start = start;
-		b->end = start + n;
-		b->n = c->res.nfds;
-		b->next = 0;
-		memcpy(b->fds, c->res.fds, c->res.nfds * sizeof(int));
+		ring_push(&c->ahead, c->res.fds, c->res.nfds, start);
 		c->res.nfds = 0;
+		/* THREATS 52: at most max_fds beyond what the frames begun
+		 * in the buffer declare. */
+		claims = c->ahead.n > c->opts.max_fds ?
+				 fdmsg_stream_claims(c->rbuf + c->rpos,
+						     c->rlen - c->rpos,
+						     c->opts.max_fds) :
+				 0;
+		if (c->ahead.n > c->opts.max_fds + claims)
+			return poison(c, why(c, FDMSG_RULE_FDS_AHEAD,
+					     c->ahead.n - claims,
+					     c->opts.max_fds, -EPROTO));
 	}
-	c->rlen += n;
 	return 0;
 }
 
@@ -1015,7 +966,9 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 {
 	if (chan == NULL || msg == NULL)
 		return -EINVAL;
-	release_cur(chan);
+	/* Per frame: nothing to close is the common case. */
+	if (chan->m_nfds > 0 || chan->mpidfd >= 0)
+		release_cur(chan);
 	if (chan->poison)
 		return chan->poison;
 	if (atomic_load(&chan->shut))
@@ -1039,13 +992,12 @@ int fdmsg_chan_error(const struct fdmsg_chan *chan,
 int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
 		       unsigned *nfds)
 {
-	unsigned n = 0, i;
+	unsigned n = 0;
 
 	if (chan == NULL)
 		return -EINVAL;
 	if (chan->type == SOCK_STREAM) {
-		for (i = 0; i < chan->nbatch; i++)
-			n += chan->batch[i].n - chan->batch[i].next;
+		n = chan->ahead.n;
 	} else if (chan->res.nfds > chan->res_next) {
 		n = chan->res.nfds - chan->res_next;
 	}
@@ -1097,154 +1049,6 @@ void fdmsg_msg_release(struct fdmsg_msg *msg)
 /* Send                                                                */
 /* ------------------------------------------------------------------ */
 
-/* One sendmsg, non-blocking, fds in one SCM_RIGHTS record; EINTR is
- * restarted.  Returns the bytes written or -errno. */
-static ssize_t send_iov(int fd, const struct iovec *iov, size_t iovcnt,
-			const int *fds, size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char buf[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct cmsghdr *cm;
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
-	mh.msg_iovlen = iovcnt;
-	if (nfds > 0) {
-		memset(u.buf, 0, CMSG_SPACE(sizeof(int) * nfds));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
-	}
-	do
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
-/* Copies the frame, header then payload, to dst.  An iovec {NULL, 0} is
- * legal: memcpy must not see its NULL. */
-static void gather(uint8_t *dst, const uint8_t *hdr, const struct iovec *iov,
-		   size_t iovcnt)
-{
-	size_t i;
-
-	memcpy(dst, hdr, FDMSG_HDR_SIZE);
-	dst += FDMSG_HDR_SIZE;
-	for (i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len == 0)
-			continue;
-		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-		dst += iov[i].iov_len;
-	}
-}
-
-static int q_empty(const struct fdmsg_chan *c)
-{
-	return vec_len(&c->qbytes) == 0;
-}
-
-static int *q_fds(const struct fdmsg_chan *c)
-{
-	/* NULL until the first queued descriptor: no offset from NULL. */
-	return c->qfds.p != NULL ? (int *)c->qfds.p + c->qfds.head : NULL;
-}
-
-static uint8_t *q_data(const struct fdmsg_chan *c)
-{
-	return (uint8_t *)c->qbytes.p + c->qbytes.head;
-}
-
-/* Length and descriptors of the queued frame at q (validated when it
- * was encoded); the head's descriptors are gone once its first byte is. */
-static void q_frame(const struct fdmsg_chan *c, const uint8_t *q,
-		    size_t *len, size_t *nfds)
-{
-	struct fdmsg_hdr h;
-
-	hdr_fields(q, &h);
-	*len = h.len;
-	*nfds = q == q_data(c) && c->qsent > 0 ? 0 : h.nfds;
-}
-
-static int q_reserve(struct fdmsg_chan *c, size_t len, size_t nfds)
-{
-	int r;
-
-	/* Per frame: room everywhere is the common case. */
-	if (len <= c->qbytes.cap - c->qbytes.end &&
-	    nfds <= c->qfds.cap - c->qfds.end)
-		return 0;
-	if ((r = vec_reserve(&c->qbytes, 1, len, c->opts.max_queue)) < 0)
-		return r;
-	return vec_reserve(&c->qfds, sizeof(int), nfds,
-			   c->opts.max_queue_fds);
-}
-
-/*
- * Queues the frame (header hdr, payload iov, len bytes in all) with
- * duplicates of fds; sent: bytes of it a stream wrote already (the queue
- * was empty), so it is queued whole as the head with qsent = sent.
- * Nothing is queued on failure.
- */
-static int q_append(struct fdmsg_chan *c, const uint8_t *hdr,
-		    const struct iovec *iov, size_t iovcnt, size_t len,
-		    size_t sent, const int *fds, size_t nfds)
-{
-	size_t i;
-	int *dup;
-	int r;
-
-	/* Both bounds: a peer that never reads must not make us hold
-	 * unbounded bytes, nor duplicates that drain our descriptor table
-	 * (16-byte frames with 253 descriptors each). */
-	if (len > c->opts.max_queue - vec_len(&c->qbytes) ||
-	    nfds > c->opts.max_queue_fds - vec_len(&c->qfds))
-		return -ENOBUFS;
-	if ((r = q_reserve(c, len, nfds)) < 0)
-		return r;
-	dup = nfds > 0 ? (int *)c->qfds.p + c->qfds.end : NULL;
-	for (i = 0; i < nfds; i++) {
-		dup[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-		if (dup[i] < 0) {
-			r = -errno;
-			close_fds(dup, i);
-			return r;
-		}
-	}
-	gather((uint8_t *)c->qbytes.p + c->qbytes.end, hdr, iov, iovcnt);
-	if (sent > 0)
-		c->qsent = sent;
-	c->qbytes.end += len;
-	c->qfds.end += nfds;
-	return 0;
-}
-
-/* Drops the head frame: its unsent bytes and its descriptors. */
-static void q_drop_head(struct fdmsg_chan *c)
-{
-	size_t len, nfds;
-
-	q_frame(c, q_data(c), &len, &nfds);
-	close_fds(q_fds(c), nfds);
-	vec_pop(&c->qfds, nfds);
-	vec_pop(&c->qbytes, len);
-	c->qsent = 0;
-}
-
-static void q_drop_all(struct fdmsg_chan *c)
-{
-	while (!q_empty(c))
-		q_drop_head(c);
-}
-
 /*
  * The most one write takes from the queue.  On a datagram socket, the
  * most bytes a datagram of several frames holds: within ours, and within
@@ -1265,92 +1069,6 @@ static size_t batch_bytes(const struct fdmsg_chan *c)
 	return own < peer ? own : peer;
 }
 
-/*
- * SEQPACKET, DGRAM: one datagram of consecutive whole frames, at most lim
- * of them, within max_batch bytes and max(max_fds, first frame's nfds)
- * descriptors.  *k: the frames tried.
- */
-static int flush_dgram_once(struct fdmsg_chan *c, size_t lim, size_t *k)
-{
-	const uint8_t *q = q_data(c);
-	const size_t qlen = vec_len(&c->qbytes);
-	size_t blim, flim, total, tfds, len, nfds, i;
-	struct iovec iov;
-	ssize_t n;
-
-	blim = batch_bytes(c);
-	q_frame(c, q, &total, &tfds);
-	/* What one read of the peer takes: its hello's max_fds, else, as
-	 * the two ends agree without one, ours. */
-	flim = c->peer_hello ? c->peer.max_fds : c->opts.max_fds;
-	if (flim < tfds)
-		flim = tfds; /* a frame always goes, alone if need be */
-	for (i = 1; total < qlen && i < lim; i++) {
-		q_frame(c, q + total, &len, &nfds);
-		if (total >= blim || len > blim - total || nfds > flim - tfds)
-			break;
-		total += len;
-		tfds += nfds;
-	}
-	*k = i;
-	iov.iov_base = (void *)(uintptr_t)q;
-	iov.iov_len = total;
-	n = send_iov(c->fd, &iov, 1, q_fds(c), tfds);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n != total)
-		return -EIO; /* datagrams are atomic */
-	/* Sent: close our duplicates, drop the i frames at once. */
-	close_fds(q_fds(c), tfds);
-	vec_pop(&c->qfds, tfds);
-	vec_pop(&c->qbytes, total);
-	return 0;
-}
-
-/*
- * STREAM: one write from where the head stands (maybe mid-frame) up to
- * the next frame that carries descriptors; a write may start at such a
- * frame, carrying exactly its descriptors with its first byte.
- */
-static int flush_stream_once(struct fdmsg_chan *c)
-{
-	const uint8_t *q = q_data(c);
-	const size_t qlen = vec_len(&c->qbytes);
-	size_t total, hfds, len, nfds, done, off;
-	struct iovec iov;
-	ssize_t n;
-
-	q_frame(c, q, &total, &hfds);
-	while (total < qlen) {
-		q_frame(c, q + total, &len, &nfds);
-		if (nfds > 0)
-			break;
-		total += len;
-	}
-	iov.iov_base = (void *)(uintptr_t)(q + c->qsent);
-	iov.iov_len = total - c->qsent;
-	n = send_iov(c->fd, &iov, 1, q_fds(c), hfds);
-	if (n < 0)
-		return (int)n;
-	if (n == 0)
-		return -EAGAIN;
-	if (hfds > 0) {
-		/* They went with the first byte. */
-		close_fds(q_fds(c), hfds);
-		vec_pop(&c->qfds, hfds);
-	}
-	/* Drop the frames written whole; the rest of one stays the head. */
-	done = c->qsent + (size_t)n;
-	for (off = 0; off < done; off += len) {
-		q_frame(c, q + off, &len, &nfds);
-		if (len > done - off)
-			break;
-	}
-	c->qsent = done - off;
-	vec_pop(&c->qbytes, off);
-	return 0;
-}
-
 /* The most descriptors one datagram of a batch takes (0: no limit of
  * its own), within what the queue may hold. */
 static size_t batch_fds(const struct fdmsg_chan *c)
@@ -1364,62 +1082,31 @@ static size_t batch_fds(const struct fdmsg_chan *c)
 /* FDMSG_MORE: a whole batch waits, so a write would be a full one. */
 static int batch_whole(const struct fdmsg_chan *c)
 {
-	return vec_len(&c->qbytes) >= batch_bytes(c) ||
-	       (batch_fds(c) > 0 && vec_len(&c->qfds) >= batch_fds(c));
+	return fdmsg_q_whole(&c->tx.q, batch_bytes(c), batch_fds(c));
 }
 
 /* FDMSG_MORE and a full socket: try again one batch later, not at every
  * frame. */
 static void more_later(struct fdmsg_chan *c)
 {
-	c->more_bytes = vec_len(&c->qbytes) + batch_bytes(c);
-	c->more_fds = batch_fds(c) > 0 ? vec_len(&c->qfds) + batch_fds(c) :
-					 SIZE_MAX;
+	c->tx.more_bytes = fdmsg_q_bytes(&c->tx.q) + batch_bytes(c);
+	c->tx.more_fds = batch_fds(c) > 0 ?
+				 fdmsg_q_nfds(&c->tx.q) + batch_fds(c) :
+				 SIZE_MAX;
 }
 
 /* whole: write only while a whole batch waits (FDMSG_MORE). */
-static int flush_queue(struct fdmsg_chan *chan, int whole)
+static int flush_queue(struct fdmsg_chan *c, int whole)
 {
-	size_t lim = SIZE_MAX, k = 1, len, nfds;
-	int r;
+	struct fdmsg_qlim lim;
 
-	while (!q_empty(chan)) {
-		if (whole && !batch_whole(chan))
-			return 0;
-		if (chan->type == SOCK_STREAM) {
-			r = flush_stream_once(chan);
-		} else {
-			r = flush_dgram_once(chan, lim, &k);
-			if (r == 0) {
-				lim = SIZE_MAX;
-				continue;
-			}
-		}
-		if (r == 0)
-			continue;
-		if (r == -EAGAIN || r == -EWOULDBLOCK ||
-		    (r == -ENOBUFS && chan->type != SOCK_STREAM))
-			return -EAGAIN;
-		if (is_dead(r)) {
-			q_drop_all(chan);
-			return r;
-		}
-		if (r == -EPERM || r == -ETOOMANYREFS || r == -EMSGSIZE) {
-			/* A datagram too big for the socket buffer: halve
-			 * the batch.  Descriptors refused: find the frame
-			 * alone.  A single frame refused is dropped. */
-			if (chan->type != SOCK_STREAM && k > 1) {
-				lim = r == -EMSGSIZE ? k / 2 : 1;
-				continue;
-			}
-			q_frame(chan, q_data(chan), &len, &nfds);
-			if (chan->type != SOCK_STREAM || nfds > 0)
-				q_drop_head(chan);
-			return r;
-		}
-		return r;
-	}
-	return 0;
+	lim.fd = c->fd;
+	lim.stream = c->type == SOCK_STREAM;
+	lim.bytes = batch_bytes(c);
+	/* What one read of the peer takes: its hello's max_fds, else, as
+	 * the two ends agree without one, ours. */
+	lim.fds = c->peer_hello ? c->peer.max_fds : c->opts.max_fds;
+	return fdmsg_q_flush(&c->tx.q, &lim, whole, batch_fds(c));
 }
 
 /* Our hello goes first (the queue is empty: nothing was sent yet). */
@@ -1457,8 +1144,8 @@ static void send_hello(struct fdmsg_chan *c)
 	body.iov_base = buf;
 	body.iov_len = FDMSG_HELLO_SIZE;
 	if (c->type != SOCK_DGRAM) {
-		n = send_iov(c->fd, &body, 1, NULL, 0);
-		if (n == FDMSG_HELLO_SIZE || (n < 0 && is_dead((int)n))) {
+		n = fdmsg_send_iov(c->fd, &body, 1, NULL, 0);
+		if (n == FDMSG_HELLO_SIZE || (n < 0 && fdmsg_is_dead((int)n))) {
 			c->hello_sent = 1; /* sent, or nobody to hear it */
 			return;
 		}
@@ -1469,10 +1156,8 @@ static void send_hello(struct fdmsg_chan *c)
 			return;
 		}
 	}
-	body.iov_base = buf + FDMSG_HDR_SIZE;
-	body.iov_len = FDMSG_HELLO_SIZE - FDMSG_HDR_SIZE;
-	if (q_append(c, buf, &body, 1, FDMSG_HELLO_SIZE, (size_t)n, NULL,
-		     0) < 0)
+	if (fdmsg_q_append(&c->tx.q, NULL, &body, 1, (size_t)n, NULL, 0, 0) <
+	    0)
 		return; /* no room: the peer stays within safe defaults */
 	c->hello_sent = 1;
 }
@@ -1505,7 +1190,7 @@ int fdmsg_flush(struct fdmsg_chan *chan)
 	chan->dropped = 0;
 	if (dropped != 0)
 		return dropped;
-	chan->more_bytes = chan->more_fds = 0;
+	chan->tx.more_bytes = chan->tx.more_fds = 0;
 	r = flush_queue(chan, 0);
 	return r;
 }
@@ -1522,10 +1207,10 @@ static int flush_behind(struct fdmsg_chan *chan, int whole)
 	/* One refusal waits for its report: writing on could drop another
 	 * frame whose error would have nowhere to go. */
 	if (chan->dropped != 0)
-		return q_empty(chan) ? 0 : -EAGAIN;
+		return fdmsg_q_empty(&chan->tx.q) ? 0 : -EAGAIN;
 	r = flush_queue(chan, whole);
 
-	if (r < 0 && r != -EAGAIN && !is_dead(r)) {
+	if (r < 0 && r != -EAGAIN && !fdmsg_is_dead(r)) {
 		if (chan->dropped == 0)
 			chan->dropped = r;
 		r = 0;
@@ -1535,27 +1220,45 @@ static int flush_behind(struct fdmsg_chan *chan, int whole)
 
 int fdmsg_want_write(const struct fdmsg_chan *chan)
 {
-	return chan != NULL && !q_empty(chan);
+	return chan != NULL && !fdmsg_q_empty(&chan->tx.q);
 }
 
 static int siov_reserve(struct fdmsg_chan *c, size_t n)
 {
 	struct iovec *p;
 
-	if (n <= c->siov_cap)
+	if (n <= c->tx.siov_cap)
 		return 0;
-	p = realloc(c->siov, n * sizeof(*p));
+	p = realloc(c->tx.siov, n * sizeof(*p));
 	if (p == NULL)
 		return -ENOMEM;
-	c->siov = p;
-	c->siov_cap = n;
+	c->tx.siov = p;
+	c->tx.siov_cap = n;
 	return 0;
 }
 
-/* The queue is empty: one sendmsg straight from the caller's memory. */
+/*
+ * Queues frame h behind what waits: the caller's descriptors given
+ * (FDMSG_CLOSE_FDS) become the queue's, *given set; else duplicates.
+ */
+static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
+		   const struct iovec *iov, size_t iovcnt, const int *fds,
+		   size_t nfds, unsigned flags, int *given)
+{
+	int r;
+
+	r = fdmsg_q_append(&c->tx.q, h, iov, iovcnt, 0, fds, nfds,
+			   (flags & FDMSG_CLOSE_FDS) != 0);
+	if (r > 0)
+		*given = 1;
+	return r < 0 ? r : 0;
+}
+
+/* The queue is empty: one sendmsg straight from the caller's memory.
+ * 1: the socket took none of it, queue it whole. */
 static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
-		       const struct iovec *iov, size_t iovcnt, size_t len,
-		       const int *fds, size_t nfds, unsigned flags)
+		       const struct fdmsg_hdr *h, const struct iovec *iov,
+		       size_t iovcnt, const int *fds, size_t nfds)
 {
 	struct iovec small[SMALL_IOV], *v = small;
 	ssize_t n;
@@ -1564,7 +1267,7 @@ static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
 	if (iovcnt + 1 > SMALL_IOV) {
 		if ((r = siov_reserve(c, iovcnt + 1)) < 0)
 			return r;
-		v = c->siov;
+		v = c->tx.siov;
 	}
 	v[0].iov_base = (void *)(uintptr_t)hdr;
 	v[0].iov_len = FDMSG_HDR_SIZE;
@@ -1572,25 +1275,25 @@ static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
 		memcpy(v + 1, iov, iovcnt * sizeof(*iov));
 	/* A stream frame must never be left half sent: make room for the
 	 * rest of a short write before writing. */
-	if (c->type == SOCK_STREAM && (r = q_reserve(c, len, 0)) < 0)
+	if (c->type == SOCK_STREAM &&
+	    (r = fdmsg_q_reserve(&c->tx.q, h->len, 0)) < 0)
 		return r;
 
-	n = send_iov(c->fd, v, iovcnt + 1, fds, nfds);
-	if (n >= 0 && (size_t)n == len)
+	n = fdmsg_send_iov(c->fd, v, iovcnt + 1, fds, nfds);
+	if (n >= 0 && (size_t)n == h->len)
 		return 0;
 	if (n > 0 && c->type == SOCK_STREAM) {
 		/* The first byte carried the descriptors; the rest is
 		 * queued without them, even with FDMSG_NO_QUEUE. */
-		return q_append(c, hdr, iov, iovcnt, len, (size_t)n, NULL, 0);
+		r = fdmsg_q_append(&c->tx.q, h, iov, iovcnt, (size_t)n, NULL,
+				   0, 0);
+		return r < 0 ? r : 0;
 	}
 	if (n > 0)
 		return -EIO; /* datagrams are atomic */
 	if (n == 0 || n == -EAGAIN || n == -EWOULDBLOCK ||
-	    (n == -ENOBUFS && c->type != SOCK_STREAM)) {
-		if (flags & FDMSG_NO_QUEUE)
-			return -EAGAIN;
-		return q_append(c, hdr, iov, iovcnt, len, 0, fds, nfds);
-	}
+	    (n == -ENOBUFS && c->type != SOCK_STREAM))
+		return 1;
 	return (int)n;
 }
 
@@ -1599,9 +1302,10 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	       size_t nfds, unsigned flags)
 {
 	uint8_t hdr[FDMSG_HDR_SIZE];
+	struct fdmsg_queue *q;
 	struct fdmsg_hdr h;
 	size_t plen = 0, i;
-	int r;
+	int r, given = 0;
 
 	if (chan == NULL || (iov == NULL && iovcnt > 0) ||
 	    (fds == NULL && nfds > 0) ||
@@ -1612,6 +1316,7 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		r = -EINVAL;
 		goto out;
 	}
+	q = &chan->tx.q;
 	for (i = 0; i < iovcnt; i++) {
 		if (iov[i].iov_base == NULL && iov[i].iov_len > 0) {
 			r = -EINVAL;
@@ -1657,8 +1362,6 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	h.len = (uint32_t)(FDMSG_HDR_SIZE + plen);
 	h.type = type;
 	h.peerid = peerid;
-	if ((r = fdmsg_hdr_encode(&h, hdr)) < 0)
-		goto out;
 
 	/* With max_queue_fds 0 no descriptor ever waits: such a frame
 	 * takes the plain path. */
@@ -1666,55 +1369,64 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	    (nfds == 0 || chan->opts.max_queue_fds > 0)) {
 		/* Corked: behind the queue, written once a whole batch
 		 * waits (or by the next send without it, or a flush). */
-		r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds, nfds);
-		if (r == -ENOBUFS && !q_empty(chan)) {
-			/* A batch that can never fill (descriptors on a
-			 * stream, max_batch past max_queue): write what
-			 * waits, and queue behind what the socket left. */
+		r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags, &given);
+		if (r == -ENOBUFS && !fdmsg_q_empty(q)) {
+			/* A batch that can never fill (max_batch past
+			 * max_queue, descriptors past max_queue_fds):
+			 * write what waits, and queue behind what the
+			 * socket left. */
 			r = flush_behind(chan, 0);
-			chan->more_bytes = chan->more_fds = 0;
-			if (is_dead(r))
+			chan->tx.more_bytes = chan->tx.more_fds = 0;
+			if (fdmsg_is_dead(r))
 				goto out;
-			r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds,
-				     nfds);
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+				    &given);
 		}
 		if (r < 0)
 			goto out;
 		if (batch_whole(chan) &&
-		    (vec_len(&chan->qbytes) >= chan->more_bytes ||
-		     vec_len(&chan->qfds) >= chan->more_fds)) {
+		    (fdmsg_q_bytes(q) >= chan->tx.more_bytes ||
+		     fdmsg_q_nfds(q) >= chan->tx.more_fds)) {
 			r = flush_behind(chan, 1);
-			chan->more_bytes = chan->more_fds = 0;
+			chan->tx.more_bytes = chan->tx.more_fds = 0;
 			if (batch_whole(chan))
 				more_later(chan); /* the socket is full */
-			r = is_dead(r) ? r : 0;
+			r = fdmsg_is_dead(r) ? r : 0;
 		}
 		goto out;
 	}
-	if (!q_empty(chan)) {
+	if (!fdmsg_q_empty(q)) {
 		if (!(flags & FDMSG_NO_QUEUE)) {
 			/* Behind the queue, to keep the order. */
-			r = q_append(chan, hdr, iov, iovcnt, h.len, 0, fds,
-				     nfds);
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+				    &given);
 			if (r < 0)
 				goto out;
 			r = flush_behind(chan, 0);
 			/* Queued: only a dead peer is this frame's error. */
-			r = is_dead(r) ? r : 0;
+			r = fdmsg_is_dead(r) ? r : 0;
 			goto out;
 		}
 		r = flush_behind(chan, 0);
-		if (!q_empty(chan)) {
-			r = is_dead(r) ? r : -EAGAIN;
+		if (!fdmsg_q_empty(q)) {
+			r = fdmsg_is_dead(r) ? r : -EAGAIN;
 			goto out;
 		}
 	}
-	r = send_direct(chan, hdr, iov, iovcnt, h.len, fds, nfds, flags);
+	if ((r = fdmsg_hdr_encode(&h, hdr)) < 0)
+		goto out;
+	r = send_direct(chan, hdr, &h, iov, iovcnt, fds, nfds);
+	if (r == 1)
+		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
+					     enqueue(chan, &h, iov, iovcnt, fds,
+						     nfds, flags, &given);
 
 out:
 	if (r == 0)
 		chan->app_sent = 1;
-	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL)
+	/* Given to the queue, they are its own now (closed once sent, or
+	 * by a dead peer's flush). */
+	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL && !given)
 		for (i = 0; i < nfds; i++)
 			close_keep_errno(fds[i]);
 	return r;

@@ -259,6 +259,25 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 			 0, -EPROTO);
 }
 
+void fdmsg_rights_build(struct msghdr *mh, void *buf, const int *fds,
+			size_t nfds)
+{
+	struct cmsghdr *cm;
+
+	mh->msg_control = NULL;
+	mh->msg_controllen = 0;
+	if (nfds == 0)
+		return;
+	memset(buf, 0, FDMSG_RIGHTS_SPACE(nfds));
+	mh->msg_control = buf;
+	mh->msg_controllen = FDMSG_RIGHTS_SPACE(nfds);
+	cm = CMSG_FIRSTHDR(mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
+}
+
 size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate)
 {
 	unsigned max = gate_max_fds(gate);

@@ -86,4 +86,16 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate,
 					   int fd, struct msghdr *mh,
 					   struct fdmsg_gate_result *res);
 
+/* Control buffer bytes for n descriptors in one SCM_RIGHTS record. */
+#define FDMSG_RIGHTS_SPACE(n) CMSG_SPACE(sizeof(int) * (n))
+
+/*
+ * The sending side of the same record: fds[0..nfds) in one SCM_RIGHTS
+ * record built in buf (aligned for struct cmsghdr, at least
+ * FDMSG_RIGHTS_SPACE(nfds) bytes), which becomes mh's control buffer;
+ * nfds 0 leaves mh without one.
+ */
+FDMSG_HIDDEN void fdmsg_rights_build(struct msghdr *mh, void *buf,
+				     const int *fds, size_t nfds);
+
 #endif

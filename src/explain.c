@@ -34,7 +34,7 @@ static const char *const texts[] = {
 	[FDMSG_RULE_FDS_COUNT] = "%V descriptors came with the datagram, its "
 				 "frames declare %L",
 	[FDMSG_RULE_FDS_MISSING] = "frame declares %V descriptors, %L came "
-				   "in the read of its first byte",
+				   "by the read of its first byte",
 	[FDMSG_RULE_FDS_UNCLAIMED] = "%V descriptors came with no frame to "
 				     "take them",
 	[FDMSG_RULE_SENDER] = "frame continued by another sender (pid %V, "
@@ -58,6 +58,8 @@ static const char *const texts[] = {
 	[FDMSG_RULE_FD_TABLE] = "descriptor table full: a received "
 				"descriptor could not be installed",
 	[FDMSG_RULE_INTERNAL] = "internal check failed",
+	[FDMSG_RULE_FDS_AHEAD] = "%V descriptors ahead of their frames, "
+				 "max_fds is %L",
 };
 
 /* Writes into buf[0..len) while there is room (one byte kept for the

@@ -11,15 +11,11 @@
 
 #include "explain.h"
 #include "fdmsg.h"
+#include "frame.h"
 #include "util.h"
 
-/* Field offsets of the wire table. */
-#define OFF_VERSION 0
-#define OFF_NFDS 1
-#define OFF_FLAGS 2
-#define OFF_LEN 4
-#define OFF_TYPE 8
-#define OFF_PEERID 12
+/* The header's field offsets are in frame.h, with the one reader of a
+ * validated header that the queue and the receive paths inline. */
 
 int
 fdmsg_hdr_encode(const struct fdmsg_hdr *hdr, uint8_t out[FDMSG_HDR_SIZE])
@@ -95,6 +91,24 @@ fdmsg_hdr_decode_why(const void *buf, size_t n, uint32_t max_frame,
 		     struct fdmsg_error_info *why)
 {
 	return hdr_decode(buf, n, max_frame, max_fds, hdr, why);
+}
+
+size_t
+fdmsg_stream_claims(const uint8_t *p, size_t n, unsigned cap)
+{
+	size_t off = 0, sum = 0;
+	uint32_t len;
+
+	while (n - off > OFF_NFDS) {
+		sum += p[off + OFF_NFDS] < cap ? p[off + OFF_NFDS] : cap;
+		if (n - off < OFF_LEN + 4)
+			break;
+		len = le32_load(p + off + OFF_LEN);
+		if (len < FDMSG_HDR_SIZE || len >= n - off)
+			break;
+		off += len;
+	}
+	return sum;
 }
 
 /* The hello's body, after its header (fdmsg.h, "The connection hello"). */

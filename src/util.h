@@ -42,6 +42,15 @@ static inline int take_fd(int *fdp)
 	return fd;
 }
 
+/* Closes fds[0..n), leaving -1 in each. */
+static inline void close_fds(int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		close_keep_errno(take_fd(&fds[i]));
+}
+
 /* a + b into *out; returns 0, or -EOVERFLOW and leaves *out alone. */
 static inline int size_add(size_t a, size_t b, size_t *out)
 {

@@ -18,17 +18,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
 
 #include "fdmsg.h"
+#include "queue.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000
@@ -1229,8 +1232,9 @@ TYPES_TEST(chan_free_closes_queued_dups_and_received_fds)
 	recv_ok(b, &m);
 	check_seq(&m, n - 1, 40);
 	cr_assert_eq(m.nfds, 1);
-	/* The message's fd, and on datagrams its neighbour's waiting. */
-	held = type == SOCK_STREAM ? 1 : 2;
+	/* The message's fd, and its neighbour's waiting: in its datagram,
+	 * or ahead of its frame on a stream (one write carries both). */
+	held = 2;
 	cr_assert_eq(fd_count(), before + held);
 
 	/* a: fill again, and four frames' duplicates wait in its queue. */
@@ -1319,14 +1323,16 @@ TYPES_TEST(close_fds_on_success_and_on_failure)
 	cr_assert_eq(send_seq(a, 2, 1, f, 2, FDMSG_CLOSE_FDS), -EBADF);
 	cr_assert_eq(fd_count(), base);
 
-	/* Queued: the duplicate travels, the caller's is closed. */
+	/* Queued: given away, the caller's own descriptor waits in the
+	 * queue (no duplicate) and travels. */
 	set_small_sndbuf(a);
 	n = fill_socket(a, 20, NULL, 1000);
 	qf = new_file();
 	keep = dup(qf);
 	cr_assert_eq(send_seq(a, n, 20, &qf, 1, FDMSG_CLOSE_FDS), 0);
 	cr_assert_eq(fdmsg_want_write(a), 1);
-	cr_assert(!fd_is_open(qf));
+	cr_assert(fd_is_open(qf));
+	cr_assert_eq(fd_count(), base + 2, "a duplicate was made");
 	for (got = 0, iter = 0; got <= n && iter < 10000000; iter++) {
 		r = fdmsg_flush(a);
 		cr_assert(r == 0 || r == -EAGAIN);
@@ -2260,5 +2266,242 @@ Test(chan_new, receive_calls_refuse_each_null)
 	cr_assert_eq(fdmsg_msg_take_pidfd(&m), -EBADF, "no slot");
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* Stream descriptor batching across processes                         */
+/* ------------------------------------------------------------------ */
+
+#define SLOW_FRAMES 900u
+#define SLOW_MAX_FDS 4u
+
+/* Frame i carries i % 3 descriptors, file j of it holding i * 8 + j. */
+static unsigned slow_nfds(unsigned i)
+{
+	return i % 3u;
+}
+
+/* The child: a queueing sender into a tiny socket buffer, giving its
+ * descriptors away, batching up to 4 KiB per write; it says on go once
+ * its queue holds frames.  Exit status 0 when every frame went. */
+static int slow_sender(int sock, int go)
+{
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+	uint32_t tag;
+	int fds[3], r;
+	unsigned i, j;
+	uint8_t pay[100];
+
+	opts_fds(&o, SLOW_MAX_FDS);
+	o.max_frame = 128;
+	o.max_batch = 4096;
+	if (fdmsg_chan_new(&c, sock, &o, FDMSG_CHAN_OWN_FD) < 0)
+		return 10;
+	(void)setsockopt(sock, SOL_SOCKET, SO_SNDBUF, &(int){ 1 },
+			 sizeof(int));
+	for (i = 0; i < SLOW_FRAMES; i++) {
+		for (j = 0; j < slow_nfds(i); j++) {
+			tag = i * 8u + j;
+			fds[j] = memfd_create("slow", MFD_CLOEXEC);
+			if (fds[j] < 0 ||
+			    pwrite(fds[j], &tag, sizeof(tag), 0) != 4)
+				return 11;
+		}
+		fill(pay, i % sizeof(pay), i);
+		r = send_bytes(c, i, pay, i % sizeof(pay), fds, slow_nfds(i),
+			       FDMSG_CLOSE_FDS);
+		if (r == -ENOBUFS) {
+			/* The queue is full: wait for the reader. */
+			if (fdmsg_flush_wait(c, WAIT_MS) < 0)
+				return 12;
+			i--;
+			continue;
+		}
+		if (r < 0)
+			return 13;
+		if (go >= 0 && fdmsg_want_write(c)) {
+			if (write(go, "q", 1) != 1)
+				return 15;
+			close(go);
+			go = -1;
+		}
+	}
+	r = fdmsg_flush_wait(c, WAIT_MS);
+	fdmsg_chan_free(c);
+	return r < 0 ? 14 : 0;
+}
+
+/*
+ * THREATS 52: a sender in another process batches descriptor-carrying
+ * frames into one write each (up to max_fds descriptors) through a
+ * socket buffer of a few hundred bytes, so writes come short and the
+ * reader, whose buffer holds one 128-byte frame, reads each write in
+ * pieces: descriptors come ahead of their frames.  Every frame arrives
+ * with exactly its own descriptors, in order; after every -EAGAIN the
+ * reader holds at most 2 x max_fds (its partial frame's and max_fds
+ * ahead); nothing leaks on either side.
+ */
+Test(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
+{
+	struct fdmsg_chan *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	struct pollfd p;
+	unsigned i = 0, j, nfds, most = 0, held = 0;
+	uint32_t tag;
+	size_t bytes;
+	pid_t pid;
+	int sv[2], go[2], r, st;
+	char ch;
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+		     0);
+	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		close(sv[1]);
+		close(go[0]);
+		_exit(slow_sender(sv[0], go[1]));
+	}
+	close(sv[0]);
+	close(go[1]);
+	/* Read only once frames wait in the sender's queue. */
+	cr_assert_eq(read(go[0], &ch, 1), 1, "the sender never queued");
+	close(go[0]);
+	opts_fds(&o, SLOW_MAX_FDS);
+	o.max_frame = 128;
+	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	(void)setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &(int){ 1 },
+			 sizeof(int));
+	while (i < SLOW_FRAMES) {
+		r = fdmsg_recv(b, &m);
+		if (r == -EAGAIN) {
+			cr_assert_geq(fdmsg_recv_pending(b, &bytes, &nfds), 0);
+			cr_assert_leq(nfds, 2 * SLOW_MAX_FDS,
+				      "%u descriptors held before frame %u",
+				      nfds, i);
+			most = nfds > most ? nfds : most;
+			p.fd = sv[1];
+			p.events = POLLIN;
+			cr_assert_eq(poll(&p, 1, WAIT_MS), 1,
+				     "sender stalled before frame %u", i);
+			continue;
+		}
+		cr_assert_eq(r, 0, "frame %u: %d (%s)", i, r,
+			     fdmsg_strerror(r));
+		check_seq(&m, i, i % 100u);
+		cr_assert_eq(m.nfds, slow_nfds(i), "frame %u: %u fds", i,
+			     m.nfds);
+		for (j = 0; j < m.nfds; j++) {
+			cr_assert_eq(pread(m.fds[j], &tag, 4, 0), 4);
+			cr_assert_eq(tag, i * 8u + j,
+				     "frame %u fd %u holds %u's", i, j, tag);
+		}
+		fdmsg_msg_release(&m);
+		cr_assert_geq(fdmsg_recv_pending(b, &bytes, &nfds), 0);
+		cr_assert_leq(nfds, 3 * SLOW_MAX_FDS);
+		held += nfds > 0;
+		i++;
+	}
+	/* Frames handed out while later frames' descriptors waited: the
+	 * batched writes were read in pieces. */
+	cr_assert_gt(held, 0u);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "sender exit status %d", WEXITSTATUS(st));
+	cr_assert_eq(fdmsg_recv_wait(b, &m, WAIT_MS), -EPIPE);
+	cr_log_info("most held after -EAGAIN: %u; frames leaving some: %u",
+		    most, held);
+	fdmsg_chan_free(b);
+	FD_GUARD_END();
+}
+
+/* ------------------------------------------------------------------ */
+/* The send queue's ring (src/queue.c)                                 */
+/* ------------------------------------------------------------------ */
+
+/* Queues frame i: type i, plen bytes seeded by i. */
+static void ring_put(struct fdmsg_queue *q, unsigned i, size_t plen)
+{
+	struct fdmsg_hdr h = { FDMSG_WIRE_VERSION, 0, 0, 0, i, i * 7u };
+	uint8_t buf[2048];
+	struct iovec iov = { buf, plen };
+
+	cr_assert_leq(plen, sizeof(buf));
+	fill(buf, plen, i);
+	h.len = (uint32_t)(FDMSG_HDR_SIZE + plen);
+	cr_assert_eq(fdmsg_q_append(q, &h, &iov, 1, 0, NULL, 0, 0), 0,
+		     "frame %u", i);
+}
+
+/*
+ * Frames wrap to the ring's start (region B) once the end is full, and
+ * at max_queue, with the free bytes split around A, A moves to the end
+ * of the buffer; the frames come out whole and in order, and the ring
+ * never outgrows max_queue.
+ */
+Test(queue, ring_wraps_and_moves_at_max_in_order)
+{
+	static const size_t len[] = { 984, 984, 984, 984, 984, 984, 1034 };
+	struct fdmsg_queue q;
+	struct fdmsg_qlim lim;
+	struct fdmsg_hdr h;
+	uint8_t *got, *p, want[2048];
+	size_t n = 0, off = 0;
+	unsigned i, next = 2;
+	ssize_t r;
+	int sv[2];
+
+	FD_GUARD_BEGIN();
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+		     0);
+	fdmsg_q_init(&q, 4096, 0);
+	for (i = 0; i < 4; i++)
+		ring_put(&q, i, len[i]); /* A: 4000 bytes */
+	cr_assert_eq(q.bytes.cap, 4096u);
+	fdmsg_q_drop_head(&q);
+	fdmsg_q_drop_head(&q); /* A from 2000 */
+	ring_put(&q, 4, len[4]);
+	ring_put(&q, 5, len[5]);
+	cr_assert_eq(q.bytes.wend, 2000u, "frames 4 and 5 wrapped to B");
+	fdmsg_q_drop_head(&q); /* A from 3000 */
+	/* 1050 bytes: 1000 free in B, 96 at the end, 1096 in all. */
+	ring_put(&q, 6, len[6]);
+	cr_assert_eq(q.bytes.cap, 4096u, "grew past max_queue");
+	cr_assert_eq(q.bytes.end, 4096u, "A moved to the end");
+	cr_assert_eq(fdmsg_q_bytes(&q), 4096u - 46u);
+
+	lim.fd = sv[0];
+	lim.stream = 0;
+	lim.bytes = 65536;
+	lim.fds = 0;
+	cr_assert_eq(fdmsg_q_flush(&q, &lim, 0, 0), 0);
+	cr_assert(fdmsg_q_empty(&q));
+	got = malloc(8192);
+	cr_assert_not_null(got);
+	while ((r = recv(sv[1], got + n, 8192 - n, MSG_DONTWAIT)) > 0)
+		n += (size_t)r;
+	for (i = 3; off < n; i++) {
+		p = got + off;
+		cr_assert_eq(fdmsg_hdr_decode(p, n - off, 4096, 0, &h),
+			     FDMSG_HDR_SIZE);
+		cr_assert_eq(h.type, i, "frame %u came as %u", i, h.type);
+		cr_assert_eq(h.len, FDMSG_HDR_SIZE + len[i]);
+		fill(want, len[i], i);
+		cr_assert(memcmp(p + FDMSG_HDR_SIZE, want, len[i]) == 0,
+			  "frame %u: payload differs", i);
+		off += h.len;
+		next = i + 1;
+	}
+	cr_assert_eq(next, 7u, "frames 3..6 came out");
+	cr_assert_eq(off, n);
+	free(got);
+	fdmsg_q_free(&q);
+	close(sv[0]);
+	close(sv[1]);
 	FD_GUARD_END();
 }

@@ -1468,45 +1468,182 @@ STREAM_TEST(stream_fds_after_first_byte_is_eproto)
 }
 
 /*
- * Descriptors on a write that starts inside a frame's payload and ends
- * before the frame does: no frame can start in that read, so -EPROTO at
- * once (the next frame starts at the known end, beyond the batch).
+ * THREATS 52: descriptors on a write that starts inside a frame's payload
+ * (or its header) belong to no frame begun: they wait ahead, and the next
+ * frame that declares descriptors takes them, oldest first.  The frame
+ * they came inside takes none.
  */
-STREAM_TEST(stream_fds_mid_payload_is_eproto)
+STREAM_TEST(threat52_fds_mid_frame_wait_for_a_later_frame)
 {
+	struct ident id[1];
 	struct hostile h;
-	uint8_t buf[64];
+	uint8_t buf[64], b2[16];
+	size_t bytes;
+	unsigned nfds;
 
 	setup(&h, type, 2, 0, 0, 0);
 	put_frame(buf, 0, 1, 2, 48);
+	put_frame(b2, 1, 5, 6, 0);
 	peer_send(h.peer, buf, 20, 0, NULL);
 	expect_again(&h, "20 bytes of a 64-byte frame");
-	peer_send(h.peer, buf + 20, 20, 1, NULL);
-	reject(&h, "fd on bytes 20..40 of 64", -EPROTO);
+	peer_send(h.peer, buf + 20, 20, 1, id);
+	expect_again(&h, "fd on bytes 20..40 of 64");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 1);
+	cr_assert_eq(bytes, 40u);
+	cr_assert_eq(nfds, 1u);
+	peer_send(h.peer, buf + 40, 24, 0, NULL);
+	expect_frame(&h, "the frame it came inside", 1, 2, 48, 0, NULL);
+	expect_again(&h, "the fd waits ahead");
+	cr_assert_eq(fd_count(), h.base + 1);
+	peer_send(h.peer, b2, 16, 0, NULL);
+	expect_frame(&h, "the next frame takes it", 5, 6, 0, 1, id);
+	expect_again(&h, "after it");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
 	teardown(&h);
 
-	/* Inside an incomplete header: the frame is at least 16 bytes. */
+	/* Inside an incomplete header: the frame there declares none. */
 	setup(&h, type, 2, 0, 0, 0);
 	peer_send(h.peer, buf, 6, 0, NULL);
 	expect_again(&h, "6 header bytes");
-	peer_send(h.peer, buf + 6, 4, 1, NULL);
-	reject(&h, "fd on header bytes 6..10", -EPROTO);
+	peer_send(h.peer, buf + 6, 58, 1, id);
+	expect_frame(&h, "fd on header bytes 6..64", 1, 2, 48, 0, NULL);
+	peer_send(h.peer, b2, 16, 0, NULL);
+	expect_frame(&h, "the next frame takes it", 5, 6, 0, 1, id);
 	teardown(&h);
 
-	/*
-	 * Running to the frame's end: nothing can claim the fd either.  A
-	 * channel may hand out the frame first (without it); the error must
-	 * follow by the next receive.
-	 */
+	/* Nothing claims it before the end: -EPROTO, closed. */
 	setup(&h, type, 2, 0, 0, 0);
 	peer_send(h.peer, buf, 20, 0, NULL);
 	expect_again(&h, "20 bytes of 64");
 	peer_send(h.peer, buf + 20, 44, 1, NULL);
-	if (recv_some(&h) == 0) {
-		cr_assert_eq(h.msg.nfds, 0u, "the frame took a stray fd");
-		cr_assert_eq(h.msg.type, 1u);
-	}
-	reject(&h, "fd on bytes 20..64 of 64", -EPROTO);
+	expect_frame(&h, "the frame, without the fd", 1, 2, 48, 0, NULL);
+	peer_close(&h);
+	reject(&h, "EOF with an fd no frame claimed", -EPROTO);
+	teardown(&h);
+}
+
+/*
+ * THREATS 52: a receiver holds at most max_fds descriptors ahead of
+ * their frames (beyond those the frames begun in its buffer declare).
+ * A write of a frame that takes none, with max_fds descriptors, parks
+ * them all; one more in a later write is -EPROTO, every one closed.  A
+ * later frame that declares one keeps the count at max_fds: accepted,
+ * and it takes the oldest.
+ */
+STREAM_TEST(threat52_fds_ahead_bounded_by_max_fds)
+{
+	struct ident ids[3], last[1];
+	struct hostile h;
+	uint8_t f0[20], f1[16], f2[16];
+	size_t bytes;
+	unsigned nfds;
+
+	put_frame(f0, 0, 1, 2, 4);
+	put_frame(f1, 0, 3, 4, 0);
+	put_frame(f2, 1, 5, 6, 0);
+
+	/* One past: a frame declaring none brings the fourth. */
+	setup(&h, type, 3, 0, 0, 0);
+	peer_send(h.peer, f0, 20, 3, NULL);
+	expect_frame(&h, "frame with 3 fds ahead", 1, 2, 4, 0, NULL);
+	expect_again(&h, "3 fds ahead, within max_fds 3");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 1);
+	cr_assert_eq(bytes, 0u);
+	cr_assert_eq(nfds, 3u);
+	cr_assert_eq(fd_count(), h.base + 3);
+	peer_send(h.peer, f1, 16, 1, NULL);
+	reject(&h, "a 4th fd ahead, max_fds 3", -EPROTO);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, NULL, &nfds), 1);
+	cr_assert_eq(nfds, 0u, "poisoned, it holds no descriptor");
+	teardown(&h);
+
+	/* At the bound: the frame that comes with the 4th takes the 1st. */
+	setup(&h, type, 3, 0, 0, 0);
+	peer_send(h.peer, f0, 20, 3, ids);
+	expect_frame(&h, "frame with 3 fds ahead", 1, 2, 4, 0, NULL);
+	peer_send(h.peer, f2, 16, 1, last);
+	expect_frame(&h, "nfds 1 takes the oldest", 5, 6, 0, 1, ids);
+	expect_again(&h, "3 still ahead");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 1);
+	cr_assert_eq(nfds, 3u);
+	peer_send(h.peer, f2, 16, 0, NULL);
+	expect_frame(&h, "then the 2nd", 5, 6, 0, 1, ids + 1);
+	peer_send(h.peer, f2, 16, 0, NULL);
+	expect_frame(&h, "then the 3rd", 5, 6, 0, 1, ids + 2);
+	peer_send(h.peer, f2, 16, 0, NULL);
+	expect_frame(&h, "then the one that came last", 5, 6, 0, 1, last);
+	expect_again(&h, "none ahead");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 0);
+	teardown(&h);
+}
+
+/*
+ * THREATS 53: descriptors may come before the read of their frame's
+ * first byte, never after it.  A frame whose first byte came in a read
+ * before its descriptors is -EPROTO, even with descriptors parked ahead
+ * that could make up part of its count.
+ */
+STREAM_TEST(threat53_fds_after_first_byte_despite_parked_ones)
+{
+	struct hostile h;
+	uint8_t f0[16], f1[24];
+
+	put_frame(f0, 0, 1, 2, 0);
+	put_frame(f1, 2, 3, 4, 8);
+	setup(&h, type, 4, 0, 0, 0);
+	peer_send(h.peer, f0, 16, 1, NULL);
+	expect_frame(&h, "frame parking 1 fd", 1, 2, 0, 0, NULL);
+	peer_send(h.peer, f1, 8, 0, NULL);
+	expect_again(&h, "8 header bytes of a frame declaring 2");
+	peer_send(h.peer, f1 + 8, 16, 1, NULL);
+	reject(&h, "its 2nd fd with bytes 8..24", -EPROTO);
+	teardown(&h);
+
+	/* Its header whole in the first read: -EPROTO at once, the
+	 * parked descriptor closed with it. */
+	setup(&h, type, 4, 0, 0, 0);
+	peer_send(h.peer, f0, 16, 1, NULL);
+	expect_frame(&h, "frame parking 1 fd", 1, 2, 0, 0, NULL);
+	peer_send(h.peer, f1, 16, 0, NULL);
+	reject(&h, "header declaring 2, 1 parked, none with it", -EPROTO);
+	teardown(&h);
+}
+
+/*
+ * THREATS 54: a peer parks descriptors ahead of any frame and goes
+ * silent.  fdmsg_recv_pending reports them as a partial frame (what a
+ * deadline watches), a receive with a deadline times out holding them,
+ * and freeing the channel closes them; the peer's end instead is
+ * -EPROTO, all closed.
+ */
+STREAM_TEST(threat54_parked_fds_then_silence)
+{
+	struct hostile h;
+	uint8_t f0[16];
+	size_t bytes;
+	unsigned nfds;
+
+	put_frame(f0, 0, 1, 2, 0);
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, f0, 16, 2, NULL);
+	expect_frame(&h, "frame parking 2 fds", 1, 2, 0, 0, NULL);
+	expect_again(&h, "silent peer");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, &bytes, &nfds), 1,
+		     "parked descriptors are a partial frame");
+	cr_assert_eq(bytes, 0u);
+	cr_assert_eq(nfds, 2u);
+	cr_assert_eq(fdmsg_recv_wait(h.chan, &h.msg, 20), -ETIMEDOUT);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, NULL, NULL), 1);
+	cr_assert_eq(fd_count(), h.base + 2);
+	teardown(&h); /* chan_free must close the 2 parked fds */
+
+	setup(&h, type, 2, 0, 0, 0);
+	peer_send(h.peer, f0, 16, 2, NULL);
+	expect_frame(&h, "frame parking 2 fds", 1, 2, 0, 0, NULL);
+	expect_again(&h, "silent peer");
+	peer_close(&h);
+	reject(&h, "the end with 2 fds parked", -EPROTO);
+	cr_assert_eq(fdmsg_recv_pending(h.chan, NULL, NULL), 0);
 	teardown(&h);
 }
 
@@ -1537,6 +1674,7 @@ STREAM_TEST(threat18_fd_frames_back_to_back_do_not_cross)
 /* THREATS 18, hostile: A declares 2 but carries 1; B's must not fill in. */
 STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
 {
+	struct ident ids[2];
 	struct hostile h;
 	uint8_t buf[20];
 
@@ -1548,15 +1686,16 @@ STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
 	reject(&h, "A nfds 2 with 1, B nfds 1 with 1", -EPROTO);
 	teardown(&h);
 
+	/* THREATS 52: A's stray fd waits ahead; B, declaring 2, takes it
+	 * and its own, in arrival order. */
 	setup(&h, type, 2, 0, 0, 0);
 	put_frame(buf, 0, 1, 2, 4);
-	peer_send(h.peer, buf, 20, 1, NULL);
+	peer_send(h.peer, buf, 20, 1, ids);
 	put_frame(buf, 2, 3, 4, 4);
-	peer_send(h.peer, buf, 20, 1, NULL);
-	/* A may come out first (it is whole); its stray fd never does. */
-	if (recv_some(&h) == 0)
-		cr_assert_eq(h.msg.nfds, 0u, "A took a stray fd");
-	reject(&h, "A nfds 0 with 1, B nfds 2 with 1", -EPROTO);
+	peer_send(h.peer, buf, 20, 1, ids + 1);
+	expect_frame(&h, "A nfds 0 with 1", 1, 2, 4, 0, NULL);
+	expect_frame(&h, "B nfds 2 with 1, 1 ahead", 3, 4, 4, 2, ids);
+	expect_again(&h, "after B");
 	teardown(&h);
 }
 
@@ -1641,22 +1780,26 @@ STREAM_TEST(threat19_stream_fewer_fds_than_declared_is_eproto)
 	teardown(&h);
 }
 
-/* THREATS 20 on a stream: the surplus of a read nobody claims. */
+/*
+ * THREATS 20 on a stream: the surplus of a read waits ahead for later
+ * frames (THREATS 52); nobody claims it by the end: -EPROTO.
+ */
 STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
 {
 	struct ident ids[3];
 	struct hostile h;
 	uint8_t buf[24];
+	unsigned nfds;
 
 	setup(&h, type, 3, 0, 0, 0);
 	put_frame(buf, 1, 1, 2, 8);
 	peer_send(h.peer, buf, 24, 3, ids);
-	/* The frame may come out first, with the first fd only. */
-	if (recv_some(&h) == 0) {
-		cr_assert_eq(h.msg.nfds, 1u);
-		cr_assert(same_ident(h.msg.fds[0], &ids[0]));
-	}
-	reject(&h, "nfds 1, 3 sent", -EPROTO);
+	expect_frame(&h, "nfds 1, 3 sent", 1, 2, 8, 1, ids);
+	expect_again(&h, "2 ahead");
+	cr_assert_eq(fdmsg_recv_pending(h.chan, NULL, &nfds), 1);
+	cr_assert_eq(nfds, 2u);
+	peer_close(&h);
+	reject(&h, "the end with 2 unclaimed", -EPROTO);
 	teardown(&h);
 }
 
@@ -2527,8 +2670,11 @@ static void run_hello_case(int type, const struct hello_case *c)
 	setup(&h, type, 2, 0, 0, 0);
 	put_hello(buf, &r);
 	peer_send(h.peer, buf, c->send, c->attach, NULL);
-	if (type == SOCK_STREAM && c->send < FDMSG_HELLO_SIZE)
-		peer_close(&h); /* cut short by the end */
+	/* Cut short by the end; or on a stream a descriptor the hello does
+	 * not declare, ahead of a frame that never comes (THREATS 52). */
+	if (type == SOCK_STREAM && (c->send < FDMSG_HELLO_SIZE ||
+				    (c->field == HF_NONE && c->attach > 0)))
+		peer_close(&h);
 	reject(&h, c->what, c->err);
 	teardown(&h);
 }

@@ -517,12 +517,13 @@ Test(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 		cr_assert_eq(fdmsg_send(c, UC3_TYPE_BASE + i, i * 3u, iov, 3,
 					fd >= 0 ? &fd : NULL, fd >= 0,
 					FDMSG_CLOSE_FDS), 0, "frame %u", i);
-		if (fd >= 0)
+		/* Given away: closed now, or once its queued frame goes. */
+		if (fd >= 0 && !fdmsg_want_write(c))
 			cr_assert(!fd_is_open(fd), "FDMSG_CLOSE_FDS kept %d",
 				  fd);
 	}
 	/* The receiver reads nothing yet: most of it waits in the queue,
-	 * holding duplicates of the descriptors not sent yet. */
+	 * holding the descriptors not sent yet. */
 	cr_assert_eq(fdmsg_want_write(c), 1);
 	cr_assert_eq(fdmsg_flush(c), -EAGAIN);
 	cr_assert(withfd > 0);
