@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-bench: what the harness (harness.c), the case table (cases.c) and
  * the roles of each implementation (raw.c, fdmsg.c, imsg.c) share.

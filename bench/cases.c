@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The cases of fdmsg-bench and the goals of issue #12 they are held to.
  *

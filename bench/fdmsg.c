@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The fdmsg side of each case: an application using the public API as
  * documented, the way fdmsg(3) suggests for the work.  The one-way sender

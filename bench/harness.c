@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-bench's harness: runs every case of cases.c with fdmsg, the
  * hand-written baseline (raw.c) and imsg (imsg.c) side by side, and prints

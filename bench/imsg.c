@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The OpenBSD imsg side of each case on a stream, as tmux and the OpenBSD
  * daemons use it: imsg_compose queues, imsg_flush writes, imsg_read reads

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The hand-written baselines: what a careful programmer writes with
  * sendmsg/recvmsg for the work of each case, on the same socket type as

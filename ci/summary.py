@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Totals every meson testlog.json given: each TAP subtest counts once
 (`ok` passed, `not ok` failed, `# SKIP` skipped); a test without TAP counts
 once by its result.  Prints one line per log and a last plain line

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """Reads the per-process logs of `valgrind --log-file=DIR/vg.%p.log
 --track-fds=yes --trace-children=yes` and fails on:
   - a memory error in any process (invalid read/write, uninitialised use,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * echo-libevent: the echo server of echo-poll.c on libevent.  One event
  * per client on fdmsg_chan_fd(); EV_WRITE is in it only while

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * echo-poll: an fdmsg echo server on poll(2).  Every frame a client sends
  * goes back to it unchanged: type, peerid, payload and descriptors.

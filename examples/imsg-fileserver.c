@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * imsg-fileserver: a program written for the classic imsg interface,
  * built against libfdmsg-imsg unchanged.  A parent opens files for a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * privsep: a privileged parent opens files for a child that gave up its
  * privileges, over an fdmsg_pair(SOCK_SEQPACKET) channel.

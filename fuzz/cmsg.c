@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg_gate_check over forged recvmsg results: msg_flags, the policy and
  * the control bytes all come from the input.  Before each call the harness

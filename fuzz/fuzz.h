@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Shared by the fuzz harnesses: the entry points' prototypes and a few
  * static helpers.  A harness may abort() on a broken contract; the library

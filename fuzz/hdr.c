@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg_hdr_decode / fdmsg_hdr_encode against an independent model of the
  * wire table (DESIGN.md), under several receiver limits:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-imsg against the classic imsg (built from -Dimsg_reference, its
  * names renamed stock_*), two ways; the first input byte picks one.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The capture reader (tools/pcapng.c): pcapng_r_next and
  * capture_rec_parse over a file made of the input, which is untrusted

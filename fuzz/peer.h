@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The body of the seqpacket and stream targets: a raw peer on a real
  * socketpair writes a script of chunks (bytes plus descriptors of one memfd)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * An op-script interpreter over fdmsg_rbuf_* and fdmsg_wbuf_*, each
  * checked step by step against a shadow model of the contract:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Two channels on a socketpair: the input decides the frames (type,
  * peerid, payload, 0..3 descriptors of distinct files, iovec splits, send

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Who sent what: frames built from the input reach a channel from two
  * processes, this one and a helper child, under fuzzed receiver limits and

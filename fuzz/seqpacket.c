@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A raw peer writes datagrams (SOCK_SEQPACKET, or SOCK_DGRAM by a
  * configuration bit) of fuzzed bytes with memfd descriptors attached;

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Replay runner for builds without a fuzzing engine (gcc, plain clang):
  * feeds every file named on the command line, and every file under every

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A raw peer writes a SOCK_STREAM byte stream in fuzzed pieces, with
  * /dev/null descriptors on some writes; a channel receives it, matching

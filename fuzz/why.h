@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The error info after a call that may have rejected its input
  * (fdmsg_chan_error, the *_explain calls, the gate's): err is the error

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The classic imsg buffers and send queue: struct ibuf (one message being
  * built), struct msgbuf (the queue), and the writes that drain it.  Sizes

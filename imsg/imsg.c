@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The classic imsg calls over fdmsg's receive gate.  imsg_read takes one
  * recvmsg through fdmsg_gate_recv_block: MSG_CTRUNC, MSG_TRUNC and every

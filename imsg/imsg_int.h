@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-imsg internals.  struct imsgbuf keeps the classic size and
  * imsg_init cannot fail, and programs fill r.buf and r.wpos themselves

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg: typed frames, file descriptors and peer credentials over Unix
  * domain sockets, safe against a hostile peer.
@@ -30,7 +31,7 @@ extern "C" {
 #endif
 
 /* ------------------------------------------------------------------ */
-/* Wire format, version 1                                              */
+/* Wire format, version 1: src/frame.c                                 */
 /* ------------------------------------------------------------------ */
 
 #define FDMSG_WIRE_VERSION 1u
@@ -78,7 +79,7 @@ FDMSG_API int fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 			       unsigned max_fds, struct fdmsg_hdr *hdr);
 
 /* ------------------------------------------------------------------ */
-/* The connection hello                                                */
+/* The connection hello: src/frame.c (sent and read by src/chan.c)     */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -142,7 +143,7 @@ FDMSG_API int fdmsg_hello_decode(const void *buf, size_t n,
 FDMSG_API int fdmsg_hello_is(const void *buf, size_t n);
 
 /* ------------------------------------------------------------------ */
-/* Bounded buffers                                                     */
+/* Bounded buffers, for applications: src/buf.c                        */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -207,7 +208,7 @@ FDMSG_API size_t fdmsg_rbuf_remaining(const struct fdmsg_rbuf *r);
 FDMSG_API int fdmsg_rbuf_error(const struct fdmsg_rbuf *r);
 
 /* ------------------------------------------------------------------ */
-/* Options                                                             */
+/* Options: src/chan.c                                                 */
 /* ------------------------------------------------------------------ */
 
 /* Switches for fdmsg_opts.flags. */
@@ -232,7 +233,7 @@ struct fdmsg_opts {
 FDMSG_API void fdmsg_opts_init(struct fdmsg_opts *opts);
 
 /* ------------------------------------------------------------------ */
-/* Credentials                                                         */
+/* Credentials: src/sock.c, src/chan.c                                 */
 /* ------------------------------------------------------------------ */
 
 struct fdmsg_cred {
@@ -243,7 +244,7 @@ struct fdmsg_cred {
 };
 
 /* ------------------------------------------------------------------ */
-/* Channel                                                             */
+/* Channel: src/chan.c (its send queue: src/queue.c)                  */
 /* ------------------------------------------------------------------ */
 
 struct fdmsg_chan; /* opaque */
@@ -281,40 +282,14 @@ FDMSG_API int fdmsg_chan_fd(const struct fdmsg_chan *chan);
 #define FDMSG_MORE 0x4u      /* more frames follow: batch this one */
 
 /*
- * Sends one frame: header, then the payload gathered from iov[0..iovcnt),
- * with fds[0..nfds) attached.  Goes straight from the caller's memory
- * when the queue is empty and the socket takes it; what must wait is
- * copied into the queue (descriptors duplicated with F_DUPFD_CLOEXEC).
- * The caller's descriptors are borrowed for the call; with
- * FDMSG_CLOSE_FDS, whatever the outcome, they are given away: closed by
- * the call, or kept by the queue (no duplicate) and closed once the
- * frame is sent or dropped.
- * A frame may carry up to FDMSG_MAX_FDS_CAP descriptors whatever this
- * channel's max_fds (the receiver's max_fds decides); queued frames are
- * batched into one sendmsg only within max(max_fds, the first frame's),
- * on SOCK_STREAM too (a stream write carries the descriptors of every
- * frame starting in it).
- * With FDMSG_MORE (like MSG_MORE) the frame is queued without a write
- * until a whole batch waits (max_batch, or max_frame, bytes; on a
- * datagram socket also max_fds, within max_queue_fds, descriptors), so
- * small frames share one sendmsg; the next send without it, or
- * fdmsg_flush, writes the rest; when the queue cannot take the frame
- * before a whole batch waits, what waits is written first, so it is
- * never -ENOBUFS on a writable socket.  FDMSG_MORE with FDMSG_NO_QUEUE
- * is -EINVAL; with max_queue_fds 0 a frame with descriptors is sent as
- * without it.
- * Once the peer's hello came (fdmsg_peer_info), frames and batches keep
- * within its limits; before it, batches keep within FDMSG_DGRAM_SAFE.
- * Returns 0 sent or queued.  Errors: -EINVAL (bad argument, nfds >
- * FDMSG_MAX_FDS_CAP), -EBADF (a negative descriptor), -EMSGSIZE (frame >
- * max_frame, ours or the peer's hello's), -EPERM (nfds > the peer's
- * hello's max_fds), -ENOBUFS (the queue would pass max_queue bytes or
- * max_queue_fds descriptors), -EAGAIN
- * (FDMSG_NO_QUEUE and the socket is full), -ENOTCONN (a receive-only
- * DGRAM channel), -ESHUTDOWN (fdmsg_shutdown was called), -EPIPE or
- * -ECONNRESET (peer gone), the poison of an earlier receive error, or the
- * kernel's refusal of this frame (-ETOOMANYREFS, -EPERM when the peer
- * refuses descriptors).
+ * Sends one frame, never blocking: a header, the payload gathered from
+ * iov[0..iovcnt), fds[0..nfds) attached.  What the socket does not take
+ * at once is queued (copied, descriptors duplicated) for fdmsg_flush, in
+ * order.  The caller's descriptors are borrowed for the call; with
+ * FDMSG_CLOSE_FDS, whatever the outcome, they are given away (closed by
+ * the call, or kept by the queue until the frame is sent or dropped).
+ * Returns 0 sent or queued, else a negative errno; fdmsg_send(3) gives
+ * the errors, the batching of FDMSG_MORE and the limits of the hello.
  */
 FDMSG_API int fdmsg_send(struct fdmsg_chan *chan, uint32_t type,
 			 uint32_t peerid, const struct iovec *iov,
@@ -429,7 +404,7 @@ FDMSG_API int fdmsg_msg_take_pidfd(struct fdmsg_msg *msg);
 FDMSG_API void fdmsg_msg_release(struct fdmsg_msg *msg);
 
 /* ------------------------------------------------------------------ */
-/* Sockets                                                             */
+/* Sockets: src/sock.c                                                 */
 /* ------------------------------------------------------------------ */
 
 /* type 0 picks the platform's default: SOCK_SEQPACKET (SOCK_STREAM on
@@ -496,7 +471,7 @@ FDMSG_API int fdmsg_connect(const char *path, int type);
 FDMSG_API int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out);
 
 /* ------------------------------------------------------------------ */
-/* Received descriptors                                                */
+/* Received descriptors: src/fdcheck.c                                 */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -532,7 +507,7 @@ FDMSG_API int fdmsg_fd_check_sealed(int fd, size_t min_size);
 FDMSG_API int fdmsg_fd_status(int fd, int *flags);
 
 /* ------------------------------------------------------------------ */
-/* Why a frame was rejected                                            */
+/* Why a frame was rejected: src/explain.c, src/frame.c, src/chan.c   */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -668,7 +643,7 @@ FDMSG_API size_t fdmsg_error_format(const struct fdmsg_error_info *info,
 				    char *buf, size_t len);
 
 /* ------------------------------------------------------------------ */
-/* Version                                                             */
+/* Version: src/version.c                                              */
 /* ------------------------------------------------------------------ */
 
 /*
@@ -685,9 +660,14 @@ FDMSG_API size_t fdmsg_error_format(const struct fdmsg_error_info *info,
 FDMSG_API const char *fdmsg_version(void);
 
 /* ------------------------------------------------------------------ */
+/* Errors: src/error.c                                                 */
+/* ------------------------------------------------------------------ */
 
 /* A static message for any error this library returns (negative errno). */
 FDMSG_API const char *fdmsg_strerror(int err);
+/* The errno's name ("EPROTO") for err of either sign; NULL for 0 and for
+ * a value the library does not know. */
+FDMSG_API const char *fdmsg_errname(int err);
 
 #ifdef __cplusplus
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Bounded buffers: a writer (fixed over caller memory, or growable on the
  * heap up to a cap) and a reader over a span it does not own.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The channel: one connected AF_UNIX socket (SOCK_SEQPACKET, SOCK_STREAM or
  * SOCK_DGRAM) carrying frames with descriptors.  Non-blocking at its core:
@@ -755,12 +756,16 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	}
 	/* read_dgram validated every header: only the fields here, and
 	 * the bounds this function relies on, once more. */
-	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) /* cannot happen */
+	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) { /* cannot happen */
+		CANNOT_HAPPEN();
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
+	}
 	fdmsg_hdr_fields(c->rbuf + c->rpos, &h);
 	if (h.len < FDMSG_HDR_SIZE || h.len > c->rlen - c->rpos ||
-	    h.nfds > c->res.nfds - c->res_next) /* cannot happen */
+	    h.nfds > c->res.nfds - c->res_next) { /* cannot happen */
+		CANNOT_HAPPEN();
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
+	}
 	for (i = 0; i < h.nfds; i++)
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
@@ -1132,8 +1137,10 @@ static void send_hello(struct fdmsg_chan *c)
 	ssize_t n = 0;
 
 	own_hello(c, &h);
-	if (fdmsg_hello_encode(&h, buf) < 0)
-		return; /* cannot happen: the options were checked */
+	if (fdmsg_hello_encode(&h, buf) < 0) {
+		CANNOT_HAPPEN(); /* the options were checked */
+		return;
+	}
 	body.iov_base = buf;
 	body.iov_len = FDMSG_HELLO_SIZE;
 	if (c->type != SOCK_DGRAM) {
@@ -1144,8 +1151,10 @@ static void send_hello(struct fdmsg_chan *c)
 		}
 		if (n < 0)
 			n = 0;
-		if (n > 0 && c->type != SOCK_STREAM)
-			return; /* cannot happen: datagrams are atomic */
+		if (n > 0 && c->type != SOCK_STREAM) {
+			CANNOT_HAPPEN(); /* datagrams are atomic */
+			return;
+		}
 	}
 	if (fdmsg_q_append(&c->tx.q, NULL, &body, 1, (size_t)n, NULL, 0, 0) <
 	    0)

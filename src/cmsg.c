@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The ancillary gate.  Everything a peer controls in a control buffer is
  * untrusted: cmsg_len may be short, unaligned, past the buffer or absurd,
@@ -84,6 +85,7 @@ static int next_rec(const unsigned char *base, size_t total, size_t *pos,
 	if (left < hdr) {
 		/* Header bigger than its aligned struct: cannot happen with
 		 * CMSG_LEN, but keep data inside the buffer regardless. */
+		CANNOT_HAPPEN();
 		r->data = base + total;
 		return REC_BAD;
 	}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The ancillary gate: everything between recvmsg(2) and a descriptor the
  * channel may keep.  fdmsg_gate_check is pure over memory (the cmsg fuzzer

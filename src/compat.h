@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Constants newer than the build host's libc headers, and platform gaps. */
 #ifndef FDMSG_COMPAT_H
 #define FDMSG_COMPAT_H

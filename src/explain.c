@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg_error_format: one line per rule, from a static table.  A small
  * bounded writer rather than snprintf(3): no locale, no allocation, and

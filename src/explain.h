@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Why a read was rejected (fdmsg_chan_error): each rejection site records
  * its rule, the offending value and the limit with one call, on the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Received descriptors: what they are (THREATS.md 27-29).
  *

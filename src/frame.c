@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Wire codec: the 16-byte frame header of DESIGN.md, version 1.
  * Pure over memory: no syscalls, no allocation, so fuzzers drive it

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Internal parts of the wire codec (src/frame.c): with it, the only place
  * that knows where a header's fields lie (DESIGN.md's wire table).

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The send queue: frames the socket could not take yet, as they go on
  * the wire, and their descriptors; the batching and cork rules and the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The send queue (src/queue.c): whole frames back to back as on the wire,
  * so each frame's own header gives its length and descriptor count; no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sockets: socketpair, listen/accept/connect on filesystem paths and Linux
  * abstract names, and the peer's kernel-recorded credentials.

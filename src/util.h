@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Small helpers shared by the layers: descriptor moves, checked sizes. */
 #ifndef FDMSG_UTIL_H
 #define FDMSG_UTIL_H
@@ -9,6 +10,18 @@
 
 #define FDMSG_HIDDEN __attribute__((visibility("hidden")))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/*
+ * A branch the code's own invariants rule out.  A fuzzing build aborts
+ * there, so the fuzzer reports the input that reached it; any other build
+ * takes the branch's safe way out, since nothing in the library aborts.
+ */
+#ifdef FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION
+#include <stdlib.h>
+#define CANNOT_HAPPEN() abort()
+#else
+#define CANNOT_HAPPEN() ((void)0)
+#endif
 
 /* close(2) that keeps errno, for cleanup paths. */
 static inline void close_keep_errno(int fd)

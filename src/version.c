@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* fdmsg_version: the version the library was built as. */
 #include "fdmsg.h"
 

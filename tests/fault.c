@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The wrappers behind -Wl,--wrap=SYM (see fault.h).  Only symbols that
  * the static libraries reference are wrapped (nm -u on glibc 2.36 with

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Fault injection for the library's libc calls (issue 5).
  *

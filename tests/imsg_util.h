@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers of the fdmsg-imsg suites: socketpairs, marked descriptors, raw
  * writes, and draining an imsgbuf. */
 #ifndef FDMSG_IMSG_UTIL_H

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: ISC
 """THREATS 50: no code path of the library uses MSG_PEEK or MSG_OOB.
 
     no_peek.py SRCDIR

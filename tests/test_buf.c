@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Bounded buffers at their edges (empty, exactly full, one past, the cap,
  * SIZE_MAX and wrapping sizes), sticky errors, little-endian vectors, and
@@ -939,4 +940,30 @@ Test(strerror, unknown_codes)
 	cr_assert_str_eq(fdmsg_strerror(INT_MAX), "unknown error");
 	cr_assert_str_eq(fdmsg_strerror(INT_MIN), "unknown error");
 	cr_assert_str_eq(fdmsg_strerror(-INT_MAX), "unknown error");
+}
+
+/* One table names and words every error: each of the library's own has
+ * a name, the same for both signs; a passed-through system error has a
+ * name and no fdmsg wording; 0 and unknown values have none. */
+Test(strerror, errname_same_table)
+{
+	size_t n = sizeof(lib_errors) / sizeof(lib_errors[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		const char *neg = fdmsg_errname(-lib_errors[i]);
+
+		cr_assert_not_null(neg, "errno %d has no name", lib_errors[i]);
+		cr_assert_eq(neg, fdmsg_errname(lib_errors[i]), "errno %d",
+			     lib_errors[i]);
+		cr_assert_eq(neg[0], 'E', "errno %d: %s", lib_errors[i], neg);
+	}
+	cr_assert_str_eq(fdmsg_errname(-EPROTO), "EPROTO");
+	cr_assert_str_eq(fdmsg_errname(EMSGSIZE), "EMSGSIZE");
+	cr_assert_str_eq(fdmsg_errname(-ELOOP), "ELOOP");
+	cr_assert_str_eq(fdmsg_strerror(-ELOOP), "unknown error");
+	cr_assert_null(fdmsg_errname(0));
+	cr_assert_null(fdmsg_errname(9999));
+	cr_assert_null(fdmsg_errname(-9999));
+	cr_assert_null(fdmsg_errname(INT_MIN));
+	cr_assert_null(fdmsg_errname(INT_MAX));
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The channel, functionally, on SOCK_SEQPACKET, SOCK_STREAM and SOCK_DGRAM:
  * round trips (payload sizes, iovecs, descriptors up to 253 with their
@@ -1395,7 +1396,7 @@ TYPES_TEST(send_argument_errors)
 	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	f = new_file();
-	iov[0].iov_base = "x";
+	iov[0].iov_base = (char[]){ "x" };
 	iov[0].iov_len = 1;
 	cr_assert_eq(fdmsg_send(NULL, 1, 1, iov, 1, NULL, 0, 0), -EINVAL);
 	cr_assert_eq(fdmsg_send(a, 1, 1, NULL, 1, NULL, 0, 0), -EINVAL);
@@ -1410,7 +1411,7 @@ TYPES_TEST(send_argument_errors)
 	iov[1].iov_len = 3;
 	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 2, NULL, 0, 0), -EINVAL);
 	iov[0].iov_len = SIZE_MAX;
-	iov[1].iov_base = "y";
+	iov[1].iov_base = (char[]){ "y" };
 	iov[1].iov_len = 2;
 	cr_assert_eq(fdmsg_send(a, 1, 1, iov, 2, NULL, 0, 0), -EMSGSIZE);
 	/* IOV_MAX - 1 caller iovecs fit beside the header; IOV_MAX not. */

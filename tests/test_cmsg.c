@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The ancillary gate, two ways.  gate_shim: forged control buffers that
  * the kernel will never produce (THREATS 5-10), checked with a recording

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Explainable rejections (issue 13): after every receive-side rejection
  * fdmsg_chan_error names the rule, the offending value and the limit, and

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Fault injection (issue 5): every allocation and every syscall the
  * library makes fails, once, at each point of a realistic exchange.

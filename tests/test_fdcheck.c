@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What the received descriptors are (THREATS.md 27-29): each test sends
  * real descriptors over a real channel and checks the received ones with

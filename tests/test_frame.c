@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The wire codec against every rule and boundary of DESIGN.md's wire
  * table: each limit at, below and above, error precedence, short input,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The connection hello between two channels, and between a channel and a
  * raw peer that reads and writes hellos by hand: who greets and who

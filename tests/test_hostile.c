@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Hostile-peer suite: the referee of DESIGN.md against a live channel.
  *

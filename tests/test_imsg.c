@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-imsg on its own (THREATS 60-64): the classic calls, the wire
  * bytes they write, and every input the reader refuses, with the exact
@@ -44,7 +45,8 @@ Test(imsg, compose_writes_the_classic_bytes)
 	FD_GUARD_BEGIN();
 	struct imsgbuf ib;
 	unsigned char got[64], want[64];
-	struct iovec iov[2] = { { "ab", 2 }, { "cde", 3 } };
+	struct iovec iov[2] = { { (char[]){ "ab" }, 2 },
+				{ (char[]){ "cde" }, 3 } };
 	struct ibuf *w;
 	int sv[2];
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-imsg against the classic imsg built from the reference source
  * (-Dimsg_reference, a tmux 3.3a tree): the same struct layouts, the same

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The capture writer and reader (tools/pcapng.c) at the unit level: the
  * blocks' bytes and lengths as written, and the reader against files cut
@@ -483,7 +484,7 @@ Test(pcapng, records_that_lie)
 Test(pcapng, write_error_sticky)
 {
 	struct pcapng_w w;
-	struct iovec iov = { "x", 1 };
+	struct iovec iov = { (char[]){ "x" }, 1 };
 	int p[2];
 
 	FD_GUARD_BEGIN();

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Hostile clients against `fdmsg serve --echo` (path in FDMSG_TOOL), and
  * a load test.  After every attack the server must be alive, its
@@ -1031,7 +1032,7 @@ static void
 fd_flood(int type)
 {
 	struct fdmsg_chan *ch[FD_FLOOD_GOOD];
-	struct iovec iov = { "fd", 2 };
+	struct iovec iov = { (char[]){ "fd" }, 2 };
 	struct fdmsg_msg m = { 0 };
 	struct server s;
 	struct pollfd pfd;
@@ -1205,7 +1206,7 @@ other_uid_client(const char *path, int type)
 	struct fdmsg_msg m = { 0 };
 	struct fdmsg_chan *ch;
 	struct fdmsg_opts o;
-	struct iovec iov = { "other uid", 9 };
+	struct iovec iov = { (char[]){ "other uid" }, 9 };
 	int fd;
 
 	if (setgroups(0, NULL) < 0 || setgid(65534) < 0 || setuid(65534) < 0)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sockets: socketpair, listen/connect/accept on paths and abstract names,
  * what fdmsg_listen finds at its path (THREATS 36), the allow-list of

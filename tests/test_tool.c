@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1), driven as a user would: fork and exec the built tool (path in
  * FDMSG_TOOL), talk to it through the public library and raw sockets,
@@ -1352,7 +1353,7 @@ static struct fdmsg_chan *
 recv_started(struct proc *r, const char *path)
 {
 	struct pollfd pfd = { .fd = -1, .events = POLLIN };
-	struct iovec iov = { "x", 1 };
+	struct iovec iov = { (char[]){ "x" }, 1 };
 	struct fdmsg_chan *ch;
 	char out[OUT_CAP];
 	size_t len = 0;
@@ -1428,7 +1429,7 @@ Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 	cr_assert_eq(lstat(fpath, &file), 0);
 	rename_over(dir, "file", path);
 	{
-		struct iovec iov = { "y", 1 };
+		struct iovec iov = { (char[]){ "y" }, 1 };
 		char out[OUT_CAP], err[OUT_CAP];
 
 		cr_assert_eq(fdmsg_send(ch, 2, 2, &iov, 1, NULL, 0, 0), 0);
@@ -1710,7 +1711,7 @@ Test(tool_sendrecv, hints_on_the_usual_mistakes)
 static int
 try_echo(struct fdmsg_chan *ch, uint32_t id)
 {
-	struct iovec iov = { "x", 1 };
+	struct iovec iov = { (char[]){ "x" }, 1 };
 	struct fdmsg_msg m = { 0 };
 	int r;
 
@@ -1735,7 +1736,7 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	struct proc p;
 	int i, served = 0, shed = 0, fd, r;
 	struct fdmsg_msg m = { 0 };
-	struct iovec iov = { "fd", 2 };
+	struct iovec iov = { (char[]){ "fd" }, 2 };
 
 	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
@@ -1919,7 +1920,7 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], early[OUT_CAP];
 	struct fdmsg_msg m = { 0 };
 	struct fdmsg_chan *ch;
-	struct iovec iov = { "f", 1 };
+	struct iovec iov = { (char[]){ "f" }, 1 };
 	struct proc p;
 	int fd, i, got = 0;
 
@@ -2173,7 +2174,7 @@ client_as(uid_t uid, const char *path, pid_t *pid)
 		struct fdmsg_chan *ch = NULL;
 		struct fdmsg_msg m = { 0 };
 		struct fdmsg_opts o;
-		struct iovec iov = { "x", 1 };
+		struct iovec iov = { (char[]){ "x" }, 1 };
 		int fd, r;
 
 		close(pp[0]);
@@ -2773,7 +2774,7 @@ Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 	struct proxied t;
 	struct fdmsg_chan *ch;
 	struct fdmsg_msg m = { 0 };
-	struct iovec iov = { "x", 1 };
+	struct iovec iov = { (char[]){ "x" }, 1 };
 	int fd;
 
 	FD_GUARD_BEGIN();

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The five use cases fdmsg was built for, each between two processes:
  *  1. libcamera IPC: a payload with many descriptors, the receiver woken by

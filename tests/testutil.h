@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* Helpers shared by the Criterion suites. */
 #ifndef FDMSG_TESTUTIL_H
 #define FDMSG_TESTUTIL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1): the library's own peer, for people debugging a service and
  * for tests that need a real server.  serve lives in serve.c; send, recv
@@ -145,44 +146,17 @@ usage_cmd(const struct cmd *c)
 /* Errors                                                              */
 /* ------------------------------------------------------------------ */
 
-#define E(x) { x, #x }
-static const struct {
-	int code;
-	const char *name;
-} errnames[] = {
-	E(EPROTO), E(EBADMSG), E(EMSGSIZE), E(ENOBUFS), E(EPIPE),
-	E(ECONNRESET), E(ETIMEDOUT), E(EMFILE), E(ENFILE), E(EPERM),
-	E(EACCES), E(EEXIST), E(EADDRINUSE), E(ENAMETOOLONG), E(ENOENT),
-	E(EINVAL), E(ENOTSOCK), E(ECONNREFUSED), E(EAGAIN), E(EBADF),
-	E(ENOMEM), E(EOVERFLOW), E(EAFNOSUPPORT), E(EOPNOTSUPP), E(ESRCH),
-	E(ENOTCONN), E(EINTR), E(EIO), E(EISDIR), E(ENOTDIR), E(ELOOP),
-	E(ENXIO), E(ENODEV), E(EFBIG), E(ENOSPC), E(EROFS), E(ERANGE),
-	E(ECONNABORTED), E(EPROTOTYPE), E(ENOPROTOOPT), E(EPROTONOSUPPORT),
-	E(EADDRNOTAVAIL), E(EDESTADDRREQ), E(EISCONN), E(ENOSYS), E(EBUSY),
-	E(ETXTBSY),
-#ifdef ESHUTDOWN
-	E(ESHUTDOWN),
-#endif
-#ifdef ETOOMANYREFS
-	E(ETOOMANYREFS),
-#endif
-#ifdef ESOCKTNOSUPPORT
-	E(ESOCKTNOSUPPORT),
-#endif
-};
-#undef E
-
+/* The library's errno table names what the tool prints: fdmsg_errname. */
 const char *
 err_name(int err)
 {
 	static char other[24];
-	size_t i;
+	const char *name = fdmsg_errname(err);
 
+	if (name != NULL)
+		return name;
 	if (err < 0 && err != INT_MIN)
 		err = -err;
-	for (i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
-		if (errnames[i].code == err)
-			return errnames[i].name;
 	snprintf(other, sizeof(other), "errno %d", err);
 	return other;
 }

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1) captures: the pcapng blocks proxy writes and decode reads
  * (pcapng.h has the record's table).  The reader takes untrusted files:
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "pcapng.h"
+#include "util.h"
 
 #define BT_SHB 0x0A0D0D0Au
 #define BT_IDB 0x00000001u
@@ -181,8 +183,10 @@ pcapng_w_start(struct pcapng_w *w, int fd, uint16_t linktype,
 	put_opt(&b, PCAPNG_OPT_TSRESOL, &tsresol, 1);
 	put_opt(&b, PCAPNG_OPT_END, NULL, 0);
 	end_block(&b, idb);
-	if (fdmsg_wbuf_error(&b) < 0) /* cannot happen: options are cut */
+	if (fdmsg_wbuf_error(&b) < 0) { /* cannot happen: options are cut */
+		CANNOT_HAPPEN();
 		return w->err = -EOVERFLOW;
+	}
 	return w_bytes(w, fdmsg_wbuf_data(&b), fdmsg_wbuf_len(&b));
 }
 

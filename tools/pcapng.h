@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg(1) captures: a pcapng writer (proxy --capture) and a reader
  * (decode), and the capture record each packet holds.  Not installed.

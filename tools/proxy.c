@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg proxy: relays frames and their descriptors both ways between the
  * clients of LISTEN_PATH and a server at TARGET_PATH, one upstream
@@ -35,6 +36,7 @@
 #include "fdmsg.h"
 #include "pcapng.h"
 #include "tool.h"
+#include "util.h"
 
 #define DEFAULT_MAX_CLIENTS 64u
 #define MAX_MAX_CLIENTS 4096u
@@ -283,6 +285,7 @@ pair_open(struct proxy *x, int cfd)
 		}
 	}
 	if (p == NULL) { /* cannot happen: npairs < max_clients */
+		CANNOT_HAPPEN();
 		close(cfd);
 		return;
 	}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg serve: one process, one event loop (epoll on Linux, poll
  * elsewhere), one channel per client.  A client that breaks the protocol
@@ -59,6 +60,7 @@
 
 #include "fdmsg.h"
 #include "tool.h"
+#include "util.h"
 
 #define DEFAULT_MAX_CLIENTS 256u
 #define DEFAULT_MAX_QUEUE_FDS 64u /* per client: duplicates it may hold */
@@ -619,6 +621,7 @@ client_add(struct server *s, int fd, const struct fdmsg_cred *cr)
 		}
 	}
 	if (c == NULL) { /* cannot happen: nclients < max_clients */
+		CANNOT_HAPPEN();
 		close(fd);
 		return;
 	}

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /* fdmsg(1): what the command files share.  Not installed. */
 #ifndef FDMSG_TOOL_H
 #define FDMSG_TOOL_H

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What imsg.c and imsg-buffer.c from tmux's compat/ directory need of
  * tmux's compat.h: <sys/queue.h> and three OpenBSD functions, written in

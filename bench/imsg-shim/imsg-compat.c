@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * OpenBSD functions imsg uses, for Linux, written from their manual pages.
  */

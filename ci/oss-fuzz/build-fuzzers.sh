@@ -1,4 +1,5 @@
 #!/bin/bash -eu
+# SPDX-License-Identifier: ISC
 # OSS-Fuzz / ClusterFuzzLite build: runs in the base-builder image (or
 # locally through ci/oss-fuzz/local-check) with $CC $CXX $CFLAGS $CXXFLAGS
 # $LIB_FUZZING_ENGINE $SANITIZER $OUT $WORK set by the infrastructure.

@@ -1,3 +1,4 @@
+-- SPDX-License-Identifier: ISC
 -- Wireshark dissector for fdmsg(1) captures (fdmsg proxy --capture FILE).
 --
 -- A capture is a pcapng file whose interface has link type LINKTYPE_USER0

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * fdmsg-imsg: the classic imsg interface (imsg.h 1.5/1.6, as tmux 3.3a and
  * OpenBGPD 7.7 carry it) on fdmsg's receive gate.  Names, signatures,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * What the classic imsg sources take from tmux's compat.h: <sys/queue.h>,
  * freezero, recallocarray and getdtablecount, written here for the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Sizes and offsets of the classic structs, as the reference header lays
  * them out; tests/test_imsg_stock.c compares them with imsg/include/imsg.h.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * Forced in front of the classic imsg sources (-include): every public
  * name becomes stock_NAME, so the reference and fdmsg-imsg link into one

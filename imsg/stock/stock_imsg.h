@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The classic imsg, built from the reference source with its names
  * renamed (rename.h), declared over fdmsg-imsg's structs: the layouts are

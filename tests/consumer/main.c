@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * A program that uses fdmsg the way an outside project does: only the
  * installed <fdmsg.h> and the library, found through pkg-config or a meson

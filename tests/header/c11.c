@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 /*
  * The public header on its own, as strict C11: no GNU extension needed,
  * no warning under -Wall -Wextra -Wpedantic, and its types usable.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: ISC */
 // The public header from C++11: extern "C", no C-only construct, no
 // warning under -Wall -Wextra -Wpedantic.  ci/check-symbols compiles this
 // with -std=c++11 -fsyntax-only.
