@@ -417,6 +417,13 @@ static ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return -errno;
+	/* Per read: bytes alone, nothing to walk or lift (the check below
+	 * would accept them the same way). */
+	if (mh->msg_controllen == 0 &&
+	    !(mh->msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		res->consumed = 1;
+		return n;
+	}
 
 	err = fdmsg_gate_check(gate, mh, res);
 	res->consumed = 1;
