@@ -705,9 +705,8 @@ static int read_dgram(struct fdmsg_chan *c)
 	first = off;
 	/* DESIGN "which error wins": headers in turn, lengths, then fds. */
 	while (off < n) {
-		r = fdmsg_hdr_decode_why(c->rbuf + off, n - off,
-					 c->opts.max_frame, c->opts.max_fds,
-					 &h, &c->why);
+		r = fdmsg_hdr_read(c->rbuf + off, n - off, c->opts.max_frame,
+				   c->opts.max_fds, &h, &c->why);
 		if (r == 0)
 			r = why(c, FDMSG_RULE_CUT, n - off, FDMSG_HDR_SIZE,
 				-EBADMSG);
@@ -798,8 +797,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		c->rpos += FDMSG_HELLO_SIZE;
 		return 2;
 	}
-	r = fdmsg_hdr_decode_why(c->rbuf + c->rpos, avail, c->opts.max_frame,
-				 c->opts.max_fds, &h, &c->why);
+	r = fdmsg_hdr_read(c->rbuf + c->rpos, avail, c->opts.max_frame,
+			   c->opts.max_fds, &h, &c->why);
 	if (r < 0)
 		return poison(c, r);
 	if (r == 0)
@@ -957,10 +956,10 @@ static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	}
 }
 
-int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
+/* fdmsg_recv once its arguments are checked; inline in both entry
+ * points, once per frame. */
+static inline int chan_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 {
-	if (chan == NULL || msg == NULL)
-		return -EINVAL;
 	/* Per frame: nothing to close is the common case. */
 	if (chan->m_nfds > 0 || chan->mpidfd >= 0)
 		release_cur(chan);
@@ -973,6 +972,13 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 	if (chan->type == SOCK_STREAM)
 		return recv_stream(chan, msg);
 	return recv_dgram(chan, msg);
+}
+
+int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
+{
+	if (chan == NULL || msg == NULL)
+		return -EINVAL;
+	return chan_recv(chan, msg);
 }
 
 int fdmsg_chan_error(const struct fdmsg_chan *chan,
@@ -1481,7 +1487,7 @@ int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 		 * polls: measured, EAGAIN + poll + read costs less CPU
 		 * there than a blocking read (bench/, ping-pong). */
 		chan->rd_block = timeout_ms < 0 && chan->type != SOCK_STREAM;
-		r = fdmsg_recv(chan, msg);
+		r = chan_recv(chan, msg);
 		chan->rd_block = 0;
 		if (r != -EAGAIN)
 			return r;
