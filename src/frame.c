@@ -26,12 +26,7 @@ fdmsg_hdr_encode(const struct fdmsg_hdr *hdr, uint8_t out[FDMSG_HDR_SIZE])
 	    hdr->len < FDMSG_HDR_SIZE)
 		return -EINVAL;
 
-	out[OFF_VERSION] = hdr->version;
-	out[OFF_NFDS] = hdr->nfds;
-	le16_store(out + OFF_FLAGS, hdr->flags);
-	le32_store(out + OFF_LEN, hdr->len);
-	le32_store(out + OFF_TYPE, hdr->type);
-	le32_store(out + OFF_PEERID, hdr->peerid);
+	fdmsg_hdr_put(hdr, out);
 	return FDMSG_HDR_SIZE;
 }
 

@@ -77,6 +77,19 @@ static inline void fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
 	h->peerid = le32_load(p + OFF_PEERID);
 }
 
+/* Writes a header the sender built itself (version, flags 0, len at
+ * least a header's: fdmsg_hdr_encode checks them for its callers).
+ * Inline: once per frame sent. */
+static inline void fdmsg_hdr_put(const struct fdmsg_hdr *h, uint8_t *p)
+{
+	p[OFF_VERSION] = h->version;
+	p[OFF_NFDS] = h->nfds;
+	le16_store(p + OFF_FLAGS, h->flags);
+	le32_store(p + OFF_LEN, h->len);
+	le32_store(p + OFF_TYPE, h->type);
+	le32_store(p + OFF_PEERID, h->peerid);
+}
+
 /*
  * Stream: the descriptors the frames beginning in p[0..n) declare, a
  * frame at p[0] first, each counted at most cap; a frame whose nfds byte
