@@ -897,7 +897,9 @@ static int read_stream(struct fdmsg_chan *c)
 
 	/* Drop the frames handed out: the partial frame moves to the front. */
 	if (c->rpos > 0) {
-		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		if (c->rlen > c->rpos) /* else no call: per read */
+			memmove(c->rbuf, c->rbuf + c->rpos,
+				c->rlen - c->rpos);
 		c->rbase += c->rpos;
 		c->rlen -= c->rpos;
 		c->rpos = 0;
@@ -966,11 +968,14 @@ static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	int r;
 
 	for (;;) {
-		r = stream_frame(c, msg);
-		if (r <= 0)
-			return r;
-		if (r == 2)
-			continue;
+		/* Nothing buffered holds no frame: read at once. */
+		if (c->rlen > c->rpos) {
+			r = stream_frame(c, msg);
+			if (r <= 0)
+				return r;
+			if (r == 2)
+				continue;
+		}
 		if ((r = read_stream(c)) < 0)
 			return r;
 	}
@@ -1427,8 +1432,13 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if ((flags & FDMSG_MORE) &&
 	    (nfds == 0 || chan->opts.max_queue_fds > 0)) {
 		/* Corked: behind the queue, written once a whole batch
-		 * waits (or by the next send without it, or a flush). */
-		r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags, &given);
+		 * waits (or by the next send without it, or a flush).  No
+		 * descriptors is the common case: inline. */
+		if (nfds == 0)
+			r = fdmsg_q_put(q, &h, iov, iovcnt);
+		else
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+				    &given);
 		if (r == -ENOBUFS && !fdmsg_q_empty(q)) {
 			/* A batch that can never fill (max_batch past
 			 * max_queue, descriptors past max_queue_fds):
