@@ -1009,7 +1009,7 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
 }
 
 /*
- * Per frame, inline in both entry points: the next frame of a datagram
+ * Per frame, inline in both entry points: the next frame of what was
  * read already, when nothing else is to be done first (descriptors or a
  * pidfd of the last message to close, an error or end to report); else
  * chan_recv.
@@ -1017,10 +1017,15 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
 static inline int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 			    int block)
 {
-	if (c->type != SOCK_STREAM && c->rpos < c->rlen && c->m_nfds == 0 &&
-	    c->mpidfd < 0 && !c->poison && !atomic_load(&c->shut) &&
-	    !c->ended)
-		return dgram_frame(c, msg);
+	if (c->rpos < c->rlen && c->m_nfds == 0 && c->mpidfd < 0 &&
+	    !c->poison && !atomic_load(&c->shut) && !c->ended) {
+		if (c->type != SOCK_STREAM)
+			return dgram_frame(c, msg);
+		/* A stream frame buffered whole; else (more bytes, a
+		 * hello, an error, which poisons) the general path. */
+		if (stream_frame(c, msg) == 0)
+			return 0;
+	}
 	return chan_recv(c, msg, block);
 }
 

@@ -19,10 +19,12 @@
 /* close(2) that keeps errno, for cleanup paths. */
 static inline void close_keep_errno(int fd)
 {
-	int saved = errno;
+	int saved;
 
-	if (fd >= 0)
-		(void)close(fd);
+	if (fd < 0)
+		return; /* errno untouched: no call to find it */
+	saved = errno;
+	(void)close(fd);
 	errno = saved;
 }
 
