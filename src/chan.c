@@ -156,6 +156,13 @@ struct fdmsg_chan {
 		 * frame. */
 		size_t more_bytes;
 		size_t more_fds;
+		/* What the options and the peer's hello allow, set by
+		 * send_limits: read once per frame. */
+		size_t max_plen;    /* payload bytes of one frame */
+		size_t peer_fds;    /* descriptors of one frame the peer
+				       takes (its hello's; else the cap) */
+		size_t batch_fds;   /* batch_fds() */
+		struct fdmsg_qlim lim; /* lim.bytes: batch_bytes() */
 	} tx;
 };
 
@@ -346,6 +353,7 @@ static int set_sockopts(int fd, const struct fdmsg_opts *o)
 static void drop_received(struct fdmsg_chan *c);
 static void release_cur(struct fdmsg_chan *c);
 static void send_hello(struct fdmsg_chan *c);
+static void send_limits(struct fdmsg_chan *c);
 
 static void chan_destroy(struct fdmsg_chan *c)
 {
@@ -418,6 +426,7 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->gate.close_fd = NULL;
 	atomic_init(&c->shut, 0);
 	fdmsg_q_init(&c->tx.q, o.max_queue, o.max_queue_fds);
+	send_limits(c);
 
 	/* A stream reads only while no whole frame is buffered (or a
 	 * hello).  A datagram of FDMSG_DGRAM_SAFE bytes fits every
@@ -546,8 +555,9 @@ static int bad_read(struct fdmsg_chan *c, int err)
 	return err;
 }
 
-static void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
-		     const struct fdmsg_hdr *h, const uint8_t *frame)
+static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+				 const struct fdmsg_hdr *h,
+				 const uint8_t *frame)
 {
 	c->app_rcvd = 1;
 	msg->type = h->type;
@@ -655,6 +665,7 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 			   h.max_version, -EPROTONOSUPPORT);
 	c->peer = h;
 	c->peer_hello = 1;
+	send_limits(c);
 	if (!c->hello_sent && !c->app_sent &&
 	    !(c->cflags & FDMSG_CHAN_NO_HELLO))
 		send_hello(c);
@@ -706,9 +717,8 @@ static int read_dgram(struct fdmsg_chan *c)
 	first = off;
 	/* DESIGN "which error wins": headers in turn, lengths, then fds. */
 	while (off < n) {
-		r = fdmsg_hdr_decode_why(c->rbuf + off, n - off,
-					 c->opts.max_frame, c->opts.max_fds,
-					 &h, &c->why);
+		r = fdmsg_hdr_read(c->rbuf + off, n - off, c->opts.max_frame,
+				   c->opts.max_fds, &h, &c->why);
 		if (r == 0)
 			r = why(c, FDMSG_RULE_CUT, n - off, FDMSG_HDR_SIZE,
 				-EBADMSG);
@@ -742,18 +752,14 @@ bad:
 	return bad_read(c, r);
 }
 
-static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+/* SEQPACKET, DGRAM: hands out the next frame of the datagram read
+ * (rpos < rlen).  Inline: per frame. */
+static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
+				    struct fdmsg_msg *msg)
 {
 	struct fdmsg_hdr h;
 	unsigned i;
-	int r;
 
-	/* A datagram that held only a hello leaves nothing: read on. */
-	while (c->rpos >= c->rlen) {
-		c->rpos = c->rlen = 0;
-		if ((r = read_dgram(c)) < 0)
-			return r;
-	}
 	/* read_dgram validated every header: only the fields here, and
 	 * the bounds this function relies on, once more. */
 	if (c->rlen - c->rpos < FDMSG_HDR_SIZE) { /* cannot happen */
@@ -782,6 +788,19 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	return 0;
 }
 
+static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+{
+	int r;
+
+	/* A datagram that held only a hello leaves nothing: read on. */
+	while (c->rpos >= c->rlen) {
+		c->rpos = c->rlen = 0;
+		if ((r = read_dgram(c)) < 0)
+			return r;
+	}
+	return dgram_frame(c, msg);
+}
+
 /*
  * STREAM: hands out the frame at the front of the buffer.  0: handed
  * out; 1: more bytes are needed; 2: a hello was taken, look again;
@@ -803,8 +822,8 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 		c->rpos += FDMSG_HELLO_SIZE;
 		return 2;
 	}
-	r = fdmsg_hdr_decode_why(c->rbuf + c->rpos, avail, c->opts.max_frame,
-				 c->opts.max_fds, &h, &c->why);
+	r = fdmsg_hdr_read(c->rbuf + c->rpos, avail, c->opts.max_frame,
+			   c->opts.max_fds, &h, &c->why);
 	if (r < 0)
 		return poison(c, r);
 	if (r == 0)
@@ -883,7 +902,9 @@ static int read_stream(struct fdmsg_chan *c)
 
 	/* Drop the frames handed out: the partial frame moves to the front. */
 	if (c->rpos > 0) {
-		memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+		if (c->rlen > c->rpos) /* else no call: per read */
+			memmove(c->rbuf, c->rbuf + c->rpos,
+				c->rlen - c->rpos);
 		c->rbase += c->rpos;
 		c->rlen -= c->rpos;
 		c->rpos = 0;
@@ -952,20 +973,28 @@ static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	int r;
 
 	for (;;) {
-		r = stream_frame(c, msg);
-		if (r <= 0)
-			return r;
-		if (r == 2)
-			continue;
+		/* Nothing buffered holds no frame: read at once. */
+		if (c->rlen > c->rpos) {
+			r = stream_frame(c, msg);
+			if (r <= 0)
+				return r;
+			if (r == 2)
+				continue;
+		}
 		if ((r = read_stream(c)) < 0)
 			return r;
 	}
 }
 
-int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
+/* fdmsg_recv once its arguments are checked; block: reads may block
+ * (rd_block).  Out of line: recv_next hands out a buffered datagram
+ * frame without it. */
+static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
+				    struct fdmsg_msg *msg, int block)
 {
-	if (chan == NULL || msg == NULL)
-		return -EINVAL;
+	int r;
+
+
 	/* Per frame: nothing to close is the common case. */
 	if (chan->m_nfds > 0 || chan->mpidfd >= 0)
 		release_cur(chan);
@@ -975,9 +1004,41 @@ int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 		return -ESHUTDOWN;
 	if (chan->ended)
 		return -EPIPE;
+	chan->rd_block = block;
 	if (chan->type == SOCK_STREAM)
-		return recv_stream(chan, msg);
-	return recv_dgram(chan, msg);
+		r = recv_stream(chan, msg);
+	else
+		r = recv_dgram(chan, msg);
+	chan->rd_block = 0;
+	return r;
+}
+
+/*
+ * Per frame, inline in both entry points: the next frame of what was
+ * read already, when nothing else is to be done first (descriptors or a
+ * pidfd of the last message to close, an error or end to report); else
+ * chan_recv.
+ */
+static inline int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+			    int block)
+{
+	if (c->rpos < c->rlen && c->m_nfds == 0 && c->mpidfd < 0 &&
+	    !c->poison && !atomic_load(&c->shut) && !c->ended) {
+		if (c->type != SOCK_STREAM)
+			return dgram_frame(c, msg);
+		/* A stream frame buffered whole; else (more bytes, a
+		 * hello, an error, which poisons) the general path. */
+		if (stream_frame(c, msg) == 0)
+			return 0;
+	}
+	return chan_recv(c, msg, block);
+}
+
+int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
+{
+	if (chan == NULL || msg == NULL)
+		return -EINVAL;
+	return recv_next(chan, msg, 0);
 }
 
 int fdmsg_chan_error(const struct fdmsg_chan *chan,
@@ -1079,34 +1140,45 @@ static size_t batch_fds(const struct fdmsg_chan *c)
 							 c->opts.max_queue_fds;
 }
 
+/* The send side's limits, from the options and the peer's hello: at
+ * creation and when the hello arrives. */
+static void send_limits(struct fdmsg_chan *c)
+{
+	size_t plen = c->opts.max_frame - FDMSG_HDR_SIZE;
+
+	if (c->peer_hello && c->peer.max_frame - FDMSG_HDR_SIZE < plen)
+		plen = c->peer.max_frame - FDMSG_HDR_SIZE;
+	c->tx.max_plen = plen;
+	c->tx.peer_fds = c->peer_hello ? c->peer.max_fds : FDMSG_MAX_FDS_CAP;
+	c->tx.batch_fds = batch_fds(c);
+	c->tx.lim.fd = c->fd;
+	c->tx.lim.stream = c->type == SOCK_STREAM;
+	c->tx.lim.bytes = batch_bytes(c);
+	/* What one read of the peer takes: its hello's max_fds, else, as
+	 * the two ends agree without one, ours. */
+	c->tx.lim.fds = c->peer_hello ? c->peer.max_fds : c->opts.max_fds;
+}
+
 /* FDMSG_MORE: a whole batch waits, so a write would be a full one. */
 static int batch_whole(const struct fdmsg_chan *c)
 {
-	return fdmsg_q_whole(&c->tx.q, batch_bytes(c), batch_fds(c));
+	return fdmsg_q_whole(&c->tx.q, c->tx.lim.bytes, c->tx.batch_fds);
 }
 
 /* FDMSG_MORE and a full socket: try again one batch later, not at every
  * frame. */
 static void more_later(struct fdmsg_chan *c)
 {
-	c->tx.more_bytes = fdmsg_q_bytes(&c->tx.q) + batch_bytes(c);
-	c->tx.more_fds = batch_fds(c) > 0 ?
-				 fdmsg_q_nfds(&c->tx.q) + batch_fds(c) :
+	c->tx.more_bytes = fdmsg_q_bytes(&c->tx.q) + c->tx.lim.bytes;
+	c->tx.more_fds = c->tx.batch_fds > 0 ?
+				 fdmsg_q_nfds(&c->tx.q) + c->tx.batch_fds :
 				 SIZE_MAX;
 }
 
 /* whole: write only while a whole batch waits (FDMSG_MORE). */
 static int flush_queue(struct fdmsg_chan *c, int whole)
 {
-	struct fdmsg_qlim lim;
-
-	lim.fd = c->fd;
-	lim.stream = c->type == SOCK_STREAM;
-	lim.bytes = batch_bytes(c);
-	/* What one read of the peer takes: its hello's max_fds, else, as
-	 * the two ends agree without one, ours. */
-	lim.fds = c->peer_hello ? c->peer.max_fds : c->opts.max_fds;
-	return fdmsg_q_flush(&c->tx.q, &lim, whole, batch_fds(c));
+	return fdmsg_q_flush(&c->tx.q, &c->tx.lim, whole, c->tx.batch_fds);
 }
 
 /* Our hello goes first (the queue is empty: nothing was sent yet). */
@@ -1247,6 +1319,10 @@ static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 {
 	int r;
 
+	if (nfds == 0) {
+		r = fdmsg_q_put(&c->tx.q, h, iov, iovcnt);
+		return r < 0 ? r : 0;
+	}
 	r = fdmsg_q_append(&c->tx.q, h, iov, iovcnt, 0, fds, nfds,
 			   (flags & FDMSG_CLOSE_FDS) != 0);
 	if (r > 0)
@@ -1271,7 +1347,10 @@ static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
 	}
 	v[0].iov_base = (void *)(uintptr_t)hdr;
 	v[0].iov_len = FDMSG_HDR_SIZE;
-	if (iovcnt > 0)
+	/* One iovec is the common case: no memcpy call for it. */
+	if (iovcnt == 1)
+		v[1] = iov[0];
+	else if (iovcnt > 1)
 		memcpy(v + 1, iov, iovcnt * sizeof(*iov));
 	/* A stream frame must never be left half sent: make room for the
 	 * rest of a short write before writing. */
@@ -1327,13 +1406,12 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	if (plen > chan->opts.max_frame - FDMSG_HDR_SIZE ||
-	    (chan->peer_hello &&
-	     plen > chan->peer.max_frame - FDMSG_HDR_SIZE)) {
+	/* Within our max_frame and the peer's. */
+	if (plen > chan->tx.max_plen) {
 		r = -EMSGSIZE;
 		goto out;
 	}
-	if (chan->peer_hello && nfds > chan->peer.max_fds) {
+	if (nfds > chan->tx.peer_fds) {
 		r = -EPERM; /* the peer said it takes fewer */
 		goto out;
 	}
@@ -1356,9 +1434,9 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		goto out;
 	}
 
-	memset(&h, 0, sizeof(h));
 	h.version = FDMSG_WIRE_VERSION;
 	h.nfds = (uint8_t)nfds;
+	h.flags = 0;
 	h.len = (uint32_t)(FDMSG_HDR_SIZE + plen);
 	h.type = type;
 	h.peerid = peerid;
@@ -1368,8 +1446,13 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if ((flags & FDMSG_MORE) &&
 	    (nfds == 0 || chan->opts.max_queue_fds > 0)) {
 		/* Corked: behind the queue, written once a whole batch
-		 * waits (or by the next send without it, or a flush). */
-		r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags, &given);
+		 * waits (or by the next send without it, or a flush).  No
+		 * descriptors is the common case: inline. */
+		if (nfds == 0)
+			r = fdmsg_q_put(q, &h, iov, iovcnt);
+		else
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+				    &given);
 		if (r == -ENOBUFS && !fdmsg_q_empty(q)) {
 			/* A batch that can never fill (max_batch past
 			 * max_queue, descriptors past max_queue_fds):
@@ -1413,8 +1496,7 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	if ((r = fdmsg_hdr_encode(&h, hdr)) < 0)
-		goto out;
+	fdmsg_hdr_put(&h, hdr);
 	r = send_direct(chan, hdr, &h, iov, iovcnt, fds, nfds);
 	if (r == 1)
 		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
@@ -1489,9 +1571,8 @@ int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 		 * non-blocking one says EAGAIN and is polled.  A stream
 		 * polls: measured, EAGAIN + poll + read costs less CPU
 		 * there than a blocking read (bench/, ping-pong). */
-		chan->rd_block = timeout_ms < 0 && chan->type != SOCK_STREAM;
-		r = fdmsg_recv(chan, msg);
-		chan->rd_block = 0;
+		r = recv_next(chan, msg,
+			      timeout_ms < 0 && chan->type != SOCK_STREAM);
 		if (r != -EAGAIN)
 			return r;
 		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)

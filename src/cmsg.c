@@ -405,20 +405,16 @@ static int set_cloexec(int fd)
 }
 #endif
 
-static ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
-			 struct msghdr *mh, struct fdmsg_gate_result *res,
-			 int flags)
+/* After a recvmsg that brought ancillary data (or a truncation flag):
+ * the check, then every accepted descriptor lifted above stdio.  Out of
+ * line: a read of bytes alone returns without it. */
+static FDMSG_NOINLINE ssize_t gate_finish(const struct fdmsg_gate *gate,
+					  const struct msghdr *mh,
+					  struct fdmsg_gate_result *res,
+					  ssize_t n)
 {
-	ssize_t n;
 	unsigned i;
 	int err;
-
-	res_init(res);
-	do
-		n = recvmsg(fd, mh, flags | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
 
 	err = fdmsg_gate_check(gate, mh, res);
 	res->consumed = 1;
@@ -449,6 +445,28 @@ fail:
 	fdmsg_gate_discard(gate, res);
 	res->consumed = 1;
 	return err;
+}
+
+static FDMSG_INLINE ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
+				      struct msghdr *mh,
+				      struct fdmsg_gate_result *res, int flags)
+{
+	ssize_t n;
+
+	res_init(res);
+	do
+		n = recvmsg(fd, mh, flags | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* Per read: bytes alone, nothing to walk or lift (gate_finish
+	 * would accept them the same way). */
+	if (mh->msg_controllen == 0 &&
+	    !(mh->msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		res->consumed = 1;
+		return n;
+	}
+	return gate_finish(gate, mh, res, n);
 }
 
 ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,

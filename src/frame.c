@@ -14,8 +14,8 @@
 #include "frame.h"
 #include "util.h"
 
-/* The header's field offsets are in frame.h, with the one reader of a
- * validated header that the queue and the receive paths inline. */
+/* The header's field offsets and rules are in frame.h, with the readers
+ * that the queue and the receive paths inline. */
 
 int
 fdmsg_hdr_encode(const struct fdmsg_hdr *hdr, uint8_t out[FDMSG_HDR_SIZE])
@@ -27,54 +27,7 @@ fdmsg_hdr_encode(const struct fdmsg_hdr *hdr, uint8_t out[FDMSG_HDR_SIZE])
 	    hdr->len < FDMSG_HDR_SIZE)
 		return -EINVAL;
 
-	out[OFF_VERSION] = hdr->version;
-	out[OFF_NFDS] = hdr->nfds;
-	le16_store(out + OFF_FLAGS, hdr->flags);
-	le32_store(out + OFF_LEN, hdr->len);
-	le32_store(out + OFF_TYPE, hdr->type);
-	le32_store(out + OFF_PEERID, hdr->peerid);
-	return FDMSG_HDR_SIZE;
-}
-
-/* Inlined into both entry points: the plain decode pays nothing for the
- * rule it does not record. */
-static inline int
-hdr_decode(const void *buf, size_t n, uint32_t max_frame, unsigned max_fds,
-	   struct fdmsg_hdr *hdr, struct fdmsg_error_info *why)
-{
-	const uint8_t *p = buf;
-	uint16_t flags;
-	uint32_t len;
-
-	if (n < FDMSG_HDR_SIZE)
-		return 0;
-	if (p == NULL || hdr == NULL)
-		return -EINVAL;
-
-	/* The wire table's order decides which error wins. */
-	if (p[OFF_VERSION] != FDMSG_WIRE_VERSION)
-		return fdmsg_why(why, FDMSG_RULE_VERSION, p[OFF_VERSION],
-				 FDMSG_WIRE_VERSION, -EBADMSG);
-	if (p[OFF_NFDS] > max_fds)
-		return fdmsg_why(why, FDMSG_RULE_NFDS, p[OFF_NFDS], max_fds,
-				 -EPROTO);
-	flags = le16_load(p + OFF_FLAGS);
-	if (flags != 0)
-		return fdmsg_why(why, FDMSG_RULE_FLAGS, flags, 0, -EBADMSG);
-	len = le32_load(p + OFF_LEN);
-	if (len < FDMSG_HDR_SIZE)
-		return fdmsg_why(why, FDMSG_RULE_LEN_SHORT, len,
-				 FDMSG_HDR_SIZE, -EBADMSG);
-	if (len > max_frame)
-		return fdmsg_why(why, FDMSG_RULE_LEN_MAX, len, max_frame,
-				 -EMSGSIZE);
-
-	hdr->version = p[OFF_VERSION];
-	hdr->nfds = p[OFF_NFDS];
-	hdr->flags = flags;
-	hdr->len = len;
-	hdr->type = le32_load(p + OFF_TYPE);
-	hdr->peerid = le32_load(p + OFF_PEERID);
+	fdmsg_hdr_put(hdr, out);
 	return FDMSG_HDR_SIZE;
 }
 
@@ -82,7 +35,9 @@ int
 fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 		 unsigned max_fds, struct fdmsg_hdr *hdr)
 {
-	return hdr_decode(buf, n, max_frame, max_fds, hdr, NULL);
+	if (n >= FDMSG_HDR_SIZE && (buf == NULL || hdr == NULL))
+		return -EINVAL;
+	return fdmsg_hdr_read(buf, n, max_frame, max_fds, hdr, NULL);
 }
 
 int
@@ -90,7 +45,9 @@ fdmsg_hdr_decode_why(const void *buf, size_t n, uint32_t max_frame,
 		     unsigned max_fds, struct fdmsg_hdr *hdr,
 		     struct fdmsg_error_info *why)
 {
-	return hdr_decode(buf, n, max_frame, max_fds, hdr, why);
+	if (n >= FDMSG_HDR_SIZE && (buf == NULL || hdr == NULL))
+		return -EINVAL;
+	return fdmsg_hdr_read(buf, n, max_frame, max_fds, hdr, why);
 }
 
 size_t

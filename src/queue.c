@@ -281,8 +281,7 @@ int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 		return r;
 	dst = q->bytes.p + at;
 	if (h != NULL) {
-		if ((r = fdmsg_hdr_encode(h, dst)) < 0)
-			return r;
+		fdmsg_hdr_put(h, dst);
 		dst += FDMSG_HDR_SIZE;
 	}
 	own = own && (nfds < 2 || !repeats(fds, nfds));
@@ -298,13 +297,7 @@ int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 			return r;
 		}
 	}
-	/* An iovec {NULL, 0} is legal: memcpy must not see its NULL. */
-	for (i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_len == 0)
-			continue;
-		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
-		dst += iov[i].iov_len;
-	}
+	fdmsg_q_copy(dst, iov, iovcnt);
 	if (sent > 0) {
 		q->sent = sent;
 		q->gone = len;

@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
 #include "fdmsg.h"
+#include "frame.h"
 #include "util.h"
 
 /* Growable array whose live elements are [head, end). */
@@ -136,6 +138,42 @@ FDMSG_HIDDEN int fdmsg_q_append(struct fdmsg_queue *q,
 				const struct iovec *iov, size_t iovcnt,
 				size_t sent, const int *fds, size_t nfds,
 				int own);
+
+/* The payload iov, copied to dst. */
+static inline void fdmsg_q_copy(uint8_t *dst, const struct iovec *iov,
+			  size_t iovcnt)
+{
+	size_t i;
+
+	/* An iovec {NULL, 0} is legal: memcpy must not see its NULL. */
+	for (i = 0; i < iovcnt; i++) {
+		if (iov[i].iov_len == 0)
+			continue;
+		memcpy(dst, iov[i].iov_base, iov[i].iov_len);
+		dst += iov[i].iov_len;
+	}
+}
+
+/*
+ * fdmsg_q_append of a frame without descriptors, inline where it fits
+ * after region A: per frame queued, the common case, which neither
+ * allocates nor moves anything.
+ */
+static inline int fdmsg_q_put(struct fdmsg_queue *q,
+			      const struct fdmsg_hdr *h,
+			      const struct iovec *iov, size_t iovcnt)
+{
+	uint8_t *dst;
+
+	if (q->bytes.wend != 0 || h->len > q->bytes.cap - q->bytes.end ||
+	    h->len > q->max_bytes - fdmsg_q_bytes(q))
+		return fdmsg_q_append(q, h, iov, iovcnt, 0, NULL, 0, 0);
+	dst = q->bytes.p + q->bytes.end;
+	fdmsg_hdr_put(h, dst);
+	fdmsg_q_copy(dst + FDMSG_HDR_SIZE, iov, iovcnt);
+	q->bytes.end += h->len;
+	return 0;
+}
 
 /* Drops the head frame: its unsent bytes and its descriptors. */
 FDMSG_HIDDEN void fdmsg_q_drop_head(struct fdmsg_queue *q);

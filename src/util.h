@@ -6,9 +6,15 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <unistd.h>
 
 #define FDMSG_HIDDEN __attribute__((visibility("hidden")))
+/* Per-frame code: a slow path kept out of the function that calls it,
+ * so that one stays small (fewer registers saved per call), and the
+ * fast path folded into its callers whatever the compiler guesses. */
+#define FDMSG_NOINLINE __attribute__((noinline))
+#define FDMSG_INLINE inline __attribute__((always_inline))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 /*
@@ -26,10 +32,12 @@
 /* close(2) that keeps errno, for cleanup paths. */
 static inline void close_keep_errno(int fd)
 {
-	int saved = errno;
+	int saved;
 
-	if (fd >= 0)
-		(void)close(fd);
+	if (fd < 0)
+		return; /* errno untouched: no call to find it */
+	saved = errno;
+	(void)close(fd);
 	errno = saved;
 }
 
@@ -72,16 +80,31 @@ static inline int size_mul(size_t a, size_t b, size_t *out)
 	return 0;
 }
 
-/* Little-endian loads and stores, whatever the host. */
+/* Little-endian loads and stores, whatever the host: one unaligned
+ * move each where the host is little-endian (compilers merge memcpy of a
+ * word, not always the same bytes assembled one by one). */
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define FDMSG_LE16(v) __builtin_bswap16(v)
+#define FDMSG_LE32(v) __builtin_bswap32(v)
+#else
+#define FDMSG_LE16(v) (v)
+#define FDMSG_LE32(v) (v)
+#endif
+
 static inline uint16_t le16_load(const uint8_t *p)
 {
-	return (uint16_t)(p[0] | (uint16_t)p[1] << 8);
+	uint16_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return FDMSG_LE16(v);
 }
 
 static inline uint32_t le32_load(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return FDMSG_LE32(v);
 }
 
 static inline uint64_t le64_load(const uint8_t *p)
@@ -91,16 +114,14 @@ static inline uint64_t le64_load(const uint8_t *p)
 
 static inline void le16_store(uint8_t *p, uint16_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
+	v = FDMSG_LE16(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void le32_store(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
+	v = FDMSG_LE32(v);
+	memcpy(p, &v, sizeof(v));
 }
 
 static inline void le64_store(uint8_t *p, uint64_t v)
