@@ -1,11 +1,13 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""Totals every meson testlog.json given: each TAP subtest counts once
+"""usage: ci/summary.py [--extra-passed=N] [--extra-failed=N]
+                     [--extra-skipped=N] TESTLOG.json...
+
+Totals every meson testlog.json given: each TAP subtest counts once
 (`ok` passed, `not ok` failed, `# SKIP` skipped); a test without TAP counts
 once by its result.  Prints one line per log and a last plain line
-`N passed, M failed, K skipped` that CI reads.  --extra-passed=N and
---extra-failed=N and --extra-skipped=N add checks that are not meson tests (scripts run by
-ci/test)."""
+`N passed, M failed, K skipped` that CI reads.  The --extra-* options add
+checks that are not meson tests (scripts run by ci/test)."""
 import json
 import re
 import sys
@@ -64,6 +66,9 @@ def main(paths):
 if __name__ == '__main__':
     extra = {'--extra-passed': 0, '--extra-failed': 0, '--extra-skipped': 0}
     args = sys.argv[1:]
+    if args[:1] in (['-h'], ['--help']):
+        print(__doc__)
+        sys.exit(0)
     while args and args[0].split('=', 1)[0] in extra:
         k, v = args.pop(0).split('=', 1)
         extra[k] = int(v)

@@ -1,7 +1,12 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: ISC
-"""Reads the per-process logs of `valgrind --log-file=DIR/vg.%p.log
---track-fds=yes --trace-children=yes` and fails on:
+"""The one reader of valgrind's per-process logs (ci/test, ci/soak): the
+logs of `meson test --setup=valgrind` (meson.build: --log-file=
+meson-logs/valgrind/vg.%p.log, --track-fds=yes, --trace-children=yes).
+
+  ci/valgrind-check.py [--whole REGEX] DIR
+
+Fails on:
   - a memory error in any process (invalid read/write, uninitialised use,
     bad free, bad syscall parameter);
   - a definite leak, or a descriptor opened by this project's code (a
@@ -10,7 +15,11 @@
     a runner re-executes (depth 1).  Deeper processes are children a test
     forked; they exit holding what their parent held, by design.  The test
     framework's own descriptors (Criterion's pipes and arenas) are not the
-    project's."""
+    project's;
+  - with --whole REGEX, in a process whose command line matches REGEX (a
+    program under test, such as `fdmsg serve`), at any depth: a definite
+    leak or any descriptor above 2 it did not inherit, left open at exit;
+    and no such process at all (the program did not run under valgrind)."""
 import glob
 import os
 import re
@@ -38,7 +47,9 @@ ERR = re.compile(r'==\d+== (Invalid (read|write|free)|Mismatched free|'
 
 def parse(path):
     pid = ppid = None
+    command = ''
     fds = []
+    own = []
     lost = 0
     errors = []
     cur = None
@@ -48,6 +59,9 @@ def parse(path):
         m = re.match(r'==(\d+)== Parent PID: (\d+)', line)
         if m:
             pid, ppid = int(m.group(1)), int(m.group(2))
+        m = re.match(r'==\d+== Command: (.*)', line)
+        if m:
+            command = m.group(1)
         m = re.match(r'==\d+== Open (file descriptor|AF_UNIX socket) (\d+):?(.*)', line)
         if m:
             cur = (int(m.group(2)), m.group(3).strip())
@@ -56,24 +70,29 @@ def parse(path):
                 if not re.match(r'==\d+==\s+(at|by) ', nxt):
                     break
                 stack.append(nxt)
-            if cur[0] > 2 and ours(stack):
-                fds.append(f'fd {cur[0]} {cur[1]}: ' +
-                           ' / '.join(x.split(': ', 1)[-1] for x in stack[:3]))
+            what = f'fd {cur[0]} {cur[1]}: ' + \
+                ' / '.join(x.split(': ', 1)[-1] for x in stack[:3])
+            inherited = i + 1 < len(lines) and \
+                'inherited from parent' in lines[i + 1]
+            if cur[0] > 2 and not inherited:
+                own.append(what)
+                if ours(stack):
+                    fds.append(what)
         m = re.match(r'==\d+==\s+definitely lost: ([\d,]+) bytes', line)
         if m:
             lost = int(m.group(1).replace(',', ''))
         if ERR.match(line):
             errors.append(line)
-    return pid, ppid, fds, lost, errors
+    return pid, ppid, command, fds, own, lost, errors
 
 
-def main(d):
+def main(d, whole=None):
     logs = {}
     for name in sorted(os.listdir(d)):
         p = parse(os.path.join(d, name))
         if p[0] is not None:
             logs[p[0]] = (name,) + p[1:]
-    bad = 0
+    bad = wholes = 0
 
     def depth(pid):
         n = 0
@@ -82,21 +101,39 @@ def main(d):
             n += 1
         return n - 1
 
-    for pid, (name, ppid, fds, lost, errors) in sorted(logs.items()):
+    for pid, (name, ppid, command, fds, own, lost, errors) in \
+            sorted(logs.items()):
         dp = depth(pid)
         problems = list(errors)
-        if dp <= 1:
+        held = whole is not None and re.search(whole, command)
+        wholes += bool(held)
+        if held or dp <= 1:
             if lost:
                 problems.append(f'{lost} bytes definitely lost')
-            problems += [f'left open: {x}' for x in fds]
+            problems += [f'left open: {x}' for x in (own if held else fds)]
         if problems:
             bad += 1
             print(f'valgrind: {name} (depth {dp}):')
             for x in problems[:10]:
                 print('   ', x)
     print(f'valgrind: {len(logs)} process logs, {bad} with problems')
+    if whole is not None:
+        print(f'valgrind: {wholes} processes matching {whole!r}')
+        if not wholes:
+            bad += 1
     return 1 if bad else 0
 
 
 if __name__ == '__main__':
-    sys.exit(main(sys.argv[1]))
+    args = sys.argv[1:]
+    if args[:1] in (['-h'], ['--help']):
+        print(__doc__.split('\n\n', 1)[1])
+        sys.exit(0)
+    whole = None
+    if args[:1] == ['--whole'] and len(args) >= 2:
+        whole = args[1]
+        args = args[2:]
+    if len(args) != 1:
+        print(__doc__.split('\n\n')[1], file=sys.stderr)
+        sys.exit(2)
+    sys.exit(main(args[0], whole))

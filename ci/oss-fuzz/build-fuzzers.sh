@@ -9,6 +9,7 @@
 # binary its seed corpus zip (seeds, merged finds and the crash-*
 # regressions), dictionary and options.
 set -o pipefail
+. "$(dirname "$0")/../lib.sh"
 # The source tree: the working directory in the builder image (WORKDIR,
 # where $SRC/build.sh runs), else the tree this script sits in.
 if [ -f fuzz/meson.build ] && [ -f meson_options.txt ]; then

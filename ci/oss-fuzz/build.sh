@@ -17,4 +17,5 @@
 ################################################################################
 # projects/fdmsg/build.sh: the build lives in fdmsg's tree
 # (ci/oss-fuzz/build-fuzzers.sh), shared with ClusterFuzzLite.
+case ${1:-} in -h|--help) exec "$(dirname "$0")/build-fuzzers.sh" --help ;; esac
 exec "$SRC/fdmsg/ci/oss-fuzz/build-fuzzers.sh"
