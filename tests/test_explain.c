@@ -518,7 +518,7 @@ static void spoil_hello(uint8_t *p, int spoil)
 
 Test(explain, hello_rules)
 {
-	uint8_t hello[FDMSG_HELLO_SIZE + 1];
+	uint8_t hello[FDMSG_HELLO_SIZE + 1] = { 0 };
 	size_t n;
 
 	FD_GUARD_BEGIN();
@@ -541,7 +541,7 @@ Test(explain, hello_rules)
 Test(explain, hello_explain)
 {
 	struct fdmsg_error_info in;
-	uint8_t hello[FDMSG_HELLO_SIZE];
+	uint8_t hello[FDMSG_HELLO_SIZE] = { 0 };
 
 	for (size_t i = 0; i < NELEM(hello_cases); i++) {
 		const struct hello_case *c = &hello_cases[i];
@@ -574,7 +574,7 @@ Test(explain, hello_explain)
  * an undefined flag. */
 Test(explain, second_hello_is_a_flag)
 {
-	uint8_t two[2 * FDMSG_HELLO_SIZE];
+	uint8_t two[2 * FDMSG_HELLO_SIZE] = { 0 };
 	struct rx x;
 
 	FD_GUARD_BEGIN();
@@ -605,7 +605,8 @@ Test(explain, datagram_cut_short)
 	static const struct want cut40 = { -EBADMSG, FDMSG_RULE_CUT, 30, 40,
 					   "frame cut short: 30 of its 40 "
 					   "bytes" };
-	uint8_t frame32[24], two[36], hello[FDMSG_HELLO_SIZE];
+	uint8_t frame32[24] = { 0 }, two[36] = { 0 };
+	uint8_t hello[FDMSG_HELLO_SIZE] = { 0 };
 
 	FD_GUARD_BEGIN();
 	/* A frame of 32 bytes in a datagram of 24; a whole frame, then 10
@@ -635,7 +636,7 @@ Test(explain, datagram_descriptor_count)
 	static const struct want fewer = { -EPROTO, FDMSG_RULE_FDS_COUNT, 2, 3,
 					   "2 descriptors came with the "
 					   "datagram, its frames declare 3" };
-	uint8_t one[20], two[40];
+	uint8_t one[20] = { 0 }, two[40] = { 0 };
 
 	FD_GUARD_BEGIN();
 	put_hdr(one, 1, 0, 0, 20);
@@ -1002,7 +1003,7 @@ static void gate_expect(const struct fdmsg_gate *g, struct forged *f,
 			uint64_t value, uint64_t limit, const char *text)
 {
 	static struct fdmsg_gate_result res;
-	uint8_t data[100];
+	uint8_t data[100] = { 0 };
 	struct iovec iov = { data, sizeof(data) };
 	struct msghdr mh = { 0 };
 
