@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: ISC
 # Sourced by the ci/ scripts, never run: what they all do the same way.
 #   . "$(dirname "$0")/lib.sh"     (before the script's own cd, if any)
 # Sourcing it changes no directory and answers a first argument -h or
