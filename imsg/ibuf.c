@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "imsg.h"
+#include "cmsg.h"
 #include "imsg_int.h"
 #include "util.h"
 
@@ -244,7 +245,6 @@ fdmsg_imsg_sendfds(int s, const struct iovec *iov, size_t iovcnt,
 		struct cmsghdr hdr;
 		unsigned char buf[CMSG_SPACE(sizeof(int) * IMSG_SEND_MAXFDS)];
 	} cbuf;
-	struct cmsghdr *cmsg;
 	struct msghdr mh;
 	ssize_t n;
 
@@ -253,18 +253,9 @@ fdmsg_imsg_sendfds(int s, const struct iovec *iov, size_t iovcnt,
 		return -1;
 	}
 	memset(&mh, 0, sizeof(mh));
-	memset(&cbuf, 0, sizeof(cbuf));
 	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
 	mh.msg_iovlen = iovcnt;
-	if (nfds > 0) {
-		mh.msg_control = cbuf.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		cmsg = CMSG_FIRSTHDR(&mh);
-		cmsg->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		cmsg->cmsg_level = SOL_SOCKET;
-		cmsg->cmsg_type = SCM_RIGHTS;
-		memcpy(CMSG_DATA(cmsg), fds, sizeof(int) * nfds);
-	}
+	fdmsg_rights_build(&mh, cbuf.buf, fds, nfds);
 	do
 		n = sendmsg(s, &mh, flags | MSG_NOSIGNAL);
 	while (n == -1 && errno == EINTR);
