@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: ISC */
-/* Helpers shared by the Criterion suites. */
+/*
+ * The test library (testutil.c), linked into every Criterion suite:
+ * tests that check the descriptor table by themselves, one family of
+ * per-socket-type tests, and the small process helpers the suites share.
+ */
 #ifndef FDMSG_TESTUTIL_H
 #define FDMSG_TESTUTIL_H
 
-#include <dirent.h>
-#include <errno.h>
-#include <stdio.h>
-#include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
-#include <time.h>
 #include <criterion/criterion.h>
 
 #if defined(__has_include)
@@ -19,6 +19,78 @@
 #ifndef RUNNING_ON_VALGRIND
 #define RUNNING_ON_VALGRIND 0
 #endif
+
+/*
+ * TEST(suite, name[, criterion options]) { body }
+ *
+ * A Criterion test whose body runs between two counts of this process's
+ * descriptors: a body that returns with one more open than it began with
+ * fails with "descriptor leak", whether or not its author thought of
+ * descriptors.  (Criterion's .fini cannot fail a test, hence the wrapper.)
+ * A body that fails an assertion or skips never reaches the second count.
+ *
+ * The trailing ".signal = 0" is Criterion's default; it lets the options
+ * be empty under -Wpedantic, and a test that passes .signal (which never
+ * returns from its body) gets an override warning: use TEST_UNGUARDED.
+ */
+#define TEST(...) TEST_GUARDED_(__VA_ARGS__, .signal = 0)
+#define TEST_GUARDED_(suite, name, ...)                                  \
+	static void suite##_##name##_body(void);                         \
+	Test(suite, name, __VA_ARGS__)                                   \
+	{                                                                \
+		const int fd_base_ = fd_count();                         \
+		suite##_##name##_body();                                 \
+		fd_guard_check(fd_base_, #suite "::" #name);             \
+	}                                                                \
+	static void suite##_##name##_body(void)
+
+/*
+ * The named opt-out: a test the automatic count cannot bracket (it
+ * expects a signal, or its fixture opens descriptors the body closes).
+ * `why` says which; such a test places FD_GUARD_BEGIN/END itself where
+ * the count is meaningful, or says why there is none.
+ */
+#define TEST_UNGUARDED(...) TEST_UNGUARDED_(__VA_ARGS__, .disabled = 0)
+#define TEST_UNGUARDED_(suite, name, why, ...) Test(suite, name, __VA_ARGS__)
+
+/* The by-hand guard, for TEST_UNGUARDED bodies only. */
+#define FD_GUARD_BEGIN() const int fd_guard_base_ = fd_count()
+#define FD_GUARD_END() fd_guard_check(fd_guard_base_, __func__)
+
+/*
+ * One family of per-socket-type tests.  Each defines a body taking the
+ * socket type, run as one guarded TEST per type in suites named
+ * prefix_seqpacket, prefix_stream and prefix_dgram:
+ *   TEST_ALL_TYPES     SEQPACKET, STREAM, DGRAM
+ *   TEST_CONN_TYPES    SEQPACKET, STREAM (the peer's end is visible)
+ *   TEST_RECORD_TYPES  SEQPACKET, DGRAM (one frame per datagram)
+ *   TEST_STREAM_TYPE   STREAM
+ */
+#define TYPED_TEST_(prefix, name, suffix, type)                          \
+	TEST(prefix##_##suffix, name) { prefix##_##name##_body(type); }
+#define TYPED_BODY_(prefix, name)                                        \
+	static void prefix##_##name##_body(int type)
+
+#define TEST_ALL_TYPES(prefix, name)                                     \
+	TYPED_BODY_(prefix, name);                                       \
+	TYPED_TEST_(prefix, name, seqpacket, SOCK_SEQPACKET)             \
+	TYPED_TEST_(prefix, name, stream, SOCK_STREAM)                   \
+	TYPED_TEST_(prefix, name, dgram, SOCK_DGRAM)                     \
+	TYPED_BODY_(prefix, name)
+#define TEST_CONN_TYPES(prefix, name)                                    \
+	TYPED_BODY_(prefix, name);                                       \
+	TYPED_TEST_(prefix, name, seqpacket, SOCK_SEQPACKET)             \
+	TYPED_TEST_(prefix, name, stream, SOCK_STREAM)                   \
+	TYPED_BODY_(prefix, name)
+#define TEST_RECORD_TYPES(prefix, name)                                  \
+	TYPED_BODY_(prefix, name);                                       \
+	TYPED_TEST_(prefix, name, seqpacket, SOCK_SEQPACKET)             \
+	TYPED_TEST_(prefix, name, dgram, SOCK_DGRAM)                     \
+	TYPED_BODY_(prefix, name)
+#define TEST_STREAM_TYPE(prefix, name)                                   \
+	TYPED_BODY_(prefix, name);                                       \
+	TYPED_TEST_(prefix, name, stream, SOCK_STREAM)                   \
+	TYPED_BODY_(prefix, name)
 
 /*
  * valgrind keeps descriptors of its own at the top of the table, so a test
@@ -33,73 +105,22 @@
 	} while (0)
 
 /* Open descriptors of this process, counted through /proc/self/fd. */
-static inline int fd_count(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
+int fd_count(void);
 
-	cr_assert_not_null(d, "opendir /proc/self/fd");
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
+/* Fails the test, naming `what` and the descriptors above the count,
+ * unless exactly `base` descriptors are open. */
+void fd_guard_check(int base, const char *what);
+
+/* Open descriptors of another process, counted through /proc/PID/fd. */
+int fd_count_of(pid_t pid);
 
 /* Sleeps ms milliseconds, through signals.  For pacing a peer, never
  * for a timing assertion. */
-static inline void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
+void sleep_ms(long ms);
 
 /* The pid a pidfd refers to, from its /proc/self/fdinfo "Pid:" line:
  * -1 once the process is gone, -2 when unreadable.  No Criterion
  * asserts: children use it. */
-static inline long pidfd_pid(int pidfd)
-{
-	char path[64], line[256];
-	long pid = -2;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", pidfd);
-	f = fopen(path, "re");
-	if (f == NULL)
-		return -2;
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "Pid: %ld", &pid) == 1)
-			break;
-	fclose(f);
-	return pid;
-}
-
-/* Open descriptors of another process, counted through /proc/PID/fd. */
-static inline int fd_count_of(pid_t pid)
-{
-	char p[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
-
-	snprintf(p, sizeof(p), "/proc/%ld/fd", (long)pid);
-	d = opendir(p);
-	cr_assert_not_null(d, "opendir %s: %s", p, strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
-/* Brackets a test body: the descriptor table must end as it began. */
-#define FD_GUARD_BEGIN() const int fd_guard_base_ = fd_count()
-#define FD_GUARD_END()                                                   \
-	cr_assert_eq(fd_count(), fd_guard_base_,                         \
-		     "descriptor leak: %d open, %d before", fd_count(),  \
-		     fd_guard_base_)
+long pidfd_pid(int pidfd);
 
 #endif
