@@ -64,7 +64,8 @@ static uint64_t n_allocs;
 static int trace_allocs; /* --trace-allocs: where measured ones come from */
 static int measuring;
 
-static void count_alloc(void)
+static void
+count_alloc(void)
 {
 	static int in_trace;
 	void *bt[16];
@@ -82,19 +83,22 @@ static void count_alloc(void)
 	}
 }
 
-void *malloc(size_t n)
+void *
+malloc(size_t n)
 {
 	count_alloc();
 	return __libc_malloc(n);
 }
 
-void *calloc(size_t n, size_t sz)
+void *
+calloc(size_t n, size_t sz)
 {
 	count_alloc();
 	return __libc_calloc(n, sz);
 }
 
-void *realloc(void *p, size_t n)
+void *
+realloc(void *p, size_t n)
 {
 	count_alloc();
 	return __libc_realloc(p, n);

@@ -14,8 +14,9 @@
 #include "util.h"
 
 /* Records the rule in *why (NULL: nowhere) and returns err. */
-static inline int fdmsg_why(struct fdmsg_error_info *why, int rule,
-			    uint64_t value, uint64_t limit, int err)
+static inline int
+fdmsg_why(struct fdmsg_error_info *why, int rule,
+	  uint64_t value, uint64_t limit, int err)
 {
 	if (why != NULL) {
 		why->err = err;

@@ -29,7 +29,8 @@
 #define WRONG_KIND EPERM
 #endif
 
-static int valid_kind(mode_t kind)
+static int
+valid_kind(mode_t kind)
 {
 	switch (kind) {
 	case S_IFREG:
@@ -45,7 +46,8 @@ static int valid_kind(mode_t kind)
 	}
 }
 
-int fdmsg_fd_check_kind(int fd, mode_t kind)
+int
+fdmsg_fd_check_kind(int fd, mode_t kind)
 {
 	struct stat st;
 
@@ -61,7 +63,8 @@ int fdmsg_fd_check_kind(int fd, mode_t kind)
 	return 0;
 }
 
-int fdmsg_fd_check_sealed(int fd, size_t min_size)
+int
+fdmsg_fd_check_sealed(int fd, size_t min_size)
 {
 #ifdef F_GET_SEALS
 	/* SHRINK: no page the reader mapped can vanish (no SIGBUS).  GROW:
@@ -97,7 +100,8 @@ int fdmsg_fd_check_sealed(int fd, size_t min_size)
 #endif
 }
 
-int fdmsg_fd_status(int fd, int *flags)
+int
+fdmsg_fd_status(int fd, int *flags)
 {
 	int fl;
 

@@ -28,10 +28,11 @@
  * may be NULL).  Inline: once per frame received, and the plain decode
  * pays nothing for the rule it does not record.
  */
-static inline int fdmsg_hdr_read(const uint8_t *p, size_t n,
-				 uint32_t max_frame, unsigned max_fds,
-				 struct fdmsg_hdr *hdr,
-				 struct fdmsg_error_info *why)
+static inline int
+fdmsg_hdr_read(const uint8_t *p, size_t n,
+	       uint32_t max_frame, unsigned max_fds,
+	       struct fdmsg_hdr *hdr,
+	       struct fdmsg_error_info *why)
 {
 	uint16_t flags;
 	uint32_t len;
@@ -68,7 +69,8 @@ static inline int fdmsg_hdr_read(const uint8_t *p, size_t n,
 /* The fields of a header already validated (by fdmsg_hdr_decode on
  * receive, fdmsg_hdr_encode on send): no checks.  Inline: once per frame
  * handed out or written. */
-static inline void fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
+static inline void
+fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
 {
 	h->version = p[OFF_VERSION];
 	h->nfds = p[OFF_NFDS];
@@ -81,7 +83,8 @@ static inline void fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
 /* Writes a header the sender built itself (version, flags 0, len at
  * least a header's: fdmsg_hdr_encode checks them for its callers).
  * Inline: once per frame sent. */
-static inline void fdmsg_hdr_put(const struct fdmsg_hdr *h, uint8_t *p)
+static inline void
+fdmsg_hdr_put(const struct fdmsg_hdr *h, uint8_t *p)
 {
 	p[OFF_VERSION] = h->version;
 	p[OFF_NFDS] = h->nfds;

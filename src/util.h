@@ -30,7 +30,8 @@
 #endif
 
 /* close(2) that keeps errno, for cleanup paths. */
-static inline void close_keep_errno(int fd)
+static inline void
+close_keep_errno(int fd)
 {
 	int saved;
 
@@ -42,7 +43,8 @@ static inline void close_keep_errno(int fd)
 }
 
 /* Moves a descriptor out of *fdp, leaving -1 behind. */
-static inline int take_fd(int *fdp)
+static inline int
+take_fd(int *fdp)
 {
 	int fd = *fdp;
 
@@ -51,7 +53,8 @@ static inline int take_fd(int *fdp)
 }
 
 /* Closes fds[0..n), leaving -1 in each. */
-static inline void close_fds(int *fds, size_t n)
+static inline void
+close_fds(int *fds, size_t n)
 {
 	size_t i;
 
@@ -60,7 +63,8 @@ static inline void close_fds(int *fds, size_t n)
 }
 
 /* a + b into *out; returns 0, or -EOVERFLOW and leaves *out alone. */
-static inline int size_add(size_t a, size_t b, size_t *out)
+static inline int
+size_add(size_t a, size_t b, size_t *out)
 {
 	size_t r;
 
@@ -70,7 +74,8 @@ static inline int size_add(size_t a, size_t b, size_t *out)
 	return 0;
 }
 
-static inline int size_mul(size_t a, size_t b, size_t *out)
+static inline int
+size_mul(size_t a, size_t b, size_t *out)
 {
 	size_t r;
 
@@ -91,7 +96,8 @@ static inline int size_mul(size_t a, size_t b, size_t *out)
 #define FDMSG_LE32(v) (v)
 #endif
 
-static inline uint16_t le16_load(const uint8_t *p)
+static inline uint16_t
+le16_load(const uint8_t *p)
 {
 	uint16_t v;
 
@@ -99,7 +105,8 @@ static inline uint16_t le16_load(const uint8_t *p)
 	return FDMSG_LE16(v);
 }
 
-static inline uint32_t le32_load(const uint8_t *p)
+static inline uint32_t
+le32_load(const uint8_t *p)
 {
 	uint32_t v;
 
@@ -107,24 +114,28 @@ static inline uint32_t le32_load(const uint8_t *p)
 	return FDMSG_LE32(v);
 }
 
-static inline uint64_t le64_load(const uint8_t *p)
+static inline uint64_t
+le64_load(const uint8_t *p)
 {
 	return (uint64_t)le32_load(p) | (uint64_t)le32_load(p + 4) << 32;
 }
 
-static inline void le16_store(uint8_t *p, uint16_t v)
+static inline void
+le16_store(uint8_t *p, uint16_t v)
 {
 	v = FDMSG_LE16(v);
 	memcpy(p, &v, sizeof(v));
 }
 
-static inline void le32_store(uint8_t *p, uint32_t v)
+static inline void
+le32_store(uint8_t *p, uint32_t v)
 {
 	v = FDMSG_LE32(v);
 	memcpy(p, &v, sizeof(v));
 }
 
-static inline void le64_store(uint8_t *p, uint64_t v)
+static inline void
+le64_store(uint8_t *p, uint64_t v)
 {
 	le32_store(p, (uint32_t)v);
 	le32_store(p + 4, (uint32_t)(v >> 32));
