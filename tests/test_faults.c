@@ -1297,7 +1297,6 @@ static void exchange(const char *name, int type, unsigned opt_flags,
 
 	if ((opt_flags & FDMSG_OPT_PIDFD) && !have_passpidfd())
 		cr_skip_test("no SO_PASSPIDFD on this kernel");
-	FD_GUARD_BEGIN();
 	payload_open();
 	if (free_stdin) {
 		saved0 = fcntl(0, F_DUPFD_CLOEXEC, 3);
@@ -1315,7 +1314,6 @@ static void exchange(const char *name, int type, unsigned opt_flags,
 		close(saved0);
 	}
 	payload_close();
-	FD_GUARD_END();
 	leak_check();
 }
 
@@ -1333,7 +1331,6 @@ static void sock(const char *name, int type)
 	struct run proto;
 	mode_t old;
 
-	FD_GUARD_BEGIN();
 	payload_open();
 	cr_assert_not_null(mkdtemp(dir));
 	(void)snprintf(path, sizeof(path), "%s/s", dir);
@@ -1351,7 +1348,6 @@ static void sock(const char *name, int type)
 	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
 	cr_assert_eq(rmdir(dir), 0);
 	payload_close();
-	FD_GUARD_END();
 	leak_check();
 }
 
@@ -1371,7 +1367,6 @@ static void sockflags(const char *name, int type)
 	struct run proto;
 	mode_t old;
 
-	FD_GUARD_BEGIN();
 	cr_assert_not_null(mkdtemp(dir));
 	(void)snprintf(path, sizeof(path), "%s/s", dir);
 	old = umask(077);
@@ -1389,7 +1384,6 @@ static void sockflags(const char *name, int type)
 	umask(old);
 	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 	leak_check();
 }
 
@@ -1397,11 +1391,10 @@ static void sockflags(const char *name, int type)
 
 /* The injector itself: the library's calls reach the wrappers, a
  * planned fault fires once at the planned call, and only while armed. */
-Test(faults, injector_reaches_library_calls_only_while_armed)
+TEST(faults, injector_reaches_library_calls_only_while_armed)
 {
 	int sv[2], ret;
 
-	FD_GUARD_BEGIN();
 	fault_reset();
 	fault_plan(1, FK_SOCKETPAIR, EMFILE);
 	/* Disarmed: the test's own call passes and is not counted. */
@@ -1424,78 +1417,77 @@ Test(faults, injector_reaches_library_calls_only_while_armed)
 	close(sv[0]);
 	close(sv[1]);
 	fault_reset();
-	FD_GUARD_END();
 }
 
-Test(faults, seqpacket_exchange_survives_every_fault)
+TEST(faults, seqpacket_exchange_survives_every_fault)
 {
 	exchange("seqpacket exchange", SOCK_SEQPACKET, 0, 0);
 }
 
-Test(faults, stream_exchange_survives_every_fault)
+TEST(faults, stream_exchange_survives_every_fault)
 {
 	exchange("stream exchange", SOCK_STREAM, 0, 0);
 }
 
-Test(faults, dgram_exchange_survives_every_fault)
+TEST(faults, dgram_exchange_survives_every_fault)
 {
 	exchange("dgram exchange", SOCK_DGRAM, 0, 0);
 }
 
 /* Every received descriptor lands on 0 and must be lifted above 2. */
-Test(faults, seqpacket_exchange_with_stdin_closed_survives_every_fault)
+TEST(faults, seqpacket_exchange_with_stdin_closed_survives_every_fault)
 {
 	exchange("seqpacket exchange, stdin closed", SOCK_SEQPACKET, 0, 1);
 }
 
-Test(faults, stream_exchange_with_stdin_closed_survives_every_fault)
+TEST(faults, stream_exchange_with_stdin_closed_survives_every_fault)
 {
 	exchange("stream exchange, stdin closed", SOCK_STREAM, 0, 1);
 }
 
 /* SCM_CREDENTIALS and a pidfd with every read: the stream keeps the
  * pidfd of the read where each frame began. */
-Test(faults, seqpacket_exchange_with_creds_and_pidfd_survives_every_fault)
+TEST(faults, seqpacket_exchange_with_creds_and_pidfd_survives_every_fault)
 {
 	exchange("seqpacket exchange, creds+pidfd", SOCK_SEQPACKET,
 		 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 }
 
-Test(faults, stream_exchange_with_creds_and_pidfd_survives_every_fault)
+TEST(faults, stream_exchange_with_creds_and_pidfd_survives_every_fault)
 {
 	exchange("stream exchange, creds+pidfd", SOCK_STREAM,
 		 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 }
 
-Test(faults, dgram_exchange_with_creds_and_pidfd_survives_every_fault)
+TEST(faults, dgram_exchange_with_creds_and_pidfd_survives_every_fault)
 {
 	exchange("dgram exchange, creds+pidfd", SOCK_DGRAM,
 		 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 }
 
-Test(faults, seqpacket_listen_connect_accept_cred_survive_every_fault)
+TEST(faults, seqpacket_listen_connect_accept_cred_survive_every_fault)
 {
 	sock("seqpacket sockets", SOCK_SEQPACKET);
 }
 
-Test(faults, stream_listen_connect_accept_cred_survive_every_fault)
+TEST(faults, stream_listen_connect_accept_cred_survive_every_fault)
 {
 	sock("stream sockets", SOCK_STREAM);
 }
 
-Test(faults, sock_flags_and_stale_replacement_survive_every_fault)
+TEST(faults, sock_flags_and_stale_replacement_survive_every_fault)
 {
 	sockflags("seqpacket sock flags", SOCK_SEQPACKET);
 	sockflags("stream sock flags", SOCK_STREAM);
 	sockflags("dgram sock flags", SOCK_DGRAM);
 }
 
-Test(faults, dgram_listen_connect_survive_every_fault)
+TEST(faults, dgram_listen_connect_survive_every_fault)
 {
 	sock("dgram sockets", SOCK_DGRAM);
 }
 
-Test(faults, wbuf_survives_every_allocation_failure)
+TEST(faults, wbuf_survives_every_allocation_failure)
 {
 	static const int need[] = { FK_MALLOC, FK_REALLOC };
 	struct run proto;

@@ -75,7 +75,7 @@ static uint64_t xorshift64(void)
 
 /* ---- len ---------------------------------------------------------- */
 
-Test(frame_len, zero_and_fifteen_are_ebadmsg)
+TEST(frame_len, zero_and_fifteen_are_ebadmsg)
 {
 	uint8_t b[16];
 
@@ -87,7 +87,7 @@ Test(frame_len, zero_and_fifteen_are_ebadmsg)
 	cr_assert_eq(decode_check(b, FDMSG_MAX_FRAME_DEFAULT, 0), -EBADMSG);
 }
 
-Test(frame_len, sixteen_is_a_legal_empty_frame)
+TEST(frame_len, sixteen_is_a_legal_empty_frame)
 {
 	uint8_t b[16];
 	struct fdmsg_hdr h;
@@ -129,23 +129,23 @@ static void len_edges(uint32_t max_frame)
 	}
 }
 
-Test(frame_len, at_and_past_max_frame_default)
+TEST(frame_len, at_and_past_max_frame_default)
 {
 	len_edges(FDMSG_MAX_FRAME_DEFAULT);
 }
 
-Test(frame_len, at_and_past_max_frame_cap)
+TEST(frame_len, at_and_past_max_frame_cap)
 {
 	len_edges(FDMSG_MAX_FRAME_CAP);
 }
 
-Test(frame_len, at_and_past_small_max_frame)
+TEST(frame_len, at_and_past_small_max_frame)
 {
 	len_edges(17);
 	len_edges(16);
 }
 
-Test(frame_len, max_frame_uint32_max_takes_every_len)
+TEST(frame_len, max_frame_uint32_max_takes_every_len)
 {
 	uint8_t b[16];
 
@@ -154,7 +154,7 @@ Test(frame_len, max_frame_uint32_max_takes_every_len)
 	cr_assert_eq(decode_check(b, UINT32_MAX, 0), 16);
 }
 
-Test(frame_len, max_frame_below_header_rejects_every_len)
+TEST(frame_len, max_frame_below_header_rejects_every_len)
 {
 	uint8_t b[16];
 
@@ -170,7 +170,7 @@ Test(frame_len, max_frame_below_header_rejects_every_len)
 
 /* ---- version ------------------------------------------------------ */
 
-Test(frame_version, only_one_is_accepted)
+TEST(frame_version, only_one_is_accepted)
 {
 	static const uint8_t bad[] = { 0, 2, 3, 0x81, 254, 255 };
 	uint8_t b[16];
@@ -184,7 +184,7 @@ Test(frame_version, only_one_is_accepted)
 	}
 }
 
-Test(frame_version, every_other_value_is_ebadmsg)
+TEST(frame_version, every_other_value_is_ebadmsg)
 {
 	uint8_t b[16];
 
@@ -197,7 +197,7 @@ Test(frame_version, every_other_value_is_ebadmsg)
 
 /* ---- flags -------------------------------------------------------- */
 
-Test(frame_flags, each_bit_alone_is_ebadmsg)
+TEST(frame_flags, each_bit_alone_is_ebadmsg)
 {
 	uint8_t b[16];
 
@@ -212,7 +212,7 @@ Test(frame_flags, each_bit_alone_is_ebadmsg)
 
 /* ---- nfds --------------------------------------------------------- */
 
-Test(frame_nfds, at_cap_and_past_it)
+TEST(frame_nfds, at_cap_and_past_it)
 {
 	uint8_t b[16];
 
@@ -224,7 +224,7 @@ Test(frame_nfds, at_cap_and_past_it)
 	cr_assert_eq(decode_check(b, FDMSG_MAX_FRAME_DEFAULT, 253), -EPROTO);
 }
 
-Test(frame_nfds, default_zero_refuses_any)
+TEST(frame_nfds, default_zero_refuses_any)
 {
 	uint8_t b[16];
 
@@ -236,7 +236,7 @@ Test(frame_nfds, default_zero_refuses_any)
 	cr_assert_eq(decode_check(b, FDMSG_MAX_FRAME_DEFAULT, 0), -EPROTO);
 }
 
-Test(frame_nfds, every_limit_at_and_one_past)
+TEST(frame_nfds, every_limit_at_and_one_past)
 {
 	uint8_t b[16];
 
@@ -282,7 +282,7 @@ static uint32_t break_rules(uint8_t b[16], unsigned mask, unsigned max_fds)
 	return max_frame;
 }
 
-Test(frame_precedence, first_broken_rule_in_table_order_wins)
+TEST(frame_precedence, first_broken_rule_in_table_order_wins)
 {
 	uint8_t b[16];
 
@@ -301,7 +301,7 @@ Test(frame_precedence, first_broken_rule_in_table_order_wins)
 	}
 }
 
-Test(frame_precedence, each_pair_named)
+TEST(frame_precedence, each_pair_named)
 {
 	uint8_t b[16];
 
@@ -333,7 +333,7 @@ Test(frame_precedence, each_pair_named)
 
 /* ---- short input and bounds --------------------------------------- */
 
-Test(frame_short, fewer_than_16_bytes_need_more_and_leave_hdr)
+TEST(frame_short, fewer_than_16_bytes_need_more_and_leave_hdr)
 {
 	uint8_t b[16];
 	struct fdmsg_hdr h;
@@ -354,7 +354,7 @@ Test(frame_short, fewer_than_16_bytes_need_more_and_leave_hdr)
 	}
 }
 
-Test(frame_short, more_than_16_bytes_reads_only_the_header)
+TEST(frame_short, more_than_16_bytes_reads_only_the_header)
 {
 	uint8_t b[64];
 	struct fdmsg_hdr h;
@@ -384,7 +384,7 @@ static uint8_t *guard_map(size_t *pagesz)
 	return m;
 }
 
-Test(frame_bounds, header_before_guard_page_never_faults)
+TEST(frame_bounds, header_before_guard_page_never_faults)
 {
 	size_t ps;
 	uint8_t *m = guard_map(&ps);
@@ -426,7 +426,7 @@ Test(frame_bounds, header_before_guard_page_never_faults)
 
 /* ---- encode ------------------------------------------------------- */
 
-Test(frame_encode, known_vector_is_little_endian)
+TEST(frame_encode, known_vector_is_little_endian)
 {
 	const struct fdmsg_hdr h = {
 		.version = 1, .nfds = 3, .flags = 0, .len = 0x11223344,
@@ -466,7 +466,7 @@ static void encode_rejects(struct fdmsg_hdr h)
 		     "output written on failure");
 }
 
-Test(frame_encode, rejects_what_decode_rejects)
+TEST(frame_encode, rejects_what_decode_rejects)
 {
 	const struct fdmsg_hdr ok = { .version = 1, .len = 16 };
 	struct fdmsg_hdr h;
@@ -490,7 +490,7 @@ Test(frame_encode, rejects_what_decode_rejects)
 	encode_rejects(h);
 }
 
-Test(frame_encode, has_no_limits_of_its_own)
+TEST(frame_encode, has_no_limits_of_its_own)
 {
 	struct fdmsg_hdr h = { .version = 1, .nfds = 255, .len = UINT32_MAX };
 	uint8_t out[16];
@@ -506,7 +506,7 @@ Test(frame_encode, has_no_limits_of_its_own)
 	cr_assert_eq(out[5], 0);
 }
 
-Test(frame_encode, null_arguments_are_einval)
+TEST(frame_encode, null_arguments_are_einval)
 {
 	struct fdmsg_hdr h = { .version = 1, .len = 16 };
 	uint8_t out[16];
@@ -517,7 +517,7 @@ Test(frame_encode, null_arguments_are_einval)
 
 /* With n >= 16, a NULL span or out-parameter is -EINVAL; with n < 16 the
  * answer is "need more" before any pointer is looked at. */
-Test(frame_decode, null_arguments_are_einval)
+TEST(frame_decode, null_arguments_are_einval)
 {
 	uint8_t in[16] = { 1, 0, 0, 0, 16 };
 	struct fdmsg_hdr h;
@@ -532,7 +532,7 @@ Test(frame_decode, null_arguments_are_einval)
 
 #define ROUNDS 100000
 
-Test(frame_random, encode_then_decode_gives_the_header)
+TEST(frame_random, encode_then_decode_gives_the_header)
 {
 	struct fdmsg_hdr h, back;
 	uint8_t out[16];
@@ -561,7 +561,7 @@ Test(frame_random, encode_then_decode_gives_the_header)
 	}
 }
 
-Test(frame_random, decode_then_encode_gives_the_bytes)
+TEST(frame_random, decode_then_encode_gives_the_bytes)
 {
 	uint8_t in[16], out[16];
 	struct fdmsg_hdr h;
@@ -609,7 +609,7 @@ static int model_decode(const uint8_t b[16], uint32_t max_frame,
 	return 16;
 }
 
-Test(frame_random, arbitrary_bytes_match_the_model)
+TEST(frame_random, arbitrary_bytes_match_the_model)
 {
 	uint8_t in[16];
 	struct fdmsg_hdr h;

@@ -579,7 +579,6 @@ header_attacks(int type)
 	uint8_t b[FDMSG_HDR_SIZE + 8];
 	int sock;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, type, no_extra);
 	header_attack(&s, "version 2", 2, 0, 0, 16, "EBADMSG");
 	header_attack(&s, "version 0", 0, 0, 0, 16, "EBADMSG");
@@ -617,15 +616,14 @@ header_attacks(int type)
 	after_attack(&s, "EBADMSG");
 
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, hostile_headers_seqpacket_drop_only_that_client)
+TEST(server, hostile_headers_seqpacket_drop_only_that_client)
 {
 	header_attacks(SOCK_SEQPACKET);
 }
 
-Test(server, hostile_headers_stream_drop_only_that_client)
+TEST(server, hostile_headers_stream_drop_only_that_client)
 {
 	header_attacks(SOCK_STREAM);
 }
@@ -665,7 +663,6 @@ descriptor_attacks(int type)
 	ssize_t r;
 	int sock;
 
-	FD_GUARD_BEGIN();
 	memset(b, 'e', sizeof(b));
 	if (type == SOCK_STREAM)
 		server_start(&s, type, (const char *const[]){ "--frame-timeout",
@@ -779,15 +776,14 @@ descriptor_attacks(int type)
 		after_attack_saying(&s, "ETIMEDOUT", "--frame-timeout");
 	}
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, hostile_descriptors_seqpacket_closed_no_leak)
+TEST(server, hostile_descriptors_seqpacket_closed_no_leak)
 {
 	descriptor_attacks(SOCK_SEQPACKET);
 }
 
-Test(server, hostile_descriptors_stream_closed_no_leak)
+TEST(server, hostile_descriptors_stream_closed_no_leak)
 {
 	descriptor_attacks(SOCK_STREAM);
 }
@@ -815,7 +811,6 @@ flood(int type)
 	ssize_t r;
 	int sock, i;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, type, no_extra);
 	s.attack = "flood, never reading";
 	sock = raw_connect(&s);
@@ -855,15 +850,14 @@ flood(int type)
 		    type == SOCK_STREAM ? "stream" : "seqpacket", sent);
 	after_attack(&s, "ENOBUFS");
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, flood_never_reading_cut_at_max_queue_seqpacket)
+TEST(server, flood_never_reading_cut_at_max_queue_seqpacket)
 {
 	flood(SOCK_SEQPACKET);
 }
 
-Test(server, flood_never_reading_cut_at_max_queue_stream)
+TEST(server, flood_never_reading_cut_at_max_queue_stream)
 {
 	flood(SOCK_STREAM);
 }
@@ -946,7 +940,6 @@ slow_reader(int type)
 	pid_t pid;
 	char c;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, type, no_extra);
 	s.attack = "slow reader";
 	cr_assert_eq(pipe2(notify, O_CLOEXEC), 0);
@@ -973,15 +966,14 @@ slow_reader(int type)
 	close(go[1]);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, slow_reader_gets_every_frame_seqpacket)
+TEST(server, slow_reader_gets_every_frame_seqpacket)
 {
 	slow_reader(SOCK_SEQPACKET);
 }
 
-Test(server, slow_reader_gets_every_frame_stream)
+TEST(server, slow_reader_gets_every_frame_stream)
 {
 	slow_reader(SOCK_STREAM);
 }
@@ -1042,7 +1034,6 @@ fd_flood(int type)
 	char c;
 
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
 	spawn_nofile = 4096; /* the flood passes it whatever the machine */
 	/* Every client here has the test's uid. */
 	server_start(&s, type, (const char *const[]){ "--max-per-uid", "32",
@@ -1100,15 +1091,14 @@ fd_flood(int type)
 			     "not about the flooder: %.100s", line);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, descriptor_flood_never_reading_seqpacket)
+TEST(server, descriptor_flood_never_reading_seqpacket)
 {
 	fd_flood(SOCK_SEQPACKET);
 }
 
-Test(server, descriptor_flood_never_reading_stream)
+TEST(server, descriptor_flood_never_reading_stream)
 {
 	fd_flood(SOCK_STREAM);
 }
@@ -1126,7 +1116,7 @@ Test(server, descriptor_flood_never_reading_stream)
  */
 #define PARKERS 40
 
-Test(server, descriptor_parkers_cannot_starve_an_honest_client)
+TEST(server, descriptor_parkers_cannot_starve_an_honest_client)
 {
 	const char *const args[] = { "--max-clients", "64", "--max-per-uid",
 				     "64", "--frame-timeout", "0",
@@ -1138,7 +1128,6 @@ Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 	char err[ERR_CAP], *line;
 
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
 	spawn_nofile = 256;
 	spawn_nofile_hard = 8192;
 	server_start(&s, SOCK_STREAM, args);
@@ -1175,7 +1164,6 @@ Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 				   line);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1236,7 +1224,7 @@ other_uid_client(const char *path, int type)
  */
 #define HALF_OPEN 24
 
-Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
+TEST(server, half_open_flood_from_one_uid_is_capped_per_uid)
 {
 	const char *const args[] = { "--max-clients", "8", "--max-per-uid",
 				     "4", NULL };
@@ -1246,7 +1234,6 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
 	int i, sock, st;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, SOCK_SEQPACKET, args);
 	s.attack = "half-open flood from one uid";
 	for (i = 0; i < 4; i++) {
@@ -1299,7 +1286,6 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
 	cr_assert_str_empty(err, "stderr: %s", err);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
 /*
@@ -1308,7 +1294,7 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
  * is served throughout; and so is a client that leaves its replies,
  * descriptors included, in the server's queue and never reads.
  */
-Test(server, idle_clients_are_cut_active_ones_served)
+TEST(server, idle_clients_are_cut_active_ones_served)
 {
 	const char *const args[] = { "--idle-timeout", "300", NULL };
 	static uint8_t frame[16384];
@@ -1317,7 +1303,6 @@ Test(server, idle_clients_are_cut_active_ones_served)
 	char err[ERR_CAP], want[64];
 	int silent, stalled, i, cut = 0;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, SOCK_SEQPACKET, args);
 	s.attack = "silent client";
 	silent = raw_connect(&s);
@@ -1365,7 +1350,6 @@ Test(server, idle_clients_are_cut_active_ones_served)
 	cr_assert_not_null(strstr(err, "idle past --idle-timeout"), "%s", err);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1536,7 +1520,7 @@ load_setup(struct load *L, const char *dir)
 		L->pattern[i] = (uint8_t)mix(i);
 }
 
-Test(server, load)
+TEST(server, load)
 {
 	static struct load L;
 	const char *env = getenv("FDMSG_LOAD_FRAMES");
@@ -1550,7 +1534,6 @@ Test(server, load)
 	unsigned long long total;
 	char *end, figures[512];
 
-	FD_GUARD_BEGIN();
 	/* Under valgrind (ci/test's third pass) 20000 would take hours. */
 	L.frames = RUNNING_ON_VALGRIND ? LOAD_FRAMES_VALGRIND : LOAD_FRAMES;
 	if (env != NULL) {
@@ -1626,5 +1609,4 @@ Test(server, load)
 	for (i = 0; i < LOAD_NFILES; i++)
 		close(L.files[i]);
 	server_stop(&s);
-	FD_GUARD_END();
 }

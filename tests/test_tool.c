@@ -371,7 +371,7 @@ frame(uint8_t *buf, uint32_t type, uint32_t peerid, uint8_t nfds,
 /* Usage errors: exit 2, one line on stderr, nothing done              */
 /* ------------------------------------------------------------------ */
 
-Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
+TEST(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 {
 	static const char *const cases[][10] = {
 		{ NULL },
@@ -431,7 +431,6 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 	char out[OUT_CAP], err[OUT_CAP];
 	size_t i;
 
-	FD_GUARD_BEGIN();
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_v(NULL, 0, out, err, cases[i]);
 
@@ -444,31 +443,27 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 		cr_assert_eq(strncmp(err, "fdmsg", 5), 0);
 		cr_assert_str_empty(out);
 	}
-	FD_GUARD_END();
 }
 
-Test(tool_usage, help_prints_usage_and_exits_0)
+TEST(tool_usage, help_prints_usage_and_exits_0)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(run(NULL, 0, out, err, "--help"), 0);
 	cr_assert_not_null(strstr(out, "fdmsg serve"));
 	cr_assert_not_null(strstr(out, "fdmsg decode"));
 	cr_assert_str_empty(err);
-	FD_GUARD_END();
 }
 
 /* Each command's --help (or -h, anywhere among its options): its usage
  * alone on stdout, exit 0, nothing done. */
-Test(tool_usage, each_command_has_its_help)
+TEST(tool_usage, each_command_has_its_help)
 {
 	static const char *const cmds[] = { "serve", "send", "recv",
 					    "decode" };
 	char out[OUT_CAP], err[OUT_CAP], want[64];
 	size_t i, j;
 
-	FD_GUARD_BEGIN();
 	for (i = 0; i < 4; i++) {
 		cr_assert_eq(run(NULL, 0, out, err, cmds[i], "--help"), 0,
 			     "%s --help: %s", cmds[i], err);
@@ -493,7 +488,6 @@ Test(tool_usage, each_command_has_its_help)
 	 * second path, a usage error. */
 	cr_assert_eq(run(NULL, 0, out, err, "recv", "@P", "--", "--help"), 2);
 	cr_assert_str_empty(out);
-	FD_GUARD_END();
 }
 
 /* The file's contents, NUL-terminated, into a malloc'd buffer. */
@@ -533,7 +527,7 @@ mdoc_flag(const char *opt, char *buf, size_t size)
  * is a usage error about its value or a missing operand, never "unknown
  * option"), and man/fdmsg.1 documents each.
  */
-Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
+TEST(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 {
 	static const char *const cmds[] = { "serve", "send", "recv", "proxy" };
 	const char *manp = getenv("FDMSG_MAN");
@@ -544,7 +538,6 @@ Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 
 	cr_assert_not_null(manp, "FDMSG_MAN is not set");
 	man = slurp(manp);
-	FD_GUARD_BEGIN();
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		cr_assert_eq(run(NULL, 0, out, err, cmds[i], "--help"), 0);
 		for (l = out; *l != '\0'; l = *e ? e + 1 : e) {
@@ -585,18 +578,16 @@ Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 		}
 		cr_assert_gt(nopts, 0, "%s", cmds[i]);
 	}
-	FD_GUARD_END();
 	free(man);
 }
 
 /* The version: fdmsg --version, the header's macros and fdmsg_version()
  * all say meson's project version. */
-Test(tool_usage, version_is_the_projects_everywhere)
+TEST(tool_usage, version_is_the_projects_everywhere)
 {
 	const char *pv = getenv("FDMSG_PROJECT_VERSION");
 	char out[OUT_CAP], err[OUT_CAP], want[64];
 
-	FD_GUARD_BEGIN();
 	cr_assert_not_null(pv, "FDMSG_PROJECT_VERSION is not set");
 	cr_assert_str_eq(FDMSG_VERSION_STRING, pv);
 	snprintf(want, sizeof(want), "%d.%d.%d", FDMSG_VERSION_MAJOR,
@@ -609,11 +600,10 @@ Test(tool_usage, version_is_the_projects_everywhere)
 	cr_assert_str_empty(err);
 	cr_assert_eq(run(NULL, 0, out, err, "-V"), 0);
 	cr_assert_str_eq(out, want);
-	FD_GUARD_END();
 }
 
 /* fdmsg.pc: no placeholder URL (no URL at all until there is one). */
-Test(tool_usage, pkgconfig_file_has_no_placeholder_url)
+TEST(tool_usage, pkgconfig_file_has_no_placeholder_url)
 {
 	const char *pc = getenv("FDMSG_PC");
 	char buf[4096];
@@ -631,12 +621,11 @@ Test(tool_usage, pkgconfig_file_has_no_placeholder_url)
 	cr_assert_null(strstr(buf, "example.invalid"), "%s", buf);
 }
 
-Test(tool_usage, send_to_nobody_is_exit_1)
+TEST(tool_usage, send_to_nobody_is_exit_1)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1"), 1);
 	cr_assert_not_null(strstr(err, "ENOENT"), "stderr: %s", err);
@@ -646,7 +635,6 @@ Test(tool_usage, send_to_nobody_is_exit_1)
 	cr_assert_not_null(strstr(err, "/nonexistent/file: ENOENT"),
 			   "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -669,14 +657,13 @@ three_frames(uint8_t *buf)
 	return n;
 }
 
-Test(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
+TEST(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
 {
 	char out[OUT_CAP], err[OUT_CAP], dir[PATH_MAX], file[PATH_MAX];
 	uint8_t buf[256];
 	size_t n = three_frames(buf);
 	int fd;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(run(buf, n, out, err, "decode"), 0, "stderr: %s", err);
 	cr_assert_str_eq(out, decoded3);
 	cr_assert_str_empty(err);
@@ -693,16 +680,14 @@ Test(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
 
 	cr_assert_eq(run("", 0, out, err, "decode", "-"), 0);
 	cr_assert_str_empty(out);
-	FD_GUARD_END();
 }
 
-Test(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
+TEST(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[256];
 	size_t n = three_frames(buf);
 
-	FD_GUARD_BEGIN();
 	buf[37] = 2; /* the third frame's version */
 	cr_assert_eq(run(buf, n, out, err, "decode"), 1);
 	cr_assert_eq(strncmp(err, "fdmsg decode: offset 37: EBADMSG: ",
@@ -710,16 +695,14 @@ Test(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
 	cr_assert_eq(count_lines(err), 1);
 	/* The frames before it were printed. */
 	cr_assert_eq(count_lines(out), 2);
-	FD_GUARD_END();
 }
 
-Test(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
+TEST(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[256];
 	size_t n = three_frames(buf);
 
-	FD_GUARD_BEGIN();
 	/* The second frame declares 21 bytes; cut it at 20. */
 	cr_assert_eq(run(buf, 36, out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 16: EBADMSG"), "%s", err);
@@ -728,15 +711,13 @@ Test(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
 	cr_assert_not_null(strstr(err, "offset 16: EBADMSG"), "%s", err);
 	cr_assert_eq(run(buf, n - 1, out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 37: EBADMSG"), "%s", err);
-	FD_GUARD_END();
 }
 
-Test(tool_decode, header_rules_give_their_errors)
+TEST(tool_decode, header_rules_give_their_errors)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[64];
 
-	FD_GUARD_BEGIN();
 	frame(buf, 1, 1, 0, "");
 	buf[4] = buf[5] = buf[6] = buf[7] = 0xff; /* len 0xFFFFFFFF */
 	cr_assert_eq(run(buf, 16, out, err, "decode"), 1);
@@ -754,7 +735,6 @@ Test(tool_decode, header_rules_give_their_errors)
 	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
 	cr_assert_eq(run(NULL, 0, out, err, "decode", "/nonexistent"), 1);
 	cr_assert_not_null(strstr(err, "ENOENT"), "%s", err);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -798,21 +778,17 @@ echo_roundtrip(int stream)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
-Test(tool_serve, echo_returns_type_peerid_payload_and_same_files)
+TEST(tool_serve, echo_returns_type_peerid_payload_and_same_files)
 {
-	FD_GUARD_BEGIN();
 	echo_roundtrip(0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, echo_over_stream_returns_the_same)
+TEST(tool_serve, echo_over_stream_returns_the_same)
 {
-	FD_GUARD_BEGIN();
 	echo_roundtrip(1);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, hostile_header_disconnects_only_that_client)
+TEST(tool_serve, hostile_header_disconnects_only_that_client)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct fdmsg_chan *good;
@@ -820,7 +796,6 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 	uint8_t bad[FDMSG_HDR_SIZE];
 	int raw, fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-clients",
 	      "16", path);
@@ -846,7 +821,6 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 	cr_assert_eq(strncmp(err, "fdmsg serve: client ", 20), 0, "%s", err);
 	cr_assert_not_null(strstr(err, ": EBADMSG: "), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A raw client sends bytes that break a rule and is disconnected. */
@@ -863,7 +837,7 @@ raw_client_breaks(const char *path, const uint8_t *bytes, size_t n)
 
 /* serve's line for a client that broke a rule names the rule, the value
  * and the limit, under serve's own option name. */
-Test(tool_serve, client_log_names_the_rule_value_and_option)
+TEST(tool_serve, client_log_names_the_rule_value_and_option)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], want[512];
 	uint8_t buf[300];
@@ -871,7 +845,6 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 	int raw;
 	ssize_t r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-frame",
 	      "256", "--max-clients", "16", path);
@@ -954,16 +927,14 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 				   err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, zero_length_datagram_ends_client_quietly)
+TEST(tool_serve, zero_length_datagram_ends_client_quietly)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct proc p;
 	int raw;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", path);
 	raw = connect_retry(path, 0);
@@ -973,16 +944,14 @@ Test(tool_serve, zero_length_datagram_ends_client_quietly)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
+TEST(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
 	struct proc p;
 	int c;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", path);
 	c = connect_retry(path, 0); /* a client still connected */
@@ -997,10 +966,9 @@ Test(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
 	cr_assert_eq(finish(&p, out, err), 0);
 	cr_assert_eq(access(path, F_OK), -1);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
+TEST(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 {
 	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
 	struct fdmsg_chan *ch;
@@ -1008,7 +976,6 @@ Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 	struct stat st;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
@@ -1029,17 +996,15 @@ Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 	fdmsg_chan_free(ch);
 	stop_server(&p, path, err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, beyond_max_clients_is_closed_others_served)
+TEST(tool_serve, beyond_max_clients_is_closed_others_served)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct fdmsg_chan *ch;
 	struct proc p;
 	int extra;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-clients", "1", path);
 	ch = chan_on(connect_retry(path, 0), 0);
@@ -1053,10 +1018,9 @@ Test(tool_serve, beyond_max_clients_is_closed_others_served)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
+TEST(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	static char payload[60001];
@@ -1064,7 +1028,6 @@ Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 	struct proc p;
 	int raw, i, cut = 0;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-queue", "65536", path);
 	raw = connect_retry(path, 0);
@@ -1099,10 +1062,9 @@ Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
 	cr_assert_not_null(strstr(err, ": ENOBUFS: "), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, half_closed_client_still_gets_every_reply)
+TEST(tool_serve, half_closed_client_still_gets_every_reply)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	static char payload[60000];
@@ -1112,7 +1074,6 @@ Test(tool_serve, half_closed_client_still_gets_every_reply)
 	struct proc p;
 	uint32_t i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-queue", "4194304", path);
 	ch = chan_on(connect_retry(path, 0), 0);
@@ -1139,10 +1100,9 @@ Test(tool_serve, half_closed_client_still_gets_every_reply)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
+TEST(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct fdmsg_chan *idle;
@@ -1150,7 +1110,6 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	struct proc p;
 	int raw;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--stream", "--frame-timeout", "200",
 	      path);
@@ -1172,7 +1131,6 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
 	cr_assert_not_null(strstr(err, ": ETIMEDOUT: "), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1215,7 +1173,7 @@ assert_same_inode(const char *path, const struct stat *want)
 }
 
 /* THREATS 47: exit removes the socket file only while it is serve's. */
-Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
+TEST(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
 	char fpath[PATH_MAX + 8];
@@ -1224,7 +1182,6 @@ Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 	struct proc p;
 	int lfd, fd, c;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	/* Another server's live socket renamed over serve's. */
 	spawn(&p, -1, "serve", "--echo", path);
@@ -1267,7 +1224,6 @@ Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1290,14 +1246,13 @@ send_retry(char *out, char *err, const char *const *args)
 	return st;
 }
 
-Test(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
+TEST(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
 {
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
 	char want[2 * PATH_MAX];
 	struct proc r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
 	spawn(&r, -1, "recv", path, "--count", "1", "--payload");
@@ -1317,16 +1272,14 @@ Test(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
 	cr_assert_str_empty(rerr);
 	cr_assert_eq(access(path, F_OK), -1, "recv left its socket");
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_sendrecv, recv_kinds_over_stream_and_count)
+TEST(tool_sendrecv, recv_kinds_over_stream_and_count)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
 	struct proc r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&r, -1, "recv", "--stream", path);
 	{
@@ -1344,7 +1297,6 @@ Test(tool_sendrecv, recv_kinds_over_stream_and_count)
 	cr_assert_not_null(strstr(rout, "  fd[1]: chr /dev/null\n"), "%s",
 			   rout);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1396,7 +1348,7 @@ recv_killed(struct proc *r)
 }
 
 /* THREATS 47: recv, too, removes only its own socket file. */
-Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
+TEST(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 {
 	char dir[PATH_MAX], path[PATH_MAX], fpath[PATH_MAX + 8];
 	struct fdmsg_chan *ch;
@@ -1404,7 +1356,6 @@ Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 	struct proc r;
 	int lfd, fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	/* Its own, on SIGTERM: removed. */
 	ch = recv_started(&r, path);
@@ -1442,16 +1393,14 @@ Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 	assert_same_inode(path, &file);
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_sendrecv, send_reply_prints_the_echo)
+TEST(tool_sendrecv, send_reply_prints_the_echo)
 {
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], want[2 * PATH_MAX];
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", "--max-clients",
@@ -1472,19 +1421,17 @@ Test(tool_sendrecv, send_reply_prints_the_echo)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* --timeout bounds the wait for a reply that never comes: a server that
  * discards (serve without --echo).  The server is unharmed. */
-Test(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
+TEST(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
 {
 	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX + 64];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct fdmsg_chan *ch;
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--max-clients", "16", path);
 	close(connect_retry(path, 0));
@@ -1510,18 +1457,16 @@ Test(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
 	cr_assert_str_eq(out, "type=3 peerid=0 len=2 fds=0\n");
 	stop_server(&p, path, err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* --reply --payload prints the reply's payload as recv does (a newline
  * added only when it lacks one); --file - sends standard input. */
-Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
+TEST(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
 	close(connect_retry(path, 0));
@@ -1539,7 +1484,6 @@ Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1547,7 +1491,7 @@ Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
  * a writer forever.  send must connect and send it; the descriptor that
  * arrives is the FIFO, blocking as a plain open makes it.
  */
-Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
+TEST(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
 {
 	char dir[PATH_MAX], path[PATH_MAX], fifo[PATH_MAX + 8];
 	char out[OUT_CAP], err[OUT_CAP];
@@ -1558,7 +1502,6 @@ Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
 	struct proc s;
 	int lfd, fd, fl;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	cr_assert_eq(mkfifo(fifo, 0600), 0);
@@ -1590,18 +1533,16 @@ Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(unlink(fifo), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* recv --count 2 fed by two sends, one after the other; each payload on
  * its own line. */
-Test(tool_sendrecv, recv_count_takes_clients_one_after_another)
+TEST(tool_sendrecv, recv_count_takes_clients_one_after_another)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
 	struct proc r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&r, -1, "recv", path, "--count", "2", "--payload");
 	{
@@ -1619,11 +1560,10 @@ Test(tool_sendrecv, recv_count_takes_clients_one_after_another)
 	/* Done: the listener is closed, the socket file removed. */
 	cr_assert_eq(access(path, F_OK), -1);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* The usual mistakes get a hint at the end of the one error line. */
-Test(tool_sendrecv, hints_on_the_usual_mistakes)
+TEST(tool_sendrecv, hints_on_the_usual_mistakes)
 {
 	char dir[PATH_MAX], path[PATH_MAX], spath[PATH_MAX + 8];
 	char fpath[PATH_MAX + 8], want[3 * PATH_MAX];
@@ -1632,7 +1572,6 @@ Test(tool_sendrecv, hints_on_the_usual_mistakes)
 	struct proc p, q;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	snprintf(spath, sizeof(spath), "%s/st", dir);
 	snprintf(fpath, sizeof(fpath), "%s/f", dir);
@@ -1706,7 +1645,6 @@ Test(tool_sendrecv, hints_on_the_usual_mistakes)
 	cr_assert_eq(unlink(spath), 0);
 	cr_assert_eq(unlink(fpath), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* Sends one small frame: 1 echoed, 0 the server closed the connection. */
@@ -1730,7 +1668,7 @@ try_echo(struct fdmsg_chan *ch, uint32_t id)
 	return 1;
 }
 
-Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
+TEST(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
@@ -1740,7 +1678,6 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	struct fdmsg_msg m = { 0 };
 	struct iovec iov = { (char[]){ "fd" }, 2 };
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	/* serve starts only where its descriptor budget fits; the limit
 	 * is lowered under it afterwards, as prlimit(1) by an operator
@@ -1804,7 +1741,6 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	cr_assert(strstr(err, ": EPROTO: ") || strstr(err, ": EMFILE: "),
 		  "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* "Max open files" of /proc/PID/limits: soft and hard. */
@@ -1832,12 +1768,11 @@ nofile_of(pid_t pid, unsigned long long *soft, unsigned long long *hard)
  * RLIMIT_NOFILE.  Here the hard limit is 1024: refused, exit 1, with
  * the numbers, before anything is created at PATH.
  */
-Test(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
+TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn_nofile = 1024;
 	/* 256 x (1 + 3 x 253 + 64) + 16 */
@@ -1869,12 +1804,11 @@ Test(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 	}
 	spawn_nofile = 0;
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* Under the hard limit, the soft limit is raised to what the budget
  * needs, and descriptors are served. */
-Test(tool_serve, descriptor_budget_raises_the_soft_limit)
+TEST(tool_serve, descriptor_budget_raises_the_soft_limit)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
@@ -1883,7 +1817,6 @@ Test(tool_serve, descriptor_budget_raises_the_soft_limit)
 	struct proc p;
 	int fds[8], i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn_nofile = 64;
 	spawn_nofile_hard = 4096;
@@ -1906,7 +1839,6 @@ Test(tool_serve, descriptor_budget_raises_the_soft_limit)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1916,7 +1848,7 @@ Test(tool_serve, descriptor_budget_raises_the_soft_limit)
  * Needs root to run the server as an unprivileged user (privileged
  * senders are exempt from the limit).
  */
-Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
+TEST(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], early[OUT_CAP];
@@ -1928,7 +1860,6 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to drop to an unprivileged uid");
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(chown(dir, 65534, 65534), 0);
 	spawn_uid = 65534;
@@ -1985,7 +1916,6 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 	cr_assert_null(strstr(early, "ENOBUFS"), "stderr: %s", early);
 	cr_assert_null(strstr(err, "ENOBUFS"), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1993,13 +1923,12 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 /* ------------------------------------------------------------------ */
 
 /* send greets; serve answers with its limits; -v shows them. */
-Test(tool_hello, send_v_shows_the_servers_limits)
+TEST(tool_hello, send_v_shows_the_servers_limits)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-frame", "4096", "--max-fds",
 	      "2", "--max-clients", "16", path);
@@ -2019,17 +1948,15 @@ Test(tool_hello, send_v_shows_the_servers_limits)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* decode shows a hello that opens the bytes, and its errors. */
-Test(tool_hello, decode_shows_a_hello)
+TEST(tool_hello, decode_shows_a_hello)
 {
 	struct fdmsg_hello h = { 1, 2, 4096, 65536, 3, FDMSG_CAP_FDS };
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[FDMSG_HELLO_SIZE + 16];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_hello_encode(&h, buf), FDMSG_HELLO_SIZE);
 	frame(buf + FDMSG_HELLO_SIZE, 7, 1, 0, "");
 	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 0, "%s", err);
@@ -2042,7 +1969,6 @@ Test(tool_hello, decode_shows_a_hello)
 	buf[28] = 254; /* max_fds past the cap */
 	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2077,13 +2003,12 @@ read_line(int fd, char *buf, size_t cap)
  * closed (end of file), and a connect right then succeeds.  Without it,
  * "serve & send" lost the race about one time in ten (ENOENT).
  */
-Test(tool_serve, ready_fd_says_listening_so_connect_never_races)
+TEST(tool_serve, ready_fd_says_listening_so_connect_never_races)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], line[64];
 	struct proc p;
 	int pp[2], fd, i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	for (i = 0; i < 20; i++) {
 		cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
@@ -2103,7 +2028,6 @@ Test(tool_serve, ready_fd_says_listening_so_connect_never_races)
 		cr_assert_str_empty(err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* Starts serve with args after "--ready-fd 5" and waits for its line. */
@@ -2131,7 +2055,7 @@ serve_ready_v(struct proc *p, const char *const *args)
 	serve_ready_v((p), (const char *const[]){ __VA_ARGS__, NULL })
 
 /* serve --mode: the socket file's permission bits; 0600 without. */
-Test(tool_serve, mode_sets_the_socket_files_permissions)
+TEST(tool_serve, mode_sets_the_socket_files_permissions)
 {
 	static const char *const modes[] = { NULL, "0660", "666", "0604" };
 	static const mode_t want[] = { 0600, 0660, 0666, 0604 };
@@ -2140,7 +2064,6 @@ Test(tool_serve, mode_sets_the_socket_files_permissions)
 	struct stat st;
 	size_t i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	for (i = 0; i < 4; i++) {
 		if (modes[i] == NULL)
@@ -2157,7 +2080,6 @@ Test(tool_serve, mode_sets_the_socket_files_permissions)
 		cr_assert_str_empty(err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A client as uid (root only; 0: as is) connects to path: 1 when served
@@ -2214,7 +2136,7 @@ client_as(uid_t uid, const char *path, pid_t *pid)
  * accept and logged with its pid and uid; listed uids are served.  As
  * root, a second uid (65534) connects through a --mode 0666 socket.
  */
-Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
+TEST(tool_serve, allow_uid_refuses_other_users_and_logs_them)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], buf[OUT_CAP];
 	char me[32], other[32], list[64], want[128];
@@ -2222,7 +2144,6 @@ Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
 	struct proc p;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(chmod(dir, 0755), 0);
 	snprintf(me, sizeof(me), "%ld", (long)uid);
@@ -2271,7 +2192,6 @@ Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
 		cr_assert_str_empty(err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A datagram socket at path (or "@name") for NOTIFY_SOCKET. */
@@ -2336,7 +2256,7 @@ have_program(const char *name)
  * path, then an abstract @name), STOPPING=1 at SIGTERM, exits 0, and
  * leaves PATH alone: the socket is not serve's to remove.
  */
-Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
+TEST(tool_activation, systemd_socket_activate_echoes_and_notifies)
 {
 	char dir[PATH_MAX], path[PATH_MAX], npath[PATH_MAX + 8];
 	char env[PATH_MAX + 32], out[OUT_CAP], err[OUT_CAP];
@@ -2347,7 +2267,6 @@ Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
 	if (!have_program("systemd-socket-activate"))
 		cr_skip_test("systemd-socket-activate is not installed "
 			     "(Debian: systemd)");
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	for (stream = 0; stream < 2; stream++) {
 		if (stream)
@@ -2389,7 +2308,6 @@ Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
 			cr_assert_eq(unlink(npath), 0);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* serve with fd on descriptor 3 and LISTEN_FDS=n (LISTEN_PID its own
@@ -2502,7 +2420,7 @@ sock_refused(int type, int listening, const char *path, const char *want,
  * ignored; the socket it takes is made close-on-exec, served, and left
  * at its path on exit.
  */
-Test(tool_activation, passed_socket_is_checked_then_served)
+TEST(tool_activation, passed_socket_is_checked_then_served)
 {
 	char dir[PATH_MAX], path[PATH_MAX], other[PATH_MAX + 8];
 	char out[OUT_CAP], err[OUT_CAP], fdpath[64];
@@ -2510,7 +2428,6 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 	struct proc p;
 	int fd, tcp;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	snprintf(other, sizeof(other), "%s/other", dir);
 
@@ -2586,7 +2503,6 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 	close(fd);
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2658,7 +2574,7 @@ proxied_clean(struct proxied *t)
 	cr_assert_eq(rmdir(t->dir), 0);
 }
 
-Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
+TEST(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 {
 	static char scratch_out[OUT_CAP];
 	char out[OUT_CAP], err[OUT_CAP];
@@ -2666,7 +2582,6 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 	struct fdmsg_chan *ch;
 	int fds[3], pp[2];
 
-	FD_GUARD_BEGIN();
 	proxied_start(&t, "8");
 	ch = chan_on(connect_retry(t.px, 0), 8);
 	fds[0] = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -2724,10 +2639,9 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 		free(cap);
 	}
 	proxied_clean(&t);
-	FD_GUARD_END();
 }
 
-Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
+TEST(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t bad[FDMSG_HDR_SIZE];
@@ -2735,7 +2649,6 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	struct fdmsg_chan *good;
 	int raw, fd;
 
-	FD_GUARD_BEGIN();
 	proxied_start(&t, "4");
 	good = chan_on(connect_retry(t.px, 0), 4);
 	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -2765,12 +2678,11 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 				  "error=EBADMSG\n"), "%s", out);
 	cr_assert_null(strstr(out, "conn=2 from="), "%s", out);
 	proxied_clean(&t);
-	FD_GUARD_END();
 }
 
 /* A frame the server's hello refuses (descriptors to --max-fds 0) ends
  * the pair at the proxy, said and recorded; nothing reaches the server. */
-Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
+TEST(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proxied t;
@@ -2779,7 +2691,6 @@ Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 	struct iovec iov = { (char[]){ "x" }, 1 };
 	int fd;
 
-	FD_GUARD_BEGIN();
 	proxied_start(&t, "0");
 	ch = chan_on(connect_retry(t.px, 0), 4);
 	/* Its echo comes after the server's hello, which the proxy read
@@ -2803,11 +2714,10 @@ Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 	cr_assert_not_null(strstr(out, " conn=1 close by=client "
 				  "error=EPERM\n"), "%s", out);
 	proxied_clean(&t);
-	FD_GUARD_END();
 }
 
 /* A server that answers with a frame of wire version 2, then waits. */
-Test(tool_proxy, hostile_server_ends_the_pair)
+TEST(tool_proxy, hostile_server_ends_the_pair)
 {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
 	char err[OUT_CAP];
@@ -2817,7 +2727,6 @@ Test(tool_proxy, hostile_server_ends_the_pair)
 	struct proc p;
 	int lfd, sfd, cfd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, srv);
 	snprintf(px, sizeof(px), "%s/p", dir);
 	lfd = fdmsg_listen(srv, 0, 0);
@@ -2842,17 +2751,15 @@ Test(tool_proxy, hostile_server_ends_the_pair)
 	close(lfd);
 	unlink(srv);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_proxy, no_server_closes_the_client_with_a_line)
+TEST(tool_proxy, no_server_closes_the_client_with_a_line)
 {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
 	char err[OUT_CAP];
 	struct proc p;
 	int cfd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, srv);
 	snprintf(px, sizeof(px), "%s/p", dir);
 	spawn(&p, -1, "proxy", px, srv);
@@ -2866,18 +2773,16 @@ Test(tool_proxy, no_server_closes_the_client_with_a_line)
 	cr_assert_eq(finish(&p, out, err), 0, "%s", err);
 	cr_assert_eq(access(px, F_OK), -1);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
-Test(tool_proxy, capture_through_a_symlink_is_refused)
+TEST(tool_proxy, capture_through_a_symlink_is_refused)
 {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
 	char victim[PATH_MAX + 8], out[OUT_CAP], err[OUT_CAP];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, srv);
 	snprintf(px, sizeof(px), "%s/p", dir);
 	snprintf(cap, sizeof(cap), "%s/cap", dir);
@@ -2895,14 +2800,12 @@ Test(tool_proxy, capture_through_a_symlink_is_refused)
 	cr_assert_eq(unlink(cap), 0);
 	cr_assert_eq(unlink(victim), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_proxy, usage_errors_exit_2)
+TEST(tool_proxy, usage_errors_exit_2)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(run(NULL, 0, out, err, "proxy", "/tmp/x"), 2);
 	cr_assert_not_null(strstr(err, "missing TARGET_PATH"), "%s", err);
 	cr_assert_eq(run(NULL, 0, out, err, "proxy"), 2);
@@ -2910,5 +2813,4 @@ Test(tool_proxy, usage_errors_exit_2)
 			 "/tmp/x", "/tmp/y"), 2);
 	cr_assert_eq(run(NULL, 0, out, err, "proxy", "/tmp/x", "/tmp/y",
 			 "/tmp/z"), 2);
-	FD_GUARD_END();
 }
