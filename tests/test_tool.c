@@ -28,10 +28,11 @@
 
 #include "fdmsg.h"
 #include "testutil.h"
+#include "toolutil.h"
 
 /* A bound on hangs, not a timing assertion: valgrind on a loaded machine
  * took over 10 s for one send/recv round. */
-#define WAIT_MS 30000
+#define WAIT_MS TOOL_WAIT_MS
 #define OUT_CAP 65536
 
 struct proc {
@@ -40,90 +41,35 @@ struct proc {
 	int err; /* its stderr */
 };
 
-/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone.  The hard
- * limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
-static rlim_t spawn_nofile, spawn_nofile_hard;
-/* Run the next spawned tool as this uid and gid (root only); 0: as is. */
-static uid_t spawn_uid;
-
-static const char *
-tool_path(void)
-{
-	const char *t = getenv("FDMSG_TOOL");
-
-	cr_assert_not_null(t, "FDMSG_TOOL is not set");
-	return t;
-}
-
 /*
- * For the next spawned process: descriptors moved to fixed numbers
- * (from < 0: none), e.g. a socket to 3 for socket activation or a pipe
- * for --ready-fd; variables to put into its environment (NULL ends);
- * and with spawn_listen_pid, LISTEN_PID set to its own pid.  Reset after
- * each spawn.
+ * How the next spawned process starts (toolutil.h): its descriptors moved
+ * to fixed numbers, e.g. a socket to 3 for socket activation or a pipe for
+ * --ready-fd; environment; LISTEN_PID.  Those are reset after each spawn;
+ * nofile and uid stay until the test resets them.
  */
-static struct {
-	int from, to;
-} spawn_fds[2] = { { -1, -1 }, { -1, -1 } };
-static const char *spawn_env[4];
-static int spawn_listen_pid;
+static struct spawn spawn_next = SPAWN_INIT;
 
 /* Runs argv[0] (a path, or a name looked up in PATH) with argv. */
 static void
 spawn_argv(struct proc *p, int in_fd, const char *const *argv)
 {
-	int o[2], e[2], dn, hi[2] = { -1, -1 };
-	size_t i;
+	int o[2], e[2];
 
 	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
-	p->pid = fork();
-	cr_assert_neq(p->pid, -1);
-	if (p->pid == 0) {
-		char pid[32];
-
-		dn = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
-		if (dn < 0 || dup2(dn, 0) < 0 || dup2(o[1], 1) < 0 ||
-		    dup2(e[1], 2) < 0)
-			_exit(126);
-		/* Out of the way first: a source may sit on a target. */
-		for (i = 0; i < 2; i++)
-			if (spawn_fds[i].from >= 0 &&
-			    (hi[i] = fcntl(spawn_fds[i].from, F_DUPFD_CLOEXEC,
-					   200)) < 0)
-				_exit(126);
-		for (i = 0; i < 2; i++)
-			if (hi[i] >= 0 && dup2(hi[i], spawn_fds[i].to) < 0)
-				_exit(126);
-		for (i = 0; spawn_env[i] != NULL; i++)
-			putenv((char *)(uintptr_t)spawn_env[i]);
-		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-		if (spawn_listen_pid && setenv("LISTEN_PID", pid, 1) < 0)
-			_exit(126);
-		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
-					     spawn_nofile_hard : spawn_nofile };
-
-			/* Close what the test process had open: only the
-			 * tool's own descriptors count against the limit. */
-			closefrom(3);
-			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-				_exit(126);
-		}
-		if (spawn_uid != 0 && (setgroups(0, NULL) < 0 ||
-				       setgid(spawn_uid) < 0 ||
-				       setuid(spawn_uid) < 0))
-			_exit(126);
-		execvp(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
+	spawn_next.in = in_fd;
+	spawn_next.out = o[1];
+	spawn_next.err = e[1];
+	/* Only the tool's own descriptors count against the limit. */
+	spawn_next.close_rest = spawn_next.nofile != 0;
+	p->pid = spawn_exec(&spawn_next, argv);
 	close(o[1]);
 	close(e[1]);
 	p->out = o[0];
 	p->err = e[0];
-	spawn_fds[0].from = spawn_fds[1].from = -1;
-	memset(spawn_env, 0, sizeof(spawn_env));
-	spawn_listen_pid = 0;
+	spawn_next.move[0].from = spawn_next.move[1].from = -1;
+	memset(spawn_next.env, 0, sizeof(spawn_next.env));
+	spawn_next.listen_pid = 0;
 }
 
 /* Starts the tool with argv (NULL-terminated, without argv[0]). */
@@ -171,22 +117,11 @@ read_all(int fd, char *buf, size_t cap)
 static int
 wait_exit(pid_t pid)
 {
-	int st, i;
+	int st = reap(pid, WAIT_MS, "tool");
 
-	for (i = 0; i < WAIT_MS / 5; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid) {
-			cr_assert(WIFEXITED(st), "tool died of signal %d",
-				  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-			return WEXITSTATUS(st);
-		}
-		sleep_ms(5);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	cr_assert_fail("tool did not exit");
-	return -1;
+	cr_assert(WIFEXITED(st), "tool died of signal %d",
+		  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+	return WEXITSTATUS(st);
 }
 
 /* Collects stdout and stderr, then the exit status; closes the pipes. */
@@ -227,17 +162,6 @@ run_v(const void *in, size_t n, char *out, char *err, const char *const *args)
 	run_v((in), (n), (out), (err),                                   \
 	      (const char *const[]){ __VA_ARGS__, NULL })
 
-static int
-count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s != '\0'; s++)
-		if (*s == '\n')
-			n++;
-	return n;
-}
-
 /* A fresh directory for one test's socket: dir and dir/s. */
 static void
 tmp_sock(char *dir, char *path)
@@ -247,60 +171,13 @@ tmp_sock(char *dir, char *path)
 	snprintf(path, PATH_MAX, "%s/s", dir);
 }
 
-/* Connects once the server listens (bind comes before listen). */
-static int
-connect_retry(const char *path, int type)
-{
-	int fd, i;
-
-	for (i = 0; i < WAIT_MS / 10; i++) {
-		fd = fdmsg_connect(path, type);
-		if (fd >= 0)
-			return fd;
-		sleep_ms(10);
-	}
-	cr_assert_fail("nobody listens on %s: %s", path, fdmsg_strerror(fd));
-	return -1;
-}
-
-static struct fdmsg_chan *
-chan_on(int fd, unsigned max_fds)
-{
-	struct fdmsg_chan *ch = NULL;
-	struct fdmsg_opts o;
-
-	fdmsg_opts_init(&o);
-	o.max_fds = max_fds;
-	o.max_queue = 4u * 1024 * 1024;
-	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD), 0);
-	return ch;
-}
-
 /* Sends one frame and expects it back exactly. */
 static void
 echo_once(struct fdmsg_chan *ch, uint32_t type, uint32_t peerid,
 	  const char *data, const int *fds, unsigned nfds)
 {
-	struct iovec iov = { (void *)(uintptr_t)data, strlen(data) };
-	struct fdmsg_msg m = { 0 };
-	struct stat a, b;
-	unsigned i;
-
-	cr_assert_eq(fdmsg_send(ch, type, peerid, &iov, 1, fds, nfds, 0), 0);
-	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
-	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), 0);
-	cr_assert_eq(m.type, type);
-	cr_assert_eq(m.peerid, peerid);
-	cr_assert_eq(m.len, strlen(data));
-	cr_assert(m.len == 0 || memcmp(m.payload, data, m.len) == 0);
-	cr_assert_eq(m.nfds, nfds);
-	for (i = 0; i < nfds; i++) {
-		cr_assert_eq(fstat(fds[i], &a), 0);
-		cr_assert_eq(fstat(m.fds[i], &b), 0);
-		cr_assert(a.st_dev == b.st_dev && a.st_ino == b.st_ino,
-			  "descriptor %u came back as another file", i);
-	}
-	fdmsg_msg_release(&m);
+	echo_expect(ch, type, peerid, data, strlen(data), fds, nfds, WAIT_MS,
+		    "echo");
 }
 
 /* SIGTERM: exit 0 and the socket file gone.  Returns stderr in err. */
@@ -332,24 +209,6 @@ wait_stderr(struct proc *p, char *buf, const char *needle)
 		cr_assert_gt(n, 0, "stderr ended: %s", buf);
 		len += (size_t)n;
 		buf[len] = '\0';
-	}
-}
-
-/* Waits until the server closes fd: the read sees end-of-file. */
-static void
-expect_closed(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[256];
-	ssize_t n;
-
-	for (;;) {
-		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "never disconnected");
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return;
-		cr_assert(n > 0 || errno == EAGAIN, "recv: %s",
-			  strerror(errno));
 	}
 }
 
@@ -810,7 +669,7 @@ TEST(tool_serve, hostile_header_disconnects_only_that_client)
 	bad[0] = 2; /* version 2 */
 	cr_assert_eq(send(raw, bad, sizeof(bad), MSG_NOSIGNAL),
 		     (ssize_t)sizeof(bad));
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 
 	echo_once(good, 2, 2, "after", &fd, 1);
@@ -831,7 +690,7 @@ raw_client_breaks(const char *path, const uint8_t *bytes, size_t n)
 
 	cr_assert_geq(raw, 0);
 	cr_assert_eq(send(raw, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 }
 
@@ -909,7 +768,7 @@ TEST(tool_serve, client_log_names_the_rule_value_and_option)
 		close(fd);
 	}
 	if (r == FDMSG_HDR_SIZE)
-		expect_closed(raw);
+		expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 	stop_server(&p, path, err);
 	cr_assert_eq(count_lines(err), r < 0 ? 1 : 2, "stderr: %s", err);
@@ -939,7 +798,7 @@ TEST(tool_serve, zero_length_datagram_ends_client_quietly)
 	spawn(&p, -1, "serve", "--echo", path);
 	raw = connect_retry(path, 0);
 	cr_assert_eq(send(raw, "", 0, MSG_NOSIGNAL), 0);
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
@@ -957,7 +816,7 @@ TEST(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
 	c = connect_retry(path, 0); /* a client still connected */
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
-	expect_closed(c);
+	expect_closed(c, WAIT_MS, "closed");
 	close(c);
 
 	spawn(&p, -1, "serve", "--stream", path);
@@ -1011,7 +870,7 @@ TEST(tool_serve, beyond_max_clients_is_closed_others_served)
 	echo_once(ch, 1, 1, "first", NULL, 0);
 	extra = fdmsg_connect(path, 0);
 	cr_assert_geq(extra, 0);
-	expect_closed(extra);
+	expect_closed(extra, WAIT_MS, "closed");
 	close(extra);
 	echo_once(ch, 2, 2, "first again", NULL, 0);
 	fdmsg_chan_free(ch);
@@ -1121,7 +980,7 @@ TEST(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	frame(hdr, 1, 1, 0, "");
 	hdr[4] = 64; /* declares 64 bytes; only 10 of the header come */
 	cr_assert_eq(send(raw, hdr, 10, MSG_NOSIGNAL), 10);
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 
 	/* Idle longer than the deadline, yet still served. */
@@ -1774,7 +1633,7 @@ TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
 
 	tmp_sock(dir, path);
-	spawn_nofile = 1024;
+	spawn_next.nofile = 1024;
 	/* 256 x (1 + 3 x 253 + 64) + 16 */
 	cr_assert_eq(run(NULL, 0, out, err, "serve", "--echo", "--stream",
 			 "--max-fds", "253", path), 1, "stderr: %s", err);
@@ -1792,7 +1651,7 @@ TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 			 "hard limit 1024; lower --max-clients, --max-fds or "
 			 "--max-queue-fds\n");
 	/* One descriptor fewer per read fits exactly: 2 x 505 + 16. */
-	spawn_nofile = 1026;
+	spawn_next.nofile = 1026;
 	{
 		struct proc p;
 
@@ -1802,7 +1661,7 @@ TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 		stop_server(&p, path, err);
 		cr_assert_str_empty(err);
 	}
-	spawn_nofile = 0;
+	spawn_next.nofile = 0;
 	cr_assert_eq(rmdir(dir), 0);
 }
 
@@ -1818,11 +1677,11 @@ TEST(tool_serve, descriptor_budget_raises_the_soft_limit)
 	int fds[8], i;
 
 	tmp_sock(dir, path);
-	spawn_nofile = 64;
-	spawn_nofile_hard = 4096;
+	spawn_next.nofile = 64;
+	spawn_next.nofile_hard = 4096;
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "8", "--max-clients",
 	      "16", path);
-	spawn_nofile = spawn_nofile_hard = 0;
+	spawn_next.nofile = spawn_next.nofile_hard = 0;
 	ch = chan_on(connect_retry(path, 0), 8);
 	for (i = 0; i < 8; i++) {
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -1862,10 +1721,10 @@ TEST(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 		cr_skip_test("needs root to drop to an unprivileged uid");
 	tmp_sock(dir, path);
 	cr_assert_eq(chown(dir, 65534, 65534), 0);
-	spawn_uid = 65534;
+	spawn_next.uid = 65534;
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
 	      "4", path);
-	spawn_uid = 0;
+	spawn_next.uid = 0;
 	ch = chan_on(connect_retry(path, 0), 1);
 	/* Past its startup check (it listens): now the small limit, set
 	 * as its own uid (root may lack CAP_SYS_RESOURCE here). */
@@ -2012,8 +1871,8 @@ TEST(tool_serve, ready_fd_says_listening_so_connect_never_races)
 	tmp_sock(dir, path);
 	for (i = 0; i < 20; i++) {
 		cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
-		spawn_fds[0].from = pp[1];
-		spawn_fds[0].to = 5;
+		spawn_next.move[0].from = pp[1];
+		spawn_next.move[0].to = 5;
 		spawn(&p, -1, "serve", "--ready-fd", "5", path);
 		close(pp[1]);
 		cr_assert_eq(read_line(pp[0], line, sizeof(line)), 8);
@@ -2042,8 +1901,8 @@ serve_ready_v(struct proc *p, const char *const *args)
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
-	spawn_fds[0].from = pp[1];
-	spawn_fds[0].to = 5;
+	spawn_next.move[0].from = pp[1];
+	spawn_next.move[0].to = 5;
 	spawn_argv(p, -1, argv);
 	close(pp[1]);
 	read_line(pp[0], line, sizeof(line));
@@ -2276,7 +2135,7 @@ TEST(tool_activation, systemd_socket_activate_echoes_and_notifies)
 			snprintf(npath, sizeof(npath), "%s/notify", dir);
 		nfd = notify_sock(npath);
 		snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", npath);
-		spawn_env[0] = env;
+		spawn_next.env[0] = env;
 		/* Without --seqpacket, -l makes a stream socket. */
 		if (stream)
 			spawn_argv(&p, -1, (const char *const[]){
@@ -2323,18 +2182,18 @@ spawn_activated(struct proc *p, int fd, const char *n, const char *names,
 	while (*args != NULL && k < 31)
 		argv[k++] = *args++;
 	argv[k] = NULL;
-	spawn_fds[0].from = fd;
-	spawn_fds[0].to = 3;
+	spawn_next.move[0].from = fd;
+	spawn_next.move[0].to = 3;
 	snprintf(nv, sizeof(nv), "LISTEN_FDS=%s", n);
-	spawn_env[e++] = nv;
+	spawn_next.env[e++] = nv;
 	if (names != NULL) {
 		snprintf(namesv, sizeof(namesv), "LISTEN_FDNAMES=%s", names);
-		spawn_env[e++] = namesv;
+		spawn_next.env[e++] = namesv;
 	}
 	if (pid_env != NULL)
-		spawn_env[e++] = pid_env;
+		spawn_next.env[e++] = pid_env;
 	else
-		spawn_listen_pid = 1;
+		spawn_next.listen_pid = 1;
 	spawn_argv(p, -1, argv);
 }
 
@@ -2661,7 +2520,7 @@ TEST(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	bad[0] = 2; /* version 2 */
 	cr_assert_eq(send(raw, bad, sizeof(bad), MSG_NOSIGNAL),
 		     (ssize_t)sizeof(bad));
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 	wait_stderr(&t.proxy, err, "client 2: closed");
 	cr_assert_not_null(strstr(err, "fdmsg proxy: client 2: from client: "
@@ -2740,7 +2599,7 @@ TEST(tool_proxy, hostile_server_ends_the_pair)
 	cr_assert_eq(send(sfd, bad, sizeof(bad), MSG_NOSIGNAL),
 		     (ssize_t)sizeof(bad));
 	/* The proxy closes both sides: the client sees its end. */
-	expect_closed(sfd);
+	expect_closed(sfd, WAIT_MS, "closed");
 	ch = chan_on(cfd, 0);
 	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(ch);
@@ -2764,7 +2623,7 @@ TEST(tool_proxy, no_server_closes_the_client_with_a_line)
 	snprintf(px, sizeof(px), "%s/p", dir);
 	spawn(&p, -1, "proxy", px, srv);
 	cfd = connect_retry(px, 0);
-	expect_closed(cfd);
+	expect_closed(cfd, WAIT_MS, "closed");
 	close(cfd);
 	wait_stderr(&p, err, ": ENOENT: ");
 	cr_assert_not_null(strstr(err, "fdmsg proxy: client 1: "), "%s", err);
