@@ -109,6 +109,9 @@ static struct stat orig_st[3];
 
 #define K_LAST 26u /* the frame fdmsg_recv_wait gets (exchange) */
 
+/* A need_kinds array and its length, for run_points. */
+#define NEED(kinds) (kinds), sizeof(kinds) / sizeof((kinds)[0])
+
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -121,37 +124,6 @@ static void bad(struct run *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(r->bad, sizeof(r->bad), fmt, ap);
 	va_end(ap);
-}
-
-static const char *errname(int e)
-{
-	static char buf[32];
-
-	if (e < 0)
-		e = -e;
-	switch (e) {
-	case EINTR: return "EINTR";
-	case EAGAIN: return "EAGAIN";
-	case ENOBUFS: return "ENOBUFS";
-	case EMFILE: return "EMFILE";
-	case EPIPE: return "EPIPE";
-	case ECONNRESET: return "ECONNRESET";
-	case ENOMEM: return "ENOMEM";
-	case EADDRINUSE: return "EADDRINUSE";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ENOENT: return "ENOENT";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ENOPROTOOPT: return "ENOPROTOOPT";
-	case EBADMSG: return "EBADMSG";
-	case EPROTO: return "EPROTO";
-	case EMSGSIZE: return "EMSGSIZE";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ESRCH: return "ESRCH";
-	case EIO: return "EIO";
-	default:
-		(void)snprintf(buf, sizeof(buf), "errno %d", e);
-		return buf;
-	}
 }
 
 /*
@@ -192,11 +164,11 @@ static int lib_error(struct run *r, enum lcall call, int ret)
 {
 	if (!fault_fired())
 		bad(r, "%s returned %s (%d) with no fault injected",
-		    lcall_name[call], errname(ret), ret);
+		    lcall_name[call], fault_err_name(ret), ret);
 	else if (ret == -EINTR)
 		bad(r, "%s returned -EINTR: EINTR surfaced", lcall_name[call]);
 	else if (!allowed(call, r->inj, ret))
-		bad(r, "%s returned %s (%d)", lcall_name[call], errname(ret),
+		bad(r, "%s returned %s (%d)", lcall_name[call], fault_err_name(ret),
 		    ret);
 	return -1;
 }
@@ -220,10 +192,10 @@ static int recv_failed(struct run *r, enum lcall call, int ret)
 		if (r->rx_unconnected && again == ret)
 			bad(r, "%s returned %s, and so did the next fdmsg_recv "
 			    "of a receive-only channel", lcall_name[call],
-			    errname(ret));
+			    fault_err_name(ret));
 		else if (!r->rx_unconnected && again != ret)
 			bad(r, "%s returned %s, the next fdmsg_recv %s (%d)",
-			    lcall_name[call], errname(ret), errname(again),
+			    lcall_name[call], fault_err_name(ret), fault_err_name(again),
 			    again);
 	}
 	return -1;
@@ -238,7 +210,7 @@ static int send_failed(struct run *r, enum lcall call, int ret)
 	if (fault_fired_kind() == FK_SENDMSG &&
 	    (ret == -EPIPE || ret == -ECONNRESET) && fdmsg_want_write(r->tx))
 		bad(r, "%s returned %s with frames still queued",
-		    lcall_name[call], errname(ret));
+		    lcall_name[call], fault_err_name(ret));
 	return -1;
 }
 
@@ -434,7 +406,7 @@ static void hook(void *arg, const struct pollfd *fds, nfds_t n)
 				return;
 			if (ret < 0) {
 				bad(r, "poll hook: fdmsg_recv returned %s",
-				    errname(ret));
+				    fault_err_name(ret));
 				return;
 			}
 			check_msg(r, r->got++, &r->msg);
@@ -445,7 +417,7 @@ static void hook(void *arg, const struct pollfd *fds, nfds_t n)
 		ret = send_frame(r->tx, K_LAST, 0, 0);
 		if (ret < 0)
 			bad(r, "poll hook: fdmsg_send returned %s",
-			    errname(ret));
+			    fault_err_name(ret));
 	}
 }
 
@@ -463,6 +435,23 @@ static void teardown(struct run *r)
 	fdmsg_chan_free(r->tx);
 	fault_disarm();
 	r->rx = r->tx = NULL;
+}
+
+/* Frames first..end-1, each sent and then each received and checked;
+ * -1 once one call failed (recorded). */
+static int
+send_then_recv(struct run *r, unsigned first, unsigned end)
+{
+	unsigned k;
+	int ret;
+
+	for (k = first; k < end; k++)
+		if ((ret = send_frame(r->tx, k, 0, 1)) < 0)
+			return send_failed(r, L_SEND, ret);
+	while (r->got < end)
+		if (recv_next(r) < 0)
+			return -1;
+	return 0;
 }
 
 /*
@@ -517,12 +506,8 @@ static void scen_exchange(struct run *r)
 	}
 
 	/* A: sent straight from the caller's memory. */
-	for (k = 0; k < 3; k++)
-		if ((ret = send_frame(r->tx, k, 0, 1)) < 0)
-			goto send_fail;
-	while (r->got < 3)
-		if (recv_next(r) < 0)
-			goto out;
+	if (send_then_recv(r, 0, 3) < 0)
+		goto out;
 	if ((ret = send_frame(r->tx, 3, 0, 1)) < 0 ||
 	    (ret = send_frame(r->tx, 4, FDMSG_CLOSE_FDS, 1)) < 0)
 		goto send_fail;
@@ -540,12 +525,8 @@ static void scen_exchange(struct run *r)
 		goto out;
 
 	/* B: a queue behind the small send buffer, pumped by hand. */
-	for (k = 6; k < 18; k++)
-		if ((ret = send_frame(r->tx, k, 0, 1)) < 0)
-			goto send_fail;
-	while (r->got < 18)
-		if (recv_next(r) < 0)
-			goto out;
+	if (send_then_recv(r, 6, 18) < 0)
+		goto out;
 
 	/* C: fdmsg_flush_wait polls; the hook reads meanwhile. */
 	for (k = 18; k < 26; k++)
@@ -886,7 +867,7 @@ static void scen_wbuf(struct run *r)
 		if (err != ret || fdmsg_wbuf_error(&w) != ret ||
 		    fdmsg_wbuf_len(&w) != (size_t)i * sizeof(chunk))
 			bad(r, "wbuf after %s: put %d, len %zu (want %zu)",
-			    errname(ret), err, fdmsg_wbuf_len(&w),
+			    fault_err_name(ret), err, fdmsg_wbuf_len(&w),
 			    (size_t)i * sizeof(chunk));
 	} else {
 		for (j = 0; j < fdmsg_wbuf_len(&w); j++)
@@ -1307,8 +1288,7 @@ static void exchange(const char *name, int type, unsigned opt_flags,
 	proto.type = type;
 	proto.opt_flags = opt_flags;
 	proto.free_stdin = free_stdin;
-	run_points(name, scen_exchange, &proto, need,
-		   sizeof(need) / sizeof(need[0]));
+	run_points(name, scen_exchange, &proto, NEED(need));
 	if (free_stdin) {
 		cr_assert_eq(dup2(saved0, 0), 0);
 		close(saved0);
@@ -1317,7 +1297,28 @@ static void exchange(const char *name, int type, unsigned opt_flags,
 	leak_check();
 }
 
-static void sock(const char *name, int type)
+/* run_points with proto->path a socket file in a fresh directory (umask
+ * 077), which must be empty again afterwards. */
+static void
+run_in_dir(const char *name, void (*scen)(struct run *), struct run *proto,
+	   const int *need, size_t nneed)
+{
+	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
+	char path[64];
+	mode_t old;
+
+	cr_assert_not_null(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/s", dir);
+	old = umask(077);
+	proto->path = path;
+	run_points(name, scen, proto, need, nneed);
+	umask(old);
+	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+static void
+sock(const char *name, int type)
 {
 	static const int need_conn[] = { FK_SOCKET, FK_BIND, FK_LISTEN,
 					 FK_ACCEPT4, FK_CONNECT, FK_LSTAT,
@@ -1326,32 +1327,19 @@ static void sock(const char *name, int type)
 	static const int need_dgram[] = { FK_SOCKET, FK_BIND, FK_CONNECT,
 					  FK_LSTAT, FK_FSTAT, FK_UNLINK,
 					  FK_CHMOD, FK_FCHMOD };
-	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
-	char path[64];
-	struct run proto;
-	mode_t old;
+	struct run proto = { .type = type };
 
 	payload_open();
-	cr_assert_not_null(mkdtemp(dir));
-	(void)snprintf(path, sizeof(path), "%s/s", dir);
-	old = umask(077);
-	memset(&proto, 0, sizeof(proto));
-	proto.type = type;
-	proto.path = path;
 	if (type == SOCK_DGRAM)
-		run_points(name, scen_sock, &proto, need_dgram,
-			   sizeof(need_dgram) / sizeof(need_dgram[0]));
+		run_in_dir(name, scen_sock, &proto, NEED(need_dgram));
 	else
-		run_points(name, scen_sock, &proto, need_conn,
-			   sizeof(need_conn) / sizeof(need_conn[0]));
-	umask(old);
-	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
-	cr_assert_eq(rmdir(dir), 0);
+		run_in_dir(name, scen_sock, &proto, NEED(need_conn));
 	payload_close();
 	leak_check();
 }
 
-static void sockflags(const char *name, int type)
+static void
+sockflags(const char *name, int type)
 {
 	static const int need_conn[] = { FK_SOCKET, FK_SOCKETPAIR,
 					 FK_SETSOCKOPT, FK_BIND, FK_LISTEN,
@@ -1362,28 +1350,14 @@ static void sockflags(const char *name, int type)
 					  FK_SETSOCKOPT, FK_BIND, FK_LINK,
 					  FK_FLOCK, FK_SENDTO, FK_RECV,
 					  FK_CONNECT, FK_LSTAT, FK_UNLINK };
-	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
-	char path[64];
-	struct run proto;
-	mode_t old;
+	struct run proto = { .type = type };
 
-	cr_assert_not_null(mkdtemp(dir));
-	(void)snprintf(path, sizeof(path), "%s/s", dir);
-	old = umask(077);
-	memset(&proto, 0, sizeof(proto));
-	proto.type = type;
-	proto.path = path;
 	proto.sock_flags = FDMSG_SOCK_CREDS |
 			   (have_passpidfd() ? FDMSG_SOCK_PIDFD : 0);
 	if (type == SOCK_DGRAM)
-		run_points(name, scen_sockflags, &proto, need_dgram,
-			   sizeof(need_dgram) / sizeof(need_dgram[0]));
+		run_in_dir(name, scen_sockflags, &proto, NEED(need_dgram));
 	else
-		run_points(name, scen_sockflags, &proto, need_conn,
-			   sizeof(need_conn) / sizeof(need_conn[0]));
-	umask(old);
-	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
-	cr_assert_eq(rmdir(dir), 0);
+		run_in_dir(name, scen_sockflags, &proto, NEED(need_conn));
 	leak_check();
 }
 
@@ -1493,7 +1467,6 @@ TEST(faults, wbuf_survives_every_allocation_failure)
 	struct run proto;
 
 	memset(&proto, 0, sizeof(proto));
-	run_points("wbuf", scen_wbuf, &proto, need,
-		   sizeof(need) / sizeof(need[0]));
+	run_points("wbuf", scen_wbuf, &proto, NEED(need));
 	leak_check();
 }
