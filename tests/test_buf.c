@@ -303,16 +303,41 @@ TEST(wbuf_grow, cap_reached_by_put_of_each_width)
 	fdmsg_wbuf_free(&w);
 }
 
+/*
+ * w, once holding `held` bytes, refuses reserve(n) with err and keeps
+ * them: nothing written, len unchanged.
+ */
+static void
+reserve_refused(struct fdmsg_wbuf *w, size_t held, size_t n, int err)
+{
+	static const char bytes[] = "0123456789abcdef";
+
+	cr_assert_leq(held, sizeof(bytes) - 1);
+	cr_assert_eq(fdmsg_wbuf_append(w, bytes, held), 0);
+	cr_assert_null(fdmsg_wbuf_reserve(w, n), "held %zu, n %zu", held, n);
+	cr_assert_eq(fdmsg_wbuf_error(w), err, "held %zu, n %zu: %d", held, n,
+		     fdmsg_wbuf_error(w));
+	cr_assert_eq(fdmsg_wbuf_len(w), held);
+	cr_assert(held == 0 || memcmp(fdmsg_wbuf_data(w), bytes, held) == 0);
+}
+
+/* The same over a fresh 16-byte fixed buffer. */
+static void
+fixed_refuses(size_t held, size_t n, int err)
+{
+	struct fdmsg_wbuf w;
+	uint8_t mem[16];
+
+	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
+	reserve_refused(&w, held, n, err);
+}
+
 TEST(wbuf_grow, allocation_failure_is_enomem_and_keeps_contents)
 {
 	struct fdmsg_wbuf w;
 
 	cr_assert_eq(fdmsg_wbuf_init(&w, 4, SIZE_MAX), 0);
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 0xcafef00d), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX / 2));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOMEM);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 4);
-	cr_assert_eq(memcmp(fdmsg_wbuf_data(&w), "\x0d\xf0\xfe\xca", 4), 0);
+	reserve_refused(&w, 4, SIZE_MAX / 2, -ENOMEM);
 	cr_assert_eq(fdmsg_wbuf_put_u8(&w, 1), -ENOMEM);
 	fdmsg_wbuf_free(&w);
 }
@@ -322,62 +347,32 @@ TEST(wbuf_grow, allocation_failure_is_enomem_and_keeps_contents)
 TEST(wbuf_sizes, reserve_size_max_empty_is_enobufs)
 {
 	struct fdmsg_wbuf w;
-	uint8_t mem[16];
 
 	/* len + n fits the arithmetic but passes max: -ENOBUFS. */
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOBUFS);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 0);
-
+	fixed_refuses(0, SIZE_MAX, -ENOBUFS);
 	cr_assert_eq(fdmsg_wbuf_init(&w, 0, 1u << 20), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOBUFS);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 0);
+	reserve_refused(&w, 0, SIZE_MAX, -ENOBUFS);
 	fdmsg_wbuf_free(&w);
 }
 
 TEST(wbuf_sizes, reserve_size_max_with_data_is_eoverflow)
 {
-	struct fdmsg_wbuf w;
-	uint8_t mem[16];
-
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_eq(fdmsg_wbuf_put_u8(&w, 9), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -EOVERFLOW);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 1);
-	cr_assert_eq(mem[0], 9);
+	fixed_refuses(1, SIZE_MAX, -EOVERFLOW);
 }
 
 TEST(wbuf_sizes, size_max_minus_len_is_enobufs_one_more_wraps)
 {
-	struct fdmsg_wbuf w;
-	uint8_t mem[16];
-
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 1), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX - 4));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOBUFS);
-	fdmsg_wbuf_reset(&w);
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 1), 0);
+	fixed_refuses(4, SIZE_MAX - 4, -ENOBUFS);
 	/* len + n == 2^N: wraps to exactly 0. */
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX - 3));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -EOVERFLOW);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 4);
+	fixed_refuses(4, SIZE_MAX - 3, -EOVERFLOW);
 }
 
 TEST(wbuf_sizes, wrap_to_a_small_fitting_size_is_eoverflow)
 {
 	struct fdmsg_wbuf w;
-	uint8_t mem[16];
 
 	/* len 5 + (SIZE_MAX - 2) wraps to 2, which would "fit" 16 bytes. */
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_eq(fdmsg_wbuf_append(&w, "12345", 5), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX - 2));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -EOVERFLOW);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 5);
+	fixed_refuses(5, SIZE_MAX - 2, -EOVERFLOW);
 
 	cr_assert_eq(fdmsg_wbuf_init(&w, 0, SIZE_MAX), 0);
 	cr_assert_eq(fdmsg_wbuf_append(&w, "12345", 5), 0);
