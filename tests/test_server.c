@@ -221,6 +221,23 @@ after_attack(struct server *s, const char *errname)
 	after_attack_saying(s, errname, NULL);
 }
 
+/* The server drops sock (its echoes read and discarded); then as
+ * after_attack_saying. */
+static void
+dropped_saying(struct server *s, int sock, const char *errname,
+	       const char *text)
+{
+	expect_closed(sock, scaled(WAIT_MS), s->attack);
+	close(sock);
+	after_attack_saying(s, errname, text);
+}
+
+static void
+dropped(struct server *s, int sock, const char *errname)
+{
+	dropped_saying(s, sock, errname, NULL);
+}
+
 static void
 open_good_fds(const char *dir)
 {
@@ -411,12 +428,6 @@ wait_consumed(struct server *s, int sock)
 	cr_assert_fail("[%s] the server never read %d bytes", s->attack, q);
 }
 
-/* Waits until the server drops sock (its echoes read and discarded). */
-static void
-dropped(struct server *s, int sock)
-{
-	expect_closed(sock, scaled(WAIT_MS), s->attack);
-}
 
 static int
 raw_connect(struct server *s)
@@ -438,9 +449,7 @@ header_attack(struct server *s, const char *name, uint8_t version,
 	s->attack = name;
 	put_hdr(b, version, nfds, flags, len, 1, 1);
 	raw_send_all(s, sock, b, sizeof(b), NULL, 0);
-	dropped(s, sock);
-	close(sock);
-	after_attack(s, errname);
+	dropped(s, sock, errname);
 }
 
 static void
@@ -470,9 +479,7 @@ header_attacks(int type)
 	raw_send_all(&s, sock, b, 10, NULL, 0);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(shutdown(sock, SHUT_WR), 0);
-	dropped(&s, sock);
-	close(sock);
-	after_attack(&s, "EBADMSG");
+	dropped(&s, sock, "EBADMSG");
 
 	/* A valid frame and trailing bytes, then the end. */
 	s.attack = "trailing bytes";
@@ -482,9 +489,7 @@ header_attacks(int type)
 	raw_send_all(&s, sock, b, sizeof(b), NULL, 0);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(shutdown(sock, SHUT_WR), 0);
-	dropped(&s, sock);
-	close(sock);
-	after_attack(&s, "EBADMSG");
+	dropped(&s, sock, "EBADMSG");
 
 	server_stop(&s);
 }
@@ -519,9 +524,29 @@ fd_attack(struct server *s, const char *name, uint8_t declared,
 	raw_send_all(s, sock, b, FDMSG_HDR_SIZE + plen, fds, nfds);
 	for (i = 0; i < (int)nfds; i++)
 		close(fds[i]);
-	dropped(s, sock);
-	close(sock);
-	after_attack(s, errname);
+	dropped(s, sock, errname);
+}
+
+/* A stream frame declaring `declared` descriptors, nfds of which come
+ * with the second half of its payload, once the first half was read. */
+static void
+mid_payload(struct server *s, const char *name, uint8_t declared,
+	    unsigned nfds, const char *errname)
+{
+	uint8_t b[FDMSG_HDR_SIZE + 64];
+	ssize_t r;
+	int sock;
+
+	s->attack = name;
+	sock = raw_connect(s);
+	put_hdr(b, 1, declared, 0, sizeof(b), 1, 1);
+	memset(b + FDMSG_HDR_SIZE, 'm', 64);
+	raw_send_all(s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
+	wait_consumed(s, sock);
+	r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, nfds);
+	cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET, "sendmsg: %zd",
+		  r);
+	dropped(s, sock, errname);
 }
 
 static void
@@ -531,7 +556,6 @@ descriptor_attacks(int type)
 	struct server s;
 	uint8_t b[FDMSG_HDR_SIZE + 64];
 	const char *stray = type == SOCK_STREAM ? "ETIMEDOUT" : "EPROTO";
-	ssize_t r;
 	int sock;
 
 	memset(b, 'e', sizeof(b));
@@ -562,9 +586,7 @@ descriptor_attacks(int type)
 	raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 4, good_fds, 2);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(shutdown(sock, SHUT_WR), 0);
-	dropped(&s, sock);
-	close(sock);
-	after_attack(&s, "EBADMSG");
+	dropped(&s, sock, "EBADMSG");
 
 	if (type == SOCK_SEQPACKET) {
 		/* THREATS 12: looks like the end; the client goes quietly,
@@ -572,18 +594,14 @@ descriptor_attacks(int type)
 		s.attack = "zero-length datagram with descriptors";
 		sock = raw_connect(&s);
 		cr_assert_eq(raw_send(sock, "", 0, good_fds, 3), 0);
-		dropped(&s, sock);
-		close(sock);
-		after_attack(&s, NULL);
+		dropped(&s, sock, NULL);
 
 		/* THREATS 14: MSG_TRUNC still delivers the descriptors. */
 		s.attack = "oversized datagram with descriptors";
 		sock = raw_connect(&s);
 		put_hdr(big, 1, 1, 0, 100, 1, 1);
 		raw_send_all(&s, sock, big, sizeof(big), good_fds, 1);
-		dropped(&s, sock);
-		close(sock);
-		after_attack(&s, "EMSGSIZE");
+		dropped(&s, sock, "EMSGSIZE");
 	} else {
 		/* THREATS 15: nothing arrives; the same client goes on. */
 		struct fdmsg_chan *ch;
@@ -598,39 +616,15 @@ descriptor_attacks(int type)
 
 		/* Descriptors must come with the frame's first byte: here
 		 * they come with its second half, the first half read. */
-		s.attack = "descriptors mid-payload";
-		sock = raw_connect(&s);
-		put_hdr(b, 1, 1, 0, sizeof(b), 1, 1);
-		memset(b + FDMSG_HDR_SIZE, 'm', 64);
-		raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
-		wait_consumed(&s, sock);
-		r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, 1);
-		cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET,
-			  "sendmsg: %zd", r);
-		dropped(&s, sock);
-		close(sock);
-		after_attack(&s, "EPROTO");
-
-		s.attack = "stray descriptors mid-payload";
-		sock = raw_connect(&s);
-		put_hdr(b, 1, 0, 0, sizeof(b), 1, 1);
-		raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
-		wait_consumed(&s, sock);
-		r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, 2);
-		cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET,
-			  "sendmsg: %zd", r);
-		dropped(&s, sock);
-		close(sock);
-		after_attack(&s, stray);
+		mid_payload(&s, "descriptors mid-payload", 1, 1, "EPROTO");
+		mid_payload(&s, "stray descriptors mid-payload", 0, 2, stray);
 
 		/* THREATS 22: header and descriptors, then silence. */
 		s.attack = "partial frame with descriptors, then silence";
 		sock = raw_connect(&s);
 		put_hdr(b, 1, 2, 0, sizeof(b), 1, 1);
 		raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 8, good_fds, 2);
-		dropped(&s, sock);
-		close(sock);
-		after_attack(&s, "ETIMEDOUT");
+		dropped(&s, sock, "ETIMEDOUT");
 
 		/* THREATS 41: a whole frame, and in the same write the
 		 * header of the next one with its descriptor, then silence.
@@ -642,9 +636,7 @@ descriptor_attacks(int type)
 		put_hdr(b + FDMSG_HDR_SIZE + 8, 1, 1, 0, 64, 2, 2);
 		raw_send_all(&s, sock, b, 2 * FDMSG_HDR_SIZE + 8, good_fds,
 			     1);
-		dropped(&s, sock);
-		close(sock);
-		after_attack_saying(&s, "ETIMEDOUT", "--frame-timeout");
+		dropped_saying(&s, sock, "ETIMEDOUT", "--frame-timeout");
 	}
 	server_stop(&s);
 }
