@@ -192,6 +192,38 @@ stop_server(struct proc *p, const char *path, char *err)
 	cr_assert_eq(errno, ENOENT);
 }
 
+/* SIGTERM as stop_server, with nothing on stderr; then the test's
+ * directory (tmp_sock) removed. */
+static void
+stop_server_quiet(struct proc *p, const char *dir, const char *path)
+{
+	char err[OUT_CAP];
+
+	stop_server(p, path, err);
+	cr_assert_str_empty(err, "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+/* Starts serve with args and path, and returns once it listens there. */
+static void
+serve_up_v(struct proc *p, const char *path, const char *const *args)
+{
+	const char *argv[32] = { "serve" };
+	int n = 1, type = 0;
+
+	for (; *args != NULL && n < 30; args++) {
+		type = strcmp(*args, "--stream") == 0 ? SOCK_STREAM : type;
+		argv[n++] = *args;
+	}
+	argv[n++] = path;
+	argv[n] = NULL;
+	spawn_v(p, -1, argv);
+	close(connect_retry(path, type));
+}
+
+#define serve_up(p, path, ...)                                           \
+	serve_up_v((p), (path), (const char *const[]){ __VA_ARGS__, NULL })
+
 /* Reads a running tool's stderr into buf until it holds needle. */
 static void
 wait_stderr(struct proc *p, char *buf, const char *needle)
@@ -603,7 +635,7 @@ TEST(tool_decode, header_rules_give_their_errors)
 static void
 echo_roundtrip(int stream)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct fdmsg_chan *ch;
 	struct proc p;
 	int fds[3], pp[2];
@@ -632,9 +664,7 @@ echo_roundtrip(int stream)
 	close(fds[1]);
 	close(pp[0]);
 	close(pp[1]);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 TEST(tool_serve, echo_returns_type_peerid_payload_and_same_files)
@@ -705,9 +735,8 @@ TEST(tool_serve, client_log_names_the_rule_value_and_option)
 	ssize_t r;
 
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-frame",
-	      "256", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-fds", "4", "--max-frame", "256",
+		 "--max-clients", "16");
 	frame(buf, 1, 1, 5, "");
 	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
 	memset(buf, 0, sizeof(buf));
@@ -736,8 +765,7 @@ TEST(tool_serve, client_log_names_the_rule_value_and_option)
 	/* Without --max-fds: a frame that declares descriptors gets a hint;
 	 * descriptors themselves the kernel refuses where it can
 	 * (SO_PASSRIGHTS), else serve's line has the same hint. */
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	frame(buf, 1, 1, 1, "");
 	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
 	raw = fdmsg_connect(path, 0);
@@ -790,7 +818,7 @@ TEST(tool_serve, client_log_names_the_rule_value_and_option)
 
 TEST(tool_serve, zero_length_datagram_ends_client_quietly)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct proc p;
 	int raw;
 
@@ -800,9 +828,7 @@ TEST(tool_serve, zero_length_datagram_ends_client_quietly)
 	cr_assert_eq(send(raw, "", 0, MSG_NOSIGNAL), 0);
 	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 TEST(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
@@ -819,8 +845,7 @@ TEST(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
 	expect_closed(c, WAIT_MS, "closed");
 	close(c);
 
-	spawn(&p, -1, "serve", "--stream", path);
-	close(connect_retry(path, SOCK_STREAM));
+	serve_up(&p, path, "--stream");
 	cr_assert_eq(kill(p.pid, SIGINT), 0);
 	cr_assert_eq(finish(&p, out, err), 0);
 	cr_assert_eq(access(path, F_OK), -1);
@@ -859,7 +884,7 @@ TEST(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 
 TEST(tool_serve, beyond_max_clients_is_closed_others_served)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct fdmsg_chan *ch;
 	struct proc p;
 	int extra;
@@ -874,9 +899,7 @@ TEST(tool_serve, beyond_max_clients_is_closed_others_served)
 	close(extra);
 	echo_once(ch, 2, 2, "first again", NULL, 0);
 	fdmsg_chan_free(ch);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 TEST(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
@@ -925,7 +948,7 @@ TEST(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 
 TEST(tool_serve, half_closed_client_still_gets_every_reply)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	static char payload[60000];
 	struct fdmsg_msg m = { 0 };
 	struct fdmsg_chan *ch;
@@ -956,9 +979,7 @@ TEST(tool_serve, half_closed_client_still_gets_every_reply)
 	}
 	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(ch);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 TEST(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
@@ -1080,9 +1101,7 @@ TEST(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 	/* Its own socket, still there: removed. */
 	spawn(&p, -1, "serve", path);
 	close(connect_retry(path, 0));
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1262,9 +1281,7 @@ TEST(tool_sendrecv, send_reply_prints_the_echo)
 
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", "--max-clients",
-	      "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-fds", "2", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--peerid", "4", "--file", "/etc/hostname", "--fd",
 			 "/etc/hostname", "--reply"), 0, "send: %s", err);
@@ -1277,9 +1294,7 @@ TEST(tool_sendrecv, send_reply_prints_the_echo)
 			 (long long)st.st_size, target);
 	}
 	cr_assert_str_eq(out, want);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 /* --timeout bounds the wait for a reply that never comes: a server that
@@ -1292,8 +1307,7 @@ TEST(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
 	struct proc p;
 
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--data", "hi", "--reply", "--timeout", "200"), 1,
 		     "%s", err);
@@ -1308,8 +1322,7 @@ TEST(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--data", "hi", "--reply", "--timeout", "10000"), 0,
 		     "%s", err);
@@ -1327,8 +1340,7 @@ TEST(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
 	struct proc p;
 
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	cr_assert_eq(run("abc", 3, out, err, "send", path, "--type", "3",
 			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
 	cr_assert_str_eq(out, "type=3 peerid=0 len=3 fds=0\nabc\n");
@@ -1340,9 +1352,7 @@ TEST(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
 	cr_assert_eq(run("", 0, out, err, "send", path, "--type", "5",
 			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
 	cr_assert_str_eq(out, "type=5 peerid=0 len=0 fds=0\n");
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 /*
@@ -1436,8 +1446,7 @@ TEST(tool_sendrecv, hints_on_the_usual_mistakes)
 	snprintf(fpath, sizeof(fpath), "%s/f", dir);
 
 	/* Descriptors to a server that takes none, or fewer. */
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
 			 "--fd", "/dev/null", "--reply"), 1);
 	snprintf(want, sizeof(want), "fdmsg send: %s: EPERM: %s: the server "
@@ -1451,9 +1460,7 @@ TEST(tool_sendrecv, hints_on_the_usual_mistakes)
 	fdmsg_chan_free(ch);
 	stop_server(&p, path, err);
 
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
-	      "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-fds", "1", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
 			 "--fd", "/dev/null", "--fd", "/dev/null"), 1);
 	cr_assert_not_null(strstr(err, ": EPERM: "), "%s", err);
@@ -1655,9 +1662,7 @@ TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 	{
 		struct proc p;
 
-		spawn(&p, -1, "serve", "--max-fds", "252", "--max-clients",
-		      "2", path);
-		close(connect_retry(path, 0));
+		serve_up(&p, path, "--max-fds", "252", "--max-clients", "2");
 		stop_server(&p, path, err);
 		cr_assert_str_empty(err);
 	}
@@ -1670,7 +1675,7 @@ TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 TEST(tool_serve, descriptor_budget_raises_the_soft_limit)
 {
 	SKIP_UNDER_VALGRIND();
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	unsigned long long soft, hard;
 	struct fdmsg_chan *ch;
 	struct proc p;
@@ -1695,9 +1700,7 @@ TEST(tool_serve, descriptor_budget_raises_the_soft_limit)
 	fdmsg_chan_free(ch);
 	for (i = 0; i < 8; i++)
 		close(fds[i]);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 /*
@@ -1789,9 +1792,8 @@ TEST(tool_hello, send_v_shows_the_servers_limits)
 	struct proc p;
 
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-frame", "4096", "--max-fds",
-	      "2", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-frame", "4096", "--max-fds", "2",
+		 "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--data", "hi", "--reply", "-v"), 0, "send: %s", err);
 	cr_assert_not_null(strstr(err, "peer speaks versions 1-1 (using 1): "
@@ -1804,9 +1806,7 @@ TEST(tool_hello, send_v_shows_the_servers_limits)
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--file", "/etc/services", "-v"), 1);
 	cr_assert_not_null(strstr(err, "EMSGSIZE"), "%s", err);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
 /* decode shows a hello that opens the bytes, and its errors. */
