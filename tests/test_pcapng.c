@@ -398,6 +398,24 @@ TEST(pcapng, lengths_that_lie)
 	free(f.p);
 }
 
+/* pkt, whose data is rec, with rec[at] set to v is refused (saying why,
+ * unless NULL); rec[at] is restored. */
+static void
+byte_refused(const struct pcapng_pkt *pkt, uint8_t *rec, size_t at,
+	     uint8_t v, const char *want)
+{
+	const uint8_t keep = rec[at];
+	struct capture_rec c;
+	const char *why = NULL;
+
+	rec[at] = v;
+	cr_assert_eq(capture_rec_parse(pkt, &c, &why), -EBADMSG,
+		     "byte %zu = %u", at, v);
+	cr_assert(want == NULL || strcmp(why, want) == 0,
+		  "byte %zu = %u: %s", at, v, why);
+	rec[at] = keep;
+}
+
 /* Records whose own lengths or fields lie: capture_rec_parse. */
 TEST(pcapng, records_that_lie)
 {
@@ -437,26 +455,12 @@ TEST(pcapng, records_that_lie)
 	cr_assert_str_eq(why, "descriptor kinds cut short");
 	pkt.caplen = pkt.origlen = 29;
 	/* A header the wire rules refuse: flags set. */
-	rec[10] = 1;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "frame header breaks the wire rules");
-	rec[10] = 0;
+	byte_refused(&pkt, rec, 10, 1, "frame header breaks the wire rules");
 	/* Unknown event, direction, version, reserved byte. */
-	rec[1] = 9;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "unknown record event");
-	rec[1] = CAPTURE_EV_FRAME;
-	rec[2] = 0;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	rec[2] = CAPTURE_DIR_SERVER;
-	rec[0] = 2;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "record version is not 1");
-	rec[0] = 1;
-	rec[3] = 1;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "record reserved byte set");
-	rec[3] = 0;
+	byte_refused(&pkt, rec, 1, 9, "unknown record event");
+	byte_refused(&pkt, rec, 2, 0, NULL);
+	byte_refused(&pkt, rec, 0, 2, "record version is not 1");
+	byte_refused(&pkt, rec, 3, 1, "record reserved byte set");
 	/* Shorter than its fixed part. */
 	pkt.caplen = pkt.origlen = 7;
 	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
