@@ -109,6 +109,14 @@ static struct stat orig_st[3];
 
 #define K_LAST 26u /* the frame fdmsg_recv_wait gets (exchange) */
 
+/* stmt, a library call, with the injector armed. */
+#define ARMED(stmt)                                                      \
+	do {                                                             \
+		fault_arm();                                             \
+		stmt;                                                    \
+		fault_disarm();                                          \
+	} while (0)
+
 /* A need_kinds array and its length, for run_points. */
 #define NEED(kinds) (kinds), sizeof(kinds) / sizeof((kinds)[0])
 
@@ -363,18 +371,14 @@ static int recv_next(struct run *r)
 	int idle = 0, tries, ret, f;
 
 	for (tries = 0; tries < 20000; tries++) {
-		fault_arm();
-		ret = fdmsg_recv(r->rx, &r->msg);
-		fault_disarm();
+		ARMED(ret = fdmsg_recv(r->rx, &r->msg));
 		if (ret == 0) {
 			check_msg(r, r->got++, &r->msg);
 			return r->bad[0] != '\0' ? -1 : 0;
 		}
 		if (ret != -EAGAIN)
 			return recv_failed(r, L_RECV, ret);
-		fault_arm();
-		f = fdmsg_flush(r->tx);
-		fault_disarm();
+		ARMED(f = fdmsg_flush(r->tx));
 		if (f < 0 && f != -EAGAIN)
 			return send_failed(r, L_FLUSH, f);
 		/* Unix sockets deliver at once: nothing to read and nothing
@@ -474,9 +478,7 @@ static void scen_exchange(struct run *r)
 	 * descriptors that arrive. */
 	if (r->free_stdin)
 		cr_assert_eq(open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
-	fault_arm();
-	ret = fdmsg_pair(r->type, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(r->type, sv));
 	if (ret < 0) {
 		if (r->free_stdin)
 			close(0);
@@ -485,9 +487,7 @@ static void scen_exchange(struct run *r)
 	}
 	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
 				sizeof(sndbuf)), 0);
-	fault_arm();
-	ret = fdmsg_chan_new(&r->tx, sv[0], &o, FDMSG_CHAN_OWN_FD);
-	fault_disarm();
+	ARMED(ret = fdmsg_chan_new(&r->tx, sv[0], &o, FDMSG_CHAN_OWN_FD));
 	if (ret < 0) {
 		close(sv[1]);
 		if (r->free_stdin)
@@ -495,9 +495,7 @@ static void scen_exchange(struct run *r)
 		lib_error(r, L_CHAN_NEW, ret);
 		return;
 	}
-	fault_arm();
-	ret = fdmsg_chan_new(&r->rx, sv[1], &o, FDMSG_CHAN_OWN_FD);
-	fault_disarm();
+	ARMED(ret = fdmsg_chan_new(&r->rx, sv[1], &o, FDMSG_CHAN_OWN_FD));
 	if (r->free_stdin)
 		close(0);
 	if (ret < 0) {
@@ -534,9 +532,7 @@ static void scen_exchange(struct run *r)
 			goto send_fail;
 	r->phase = PH_DRAIN;
 	fault_set_poll_hook(hook, r);
-	fault_arm();
-	ret = fdmsg_flush_wait(r->tx, 5000);
-	fault_disarm();
+	ARMED(ret = fdmsg_flush_wait(r->tx, 5000));
 	if (r->bad[0] != '\0')
 		goto out;
 	if (ret < 0) {
@@ -549,9 +545,7 @@ static void scen_exchange(struct run *r)
 
 	/* D: fdmsg_recv_wait polls; the hook sends. */
 	r->phase = PH_SEND;
-	fault_arm();
-	ret = fdmsg_recv_wait(r->rx, &r->msg, 5000);
-	fault_disarm();
+	ARMED(ret = fdmsg_recv_wait(r->rx, &r->msg, 5000));
 	if (r->bad[0] != '\0')
 		goto out;
 	if (ret < 0) {
@@ -564,16 +558,12 @@ static void scen_exchange(struct run *r)
 	r->phase = PH_NONE;
 
 	/* E: the end (a DGRAM peer sees none). */
-	fault_arm();
-	ret = fdmsg_shutdown(r->tx);
-	fault_disarm();
+	ARMED(ret = fdmsg_shutdown(r->tx));
 	if (ret < 0) {
 		lib_error(r, L_SHUTDOWN, ret);
 		goto out;
 	}
-	fault_arm();
-	ret = fdmsg_recv(r->rx, &r->msg);
-	fault_disarm();
+	ARMED(ret = fdmsg_recv(r->rx, &r->msg));
 	if (ret != (r->type == SOCK_DGRAM ? -EAGAIN : -EPIPE)) {
 		if (ret == 0)
 			bad(r, "a frame after the last one");
@@ -694,9 +684,7 @@ static void scen_sock(struct run *r)
 	 * 0660: inode numbers alone may be reused. */
 	make_stale(r->path, r->type, &stale);
 
-	fault_arm();
-	lfd = fdmsg_listen(r->path, r->type, 0660);
-	fault_disarm();
+	ARMED(lfd = fdmsg_listen(r->path, r->type, 0660));
 	if (lfd < 0) {
 		lib_error(r, L_LISTEN, lfd);
 		/* "The path is left as found": at most the stale file. */
@@ -717,24 +705,18 @@ static void scen_sock(struct run *r)
 		    (unsigned)st.st_mode);
 		goto out;
 	}
-	fault_arm();
-	cfd = fdmsg_connect(r->path, r->type);
-	fault_disarm();
+	ARMED(cfd = fdmsg_connect(r->path, r->type));
 	if (cfd < 0) {
 		lib_error(r, L_CONNECT, cfd);
 		goto out;
 	}
 	if (r->type != SOCK_DGRAM) {
-		fault_arm();
-		afd = fdmsg_accept(lfd, &me, 1);
-		fault_disarm();
+		ARMED(afd = fdmsg_accept(lfd, &me, 1));
 		if (afd < 0) {
 			lib_error(r, L_ACCEPT, afd);
 			goto out;
 		}
-		fault_arm();
-		ret = fdmsg_peer_cred(afd, FDMSG_CRED_PIDFD, &cred);
-		fault_disarm();
+		ARMED(ret = fdmsg_peer_cred(afd, FDMSG_CRED_PIDFD, &cred));
 		if (ret < 0) {
 			lib_error(r, L_PEER_CRED, ret);
 			goto out;
@@ -748,9 +730,7 @@ static void scen_sock(struct run *r)
 			close(cred.pidfd);
 		if (r->bad[0] != '\0')
 			goto out;
-		fault_arm();
-		ret = fdmsg_peer_cred(cfd, 0, &cred);
-		fault_disarm();
+		ARMED(ret = fdmsg_peer_cred(cfd, 0, &cred));
 		if (ret < 0) {
 			lib_error(r, L_PEER_CRED, ret);
 			goto out;
@@ -776,9 +756,7 @@ static void scen_sock(struct run *r)
 		lib_error(r, L_CHAN_NEW, ret);
 		goto out;
 	}
-	fault_arm();
-	ret = fdmsg_chan_new(&r->tx, cfd, &o, FDMSG_CHAN_OWN_FD);
-	fault_disarm();
+	ARMED(ret = fdmsg_chan_new(&r->tx, cfd, &o, FDMSG_CHAN_OWN_FD));
 	cfd = -1;
 	if (ret < 0) {
 		lib_error(r, L_CHAN_NEW, ret);
@@ -796,24 +774,18 @@ static void scen_sock(struct run *r)
 	/* The abstract namespace: no file, no stale check. */
 	(void)snprintf(name, sizeof(name), "@fdmsg-faults-%d-%d",
 		       (int)getpid(), r->type);
-	fault_arm();
-	l2 = fdmsg_listen(name, r->type, 0);
-	fault_disarm();
+	ARMED(l2 = fdmsg_listen(name, r->type, 0));
 	if (l2 < 0) {
 		lib_error(r, L_LISTEN, l2);
 		goto out;
 	}
-	fault_arm();
-	c2 = fdmsg_connect(name, r->type);
-	fault_disarm();
+	ARMED(c2 = fdmsg_connect(name, r->type));
 	if (c2 < 0) {
 		lib_error(r, L_CONNECT, c2);
 		goto out;
 	}
 	if (r->type != SOCK_DGRAM) {
-		fault_arm();
-		a2 = fdmsg_accept(l2, NULL, 0);
-		fault_disarm();
+		ARMED(a2 = fdmsg_accept(l2, NULL, 0));
 		if (a2 < 0) {
 			lib_error(r, L_ACCEPT, a2);
 			goto out;
@@ -844,26 +816,20 @@ static void scen_wbuf(struct run *r)
 	int ret, i, err;
 
 	memset(chunk, 0x5a, sizeof(chunk));
-	fault_arm();
-	ret = fdmsg_wbuf_init(&w, 16, 4096);
-	fault_disarm();
+	ARMED(ret = fdmsg_wbuf_init(&w, 16, 4096));
 	if (ret < 0) {
 		lib_error(r, L_WBUF, ret);
 		return;
 	}
 	for (i = 0; i < 5; i++) {
-		fault_arm();
-		ret = fdmsg_wbuf_append(&w, chunk, sizeof(chunk));
-		fault_disarm();
+		ARMED(ret = fdmsg_wbuf_append(&w, chunk, sizeof(chunk)));
 		if (ret < 0)
 			break;
 	}
 	if (ret < 0) {
 		lib_error(r, L_WBUF, ret);
 		/* Sticky, and the contents as before the failure. */
-		fault_arm();
-		err = fdmsg_wbuf_put_u8(&w, 1);
-		fault_disarm();
+		ARMED(err = fdmsg_wbuf_put_u8(&w, 1));
 		if (err != ret || fdmsg_wbuf_error(&w) != ret ||
 		    fdmsg_wbuf_len(&w) != (size_t)i * sizeof(chunk))
 			bad(r, "wbuf after %s: put %d, len %zu (want %zu)",
@@ -889,9 +855,7 @@ static void scen_wbuf(struct run *r)
 	} else if (r->bad[0] == '\0') {
 		r->completed = 1;
 	}
-	fault_arm();
-	fdmsg_wbuf_free(&w);
-	fault_disarm();
+	ARMED(fdmsg_wbuf_free(&w));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1175,9 +1139,7 @@ static void scen_sockflags(struct run *r)
 	int lfd = -1, cfd = -1, afd = -1, sv[2] = { -1, -1 }, ret;
 
 	make_stale(r->path, r->type, &stale);
-	fault_arm();
-	lfd = fdmsg_listen(r->path, t, 0);
-	fault_disarm();
+	ARMED(lfd = fdmsg_listen(r->path, t, 0));
 	if (lfd < 0) {
 		lib_error(r, L_LISTEN, lfd);
 		/* At most the stale file, or nothing once it was judged. */
@@ -1195,9 +1157,7 @@ static void scen_sockflags(struct run *r)
 		bad(r, "listener without its options");
 		goto out;
 	}
-	fault_arm();
-	cfd = fdmsg_connect(r->path, t);
-	fault_disarm();
+	ARMED(cfd = fdmsg_connect(r->path, t));
 	if (cfd < 0) {
 		lib_error(r, L_CONNECT, cfd);
 		goto out;
@@ -1207,9 +1167,7 @@ static void scen_sockflags(struct run *r)
 		goto out;
 	}
 	if (r->type != SOCK_DGRAM) {
-		fault_arm();
-		afd = fdmsg_accept(lfd, NULL, 0);
-		fault_disarm();
+		ARMED(afd = fdmsg_accept(lfd, NULL, 0));
 		if (afd < 0) {
 			lib_error(r, L_ACCEPT, afd);
 			goto out;
@@ -1219,9 +1177,7 @@ static void scen_sockflags(struct run *r)
 			goto out;
 		}
 	}
-	fault_arm();
-	ret = fdmsg_pair(t, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(t, sv));
 	if (ret < 0) {
 		lib_error(r, L_PAIR, ret);
 		if (sv[0] != -1 || sv[1] != -1)
@@ -1376,16 +1332,12 @@ TEST(faults, injector_reaches_library_calls_only_while_armed)
 	close(sv[0]);
 	close(sv[1]);
 	cr_assert_eq(fault_calls(), 0);
-	fault_arm();
-	ret = fdmsg_pair(SOCK_SEQPACKET, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(SOCK_SEQPACKET, sv));
 	cr_assert_eq(ret, -EMFILE);
 	cr_assert(fault_fired());
 	cr_assert_eq(fault_fired_kind(), FK_SOCKETPAIR);
 	/* Once only. */
-	fault_arm();
-	ret = fdmsg_pair(SOCK_SEQPACKET, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(SOCK_SEQPACKET, sv));
 	cr_assert_eq(ret, 0);
 	cr_assert_eq(fault_kind_calls(FK_SOCKETPAIR), 2);
 	close(sv[0]);
