@@ -115,7 +115,8 @@ TEST(frame_len, sixteen_is_a_legal_empty_frame)
 }
 
 /* len at, one below and past max_frame (max). */
-static void len_edges(uint32_t max)
+static void
+len_edges(uint32_t max)
 {
 	cr_assert_eq(verdict(1, 0, 0, max, max, 0), 16, "max %u", max);
 	cr_assert_eq(verdict(1, 0, 0, max - 1, max, 0),
