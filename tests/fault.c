@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fault.h"
+#include "fdmsg.h"
 
 /* The real functions (the linker maps __real_SYM to SYM). */
 void *__real_malloc(size_t n);
@@ -228,28 +229,18 @@ const char *fault_kind_name(int kind)
 	return names[kind];
 }
 
-const char *fault_err_name(int err)
+/* The library's errno table, so a run names what fdmsg(1) would. */
+const char *
+fault_err_name(int err)
 {
-	switch (err) {
-	case 0: return "none";
-	case FAULT_SHORT: return "short";
-	case EINTR: return "EINTR";
-	case EAGAIN: return "EAGAIN";
-	case ENOBUFS: return "ENOBUFS";
-	case EMFILE: return "EMFILE";
-	case EPIPE: return "EPIPE";
-	case ECONNRESET: return "ECONNRESET";
-	case ENOMEM: return "ENOMEM";
-	case EADDRINUSE: return "EADDRINUSE";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ENOENT: return "ENOENT";
-	case ENOPROTOOPT: return "ENOPROTOOPT";
-	case EEXIST: return "EEXIST";
-	case ESRCH: return "ESRCH";
-	case EINVAL: return "EINVAL";
-	case EPERM: return "EPERM";
-	default: return "E?";
-	}
+	const char *name;
+
+	if (err == 0)
+		return "none";
+	if (err == FAULT_SHORT)
+		return "short";
+	name = fdmsg_errname(err);
+	return name != NULL ? name : "E?";
 }
 
 static int is_stream(int fd)

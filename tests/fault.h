@@ -98,6 +98,7 @@ typedef void (*fault_poll_hook)(void *arg, const struct pollfd *fds,
 void fault_set_poll_hook(fault_poll_hook fn, void *arg);
 
 const char *fault_kind_name(int kind);
+/* An errno of either sign (EINTR), FAULT_SHORT (short) or 0 (none). */
 const char *fault_err_name(int err);
 
 #endif

@@ -45,7 +45,7 @@ static int is_poison(const void *p, size_t n)
 
 /* ================= writer: init ===================================== */
 
-Test(wbuf_init, initial_above_max_is_einval_and_leaves_w)
+TEST(wbuf_init, initial_above_max_is_einval_and_leaves_w)
 {
 	struct fdmsg_wbuf w;
 
@@ -56,7 +56,7 @@ Test(wbuf_init, initial_above_max_is_einval_and_leaves_w)
 	cr_assert(is_poison(&w, sizeof(w)));
 }
 
-Test(wbuf_init, max_zero_is_einval)
+TEST(wbuf_init, max_zero_is_einval)
 {
 	struct fdmsg_wbuf w;
 
@@ -66,7 +66,7 @@ Test(wbuf_init, max_zero_is_einval)
 	cr_assert_eq(fdmsg_wbuf_init(NULL, 0, 10), -EINVAL);
 }
 
-Test(wbuf_init, initial_equal_to_max_allocates_all)
+TEST(wbuf_init, initial_equal_to_max_allocates_all)
 {
 	struct fdmsg_wbuf w;
 
@@ -81,7 +81,7 @@ Test(wbuf_init, initial_equal_to_max_allocates_all)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_init, initial_zero_allocates_lazily)
+TEST(wbuf_init, initial_zero_allocates_lazily)
 {
 	struct fdmsg_wbuf w;
 
@@ -97,7 +97,7 @@ Test(wbuf_init, initial_zero_allocates_lazily)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_init, initial_allocation_failure_is_enomem_and_leaves_w)
+TEST(wbuf_init, initial_allocation_failure_is_enomem_and_leaves_w)
 {
 	struct fdmsg_wbuf w;
 
@@ -108,7 +108,7 @@ Test(wbuf_init, initial_allocation_failure_is_enomem_and_leaves_w)
 
 /* ================= writer: fixed ==================================== */
 
-Test(wbuf_fixed, size_zero_takes_nothing)
+TEST(wbuf_fixed, size_zero_takes_nothing)
 {
 	uint8_t mem[1] = { 0x5a };
 	struct fdmsg_wbuf w;
@@ -129,7 +129,7 @@ Test(wbuf_fixed, size_zero_takes_nothing)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_fixed, null_memory_with_size_is_einval)
+TEST(wbuf_fixed, null_memory_with_size_is_einval)
 {
 	struct fdmsg_wbuf w;
 
@@ -141,7 +141,7 @@ Test(wbuf_fixed, null_memory_with_size_is_einval)
 	fdmsg_wbuf_init_fixed(NULL, NULL, 8); /* no crash */
 }
 
-Test(wbuf_fixed, exactly_full_then_one_past)
+TEST(wbuf_fixed, exactly_full_then_one_past)
 {
 	uint8_t mem[15];
 	struct fdmsg_wbuf w;
@@ -165,7 +165,7 @@ Test(wbuf_fixed, exactly_full_then_one_past)
 }
 
 /* For each width: a buffer one byte short fails, an exact one fits. */
-Test(wbuf_fixed, each_width_at_exact_size_and_one_short)
+TEST(wbuf_fixed, each_width_at_exact_size_and_one_short)
 {
 	uint8_t mem[9];
 	struct fdmsg_wbuf w;
@@ -198,7 +198,7 @@ Test(wbuf_fixed, each_width_at_exact_size_and_one_short)
 	}
 }
 
-Test(wbuf_fixed, append_exact_and_one_past)
+TEST(wbuf_fixed, append_exact_and_one_past)
 {
 	uint8_t mem[8], src[9] = "abcdefgh";
 	struct fdmsg_wbuf w;
@@ -214,7 +214,7 @@ Test(wbuf_fixed, append_exact_and_one_past)
 	cr_assert_eq(fdmsg_wbuf_len(&w), 8);
 }
 
-Test(wbuf_fixed, free_leaves_caller_memory)
+TEST(wbuf_fixed, free_leaves_caller_memory)
 {
 	uint8_t mem[4];
 	struct fdmsg_wbuf w;
@@ -232,7 +232,7 @@ Test(wbuf_fixed, free_leaves_caller_memory)
 
 /* ================= writer: growable ================================= */
 
-Test(wbuf_grow, growth_across_reallocs_keeps_contents)
+TEST(wbuf_grow, growth_across_reallocs_keeps_contents)
 {
 	struct fdmsg_wbuf w;
 	size_t caps = 0, last_cap = 0;
@@ -262,7 +262,7 @@ Test(wbuf_grow, growth_across_reallocs_keeps_contents)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_grow, never_past_max)
+TEST(wbuf_grow, never_past_max)
 {
 	struct fdmsg_wbuf w;
 	uint8_t chunk[333];
@@ -282,7 +282,7 @@ Test(wbuf_grow, never_past_max)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_grow, cap_reached_by_put_of_each_width)
+TEST(wbuf_grow, cap_reached_by_put_of_each_width)
 {
 	struct fdmsg_wbuf w;
 
@@ -303,81 +303,76 @@ Test(wbuf_grow, cap_reached_by_put_of_each_width)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_grow, allocation_failure_is_enomem_and_keeps_contents)
+/*
+ * w, once holding `held` bytes, refuses reserve(n) with err and keeps
+ * them: nothing written, len unchanged.
+ */
+static void
+reserve_refused(struct fdmsg_wbuf *w, size_t held, size_t n, int err)
+{
+	static const char bytes[] = "0123456789abcdef";
+
+	cr_assert_leq(held, sizeof(bytes) - 1);
+	cr_assert_eq(fdmsg_wbuf_append(w, bytes, held), 0);
+	cr_assert_null(fdmsg_wbuf_reserve(w, n), "held %zu, n %zu", held, n);
+	cr_assert_eq(fdmsg_wbuf_error(w), err, "held %zu, n %zu: %d", held, n,
+		     fdmsg_wbuf_error(w));
+	cr_assert_eq(fdmsg_wbuf_len(w), held);
+	cr_assert(held == 0 || memcmp(fdmsg_wbuf_data(w), bytes, held) == 0);
+}
+
+/* The same over a fresh 16-byte fixed buffer. */
+static void
+fixed_refuses(size_t held, size_t n, int err)
+{
+	struct fdmsg_wbuf w;
+	uint8_t mem[16];
+
+	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
+	reserve_refused(&w, held, n, err);
+}
+
+TEST(wbuf_grow, allocation_failure_is_enomem_and_keeps_contents)
 {
 	struct fdmsg_wbuf w;
 
 	cr_assert_eq(fdmsg_wbuf_init(&w, 4, SIZE_MAX), 0);
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 0xcafef00d), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX / 2));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOMEM);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 4);
-	cr_assert_eq(memcmp(fdmsg_wbuf_data(&w), "\x0d\xf0\xfe\xca", 4), 0);
+	reserve_refused(&w, 4, SIZE_MAX / 2, -ENOMEM);
 	cr_assert_eq(fdmsg_wbuf_put_u8(&w, 1), -ENOMEM);
 	fdmsg_wbuf_free(&w);
 }
 
 /* ================= writer: sizes that wrap ========================== */
 
-Test(wbuf_sizes, reserve_size_max_empty_is_enobufs)
+TEST(wbuf_sizes, reserve_size_max_empty_is_enobufs)
 {
 	struct fdmsg_wbuf w;
-	uint8_t mem[16];
 
 	/* len + n fits the arithmetic but passes max: -ENOBUFS. */
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOBUFS);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 0);
-
+	fixed_refuses(0, SIZE_MAX, -ENOBUFS);
 	cr_assert_eq(fdmsg_wbuf_init(&w, 0, 1u << 20), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOBUFS);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 0);
+	reserve_refused(&w, 0, SIZE_MAX, -ENOBUFS);
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_sizes, reserve_size_max_with_data_is_eoverflow)
+TEST(wbuf_sizes, reserve_size_max_with_data_is_eoverflow)
 {
-	struct fdmsg_wbuf w;
-	uint8_t mem[16];
-
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_eq(fdmsg_wbuf_put_u8(&w, 9), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -EOVERFLOW);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 1);
-	cr_assert_eq(mem[0], 9);
+	fixed_refuses(1, SIZE_MAX, -EOVERFLOW);
 }
 
-Test(wbuf_sizes, size_max_minus_len_is_enobufs_one_more_wraps)
+TEST(wbuf_sizes, size_max_minus_len_is_enobufs_one_more_wraps)
 {
-	struct fdmsg_wbuf w;
-	uint8_t mem[16];
-
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 1), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX - 4));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -ENOBUFS);
-	fdmsg_wbuf_reset(&w);
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, 1), 0);
+	fixed_refuses(4, SIZE_MAX - 4, -ENOBUFS);
 	/* len + n == 2^N: wraps to exactly 0. */
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX - 3));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -EOVERFLOW);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 4);
+	fixed_refuses(4, SIZE_MAX - 3, -EOVERFLOW);
 }
 
-Test(wbuf_sizes, wrap_to_a_small_fitting_size_is_eoverflow)
+TEST(wbuf_sizes, wrap_to_a_small_fitting_size_is_eoverflow)
 {
 	struct fdmsg_wbuf w;
-	uint8_t mem[16];
 
 	/* len 5 + (SIZE_MAX - 2) wraps to 2, which would "fit" 16 bytes. */
-	fdmsg_wbuf_init_fixed(&w, mem, sizeof(mem));
-	cr_assert_eq(fdmsg_wbuf_append(&w, "12345", 5), 0);
-	cr_assert_null(fdmsg_wbuf_reserve(&w, SIZE_MAX - 2));
-	cr_assert_eq(fdmsg_wbuf_error(&w), -EOVERFLOW);
-	cr_assert_eq(fdmsg_wbuf_len(&w), 5);
+	fixed_refuses(5, SIZE_MAX - 2, -EOVERFLOW);
 
 	cr_assert_eq(fdmsg_wbuf_init(&w, 0, SIZE_MAX), 0);
 	cr_assert_eq(fdmsg_wbuf_append(&w, "12345", 5), 0);
@@ -387,7 +382,7 @@ Test(wbuf_sizes, wrap_to_a_small_fitting_size_is_eoverflow)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_sizes, append_size_max)
+TEST(wbuf_sizes, append_size_max)
 {
 	struct fdmsg_wbuf w;
 	uint8_t mem[16];
@@ -403,7 +398,7 @@ Test(wbuf_sizes, append_size_max)
 
 /* ================= writer: sticky errors and reserve ================ */
 
-Test(wbuf_sticky, first_error_stays_and_changes_nothing)
+TEST(wbuf_sticky, first_error_stays_and_changes_nothing)
 {
 	struct fdmsg_wbuf w;
 	uint8_t mem[8] = { 0 }, snap[8];
@@ -431,7 +426,7 @@ Test(wbuf_sticky, first_error_stays_and_changes_nothing)
 	cr_assert_eq(fdmsg_wbuf_len(&w), 8);
 }
 
-Test(wbuf_sticky, append_null_with_length_is_einval)
+TEST(wbuf_sticky, append_null_with_length_is_einval)
 {
 	struct fdmsg_wbuf w;
 	uint8_t mem[8];
@@ -443,7 +438,7 @@ Test(wbuf_sticky, append_null_with_length_is_einval)
 	cr_assert_eq(fdmsg_wbuf_len(&w), 0);
 }
 
-Test(wbuf_reserve, returns_n_writable_bytes_and_advances)
+TEST(wbuf_reserve, returns_n_writable_bytes_and_advances)
 {
 	struct fdmsg_wbuf w;
 	uint8_t *p, *q;
@@ -469,7 +464,7 @@ Test(wbuf_reserve, returns_n_writable_bytes_and_advances)
 	fdmsg_wbuf_free(&w);
 }
 
-Test(wbuf_null, null_writer_is_einval)
+TEST(wbuf_null, null_writer_is_einval)
 {
 	cr_assert_null(fdmsg_wbuf_reserve(NULL, 1));
 	cr_assert_eq(fdmsg_wbuf_append(NULL, "a", 1), -EINVAL);
@@ -484,7 +479,7 @@ Test(wbuf_null, null_writer_is_einval)
 	fdmsg_wbuf_free(NULL);
 }
 
-Test(wbuf_le, every_width_is_little_endian)
+TEST(wbuf_le, every_width_is_little_endian)
 {
 	struct fdmsg_wbuf w;
 	static const uint8_t want[] = {
@@ -513,7 +508,7 @@ Test(wbuf_le, every_width_is_little_endian)
 
 /* ================= reader =========================================== */
 
-Test(rbuf_empty, empty_span_reads_nothing)
+TEST(rbuf_empty, empty_span_reads_nothing)
 {
 	struct fdmsg_rbuf r;
 	uint8_t v8 = 0xA5;
@@ -533,7 +528,7 @@ Test(rbuf_empty, empty_span_reads_nothing)
 	cr_assert_eq(v8, 0xA5);
 }
 
-Test(rbuf_empty, null_with_length_is_einval)
+TEST(rbuf_empty, null_with_length_is_einval)
 {
 	struct fdmsg_rbuf r;
 	uint8_t v;
@@ -574,7 +569,7 @@ static int get_width(struct fdmsg_rbuf *r, size_t width, uint64_t *out)
 	}
 }
 
-Test(rbuf_ints, each_width_at_exact_end_and_one_past)
+TEST(rbuf_ints, each_width_at_exact_end_and_one_past)
 {
 	static const uint8_t src[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
 	static const uint64_t want[9] = {
@@ -603,7 +598,7 @@ Test(rbuf_ints, each_width_at_exact_end_and_one_past)
 	}
 }
 
-Test(rbuf_ints, every_width_is_little_endian)
+TEST(rbuf_ints, every_width_is_little_endian)
 {
 	static const uint8_t src[] = {
 		0xab,
@@ -636,7 +631,7 @@ Test(rbuf_ints, every_width_is_little_endian)
 	cr_assert_eq(fdmsg_rbuf_error(&r), 0);
 }
 
-Test(rbuf_ints, writer_to_reader_round_trip)
+TEST(rbuf_ints, writer_to_reader_round_trip)
 {
 	struct fdmsg_wbuf w;
 	struct fdmsg_rbuf r;
@@ -668,7 +663,7 @@ Test(rbuf_ints, writer_to_reader_round_trip)
 	cr_assert_eq(fdmsg_rbuf_remaining(&r), 0);
 }
 
-Test(rbuf_sticky, after_over_read_everything_fails_and_nothing_moves)
+TEST(rbuf_sticky, after_over_read_everything_fails_and_nothing_moves)
 {
 	static const uint8_t src[6] = { 1, 2, 3, 4, 5, 6 };
 	struct fdmsg_rbuf r;
@@ -698,7 +693,7 @@ Test(rbuf_sticky, after_over_read_everything_fails_and_nothing_moves)
 	cr_assert_eq(fdmsg_rbuf_error(&r), -EBADMSG);
 }
 
-Test(rbuf_bytes, zero_remaining_one_past_and_size_max)
+TEST(rbuf_bytes, zero_remaining_one_past_and_size_max)
 {
 	static const uint8_t src[5] = { 'a', 'b', 'c', 'd', 'e' };
 	struct fdmsg_rbuf r;
@@ -738,7 +733,7 @@ Test(rbuf_bytes, zero_remaining_one_past_and_size_max)
 	cr_assert_eq(fdmsg_rbuf_get_bytes(&r, dst, SIZE_MAX), -EBADMSG);
 }
 
-Test(rbuf_bytes, null_destination_with_length_is_einval)
+TEST(rbuf_bytes, null_destination_with_length_is_einval)
 {
 	static const uint8_t src[4] = { 0 };
 	struct fdmsg_rbuf r;
@@ -752,7 +747,7 @@ Test(rbuf_bytes, null_destination_with_length_is_einval)
 	cr_assert_eq(fdmsg_rbuf_get_str(&r, NULL, NULL), -EINVAL);
 }
 
-Test(rbuf_ref, points_in_place_and_consumes)
+TEST(rbuf_ref, points_in_place_and_consumes)
 {
 	static const uint8_t src[10] = "012345678";
 	struct fdmsg_rbuf r;
@@ -778,7 +773,7 @@ Test(rbuf_ref, points_in_place_and_consumes)
 	cr_assert_null(fdmsg_rbuf_get_ref(NULL, 0));
 }
 
-Test(rbuf_str, strings_with_and_without_nul)
+TEST(rbuf_str, strings_with_and_without_nul)
 {
 	static const char src[] = "abc\0\0xyz"; /* 9 bytes, last is NUL */
 	struct fdmsg_rbuf r;
@@ -818,7 +813,7 @@ Test(rbuf_str, strings_with_and_without_nul)
 	cr_assert_eq(len, 3);
 }
 
-Test(rbuf_str, no_nul_before_a_guard_page_never_faults)
+TEST(rbuf_str, no_nul_before_a_guard_page_never_faults)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 	uint8_t *m;
@@ -844,7 +839,7 @@ Test(rbuf_str, no_nul_before_a_guard_page_never_faults)
 	cr_assert_eq(munmap(m, 2 * (size_t)ps), 0);
 }
 
-Test(rbuf_skip, zero_remaining_and_one_past)
+TEST(rbuf_skip, zero_remaining_and_one_past)
 {
 	static const uint8_t src[4] = { 1, 2, 3, 4 };
 	struct fdmsg_rbuf r;
@@ -874,7 +869,7 @@ Test(rbuf_skip, zero_remaining_and_one_past)
 	cr_assert_eq(fdmsg_rbuf_remaining(&r), 3);
 }
 
-Test(rbuf_null, null_reader)
+TEST(rbuf_null, null_reader)
 {
 	uint8_t v8;
 	uint16_t v16;
@@ -903,7 +898,7 @@ static const int lib_errors[] = {
 	ETOOMANYREFS, EMFILE, ENFILE, EINTR, EBADFD,
 };
 
-Test(strerror, every_library_error_has_its_own_message_both_signs)
+TEST(strerror, every_library_error_has_its_own_message_both_signs)
 {
 	size_t n = sizeof(lib_errors) / sizeof(lib_errors[0]);
 
@@ -923,7 +918,7 @@ Test(strerror, every_library_error_has_its_own_message_both_signs)
 	}
 }
 
-Test(strerror, fdmsg_specific_wording)
+TEST(strerror, fdmsg_specific_wording)
 {
 	cr_assert_str_eq(fdmsg_strerror(0), "success");
 	cr_assert_str_eq(fdmsg_strerror(-EPROTO), "protocol error: "
@@ -933,7 +928,7 @@ Test(strerror, fdmsg_specific_wording)
 			 "frame larger than the limit");
 }
 
-Test(strerror, unknown_codes)
+TEST(strerror, unknown_codes)
 {
 	cr_assert_str_eq(fdmsg_strerror(9999), "unknown error");
 	cr_assert_str_eq(fdmsg_strerror(-9999), "unknown error");
@@ -945,7 +940,7 @@ Test(strerror, unknown_codes)
 /* One table names and words every error: each of the library's own has
  * a name, the same for both signs; a passed-through system error has a
  * name and no fdmsg wording; 0 and unknown values have none. */
-Test(strerror, errname_same_table)
+TEST(strerror, errname_same_table)
 {
 	size_t n = sizeof(lib_errors) / sizeof(lib_errors[0]);
 

@@ -109,6 +109,17 @@ static struct stat orig_st[3];
 
 #define K_LAST 26u /* the frame fdmsg_recv_wait gets (exchange) */
 
+/* stmt, a library call, with the injector armed. */
+#define ARMED(stmt)                                                      \
+	do {                                                             \
+		fault_arm();                                             \
+		stmt;                                                    \
+		fault_disarm();                                          \
+	} while (0)
+
+/* A need_kinds array and its length, for run_points. */
+#define NEED(kinds) (kinds), sizeof(kinds) / sizeof((kinds)[0])
+
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
 #endif
@@ -121,37 +132,6 @@ static void bad(struct run *r, const char *fmt, ...)
 	va_start(ap, fmt);
 	(void)vsnprintf(r->bad, sizeof(r->bad), fmt, ap);
 	va_end(ap);
-}
-
-static const char *errname(int e)
-{
-	static char buf[32];
-
-	if (e < 0)
-		e = -e;
-	switch (e) {
-	case EINTR: return "EINTR";
-	case EAGAIN: return "EAGAIN";
-	case ENOBUFS: return "ENOBUFS";
-	case EMFILE: return "EMFILE";
-	case EPIPE: return "EPIPE";
-	case ECONNRESET: return "ECONNRESET";
-	case ENOMEM: return "ENOMEM";
-	case EADDRINUSE: return "EADDRINUSE";
-	case ECONNREFUSED: return "ECONNREFUSED";
-	case ENOENT: return "ENOENT";
-	case EOPNOTSUPP: return "EOPNOTSUPP";
-	case ENOPROTOOPT: return "ENOPROTOOPT";
-	case EBADMSG: return "EBADMSG";
-	case EPROTO: return "EPROTO";
-	case EMSGSIZE: return "EMSGSIZE";
-	case ETIMEDOUT: return "ETIMEDOUT";
-	case ESRCH: return "ESRCH";
-	case EIO: return "EIO";
-	default:
-		(void)snprintf(buf, sizeof(buf), "errno %d", e);
-		return buf;
-	}
 }
 
 /*
@@ -192,11 +172,11 @@ static int lib_error(struct run *r, enum lcall call, int ret)
 {
 	if (!fault_fired())
 		bad(r, "%s returned %s (%d) with no fault injected",
-		    lcall_name[call], errname(ret), ret);
+		    lcall_name[call], fault_err_name(ret), ret);
 	else if (ret == -EINTR)
 		bad(r, "%s returned -EINTR: EINTR surfaced", lcall_name[call]);
 	else if (!allowed(call, r->inj, ret))
-		bad(r, "%s returned %s (%d)", lcall_name[call], errname(ret),
+		bad(r, "%s returned %s (%d)", lcall_name[call], fault_err_name(ret),
 		    ret);
 	return -1;
 }
@@ -220,10 +200,10 @@ static int recv_failed(struct run *r, enum lcall call, int ret)
 		if (r->rx_unconnected && again == ret)
 			bad(r, "%s returned %s, and so did the next fdmsg_recv "
 			    "of a receive-only channel", lcall_name[call],
-			    errname(ret));
+			    fault_err_name(ret));
 		else if (!r->rx_unconnected && again != ret)
 			bad(r, "%s returned %s, the next fdmsg_recv %s (%d)",
-			    lcall_name[call], errname(ret), errname(again),
+			    lcall_name[call], fault_err_name(ret), fault_err_name(again),
 			    again);
 	}
 	return -1;
@@ -238,7 +218,7 @@ static int send_failed(struct run *r, enum lcall call, int ret)
 	if (fault_fired_kind() == FK_SENDMSG &&
 	    (ret == -EPIPE || ret == -ECONNRESET) && fdmsg_want_write(r->tx))
 		bad(r, "%s returned %s with frames still queued",
-		    lcall_name[call], errname(ret));
+		    lcall_name[call], fault_err_name(ret));
 	return -1;
 }
 
@@ -391,18 +371,14 @@ static int recv_next(struct run *r)
 	int idle = 0, tries, ret, f;
 
 	for (tries = 0; tries < 20000; tries++) {
-		fault_arm();
-		ret = fdmsg_recv(r->rx, &r->msg);
-		fault_disarm();
+		ARMED(ret = fdmsg_recv(r->rx, &r->msg));
 		if (ret == 0) {
 			check_msg(r, r->got++, &r->msg);
 			return r->bad[0] != '\0' ? -1 : 0;
 		}
 		if (ret != -EAGAIN)
 			return recv_failed(r, L_RECV, ret);
-		fault_arm();
-		f = fdmsg_flush(r->tx);
-		fault_disarm();
+		ARMED(f = fdmsg_flush(r->tx));
 		if (f < 0 && f != -EAGAIN)
 			return send_failed(r, L_FLUSH, f);
 		/* Unix sockets deliver at once: nothing to read and nothing
@@ -434,7 +410,7 @@ static void hook(void *arg, const struct pollfd *fds, nfds_t n)
 				return;
 			if (ret < 0) {
 				bad(r, "poll hook: fdmsg_recv returned %s",
-				    errname(ret));
+				    fault_err_name(ret));
 				return;
 			}
 			check_msg(r, r->got++, &r->msg);
@@ -445,7 +421,7 @@ static void hook(void *arg, const struct pollfd *fds, nfds_t n)
 		ret = send_frame(r->tx, K_LAST, 0, 0);
 		if (ret < 0)
 			bad(r, "poll hook: fdmsg_send returned %s",
-			    errname(ret));
+			    fault_err_name(ret));
 	}
 }
 
@@ -463,6 +439,23 @@ static void teardown(struct run *r)
 	fdmsg_chan_free(r->tx);
 	fault_disarm();
 	r->rx = r->tx = NULL;
+}
+
+/* Frames first..end-1, each sent and then each received and checked;
+ * -1 once one call failed (recorded). */
+static int
+send_then_recv(struct run *r, unsigned first, unsigned end)
+{
+	unsigned k;
+	int ret;
+
+	for (k = first; k < end; k++)
+		if ((ret = send_frame(r->tx, k, 0, 1)) < 0)
+			return send_failed(r, L_SEND, ret);
+	while (r->got < end)
+		if (recv_next(r) < 0)
+			return -1;
+	return 0;
 }
 
 /*
@@ -485,9 +478,7 @@ static void scen_exchange(struct run *r)
 	 * descriptors that arrive. */
 	if (r->free_stdin)
 		cr_assert_eq(open("/dev/null", O_RDONLY | O_CLOEXEC), 0);
-	fault_arm();
-	ret = fdmsg_pair(r->type, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(r->type, sv));
 	if (ret < 0) {
 		if (r->free_stdin)
 			close(0);
@@ -496,9 +487,7 @@ static void scen_exchange(struct run *r)
 	}
 	cr_assert_eq(setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sndbuf,
 				sizeof(sndbuf)), 0);
-	fault_arm();
-	ret = fdmsg_chan_new(&r->tx, sv[0], &o, FDMSG_CHAN_OWN_FD);
-	fault_disarm();
+	ARMED(ret = fdmsg_chan_new(&r->tx, sv[0], &o, FDMSG_CHAN_OWN_FD));
 	if (ret < 0) {
 		close(sv[1]);
 		if (r->free_stdin)
@@ -506,9 +495,7 @@ static void scen_exchange(struct run *r)
 		lib_error(r, L_CHAN_NEW, ret);
 		return;
 	}
-	fault_arm();
-	ret = fdmsg_chan_new(&r->rx, sv[1], &o, FDMSG_CHAN_OWN_FD);
-	fault_disarm();
+	ARMED(ret = fdmsg_chan_new(&r->rx, sv[1], &o, FDMSG_CHAN_OWN_FD));
 	if (r->free_stdin)
 		close(0);
 	if (ret < 0) {
@@ -517,12 +504,8 @@ static void scen_exchange(struct run *r)
 	}
 
 	/* A: sent straight from the caller's memory. */
-	for (k = 0; k < 3; k++)
-		if ((ret = send_frame(r->tx, k, 0, 1)) < 0)
-			goto send_fail;
-	while (r->got < 3)
-		if (recv_next(r) < 0)
-			goto out;
+	if (send_then_recv(r, 0, 3) < 0)
+		goto out;
 	if ((ret = send_frame(r->tx, 3, 0, 1)) < 0 ||
 	    (ret = send_frame(r->tx, 4, FDMSG_CLOSE_FDS, 1)) < 0)
 		goto send_fail;
@@ -540,12 +523,8 @@ static void scen_exchange(struct run *r)
 		goto out;
 
 	/* B: a queue behind the small send buffer, pumped by hand. */
-	for (k = 6; k < 18; k++)
-		if ((ret = send_frame(r->tx, k, 0, 1)) < 0)
-			goto send_fail;
-	while (r->got < 18)
-		if (recv_next(r) < 0)
-			goto out;
+	if (send_then_recv(r, 6, 18) < 0)
+		goto out;
 
 	/* C: fdmsg_flush_wait polls; the hook reads meanwhile. */
 	for (k = 18; k < 26; k++)
@@ -553,9 +532,7 @@ static void scen_exchange(struct run *r)
 			goto send_fail;
 	r->phase = PH_DRAIN;
 	fault_set_poll_hook(hook, r);
-	fault_arm();
-	ret = fdmsg_flush_wait(r->tx, 5000);
-	fault_disarm();
+	ARMED(ret = fdmsg_flush_wait(r->tx, 5000));
 	if (r->bad[0] != '\0')
 		goto out;
 	if (ret < 0) {
@@ -568,9 +545,7 @@ static void scen_exchange(struct run *r)
 
 	/* D: fdmsg_recv_wait polls; the hook sends. */
 	r->phase = PH_SEND;
-	fault_arm();
-	ret = fdmsg_recv_wait(r->rx, &r->msg, 5000);
-	fault_disarm();
+	ARMED(ret = fdmsg_recv_wait(r->rx, &r->msg, 5000));
 	if (r->bad[0] != '\0')
 		goto out;
 	if (ret < 0) {
@@ -583,16 +558,12 @@ static void scen_exchange(struct run *r)
 	r->phase = PH_NONE;
 
 	/* E: the end (a DGRAM peer sees none). */
-	fault_arm();
-	ret = fdmsg_shutdown(r->tx);
-	fault_disarm();
+	ARMED(ret = fdmsg_shutdown(r->tx));
 	if (ret < 0) {
 		lib_error(r, L_SHUTDOWN, ret);
 		goto out;
 	}
-	fault_arm();
-	ret = fdmsg_recv(r->rx, &r->msg);
-	fault_disarm();
+	ARMED(ret = fdmsg_recv(r->rx, &r->msg));
 	if (ret != (r->type == SOCK_DGRAM ? -EAGAIN : -EPIPE)) {
 		if (ret == 0)
 			bad(r, "a frame after the last one");
@@ -713,9 +684,7 @@ static void scen_sock(struct run *r)
 	 * 0660: inode numbers alone may be reused. */
 	make_stale(r->path, r->type, &stale);
 
-	fault_arm();
-	lfd = fdmsg_listen(r->path, r->type, 0660);
-	fault_disarm();
+	ARMED(lfd = fdmsg_listen(r->path, r->type, 0660));
 	if (lfd < 0) {
 		lib_error(r, L_LISTEN, lfd);
 		/* "The path is left as found": at most the stale file. */
@@ -736,24 +705,18 @@ static void scen_sock(struct run *r)
 		    (unsigned)st.st_mode);
 		goto out;
 	}
-	fault_arm();
-	cfd = fdmsg_connect(r->path, r->type);
-	fault_disarm();
+	ARMED(cfd = fdmsg_connect(r->path, r->type));
 	if (cfd < 0) {
 		lib_error(r, L_CONNECT, cfd);
 		goto out;
 	}
 	if (r->type != SOCK_DGRAM) {
-		fault_arm();
-		afd = fdmsg_accept(lfd, &me, 1);
-		fault_disarm();
+		ARMED(afd = fdmsg_accept(lfd, &me, 1));
 		if (afd < 0) {
 			lib_error(r, L_ACCEPT, afd);
 			goto out;
 		}
-		fault_arm();
-		ret = fdmsg_peer_cred(afd, FDMSG_CRED_PIDFD, &cred);
-		fault_disarm();
+		ARMED(ret = fdmsg_peer_cred(afd, FDMSG_CRED_PIDFD, &cred));
 		if (ret < 0) {
 			lib_error(r, L_PEER_CRED, ret);
 			goto out;
@@ -767,9 +730,7 @@ static void scen_sock(struct run *r)
 			close(cred.pidfd);
 		if (r->bad[0] != '\0')
 			goto out;
-		fault_arm();
-		ret = fdmsg_peer_cred(cfd, 0, &cred);
-		fault_disarm();
+		ARMED(ret = fdmsg_peer_cred(cfd, 0, &cred));
 		if (ret < 0) {
 			lib_error(r, L_PEER_CRED, ret);
 			goto out;
@@ -795,9 +756,7 @@ static void scen_sock(struct run *r)
 		lib_error(r, L_CHAN_NEW, ret);
 		goto out;
 	}
-	fault_arm();
-	ret = fdmsg_chan_new(&r->tx, cfd, &o, FDMSG_CHAN_OWN_FD);
-	fault_disarm();
+	ARMED(ret = fdmsg_chan_new(&r->tx, cfd, &o, FDMSG_CHAN_OWN_FD));
 	cfd = -1;
 	if (ret < 0) {
 		lib_error(r, L_CHAN_NEW, ret);
@@ -815,24 +774,18 @@ static void scen_sock(struct run *r)
 	/* The abstract namespace: no file, no stale check. */
 	(void)snprintf(name, sizeof(name), "@fdmsg-faults-%d-%d",
 		       (int)getpid(), r->type);
-	fault_arm();
-	l2 = fdmsg_listen(name, r->type, 0);
-	fault_disarm();
+	ARMED(l2 = fdmsg_listen(name, r->type, 0));
 	if (l2 < 0) {
 		lib_error(r, L_LISTEN, l2);
 		goto out;
 	}
-	fault_arm();
-	c2 = fdmsg_connect(name, r->type);
-	fault_disarm();
+	ARMED(c2 = fdmsg_connect(name, r->type));
 	if (c2 < 0) {
 		lib_error(r, L_CONNECT, c2);
 		goto out;
 	}
 	if (r->type != SOCK_DGRAM) {
-		fault_arm();
-		a2 = fdmsg_accept(l2, NULL, 0);
-		fault_disarm();
+		ARMED(a2 = fdmsg_accept(l2, NULL, 0));
 		if (a2 < 0) {
 			lib_error(r, L_ACCEPT, a2);
 			goto out;
@@ -863,30 +816,24 @@ static void scen_wbuf(struct run *r)
 	int ret, i, err;
 
 	memset(chunk, 0x5a, sizeof(chunk));
-	fault_arm();
-	ret = fdmsg_wbuf_init(&w, 16, 4096);
-	fault_disarm();
+	ARMED(ret = fdmsg_wbuf_init(&w, 16, 4096));
 	if (ret < 0) {
 		lib_error(r, L_WBUF, ret);
 		return;
 	}
 	for (i = 0; i < 5; i++) {
-		fault_arm();
-		ret = fdmsg_wbuf_append(&w, chunk, sizeof(chunk));
-		fault_disarm();
+		ARMED(ret = fdmsg_wbuf_append(&w, chunk, sizeof(chunk)));
 		if (ret < 0)
 			break;
 	}
 	if (ret < 0) {
 		lib_error(r, L_WBUF, ret);
 		/* Sticky, and the contents as before the failure. */
-		fault_arm();
-		err = fdmsg_wbuf_put_u8(&w, 1);
-		fault_disarm();
+		ARMED(err = fdmsg_wbuf_put_u8(&w, 1));
 		if (err != ret || fdmsg_wbuf_error(&w) != ret ||
 		    fdmsg_wbuf_len(&w) != (size_t)i * sizeof(chunk))
 			bad(r, "wbuf after %s: put %d, len %zu (want %zu)",
-			    errname(ret), err, fdmsg_wbuf_len(&w),
+			    fault_err_name(ret), err, fdmsg_wbuf_len(&w),
 			    (size_t)i * sizeof(chunk));
 	} else {
 		for (j = 0; j < fdmsg_wbuf_len(&w); j++)
@@ -908,9 +855,7 @@ static void scen_wbuf(struct run *r)
 	} else if (r->bad[0] == '\0') {
 		r->completed = 1;
 	}
-	fault_arm();
-	fdmsg_wbuf_free(&w);
-	fault_disarm();
+	ARMED(fdmsg_wbuf_free(&w));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1194,9 +1139,7 @@ static void scen_sockflags(struct run *r)
 	int lfd = -1, cfd = -1, afd = -1, sv[2] = { -1, -1 }, ret;
 
 	make_stale(r->path, r->type, &stale);
-	fault_arm();
-	lfd = fdmsg_listen(r->path, t, 0);
-	fault_disarm();
+	ARMED(lfd = fdmsg_listen(r->path, t, 0));
 	if (lfd < 0) {
 		lib_error(r, L_LISTEN, lfd);
 		/* At most the stale file, or nothing once it was judged. */
@@ -1214,9 +1157,7 @@ static void scen_sockflags(struct run *r)
 		bad(r, "listener without its options");
 		goto out;
 	}
-	fault_arm();
-	cfd = fdmsg_connect(r->path, t);
-	fault_disarm();
+	ARMED(cfd = fdmsg_connect(r->path, t));
 	if (cfd < 0) {
 		lib_error(r, L_CONNECT, cfd);
 		goto out;
@@ -1226,9 +1167,7 @@ static void scen_sockflags(struct run *r)
 		goto out;
 	}
 	if (r->type != SOCK_DGRAM) {
-		fault_arm();
-		afd = fdmsg_accept(lfd, NULL, 0);
-		fault_disarm();
+		ARMED(afd = fdmsg_accept(lfd, NULL, 0));
 		if (afd < 0) {
 			lib_error(r, L_ACCEPT, afd);
 			goto out;
@@ -1238,9 +1177,7 @@ static void scen_sockflags(struct run *r)
 			goto out;
 		}
 	}
-	fault_arm();
-	ret = fdmsg_pair(t, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(t, sv));
 	if (ret < 0) {
 		lib_error(r, L_PAIR, ret);
 		if (sv[0] != -1 || sv[1] != -1)
@@ -1297,7 +1234,6 @@ static void exchange(const char *name, int type, unsigned opt_flags,
 
 	if ((opt_flags & FDMSG_OPT_PIDFD) && !have_passpidfd())
 		cr_skip_test("no SO_PASSPIDFD on this kernel");
-	FD_GUARD_BEGIN();
 	payload_open();
 	if (free_stdin) {
 		saved0 = fcntl(0, F_DUPFD_CLOEXEC, 3);
@@ -1308,18 +1244,37 @@ static void exchange(const char *name, int type, unsigned opt_flags,
 	proto.type = type;
 	proto.opt_flags = opt_flags;
 	proto.free_stdin = free_stdin;
-	run_points(name, scen_exchange, &proto, need,
-		   sizeof(need) / sizeof(need[0]));
+	run_points(name, scen_exchange, &proto, NEED(need));
 	if (free_stdin) {
 		cr_assert_eq(dup2(saved0, 0), 0);
 		close(saved0);
 	}
 	payload_close();
-	FD_GUARD_END();
 	leak_check();
 }
 
-static void sock(const char *name, int type)
+/* run_points with proto->path a socket file in a fresh directory (umask
+ * 077), which must be empty again afterwards. */
+static void
+run_in_dir(const char *name, void (*scen)(struct run *), struct run *proto,
+	   const int *need, size_t nneed)
+{
+	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
+	char path[64];
+	mode_t old;
+
+	cr_assert_not_null(mkdtemp(dir));
+	(void)snprintf(path, sizeof(path), "%s/s", dir);
+	old = umask(077);
+	proto->path = path;
+	run_points(name, scen, proto, need, nneed);
+	umask(old);
+	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+static void
+sock(const char *name, int type)
 {
 	static const int need_conn[] = { FK_SOCKET, FK_BIND, FK_LISTEN,
 					 FK_ACCEPT4, FK_CONNECT, FK_LSTAT,
@@ -1328,34 +1283,19 @@ static void sock(const char *name, int type)
 	static const int need_dgram[] = { FK_SOCKET, FK_BIND, FK_CONNECT,
 					  FK_LSTAT, FK_FSTAT, FK_UNLINK,
 					  FK_CHMOD, FK_FCHMOD };
-	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
-	char path[64];
-	struct run proto;
-	mode_t old;
+	struct run proto = { .type = type };
 
-	FD_GUARD_BEGIN();
 	payload_open();
-	cr_assert_not_null(mkdtemp(dir));
-	(void)snprintf(path, sizeof(path), "%s/s", dir);
-	old = umask(077);
-	memset(&proto, 0, sizeof(proto));
-	proto.type = type;
-	proto.path = path;
 	if (type == SOCK_DGRAM)
-		run_points(name, scen_sock, &proto, need_dgram,
-			   sizeof(need_dgram) / sizeof(need_dgram[0]));
+		run_in_dir(name, scen_sock, &proto, NEED(need_dgram));
 	else
-		run_points(name, scen_sock, &proto, need_conn,
-			   sizeof(need_conn) / sizeof(need_conn[0]));
-	umask(old);
-	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
-	cr_assert_eq(rmdir(dir), 0);
+		run_in_dir(name, scen_sock, &proto, NEED(need_conn));
 	payload_close();
-	FD_GUARD_END();
 	leak_check();
 }
 
-static void sockflags(const char *name, int type)
+static void
+sockflags(const char *name, int type)
 {
 	static const int need_conn[] = { FK_SOCKET, FK_SOCKETPAIR,
 					 FK_SETSOCKOPT, FK_BIND, FK_LISTEN,
@@ -1366,30 +1306,14 @@ static void sockflags(const char *name, int type)
 					  FK_SETSOCKOPT, FK_BIND, FK_LINK,
 					  FK_FLOCK, FK_SENDTO, FK_RECV,
 					  FK_CONNECT, FK_LSTAT, FK_UNLINK };
-	char dir[] = "/tmp/fdmsg-faults-XXXXXX";
-	char path[64];
-	struct run proto;
-	mode_t old;
+	struct run proto = { .type = type };
 
-	FD_GUARD_BEGIN();
-	cr_assert_not_null(mkdtemp(dir));
-	(void)snprintf(path, sizeof(path), "%s/s", dir);
-	old = umask(077);
-	memset(&proto, 0, sizeof(proto));
-	proto.type = type;
-	proto.path = path;
 	proto.sock_flags = FDMSG_SOCK_CREDS |
 			   (have_passpidfd() ? FDMSG_SOCK_PIDFD : 0);
 	if (type == SOCK_DGRAM)
-		run_points(name, scen_sockflags, &proto, need_dgram,
-			   sizeof(need_dgram) / sizeof(need_dgram[0]));
+		run_in_dir(name, scen_sockflags, &proto, NEED(need_dgram));
 	else
-		run_points(name, scen_sockflags, &proto, need_conn,
-			   sizeof(need_conn) / sizeof(need_conn[0]));
-	umask(old);
-	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+		run_in_dir(name, scen_sockflags, &proto, NEED(need_conn));
 	leak_check();
 }
 
@@ -1397,11 +1321,10 @@ static void sockflags(const char *name, int type)
 
 /* The injector itself: the library's calls reach the wrappers, a
  * planned fault fires once at the planned call, and only while armed. */
-Test(faults, injector_reaches_library_calls_only_while_armed)
+TEST(faults, injector_reaches_library_calls_only_while_armed)
 {
 	int sv[2], ret;
 
-	FD_GUARD_BEGIN();
 	fault_reset();
 	fault_plan(1, FK_SOCKETPAIR, EMFILE);
 	/* Disarmed: the test's own call passes and is not counted. */
@@ -1409,99 +1332,93 @@ Test(faults, injector_reaches_library_calls_only_while_armed)
 	close(sv[0]);
 	close(sv[1]);
 	cr_assert_eq(fault_calls(), 0);
-	fault_arm();
-	ret = fdmsg_pair(SOCK_SEQPACKET, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(SOCK_SEQPACKET, sv));
 	cr_assert_eq(ret, -EMFILE);
 	cr_assert(fault_fired());
 	cr_assert_eq(fault_fired_kind(), FK_SOCKETPAIR);
 	/* Once only. */
-	fault_arm();
-	ret = fdmsg_pair(SOCK_SEQPACKET, sv);
-	fault_disarm();
+	ARMED(ret = fdmsg_pair(SOCK_SEQPACKET, sv));
 	cr_assert_eq(ret, 0);
 	cr_assert_eq(fault_kind_calls(FK_SOCKETPAIR), 2);
 	close(sv[0]);
 	close(sv[1]);
 	fault_reset();
-	FD_GUARD_END();
 }
 
-Test(faults, seqpacket_exchange_survives_every_fault)
+TEST(faults, seqpacket_exchange_survives_every_fault)
 {
 	exchange("seqpacket exchange", SOCK_SEQPACKET, 0, 0);
 }
 
-Test(faults, stream_exchange_survives_every_fault)
+TEST(faults, stream_exchange_survives_every_fault)
 {
 	exchange("stream exchange", SOCK_STREAM, 0, 0);
 }
 
-Test(faults, dgram_exchange_survives_every_fault)
+TEST(faults, dgram_exchange_survives_every_fault)
 {
 	exchange("dgram exchange", SOCK_DGRAM, 0, 0);
 }
 
 /* Every received descriptor lands on 0 and must be lifted above 2. */
-Test(faults, seqpacket_exchange_with_stdin_closed_survives_every_fault)
+TEST(faults, seqpacket_exchange_with_stdin_closed_survives_every_fault)
 {
 	exchange("seqpacket exchange, stdin closed", SOCK_SEQPACKET, 0, 1);
 }
 
-Test(faults, stream_exchange_with_stdin_closed_survives_every_fault)
+TEST(faults, stream_exchange_with_stdin_closed_survives_every_fault)
 {
 	exchange("stream exchange, stdin closed", SOCK_STREAM, 0, 1);
 }
 
 /* SCM_CREDENTIALS and a pidfd with every read: the stream keeps the
  * pidfd of the read where each frame began. */
-Test(faults, seqpacket_exchange_with_creds_and_pidfd_survives_every_fault)
+TEST(faults, seqpacket_exchange_with_creds_and_pidfd_survives_every_fault)
 {
 	exchange("seqpacket exchange, creds+pidfd", SOCK_SEQPACKET,
 		 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 }
 
-Test(faults, stream_exchange_with_creds_and_pidfd_survives_every_fault)
+TEST(faults, stream_exchange_with_creds_and_pidfd_survives_every_fault)
 {
 	exchange("stream exchange, creds+pidfd", SOCK_STREAM,
 		 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 }
 
-Test(faults, dgram_exchange_with_creds_and_pidfd_survives_every_fault)
+TEST(faults, dgram_exchange_with_creds_and_pidfd_survives_every_fault)
 {
 	exchange("dgram exchange, creds+pidfd", SOCK_DGRAM,
 		 FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, 0);
 }
 
-Test(faults, seqpacket_listen_connect_accept_cred_survive_every_fault)
+TEST(faults, seqpacket_listen_connect_accept_cred_survive_every_fault)
 {
 	sock("seqpacket sockets", SOCK_SEQPACKET);
 }
 
-Test(faults, stream_listen_connect_accept_cred_survive_every_fault)
+TEST(faults, stream_listen_connect_accept_cred_survive_every_fault)
 {
 	sock("stream sockets", SOCK_STREAM);
 }
 
-Test(faults, sock_flags_and_stale_replacement_survive_every_fault)
+TEST(faults, sock_flags_and_stale_replacement_survive_every_fault)
 {
 	sockflags("seqpacket sock flags", SOCK_SEQPACKET);
 	sockflags("stream sock flags", SOCK_STREAM);
 	sockflags("dgram sock flags", SOCK_DGRAM);
 }
 
-Test(faults, dgram_listen_connect_survive_every_fault)
+TEST(faults, dgram_listen_connect_survive_every_fault)
 {
 	sock("dgram sockets", SOCK_DGRAM);
 }
 
-Test(faults, wbuf_survives_every_allocation_failure)
+TEST(faults, wbuf_survives_every_allocation_failure)
 {
 	static const int need[] = { FK_MALLOC, FK_REALLOC };
 	struct run proto;
 
 	memset(&proto, 0, sizeof(proto));
-	run_points("wbuf", scen_wbuf, &proto, need,
-		   sizeof(need) / sizeof(need[0]));
+	run_points("wbuf", scen_wbuf, &proto, NEED(need));
 	leak_check();
 }

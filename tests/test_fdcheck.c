@@ -101,9 +101,8 @@ static int memfd_with(const char *name, size_t size, int seals)
  * expected.  Only the file passes; nothing is opened or read, so the FIFO
  * never blocks the call (a reopen of it would wait for a writer) and a
  * byte queued on the socket is still there afterwards. */
-Test(fdcheck, threat27_kind_rejects_fifo_socket_tty_device, .timeout = 10)
+TEST(fdcheck, threat27_kind_rejects_fifo_socket_tty_device, .timeout = 10)
 {
-	FD_GUARD_BEGIN();
 	enum { FIFO, SOCK, DEV, FILE_, TTY, N };
 	static const mode_t own[N] = { S_IFIFO, S_IFSOCK, S_IFCHR, S_IFREG,
 				       S_IFCHR };
@@ -156,15 +155,13 @@ Test(fdcheck, threat27_kind_rejects_fifo_socket_tty_device, .timeout = 10)
 	unlink(fifo);
 	unlink(file);
 	rmdir(dir);
-	FD_GUARD_END();
 }
 
 /* 28: an unsealed memfd that the sender shrinks after sending is refused
  * before any mapping; a sealed one passes, maps and reads without SIGBUS,
  * and the sender can no longer shrink it. */
-Test(fdcheck, threat28_sealed_memfd_or_refused)
+TEST(fdcheck, threat28_sealed_memfd_or_refused)
 {
-	FD_GUARD_BEGIN();
 	struct pair p;
 	struct fdmsg_msg m;
 	struct stat st;
@@ -216,16 +213,14 @@ Test(fdcheck, threat28_sealed_memfd_or_refused)
 		close(fds[i]);
 	unlink(file);
 	rmdir(dir);
-	FD_GUARD_END();
 }
 
 /* 29: O_PATH and odd status flags arrive as sent and are visible; the
  * received descriptors are the sender's open file descriptions, not
  * reopens (a reopen through /proc/self/fd would lose O_PATH and would not
  * share a later F_SETFL). */
-Test(fdcheck, threat29_opath_and_flags_visible_never_reopened)
+TEST(fdcheck, threat29_opath_and_flags_visible_never_reopened)
 {
-	FD_GUARD_BEGIN();
 	struct pair p;
 	struct fdmsg_msg m;
 	char dir[32], file[64];
@@ -263,12 +258,10 @@ Test(fdcheck, threat29_opath_and_flags_visible_never_reopened)
 	close(fds[1]);
 	unlink(file);
 	rmdir(dir);
-	FD_GUARD_END();
 }
 
-Test(fdcheck, bad_descriptor_and_bad_kind)
+TEST(fdcheck, bad_descriptor_and_bad_kind)
 {
-	FD_GUARD_BEGIN();
 	int fd, fl = 12345;
 
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -291,5 +284,4 @@ Test(fdcheck, bad_descriptor_and_bad_kind)
 	cr_assert_eq(fdmsg_fd_check_kind(-1, S_IFREG), -EBADF);
 	cr_assert_eq(fdmsg_fd_check_sealed(-1, 0), -EBADF);
 	cr_assert_eq(fdmsg_fd_status(-1, &fl), -EBADF);
-	FD_GUARD_END();
 }

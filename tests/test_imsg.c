@@ -40,9 +40,8 @@ assert_sticky(struct imsgbuf *ib, int err)
 	}
 }
 
-Test(imsg, compose_writes_the_classic_bytes)
+TEST(imsg, compose_writes_the_classic_bytes)
 {
-	FD_GUARD_BEGIN();
 	struct imsgbuf ib;
 	unsigned char got[64], want[64];
 	struct iovec iov[2] = { { (char[]){ "ab" }, 2 },
@@ -73,12 +72,10 @@ Test(imsg, compose_writes_the_classic_bytes)
 	imsg_clear(&ib);
 	close(sv[0]);
 	close(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(imsg, roundtrip_with_descriptors)
+TEST(imsg, roundtrip_with_descriptors)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl = { .n = 40 };
 	size_t i;
 
@@ -90,12 +87,10 @@ Test(imsg, roundtrip_with_descriptors)
 	plan_run(&fdmsg_imsg_api, &fdmsg_imsg_api, &pl, 0);
 	pl.n = 12;	/* all of it in the socket before the first read */
 	plan_run(&fdmsg_imsg_api, &fdmsg_imsg_api, &pl, 1);
-	FD_GUARD_END();
 }
 
-Test(imsg, received_descriptor_is_cloexec_and_above_stdio)
+TEST(imsg, received_descriptor_is_cloexec_and_above_stdio)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
 	struct imsg m;
 	ino_t ino;
@@ -119,7 +114,6 @@ Test(imsg, received_descriptor_is_cloexec_and_above_stdio)
 	close(m.fd);
 	imsg_free(&m);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /* A header whose len is out of range: ERANGE, as the classic code says,
@@ -127,7 +121,6 @@ Test(imsg, received_descriptor_is_cloexec_and_above_stdio)
 static void
 bad_len(uint16_t len)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
 
 	rx_open(&r);
@@ -135,18 +128,16 @@ bad_len(uint16_t len)
 	cr_assert_eq(imsg_read(&r.b), 16);
 	assert_sticky(&r.b, ERANGE);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
-Test(imsg, short_len_is_erange_and_sticks) { bad_len(15); }
-Test(imsg, long_len_is_erange_and_sticks) { bad_len(MAX_IMSGSIZE + 1); }
+TEST(imsg, short_len_is_erange_and_sticks) { bad_len(15); }
+TEST(imsg, long_len_is_erange_and_sticks) { bad_len(MAX_IMSGSIZE + 1); }
 
 /* A flag the classic code does not define, or IMSGF_HASFD with no
  * descriptor: either sticks. */
 static void
 bad_flags(uint16_t flags, int err)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
 
 	rx_open(&r);
@@ -154,32 +145,31 @@ bad_flags(uint16_t flags, int err)
 	cr_assert_eq(imsg_read(&r.b), 16);
 	assert_sticky(&r.b, err);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
-Test(imsg, unknown_flag_is_ebadmsg_and_sticks) { bad_flags(2, EBADMSG); }
-Test(imsg, hasfd_without_descriptor_is_eproto)
+TEST(imsg, unknown_flag_is_ebadmsg_and_sticks) { bad_flags(2, EBADMSG); }
+TEST(imsg, hasfd_without_descriptor_is_eproto)
 {
 	bad_flags(IMSGF_HASFD, EPROTO);
 }
 
 /* The descriptor came in a read that began after its message's first
  * byte: no classic sender does that, and the message must not have it. */
-Test(imsg, descriptor_after_first_byte_is_eproto)
+TEST(imsg, descriptor_after_first_byte_is_eproto)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
+	int open0;
 
 	rx_open(&r);
+	open0 = fd_count(); /* with the pair open */
 	rx_hdr(&r, 1, 16, IMSGF_HASFD, 0, 8, 0, NULL);
 	cr_assert_eq(imsg_read(&r.b), 8);
 	rx_hdr(&r, 1, 16, IMSGF_HASFD, 8, 16, 1, NULL);
 	cr_assert_eq(imsg_read(&r.b), 8);
-	cr_assert_eq(fd_count(), fd_guard_base_ + 3, "the descriptor waits");
+	cr_assert_eq(fd_count(), open0 + 1, "the descriptor waits");
 	assert_sticky(&r.b, EPROTO);
-	cr_assert_eq(fd_count(), fd_guard_base_ + 2, "and is closed");
+	cr_assert_eq(fd_count(), open0, "and is closed");
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /*
@@ -188,9 +178,8 @@ Test(imsg, descriptor_after_first_byte_is_eproto)
  * descriptors run reads ahead of their messages (found by the imsg_diff
  * fuzzer against a stricter rule).  Each still goes to its own message.
  */
-Test(imsg, descriptors_ahead_of_their_messages_are_matched_in_order)
+TEST(imsg, descriptors_ahead_of_their_messages_are_matched_in_order)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
 	struct imsg m;
 	unsigned char s[3 * 40];
@@ -221,7 +210,6 @@ Test(imsg, descriptors_ahead_of_their_messages_are_matched_in_order)
 	}
 	cr_assert_eq(imsg_get(&r.b, &m), 0);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /* Two or three descriptors in one read: the classic code keeps one and
@@ -229,33 +217,34 @@ Test(imsg, descriptors_ahead_of_their_messages_are_matched_in_order)
 static void
 many_in_one_read(int n)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
+	int open0;
 
 	rx_open(&r);
+	open0 = fd_count(); /* with the pair open */
 	rx_hdr(&r, 1, 16, IMSGF_HASFD, 0, 16, n, NULL);
 	errno = 0;
 	cr_assert_eq(imsg_read(&r.b), -1);
 	cr_assert_eq(errno, EPROTO, "%s", strerror(errno));
-	cr_assert_eq(fd_count(), fd_guard_base_ + 2, "all closed");
+	cr_assert_eq(fd_count(), open0, "all closed");
 	assert_sticky(&r.b, EPROTO);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
-Test(imsg, two_descriptors_in_one_read_is_eproto) { many_in_one_read(2); }
-Test(imsg, ctrunc_is_eproto) { many_in_one_read(3); }
+TEST(imsg, two_descriptors_in_one_read_is_eproto) { many_in_one_read(2); }
+TEST(imsg, ctrunc_is_eproto) { many_in_one_read(3); }
 
 /* Descriptors with unflagged messages pile up: the 65th is refused, and
  * every one is closed. */
-Test(imsg, pending_descriptors_are_bounded)
+TEST(imsg, pending_descriptors_are_bounded)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
+	int open0;
 	struct imsg m;
 	int i;
 
 	rx_open(&r);
+	open0 = fd_count(); /* with the pair open */
 	for (i = 0; i < IMSG_PEND_MAX; i++) {
 		rx_hdr(&r, 1, 16, 0, 0, 16, 1, NULL);
 		cr_assert_eq(imsg_read(&r.b), 16);
@@ -265,23 +254,23 @@ Test(imsg, pending_descriptors_are_bounded)
 	errno = 0;
 	cr_assert_eq(imsg_read(&r.b), -1);
 	cr_assert_eq(errno, EPROTO);
-	cr_assert_eq(fd_count(), fd_guard_base_ + 2);
+	cr_assert_eq(fd_count(), open0);
 	assert_sticky(&r.b, EPROTO);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /* A descriptor sent with an unflagged message may wait for a flagged one
  * (a classic sender's partial write); imsg_clear closes one that never
  * finds it. */
-Test(imsg, clear_closes_waiting_descriptors)
+TEST(imsg, clear_closes_waiting_descriptors)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
+	int open0;
 	struct imsg m;
 	ino_t ino;
 
 	rx_open(&r);
+	open0 = fd_count(); /* with the pair open */
 	rx_hdr(&r, 1, 16, 0, 0, 16, 1, &ino);
 	cr_assert_eq(imsg_read(&r.b), 16);
 	cr_assert_eq(imsg_get(&r.b, &m), 16);
@@ -293,11 +282,10 @@ Test(imsg, clear_closes_waiting_descriptors)
 	close(m.fd);
 	rx_hdr(&r, 3, 16, 0, 0, 16, 1, NULL);
 	cr_assert_eq(imsg_read(&r.b), 16);
-	cr_assert_eq(fd_count(), fd_guard_base_ + 3);
+	cr_assert_eq(fd_count(), open0 + 1);
 	imsg_clear(&r.b);
-	cr_assert_eq(fd_count(), fd_guard_base_ + 2);
+	cr_assert_eq(fd_count(), open0);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /*
@@ -305,9 +293,8 @@ Test(imsg, clear_closes_waiting_descriptors)
  * every split of its 16 bytes and a few around: the prefix fills the
  * receive buffer to IBUF_READ_SIZE - k.
  */
-Test(imsg, header_split_at_read_boundary)
+TEST(imsg, header_split_at_read_boundary)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl;
 	size_t k, fill;
 
@@ -324,12 +311,10 @@ Test(imsg, header_split_at_read_boundary)
 		pl.hasfd[5] = 1;
 		plan_run(&fdmsg_imsg_api, &fdmsg_imsg_api, &pl, 1);
 	}
-	FD_GUARD_END();
 }
 
-Test(imsg, sizes_are_checked_without_wrapping)
+TEST(imsg, sizes_are_checked_without_wrapping)
 {
-	FD_GUARD_BEGIN();
 	struct imsgbuf ib;
 	struct iovec iov[2];
 	struct ibuf *w;
@@ -382,12 +367,10 @@ Test(imsg, sizes_are_checked_without_wrapping)
 	imsg_clear(&ib);
 	close(sv[0]);
 	close(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(imsg, write_to_a_gone_peer_is_epipe_not_sigpipe)
+TEST(imsg, write_to_a_gone_peer_is_epipe_not_sigpipe)
 {
-	FD_GUARD_BEGIN();
 	struct imsgbuf a;
 	ino_t ino;
 	int sv[2];
@@ -405,12 +388,10 @@ Test(imsg, write_to_a_gone_peer_is_epipe_not_sigpipe)
 	cr_assert_eq(a.w.queued, 0);
 	close(sv[0]);
 	signal(SIGPIPE, old);
-	FD_GUARD_END();
 }
 
-Test(imsg, end_of_stream_reads_zero)
+TEST(imsg, end_of_stream_reads_zero)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
 	struct imsg m;
 
@@ -425,15 +406,13 @@ Test(imsg, end_of_stream_reads_zero)
 	cr_assert_eq(imsg_read(&r.b), 0);
 	cr_assert_eq(imsg_read(&r.b), 0);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /* A full descriptor table: EAGAIN before reading, as the classic code
  * does, so nothing is lost; once a slot is free the descriptor comes. */
-Test(imsg, full_table_is_eagain_and_loses_nothing)
+TEST(imsg, full_table_is_eagain_and_loses_nothing)
 {
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
 	struct rx r;
 	struct imsg m;
 	struct rlimit old, rl;
@@ -463,15 +442,13 @@ Test(imsg, full_table_is_eagain_and_loses_nothing)
 		close(fill[--nfill]);
 	cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /* Any control message but one descriptor is refused: here the kernel's
  * SCM_CREDENTIALS, which a socket with SO_PASSCRED gets on every read (the
  * classic reader skips what is not SCM_RIGHTS). */
-Test(imsg, other_control_messages_are_eproto)
+TEST(imsg, other_control_messages_are_eproto)
 {
-	FD_GUARD_BEGIN();
 	struct rx r;
 	int one = 1;
 
@@ -484,15 +461,13 @@ Test(imsg, other_control_messages_are_eproto)
 	cr_assert_eq(errno, EPROTO, "%s", strerror(errno));
 	assert_sticky(&r.b, EPROTO);
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /* A caller that reads and never takes: the buffer fills with whole
  * messages and imsg_read says ENOBUFS (the classic one reads 0 bytes
  * and returns 0, the end of the stream); nothing is lost. */
-Test(imsg, full_buffer_is_enobufs_not_the_end)
+TEST(imsg, full_buffer_is_enobufs_not_the_end)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl = { .n = 5 };
 	struct rx r;
 	struct imsg m;
@@ -518,7 +493,6 @@ Test(imsg, full_buffer_is_enobufs_not_the_end)
 		imsg_free(&m);
 	}
 	rx_close(&r);
-	FD_GUARD_END();
 }
 
 /*
@@ -538,9 +512,8 @@ read_nofd(struct imsgbuf *ib)
 	return n;
 }
 
-Test(imsg, program_filling_r_buf_itself_keeps_the_reader_state)
+TEST(imsg, program_filling_r_buf_itself_keeps_the_reader_state)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl;
 	struct rx r;
 	struct imsg m;
@@ -579,5 +552,4 @@ Test(imsg, program_filling_r_buf_itself_keeps_the_reader_state)
 	cr_assert_eq(fd_ino(m.fd), ino);
 	close(m.fd);
 	rx_close(&r);
-	FD_GUARD_END();
 }

@@ -30,7 +30,7 @@ static const struct imsg_api stock_api = {
 
 #define L(t, f) offsetof(struct t, f)
 
-Test(imsg_stock, layout_matches_the_reference)
+TEST(imsg_stock, layout_matches_the_reference)
 {
 	const size_t mine[] = {
 		sizeof(struct ibuf), L(ibuf, buf), L(ibuf, size), L(ibuf, max),
@@ -117,9 +117,8 @@ compose_sequence(int stock, unsigned char *out, size_t max)
 #undef V
 }
 
-Test(imsg_stock, same_calls_same_bytes)
+TEST(imsg_stock, same_calls_same_bytes)
 {
-	FD_GUARD_BEGIN();
 	static unsigned char a[65536], b[65536];
 	size_t na, nb;
 
@@ -128,7 +127,6 @@ Test(imsg_stock, same_calls_same_bytes)
 	cr_assert_gt(na, 2 * MAX_IMSGSIZE);
 	cr_assert_eq(na, nb, "stock wrote %zu bytes, fdmsg-imsg %zu", na, nb);
 	cr_assert_eq(memcmp(a, b, na), 0);
-	FD_GUARD_END();
 }
 
 static void
@@ -138,9 +136,8 @@ both_ways(struct imsg_plan *pl, int batch)
 	plan_run(&fdmsg_imsg_api, &stock_api, pl, batch);
 }
 
-Test(imsg_stock, descriptors_on_every_message_both_ways)
+TEST(imsg_stock, descriptors_on_every_message_both_ways)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl = { .n = 60 };
 	size_t i;
 
@@ -153,12 +150,10 @@ Test(imsg_stock, descriptors_on_every_message_both_ways)
 	both_ways(&pl, 0);
 	pl.n = 10;
 	both_ways(&pl, 1);
-	FD_GUARD_END();
 }
 
-Test(imsg_stock, many_messages_per_read_both_ways)
+TEST(imsg_stock, many_messages_per_read_both_ways)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl = { .n = 500 };
 	size_t i;
 
@@ -168,7 +163,6 @@ Test(imsg_stock, many_messages_per_read_both_ways)
 	}
 	both_ways(&pl, 1);
 	both_ways(&pl, 0);
-	FD_GUARD_END();
 }
 
 /* The prefix fills the receiver's buffer to its end minus k, so the
@@ -186,9 +180,8 @@ split_plan(struct imsg_plan *pl, size_t fill)
 	pl->hasfd[5] = 1;
 }
 
-Test(imsg_stock, header_split_at_every_read_boundary)
+TEST(imsg_stock, header_split_at_every_read_boundary)
 {
-	FD_GUARD_BEGIN();
 	struct imsg_plan pl;
 	size_t k;
 
@@ -198,5 +191,4 @@ Test(imsg_stock, header_split_at_every_read_boundary)
 		plan_run(&stock_api, &fdmsg_imsg_api, &pl, 1);
 		plan_run(&fdmsg_imsg_api, &stock_api, &pl, 1);
 	}
-	FD_GUARD_END();
 }

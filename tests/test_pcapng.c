@@ -122,13 +122,12 @@ blocks(const struct file *f, size_t *off, size_t max)
 	return n;
 }
 
-Test(pcapng, blocks_as_written)
+TEST(pcapng, blocks_as_written)
 {
 	struct file f;
 	size_t off[8], n;
 	const uint8_t *e;
 
-	FD_GUARD_BEGIN();
 	sample(&f);
 	n = blocks(&f, off, 8);
 	cr_assert_eq(n, 5, "SHB, IDB, three EPBs: %zu blocks", n);
@@ -171,11 +170,10 @@ Test(pcapng, blocks_as_written)
 	cr_assert_eq(le32(e + 20), 12u);
 	cr_assert_eq(le32(e + 36), (uint32_t)EPROTO);
 	free(f.p);
-	FD_GUARD_END();
 }
 
 /* Payloads of 0 to 7 bytes: padded with zeros to 4, lengths agree. */
-Test(pcapng, padding)
+TEST(pcapng, padding)
 {
 	static const uint8_t data[7] = { 1, 2, 3, 4, 5, 6, 7 };
 	struct pcapng_w w;
@@ -184,7 +182,6 @@ Test(pcapng, padding)
 	size_t off[16], n, len, i;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	fd = memfile();
 	cr_assert_eq(pcapng_w_start(&w, fd, 147, NULL, NULL), 0);
 	for (len = 0; len < 8; len++) {
@@ -206,10 +203,9 @@ Test(pcapng, padding)
 			cr_assert_eq(e[28 + i], 0, "padding of %zu", len);
 	}
 	free(f.p);
-	FD_GUARD_END();
 }
 
-Test(pcapng, round_trip)
+TEST(pcapng, round_trip)
 {
 	struct file f;
 	struct pcapng_mem m;
@@ -218,7 +214,6 @@ Test(pcapng, round_trip)
 	struct capture_rec c;
 	const char *why;
 
-	FD_GUARD_BEGIN();
 	sample(&f);
 	m = (struct pcapng_mem){ f.p, f.n, 0 };
 	pcapng_r_init(&r, pcapng_mem_read, &m);
@@ -259,7 +254,6 @@ Test(pcapng, round_trip)
 	cr_assert_eq(pcapng_r_next(&r, &pkt), 0, "the end");
 	pcapng_r_free(&r);
 	free(f.p);
-	FD_GUARD_END();
 }
 
 /* Reads f[0..n) to its end or first error: the packets before, and the
@@ -283,7 +277,7 @@ read_all(const uint8_t *p, size_t n, int *packets, const char **why)
 
 /* Every prefix: at a block boundary a clean end with the packets before
  * it; anywhere else -EBADMSG, never a packet that was not whole. */
-Test(pcapng, truncated_everywhere)
+TEST(pcapng, truncated_everywhere)
 {
 	struct file f;
 	size_t off[8], nb, cut, i;
@@ -345,7 +339,7 @@ block_at(int i)
 	return off[i];
 }
 
-Test(pcapng, lengths_that_lie)
+TEST(pcapng, lengths_that_lie)
 {
 	/* Where (the block, and the word's offset in it), the lie, and what
 	 * the reader must say; packets: those read before it. */
@@ -404,8 +398,26 @@ Test(pcapng, lengths_that_lie)
 	free(f.p);
 }
 
+/* pkt, whose data is rec, with rec[at] set to v is refused (saying why,
+ * unless NULL); rec[at] is restored. */
+static void
+byte_refused(const struct pcapng_pkt *pkt, uint8_t *rec, size_t at,
+	     uint8_t v, const char *want)
+{
+	const uint8_t keep = rec[at];
+	struct capture_rec c;
+	const char *why = NULL;
+
+	rec[at] = v;
+	cr_assert_eq(capture_rec_parse(pkt, &c, &why), -EBADMSG,
+		     "byte %zu = %u", at, v);
+	cr_assert(want == NULL || strcmp(why, want) == 0,
+		  "byte %zu = %u: %s", at, v, why);
+	rec[at] = keep;
+}
+
 /* Records whose own lengths or fields lie: capture_rec_parse. */
-Test(pcapng, records_that_lie)
+TEST(pcapng, records_that_lie)
 {
 	uint8_t rec[64];
 	struct pcapng_pkt pkt = { 0 };
@@ -443,26 +455,12 @@ Test(pcapng, records_that_lie)
 	cr_assert_str_eq(why, "descriptor kinds cut short");
 	pkt.caplen = pkt.origlen = 29;
 	/* A header the wire rules refuse: flags set. */
-	rec[10] = 1;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "frame header breaks the wire rules");
-	rec[10] = 0;
+	byte_refused(&pkt, rec, 10, 1, "frame header breaks the wire rules");
 	/* Unknown event, direction, version, reserved byte. */
-	rec[1] = 9;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "unknown record event");
-	rec[1] = CAPTURE_EV_FRAME;
-	rec[2] = 0;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	rec[2] = CAPTURE_DIR_SERVER;
-	rec[0] = 2;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "record version is not 1");
-	rec[0] = 1;
-	rec[3] = 1;
-	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
-	cr_assert_str_eq(why, "record reserved byte set");
-	rec[3] = 0;
+	byte_refused(&pkt, rec, 1, 9, "unknown record event");
+	byte_refused(&pkt, rec, 2, 0, NULL);
+	byte_refused(&pkt, rec, 0, 2, "record version is not 1");
+	byte_refused(&pkt, rec, 3, 1, "record reserved byte set");
 	/* Shorter than its fixed part. */
 	pkt.caplen = pkt.origlen = 7;
 	cr_assert_eq(capture_rec_parse(&pkt, &c, &why), -EBADMSG);
@@ -481,18 +479,16 @@ Test(pcapng, records_that_lie)
 }
 
 /* A write error is sticky and reported: a pipe with no reader. */
-Test(pcapng, write_error_sticky)
+TEST(pcapng, write_error_sticky)
 {
 	struct pcapng_w w;
 	struct iovec iov = { (char[]){ "x" }, 1 };
 	int p[2];
 
-	FD_GUARD_BEGIN();
 	signal(SIGPIPE, SIG_IGN);
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	close(p[0]);
 	cr_assert_eq(pcapng_w_start(&w, p[1], 147, NULL, NULL), -EPIPE);
 	cr_assert_eq(pcapng_w_packet(&w, 0, &iov, 1), -EPIPE);
 	close(p[1]);
-	FD_GUARD_END();
 }

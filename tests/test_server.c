@@ -20,8 +20,6 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -34,6 +32,7 @@
 
 #include "fdmsg.h"
 #include "testutil.h" /* also RUNNING_ON_VALGRIND */
+#include "toolutil.h"
 
 #define WAIT_MS 10000     /* a bound on hangs, not a timing assertion */
 #define SETTLE_MS 2000    /* a bound on waiting for the server to settle */
@@ -54,22 +53,13 @@ struct server {
 	const char *attack;   /* for failure messages */
 };
 
-/* RLIMIT_NOFILE for the next server started; 0 leaves it alone.  The
- * hard limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
-static rlim_t spawn_nofile, spawn_nofile_hard;
+/* How the next server starts: its RLIMIT_NOFILE (spawn_next.nofile and
+ * .nofile_hard; 0 leaves it alone); server_start sets the rest. */
+static struct spawn spawn_next = SPAWN_INIT;
 
 /* Files for the well-behaved client: distinct inodes. */
 static int good_fds[NGOOD];
 static int good_pipe[2];
-
-static const char *
-tool_path(void)
-{
-	const char *t = getenv("FDMSG_TOOL");
-
-	cr_assert_not_null(t, "FDMSG_TOOL is not set");
-	return t;
-}
 
 /* Slower under valgrind (ci/test, ci/soak): only the bounds stretch. */
 static long
@@ -87,18 +77,6 @@ now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* fork(); the child dies with the test, never outlives a failure. */
-static pid_t
-fork_child(void)
-{
-	pid_t pid = fork();
-
-	cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
 }
 
 /* A line of /proc/PID/status, e.g. "VmHWM:", in KiB; -1 if absent. */
@@ -164,73 +142,13 @@ settle_to(struct server *s, int n)
 		       s->attack, c, n);
 }
 
-/* Connects once the server listens (bind comes before listen). */
-static int
-connect_retry(const char *path, int type)
-{
-	int fd = -1, i;
-
-	for (i = 0; i < WAIT_MS / 10; i++) {
-		fd = fdmsg_connect(path, type);
-		if (fd >= 0)
-			return fd;
-		sleep_ms(10);
-	}
-	cr_assert_fail("nobody listens on %s: %s", path, fdmsg_strerror(fd));
-	return -1;
-}
-
-static struct fdmsg_chan *
-chan_on(int fd)
-{
-	struct fdmsg_chan *ch = NULL;
-	struct fdmsg_opts o;
-
-	cr_assert_geq(fd, 0);
-	fdmsg_opts_init(&o);
-	o.max_fds = MAX_FDS;
-	o.max_queue = 4u * 1024 * 1024;
-	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD), 0);
-	return ch;
-}
-
-static int
-same_file(int a, int b)
-{
-	struct stat x, y;
-
-	cr_assert_eq(fstat(a, &x), 0);
-	cr_assert_eq(fstat(b, &y), 0);
-	return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
-}
-
 /* Sends one frame and expects it back exactly. */
 static void
 echo_once(struct server *s, struct fdmsg_chan *ch, uint32_t peerid,
 	  const void *data, size_t len, const int *fds, unsigned nfds)
 {
-	struct iovec iov = { (void *)(uintptr_t)data, len };
-	struct fdmsg_msg m = { 0 };
-	unsigned i;
-	int r;
-
-	cr_assert_eq(fdmsg_send(ch, 0x600d, peerid, &iov, 1, fds, nfds, 0), 0);
-	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
-	r = fdmsg_recv_wait(ch, &m, scaled(WAIT_MS));
-	cr_assert_eq(r, 0, "[%s] good client's echo: %s", s->attack,
-		     fdmsg_strerror(r));
-	cr_assert_eq(m.type, 0x600d);
-	cr_assert_eq(m.peerid, peerid);
-	cr_assert_eq(m.len, len, "[%s] len %zu, sent %zu", s->attack, m.len,
-		     len);
-	cr_assert(len == 0 || memcmp(m.payload, data, len) == 0);
-	cr_assert_eq(m.nfds, nfds, "[%s] %u descriptors back, sent %u",
-		     s->attack, m.nfds, nfds);
-	for (i = 0; i < nfds; i++)
-		cr_assert(same_file(fds[i], m.fds[i]),
-			  "[%s] descriptor %u came back as another file",
-			  s->attack, i);
-	fdmsg_msg_release(&m);
+	echo_expect(ch, 0x600d, peerid, data, len, fds, nfds, scaled(WAIT_MS),
+		    s->attack);
 }
 
 /* A well-behaved client: a few frames, up to max_fds descriptors each. */
@@ -243,7 +161,7 @@ good_client(struct server *s)
 
 	for (i = 0; i < sizeof(big); i++)
 		big[i] = (char)(i * 7 + 3);
-	ch = chan_on(connect_retry(s->path, s->type));
+	ch = chan_on(connect_retry(s->path, s->type), MAX_FDS);
 	echo_once(s, ch, 1, "hello", 5, good_fds, 1);
 	echo_once(s, ch, 2, "", 0, NULL, 0);
 	echo_once(s, ch, 3, big, sizeof(big), good_fds, MAX_FDS);
@@ -261,16 +179,6 @@ new_stderr(struct server *s, char *buf)
 	while ((n = read(s->errfd, buf + len, ERR_CAP - 1 - len)) > 0)
 		len += (size_t)n;
 	buf[len] = '\0';
-}
-
-static int
-count_lines(const char *p)
-{
-	int n = 0;
-
-	for (; *p != '\0'; p++)
-		n += *p == '\n';
-	return n;
 }
 
 /*
@@ -313,6 +221,23 @@ after_attack(struct server *s, const char *errname)
 	after_attack_saying(s, errname, NULL);
 }
 
+/* The server drops sock (its echoes read and discarded); then as
+ * after_attack_saying. */
+static void
+dropped_saying(struct server *s, int sock, const char *errname,
+	       const char *text)
+{
+	expect_closed(sock, scaled(WAIT_MS), s->attack);
+	close(sock);
+	after_attack_saying(s, errname, text);
+}
+
+static void
+dropped(struct server *s, int sock, const char *errname)
+{
+	dropped_saying(s, sock, errname, NULL);
+}
+
 static void
 open_good_fds(const char *dir)
 {
@@ -352,7 +277,7 @@ server_start(struct server *s, int type, const char *const *extra)
 {
 	const char *argv[32];
 	struct fdmsg_chan *ch;
-	int n = 0, errw, dn, with_client;
+	int n = 0, errw, with_client;
 
 	memset(s, 0, sizeof(*s));
 	s->type = type;
@@ -380,29 +305,15 @@ server_start(struct server *s, int type, const char *const *extra)
 	errw = open(s->errpath, O_WRONLY | O_CREAT | O_EXCL | O_APPEND |
 		    O_CLOEXEC, 0600);
 	cr_assert_geq(errw, 0);
-	s->pid = fork_child();
-	if (s->pid == 0) {
-		dn = open("/dev/null", O_RDWR);
-		if (dn < 0 || dup2(dn, 0) < 0 || dup2(dn, 1) < 0 ||
-		    dup2(errw, 2) < 0)
-			_exit(126);
-		/* Only the tool's own descriptors: a steady baseline. */
-		closefrom(3);
-		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
-					     spawn_nofile_hard : spawn_nofile };
-
-			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-				_exit(126);
-		}
-		execv(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
+	spawn_next.err = errw;
+	/* Only the tool's own descriptors: a steady baseline. */
+	spawn_next.close_rest = 1;
+	s->pid = spawn_exec(&spawn_next, argv);
 	close(errw);
 	s->errfd = open(s->errpath, O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(s->errfd, 0);
 
-	ch = chan_on(connect_retry(s->path, type));
+	ch = chan_on(connect_retry(s->path, type), MAX_FDS);
 	echo_once(s, ch, 0, "up", 2, NULL, 0);
 	with_client = fd_count_of(s->pid);
 	fdmsg_chan_free(ch);
@@ -418,23 +329,14 @@ static void
 server_stop(struct server *s)
 {
 	char err[ERR_CAP];
-	int st, i;
+	int st;
 
 	s->attack = "stop";
 	assert_alive(s);
 	new_stderr(s, err);
 	cr_assert_str_empty(err, "stderr before SIGTERM: %s", err);
 	cr_assert_eq(kill(s->pid, SIGTERM), 0);
-	for (i = 0; i < scaled(WAIT_MS) / 5; i++) {
-		if (waitpid(s->pid, &st, WNOHANG) == s->pid)
-			break;
-		sleep_ms(5);
-	}
-	if (i == scaled(WAIT_MS) / 5) {
-		kill(s->pid, SIGKILL);
-		waitpid(s->pid, &st, 0);
-		cr_assert_fail("the server ignored SIGTERM");
-	}
+	st = reap(s->pid, scaled(WAIT_MS), "the server, after SIGTERM,");
 	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
 		  "SIGTERM: status %#x", st);
 	cr_assert_eq(access(s->path, F_OK), -1, "serve left its socket");
@@ -526,26 +428,6 @@ wait_consumed(struct server *s, int sock)
 	cr_assert_fail("[%s] the server never read %d bytes", s->attack, q);
 }
 
-/* Waits until the server closes sock (its echoes read and dropped). */
-static void
-expect_closed(struct server *s, int sock)
-{
-	struct pollfd pfd = { .fd = sock, .events = POLLIN };
-	static char buf[65536];
-	ssize_t n;
-
-	for (;;) {
-		cr_assert_gt(poll(&pfd, 1, (int)scaled(WAIT_MS)), 0,
-			     "[%s] never disconnected", s->attack);
-		/* No control buffer: any echoed descriptor is dropped by
-		 * the kernel, never installed here. */
-		n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return;
-		cr_assert(n > 0 || errno == EAGAIN, "[%s] recv: %s",
-			  s->attack, strerror(errno));
-	}
-}
 
 static int
 raw_connect(struct server *s)
@@ -567,9 +449,7 @@ header_attack(struct server *s, const char *name, uint8_t version,
 	s->attack = name;
 	put_hdr(b, version, nfds, flags, len, 1, 1);
 	raw_send_all(s, sock, b, sizeof(b), NULL, 0);
-	expect_closed(s, sock);
-	close(sock);
-	after_attack(s, errname);
+	dropped(s, sock, errname);
 }
 
 static void
@@ -579,7 +459,6 @@ header_attacks(int type)
 	uint8_t b[FDMSG_HDR_SIZE + 8];
 	int sock;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, type, no_extra);
 	header_attack(&s, "version 2", 2, 0, 0, 16, "EBADMSG");
 	header_attack(&s, "version 0", 0, 0, 0, 16, "EBADMSG");
@@ -600,9 +479,7 @@ header_attacks(int type)
 	raw_send_all(&s, sock, b, 10, NULL, 0);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(shutdown(sock, SHUT_WR), 0);
-	expect_closed(&s, sock);
-	close(sock);
-	after_attack(&s, "EBADMSG");
+	dropped(&s, sock, "EBADMSG");
 
 	/* A valid frame and trailing bytes, then the end. */
 	s.attack = "trailing bytes";
@@ -612,20 +489,17 @@ header_attacks(int type)
 	raw_send_all(&s, sock, b, sizeof(b), NULL, 0);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(shutdown(sock, SHUT_WR), 0);
-	expect_closed(&s, sock);
-	close(sock);
-	after_attack(&s, "EBADMSG");
+	dropped(&s, sock, "EBADMSG");
 
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, hostile_headers_seqpacket_drop_only_that_client)
+TEST(server, hostile_headers_seqpacket_drop_only_that_client)
 {
 	header_attacks(SOCK_SEQPACKET);
 }
 
-Test(server, hostile_headers_stream_drop_only_that_client)
+TEST(server, hostile_headers_stream_drop_only_that_client)
 {
 	header_attacks(SOCK_STREAM);
 }
@@ -650,9 +524,29 @@ fd_attack(struct server *s, const char *name, uint8_t declared,
 	raw_send_all(s, sock, b, FDMSG_HDR_SIZE + plen, fds, nfds);
 	for (i = 0; i < (int)nfds; i++)
 		close(fds[i]);
-	expect_closed(s, sock);
-	close(sock);
-	after_attack(s, errname);
+	dropped(s, sock, errname);
+}
+
+/* A stream frame declaring `declared` descriptors, nfds of which come
+ * with the second half of its payload, once the first half was read. */
+static void
+mid_payload(struct server *s, const char *name, uint8_t declared,
+	    unsigned nfds, const char *errname)
+{
+	uint8_t b[FDMSG_HDR_SIZE + 64];
+	ssize_t r;
+	int sock;
+
+	s->attack = name;
+	sock = raw_connect(s);
+	put_hdr(b, 1, declared, 0, sizeof(b), 1, 1);
+	memset(b + FDMSG_HDR_SIZE, 'm', 64);
+	raw_send_all(s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
+	wait_consumed(s, sock);
+	r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, nfds);
+	cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET, "sendmsg: %zd",
+		  r);
+	dropped(s, sock, errname);
 }
 
 static void
@@ -662,10 +556,8 @@ descriptor_attacks(int type)
 	struct server s;
 	uint8_t b[FDMSG_HDR_SIZE + 64];
 	const char *stray = type == SOCK_STREAM ? "ETIMEDOUT" : "EPROTO";
-	ssize_t r;
 	int sock;
 
-	FD_GUARD_BEGIN();
 	memset(b, 'e', sizeof(b));
 	if (type == SOCK_STREAM)
 		server_start(&s, type, (const char *const[]){ "--frame-timeout",
@@ -694,9 +586,7 @@ descriptor_attacks(int type)
 	raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 4, good_fds, 2);
 	if (type == SOCK_STREAM)
 		cr_assert_eq(shutdown(sock, SHUT_WR), 0);
-	expect_closed(&s, sock);
-	close(sock);
-	after_attack(&s, "EBADMSG");
+	dropped(&s, sock, "EBADMSG");
 
 	if (type == SOCK_SEQPACKET) {
 		/* THREATS 12: looks like the end; the client goes quietly,
@@ -704,18 +594,14 @@ descriptor_attacks(int type)
 		s.attack = "zero-length datagram with descriptors";
 		sock = raw_connect(&s);
 		cr_assert_eq(raw_send(sock, "", 0, good_fds, 3), 0);
-		expect_closed(&s, sock);
-		close(sock);
-		after_attack(&s, NULL);
+		dropped(&s, sock, NULL);
 
 		/* THREATS 14: MSG_TRUNC still delivers the descriptors. */
 		s.attack = "oversized datagram with descriptors";
 		sock = raw_connect(&s);
 		put_hdr(big, 1, 1, 0, 100, 1, 1);
 		raw_send_all(&s, sock, big, sizeof(big), good_fds, 1);
-		expect_closed(&s, sock);
-		close(sock);
-		after_attack(&s, "EMSGSIZE");
+		dropped(&s, sock, "EMSGSIZE");
 	} else {
 		/* THREATS 15: nothing arrives; the same client goes on. */
 		struct fdmsg_chan *ch;
@@ -723,46 +609,22 @@ descriptor_attacks(int type)
 		s.attack = "zero-length stream write with descriptors";
 		sock = raw_connect(&s);
 		cr_assert_eq(raw_send(sock, "", 0, good_fds, 3), 0);
-		ch = chan_on(sock);
+		ch = chan_on(sock, MAX_FDS);
 		echo_once(&s, ch, 9, "after", 5, good_fds + 3, 1);
 		fdmsg_chan_free(ch);
 		after_attack(&s, NULL);
 
 		/* Descriptors must come with the frame's first byte: here
 		 * they come with its second half, the first half read. */
-		s.attack = "descriptors mid-payload";
-		sock = raw_connect(&s);
-		put_hdr(b, 1, 1, 0, sizeof(b), 1, 1);
-		memset(b + FDMSG_HDR_SIZE, 'm', 64);
-		raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
-		wait_consumed(&s, sock);
-		r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, 1);
-		cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET,
-			  "sendmsg: %zd", r);
-		expect_closed(&s, sock);
-		close(sock);
-		after_attack(&s, "EPROTO");
-
-		s.attack = "stray descriptors mid-payload";
-		sock = raw_connect(&s);
-		put_hdr(b, 1, 0, 0, sizeof(b), 1, 1);
-		raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
-		wait_consumed(&s, sock);
-		r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, 2);
-		cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET,
-			  "sendmsg: %zd", r);
-		expect_closed(&s, sock);
-		close(sock);
-		after_attack(&s, stray);
+		mid_payload(&s, "descriptors mid-payload", 1, 1, "EPROTO");
+		mid_payload(&s, "stray descriptors mid-payload", 0, 2, stray);
 
 		/* THREATS 22: header and descriptors, then silence. */
 		s.attack = "partial frame with descriptors, then silence";
 		sock = raw_connect(&s);
 		put_hdr(b, 1, 2, 0, sizeof(b), 1, 1);
 		raw_send_all(&s, sock, b, FDMSG_HDR_SIZE + 8, good_fds, 2);
-		expect_closed(&s, sock);
-		close(sock);
-		after_attack(&s, "ETIMEDOUT");
+		dropped(&s, sock, "ETIMEDOUT");
 
 		/* THREATS 41: a whole frame, and in the same write the
 		 * header of the next one with its descriptor, then silence.
@@ -774,20 +636,17 @@ descriptor_attacks(int type)
 		put_hdr(b + FDMSG_HDR_SIZE + 8, 1, 1, 0, 64, 2, 2);
 		raw_send_all(&s, sock, b, 2 * FDMSG_HDR_SIZE + 8, good_fds,
 			     1);
-		expect_closed(&s, sock);
-		close(sock);
-		after_attack_saying(&s, "ETIMEDOUT", "--frame-timeout");
+		dropped_saying(&s, sock, "ETIMEDOUT", "--frame-timeout");
 	}
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, hostile_descriptors_seqpacket_closed_no_leak)
+TEST(server, hostile_descriptors_seqpacket_closed_no_leak)
 {
 	descriptor_attacks(SOCK_SEQPACKET);
 }
 
-Test(server, hostile_descriptors_stream_closed_no_leak)
+TEST(server, hostile_descriptors_stream_closed_no_leak)
 {
 	descriptor_attacks(SOCK_STREAM);
 }
@@ -815,7 +674,6 @@ flood(int type)
 	ssize_t r;
 	int sock, i;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, type, no_extra);
 	s.attack = "flood, never reading";
 	sock = raw_connect(&s);
@@ -855,15 +713,14 @@ flood(int type)
 		    type == SOCK_STREAM ? "stream" : "seqpacket", sent);
 	after_attack(&s, "ENOBUFS");
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, flood_never_reading_cut_at_max_queue_seqpacket)
+TEST(server, flood_never_reading_cut_at_max_queue_seqpacket)
 {
 	flood(SOCK_SEQPACKET);
 }
 
-Test(server, flood_never_reading_cut_at_max_queue_stream)
+TEST(server, flood_never_reading_cut_at_max_queue_stream)
 {
 	flood(SOCK_STREAM);
 }
@@ -946,7 +803,6 @@ slow_reader(int type)
 	pid_t pid;
 	char c;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, type, no_extra);
 	s.attack = "slow reader";
 	cr_assert_eq(pipe2(notify, O_CLOEXEC), 0);
@@ -973,15 +829,14 @@ slow_reader(int type)
 	close(go[1]);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, slow_reader_gets_every_frame_seqpacket)
+TEST(server, slow_reader_gets_every_frame_seqpacket)
 {
 	slow_reader(SOCK_SEQPACKET);
 }
 
-Test(server, slow_reader_gets_every_frame_stream)
+TEST(server, slow_reader_gets_every_frame_stream)
 {
 	slow_reader(SOCK_STREAM);
 }
@@ -1042,12 +897,11 @@ fd_flood(int type)
 	char c;
 
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
-	spawn_nofile = 4096; /* the flood passes it whatever the machine */
+	spawn_next.nofile = 4096; /* the flood passes it whatever the machine */
 	/* Every client here has the test's uid. */
 	server_start(&s, type, (const char *const[]){ "--max-per-uid", "32",
 						   NULL });
-	spawn_nofile = 0;
+	spawn_next.nofile = 0;
 	s.attack = "descriptor flood, never reading";
 	cr_assert_eq(pipe2(notify, O_CLOEXEC), 0);
 	pid = fork_child();
@@ -1059,7 +913,7 @@ fd_flood(int type)
 	cr_assert_eq(read(notify[0], &c, 1), 1);
 
 	for (i = 0; i < FD_FLOOD_GOOD; i++)
-		ch[i] = chan_on(connect_retry(s.path, type));
+		ch[i] = chan_on(connect_retry(s.path, type), MAX_FDS);
 	for (i = 0; i < FD_FLOOD_GOOD; i++) {
 		r = fdmsg_send(ch[i], 1, (uint32_t)i, &iov, 1, good_fds,
 			       MAX_FDS, 0);
@@ -1100,15 +954,14 @@ fd_flood(int type)
 			     "not about the flooder: %.100s", line);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
-Test(server, descriptor_flood_never_reading_seqpacket)
+TEST(server, descriptor_flood_never_reading_seqpacket)
 {
 	fd_flood(SOCK_SEQPACKET);
 }
 
-Test(server, descriptor_flood_never_reading_stream)
+TEST(server, descriptor_flood_never_reading_stream)
 {
 	fd_flood(SOCK_STREAM);
 }
@@ -1126,7 +979,7 @@ Test(server, descriptor_flood_never_reading_stream)
  */
 #define PARKERS 40
 
-Test(server, descriptor_parkers_cannot_starve_an_honest_client)
+TEST(server, descriptor_parkers_cannot_starve_an_honest_client)
 {
 	const char *const args[] = { "--max-clients", "64", "--max-per-uid",
 				     "64", "--frame-timeout", "0",
@@ -1138,11 +991,10 @@ Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 	char err[ERR_CAP], *line;
 
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
-	spawn_nofile = 256;
-	spawn_nofile_hard = 8192;
+	spawn_next.nofile = 256;
+	spawn_next.nofile_hard = 8192;
 	server_start(&s, SOCK_STREAM, args);
-	spawn_nofile = spawn_nofile_hard = 0;
+	spawn_next.nofile = spawn_next.nofile_hard = 0;
 	s.attack = "descriptor parkers";
 	put_hdr(b, 1, 0, 0, FDMSG_HDR_SIZE + 8, 1, 1);
 	memset(b + FDMSG_HDR_SIZE, 'k', 8);
@@ -1157,7 +1009,7 @@ Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 	/* Every parker holds its socket and MAX_FDS descriptors. */
 	settle_to(&s, s.baseline + PARKERS * (1 + MAX_FDS));
 
-	ch = chan_on(connect_retry(s.path, SOCK_STREAM));
+	ch = chan_on(connect_retry(s.path, SOCK_STREAM), MAX_FDS);
 	echo_once(&s, ch, 7, "honest", 6, good_fds, MAX_FDS);
 	fdmsg_chan_free(ch);
 	assert_alive(&s);
@@ -1175,7 +1027,6 @@ Test(server, descriptor_parkers_cannot_starve_an_honest_client)
 				   line);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1236,7 +1087,7 @@ other_uid_client(const char *path, int type)
  */
 #define HALF_OPEN 24
 
-Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
+TEST(server, half_open_flood_from_one_uid_is_capped_per_uid)
 {
 	const char *const args[] = { "--max-clients", "8", "--max-per-uid",
 				     "4", NULL };
@@ -1246,11 +1097,10 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
 	int i, sock, st;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, SOCK_SEQPACKET, args);
 	s.attack = "half-open flood from one uid";
 	for (i = 0; i < 4; i++) {
-		held[i] = chan_on(raw_connect(&s));
+		held[i] = chan_on(raw_connect(&s), MAX_FDS);
 		echo_once(&s, held[i], (uint32_t)i, "held", 4, NULL, 0);
 	}
 	/* They say nothing more; the flood goes on. */
@@ -1290,7 +1140,7 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
 	/* One goes: the uid has a slot again. */
 	fdmsg_chan_free(held[0]);
 	settle_to(&s, s.baseline + 3);
-	held[0] = chan_on(raw_connect(&s));
+	held[0] = chan_on(raw_connect(&s), MAX_FDS);
 	echo_once(&s, held[0], 20, "again", 5, NULL, 0);
 	for (i = 0; i < 4; i++)
 		fdmsg_chan_free(held[i]);
@@ -1299,7 +1149,6 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
 	cr_assert_str_empty(err, "stderr: %s", err);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
 /*
@@ -1308,7 +1157,7 @@ Test(server, half_open_flood_from_one_uid_is_capped_per_uid)
  * is served throughout; and so is a client that leaves its replies,
  * descriptors included, in the server's queue and never reads.
  */
-Test(server, idle_clients_are_cut_active_ones_served)
+TEST(server, idle_clients_are_cut_active_ones_served)
 {
 	const char *const args[] = { "--idle-timeout", "300", NULL };
 	static uint8_t frame[16384];
@@ -1317,11 +1166,10 @@ Test(server, idle_clients_are_cut_active_ones_served)
 	char err[ERR_CAP], want[64];
 	int silent, stalled, i, cut = 0;
 
-	FD_GUARD_BEGIN();
 	server_start(&s, SOCK_SEQPACKET, args);
 	s.attack = "silent client";
 	silent = raw_connect(&s);
-	active = chan_on(raw_connect(&s));
+	active = chan_on(raw_connect(&s), MAX_FDS);
 	for (i = 0; i < (int)scaled(WAIT_MS) / 20 && !cut; i++) {
 		echo_once(&s, active, (uint32_t)i, "busy", 4, NULL, 0);
 		cut = is_closed(silent, 20);
@@ -1365,7 +1213,6 @@ Test(server, idle_clients_are_cut_active_ones_served)
 	cr_assert_not_null(strstr(err, "idle past --idle-timeout"), "%s", err);
 	after_attack(&s, NULL);
 	server_stop(&s);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1536,7 +1383,7 @@ load_setup(struct load *L, const char *dir)
 		L->pattern[i] = (uint8_t)mix(i);
 }
 
-Test(server, load)
+TEST(server, load)
 {
 	static struct load L;
 	const char *env = getenv("FDMSG_LOAD_FRAMES");
@@ -1550,7 +1397,6 @@ Test(server, load)
 	unsigned long long total;
 	char *end, figures[512];
 
-	FD_GUARD_BEGIN();
 	/* Under valgrind (ci/test's third pass) 20000 would take hours. */
 	L.frames = RUNNING_ON_VALGRIND ? LOAD_FRAMES_VALGRIND : LOAD_FRAMES;
 	if (env != NULL) {
@@ -1626,5 +1472,4 @@ Test(server, load)
 	for (i = 0; i < LOAD_NFILES; i++)
 		close(L.files[i]);
 	server_stop(&s);
-	FD_GUARD_END();
 }

@@ -28,10 +28,11 @@
 
 #include "fdmsg.h"
 #include "testutil.h"
+#include "toolutil.h"
 
 /* A bound on hangs, not a timing assertion: valgrind on a loaded machine
  * took over 10 s for one send/recv round. */
-#define WAIT_MS 30000
+#define WAIT_MS TOOL_WAIT_MS
 #define OUT_CAP 65536
 
 struct proc {
@@ -40,90 +41,35 @@ struct proc {
 	int err; /* its stderr */
 };
 
-/* RLIMIT_NOFILE for the next spawned tool; 0 leaves it alone.  The hard
- * limit is spawn_nofile_hard, or spawn_nofile when that is 0. */
-static rlim_t spawn_nofile, spawn_nofile_hard;
-/* Run the next spawned tool as this uid and gid (root only); 0: as is. */
-static uid_t spawn_uid;
-
-static const char *
-tool_path(void)
-{
-	const char *t = getenv("FDMSG_TOOL");
-
-	cr_assert_not_null(t, "FDMSG_TOOL is not set");
-	return t;
-}
-
 /*
- * For the next spawned process: descriptors moved to fixed numbers
- * (from < 0: none), e.g. a socket to 3 for socket activation or a pipe
- * for --ready-fd; variables to put into its environment (NULL ends);
- * and with spawn_listen_pid, LISTEN_PID set to its own pid.  Reset after
- * each spawn.
+ * How the next spawned process starts (toolutil.h): its descriptors moved
+ * to fixed numbers, e.g. a socket to 3 for socket activation or a pipe for
+ * --ready-fd; environment; LISTEN_PID.  Those are reset after each spawn;
+ * nofile and uid stay until the test resets them.
  */
-static struct {
-	int from, to;
-} spawn_fds[2] = { { -1, -1 }, { -1, -1 } };
-static const char *spawn_env[4];
-static int spawn_listen_pid;
+static struct spawn spawn_next = SPAWN_INIT;
 
 /* Runs argv[0] (a path, or a name looked up in PATH) with argv. */
 static void
 spawn_argv(struct proc *p, int in_fd, const char *const *argv)
 {
-	int o[2], e[2], dn, hi[2] = { -1, -1 };
-	size_t i;
+	int o[2], e[2];
 
 	cr_assert_eq(pipe2(o, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(e, O_CLOEXEC), 0);
-	p->pid = fork();
-	cr_assert_neq(p->pid, -1);
-	if (p->pid == 0) {
-		char pid[32];
-
-		dn = in_fd >= 0 ? in_fd : open("/dev/null", O_RDONLY);
-		if (dn < 0 || dup2(dn, 0) < 0 || dup2(o[1], 1) < 0 ||
-		    dup2(e[1], 2) < 0)
-			_exit(126);
-		/* Out of the way first: a source may sit on a target. */
-		for (i = 0; i < 2; i++)
-			if (spawn_fds[i].from >= 0 &&
-			    (hi[i] = fcntl(spawn_fds[i].from, F_DUPFD_CLOEXEC,
-					   200)) < 0)
-				_exit(126);
-		for (i = 0; i < 2; i++)
-			if (hi[i] >= 0 && dup2(hi[i], spawn_fds[i].to) < 0)
-				_exit(126);
-		for (i = 0; spawn_env[i] != NULL; i++)
-			putenv((char *)(uintptr_t)spawn_env[i]);
-		snprintf(pid, sizeof(pid), "%ld", (long)getpid());
-		if (spawn_listen_pid && setenv("LISTEN_PID", pid, 1) < 0)
-			_exit(126);
-		if (spawn_nofile != 0) {
-			struct rlimit rl = { spawn_nofile, spawn_nofile_hard ?
-					     spawn_nofile_hard : spawn_nofile };
-
-			/* Close what the test process had open: only the
-			 * tool's own descriptors count against the limit. */
-			closefrom(3);
-			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-				_exit(126);
-		}
-		if (spawn_uid != 0 && (setgroups(0, NULL) < 0 ||
-				       setgid(spawn_uid) < 0 ||
-				       setuid(spawn_uid) < 0))
-			_exit(126);
-		execvp(argv[0], (char *const *)(uintptr_t)argv);
-		_exit(127);
-	}
+	spawn_next.in = in_fd;
+	spawn_next.out = o[1];
+	spawn_next.err = e[1];
+	/* Only the tool's own descriptors count against the limit. */
+	spawn_next.close_rest = spawn_next.nofile != 0;
+	p->pid = spawn_exec(&spawn_next, argv);
 	close(o[1]);
 	close(e[1]);
 	p->out = o[0];
 	p->err = e[0];
-	spawn_fds[0].from = spawn_fds[1].from = -1;
-	memset(spawn_env, 0, sizeof(spawn_env));
-	spawn_listen_pid = 0;
+	spawn_next.move[0].from = spawn_next.move[1].from = -1;
+	memset(spawn_next.env, 0, sizeof(spawn_next.env));
+	spawn_next.listen_pid = 0;
 }
 
 /* Starts the tool with argv (NULL-terminated, without argv[0]). */
@@ -171,22 +117,11 @@ read_all(int fd, char *buf, size_t cap)
 static int
 wait_exit(pid_t pid)
 {
-	int st, i;
+	int st = reap(pid, WAIT_MS, "tool");
 
-	for (i = 0; i < WAIT_MS / 5; i++) {
-		pid_t r = waitpid(pid, &st, WNOHANG);
-
-		if (r == pid) {
-			cr_assert(WIFEXITED(st), "tool died of signal %d",
-				  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
-			return WEXITSTATUS(st);
-		}
-		sleep_ms(5);
-	}
-	kill(pid, SIGKILL);
-	waitpid(pid, &st, 0);
-	cr_assert_fail("tool did not exit");
-	return -1;
+	cr_assert(WIFEXITED(st), "tool died of signal %d",
+		  WIFSIGNALED(st) ? WTERMSIG(st) : -1);
+	return WEXITSTATUS(st);
 }
 
 /* Collects stdout and stderr, then the exit status; closes the pipes. */
@@ -227,17 +162,6 @@ run_v(const void *in, size_t n, char *out, char *err, const char *const *args)
 	run_v((in), (n), (out), (err),                                   \
 	      (const char *const[]){ __VA_ARGS__, NULL })
 
-static int
-count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s != '\0'; s++)
-		if (*s == '\n')
-			n++;
-	return n;
-}
-
 /* A fresh directory for one test's socket: dir and dir/s. */
 static void
 tmp_sock(char *dir, char *path)
@@ -247,60 +171,13 @@ tmp_sock(char *dir, char *path)
 	snprintf(path, PATH_MAX, "%s/s", dir);
 }
 
-/* Connects once the server listens (bind comes before listen). */
-static int
-connect_retry(const char *path, int type)
-{
-	int fd, i;
-
-	for (i = 0; i < WAIT_MS / 10; i++) {
-		fd = fdmsg_connect(path, type);
-		if (fd >= 0)
-			return fd;
-		sleep_ms(10);
-	}
-	cr_assert_fail("nobody listens on %s: %s", path, fdmsg_strerror(fd));
-	return -1;
-}
-
-static struct fdmsg_chan *
-chan_on(int fd, unsigned max_fds)
-{
-	struct fdmsg_chan *ch = NULL;
-	struct fdmsg_opts o;
-
-	fdmsg_opts_init(&o);
-	o.max_fds = max_fds;
-	o.max_queue = 4u * 1024 * 1024;
-	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD), 0);
-	return ch;
-}
-
 /* Sends one frame and expects it back exactly. */
 static void
 echo_once(struct fdmsg_chan *ch, uint32_t type, uint32_t peerid,
 	  const char *data, const int *fds, unsigned nfds)
 {
-	struct iovec iov = { (void *)(uintptr_t)data, strlen(data) };
-	struct fdmsg_msg m = { 0 };
-	struct stat a, b;
-	unsigned i;
-
-	cr_assert_eq(fdmsg_send(ch, type, peerid, &iov, 1, fds, nfds, 0), 0);
-	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
-	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), 0);
-	cr_assert_eq(m.type, type);
-	cr_assert_eq(m.peerid, peerid);
-	cr_assert_eq(m.len, strlen(data));
-	cr_assert(m.len == 0 || memcmp(m.payload, data, m.len) == 0);
-	cr_assert_eq(m.nfds, nfds);
-	for (i = 0; i < nfds; i++) {
-		cr_assert_eq(fstat(fds[i], &a), 0);
-		cr_assert_eq(fstat(m.fds[i], &b), 0);
-		cr_assert(a.st_dev == b.st_dev && a.st_ino == b.st_ino,
-			  "descriptor %u came back as another file", i);
-	}
-	fdmsg_msg_release(&m);
+	echo_expect(ch, type, peerid, data, strlen(data), fds, nfds, WAIT_MS,
+		    "echo");
 }
 
 /* SIGTERM: exit 0 and the socket file gone.  Returns stderr in err. */
@@ -314,6 +191,38 @@ stop_server(struct proc *p, const char *path, char *err)
 	cr_assert_eq(access(path, F_OK), -1, "serve left %s behind", path);
 	cr_assert_eq(errno, ENOENT);
 }
+
+/* SIGTERM as stop_server, with nothing on stderr; then the test's
+ * directory (tmp_sock) removed. */
+static void
+stop_server_quiet(struct proc *p, const char *dir, const char *path)
+{
+	char err[OUT_CAP];
+
+	stop_server(p, path, err);
+	cr_assert_str_empty(err, "stderr: %s", err);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+/* Starts serve with args and path, and returns once it listens there. */
+static void
+serve_up_v(struct proc *p, const char *path, const char *const *args)
+{
+	const char *argv[32] = { "serve" };
+	int n = 1, type = 0;
+
+	for (; *args != NULL && n < 30; args++) {
+		type = strcmp(*args, "--stream") == 0 ? SOCK_STREAM : type;
+		argv[n++] = *args;
+	}
+	argv[n++] = path;
+	argv[n] = NULL;
+	spawn_v(p, -1, argv);
+	close(connect_retry(path, type));
+}
+
+#define serve_up(p, path, ...)                                           \
+	serve_up_v((p), (path), (const char *const[]){ __VA_ARGS__, NULL })
 
 /* Reads a running tool's stderr into buf until it holds needle. */
 static void
@@ -335,24 +244,6 @@ wait_stderr(struct proc *p, char *buf, const char *needle)
 	}
 }
 
-/* Waits until the server closes fd: the read sees end-of-file. */
-static void
-expect_closed(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	char buf[256];
-	ssize_t n;
-
-	for (;;) {
-		cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "never disconnected");
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0 || (n < 0 && errno == ECONNRESET))
-			return;
-		cr_assert(n > 0 || errno == EAGAIN, "recv: %s",
-			  strerror(errno));
-	}
-}
-
 static size_t
 frame(uint8_t *buf, uint32_t type, uint32_t peerid, uint8_t nfds,
       const char *payload)
@@ -371,7 +262,7 @@ frame(uint8_t *buf, uint32_t type, uint32_t peerid, uint8_t nfds,
 /* Usage errors: exit 2, one line on stderr, nothing done              */
 /* ------------------------------------------------------------------ */
 
-Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
+TEST(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 {
 	static const char *const cases[][10] = {
 		{ NULL },
@@ -431,7 +322,6 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 	char out[OUT_CAP], err[OUT_CAP];
 	size_t i;
 
-	FD_GUARD_BEGIN();
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		int st = run_v(NULL, 0, out, err, cases[i]);
 
@@ -444,31 +334,27 @@ Test(tool_usage, malformed_or_out_of_range_values_exit_2_never_clamped)
 		cr_assert_eq(strncmp(err, "fdmsg", 5), 0);
 		cr_assert_str_empty(out);
 	}
-	FD_GUARD_END();
 }
 
-Test(tool_usage, help_prints_usage_and_exits_0)
+TEST(tool_usage, help_prints_usage_and_exits_0)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(run(NULL, 0, out, err, "--help"), 0);
 	cr_assert_not_null(strstr(out, "fdmsg serve"));
 	cr_assert_not_null(strstr(out, "fdmsg decode"));
 	cr_assert_str_empty(err);
-	FD_GUARD_END();
 }
 
 /* Each command's --help (or -h, anywhere among its options): its usage
  * alone on stdout, exit 0, nothing done. */
-Test(tool_usage, each_command_has_its_help)
+TEST(tool_usage, each_command_has_its_help)
 {
 	static const char *const cmds[] = { "serve", "send", "recv",
 					    "decode" };
 	char out[OUT_CAP], err[OUT_CAP], want[64];
 	size_t i, j;
 
-	FD_GUARD_BEGIN();
 	for (i = 0; i < 4; i++) {
 		cr_assert_eq(run(NULL, 0, out, err, cmds[i], "--help"), 0,
 			     "%s --help: %s", cmds[i], err);
@@ -493,7 +379,6 @@ Test(tool_usage, each_command_has_its_help)
 	 * second path, a usage error. */
 	cr_assert_eq(run(NULL, 0, out, err, "recv", "@P", "--", "--help"), 2);
 	cr_assert_str_empty(out);
-	FD_GUARD_END();
 }
 
 /* The file's contents, NUL-terminated, into a malloc'd buffer. */
@@ -533,7 +418,7 @@ mdoc_flag(const char *opt, char *buf, size_t size)
  * is a usage error about its value or a missing operand, never "unknown
  * option"), and man/fdmsg.1 documents each.
  */
-Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
+TEST(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 {
 	static const char *const cmds[] = { "serve", "send", "recv", "proxy" };
 	const char *manp = getenv("FDMSG_MAN");
@@ -544,7 +429,6 @@ Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 
 	cr_assert_not_null(manp, "FDMSG_MAN is not set");
 	man = slurp(manp);
-	FD_GUARD_BEGIN();
 	for (i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		cr_assert_eq(run(NULL, 0, out, err, cmds[i], "--help"), 0);
 		for (l = out; *l != '\0'; l = *e ? e + 1 : e) {
@@ -585,18 +469,16 @@ Test(tool_usage, help_lists_the_options_the_parser_and_man_page_know)
 		}
 		cr_assert_gt(nopts, 0, "%s", cmds[i]);
 	}
-	FD_GUARD_END();
 	free(man);
 }
 
 /* The version: fdmsg --version, the header's macros and fdmsg_version()
  * all say meson's project version. */
-Test(tool_usage, version_is_the_projects_everywhere)
+TEST(tool_usage, version_is_the_projects_everywhere)
 {
 	const char *pv = getenv("FDMSG_PROJECT_VERSION");
 	char out[OUT_CAP], err[OUT_CAP], want[64];
 
-	FD_GUARD_BEGIN();
 	cr_assert_not_null(pv, "FDMSG_PROJECT_VERSION is not set");
 	cr_assert_str_eq(FDMSG_VERSION_STRING, pv);
 	snprintf(want, sizeof(want), "%d.%d.%d", FDMSG_VERSION_MAJOR,
@@ -609,11 +491,10 @@ Test(tool_usage, version_is_the_projects_everywhere)
 	cr_assert_str_empty(err);
 	cr_assert_eq(run(NULL, 0, out, err, "-V"), 0);
 	cr_assert_str_eq(out, want);
-	FD_GUARD_END();
 }
 
 /* fdmsg.pc: no placeholder URL (no URL at all until there is one). */
-Test(tool_usage, pkgconfig_file_has_no_placeholder_url)
+TEST(tool_usage, pkgconfig_file_has_no_placeholder_url)
 {
 	const char *pc = getenv("FDMSG_PC");
 	char buf[4096];
@@ -631,12 +512,11 @@ Test(tool_usage, pkgconfig_file_has_no_placeholder_url)
 	cr_assert_null(strstr(buf, "example.invalid"), "%s", buf);
 }
 
-Test(tool_usage, send_to_nobody_is_exit_1)
+TEST(tool_usage, send_to_nobody_is_exit_1)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1"), 1);
 	cr_assert_not_null(strstr(err, "ENOENT"), "stderr: %s", err);
@@ -646,7 +526,6 @@ Test(tool_usage, send_to_nobody_is_exit_1)
 	cr_assert_not_null(strstr(err, "/nonexistent/file: ENOENT"),
 			   "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -669,14 +548,13 @@ three_frames(uint8_t *buf)
 	return n;
 }
 
-Test(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
+TEST(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
 {
 	char out[OUT_CAP], err[OUT_CAP], dir[PATH_MAX], file[PATH_MAX];
 	uint8_t buf[256];
 	size_t n = three_frames(buf);
 	int fd;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(run(buf, n, out, err, "decode"), 0, "stderr: %s", err);
 	cr_assert_str_eq(out, decoded3);
 	cr_assert_str_empty(err);
@@ -693,16 +571,14 @@ Test(tool_decode, valid_frames_one_line_each_from_stdin_and_file)
 
 	cr_assert_eq(run("", 0, out, err, "decode", "-"), 0);
 	cr_assert_str_empty(out);
-	FD_GUARD_END();
 }
 
-Test(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
+TEST(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[256];
 	size_t n = three_frames(buf);
 
-	FD_GUARD_BEGIN();
 	buf[37] = 2; /* the third frame's version */
 	cr_assert_eq(run(buf, n, out, err, "decode"), 1);
 	cr_assert_eq(strncmp(err, "fdmsg decode: offset 37: EBADMSG: ",
@@ -710,16 +586,14 @@ Test(tool_decode, bad_version_reports_offset_and_ebadmsg_exit_1)
 	cr_assert_eq(count_lines(err), 1);
 	/* The frames before it were printed. */
 	cr_assert_eq(count_lines(out), 2);
-	FD_GUARD_END();
 }
 
-Test(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
+TEST(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[256];
 	size_t n = three_frames(buf);
 
-	FD_GUARD_BEGIN();
 	/* The second frame declares 21 bytes; cut it at 20. */
 	cr_assert_eq(run(buf, 36, out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 16: EBADMSG"), "%s", err);
@@ -728,15 +602,13 @@ Test(tool_decode, truncated_last_frame_and_header_are_ebadmsg)
 	cr_assert_not_null(strstr(err, "offset 16: EBADMSG"), "%s", err);
 	cr_assert_eq(run(buf, n - 1, out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 37: EBADMSG"), "%s", err);
-	FD_GUARD_END();
 }
 
-Test(tool_decode, header_rules_give_their_errors)
+TEST(tool_decode, header_rules_give_their_errors)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[64];
 
-	FD_GUARD_BEGIN();
 	frame(buf, 1, 1, 0, "");
 	buf[4] = buf[5] = buf[6] = buf[7] = 0xff; /* len 0xFFFFFFFF */
 	cr_assert_eq(run(buf, 16, out, err, "decode"), 1);
@@ -754,7 +626,6 @@ Test(tool_decode, header_rules_give_their_errors)
 	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
 	cr_assert_eq(run(NULL, 0, out, err, "decode", "/nonexistent"), 1);
 	cr_assert_not_null(strstr(err, "ENOENT"), "%s", err);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -764,7 +635,7 @@ Test(tool_decode, header_rules_give_their_errors)
 static void
 echo_roundtrip(int stream)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct fdmsg_chan *ch;
 	struct proc p;
 	int fds[3], pp[2];
@@ -793,26 +664,20 @@ echo_roundtrip(int stream)
 	close(fds[1]);
 	close(pp[0]);
 	close(pp[1]);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server_quiet(&p, dir, path);
 }
 
-Test(tool_serve, echo_returns_type_peerid_payload_and_same_files)
+TEST(tool_serve, echo_returns_type_peerid_payload_and_same_files)
 {
-	FD_GUARD_BEGIN();
 	echo_roundtrip(0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, echo_over_stream_returns_the_same)
+TEST(tool_serve, echo_over_stream_returns_the_same)
 {
-	FD_GUARD_BEGIN();
 	echo_roundtrip(1);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, hostile_header_disconnects_only_that_client)
+TEST(tool_serve, hostile_header_disconnects_only_that_client)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct fdmsg_chan *good;
@@ -820,7 +685,6 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 	uint8_t bad[FDMSG_HDR_SIZE];
 	int raw, fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-clients",
 	      "16", path);
@@ -835,7 +699,7 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 	bad[0] = 2; /* version 2 */
 	cr_assert_eq(send(raw, bad, sizeof(bad), MSG_NOSIGNAL),
 		     (ssize_t)sizeof(bad));
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 
 	echo_once(good, 2, 2, "after", &fd, 1);
@@ -846,7 +710,6 @@ Test(tool_serve, hostile_header_disconnects_only_that_client)
 	cr_assert_eq(strncmp(err, "fdmsg serve: client ", 20), 0, "%s", err);
 	cr_assert_not_null(strstr(err, ": EBADMSG: "), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A raw client sends bytes that break a rule and is disconnected. */
@@ -857,13 +720,13 @@ raw_client_breaks(const char *path, const uint8_t *bytes, size_t n)
 
 	cr_assert_geq(raw, 0);
 	cr_assert_eq(send(raw, bytes, n, MSG_NOSIGNAL), (ssize_t)n);
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 }
 
 /* serve's line for a client that broke a rule names the rule, the value
  * and the limit, under serve's own option name. */
-Test(tool_serve, client_log_names_the_rule_value_and_option)
+TEST(tool_serve, client_log_names_the_rule_value_and_option)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], want[512];
 	uint8_t buf[300];
@@ -871,11 +734,9 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 	int raw;
 	ssize_t r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "4", "--max-frame",
-	      "256", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-fds", "4", "--max-frame", "256",
+		 "--max-clients", "16");
 	frame(buf, 1, 1, 5, "");
 	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
 	memset(buf, 0, sizeof(buf));
@@ -904,8 +765,7 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 	/* Without --max-fds: a frame that declares descriptors gets a hint;
 	 * descriptors themselves the kernel refuses where it can
 	 * (SO_PASSRIGHTS), else serve's line has the same hint. */
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	frame(buf, 1, 1, 1, "");
 	raw_client_breaks(path, buf, FDMSG_HDR_SIZE);
 	raw = fdmsg_connect(path, 0);
@@ -936,7 +796,7 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 		close(fd);
 	}
 	if (r == FDMSG_HDR_SIZE)
-		expect_closed(raw);
+		expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 	stop_server(&p, path, err);
 	cr_assert_eq(count_lines(err), r < 0 ? 1 : 2, "stderr: %s", err);
@@ -954,53 +814,45 @@ Test(tool_serve, client_log_names_the_rule_value_and_option)
 				   err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, zero_length_datagram_ends_client_quietly)
+TEST(tool_serve, zero_length_datagram_ends_client_quietly)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct proc p;
 	int raw;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", path);
 	raw = connect_retry(path, 0);
 	cr_assert_eq(send(raw, "", 0, MSG_NOSIGNAL), 0);
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
-Test(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
+TEST(tool_serve, sigterm_and_sigint_exit_0_and_remove_path)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
 	struct proc p;
 	int c;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", path);
 	c = connect_retry(path, 0); /* a client still connected */
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
-	expect_closed(c);
+	expect_closed(c, WAIT_MS, "closed");
 	close(c);
 
-	spawn(&p, -1, "serve", "--stream", path);
-	close(connect_retry(path, SOCK_STREAM));
+	serve_up(&p, path, "--stream");
 	cr_assert_eq(kill(p.pid, SIGINT), 0);
 	cr_assert_eq(finish(&p, out, err), 0);
 	cr_assert_eq(access(path, F_OK), -1);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
+TEST(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 {
 	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
 	struct fdmsg_chan *ch;
@@ -1008,7 +860,6 @@ Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 	struct stat st;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 	cr_assert_geq(fd, 0);
@@ -1029,34 +880,29 @@ Test(tool_serve, refuses_a_file_or_a_live_listener_at_path)
 	fdmsg_chan_free(ch);
 	stop_server(&p, path, err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, beyond_max_clients_is_closed_others_served)
+TEST(tool_serve, beyond_max_clients_is_closed_others_served)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	struct fdmsg_chan *ch;
 	struct proc p;
 	int extra;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-clients", "1", path);
 	ch = chan_on(connect_retry(path, 0), 0);
 	echo_once(ch, 1, 1, "first", NULL, 0);
 	extra = fdmsg_connect(path, 0);
 	cr_assert_geq(extra, 0);
-	expect_closed(extra);
+	expect_closed(extra, WAIT_MS, "closed");
 	close(extra);
 	echo_once(ch, 2, 2, "first again", NULL, 0);
 	fdmsg_chan_free(ch);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
-Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
+TEST(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	static char payload[60001];
@@ -1064,7 +910,6 @@ Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 	struct proc p;
 	int raw, i, cut = 0;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-queue", "65536", path);
 	raw = connect_retry(path, 0);
@@ -1099,12 +944,11 @@ Test(tool_serve, client_that_never_reads_is_cut_off_at_max_queue)
 	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
 	cr_assert_not_null(strstr(err, ": ENOBUFS: "), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_serve, half_closed_client_still_gets_every_reply)
+TEST(tool_serve, half_closed_client_still_gets_every_reply)
 {
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	static char payload[60000];
 	struct fdmsg_msg m = { 0 };
 	struct fdmsg_chan *ch;
@@ -1112,7 +956,6 @@ Test(tool_serve, half_closed_client_still_gets_every_reply)
 	struct proc p;
 	uint32_t i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--max-queue", "4194304", path);
 	ch = chan_on(connect_retry(path, 0), 0);
@@ -1136,13 +979,10 @@ Test(tool_serve, half_closed_client_still_gets_every_reply)
 	}
 	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(ch);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
-Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
+TEST(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
 	struct fdmsg_chan *idle;
@@ -1150,7 +990,6 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	struct proc p;
 	int raw;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&p, -1, "serve", "--echo", "--stream", "--frame-timeout", "200",
 	      path);
@@ -1162,7 +1001,7 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	frame(hdr, 1, 1, 0, "");
 	hdr[4] = 64; /* declares 64 bytes; only 10 of the header come */
 	cr_assert_eq(send(raw, hdr, 10, MSG_NOSIGNAL), 10);
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 
 	/* Idle longer than the deadline, yet still served. */
@@ -1172,7 +1011,6 @@ Test(tool_serve, partial_frame_past_deadline_is_cut_idle_client_is_not)
 	cr_assert_eq(count_lines(err), 1, "stderr: %s", err);
 	cr_assert_not_null(strstr(err, ": ETIMEDOUT: "), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1215,7 +1053,7 @@ assert_same_inode(const char *path, const struct stat *want)
 }
 
 /* THREATS 47: exit removes the socket file only while it is serve's. */
-Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
+TEST(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], out[OUT_CAP];
 	char fpath[PATH_MAX + 8];
@@ -1224,7 +1062,6 @@ Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 	struct proc p;
 	int lfd, fd, c;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	/* Another server's live socket renamed over serve's. */
 	spawn(&p, -1, "serve", "--echo", path);
@@ -1264,10 +1101,7 @@ Test(tool_serve, exit_leaves_a_socket_or_file_renamed_over_path)
 	/* Its own socket, still there: removed. */
 	spawn(&p, -1, "serve", path);
 	close(connect_retry(path, 0));
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1290,14 +1124,13 @@ send_retry(char *out, char *err, const char *const *args)
 	return st;
 }
 
-Test(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
+TEST(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
 {
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
 	char want[2 * PATH_MAX];
 	struct proc r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
 	spawn(&r, -1, "recv", path, "--count", "1", "--payload");
@@ -1317,16 +1150,14 @@ Test(tool_sendrecv, send_fd_and_data_recv_lists_file_and_target)
 	cr_assert_str_empty(rerr);
 	cr_assert_eq(access(path, F_OK), -1, "recv left its socket");
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_sendrecv, recv_kinds_over_stream_and_count)
+TEST(tool_sendrecv, recv_kinds_over_stream_and_count)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
 	struct proc r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&r, -1, "recv", "--stream", path);
 	{
@@ -1344,7 +1175,6 @@ Test(tool_sendrecv, recv_kinds_over_stream_and_count)
 	cr_assert_not_null(strstr(rout, "  fd[1]: chr /dev/null\n"), "%s",
 			   rout);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1396,7 +1226,7 @@ recv_killed(struct proc *r)
 }
 
 /* THREATS 47: recv, too, removes only its own socket file. */
-Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
+TEST(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 {
 	char dir[PATH_MAX], path[PATH_MAX], fpath[PATH_MAX + 8];
 	struct fdmsg_chan *ch;
@@ -1404,7 +1234,6 @@ Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 	struct proc r;
 	int lfd, fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	/* Its own, on SIGTERM: removed. */
 	ch = recv_started(&r, path);
@@ -1442,21 +1271,17 @@ Test(tool_sendrecv, recv_removes_its_socket_not_a_replacement)
 	assert_same_inode(path, &file);
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_sendrecv, send_reply_prints_the_echo)
+TEST(tool_sendrecv, send_reply_prints_the_echo)
 {
 	char dir[PATH_MAX], path[PATH_MAX], target[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], want[2 * PATH_MAX];
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_not_null(realpath("/etc/hostname", target));
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "2", "--max-clients",
-	      "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-fds", "2", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--peerid", "4", "--file", "/etc/hostname", "--fd",
 			 "/etc/hostname", "--reply"), 0, "send: %s", err);
@@ -1469,25 +1294,20 @@ Test(tool_sendrecv, send_reply_prints_the_echo)
 			 (long long)st.st_size, target);
 	}
 	cr_assert_str_eq(out, want);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
 /* --timeout bounds the wait for a reply that never comes: a server that
  * discards (serve without --echo).  The server is unharmed. */
-Test(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
+TEST(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
 {
 	char dir[PATH_MAX], path[PATH_MAX], want[PATH_MAX + 64];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct fdmsg_chan *ch;
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--data", "hi", "--reply", "--timeout", "200"), 1,
 		     "%s", err);
@@ -1502,29 +1322,25 @@ Test(tool_sendrecv, send_timeout_bounds_the_wait_for_a_reply)
 	stop_server(&p, path, err);
 	cr_assert_str_empty(err);
 
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--data", "hi", "--reply", "--timeout", "10000"), 0,
 		     "%s", err);
 	cr_assert_str_eq(out, "type=3 peerid=0 len=2 fds=0\n");
 	stop_server(&p, path, err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* --reply --payload prints the reply's payload as recv does (a newline
  * added only when it lacks one); --file - sends standard input. */
-Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
+TEST(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	cr_assert_eq(run("abc", 3, out, err, "send", path, "--type", "3",
 			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
 	cr_assert_str_eq(out, "type=3 peerid=0 len=3 fds=0\nabc\n");
@@ -1536,10 +1352,7 @@ Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
 	cr_assert_eq(run("", 0, out, err, "send", path, "--type", "5",
 			 "--file", "-", "--reply", "--payload"), 0, "%s", err);
 	cr_assert_str_eq(out, "type=5 peerid=0 len=0 fds=0\n");
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
 /*
@@ -1547,7 +1360,7 @@ Test(tool_sendrecv, send_payload_from_stdin_and_reply_payload)
  * a writer forever.  send must connect and send it; the descriptor that
  * arrives is the FIFO, blocking as a plain open makes it.
  */
-Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
+TEST(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
 {
 	char dir[PATH_MAX], path[PATH_MAX], fifo[PATH_MAX + 8];
 	char out[OUT_CAP], err[OUT_CAP];
@@ -1558,7 +1371,6 @@ Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
 	struct proc s;
 	int lfd, fd, fl;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
 	cr_assert_eq(mkfifo(fifo, 0600), 0);
@@ -1590,18 +1402,16 @@ Test(tool_sendrecv, send_fd_fifo_without_writer_never_blocks)
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(unlink(fifo), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* recv --count 2 fed by two sends, one after the other; each payload on
  * its own line. */
-Test(tool_sendrecv, recv_count_takes_clients_one_after_another)
+TEST(tool_sendrecv, recv_count_takes_clients_one_after_another)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP], rout[OUT_CAP], rerr[OUT_CAP];
 	struct proc r;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	spawn(&r, -1, "recv", path, "--count", "2", "--payload");
 	{
@@ -1619,11 +1429,10 @@ Test(tool_sendrecv, recv_count_takes_clients_one_after_another)
 	/* Done: the listener is closed, the socket file removed. */
 	cr_assert_eq(access(path, F_OK), -1);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* The usual mistakes get a hint at the end of the one error line. */
-Test(tool_sendrecv, hints_on_the_usual_mistakes)
+TEST(tool_sendrecv, hints_on_the_usual_mistakes)
 {
 	char dir[PATH_MAX], path[PATH_MAX], spath[PATH_MAX + 8];
 	char fpath[PATH_MAX + 8], want[3 * PATH_MAX];
@@ -1632,14 +1441,12 @@ Test(tool_sendrecv, hints_on_the_usual_mistakes)
 	struct proc p, q;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	snprintf(spath, sizeof(spath), "%s/st", dir);
 	snprintf(fpath, sizeof(fpath), "%s/f", dir);
 
 	/* Descriptors to a server that takes none, or fewer. */
-	spawn(&p, -1, "serve", "--echo", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
 			 "--fd", "/dev/null", "--reply"), 1);
 	snprintf(want, sizeof(want), "fdmsg send: %s: EPERM: %s: the server "
@@ -1653,9 +1460,7 @@ Test(tool_sendrecv, hints_on_the_usual_mistakes)
 	fdmsg_chan_free(ch);
 	stop_server(&p, path, err);
 
-	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
-	      "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-fds", "1", "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "1",
 			 "--fd", "/dev/null", "--fd", "/dev/null"), 1);
 	cr_assert_not_null(strstr(err, ": EPERM: "), "%s", err);
@@ -1706,7 +1511,6 @@ Test(tool_sendrecv, hints_on_the_usual_mistakes)
 	cr_assert_eq(unlink(spath), 0);
 	cr_assert_eq(unlink(fpath), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* Sends one small frame: 1 echoed, 0 the server closed the connection. */
@@ -1730,7 +1534,7 @@ try_echo(struct fdmsg_chan *ch, uint32_t id)
 	return 1;
 }
 
-Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
+TEST(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
@@ -1740,7 +1544,6 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	struct fdmsg_msg m = { 0 };
 	struct iovec iov = { (char[]){ "fd" }, 2 };
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	/* serve starts only where its descriptor budget fits; the limit
 	 * is lowered under it afterwards, as prlimit(1) by an operator
@@ -1804,7 +1607,6 @@ Test(tool_serve, out_of_descriptors_sheds_and_keeps_serving)
 	cr_assert(strstr(err, ": EPROTO: ") || strstr(err, ": EMFILE: "),
 		  "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* "Max open files" of /proc/PID/limits: soft and hard. */
@@ -1832,14 +1634,13 @@ nofile_of(pid_t pid, unsigned long long *soft, unsigned long long *hard)
  * RLIMIT_NOFILE.  Here the hard limit is 1024: refused, exit 1, with
  * the numbers, before anything is created at PATH.
  */
-Test(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
+TEST(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn_nofile = 1024;
+	spawn_next.nofile = 1024;
 	/* 256 x (1 + 3 x 253 + 64) + 16 */
 	cr_assert_eq(run(NULL, 0, out, err, "serve", "--echo", "--stream",
 			 "--max-fds", "253", path), 1, "stderr: %s", err);
@@ -1857,39 +1658,35 @@ Test(tool_serve, descriptor_budget_past_the_hard_limit_is_refused)
 			 "hard limit 1024; lower --max-clients, --max-fds or "
 			 "--max-queue-fds\n");
 	/* One descriptor fewer per read fits exactly: 2 x 505 + 16. */
-	spawn_nofile = 1026;
+	spawn_next.nofile = 1026;
 	{
 		struct proc p;
 
-		spawn(&p, -1, "serve", "--max-fds", "252", "--max-clients",
-		      "2", path);
-		close(connect_retry(path, 0));
+		serve_up(&p, path, "--max-fds", "252", "--max-clients", "2");
 		stop_server(&p, path, err);
 		cr_assert_str_empty(err);
 	}
-	spawn_nofile = 0;
+	spawn_next.nofile = 0;
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* Under the hard limit, the soft limit is raised to what the budget
  * needs, and descriptors are served. */
-Test(tool_serve, descriptor_budget_raises_the_soft_limit)
+TEST(tool_serve, descriptor_budget_raises_the_soft_limit)
 {
 	SKIP_UNDER_VALGRIND();
-	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP];
+	char dir[PATH_MAX], path[PATH_MAX];
 	unsigned long long soft, hard;
 	struct fdmsg_chan *ch;
 	struct proc p;
 	int fds[8], i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn_nofile = 64;
-	spawn_nofile_hard = 4096;
+	spawn_next.nofile = 64;
+	spawn_next.nofile_hard = 4096;
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "8", "--max-clients",
 	      "16", path);
-	spawn_nofile = spawn_nofile_hard = 0;
+	spawn_next.nofile = spawn_next.nofile_hard = 0;
 	ch = chan_on(connect_retry(path, 0), 8);
 	for (i = 0; i < 8; i++) {
 		fds[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -1903,10 +1700,7 @@ Test(tool_serve, descriptor_budget_raises_the_soft_limit)
 	fdmsg_chan_free(ch);
 	for (i = 0; i < 8; i++)
 		close(fds[i]);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
 /*
@@ -1916,7 +1710,7 @@ Test(tool_serve, descriptor_budget_raises_the_soft_limit)
  * Needs root to run the server as an unprivileged user (privileged
  * senders are exempt from the limit).
  */
-Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
+TEST(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 {
 	SKIP_UNDER_VALGRIND();
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], early[OUT_CAP];
@@ -1928,13 +1722,12 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 
 	if (geteuid() != 0)
 		cr_skip_test("needs root to drop to an unprivileged uid");
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(chown(dir, 65534, 65534), 0);
-	spawn_uid = 65534;
+	spawn_next.uid = 65534;
 	spawn(&p, -1, "serve", "--echo", "--max-fds", "1", "--max-clients",
 	      "4", path);
-	spawn_uid = 0;
+	spawn_next.uid = 0;
 	ch = chan_on(connect_retry(path, 0), 1);
 	/* Past its startup check (it listens): now the small limit, set
 	 * as its own uid (root may lack CAP_SYS_RESOURCE here). */
@@ -1985,7 +1778,6 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 	cr_assert_null(strstr(early, "ENOBUFS"), "stderr: %s", early);
 	cr_assert_null(strstr(err, "ENOBUFS"), "stderr: %s", err);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1993,17 +1785,15 @@ Test(tool_serve, etoomanyrefs_drops_the_reply_not_the_client)
 /* ------------------------------------------------------------------ */
 
 /* send greets; serve answers with its limits; -v shows them. */
-Test(tool_hello, send_v_shows_the_servers_limits)
+TEST(tool_hello, send_v_shows_the_servers_limits)
 {
 	char dir[PATH_MAX], path[PATH_MAX];
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proc p;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
-	spawn(&p, -1, "serve", "--echo", "--max-frame", "4096", "--max-fds",
-	      "2", "--max-clients", "16", path);
-	close(connect_retry(path, 0));
+	serve_up(&p, path, "--echo", "--max-frame", "4096", "--max-fds", "2",
+		 "--max-clients", "16");
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--data", "hi", "--reply", "-v"), 0, "send: %s", err);
 	cr_assert_not_null(strstr(err, "peer speaks versions 1-1 (using 1): "
@@ -2016,20 +1806,16 @@ Test(tool_hello, send_v_shows_the_servers_limits)
 	cr_assert_eq(run(NULL, 0, out, err, "send", path, "--type", "3",
 			 "--file", "/etc/services", "-v"), 1);
 	cr_assert_not_null(strstr(err, "EMSGSIZE"), "%s", err);
-	stop_server(&p, path, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
+	stop_server_quiet(&p, dir, path);
 }
 
 /* decode shows a hello that opens the bytes, and its errors. */
-Test(tool_hello, decode_shows_a_hello)
+TEST(tool_hello, decode_shows_a_hello)
 {
 	struct fdmsg_hello h = { 1, 2, 4096, 65536, 3, FDMSG_CAP_FDS };
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t buf[FDMSG_HELLO_SIZE + 16];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_hello_encode(&h, buf), FDMSG_HELLO_SIZE);
 	frame(buf + FDMSG_HELLO_SIZE, 7, 1, 0, "");
 	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 0, "%s", err);
@@ -2042,7 +1828,6 @@ Test(tool_hello, decode_shows_a_hello)
 	buf[28] = 254; /* max_fds past the cap */
 	cr_assert_eq(run(buf, sizeof(buf), out, err, "decode"), 1);
 	cr_assert_not_null(strstr(err, "offset 0: EBADMSG"), "%s", err);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2077,18 +1862,17 @@ read_line(int fd, char *buf, size_t cap)
  * closed (end of file), and a connect right then succeeds.  Without it,
  * "serve & send" lost the race about one time in ten (ENOENT).
  */
-Test(tool_serve, ready_fd_says_listening_so_connect_never_races)
+TEST(tool_serve, ready_fd_says_listening_so_connect_never_races)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], line[64];
 	struct proc p;
 	int pp[2], fd, i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	for (i = 0; i < 20; i++) {
 		cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
-		spawn_fds[0].from = pp[1];
-		spawn_fds[0].to = 5;
+		spawn_next.move[0].from = pp[1];
+		spawn_next.move[0].to = 5;
 		spawn(&p, -1, "serve", "--ready-fd", "5", path);
 		close(pp[1]);
 		cr_assert_eq(read_line(pp[0], line, sizeof(line)), 8);
@@ -2103,7 +1887,6 @@ Test(tool_serve, ready_fd_says_listening_so_connect_never_races)
 		cr_assert_str_empty(err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* Starts serve with args after "--ready-fd 5" and waits for its line. */
@@ -2118,8 +1901,8 @@ serve_ready_v(struct proc *p, const char *const *args)
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
-	spawn_fds[0].from = pp[1];
-	spawn_fds[0].to = 5;
+	spawn_next.move[0].from = pp[1];
+	spawn_next.move[0].to = 5;
 	spawn_argv(p, -1, argv);
 	close(pp[1]);
 	read_line(pp[0], line, sizeof(line));
@@ -2131,7 +1914,7 @@ serve_ready_v(struct proc *p, const char *const *args)
 	serve_ready_v((p), (const char *const[]){ __VA_ARGS__, NULL })
 
 /* serve --mode: the socket file's permission bits; 0600 without. */
-Test(tool_serve, mode_sets_the_socket_files_permissions)
+TEST(tool_serve, mode_sets_the_socket_files_permissions)
 {
 	static const char *const modes[] = { NULL, "0660", "666", "0604" };
 	static const mode_t want[] = { 0600, 0660, 0666, 0604 };
@@ -2140,7 +1923,6 @@ Test(tool_serve, mode_sets_the_socket_files_permissions)
 	struct stat st;
 	size_t i;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	for (i = 0; i < 4; i++) {
 		if (modes[i] == NULL)
@@ -2157,7 +1939,6 @@ Test(tool_serve, mode_sets_the_socket_files_permissions)
 		cr_assert_str_empty(err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A client as uid (root only; 0: as is) connects to path: 1 when served
@@ -2214,7 +1995,7 @@ client_as(uid_t uid, const char *path, pid_t *pid)
  * accept and logged with its pid and uid; listed uids are served.  As
  * root, a second uid (65534) connects through a --mode 0666 socket.
  */
-Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
+TEST(tool_serve, allow_uid_refuses_other_users_and_logs_them)
 {
 	char dir[PATH_MAX], path[PATH_MAX], err[OUT_CAP], buf[OUT_CAP];
 	char me[32], other[32], list[64], want[128];
@@ -2222,7 +2003,6 @@ Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
 	struct proc p;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	cr_assert_eq(chmod(dir, 0755), 0);
 	snprintf(me, sizeof(me), "%ld", (long)uid);
@@ -2271,7 +2051,6 @@ Test(tool_serve, allow_uid_refuses_other_users_and_logs_them)
 		cr_assert_str_empty(err);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A datagram socket at path (or "@name") for NOTIFY_SOCKET. */
@@ -2336,7 +2115,7 @@ have_program(const char *name)
  * path, then an abstract @name), STOPPING=1 at SIGTERM, exits 0, and
  * leaves PATH alone: the socket is not serve's to remove.
  */
-Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
+TEST(tool_activation, systemd_socket_activate_echoes_and_notifies)
 {
 	char dir[PATH_MAX], path[PATH_MAX], npath[PATH_MAX + 8];
 	char env[PATH_MAX + 32], out[OUT_CAP], err[OUT_CAP];
@@ -2347,7 +2126,6 @@ Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
 	if (!have_program("systemd-socket-activate"))
 		cr_skip_test("systemd-socket-activate is not installed "
 			     "(Debian: systemd)");
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	for (stream = 0; stream < 2; stream++) {
 		if (stream)
@@ -2357,7 +2135,7 @@ Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
 			snprintf(npath, sizeof(npath), "%s/notify", dir);
 		nfd = notify_sock(npath);
 		snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", npath);
-		spawn_env[0] = env;
+		spawn_next.env[0] = env;
 		/* Without --seqpacket, -l makes a stream socket. */
 		if (stream)
 			spawn_argv(&p, -1, (const char *const[]){
@@ -2389,7 +2167,6 @@ Test(tool_activation, systemd_socket_activate_echoes_and_notifies)
 			cr_assert_eq(unlink(npath), 0);
 	}
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* serve with fd on descriptor 3 and LISTEN_FDS=n (LISTEN_PID its own
@@ -2405,18 +2182,18 @@ spawn_activated(struct proc *p, int fd, const char *n, const char *names,
 	while (*args != NULL && k < 31)
 		argv[k++] = *args++;
 	argv[k] = NULL;
-	spawn_fds[0].from = fd;
-	spawn_fds[0].to = 3;
+	spawn_next.move[0].from = fd;
+	spawn_next.move[0].to = 3;
 	snprintf(nv, sizeof(nv), "LISTEN_FDS=%s", n);
-	spawn_env[e++] = nv;
+	spawn_next.env[e++] = nv;
 	if (names != NULL) {
 		snprintf(namesv, sizeof(namesv), "LISTEN_FDNAMES=%s", names);
-		spawn_env[e++] = namesv;
+		spawn_next.env[e++] = namesv;
 	}
 	if (pid_env != NULL)
-		spawn_env[e++] = pid_env;
+		spawn_next.env[e++] = pid_env;
 	else
-		spawn_listen_pid = 1;
+		spawn_next.listen_pid = 1;
 	spawn_argv(p, -1, argv);
 }
 
@@ -2502,7 +2279,7 @@ sock_refused(int type, int listening, const char *path, const char *want,
  * ignored; the socket it takes is made close-on-exec, served, and left
  * at its path on exit.
  */
-Test(tool_activation, passed_socket_is_checked_then_served)
+TEST(tool_activation, passed_socket_is_checked_then_served)
 {
 	char dir[PATH_MAX], path[PATH_MAX], other[PATH_MAX + 8];
 	char out[OUT_CAP], err[OUT_CAP], fdpath[64];
@@ -2510,7 +2287,6 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 	struct proc p;
 	int fd, tcp;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, path);
 	snprintf(other, sizeof(other), "%s/other", dir);
 
@@ -2586,7 +2362,6 @@ Test(tool_activation, passed_socket_is_checked_then_served)
 	close(fd);
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2658,7 +2433,7 @@ proxied_clean(struct proxied *t)
 	cr_assert_eq(rmdir(t->dir), 0);
 }
 
-Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
+TEST(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 {
 	static char scratch_out[OUT_CAP];
 	char out[OUT_CAP], err[OUT_CAP];
@@ -2666,7 +2441,6 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 	struct fdmsg_chan *ch;
 	int fds[3], pp[2];
 
-	FD_GUARD_BEGIN();
 	proxied_start(&t, "8");
 	ch = chan_on(connect_retry(t.px, 0), 8);
 	fds[0] = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -2724,10 +2498,9 @@ Test(tool_proxy, relays_frames_and_descriptors_both_ways_keeps_none)
 		free(cap);
 	}
 	proxied_clean(&t);
-	FD_GUARD_END();
 }
 
-Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
+TEST(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	uint8_t bad[FDMSG_HDR_SIZE];
@@ -2735,7 +2508,6 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	struct fdmsg_chan *good;
 	int raw, fd;
 
-	FD_GUARD_BEGIN();
 	proxied_start(&t, "4");
 	good = chan_on(connect_retry(t.px, 0), 4);
 	fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
@@ -2748,7 +2520,7 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 	bad[0] = 2; /* version 2 */
 	cr_assert_eq(send(raw, bad, sizeof(bad), MSG_NOSIGNAL),
 		     (ssize_t)sizeof(bad));
-	expect_closed(raw);
+	expect_closed(raw, WAIT_MS, "closed");
 	close(raw);
 	wait_stderr(&t.proxy, err, "client 2: closed");
 	cr_assert_not_null(strstr(err, "fdmsg proxy: client 2: from client: "
@@ -2765,12 +2537,11 @@ Test(tool_proxy, hostile_client_ends_only_its_pair_logged_and_recorded)
 				  "error=EBADMSG\n"), "%s", out);
 	cr_assert_null(strstr(out, "conn=2 from="), "%s", out);
 	proxied_clean(&t);
-	FD_GUARD_END();
 }
 
 /* A frame the server's hello refuses (descriptors to --max-fds 0) ends
  * the pair at the proxy, said and recorded; nothing reaches the server. */
-Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
+TEST(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 	struct proxied t;
@@ -2779,7 +2550,6 @@ Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 	struct iovec iov = { (char[]){ "x" }, 1 };
 	int fd;
 
-	FD_GUARD_BEGIN();
 	proxied_start(&t, "0");
 	ch = chan_on(connect_retry(t.px, 0), 4);
 	/* Its echo comes after the server's hello, which the proxy read
@@ -2803,11 +2573,10 @@ Test(tool_proxy, frame_the_servers_limits_refuse_ends_the_pair)
 	cr_assert_not_null(strstr(out, " conn=1 close by=client "
 				  "error=EPERM\n"), "%s", out);
 	proxied_clean(&t);
-	FD_GUARD_END();
 }
 
 /* A server that answers with a frame of wire version 2, then waits. */
-Test(tool_proxy, hostile_server_ends_the_pair)
+TEST(tool_proxy, hostile_server_ends_the_pair)
 {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
 	char err[OUT_CAP];
@@ -2817,7 +2586,6 @@ Test(tool_proxy, hostile_server_ends_the_pair)
 	struct proc p;
 	int lfd, sfd, cfd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, srv);
 	snprintf(px, sizeof(px), "%s/p", dir);
 	lfd = fdmsg_listen(srv, 0, 0);
@@ -2831,7 +2599,7 @@ Test(tool_proxy, hostile_server_ends_the_pair)
 	cr_assert_eq(send(sfd, bad, sizeof(bad), MSG_NOSIGNAL),
 		     (ssize_t)sizeof(bad));
 	/* The proxy closes both sides: the client sees its end. */
-	expect_closed(sfd);
+	expect_closed(sfd, WAIT_MS, "closed");
 	ch = chan_on(cfd, 0);
 	cr_assert_eq(fdmsg_recv_wait(ch, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(ch);
@@ -2842,22 +2610,20 @@ Test(tool_proxy, hostile_server_ends_the_pair)
 	close(lfd);
 	unlink(srv);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_proxy, no_server_closes_the_client_with_a_line)
+TEST(tool_proxy, no_server_closes_the_client_with_a_line)
 {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
 	char err[OUT_CAP];
 	struct proc p;
 	int cfd;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, srv);
 	snprintf(px, sizeof(px), "%s/p", dir);
 	spawn(&p, -1, "proxy", px, srv);
 	cfd = connect_retry(px, 0);
-	expect_closed(cfd);
+	expect_closed(cfd, WAIT_MS, "closed");
 	close(cfd);
 	wait_stderr(&p, err, ": ENOENT: ");
 	cr_assert_not_null(strstr(err, "fdmsg proxy: client 1: "), "%s", err);
@@ -2866,18 +2632,16 @@ Test(tool_proxy, no_server_closes_the_client_with_a_line)
 	cr_assert_eq(finish(&p, out, err), 0, "%s", err);
 	cr_assert_eq(access(px, F_OK), -1);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
-Test(tool_proxy, capture_through_a_symlink_is_refused)
+TEST(tool_proxy, capture_through_a_symlink_is_refused)
 {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
 	char victim[PATH_MAX + 8], out[OUT_CAP], err[OUT_CAP];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tmp_sock(dir, srv);
 	snprintf(px, sizeof(px), "%s/p", dir);
 	snprintf(cap, sizeof(cap), "%s/cap", dir);
@@ -2895,14 +2659,12 @@ Test(tool_proxy, capture_through_a_symlink_is_refused)
 	cr_assert_eq(unlink(cap), 0);
 	cr_assert_eq(unlink(victim), 0);
 	cr_assert_eq(rmdir(dir), 0);
-	FD_GUARD_END();
 }
 
-Test(tool_proxy, usage_errors_exit_2)
+TEST(tool_proxy, usage_errors_exit_2)
 {
 	char out[OUT_CAP], err[OUT_CAP];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(run(NULL, 0, out, err, "proxy", "/tmp/x"), 2);
 	cr_assert_not_null(strstr(err, "missing TARGET_PATH"), "%s", err);
 	cr_assert_eq(run(NULL, 0, out, err, "proxy"), 2);
@@ -2910,5 +2672,4 @@ Test(tool_proxy, usage_errors_exit_2)
 			 "/tmp/x", "/tmp/y"), 2);
 	cr_assert_eq(run(NULL, 0, out, err, "proxy", "/tmp/x", "/tmp/y",
 			 "/tmp/z"), 2);
-	FD_GUARD_END();
 }
