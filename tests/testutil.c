@@ -26,44 +26,79 @@ fd_count(void)
 	return n - 1; /* the directory's own descriptor */
 }
 
-/* The highest open descriptor and what it names, for a leak's message. */
-static void
-describe_highest(char *out, size_t len)
-{
-	char path[64], target[PATH_MAX];
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	long fd, top = -1;
-	ssize_t n;
-
-	snprintf(out, len, "unknown");
-	if (d == NULL)
-		return;
-	while ((e = readdir(d)) != NULL) {
-		fd = strtol(e->d_name, NULL, 10);
-		if (e->d_name[0] != '.' && fd != dirfd(d) && fd > top)
-			top = fd;
-	}
-	closedir(d);
-	snprintf(path, sizeof(path), "/proc/self/fd/%ld", top);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (top < 0 || n < 0)
-		return;
-	target[n] = '\0';
-	snprintf(out, len, "fd %ld -> %s", top, target);
-}
-
 void
 fd_guard_check(int base, const char *what)
 {
-	char top[PATH_MAX + 64];
 	int now = fd_count();
 
-	if (now == base)
+	cr_assert_eq(now, base, "%s: descriptor leak: %d open, %d before",
+		     what, now, base);
+}
+
+void
+fd_table_take(struct fd_table *t)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	long fd;
+
+	cr_assert_not_null(d, "opendir /proc/self/fd: %s", strerror(errno));
+	memset(t, 0, sizeof(*t));
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		fd = strtol(e->d_name, NULL, 10);
+		if (fd == dirfd(d))
+			continue;
+		t->count++;
+		if (fd >= 0 && fd < FD_TABLE_MAX)
+			t->open[fd / 8] |= (unsigned char)(1u << (fd % 8));
+	}
+	closedir(d);
+}
+
+static int
+fd_table_has(const struct fd_table *t, int fd)
+{
+	return (t->open[fd / 8] >> (fd % 8)) & 1;
+}
+
+/* Appends " +N (target)" or " -N" for a descriptor that differs. */
+static void
+fd_table_name(char *out, size_t len, int fd, int opened)
+{
+	char path[64], target[256];
+	size_t used = strlen(out);
+	ssize_t n = -1;
+
+	if (opened) {
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+	}
+	target[n < 0 ? 0 : n] = '\0';
+	if (used < len)
+		snprintf(out + used, len - used, n < 0 ? " %c%d" : " %c%d (%s)",
+			 opened ? '+' : '-', fd, target);
+}
+
+void
+fd_table_check(const struct fd_table *before, const char *what)
+{
+	struct fd_table now;
+	char diff[1024] = "";
+	int fd;
+
+	fd_table_take(&now);
+	if (now.count == before->count &&
+	    memcmp(now.open, before->open, sizeof(now.open)) == 0)
 		return;
-	describe_highest(top, sizeof(top));
-	cr_assert_fail("%s: descriptor leak: %d open, %d before (highest: %s)",
-		       what, now, base, top);
+	for (fd = 0; fd < FD_TABLE_MAX; fd++)
+		if (fd_table_has(&now, fd) != fd_table_has(before, fd))
+			fd_table_name(diff, sizeof(diff), fd,
+				      fd_table_has(&now, fd));
+	cr_assert_fail("%s: descriptor leak: %d open, %d before;%s", what,
+		       now.count, before->count,
+		       diff[0] != '\0' ? diff : " (above the first 1024)");
 }
 
 int

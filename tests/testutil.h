@@ -38,9 +38,10 @@
 	static void suite##_##name##_body(void);                         \
 	Test(suite, name, __VA_ARGS__)                                   \
 	{                                                                \
-		const int fd_base_ = fd_count();                         \
+		struct fd_table fd_base_;                                \
+		fd_table_take(&fd_base_);                                \
 		suite##_##name##_body();                                 \
-		fd_guard_check(fd_base_, #suite "::" #name);             \
+		fd_table_check(&fd_base_, #suite "::" #name);            \
 	}                                                                \
 	static void suite##_##name##_body(void)
 
@@ -107,9 +108,23 @@
 /* Open descriptors of this process, counted through /proc/self/fd. */
 int fd_count(void);
 
-/* Fails the test, naming `what` and the descriptors above the count,
- * unless exactly `base` descriptors are open. */
+/* Fails the test, naming `what`, unless exactly `base` descriptors are
+ * open (the by-hand guard's check). */
 void fd_guard_check(int base, const char *what);
+
+/* Which descriptors below FD_TABLE_MAX are open, and how many in all:
+ * TEST()'s before-and-after picture, so a leak names the descriptor. */
+#define FD_TABLE_MAX 1024
+struct fd_table {
+	int count;
+	unsigned char open[FD_TABLE_MAX / 8];
+};
+void fd_table_take(struct fd_table *t);
+
+/* Fails the test, naming `what` and each descriptor opened or closed
+ * since `before` was taken (with what it refers to), unless the table
+ * is as it was. */
+void fd_table_check(const struct fd_table *before, const char *what);
 
 /* Open descriptors of another process, counted through /proc/PID/fd. */
 int fd_count_of(pid_t pid);
