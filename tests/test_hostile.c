@@ -369,33 +369,6 @@ static void reject(struct hostile *h, const char *what, int err)
 	}
 }
 
-/* Tests of one body per socket type; each bracketed by the fd guard. */
-#define TYPED_TEST(suite, name, type)                                    \
-	Test(suite, name)                                                \
-	{                                                                \
-		FD_GUARD_BEGIN();                                        \
-		body_##name(type);                                       \
-		FD_GUARD_END();                                          \
-	}
-
-#define DGRAM_TESTS(name)                                                \
-	static void body_##name(int type);                               \
-	TYPED_TEST(hostile_seqpacket, name, SOCK_SEQPACKET)              \
-	TYPED_TEST(hostile_dgram, name, SOCK_DGRAM)                      \
-	static void body_##name(int type)
-
-#define ALL_TYPES_TESTS(name)                                            \
-	static void body_##name(int type);                               \
-	TYPED_TEST(hostile_seqpacket, name, SOCK_SEQPACKET)              \
-	TYPED_TEST(hostile_dgram, name, SOCK_DGRAM)                      \
-	TYPED_TEST(hostile_stream, name, SOCK_STREAM)                    \
-	static void body_##name(int type)
-
-#define STREAM_TEST(name)                                                \
-	static void body_##name(int type);                               \
-	TYPED_TEST(hostile_stream, name, SOCK_STREAM)                    \
-	static void body_##name(int type)
-
 /* ------------------------------------------------------------------ */
 /* Header rules, every socket type                                     */
 /* ------------------------------------------------------------------ */
@@ -440,7 +413,7 @@ static void run_hdr_cases(int type, const struct hdr_case *c, size_t n)
 		run_hdr_case(type, &c[i]);
 }
 
-ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
+TEST_ALL_TYPES(hostile, header_version_not_1_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
 		{ "version 0", 0, 1, 0, 32, 1, -EBADMSG },
@@ -452,7 +425,7 @@ ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
+TEST_ALL_TYPES(hostile, header_flag_bit_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
 		/* 0x0001 marks a hello: a hello 32 bytes long. */
@@ -465,7 +438,7 @@ ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(threat24_len_below_16_is_ebadmsg)
+TEST_ALL_TYPES(hostile, threat24_len_below_16_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
 		{ "len 0", 1, 1, 0, 0, 1, -EBADMSG },
@@ -476,7 +449,7 @@ ALL_TYPES_TESTS(threat24_len_below_16_is_ebadmsg)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(threat24_len_over_max_frame_is_emsgsize)
+TEST_ALL_TYPES(hostile, threat24_len_over_max_frame_is_emsgsize)
 {
 	static const struct hdr_case c[] = {
 		{ "len max_frame+1", 1, 1, 0, SMALL_FRAME + 1, 1, -EMSGSIZE },
@@ -489,7 +462,7 @@ ALL_TYPES_TESTS(threat24_len_over_max_frame_is_emsgsize)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(threat21_nfds_over_max_fds_is_eproto)
+TEST_ALL_TYPES(hostile, threat21_nfds_over_max_fds_is_eproto)
 {
 	static const struct hdr_case c[] = {
 		{ "nfds 3 > max_fds 2, 2 sent", 1, 3, 0, 32, 2, -EPROTO },
@@ -502,7 +475,7 @@ ALL_TYPES_TESTS(threat21_nfds_over_max_fds_is_eproto)
 }
 
 /* DESIGN "which error wins": header rules in the table's order. */
-ALL_TYPES_TESTS(header_error_precedence)
+TEST_ALL_TYPES(hostile, header_error_precedence)
 {
 	static const struct hdr_case c[] = {
 		{ "version beats nfds, flags, len", 2, 3, 1, 0, 0, -EBADMSG },
@@ -528,7 +501,7 @@ ALL_TYPES_TESTS(header_error_precedence)
 }
 
 /* DESIGN: "A header of 16 bytes and no payload is a legal frame". */
-ALL_TYPES_TESTS(header_only_frame_is_legal)
+TEST_ALL_TYPES(hostile, header_only_frame_is_legal)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -546,7 +519,7 @@ ALL_TYPES_TESTS(header_only_frame_is_legal)
 }
 
 /* Limits are inclusive: len == max_frame and max_fds descriptors pass. */
-ALL_TYPES_TESTS(limits_at_the_edge_are_accepted)
+TEST_ALL_TYPES(hostile, limits_at_the_edge_are_accepted)
 {
 	static uint8_t buf[SMALL_FRAME];
 	struct ident ids[3];
@@ -564,7 +537,7 @@ ALL_TYPES_TESTS(limits_at_the_edge_are_accepted)
 /* Descriptor count against the kernel boundary, every socket type     */
 /* ------------------------------------------------------------------ */
 
-ALL_TYPES_TESTS(threat01_more_fds_than_max_fds_is_eproto)
+TEST_ALL_TYPES(hostile, threat01_more_fds_than_max_fds_is_eproto)
 {
 	static const struct {
 		unsigned max_fds, nfds, attach;
@@ -589,7 +562,7 @@ ALL_TYPES_TESTS(threat01_more_fds_than_max_fds_is_eproto)
 }
 
 /* CMSG_SPACE padding holds one more descriptor when max_fds is odd. */
-ALL_TYPES_TESTS(threat02_padding_slot_descriptor_is_eproto)
+TEST_ALL_TYPES(hostile, threat02_padding_slot_descriptor_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -623,7 +596,7 @@ static int kernel_has_passrights(void)
  * fails with EPERM, nothing arrives, and the channel still takes a frame
  * without descriptors.  Elsewhere the descriptors arrive and are -EPROTO.
  */
-ALL_TYPES_TESTS(threat11_fds_to_max_fds_0_refused)
+TEST_ALL_TYPES(hostile, threat11_fds_to_max_fds_0_refused)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -742,7 +715,7 @@ static void run_child(int (*fn)(int, unsigned), int type, unsigned arg,
 		     what, WEXITSTATUS(status));
 }
 
-ALL_TYPES_TESTS(threat03_receiver_at_rlimit_nofile_is_eproto)
+TEST_ALL_TYPES(hostile, threat03_receiver_at_rlimit_nofile_is_eproto)
 {
 	SKIP_UNDER_VALGRIND();
 	run_child(rlimit_child, type, 0, "no free slot");
@@ -751,7 +724,7 @@ ALL_TYPES_TESTS(threat03_receiver_at_rlimit_nofile_is_eproto)
 }
 
 /* Credentials and a pidfd on: max_fds still fits; one more does not. */
-ALL_TYPES_TESTS(threat04_creds_pidfd_and_max_fds)
+TEST_ALL_TYPES(hostile, threat04_creds_pidfd_and_max_fds)
 {
 	struct ident ids[3];
 	struct hostile h;
@@ -777,7 +750,7 @@ ALL_TYPES_TESTS(threat04_creds_pidfd_and_max_fds)
 /* ------------------------------------------------------------------ */
 
 /* A dropped frame's descriptors close; the next frame gets its own. */
-ALL_TYPES_TESTS(threat26_dropped_frame_fds_closed_next_gets_its_own)
+TEST_ALL_TYPES(hostile, threat26_dropped_frame_fds_closed_next_gets_its_own)
 {
 	struct ident a[2], b[1];
 	struct hostile h;
@@ -810,7 +783,7 @@ ALL_TYPES_TESTS(threat26_dropped_frame_fds_closed_next_gets_its_own)
 }
 
 /* Rule 2: received descriptors are close-on-exec, even across exec. */
-ALL_TYPES_TESTS(threat31_received_fds_are_cloexec)
+TEST_ALL_TYPES(hostile, threat31_received_fds_are_cloexec)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -888,7 +861,7 @@ static int stdio_child(int type, unsigned unused)
 	return 0;
 }
 
-ALL_TYPES_TESTS(threat30_fds_never_land_on_stdio)
+TEST_ALL_TYPES(hostile, threat30_fds_never_land_on_stdio)
 {
 	run_child(stdio_child, type, 0, "stdio closed");
 }
@@ -898,7 +871,7 @@ ALL_TYPES_TESTS(threat30_fds_never_land_on_stdio)
 /* ------------------------------------------------------------------ */
 
 /* The datagram ends before the frame's len does. */
-DGRAM_TESTS(dgram_frame_cut_short_is_ebadmsg)
+TEST_RECORD_TYPES(hostile, dgram_frame_cut_short_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -925,7 +898,7 @@ DGRAM_TESTS(dgram_frame_cut_short_is_ebadmsg)
 }
 
 /* Bytes after the last frame: a 1..15-byte tail, or a whole bad one. */
-DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
+TEST_RECORD_TYPES(hostile, dgram_trailing_bytes_are_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -951,7 +924,7 @@ DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
 }
 
 /* Whole datagram checked first: header rules, then length, then count. */
-DGRAM_TESTS(dgram_error_precedence)
+TEST_RECORD_TYPES(hostile, dgram_error_precedence)
 {
 	static uint8_t big[DGRAM_OVER];
 	struct hostile h;
@@ -1009,7 +982,7 @@ DGRAM_TESTS(dgram_error_precedence)
 }
 
 /* THREATS 18: frames back to back in one datagram keep their fds apart. */
-DGRAM_TESTS(threat18_frames_in_one_datagram_get_their_own_fds)
+TEST_RECORD_TYPES(hostile, threat18_frames_in_one_datagram_get_their_own_fds)
 {
 	struct ident ids[5];
 	struct hostile h;
@@ -1059,7 +1032,7 @@ static void fd_count_mismatch(int type, const struct fd_count_case *c,
 }
 
 /* THREATS 19: fewer arrived than declared; nothing handed out. */
-DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
+TEST_RECORD_TYPES(hostile, threat19_fewer_fds_than_declared_is_eproto)
 {
 	static const struct fd_count_case c[] = {
 		{ "nfds 1, none sent", 1, 255, 0 },
@@ -1073,7 +1046,7 @@ DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
 }
 
 /* THREATS 20: more arrived than declared; the surplus closed too. */
-DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
+TEST_RECORD_TYPES(hostile, threat20_more_fds_than_declared_is_eproto)
 {
 	static const struct fd_count_case c[] = {
 		{ "nfds 0, 1 sent", 0, 255, 1 },
@@ -1087,7 +1060,7 @@ DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
 }
 
 /* THREATS 14: MSG_TRUNC with descriptors → -EMSGSIZE, fds closed. */
-DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
+TEST_RECORD_TYPES(hostile, threat14_oversized_datagram_with_fds_is_emsgsize)
 {
 	static uint8_t big[DGRAM_OVER];
 	struct ident ids[2];
@@ -1137,7 +1110,7 @@ static void datagram_limit(int type, uint32_t max_batch, size_t limit)
 	teardown(&h);
 }
 
-DGRAM_TESTS(max_batch_bounds_the_datagram)
+TEST_RECORD_TYPES(hostile, max_batch_bounds_the_datagram)
 {
 	uint8_t buf[96];
 	struct hostile h;
@@ -1154,7 +1127,7 @@ DGRAM_TESTS(max_batch_bounds_the_datagram)
 }
 
 /* THREATS 12: a zero-length datagram with fds ends the channel. */
-DGRAM_TESTS(threat12_zero_length_datagram_with_fds_ends_channel)
+TEST_RECORD_TYPES(hostile, threat12_zero_length_datagram_with_fds_ends_channel)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -1174,7 +1147,7 @@ DGRAM_TESTS(threat12_zero_length_datagram_with_fds_ends_channel)
  * empty read also ends the channel (-EPIPE).  Either is sticky; the fds
  * that fit must be closed.
  */
-DGRAM_TESTS(threat12_zero_length_datagram_ctrunc)
+TEST_RECORD_TYPES(hostile, threat12_zero_length_datagram_ctrunc)
 {
 	struct hostile h;
 	int r;
@@ -1190,7 +1163,7 @@ DGRAM_TESTS(threat12_zero_length_datagram_ctrunc)
 }
 
 /* One bad frame poisons its whole datagram: no earlier frame comes out. */
-DGRAM_TESTS(dgram_bad_later_frame_no_earlier_frame_delivered)
+TEST_RECORD_TYPES(hostile, dgram_bad_later_frame_no_earlier_frame_delivered)
 {
 	static const struct {
 		const char *what;
@@ -1222,7 +1195,7 @@ DGRAM_TESTS(dgram_bad_later_frame_no_earlier_frame_delivered)
 }
 
 /* THREATS 13: an empty datagram reads as the end: -EPIPE, sticky. */
-DGRAM_TESTS(threat13_empty_datagram_is_epipe)
+TEST_RECORD_TYPES(hostile, threat13_empty_datagram_is_epipe)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -1266,41 +1239,32 @@ static void eof_after_frames(int type, int unread_at_peer)
 	teardown(&h);
 }
 
-Test(hostile_seqpacket, eof_after_whole_frames_is_epipe)
+TEST(hostile_seqpacket, eof_after_whole_frames_is_epipe)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_SEQPACKET, 0);
-	FD_GUARD_END();
 }
 
-Test(hostile_seqpacket, econnreset_after_whole_frames_delivers_them)
+TEST(hostile_seqpacket, econnreset_after_whole_frames_delivers_them)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_SEQPACKET, 1);
-	FD_GUARD_END();
 }
 
-Test(hostile_stream, eof_after_whole_frames_is_epipe)
+TEST(hostile_stream, eof_after_whole_frames_is_epipe)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_STREAM, 0);
-	FD_GUARD_END();
 }
 
-Test(hostile_stream, econnreset_after_whole_frames_delivers_them)
+TEST(hostile_stream, econnreset_after_whole_frames_delivers_them)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_STREAM, 1);
-	FD_GUARD_END();
 }
 
 /* Reset mid-frame on a stream: the cut frame is -EBADMSG. */
-Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
+TEST(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_STREAM, 2, 0, 0, 0);
 	cr_assert_eq(write(fdmsg_chan_fd(h.chan), "unread", 6), 6);
 	put_frame(buf, 2, 1, 2, 48);
@@ -1308,7 +1272,6 @@ Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
 	peer_close(&h);
 	reject(&h, "reset after 30 of 64 bytes, 2 fds", -EBADMSG);
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1323,7 +1286,7 @@ Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
  * first chunk, the rest (and a whole fd-less frame after it) in a second
  * write: the same frames as one write, on one long-lived channel.
  */
-STREAM_TEST(threat17_every_split_point_same_result)
+TEST_STREAM_TYPE(hostile, threat17_every_split_point_same_result)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1354,7 +1317,7 @@ STREAM_TEST(threat17_every_split_point_same_result)
 }
 
 /* THREATS 17: fds on the first byte, then every byte on its own. */
-STREAM_TEST(threat17_byte_by_byte_same_result)
+TEST_STREAM_TYPE(hostile, threat17_byte_by_byte_same_result)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1381,7 +1344,7 @@ STREAM_TEST(threat17_byte_by_byte_same_result)
  * back in one read (the kernel glues a descriptor-less write to the next
  * one).  A must get none, B its own.
  */
-STREAM_TEST(threat16_fdless_tail_in_read_of_next_frames_fds)
+TEST_STREAM_TYPE(hostile, threat16_fdless_tail_in_read_of_next_frames_fds)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1410,7 +1373,7 @@ STREAM_TEST(threat16_fdless_tail_in_read_of_next_frames_fds)
 }
 
 /* THREATS 16, hostile: A's fds come with A's tail (and B's start). */
-STREAM_TEST(threat16_fds_shifted_to_a_later_read_is_eproto)
+TEST_STREAM_TYPE(hostile, threat16_fds_shifted_to_a_later_read_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[80];
@@ -1440,7 +1403,7 @@ STREAM_TEST(threat16_fds_shifted_to_a_later_read_is_eproto)
 }
 
 /* A frame declares nfds; its first byte's read had none. */
-STREAM_TEST(stream_fds_after_first_byte_is_eproto)
+TEST_STREAM_TYPE(hostile, stream_fds_after_first_byte_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[32];
@@ -1473,7 +1436,7 @@ STREAM_TEST(stream_fds_after_first_byte_is_eproto)
  * frame that declares descriptors takes them, oldest first.  The frame
  * they came inside takes none.
  */
-STREAM_TEST(threat52_fds_mid_frame_wait_for_a_later_frame)
+TEST_STREAM_TYPE(hostile, threat52_fds_mid_frame_wait_for_a_later_frame)
 {
 	struct ident id[1];
 	struct hostile h;
@@ -1530,7 +1493,7 @@ STREAM_TEST(threat52_fds_mid_frame_wait_for_a_later_frame)
  * later frame that declares one keeps the count at max_fds: accepted,
  * and it takes the oldest.
  */
-STREAM_TEST(threat52_fds_ahead_bounded_by_max_fds)
+TEST_STREAM_TYPE(hostile, threat52_fds_ahead_bounded_by_max_fds)
 {
 	struct ident ids[3], last[1];
 	struct hostile h;
@@ -1583,7 +1546,7 @@ STREAM_TEST(threat52_fds_ahead_bounded_by_max_fds)
  * before its descriptors is -EPROTO, even with descriptors parked ahead
  * that could make up part of its count.
  */
-STREAM_TEST(threat53_fds_after_first_byte_despite_parked_ones)
+TEST_STREAM_TYPE(hostile, threat53_fds_after_first_byte_despite_parked_ones)
 {
 	struct hostile h;
 	uint8_t f0[16], f1[24];
@@ -1616,7 +1579,7 @@ STREAM_TEST(threat53_fds_after_first_byte_despite_parked_ones)
  * and freeing the channel closes them; the peer's end instead is
  * -EPROTO, all closed.
  */
-STREAM_TEST(threat54_parked_fds_then_silence)
+TEST_STREAM_TYPE(hostile, threat54_parked_fds_then_silence)
 {
 	struct hostile h;
 	uint8_t f0[16];
@@ -1648,7 +1611,7 @@ STREAM_TEST(threat54_parked_fds_then_silence)
 }
 
 /* THREATS 18: separate fd-carrying writes, each frame its own fds. */
-STREAM_TEST(threat18_fd_frames_back_to_back_do_not_cross)
+TEST_STREAM_TYPE(hostile, threat18_fd_frames_back_to_back_do_not_cross)
 {
 	struct ident a[1], b[2], d[1];
 	struct hostile h;
@@ -1672,7 +1635,7 @@ STREAM_TEST(threat18_fd_frames_back_to_back_do_not_cross)
 }
 
 /* THREATS 18, hostile: A declares 2 but carries 1; B's must not fill in. */
-STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
+TEST_STREAM_TYPE(hostile, threat18_short_frame_cannot_borrow_next_frames_fds)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1700,7 +1663,7 @@ STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
 }
 
 /* Frames that start in the same read share its batch, in order. */
-STREAM_TEST(stream_one_write_two_frames_split_the_batch)
+TEST_STREAM_TYPE(hostile, stream_one_write_two_frames_split_the_batch)
 {
 	struct ident ids[3];
 	struct hostile h;
@@ -1721,7 +1684,7 @@ STREAM_TEST(stream_one_write_two_frames_split_the_batch)
  * Frames of max_frame bytes back to back: the receive buffer holds one
  * frame, so each read stops short of the next; fds stay with their frame.
  */
-STREAM_TEST(stream_max_frame_frames_reassembled)
+TEST_STREAM_TYPE(hostile, stream_max_frame_frames_reassembled)
 {
 	static uint8_t buf[3 * SMALL_FRAME];
 	struct ident ids[4];
@@ -1762,7 +1725,7 @@ STREAM_TEST(stream_max_frame_frames_reassembled)
 }
 
 /* THREATS 19 on a stream: fewer than declared, nothing handed out. */
-STREAM_TEST(threat19_stream_fewer_fds_than_declared_is_eproto)
+TEST_STREAM_TYPE(hostile, threat19_stream_fewer_fds_than_declared_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -1784,7 +1747,7 @@ STREAM_TEST(threat19_stream_fewer_fds_than_declared_is_eproto)
  * THREATS 20 on a stream: the surplus of a read waits ahead for later
  * frames (THREATS 52); nobody claims it by the end: -EPROTO.
  */
-STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
+TEST_STREAM_TYPE(hostile, threat20_stream_more_fds_than_declared_is_eproto)
 {
 	struct ident ids[3];
 	struct hostile h;
@@ -1808,7 +1771,7 @@ STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
  * but carried one: the surplus is -EPROTO (descriptors no frame claims),
  * not -EBADMSG (no frame was cut short).
  */
-STREAM_TEST(eof_after_frame_with_unclaimed_fds_is_eproto)
+TEST_STREAM_TYPE(hostile, eof_after_frame_with_unclaimed_fds_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -1825,7 +1788,7 @@ STREAM_TEST(eof_after_frame_with_unclaimed_fds_is_eproto)
 }
 
 /* THREATS 15: a zero-length write with fds delivers nothing. */
-STREAM_TEST(threat15_zero_length_write_with_fds_no_hang)
+TEST_STREAM_TYPE(hostile, threat15_zero_length_write_with_fds_no_hang)
 {
 	struct ident id;
 	struct hostile h;
@@ -1842,7 +1805,7 @@ STREAM_TEST(threat15_zero_length_write_with_fds_no_hang)
 }
 
 /* THREATS 25: the peer dies mid-frame with fds queued. */
-STREAM_TEST(threat25_eof_mid_frame_is_ebadmsg)
+TEST_STREAM_TYPE(hostile, threat25_eof_mid_frame_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -1887,7 +1850,7 @@ STREAM_TEST(threat25_eof_mid_frame_is_ebadmsg)
  * read).  A second OOB byte turns the first into an ordinary byte of the
  * stream: that shifts the frames and must end in a clean protocol error.
  */
-STREAM_TEST(threat37_oob_byte_is_not_read)
+TEST_STREAM_TYPE(hostile, threat37_oob_byte_is_not_read)
 {
 	struct ident id;
 	struct hostile h;
@@ -1925,7 +1888,7 @@ STREAM_TEST(threat37_oob_byte_is_not_read)
 }
 
 /* THREATS 22: header and fds, then silence; chan_free closes them. */
-STREAM_TEST(threat22_header_then_silence_fds_closed_by_free)
+TEST_STREAM_TYPE(hostile, threat22_header_then_silence_fds_closed_by_free)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -1952,7 +1915,7 @@ static void expect_own_cred(const struct hostile *h, const char *what)
 	cr_assert_eq(h->msg.cred.gid, getgid(), "%s: gid", what);
 }
 
-STREAM_TEST(creds_same_sender_same_credentials)
+TEST_STREAM_TYPE(hostile, creds_same_sender_same_credentials)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -1970,13 +1933,12 @@ STREAM_TEST(creds_same_sender_same_credentials)
 }
 
 /* Every frame of a datagram carries the datagram's credentials. */
-Test(hostile_seqpacket, creds_every_frame_of_a_datagram)
+TEST(hostile_seqpacket, creds_every_frame_of_a_datagram)
 {
 	struct hostile h;
 	uint8_t buf[48];
 	size_t n;
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_SEQPACKET, 0, 0, 0, FDMSG_OPT_CREDS);
 	n = put_frame(buf, 0, 1, 2, 8);
 	n += put_frame(buf + n, 0, 3, 4, 0);
@@ -1986,7 +1948,6 @@ Test(hostile_seqpacket, creds_every_frame_of_a_datagram)
 	expect_frame(&h, "frame 2", 3, 4, 0, 0, NULL);
 	expect_own_cred(&h, "frame 2");
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /*
@@ -2017,25 +1978,22 @@ static void two_writers(size_t cut, unsigned optflags)
 	teardown(&h);
 }
 
-Test(hostile_creds, threat34_frame_from_two_writers_is_eproto)
+TEST(hostile_creds, threat34_frame_from_two_writers_is_eproto)
 {
-	FD_GUARD_BEGIN();
 	two_writers(20, FDMSG_OPT_CREDS);
 	two_writers(8, FDMSG_OPT_CREDS);
 	two_writers(16, FDMSG_OPT_CREDS);
 	two_writers(1, FDMSG_OPT_CREDS);
-	FD_GUARD_END();
 }
 
 /* The frame before the change of writer is whole: it comes out. */
-Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
+TEST(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
 {
 	struct hostile h;
 	uint8_t buf[40];
 	int status;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_CREDS);
 	put_frame(buf, 0, 1, 2, 24);
 	pid = fork();
@@ -2051,7 +2009,6 @@ Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
 	expect_frame(&h, "parent's whole frame", 1, 2, 24, 0, NULL);
 	expect_own_cred(&h, "parent's frame");
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2063,24 +2020,21 @@ Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
  * header came from one process and payload from another carries no one's
  * identity: -EPROTO, as with credentials alone.
  */
-Test(hostile_creds, threat39_pidfd_frame_from_two_writers_is_eproto)
+TEST(hostile_creds, threat39_pidfd_frame_from_two_writers_is_eproto)
 {
-	FD_GUARD_BEGIN();
 	two_writers(20, FDMSG_OPT_PIDFD);
 	two_writers(16, FDMSG_OPT_PIDFD);
 	two_writers(1, FDMSG_OPT_PIDFD);
 	two_writers(8, FDMSG_OPT_PIDFD | FDMSG_OPT_CREDS);
-	FD_GUARD_END();
 }
 
 /* One writer in two writes, pidfds alone: its pidfd, and no
  * credentials reported (they were not asked for). */
-Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
+TEST(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
 {
 	struct hostile h;
 	uint8_t buf[40];
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_PIDFD);
 	put_frame(buf, 0, 1, 2, 24);
 	peer_send(h.peer, buf, 10, 0, NULL);
@@ -2093,7 +2047,6 @@ Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
 	cr_assert_geq(h.msg.cred.pidfd, 0, "no pidfd");
 	cr_assert_eq(pidfd_pid(h.msg.cred.pidfd), (long)getpid());
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /*
@@ -2166,7 +2119,7 @@ static void placeholder_case(int type, int split)
 	close(ready[1]);
 }
 
-ALL_TYPES_TESTS(threat38_placeholder_credentials_are_none)
+TEST_ALL_TYPES(hostile, threat38_placeholder_credentials_are_none)
 {
 	placeholder_case(type, 0);
 	if (type == SOCK_STREAM)
@@ -2179,7 +2132,7 @@ ALL_TYPES_TESTS(threat38_placeholder_credentials_are_none)
  * (6.17 and later deliver one) refers to a process that is gone, so a
  * check of liveness says so, and nothing falls back to the pid.
  */
-ALL_TYPES_TESTS(threat40_pidfd_of_a_reaped_sender)
+TEST_ALL_TYPES(hostile, threat40_pidfd_of_a_reaped_sender)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -2284,13 +2237,12 @@ static void dgram_rx_close(struct dgram_rx *d)
 	close(d->good);
 }
 
-Test(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
+TEST(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
 {
 	struct dgram_rx d;
 	uint8_t buf[SMALL_FRAME + 64];
 	size_t n;
 
-	FD_GUARD_BEGIN();
 	dgram_rx_open(&d, 2);
 
 	put_hdr(buf, 2, 1, 0, 16, 1, 2);
@@ -2328,7 +2280,6 @@ Test(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
 	dgram_rx_expect(&d, "second frame cut short", -EBADMSG);
 
 	dgram_rx_close(&d);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2390,7 +2341,7 @@ static int lift_fails_child(int type, unsigned unused)
 	return 0;
 }
 
-ALL_TYPES_TESTS(threat46_failed_lift_poisons)
+TEST_ALL_TYPES(hostile, threat46_failed_lift_poisons)
 {
 	SKIP_UNDER_VALGRIND();
 	run_child(lift_fails_child, type, 0, "RLIMIT_NOFILE 3, stdio closed");
@@ -2407,7 +2358,7 @@ ALL_TYPES_TESTS(threat46_failed_lift_poisons)
  * for the allocator's own records), not by a record per frame besides.
  * mallinfo2 sees glibc's heap: sanitizers and valgrind replace it.
  */
-ALL_TYPES_TESTS(threat45_queue_heap_within_max_queue)
+TEST_ALL_TYPES(hostile, threat45_queue_heap_within_max_queue)
 {
 #if defined(FDMSG_SANITIZED) || !defined(__GLIBC__)
 	(void)type;
@@ -2520,7 +2471,7 @@ static int toomanyrefs_child(int type, unsigned unused)
 	return 0;
 }
 
-ALL_TYPES_TESTS(threat49_etoomanyrefs_fails_one_frame)
+TEST_ALL_TYPES(hostile, threat49_etoomanyrefs_fails_one_frame)
 {
 	SKIP_UNDER_VALGRIND();
 	run_child(toomanyrefs_child, type, 0, "in-flight past RLIMIT_NOFILE");
@@ -2536,7 +2487,7 @@ ALL_TYPES_TESTS(threat49_etoomanyrefs_fails_one_frame)
  * -EAGAIN, fdmsg_recv_pending says what the unfinished frame holds, so
  * a server can put a deadline on it; once it completes, nothing.
  */
-STREAM_TEST(threat41_pending_reports_the_partial_frame)
+TEST_STREAM_TYPE(hostile, threat41_pending_reports_the_partial_frame)
 {
 	struct ident id;
 	struct hostile h;
@@ -2568,7 +2519,7 @@ STREAM_TEST(threat41_pending_reports_the_partial_frame)
 	teardown(&h);
 }
 
-DGRAM_TESTS(pending_counts_the_rest_of_a_datagram)
+TEST_RECORD_TYPES(hostile, pending_counts_the_rest_of_a_datagram)
 {
 	struct ident id[2];
 	struct hostile h;
@@ -2680,7 +2631,7 @@ static void run_hello_case(int type, const struct hello_case *c)
 }
 
 /* Each rule of fdmsg_hello_decode, broken by a raw peer's first frame. */
-ALL_TYPES_TESTS(hello_rules)
+TEST_ALL_TYPES(hostile, hello_rules)
 {
 	static const struct hello_case c[] = {
 		{ "hello cut short", HF_NONE, 0, 30, 0, -EBADMSG },
@@ -2715,7 +2666,7 @@ ALL_TYPES_TESTS(hello_rules)
 
 /* Unknown capability bits are ignored; a newer version range that still
  * holds version 1 is negotiated down to it. */
-ALL_TYPES_TESTS(hello_newer_peer_negotiated_down)
+TEST_ALL_TYPES(hostile, hello_newer_peer_negotiated_down)
 {
 	struct raw_hello r = good_hello;
 	struct fdmsg_peer_info info;
@@ -2738,7 +2689,7 @@ ALL_TYPES_TESTS(hello_newer_peer_negotiated_down)
 
 /* A hello only opens the peer's side: a second one, or one after an
  * application frame, is a header with an undefined flag. */
-ALL_TYPES_TESTS(hello_repeated_or_late_is_ebadmsg)
+TEST_ALL_TYPES(hostile, hello_repeated_or_late_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[80];
@@ -2809,14 +2760,13 @@ static pid_t pidns_writer(int sock, const uint8_t *p, size_t n, int done,
 	return pid;
 }
 
-Test(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
+TEST(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
 {
 	int sv[2], ready[2], go[2], wrote[2], quit[2], status;
 	uint8_t buf[24];
 	pid_t r, a, b;
 	char x;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
@@ -2872,5 +2822,4 @@ Test(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
 	close(go[1]);
 	close(wrote[0]);
 	close(wrote[1]);
-	FD_GUARD_END();
 }
