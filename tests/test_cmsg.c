@@ -169,7 +169,7 @@ static void assert_res_fds(const struct fdmsg_gate_result *res, int first,
 			     i, res->fds[i]);
 }
 
-Test(gate_shim, accepts_rights_in_arrival_order_closes_nothing)
+TEST(gate_shim, accepts_rights_in_arrival_order_closes_nothing)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -184,7 +184,7 @@ Test(gate_shim, accepts_rights_in_arrival_order_closes_nothing)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, empty_control_is_accepted_and_initialises_result)
+TEST(gate_shim, empty_control_is_accepted_and_initialises_result)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -199,7 +199,7 @@ Test(gate_shim, empty_control_is_accepted_and_initialises_result)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, null_control_with_length_is_eproto)
+TEST(gate_shim, null_control_with_length_is_eproto)
 {
 	struct fdmsg_gate_result res;
 
@@ -208,7 +208,7 @@ Test(gate_shim, null_control_with_length_is_eproto)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, trailing_padding_shorter_than_header_is_ignored)
+TEST(gate_shim, trailing_padding_shorter_than_header_is_ignored)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -223,7 +223,7 @@ Test(gate_shim, trailing_padding_shorter_than_header_is_ignored)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, unaligned_buffer_is_read_without_alignment_faults)
+TEST(gate_shim, unaligned_buffer_is_read_without_alignment_faults)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -244,7 +244,7 @@ Test(gate_shim, unaligned_buffer_is_read_without_alignment_faults)
 	}
 }
 
-Test(gate_shim, threat5_ctrunc_with_fewer_fds_rejects_without_shifting)
+TEST(gate_shim, threat5_ctrunc_with_fewer_fds_rejects_without_shifting)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -289,7 +289,7 @@ static void guard_free(struct guarded *g)
 	cr_assert_eq(munmap(g->map, 2 * g->pg), 0);
 }
 
-Test(gate_shim, threat6_short_ucred_record_no_overread)
+TEST(gate_shim, threat6_short_ucred_record_no_overread)
 {
 	struct fdmsg_gate_result res;
 	struct guarded g;
@@ -327,7 +327,7 @@ Test(gate_shim, threat6_short_ucred_record_no_overread)
 	guard_free(&g);
 }
 
-Test(gate_shim, short_pidfd_record_no_overread)
+TEST(gate_shim, short_pidfd_record_no_overread)
 {
 	struct fdmsg_gate_result res;
 	struct guarded g;
@@ -345,7 +345,7 @@ Test(gate_shim, short_pidfd_record_no_overread)
 	guard_free(&g);
 }
 
-Test(gate_shim, threat7_several_rights_records_all_counted)
+TEST(gate_shim, threat7_several_rights_records_all_counted)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -360,7 +360,7 @@ Test(gate_shim, threat7_several_rights_records_all_counted)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, threat7_several_rights_records_over_max_all_closed)
+TEST(gate_shim, threat7_several_rights_records_over_max_all_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -379,7 +379,7 @@ Test(gate_shim, threat7_several_rights_records_over_max_all_closed)
 	assert_nclosed(7);
 }
 
-Test(gate_shim, rights_at_the_cap_and_one_over)
+TEST(gate_shim, rights_at_the_cap_and_one_over)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -402,7 +402,7 @@ Test(gate_shim, rights_at_the_cap_and_one_over)
 	assert_nclosed(FDMSG_MAX_FDS_CAP + 1);
 }
 
-Test(gate_shim, max_fds_zero_rejects_any_descriptor)
+TEST(gate_shim, max_fds_zero_rejects_any_descriptor)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -445,14 +445,14 @@ static void foreign_beside_fds(int level, int type)
 	}
 }
 
-Test(gate_shim, threat8_unknown_level_beside_fds_both_orders)
+TEST(gate_shim, threat8_unknown_level_beside_fds_both_orders)
 {
 	foreign_beside_fds(0 /* SOL_IP */, SCM_RIGHTS);
 	foreign_beside_fds(41 /* SOL_IPV6 */, 1);
 	foreign_beside_fds(-1, SCM_RIGHTS);
 }
 
-Test(gate_shim, threat8_unknown_type_beside_fds_both_orders)
+TEST(gate_shim, threat8_unknown_type_beside_fds_both_orders)
 {
 	foreign_beside_fds(SOL_SOCKET, 99);
 	foreign_beside_fds(SOL_SOCKET, 0);
@@ -499,7 +499,7 @@ static void bad_len_case(size_t bad_len, unsigned span_ints, int with_tail,
 	assert_nclosed(2 + expect_closed_bad + (expect_tail_closed ? 2 : 0));
 }
 
-Test(gate_shim, threat9_bad_cmsg_len_bounded_walk)
+TEST(gate_shim, threat9_bad_cmsg_len_bounded_walk)
 {
 	size_t i;
 
@@ -520,7 +520,7 @@ Test(gate_shim, threat9_bad_cmsg_len_bounded_walk)
 	bad_len_case(SIZE_MAX - 7, 4, 0, 4, 0);
 }
 
-Test(gate_shim, threat9_bad_len_first_record_stops_walk)
+TEST(gate_shim, threat9_bad_len_first_record_stops_walk)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -536,7 +536,7 @@ Test(gate_shim, threat9_bad_len_first_record_stops_walk)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, threat10_ctrunc_untruncated_len_closes_clamped_fds_only)
+TEST(gate_shim, threat10_ctrunc_untruncated_len_closes_clamped_fds_only)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -567,7 +567,7 @@ Test(gate_shim, threat10_ctrunc_untruncated_len_closes_clamped_fds_only)
 	}
 }
 
-Test(gate_shim, ctrunc_wins_over_trunc)
+TEST(gate_shim, ctrunc_wins_over_trunc)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -582,7 +582,7 @@ Test(gate_shim, ctrunc_wins_over_trunc)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, trunc_is_emsgsize_and_closes_fds)
+TEST(gate_shim, trunc_is_emsgsize_and_closes_fds)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -601,7 +601,7 @@ Test(gate_shim, trunc_is_emsgsize_and_closes_fds)
 	assert_nclosed(3);
 }
 
-Test(gate_shim, negative_fd_rejected_others_closed)
+TEST(gate_shim, negative_fd_rejected_others_closed)
 {
 	struct fdmsg_gate_result res;
 	int fds[3] = { 1000, -1, 1002 };
@@ -615,7 +615,6 @@ Test(gate_shim, negative_fd_rejected_others_closed)
 	cr_assert_eq(times_closed(1000), 1);
 	cr_assert_eq(times_closed(1002), 1);
 	assert_nclosed(2); /* never close(-1) */
-
 }
 
 /*
@@ -624,7 +623,7 @@ Test(gate_shim, negative_fd_rejected_others_closed)
  * and no protocol error: the read is accepted without a pidfd, its
  * descriptors handed out, and nothing is closed.
  */
-Test(gate_shim, negative_pidfd_means_none)
+TEST(gate_shim, negative_pidfd_means_none)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -660,7 +659,7 @@ Test(gate_shim, negative_pidfd_means_none)
  * sender outside our pid namespace): never reported as credentials, yet
  * a second record is still refused.
  */
-Test(gate_shim, placeholder_credentials_are_none)
+TEST(gate_shim, placeholder_credentials_are_none)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -686,7 +685,7 @@ Test(gate_shim, placeholder_credentials_are_none)
 /* Descriptor 0 is a real descriptor: the kernel installs on it when the
  * receiver's stdin is closed (THREATS 30 moves it afterwards).  Only a
  * negative number is a forgery, in a rights record and as a pidfd. */
-Test(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
+TEST(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -708,7 +707,7 @@ Test(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, credentials_and_pidfd_accepted_when_enabled)
+TEST(gate_shim, credentials_and_pidfd_accepted_when_enabled)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -731,7 +730,7 @@ Test(gate_shim, credentials_and_pidfd_accepted_when_enabled)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, credentials_rejected_when_not_enabled)
+TEST(gate_shim, credentials_rejected_when_not_enabled)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -746,7 +745,7 @@ Test(gate_shim, credentials_rejected_when_not_enabled)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, pidfd_rejected_when_not_enabled_and_closed)
+TEST(gate_shim, pidfd_rejected_when_not_enabled_and_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -763,7 +762,7 @@ Test(gate_shim, pidfd_rejected_when_not_enabled_and_closed)
 	assert_nclosed(3);
 }
 
-Test(gate_shim, duplicate_credentials_rejected)
+TEST(gate_shim, duplicate_credentials_rejected)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -779,7 +778,7 @@ Test(gate_shim, duplicate_credentials_rejected)
 	assert_nclosed(1);
 }
 
-Test(gate_shim, duplicate_pidfd_rejected_both_closed)
+TEST(gate_shim, duplicate_pidfd_rejected_both_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -794,7 +793,7 @@ Test(gate_shim, duplicate_pidfd_rejected_both_closed)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, credentials_of_wrong_size_rejected)
+TEST(gate_shim, credentials_of_wrong_size_rejected)
 {
 	struct fdmsg_gate_result res;
 	unsigned char big[sizeof(struct ucred) + sizeof(int)];
@@ -823,7 +822,7 @@ Test(gate_shim, credentials_of_wrong_size_rejected)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, discard_closes_fds_and_pidfd_once)
+TEST(gate_shim, discard_closes_fds_and_pidfd_once)
 {
 	struct fdmsg_gate g = { 3, FDMSG_OPT_PIDFD, rec_close };
 	struct fdmsg_gate_result res;
@@ -847,7 +846,7 @@ Test(gate_shim, discard_closes_fds_and_pidfd_once)
 /* Seeded random control bytes ending at a guard page: any outcome is
  * allowed but a fault, a close on success, a result on failure, or a
  * close of a negative value. */
-Test(gate_shim, random_buffers_stay_in_bounds)
+TEST(gate_shim, random_buffers_stay_in_bounds)
 {
 	struct fdmsg_gate_result res;
 	struct guarded g;
@@ -888,7 +887,7 @@ Test(gate_shim, random_buffers_stay_in_bounds)
 	}
 }
 
-Test(gate_shim, control_size_per_policy)
+TEST(gate_shim, control_size_per_policy)
 {
 	struct fdmsg_gate g = { 0, 0, NULL };
 
@@ -1084,7 +1083,6 @@ static void over_max_case(int type, unsigned max_fds, unsigned n)
 	int sv[2], fds[FDMSG_MAX_FDS_CAP];
 	struct rx rx;
 
-	FD_GUARD_BEGIN();
 	xpair(type, sv);
 	open_nulls(fds, n);
 	cr_assert_eq(send_fds(sv[0], "x", 1, fds, n), 1);
@@ -1101,10 +1099,9 @@ static void over_max_case(int type, unsigned max_fds, unsigned n)
 	}
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat1_more_fds_than_max_ctrunc_all_closed)
+TEST(gate_kernel, threat1_more_fds_than_max_ctrunc_all_closed)
 {
 	over_max_case(SOCK_SEQPACKET, 4, 5);
 	over_max_case(SOCK_SEQPACKET, 4, FDMSG_MAX_FDS_CAP);
@@ -1114,7 +1111,7 @@ Test(gate_kernel, threat1_more_fds_than_max_ctrunc_all_closed)
 	over_max_case(SOCK_STREAM, 0, 3);
 }
 
-Test(gate_kernel, threat2_odd_max_padding_slot_rejected)
+TEST(gate_kernel, threat2_odd_max_padding_slot_rejected)
 {
 	/* CMSG_SPACE(3 ints) holds 4 on 64-bit: the kernel fills the
 	 * padding slot without MSG_CTRUNC; the count rule rejects. */
@@ -1135,7 +1132,6 @@ static void accept_case(int type)
 	struct rx rx;
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	xpair(type, sv);
 	/* Three different files, so a swap would show. */
 	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
@@ -1168,10 +1164,9 @@ static void accept_case(int type)
 	cr_assert_eq(gate_rx(&g, sv[1], &rx, 64, &res), 0);
 	assert_res_empty(&res);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
+TEST(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
 {
 	accept_case(SOCK_SEQPACKET);
 	accept_case(SOCK_STREAM);
@@ -1255,13 +1250,11 @@ static int rlimit_child_2(void)
 	return rlimit_child(2);
 }
 
-Test(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
+TEST(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
 {
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
 	in_child(rlimit_child_0, "no slot free");
 	in_child(rlimit_child_2, "two of four fit");
-	FD_GUARD_END();
 }
 
 static void creds_case(unsigned max_fds, unsigned n, int expect)
@@ -1273,7 +1266,6 @@ static void creds_case(unsigned max_fds, unsigned n, int expect)
 	struct rx rx;
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	xpair(SOCK_SEQPACKET, sv);
 	enable_creds_pidfd(sv[1]);
 	open_nulls(fds, n);
@@ -1306,10 +1298,9 @@ static void creds_case(unsigned max_fds, unsigned n, int expect)
 	}
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat4_creds_and_pidfd_with_max_fds)
+TEST(gate_kernel, threat4_creds_and_pidfd_with_max_fds)
 {
 	creds_case(3, 3, 2);
 	creds_case(4, 4, 2);
@@ -1321,7 +1312,7 @@ Test(gate_kernel, threat4_creds_and_pidfd_with_max_fds)
 	creds_case(0, 1, -EPROTO);
 }
 
-Test(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
+TEST(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1329,7 +1320,6 @@ Test(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 	int sv[2], fds[2];
 	struct rx rx;
 
-	FD_GUARD_BEGIN();
 	memset(big, 'z', sizeof(big));
 	xpair(SOCK_SEQPACKET, sv);
 	open_nulls(fds, 2);
@@ -1347,17 +1337,15 @@ Test(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 	cr_assert_eq(gate_rx(&g, sv[1], &rx, 16, &res), -EAGAIN);
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
+TEST(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
 	int sv[2], fds[2];
 	struct rx rx;
 
-	FD_GUARD_BEGIN();
 	xpair(SOCK_SEQPACKET, sv);
 	open_nulls(fds, 2);
 	cr_assert_eq(send_fds(sv[0], "", 0, fds, 2), 0);
@@ -1378,7 +1366,6 @@ Test(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 	close_all_of(fds, 2);
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
 /* THREAT 30 in a child with stdio closed: the kernel installs the
@@ -1446,18 +1433,15 @@ static int stdio_child_pidfd(void)
 	return stdio_child(FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
 }
 
-Test(gate_kernel, threat30_fds_landing_on_stdio_moved_above_2)
+TEST(gate_kernel, threat30_fds_landing_on_stdio_moved_above_2)
 {
-	FD_GUARD_BEGIN();
 	in_child(stdio_child_rights, "rights");
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
+TEST(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
 {
 	int sv[2], on = 1;
 
-	FD_GUARD_BEGIN();
 	xpair(SOCK_SEQPACKET, sv);
 	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0) {
 		cr_assert_eq(errno, ENOPROTOOPT);
@@ -1468,7 +1452,6 @@ Test(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
 	xclose(sv[0]);
 	xclose(sv[1]);
 	in_child(stdio_child_pidfd, "rights+pidfd");
-	FD_GUARD_END();
 }
 
 /* With stdio closed and RLIMIT_NOFILE at 3, the kernel installs on 0 and
@@ -1517,11 +1500,9 @@ static int lift_fail_child(void)
 	return 0;
 }
 
-Test(gate_kernel, threat30_lift_failure_closes_everything)
+TEST(gate_kernel, threat30_lift_failure_closes_everything)
 {
-	FD_GUARD_BEGIN();
 	in_child(lift_fail_child, "lift failure");
-	FD_GUARD_END();
 }
 
 /* The pidfd alone, in a child with stdio closed: no descriptor is sent,
@@ -1637,18 +1618,14 @@ static void skip_without_passpidfd(void)
 		cr_skip_test("SO_PASSPIDFD: kernel older than 6.5");
 }
 
-Test(gate_kernel, threat30_lone_pidfd_on_stdin_moved_above_2)
+TEST(gate_kernel, threat30_lone_pidfd_on_stdin_moved_above_2)
 {
-	FD_GUARD_BEGIN();
 	skip_without_passpidfd();
 	in_child(lone_pidfd_child, "lone pidfd");
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat30_lone_pidfd_lift_failure_closes_it)
+TEST(gate_kernel, threat30_lone_pidfd_lift_failure_closes_it)
 {
-	FD_GUARD_BEGIN();
 	skip_without_passpidfd();
 	in_child(lone_pidfd_lift_fail_child, "lone pidfd, lift failure");
-	FD_GUARD_END();
 }

@@ -281,14 +281,13 @@ static const int dgram_types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
 /* Before any rejection, and the format itself                         */
 /* ------------------------------------------------------------------ */
 
-Test(explain, none_before_any_error)
+TEST(explain, none_before_any_error)
 {
 	struct fdmsg_error_info in;
 	uint8_t frame[20] = { 0 };
 	struct rx x;
 	int r;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		rx_open(&x, all_types[t], 0, 0, 0);
 		memset(&in, 0xa5, sizeof(in));
@@ -314,10 +313,9 @@ Test(explain, none_before_any_error)
 		rx_close(&x);
 	}
 	cr_assert_eq(fdmsg_chan_error(NULL, &in), -EINVAL);
-	FD_GUARD_END();
 }
 
-Test(explain, chan_error_null_info)
+TEST(explain, chan_error_null_info)
 {
 	struct rx x;
 
@@ -328,7 +326,7 @@ Test(explain, chan_error_null_info)
 
 /* snprintf's contract: at most len bytes with the NUL, the whole length
  * returned, nothing written for len 0. */
-Test(explain, format_truncates_like_snprintf)
+TEST(explain, format_truncates_like_snprintf)
 {
 	const char *full = "frame declares 5 descriptors, max_fds is 4";
 	struct fdmsg_error_info in = { .err = -EPROTO, .rule = FDMSG_RULE_NFDS,
@@ -373,7 +371,7 @@ Test(explain, format_truncates_like_snprintf)
 }
 
 /* Every rule up to the last has its own text. */
-Test(explain, every_rule_has_a_text)
+TEST(explain, every_rule_has_a_text)
 {
 	struct fdmsg_error_info in = { 0 };
 	char buf[256];
@@ -412,11 +410,10 @@ static const struct hdr_case hdr_cases[] = {
 	  "frame length 257, max_frame is 256" } },
 };
 
-Test(explain, header_rules)
+TEST(explain, header_rules)
 {
 	uint8_t frame[16] = { 0 };
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		for (size_t i = 0; i < NELEM(hdr_cases); i++) {
 			const struct hdr_case *c = &hdr_cases[i];
@@ -426,11 +423,10 @@ Test(explain, header_rules)
 				    c->what, &c->w);
 		}
 	}
-	FD_GUARD_END();
 }
 
 /* The codec says the same without a channel. */
-Test(explain, hdr_explain)
+TEST(explain, hdr_explain)
 {
 	struct fdmsg_error_info in;
 	uint8_t frame[16] = { 0 };
@@ -516,12 +512,11 @@ static void spoil_hello(uint8_t *p, int spoil)
 	}
 }
 
-Test(explain, hello_rules)
+TEST(explain, hello_rules)
 {
 	uint8_t hello[FDMSG_HELLO_SIZE + 1] = { 0 };
 	size_t n;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		for (size_t i = 0; i < NELEM(hello_cases); i++) {
 			const struct hello_case *c = &hello_cases[i];
@@ -535,10 +530,9 @@ Test(explain, hello_rules)
 				    &c->w);
 		}
 	}
-	FD_GUARD_END();
 }
 
-Test(explain, hello_explain)
+TEST(explain, hello_explain)
 {
 	struct fdmsg_error_info in;
 	uint8_t hello[FDMSG_HELLO_SIZE] = { 0 };
@@ -572,12 +566,11 @@ Test(explain, hello_explain)
 
 /* A second hello, or one after an application frame, is a header with
  * an undefined flag. */
-Test(explain, second_hello_is_a_flag)
+TEST(explain, second_hello_is_a_flag)
 {
 	uint8_t two[2 * FDMSG_HELLO_SIZE] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		rx_open(&x, all_types[t], 0, 0, 0);
 		put_hello(two);
@@ -587,14 +580,13 @@ Test(explain, second_hello_is_a_flag)
 			   "frame flags 1, must be 0");
 		rx_close(&x);
 	}
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Datagrams against their frames                                      */
 /* ------------------------------------------------------------------ */
 
-Test(explain, datagram_cut_short)
+TEST(explain, datagram_cut_short)
 {
 	static const struct want cut32 = { -EBADMSG, FDMSG_RULE_CUT, 24, 32,
 					   "frame cut short: 24 of its 32 "
@@ -608,7 +600,6 @@ Test(explain, datagram_cut_short)
 	uint8_t frame32[24] = { 0 }, two[36] = { 0 };
 	uint8_t hello[FDMSG_HELLO_SIZE] = { 0 };
 
-	FD_GUARD_BEGIN();
 	/* A frame of 32 bytes in a datagram of 24; a whole frame, then 10
 	 * bytes of a header; a hello cut at 30 bytes. */
 	put_hdr(frame32, 1, 0, 0, 32);
@@ -623,12 +614,11 @@ Test(explain, datagram_cut_short)
 		reject_case(dgram_types[t], 0, 0, hello, 30, 0, "hello of 30",
 			    &cut40);
 	}
-	FD_GUARD_END();
 }
 
 /* Descriptors that came with a datagram must be what its frames
  * declare: with no frame to take them, or fewer than declared. */
-Test(explain, datagram_descriptor_count)
+TEST(explain, datagram_descriptor_count)
 {
 	static const struct want none = { -EPROTO, FDMSG_RULE_FDS_COUNT, 1, 0,
 					  "1 descriptors came with the "
@@ -638,7 +628,6 @@ Test(explain, datagram_descriptor_count)
 					   "datagram, its frames declare 3" };
 	uint8_t one[20] = { 0 }, two[40] = { 0 };
 
-	FD_GUARD_BEGIN();
 	put_hdr(one, 1, 0, 0, 20);
 	put_hdr(two, 1, 1, 0, 20);
 	put_hdr(two + 20, 1, 2, 0, 20);
@@ -648,13 +637,12 @@ Test(explain, datagram_descriptor_count)
 		reject_case(dgram_types[t], 4, 0, two, 40, 2,
 			    "2 fds, 3 declared", &fewer);
 	}
-	FD_GUARD_END();
 }
 
 /* The gate: more descriptors than max_fds in one read; more than the
  * control buffer holds (MSG_CTRUNC); a datagram larger than the buffer
  * (MSG_TRUNC). */
-Test(explain, gate_rules_from_a_real_peer)
+TEST(explain, gate_rules_from_a_real_peer)
 {
 	static uint8_t big[FDMSG_DGRAM_SAFE + 64];
 	static const struct want fds_max = { -EPROTO, FDMSG_RULE_FDS_MAX, 2, 1,
@@ -666,7 +654,6 @@ Test(explain, gate_rules_from_a_real_peer)
 	uint8_t buf[16] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	put_hdr(buf, 1, 1, 0, 16);
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		/* CMSG_SPACE of one int has room for two on 64-bit. */
@@ -691,20 +678,18 @@ Test(explain, gate_rules_from_a_real_peer)
 			   "bytes");
 		rx_close(&x);
 	}
-	FD_GUARD_END();
 }
 
 /* A channel that takes no descriptors: where the kernel refuses them
  * itself (SO_PASSRIGHTS) the sender sees -EPERM and the channel nothing;
  * elsewhere the gate refuses them. */
-Test(explain, descriptors_to_a_channel_that_takes_none)
+TEST(explain, descriptors_to_a_channel_that_takes_none)
 {
 	struct fdmsg_error_info in;
 	uint8_t buf[16] = { 0 };
 	struct rx x;
 	ssize_t r;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		rx_open(&x, all_types[t], 0, 0, 0);
 		put_hdr(buf, 1, 0, 0, 16);
@@ -730,19 +715,17 @@ Test(explain, descriptors_to_a_channel_that_takes_none)
 		}
 		rx_close(&x);
 	}
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Stream matching and the end                                         */
 /* ------------------------------------------------------------------ */
 
-Test(explain, stream_descriptors_missing)
+TEST(explain, stream_descriptors_missing)
 {
 	uint8_t buf[20] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	/* Two declared, one in the read of the first byte. */
 	rx_open(&x, SOCK_STREAM, 4, 0, 0);
 	put_hdr(buf, 1, 2, 0, 20);
@@ -761,15 +744,13 @@ Test(explain, stream_descriptors_missing)
 		   "frame declares 1 descriptors, 0 came by the read of its "
 		   "first byte");
 	rx_close(&x);
-	FD_GUARD_END();
 }
 
-Test(explain, stream_descriptors_with_no_frame)
+TEST(explain, stream_descriptors_with_no_frame)
 {
 	uint8_t buf[20] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	/* On a stream descriptors may wait ahead of their frames, at most
 	 * max_fds of them: four with a frame declaring none, then one more
 	 * with another. */
@@ -794,15 +775,13 @@ Test(explain, stream_descriptors_with_no_frame)
 	expect_why(&x, "at the end", -EPROTO, FDMSG_RULE_FDS_UNCLAIMED, 1, 0,
 		   "1 descriptors came with no frame to take them");
 	rx_close(&x);
-	FD_GUARD_END();
 }
 
-Test(explain, stream_end_mid_frame)
+TEST(explain, stream_end_mid_frame)
 {
 	uint8_t buf[32] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	rx_open(&x, SOCK_STREAM, 0, 0, 0);
 	put_hdr(buf, 1, 0, 0, 32);
 	peer_send(x.peer, buf, 10, 0);
@@ -817,7 +796,6 @@ Test(explain, stream_end_mid_frame)
 	expect_why(&x, "20 of 32, end", -EBADMSG, FDMSG_RULE_CUT, 20, 32,
 		   "frame cut short: 20 of its 32 bytes");
 	rx_close(&x);
-	FD_GUARD_END();
 }
 
 /* A frame whose header came from a child and the rest from us. */
@@ -846,12 +824,10 @@ static void two_writers(unsigned optflags)
 	rx_close(&x);
 }
 
-Test(explain, stream_sender_changed_mid_frame)
+TEST(explain, stream_sender_changed_mid_frame)
 {
-	FD_GUARD_BEGIN();
 	two_writers(FDMSG_OPT_CREDS);
 	two_writers(FDMSG_OPT_PIDFD);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -860,7 +836,7 @@ Test(explain, stream_sender_changed_mid_frame)
 
 /* Nothing is poisoned: the info names the last dropped datagram and
  * stays until the next one. */
-Test(explain, receive_only_keeps_the_last_drop)
+TEST(explain, receive_only_keeps_the_last_drop)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct fdmsg_error_info in;
@@ -870,7 +846,6 @@ Test(explain, receive_only_keeps_the_last_drop)
 	socklen_t len;
 	int rx, tx, n;
 
-	FD_GUARD_BEGIN();
 	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
 		     "fdmsg-explain-rx-%d", (int)getpid());
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
@@ -903,7 +878,6 @@ Test(explain, receive_only_keeps_the_last_drop)
 	fdmsg_chan_free(chan);
 	close(rx);
 	close(tx);
-	FD_GUARD_END();
 }
 
 /*
@@ -947,7 +921,7 @@ static int table_full_child(int type)
 	return 0;
 }
 
-Test(explain, descriptor_table_full)
+TEST(explain, descriptor_table_full)
 {
 	SKIP_UNDER_VALGRIND();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
@@ -1019,7 +993,7 @@ static void gate_expect(const struct fdmsg_gate *g, struct forged *f,
 	cr_assert_eq(res.nfds, 0u, "%s", what);
 }
 
-Test(explain, gate_rules_over_forged_records)
+TEST(explain, gate_rules_over_forged_records)
 {
 	struct fdmsg_gate g = { 2, 0, count_close };
 	struct forged f;

@@ -226,7 +226,7 @@ static void uc1_sender(int sock)
 	_exit(0);
 }
 
-Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
+TEST(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_msg m;
@@ -235,7 +235,6 @@ Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 	int sv[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET, sv), 0);
 	c = chan_on(sv[0], UC1_NFDS, 0);
 	cr_assert_not_null(c);
@@ -283,7 +282,6 @@ Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 	cr_assert_eq(send_buf(c, UC1_ACK, 0, NULL, 0, NULL, 0, 0), 0);
 	assert_child_ok(pid);
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -336,7 +334,7 @@ static void *uc2_blocked_recv(void *arg)
 	return NULL;
 }
 
-Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
+TEST(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 {
 	struct uc2_waiter w;
 	struct fdmsg_chan *c;
@@ -345,7 +343,6 @@ Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 	int sv[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET, sv), 0);
 	cr_assert(is_cloexec(sv[0]) && is_cloexec(sv[1]));
 	pid = fork_child();
@@ -397,7 +394,6 @@ Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 
 	assert_child_ok(pid);
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -469,14 +465,14 @@ static void uc3_receiver(int sock, int go)
 	_exit(0);
 }
 
-Test(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
+TEST(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 {
 	struct fdmsg_chan *c;
 	int sv[2], go[2], tiny = 1;
 	unsigned withfd = 0;
+	const int base = fd_count();
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_STREAM, sv), 0);
 	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
 	pid = fork_child();
@@ -534,10 +530,9 @@ Test(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 	cr_assert_eq(fdmsg_want_write(c), 0);
 	/* Flushed: the queue's descriptors are closed; only the socket
 	 * remains. */
-	cr_assert_eq(fd_count(), fd_guard_base_ + 1);
+	cr_assert_eq(fd_count(), base + 1);
 	fdmsg_chan_free(c);
 	assert_child_ok(pid);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -580,7 +575,7 @@ static void uc4_helper(const char *path, int ready)
 	_exit(0);
 }
 
-Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
+TEST(usecase, macos_handoff_helper_writes_log_into_our_fd)
 {
 	char dir[] = "/tmp/fdmsg-uc4-XXXXXX", path[96], logpath[96];
 	char buf[256] = { 0 }, x;
@@ -590,7 +585,6 @@ Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	int ready[2], s, log;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_not_null(mkdtemp(dir));
 	(void)snprintf(path, sizeof(path), "%s/helper.sock", dir);
 	(void)snprintf(logpath, sizeof(logpath), "%s/helper.log", dir);
@@ -635,7 +629,6 @@ Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	cr_assert_eq(lstat(path, &st), -1);
 	cr_assert_eq(errno, ENOENT);
 	cr_assert_eq(nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -666,7 +659,7 @@ static void uc5_sender(int sock)
 	_exit(0);
 }
 
-Test(usecase, lxcfs_receiver_checks_sender_credentials)
+TEST(usecase, lxcfs_receiver_checks_sender_credentials)
 {
 	uid_t want_uid = getuid() == 0 ? NOBODY : getuid();
 	gid_t want_gid = getuid() == 0 ? NOBODY : getgid();
@@ -675,7 +668,6 @@ Test(usecase, lxcfs_receiver_checks_sender_credentials)
 	int sv[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET, sv), 0);
 	/* SO_PASSCRED on before anything is sent. */
 	c = chan_on(sv[0], 0, FDMSG_OPT_CREDS);
@@ -697,7 +689,6 @@ Test(usecase, lxcfs_receiver_checks_sender_credentials)
 	assert_child_ok(pid);
 	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
 /* Connects to name, then waits to be let in (a frame) or shut out. */
@@ -723,7 +714,7 @@ static void uc5_client(const char *name, int drop, int expect_in)
 	_exit(0);
 }
 
-Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
+TEST(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 {
 	/* As root the refused client is nobody and the list holds root
 	 * alone; otherwise the list leaves our own uid out. */
@@ -735,7 +726,6 @@ Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 	int lfd, s;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	/* Abstract: no file permissions stand between nobody and us. */
 	(void)snprintf(name, sizeof(name), "@fdmsg-uc5-%ld", (long)getpid());
 	lfd = fdmsg_listen(name, 0, 0);
@@ -765,5 +755,4 @@ Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 	assert_child_ok(pid);
 	fdmsg_chan_free(c);
 	close(lfd);
-	FD_GUARD_END();
 }
