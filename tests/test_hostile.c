@@ -40,6 +40,7 @@
 #include <criterion/criterion.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #ifndef SO_PASSRIGHTS
@@ -55,35 +56,8 @@
 #define DGRAM_OVER (FDMSG_DGRAM_SAFE + 64u)
 
 /* ------------------------------------------------------------------ */
-/* The hostile peer: bytes and descriptors by hand                     */
+/* The hostile peer: bytes and descriptors by hand (rawpeer.h)         */
 /* ------------------------------------------------------------------ */
-
-/* Who a descriptor refers to, to recognise it on the other end. */
-struct ident {
-	dev_t dev;
-	ino_t ino;
-};
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-/* The 16 header bytes of DESIGN.md's wire table, whatever their values. */
-static void put_hdr(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
-		    uint32_t len, uint32_t type, uint32_t peerid)
-{
-	p[0] = version;
-	p[1] = nfds;
-	p[2] = (uint8_t)flags;
-	p[3] = (uint8_t)(flags >> 8);
-	put_le32(p + 4, len);
-	put_le32(p + 8, type);
-	put_le32(p + 12, peerid);
-}
 
 static uint8_t pattern(uint32_t type, size_t i)
 {
@@ -100,89 +74,6 @@ static size_t put_frame(uint8_t *p, uint8_t nfds, uint32_t type,
 	return 16 + paylen;
 }
 
-static int ident_of(int fd, struct ident *id)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
-	return 0;
-}
-
-static int same_ident(int fd, const struct ident *id)
-{
-	struct ident got = { 0, 0 };
-
-	return ident_of(fd, &got) == 0 && got.dev == id->dev &&
-	       got.ino == id->ino;
-}
-
-/*
- * sendmsg(2) of buf[0..n) with nfds fresh memfds (each its own inode, no
- * FD_CLOEXEC on purpose) in one SCM_RIGHTS record sized with CMSG_LEN.
- * Their identities go to ids (may be NULL).  The peer's copies are closed
- * before return, so whatever is in flight is the receiver's alone.
- * Returns the bytes sent or -errno.  No Criterion asserts: children use it.
- */
-static ssize_t raw_send(int s, const void *buf, size_t n, unsigned nfds,
-			struct ident *ids, int flags)
-{
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
-	} ctl;
-	int fds[FDMSG_MAX_FDS_CAP];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-	unsigned made = 0;
-	ssize_t r;
-	int err = 0;
-
-	if (nfds > FDMSG_MAX_FDS_CAP)
-		return -EINVAL;
-	for (; made < nfds; made++) {
-		fds[made] = memfd_create("hostile", 0);
-		if (fds[made] < 0 ||
-		    (ids != NULL && ident_of(fds[made], &ids[made]) < 0)) {
-			err = errno;
-			if (fds[made] >= 0)
-				made++;
-			r = -1;
-			goto out;
-		}
-	}
-	if (nfds > 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_LEN(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	r = sendmsg(s, &mh, MSG_NOSIGNAL | flags);
-	if (r < 0)
-		err = errno;
-out:
-	while (made > 0)
-		close(fds[--made]);
-	return r < 0 ? -err : r;
-}
-
-/* raw_send that must take every byte. */
-static void peer_send(int s, const void *buf, size_t n, unsigned nfds,
-		      struct ident *ids)
-{
-	ssize_t r = raw_send(s, buf, n, nfds, ids, 0);
-
-	cr_assert_eq(r, (ssize_t)n,
-		     "hostile sendmsg of %zu bytes + %u fds: %zd", n, nfds, r);
-}
-
 /* ------------------------------------------------------------------ */
 /* The receiving channel                                               */
 /* ------------------------------------------------------------------ */
@@ -194,28 +85,6 @@ struct hostile {
 	struct fdmsg_msg msg;
 	int base;               /* fd count: both ends open, none in flight */
 };
-
-static const char *ename(int r)
-{
-	switch (r) {
-	case 0: return "0";
-	case -EAGAIN: return "-EAGAIN";
-	case -EBADMSG: return "-EBADMSG";
-	case -EPROTO: return "-EPROTO";
-	case -EMSGSIZE: return "-EMSGSIZE";
-	case -EPIPE: return "-EPIPE";
-	case -EPERM: return "-EPERM";
-	case -EMFILE: return "-EMFILE";
-	case -ECONNRESET: return "-ECONNRESET";
-	case -EINVAL: return "-EINVAL";
-	case -ENOSYS: return "-ENOSYS";
-	case -EOPNOTSUPP: return "-EOPNOTSUPP";
-	case -ESHUTDOWN: return "-ESHUTDOWN";
-	case -ETOOMANYREFS: return "-ETOOMANYREFS";
-	case -EPROTONOSUPPORT: return "-EPROTONOSUPPORT";
-	default: return "(other)";
-	}
-}
 
 /* Opens a pair and a channel on one end.  No asserts: children use it. */
 static int open_chan(int type, unsigned max_fds, uint32_t max_frame,
@@ -627,24 +496,12 @@ TEST_ALL_TYPES(hostile, threat11_fds_to_max_fds_0_refused)
  * MSG_CTRUNC and drops the rest.  In a child, which reports by exit status
  * (no Criterion calls there).
  */
-static int highest_fd(void)
+static int rlimit_child(int type, unsigned room)
 {
-	int max = -1;
-
-	for (int fd = 0; fd < 4096; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			max = fd;
-	return max;
-}
-
-static int rlimit_child(int type, unsigned free_slots)
-{
-	static int fillers[4096];
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
-	struct rlimit rl;
 	uint8_t buf[16];
-	int nfill = 0, peer, r, fd, top;
+	int peer, r;
 
 	memset(&msg, 0, sizeof(msg));
 	if (open_chan(type, 4, 0, 0, 0, &peer, &chan) < 0)
@@ -652,67 +509,29 @@ static int rlimit_child(int type, unsigned free_slots)
 	put_frame(buf, 3, 5, 6, 0);
 	if (raw_send(peer, buf, 16, 3, NULL, 0) != 16)
 		return 11;
-	top = highest_fd();
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 12;
-	rl.rlim_cur = (rlim_t)top + 1 + free_slots;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 13;
-	/* Fill every hole, then free exactly free_slots at the top. */
-	while (nfill < 4096) {
-		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			break;
-		fillers[nfill++] = fd;
-	}
-	if (errno != EMFILE || nfill < (int)free_slots)
+	if (rlimit_squeeze(room) < 0)
 		return 14;
-	for (unsigned i = 0; i < free_slots; i++)
-		close(fillers[--nfill]);
 	r = fdmsg_recv(chan, &msg);
 	if (r != -EPROTO) {
 		dprintf(2, "rlimit child: %u free: fdmsg_recv gave %d %s, "
-			"expected -EPROTO\n", free_slots, r, ename(r));
+			"expected -EPROTO\n", room, r, ename(r));
 		return 20;
 	}
 	/* Whatever the kernel installed must have been closed again. */
-	for (unsigned i = 0; i < free_slots; i++) {
-		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			dprintf(2, "rlimit child: %u free: slot %u still "
-				"taken after the error (leak)\n", free_slots,
-				i);
-			return 21;
-		}
-		fillers[nfill++] = fd;
+	r = free_slots();
+	if (r != (int)room) {
+		dprintf(2, "rlimit child: %u free before, %d after the error "
+			"(leak)\n", room, r);
+		return 21;
 	}
-	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 || errno != EMFILE)
-		return 22;
 	if (fdmsg_recv(chan, &msg) != -EPROTO ||
 	    fdmsg_recv(chan, &msg) != -EPROTO)
 		return 23;
-	while (nfill > 0)
-		close(fillers[--nfill]);
+	if (rlimit_release() < 0)
+		return 24;
 	fdmsg_chan_free(chan);
 	close(peer);
 	return 0;
-}
-
-static void run_child(int (*fn)(int, unsigned), int type, unsigned arg,
-		      const char *what)
-{
-	int status;
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0, "fork");
-	if (pid == 0)
-		_exit(fn(type, arg));
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status), "%s: child died (status %#x)", what,
-		  status);
-	cr_assert_eq(WEXITSTATUS(status), 0, "%s: child failed at step %d",
-		     what, WEXITSTATUS(status));
 }
 
 TEST_ALL_TYPES(hostile, threat03_receiver_at_rlimit_nofile_is_eproto)
