@@ -24,6 +24,7 @@
 
 #include "cmsg.h"
 #include "compat.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ */
@@ -88,7 +89,7 @@ static void forge_init(struct forge *f, unsigned char *b)
 }
 
 /* A header with any cmsg_len at the current position; no advance. */
-static void put_hdr(struct forge *f, int level, int type, size_t len)
+static void forge_hdr(struct forge *f, int level, int type, size_t len)
 {
 	struct cmsghdr c;
 
@@ -103,7 +104,7 @@ static void put_hdr(struct forge *f, int level, int type, size_t len)
 static void put_rec(struct forge *f, int level, int type, const void *data,
 		    size_t dlen)
 {
-	put_hdr(f, level, type, CMSG_LEN(dlen));
+	forge_hdr(f, level, type, CMSG_LEN(dlen));
 	if (dlen > 0)
 		memcpy(f->b + f->pos + CMSG_LEN(0), data, dlen);
 	memset(f->b + f->pos + CMSG_LEN(dlen), 0,
@@ -303,7 +304,7 @@ TEST(gate_shim, threat6_short_ucred_record_no_overread)
 	for (short_len = 0; short_len < sizeof(struct ucred); short_len++) {
 		forge_init(&f, u.b);
 		put_fds(&f, 1000, 2);
-		put_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS, CMSG_LEN(short_len));
+		forge_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS, CMSG_LEN(short_len));
 		memset(f.b + f.pos + CMSG_LEN(0), 0x11, short_len);
 		f.pos += CMSG_LEN(short_len);
 		p = guard_place(&g, u.b, f.pos);
@@ -317,7 +318,7 @@ TEST(gate_shim, threat6_short_ucred_record_no_overread)
 
 	/* A whole-size cmsg_len whose data the buffer does not hold. */
 	forge_init(&f, u.b);
-	put_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS,
+	forge_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS,
 		CMSG_LEN(sizeof(struct ucred)));
 	p = guard_place(&g, u.b, CMSG_LEN(4));
 	cr_assert_eq(check(2, FDMSG_OPT_CREDS, p, CMSG_LEN(4), 0, &res),
@@ -336,7 +337,7 @@ TEST(gate_shim, short_pidfd_record_no_overread)
 	struct forge f;
 
 	forge_init(&f, u.b);
-	put_hdr(&f, SOL_SOCKET, SCM_PIDFD, CMSG_LEN(2));
+	forge_hdr(&f, SOL_SOCKET, SCM_PIDFD, CMSG_LEN(2));
 	p = guard_place(&g, u.b, CMSG_LEN(2));
 	cr_assert_eq(check(2, FDMSG_OPT_PIDFD, p, CMSG_LEN(2), 0, &res),
 		     -EPROTO);
@@ -478,7 +479,7 @@ static void bad_len_case(size_t bad_len, unsigned span_ints, int with_tail,
 	memset(u.b, 0, sizeof(u.b));
 	forge_init(&f, u.b);
 	put_fds(&f, 1000, 2);
-	put_hdr(&f, SOL_SOCKET, SCM_RIGHTS, bad_len);
+	forge_hdr(&f, SOL_SOCKET, SCM_RIGHTS, bad_len);
 	for (i = 0; i < span_ints; i++) {
 		int v = 2000 + (int)i;
 
@@ -527,7 +528,7 @@ TEST(gate_shim, threat9_bad_len_first_record_stops_walk)
 	struct forge f;
 
 	forge_init(&f, u.b);
-	put_hdr(&f, SOL_SOCKET, SCM_RIGHTS, 0);
+	forge_hdr(&f, SOL_SOCKET, SCM_RIGHTS, 0);
 	f.pos += CMSG_LEN(0);
 	put_fds(&f, 1000, 2);
 	cr_assert_eq(check(8, 0, u.b, f.pos, 0, &res), -EPROTO);
@@ -867,7 +868,7 @@ TEST(gate_shim, random_buffers_stay_in_bounds)
 		if (iter % 2) {
 			struct forge f = { src, 0 };
 
-			put_hdr(&f, SOL_SOCKET, 1 + (int)(seed % 4),
+			forge_hdr(&f, SOL_SOCKET, 1 + (int)(seed % 4),
 				CMSG_LEN(src[17] % 64));
 		}
 		len = src[40] % sizeof(src);
@@ -945,37 +946,6 @@ static void close_all_of(const int *fds, unsigned n)
 		xclose(fds[i]);
 }
 
-/* Raw sendmsg with one SCM_RIGHTS record: bytes sent, or -errno.  No
- * Criterion calls: forked children use it. */
-static ssize_t send_fds(int s, const void *p, size_t len, const int *fds,
-			unsigned n)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char b[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct iovec iov = { (void *)(uintptr_t)p, len };
-	struct msghdr mh;
-	struct cmsghdr *c;
-	ssize_t r;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (n > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	}
-	r = sendmsg(s, &mh, MSG_NOSIGNAL);
-	return r < 0 ? -errno : r;
-}
-
 struct rx {
 	_Alignas(struct cmsghdr) unsigned char ctl[2048];
 	unsigned char data[512];
@@ -1017,15 +987,6 @@ static void open_nulls(int *fds, unsigned n)
 	}
 }
 
-static int same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-		return 0;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 static int is_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
@@ -1044,23 +1005,6 @@ static void enable_creds_pidfd(int s)
 			     strerror(errno));
 		cr_skip_test("SO_PASSPIDFD: kernel older than 6.5");
 	}
-}
-
-/* Forks, runs fn in the child, asserts it exited 0. */
-static void in_child(int (*fn)(void), const char *what)
-{
-	pid_t pid;
-	int st;
-
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		_exit(fn());
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "%s: child died (status %#x)", what, st);
-	cr_assert_eq(WEXITSTATUS(st), 0, "%s: child failed at step %d", what,
-		     WEXITSTATUS(st));
 }
 
 /* fd_count without Criterion, for children. */
@@ -1085,7 +1029,7 @@ static void over_max_case(int type, unsigned max_fds, unsigned n)
 
 	xpair(type, sv);
 	open_nulls(fds, n);
-	cr_assert_eq(send_fds(sv[0], "x", 1, fds, n), 1);
+	cr_assert_eq(send_fds(sv[0], "x", 1, fds, n, 0), 1);
 	close_all_of(fds, n);
 	{
 		const int in_flight_base = fd_count();
@@ -1141,7 +1085,7 @@ static void accept_case(int type)
 	fds[2] = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fds[1], 0);
 	cr_assert_geq(fds[2], 0);
-	cr_assert_eq(send_fds(sv[0], "abc", 3, fds, 3), 3);
+	cr_assert_eq(send_fds(sv[0], "abc", 3, fds, 3, 0), 3);
 	cr_assert_eq(gate_rx(&g, sv[1], &rx, 64, &res), 3);
 	cr_assert_eq(memcmp(rx.data, "abc", 3), 0);
 	cr_assert_eq(res.nfds, 3);
@@ -1174,64 +1118,36 @@ TEST(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
 
 /* THREAT 3, in a child: RLIMIT_NOFILE leaves `room` free slots while 4
  * descriptors arrive.  Returns 0 or the failing step. */
-static int rlimit_child(unsigned room)
+static int rlimit_child(int type, unsigned room)
 {
 	struct fdmsg_gate g = { 4, 0, NULL };
 	struct fdmsg_gate_result res;
-	struct rlimit old, lim;
-	int sv[2], fds[4], fill[256], extra[8];
-	unsigned nfill = 0, i, nextra = 0;
+	int sv[2], fds[4];
+	unsigned i;
 	int base;
 	struct rx rx;
 
 	base = raw_fd_count();
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 10;
 	for (i = 0; i < 4; i++)
 		if ((fds[i] = open_null()) < 0)
 			return 11;
-	if (send_fds(sv[0], "x", 1, fds, 4) != 1)
+	if (send_fds(sv[0], "x", 1, fds, 4, 0) != 1)
 		return 12;
 	for (i = 0; i < 4; i++)
 		close(fds[i]);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		return 13;
-	lim = old;
-	lim.rlim_cur = 128;
-	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+	if (rlimit_squeeze(room) < 0)
 		return 14;
-	while (nfill < ARRAY_SIZE(fill)) {
-		int d = fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
-
-		if (d < 0)
-			break;
-		fill[nfill++] = d;
-	}
-	if (errno != EMFILE || nfill < room)
-		return 15;
-	for (i = 0; i < room; i++)
-		close(fill[--nfill]);
-
 	if (gate_rx(&g, sv[1], &rx, 16, &res) != -EPROTO)
 		return 16;
 	if (res.nfds != 0 || res.cred.pidfd != -1)
 		return 17;
 	/* Exactly `room` slots free again: what the kernel installed was
 	 * closed. */
-	while (nextra < ARRAY_SIZE(extra)) {
-		int d = fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
-
-		if (d < 0)
-			break;
-		extra[nextra++] = d;
-	}
-	if (nextra != room)
+	if (free_slots() != (int)room)
 		return 18;
-	for (i = 0; i < nextra; i++)
-		close(extra[i]);
-	for (i = 0; i < nfill; i++)
-		close(fill[i]);
-	if (setrlimit(RLIMIT_NOFILE, &old) < 0)
+	if (rlimit_release() < 0)
 		return 19;
 	close(sv[0]);
 	close(sv[1]);
@@ -1240,21 +1156,11 @@ static int rlimit_child(unsigned room)
 	return 0;
 }
 
-static int rlimit_child_0(void)
-{
-	return rlimit_child(0);
-}
-
-static int rlimit_child_2(void)
-{
-	return rlimit_child(2);
-}
-
 TEST(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
 {
 	SKIP_UNDER_VALGRIND();
-	in_child(rlimit_child_0, "no slot free");
-	in_child(rlimit_child_2, "two of four fit");
+	run_child(rlimit_child, SOCK_SEQPACKET, 0, "no slot free");
+	run_child(rlimit_child, SOCK_SEQPACKET, 2, "two of four fit");
 }
 
 static void creds_case(unsigned max_fds, unsigned n, int expect)
@@ -1269,7 +1175,7 @@ static void creds_case(unsigned max_fds, unsigned n, int expect)
 	xpair(SOCK_SEQPACKET, sv);
 	enable_creds_pidfd(sv[1]);
 	open_nulls(fds, n);
-	cr_assert_eq(send_fds(sv[0], "hi", 2, fds, n), 2);
+	cr_assert_eq(send_fds(sv[0], "hi", 2, fds, n, 0), 2);
 	close_all_of(fds, n);
 	{
 		const int in_flight_base = fd_count();
@@ -1323,7 +1229,7 @@ TEST(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 	memset(big, 'z', sizeof(big));
 	xpair(SOCK_SEQPACKET, sv);
 	open_nulls(fds, 2);
-	cr_assert_eq(send_fds(sv[0], big, sizeof(big), fds, 2),
+	cr_assert_eq(send_fds(sv[0], big, sizeof(big), fds, 2, 0),
 		     (ssize_t)sizeof(big));
 	close_all_of(fds, 2);
 	{
@@ -1348,7 +1254,7 @@ TEST(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 
 	xpair(SOCK_SEQPACKET, sv);
 	open_nulls(fds, 2);
-	cr_assert_eq(send_fds(sv[0], "", 0, fds, 2), 0);
+	cr_assert_eq(send_fds(sv[0], "", 0, fds, 2, 0), 0);
 	{
 		const int in_flight_base = fd_count();
 
@@ -1370,7 +1276,7 @@ TEST(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 
 /* THREAT 30 in a child with stdio closed: the kernel installs the
  * received descriptors on 0, 1, 2; the gate must move them. */
-static int stdio_child(unsigned flags)
+static int stdio_child(int type, unsigned flags)
 {
 	struct fdmsg_gate g = { 3, flags, NULL };
 	struct fdmsg_gate_result res;
@@ -1382,7 +1288,7 @@ static int stdio_child(unsigned flags)
 	for (i = 0; i < n; i++)
 		if ((fds[i] = open_null()) < 0)
 			return 10;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 11;
 	if (flags &&
 	    (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
@@ -1392,7 +1298,7 @@ static int stdio_child(unsigned flags)
 	close(1);
 	close(2);
 	base = raw_fd_count();
-	if (send_fds(sv[0], "x", 1, fds, n) != 1)
+	if (send_fds(sv[0], "x", 1, fds, n, 0) != 1)
 		return 13;
 	for (i = 0; i < n; i++)
 		close(fds[i]);
@@ -1423,19 +1329,9 @@ static int stdio_child(unsigned flags)
 	return 0;
 }
 
-static int stdio_child_rights(void)
-{
-	return stdio_child(0);
-}
-
-static int stdio_child_pidfd(void)
-{
-	return stdio_child(FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
-}
-
 TEST(gate_kernel, threat30_fds_landing_on_stdio_moved_above_2)
 {
-	in_child(stdio_child_rights, "rights");
+	run_child(stdio_child, SOCK_SEQPACKET, 0, "rights");
 }
 
 TEST(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
@@ -1451,13 +1347,14 @@ TEST(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
 	}
 	xclose(sv[0]);
 	xclose(sv[1]);
-	in_child(stdio_child_pidfd, "rights+pidfd");
+	run_child(stdio_child, SOCK_SEQPACKET,
+		  FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, "rights+pidfd");
 }
 
 /* With stdio closed and RLIMIT_NOFILE at 3, the kernel installs on 0 and
  * 1 but nothing can move above 2: every received descriptor is closed
  * and the error returned. */
-static int lift_fail_child(void)
+static int lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1467,15 +1364,16 @@ static int lift_fail_child(void)
 	struct rx rx;
 	unsigned i;
 
+	(void)arg;
 	for (i = 0; i < 2; i++)
 		if ((fds[i] = open_null()) < 0)
 			return 10;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 11;
 	close(0);
 	close(1);
 	close(2);
-	if (send_fds(sv[0], "x", 1, fds, 2) != 1)
+	if (send_fds(sv[0], "x", 1, fds, 2, 0) != 1)
 		return 12;
 	close(fds[0]);
 	close(fds[1]);
@@ -1502,7 +1400,7 @@ static int lift_fail_child(void)
 
 TEST(gate_kernel, threat30_lift_failure_closes_everything)
 {
-	in_child(lift_fail_child, "lift failure");
+	run_child(lift_fail_child, SOCK_SEQPACKET, 0, "lift failure");
 }
 
 /* The pidfd alone, in a child with stdio closed: no descriptor is sent,
@@ -1519,7 +1417,7 @@ static int lone_pidfd_setup(int sv[2])
 	close(0);
 	close(1);
 	close(2);
-	if (send_fds(sv[0], "x", 1, NULL, 0) != 1)
+	if (send_fds(sv[0], "x", 1, NULL, 0, 0) != 1)
 		return 12;
 	return 0;
 }
@@ -1534,13 +1432,15 @@ static int stdio_closed(void)
 	return 1;
 }
 
-static int lone_pidfd_child(void)
+static int lone_pidfd_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
 	int sv[2], base, r;
 	struct rx rx;
 
+	(void)type;
+	(void)arg;
 	if ((r = lone_pidfd_setup(sv)) != 0)
 		return r;
 	base = raw_fd_count();
@@ -1565,7 +1465,7 @@ static int lone_pidfd_child(void)
 
 /* The same with RLIMIT_NOFILE at 3: the pidfd cannot move above 2, so
  * it is closed and the error returned; never left on stdin. */
-static int lone_pidfd_lift_fail_child(void)
+static int lone_pidfd_lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
@@ -1574,6 +1474,8 @@ static int lone_pidfd_lift_fail_child(void)
 	ssize_t n;
 	struct rx rx;
 
+	(void)type;
+	(void)arg;
 	if ((r = lone_pidfd_setup(sv)) != 0)
 		return r;
 	base = raw_fd_count();
@@ -1593,7 +1495,7 @@ static int lone_pidfd_lift_fail_child(void)
 	if (!stdio_closed() || raw_fd_count() != base)
 		return 18;
 	/* The channel goes on: the next message is read normally. */
-	if (send_fds(sv[0], "y", 1, NULL, 0) != 1)
+	if (send_fds(sv[0], "y", 1, NULL, 0, 0) != 1)
 		return 19;
 	n = gate_rx(&g, sv[1], &rx, 16, &res);
 	if (n != 1 || rx.data[0] != 'y' || res.cred.pidfd <= 2)
@@ -1621,11 +1523,12 @@ static void skip_without_passpidfd(void)
 TEST(gate_kernel, threat30_lone_pidfd_on_stdin_moved_above_2)
 {
 	skip_without_passpidfd();
-	in_child(lone_pidfd_child, "lone pidfd");
+	run_child(lone_pidfd_child, SOCK_SEQPACKET, 0, "lone pidfd");
 }
 
 TEST(gate_kernel, threat30_lone_pidfd_lift_failure_closes_it)
 {
 	skip_without_passpidfd();
-	in_child(lone_pidfd_lift_fail_child, "lone pidfd, lift failure");
+	run_child(lone_pidfd_lift_fail_child, SOCK_SEQPACKET, 0,
+		  "lone pidfd, lift failure");
 }
