@@ -151,12 +151,18 @@ ename(int r)
 }
 
 int
+fd_is_open(int fd)
+{
+	return fcntl(fd, F_GETFD) >= 0;
+}
+
+int
 highest_fd(void)
 {
 	int top = -1;
 
 	for (int fd = 0; fd < TABLE_MAX; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
+		if (fd_is_open(fd))
 			top = fd;
 	return top;
 }

@@ -58,6 +58,8 @@ void peer_send(int s, const void *buf, size_t n, unsigned nfds,
  * fdmsg_errname that never gives NULL, for messages. */
 const char *ename(int r);
 
+/* Whether fd is an open descriptor.  No asserts. */
+int fd_is_open(int fd);
 /* The highest open descriptor below 4096, or -1.  No asserts. */
 int highest_fd(void);
 

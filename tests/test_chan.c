@@ -32,6 +32,7 @@
 
 #include "fdmsg.h"
 #include "queue.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000
@@ -71,17 +72,8 @@ static int new_file(void)
 
 static void assert_same_file(int a, int b)
 {
-	struct stat sa, sb;
-
-	cr_assert_eq(fstat(a, &sa), 0, "fstat %d: %s", a, strerror(errno));
-	cr_assert_eq(fstat(b, &sb), 0, "fstat %d: %s", b, strerror(errno));
-	cr_assert(sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino,
-		  "descriptor %d is not the file of %d", a, b);
-}
-
-static int fd_is_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
+	cr_assert(same_file(a, b), "descriptor %d is not the file of %d", a,
+		  b);
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,35 +44,11 @@ static void tdir_make(void)
 	cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void tdir_remove(void)
 {
 	if (tdir[0] != '\0')
-		(void)nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_tree(tdir);
 	tdir[0] = '\0';
-}
-
-/* Entries in tdir, "." and ".." aside. */
-static int tdir_entries(void)
-{
-	DIR *d = opendir(tdir);
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
 }
 
 TestSuite(pair);
@@ -269,7 +244,7 @@ TEST(listen, path_default_mode_is_0600)
 		     (unsigned)(st.st_mode & 07777));
 	assert_serves(lfd, p, 0);
 	/* Nothing else was left in the directory on the way. */
-	cr_assert_eq(tdir_entries(), 1);
+	cr_assert_eq(dir_entry_count(tdir), 1);
 	close(lfd);
 }
 
@@ -1321,7 +1296,7 @@ TEST(sockflags, listen_creds_before_and_after_accept)
 		pid = listen_first_bytes(types[i], 0, has, c);
 		assert_no_cred_of(has[1], &c[1], pid);
 	}
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* fdmsg_connect with the flag: what the server writes before the client
@@ -1390,7 +1365,7 @@ TEST(sockflags, unknown_bits_are_einval)
 		cr_assert_eq(fdmsg_connect(p, bad[i]), -EINVAL);
 	}
 	cr_assert_eq(lstat(p, &st), -1);
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 	/* A flag alone is the default type with it. */
 	{
 		int fds[2];
@@ -1468,7 +1443,7 @@ TEST(sockflags, pidfd_from_the_first_byte)
 		cr_skip_test("no SO_PASSPIDFD on this kernel");
 	pidfd_first_byte(0);
 	pidfd_first_byte(1);
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1598,7 +1573,7 @@ static void race(int type, int stale)
 		for (int i = 0; i < RACERS; i++)
 			assert_child_ok(pids[i]);
 		assert_no_tmp_names();
-		cr_assert_eq(tdir_entries(), 1);
+		cr_assert_eq(dir_entry_count(tdir), 1);
 		cr_assert_eq(unlink(p), 0);
 	}
 }
@@ -1711,7 +1686,7 @@ TEST(listen, threat48_bound_dgram_socket_is_eaddrinuse)
 	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 	close(lfd);
 	assert_no_tmp_names();
-	cr_assert_eq(tdir_entries(), 1);
+	cr_assert_eq(dir_entry_count(tdir), 1);
 }
 
 /* What stays -EEXIST leaves no temporary name behind either. */
@@ -1734,7 +1709,7 @@ TEST(listen, threat48_refusals_leave_no_temporary_name)
 	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
 	close(a);
 	assert_no_tmp_names();
-	cr_assert_eq(tdir_entries(), 3);
+	cr_assert_eq(dir_entry_count(tdir), 3);
 }
 
 /*
@@ -1928,7 +1903,7 @@ TEST(listen, file_planted_at_temporary_name_is_left_alone)
 	cr_assert(S_ISREG(st.st_mode));
 	cr_assert_eq(st.st_mode & 07777, 0600);
 	cr_assert_eq(unlink(planted), 0);
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* The stale file judged is not the one there when it would be removed:
@@ -1948,7 +1923,7 @@ TEST(listen, stale_file_swapped_during_the_probe_is_kept)
 	cr_assert(S_ISSOCK(st2.st_mode));
 	cr_assert_neq(st2.st_ino, st.st_ino);
 	assert_no_tmp_names();
-	cr_assert_eq(tdir_entries(), 1);
+	cr_assert_eq(dir_entry_count(tdir), 1);
 }
 
 /*
@@ -1986,7 +1961,7 @@ TEST(listen, mode_refused_leaves_nothing)
 	refuse_fchmodat = 0;
 	(void)umask(022);
 	cr_assert_eq(lstat(p, &st), -1);
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* link(2) as the library sees it: EEXIST while link_busy is set (each
@@ -2014,7 +1989,7 @@ TEST(listen, publish_rounds_are_bounded)
 	cr_assert_gt(link_busy, 2);
 	cr_assert_lt(link_busy, 20);
 	link_busy = 0;
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* Every temporary name taken: a bounded number of tries, then
@@ -2031,7 +2006,7 @@ TEST(listen, temporary_names_all_taken_is_bounded)
 #endif
 	cr_assert_lt(tmp_busy, 200);
 	tmp_busy = 0;
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /*

@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -37,6 +36,7 @@
 #include <criterion/criterion.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000
@@ -93,36 +93,6 @@ static int is_cloexec(int fd)
 	return fl >= 0 && (fl & FD_CLOEXEC);
 }
 
-static int fd_is_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
-}
-
-/* The identity of a file, as it travels in a payload. */
-struct file_id {
-	uint64_t dev;
-	uint64_t ino;
-};
-
-static int file_id_of(int fd, struct file_id *id)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -1;
-	id->dev = (uint64_t)st.st_dev;
-	id->ino = (uint64_t)st.st_ino;
-	return 0;
-}
-
-static int same_file(int fd, const struct file_id *id)
-{
-	struct file_id got;
-
-	return file_id_of(fd, &got) == 0 && got.dev == id->dev &&
-	       got.ino == id->ino;
-}
-
 /* A memfd holding "file <i>". */
 static int tagged_memfd(unsigned i)
 {
@@ -170,15 +140,6 @@ static int send_buf(struct fdmsg_chan *c, uint32_t type, uint32_t peerid,
 	return fdmsg_send(c, type, peerid, &iov, 1, fds, nfds, flags);
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 /* ------------------------------------------------------------------ */
 /* 1. libcamera IPC: payload plus 32 descriptors, woken by poll        */
 /* ------------------------------------------------------------------ */
@@ -191,7 +152,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag,
 struct uc1_payload {
 	char name[16];
 	uint32_t nfds;
-	struct file_id ids[UC1_NFDS];
+	struct ident ids[UC1_NFDS];
 	uint8_t pixels[2048];
 };
 
@@ -210,7 +171,7 @@ static void uc1_sender(int sock)
 	for (unsigned i = 0; i < UC1_NFDS; i++) {
 		fds[i] = tagged_memfd(i);
 		CK(fds[i] >= 0);
-		CK(file_id_of(fds[i], &pl.ids[i]) == 0);
+		CK(ident_of(fds[i], &pl.ids[i]) == 0);
 	}
 	for (size_t i = 0; i < sizeof(pl.pixels); i++)
 		pl.pixels[i] = (uint8_t)(i * 7 + 3);
@@ -266,7 +227,7 @@ TEST(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 	for (unsigned i = 0; i < UC1_NFDS; i++) {
 		cr_assert(m.fds[i] > 2);
 		cr_assert(is_cloexec(m.fds[i]));
-		cr_assert(same_file(m.fds[i], &pl->ids[i]),
+		cr_assert(same_ident(m.fds[i], &pl->ids[i]),
 			  "descriptor %u is not the sender's file %u", i, i);
 		cr_assert(has_tag(m.fds[i], i));
 	}
@@ -305,11 +266,11 @@ static void uc2_sender(int sock)
 	CK(fdmsg_recv_wait(c, &m, WAIT_MS) == 0);
 	CK(m.type == UC2_GO);
 	for (unsigned i = 0; i < UC2_FRAMES; i++) {
-		struct file_id id;
+		struct ident id;
 		int fd = tagged_memfd(i);
 
 		CK(fd >= 0);
-		CK(file_id_of(fd, &id) == 0);
+		CK(ident_of(fd, &id) == 0);
 		CK(send_buf(c, UC2_FD, i, &id, sizeof(id), &fd, 1, 0) == 0);
 		close(fd);
 	}
@@ -361,7 +322,7 @@ TEST(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 
 	/* Blocking: one descriptor per frame, in order. */
 	for (unsigned i = 0; i < UC2_FRAMES; i++) {
-		struct file_id id;
+		struct ident id;
 		int fd;
 
 		cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
@@ -374,7 +335,7 @@ TEST(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 		cr_assert(fd > 2);
 		cr_assert(is_cloexec(fd));
 		cr_assert_eq(fdmsg_msg_take_fd(&m, 0), -EBADF);
-		cr_assert(same_file(fd, &id));
+		cr_assert(same_ident(fd, &id));
 		cr_assert(has_tag(fd, i));
 		close(fd);
 	}
@@ -628,7 +589,7 @@ TEST(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	close(log);
 	cr_assert_eq(lstat(path, &st), -1);
 	cr_assert_eq(errno, ENOENT);
-	cr_assert_eq(nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
+	cr_assert_eq(rm_tree(dir), 0);
 }
 
 /* ------------------------------------------------------------------ */
