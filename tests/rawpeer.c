@@ -167,6 +167,27 @@ highest_fd(void)
 	return top;
 }
 
+void
+close_stdio(void)
+{
+	close(0);
+	close(1);
+	close(2);
+}
+
+int
+rlimit_nofile(rlim_t cur, struct rlimit *old)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	if (old != NULL)
+		*old = rl;
+	rl.rlim_cur = cur;
+	return setrlimit(RLIMIT_NOFILE, &rl) < 0 ? -errno : 0;
+}
+
 /* rlimit_squeeze's state: one squeeze at a time, in a child. */
 static int fillers[TABLE_MAX];
 static int nfill;
@@ -175,15 +196,11 @@ static struct rlimit saved;
 int
 rlimit_squeeze(unsigned room)
 {
-	struct rlimit rl;
-	int fd;
+	int fd, r;
 
-	if (getrlimit(RLIMIT_NOFILE, &saved) < 0)
-		return -errno;
-	rl = saved;
-	rl.rlim_cur = (rlim_t)highest_fd() + 1 + room;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return -errno;
+	r = rlimit_nofile((rlim_t)highest_fd() + 1 + room, &saved);
+	if (r < 0)
+		return r;
 	/* Fill every hole, then free exactly room at the top. */
 	for (nfill = 0; nfill < TABLE_MAX; nfill++) {
 		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 /* Who a descriptor refers to, to recognise it on the other end. */
@@ -63,6 +64,11 @@ int fd_is_open(int fd);
 /* The highest open descriptor below 4096, or -1.  No asserts. */
 int highest_fd(void);
 
+/* For a child: closes 0, 1 and 2, where the next descriptors land. */
+void close_stdio(void);
+/* For a child: RLIMIT_NOFILE's soft limit set to cur, the limit it had
+ * saved in old (may be NULL).  0 or -errno.  No asserts. */
+int rlimit_nofile(rlim_t cur, struct rlimit *old);
 /*
  * For a child: RLIMIT_NOFILE lowered to leave exactly `room` descriptor
  * slots free, every lower hole filled with /dev/null.  0 or -errno.

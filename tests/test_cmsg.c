@@ -1294,9 +1294,7 @@ static int stdio_child(int type, unsigned flags)
 	    (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
 	     setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0))
 		return 12;
-	close(0);
-	close(1);
-	close(2);
+	close_stdio();
 	base = raw_fd_count();
 	if (send_fds(sv[0], "x", 1, fds, n, 0) != 1)
 		return 13;
@@ -1358,7 +1356,7 @@ static int lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
-	struct rlimit old, lim;
+	struct rlimit old;
 	int sv[2], fds[2];
 	ssize_t r;
 	struct rx rx;
@@ -1370,18 +1368,12 @@ static int lift_fail_child(int type, unsigned arg)
 			return 10;
 	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
+	close_stdio();
 	if (send_fds(sv[0], "x", 1, fds, 2, 0) != 1)
 		return 12;
 	close(fds[0]);
 	close(fds[1]);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		return 13;
-	lim = old;
-	lim.rlim_cur = 3;
-	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+	if (rlimit_nofile(3, &old) < 0)
 		return 14;
 	r = gate_rx(&g, sv[1], &rx, 16, &res);
 	if (setrlimit(RLIMIT_NOFILE, &old) < 0)
@@ -1414,9 +1406,7 @@ static int lone_pidfd_setup(int sv[2])
 	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
 	    setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
+	close_stdio();
 	if (send_fds(sv[0], "x", 1, NULL, 0, 0) != 1)
 		return 12;
 	return 0;
@@ -1469,7 +1459,7 @@ static int lone_pidfd_lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
-	struct rlimit old, lim;
+	struct rlimit old;
 	int sv[2], base, r;
 	ssize_t n;
 	struct rx rx;
@@ -1479,11 +1469,7 @@ static int lone_pidfd_lift_fail_child(int type, unsigned arg)
 	if ((r = lone_pidfd_setup(sv)) != 0)
 		return r;
 	base = raw_fd_count();
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		return 13;
-	lim = old;
-	lim.rlim_cur = 3;
-	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+	if (rlimit_nofile(3, &old) < 0)
 		return 14;
 	n = gate_rx(&g, sv[1], &rx, 16, &res);
 	if (setrlimit(RLIMIT_NOFILE, &old) < 0)

@@ -820,7 +820,6 @@ TEST(explain, receive_only_keeps_the_last_drop)
 static int table_full_child(int type)
 {
 	struct fdmsg_error_info in;
-	struct rlimit rl = { 3, 3 };
 	char line[128];
 	uint8_t buf[16] = { 0 };
 	struct rx x;
@@ -830,10 +829,8 @@ static int table_full_child(int type)
 	put_hdr(buf, 1, 1, 0, 16, 7, 9);
 	if (raw_send(x.peer, buf, 16, 1, NULL, 0) != 16)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+	close_stdio();
+	if (rlimit_nofile(3, NULL) < 0)
 		return 12;
 	if (fdmsg_recv(x.chan, &x.msg) != -EMFILE)
 		return 20;

@@ -649,9 +649,7 @@ static int stdio_child(int type, unsigned unused)
 	put_frame(buf, 3, 8, 9, 8);
 	if (raw_send(peer, buf, 24, 3, ids, 0) != 24)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
+	close_stdio();
 	r = fdmsg_recv(chan, &msg);
 	for (int i = 0; r == -EAGAIN && type == SOCK_STREAM && i < 3; i++)
 		r = fdmsg_recv(chan, &msg);
@@ -2117,7 +2115,6 @@ static int lift_fails_child(int type, unsigned unused)
 {
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
-	struct rlimit rl = { 3, 3 };
 	uint8_t hdr[16], forged[16];
 	int peer, r;
 
@@ -2140,10 +2137,8 @@ static int lift_fails_child(int type, unsigned unused)
 		    raw_send(peer, forged, 16, 0, NULL, 0) != 16)
 			return 11;
 	}
-	close(0);
-	close(1);
-	close(2);
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+	close_stdio();
+	if (rlimit_nofile(3, NULL) < 0)
 		return 12;
 	r = fdmsg_recv(chan, &msg);
 	if (r != -EMFILE)
@@ -2233,7 +2228,7 @@ static int toomanyrefs_child(int type, unsigned unused)
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts oa, ob;
 	struct fdmsg_msg m;
-	struct rlimit rl, low;
+	struct rlimit rl;
 	int sv[2], p[2], r, i, sent = 0, got = 0;
 
 	(void)unused;
@@ -2249,11 +2244,7 @@ static int toomanyrefs_child(int type, unsigned unused)
 		return 11;
 	if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
 		return 12;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 13;
-	low = rl;
-	low.rlim_cur = 8;
-	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+	if (rlimit_nofile(8, &rl) < 0)
 		return 13;
 	for (i = 0; i < 64; i++) {
 		r = fdmsg_send(a, 1, (uint32_t)i, NULL, 0, &p[0], 1,
