@@ -258,3 +258,20 @@ run_child(child_fn *fn, int type, unsigned arg, const char *what)
 	cr_assert_eq(WEXITSTATUS(st), 0, "%s: child failed at step %d", what,
 		     WEXITSTATUS(st));
 }
+
+pid_t
+write_from_child(int s, const void *buf, size_t n)
+{
+	pid_t pid;
+	int st;
+
+	fflush(NULL);
+	pid = fork();
+	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+	if (pid == 0)
+		_exit(write(s, buf, n) == (ssize_t)n ? 0 : 1);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+		  "child's write of %zu bytes: status %#x", n, st);
+	return pid;
+}

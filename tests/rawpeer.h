@@ -88,4 +88,8 @@ int rlimit_release(void);
 typedef int child_fn(int type, unsigned arg);
 void run_child(child_fn *fn, int type, unsigned arg, const char *what);
 
+/* write(2) of buf[0..n) to s by a forked child, reaped before return:
+ * the child's pid, now no one's (asserts). */
+pid_t write_from_child(int s, const void *buf, size_t n);
+
 #endif

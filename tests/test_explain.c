@@ -736,18 +736,12 @@ static void two_writers(unsigned optflags)
 	char text[128];
 	uint8_t buf[40] = { 0 };
 	struct rx x;
-	int status;
 	pid_t pid;
 
 	rx_open(&x, SOCK_STREAM, 0, 0, optflags);
 	put_hdr(buf, 1, 0, 0, 40, 7, 9);
 	memset(buf + 16, 'p', 24);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(x.peer, buf, 8) == 8 ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	pid = write_from_child(x.peer, buf, 8);
 	peer_send(x.peer, buf + 8, 32, 0, NULL);
 	snprintf(text, sizeof(text), "frame continued by another sender (pid "
 		 "%ld, begun by pid %ld)", (long)getpid(), (long)pid);
@@ -817,13 +811,14 @@ TEST(explain, receive_only_keeps_the_last_drop)
  * descriptor lands on 0 and cannot be moved above 2.  In a child,
  * reporting by exit status.
  */
-static int table_full_child(int type)
+static int table_full_child(int type, unsigned unused)
 {
 	struct fdmsg_error_info in;
 	char line[128];
 	uint8_t buf[16] = { 0 };
 	struct rx x;
 
+	(void)unused;
 	if (open_rx(&x, type, 1, 0, 0) < 0)
 		return 10;
 	put_hdr(buf, 1, 1, 0, 16, 7, 9);
@@ -853,17 +848,8 @@ static int table_full_child(int type)
 TEST(explain, descriptor_table_full)
 {
 	SKIP_UNDER_VALGRIND();
-	for (size_t t = 0; t < NELEM(all_types); t++) {
-		int status;
-		pid_t pid = fork();
-
-		cr_assert_geq(pid, 0);
-		if (pid == 0)
-			_exit(table_full_child(all_types[t]));
-		cr_assert_eq(waitpid(pid, &status, 0), pid);
-		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			  "type %d: child status %#x", all_types[t], status);
-	}
+	for (size_t t = 0; t < NELEM(all_types); t++)
+		run_child(table_full_child, all_types[t], 0, "table full");
 }
 
 /* ------------------------------------------------------------------ */

@@ -1777,19 +1777,12 @@ static void two_writers(size_t cut, unsigned optflags)
 	struct hostile h;
 	uint8_t buf[40];
 	char what[64];
-	int status;
-	pid_t pid;
 
 	snprintf(what, sizeof(what), "child wrote %zu bytes, parent the rest",
 		 cut);
 	setup(&h, SOCK_STREAM, 0, 0, 0, optflags);
 	put_frame(buf, 0, 1, 2, 24);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(h.peer, buf, cut) == (ssize_t)cut ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	write_from_child(h.peer, buf, cut);
 	peer_send(h.peer, buf + cut, 40 - cut, 0, NULL);
 	reject(&h, what, -EPROTO);
 	teardown(&h);
@@ -1808,17 +1801,10 @@ TEST(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
 {
 	struct hostile h;
 	uint8_t buf[40];
-	int status;
-	pid_t pid;
 
 	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_CREDS);
 	put_frame(buf, 0, 1, 2, 24);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(h.peer, buf, 40) == 40 ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	write_from_child(h.peer, buf, 40);
 	peer_send(h.peer, buf, 40, 0, NULL);
 	expect_frame(&h, "child's whole frame", 1, 2, 24, 0, NULL);
 	cr_assert_eq(h.msg.has_cred, 1);
@@ -1953,17 +1939,11 @@ TEST_ALL_TYPES(hostile, threat40_pidfd_of_a_reaped_sender)
 {
 	struct hostile h;
 	uint8_t buf[24];
-	int status;
 	pid_t pid;
 
 	setup(&h, type, 0, 0, 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
 	put_frame(buf, 0, 1, 2, 8);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(h.peer, buf, 24) == 24 ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	pid = write_from_child(h.peer, buf, 24);
 	expect_frame(&h, "a reaped sender's frame", 1, 2, 8, 0, NULL);
 	cr_assert_eq(h.msg.has_cred, 1);
 	cr_assert_eq(h.msg.cred.pid, pid);
