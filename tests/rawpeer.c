@@ -18,6 +18,7 @@
 #include "rawpeer.h"
 
 #define TABLE_MAX 4096 /* descriptors the squeezes look at */
+#define CHILD_ALARM 30 /* seconds: a hung child dies and fails its test */
 
 int
 ident_of(int fd, struct ident *id)
@@ -157,6 +158,14 @@ fd_is_open(int fd)
 }
 
 int
+is_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+
+	return fl >= 0 && (fl & FD_CLOEXEC);
+}
+
+int
 highest_fd(void)
 {
 	int top = -1;
@@ -242,36 +251,47 @@ rlimit_release(void)
 	return setrlimit(RLIMIT_NOFILE, &saved) < 0 ? -errno : 0;
 }
 
-void
-run_child(child_fn *fn, int type, unsigned arg, const char *what)
+pid_t
+fork_child(void)
 {
 	pid_t pid;
-	int st;
 
 	fflush(NULL);
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0)
-		_exit(fn(type, arg));
+		alarm(CHILD_ALARM);
+	return pid;
+}
+
+void
+wait_child(pid_t pid, const char *what)
+{
+	int st;
+
 	cr_assert_eq(waitpid(pid, &st, 0), pid);
 	cr_assert(WIFEXITED(st), "%s: child died (status %#x)", what, st);
 	cr_assert_eq(WEXITSTATUS(st), 0, "%s: child failed at step %d", what,
 		     WEXITSTATUS(st));
 }
 
+void
+run_child(child_fn *fn, int type, unsigned arg, const char *what)
+{
+	pid_t pid = fork_child();
+
+	if (pid == 0)
+		_exit(fn(type, arg));
+	wait_child(pid, what);
+}
+
 pid_t
 write_from_child(int s, const void *buf, size_t n)
 {
-	pid_t pid;
-	int st;
+	pid_t pid = fork_child();
 
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0)
 		_exit(write(s, buf, n) == (ssize_t)n ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "child's write of %zu bytes: status %#x", n, st);
+	wait_child(pid, "the child's write");
 	return pid;
 }

@@ -61,6 +61,8 @@ const char *ename(int r);
 
 /* Whether fd is an open descriptor.  No asserts. */
 int fd_is_open(int fd);
+/* Whether fd is open and close-on-exec.  No asserts. */
+int is_cloexec(int fd);
 /* The highest open descriptor below 4096, or -1.  No asserts. */
 int highest_fd(void);
 
@@ -81,15 +83,19 @@ int free_slots(void);
 /* Closes rlimit_squeeze's fillers and restores the limit: 0 or -errno. */
 int rlimit_release(void);
 
-/*
- * Runs fn(type, arg) in a forked child and asserts that it exited 0;
- * a non-zero exit is reported as the step that failed.
- */
+/* fork(2) after flushing stdio (asserts); the child gets an alarm, so
+ * one that hangs dies and fails its test. */
+pid_t fork_child(void);
+/* Reaps pid and asserts that it exited 0; a non-zero exit is reported as
+ * the step that failed. */
+void wait_child(pid_t pid, const char *what);
+
+/* Runs fn(type, arg) in a child (fork_child, wait_child). */
 typedef int child_fn(int type, unsigned arg);
 void run_child(child_fn *fn, int type, unsigned arg, const char *what);
 
-/* write(2) of buf[0..n) to s by a forked child, reaped before return:
- * the child's pid, now no one's (asserts). */
+/* write(2) of buf[0..n) to s by a child, reaped before return: the
+ * child's pid, now no one's (asserts). */
 pid_t write_from_child(int s, const void *buf, size_t n);
 
 #endif

@@ -987,13 +987,6 @@ static void open_nulls(int *fds, unsigned n)
 	}
 }
 
-static int is_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	return fl >= 0 && (fl & FD_CLOEXEC);
-}
-
 static void enable_creds_pidfd(int s)
 {
 	int on = 1;

@@ -40,7 +40,6 @@
 #include "testutil.h"
 
 #define WAIT_MS 10000
-#define CHILD_ALARM 30 /* seconds: a hung child dies and fails the test */
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -60,37 +59,9 @@ static void child_fail(int line, const char *what)
 			child_fail(__LINE__, #cond);                     \
 	} while (0)
 
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		alarm(CHILD_ALARM);
-	return pid;
-}
-
-static void assert_child_ok(pid_t pid)
-{
-	int st;
-
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "child %ld: status %#x", (long)pid, st);
-}
-
 static void msg_zero(struct fdmsg_msg *m)
 {
 	memset(m, 0, sizeof(*m));
-}
-
-static int is_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	return fl >= 0 && (fl & FD_CLOEXEC);
 }
 
 /* A memfd holding "file <i>". */
@@ -241,7 +212,7 @@ TEST(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 		close(kept);
 	}
 	cr_assert_eq(send_buf(c, UC1_ACK, 0, NULL, 0, NULL, 0, 0), 0);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	fdmsg_chan_free(c);
 }
 
@@ -353,7 +324,7 @@ TEST(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 	cr_assert_eq(w.ret, -ESHUTDOWN);
 	cr_assert_eq(fdmsg_recv(c, &m), -ESHUTDOWN);
 
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	fdmsg_chan_free(c);
 }
 
@@ -493,7 +464,7 @@ TEST(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 	 * remains. */
 	cr_assert_eq(fd_count(), base + 1);
 	fdmsg_chan_free(c);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 }
 
 /* ------------------------------------------------------------------ */
@@ -580,7 +551,7 @@ TEST(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
 	cr_assert_eq(m.type, UC4_DONE);
 	fdmsg_chan_free(c);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 
 	/* The helper's log is in our file, and its socket file is gone. */
 	cr_assert_eq(pread(log, buf, sizeof(buf) - 1, 0),
@@ -647,7 +618,7 @@ TEST(usecase, lxcfs_receiver_checks_sender_credentials)
 	cr_assert_eq(m.cred.uid, want_uid);
 	cr_assert_eq(m.cred.gid, want_gid);
 	cr_assert_eq(m.cred.pidfd, -1); /* FDMSG_OPT_PIDFD not asked */
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(c);
 }
@@ -698,7 +669,7 @@ TEST(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 		uc5_client(name, 1, 0);
 	}
 	cr_assert_eq(fdmsg_accept(lfd, refuse_list, 1), -EPERM);
-	assert_child_ok(pid); /* it saw the end of the connection */
+	wait_child(pid, "child"); /* it saw the end of the connection */
 
 	pid = fork_child();
 	if (pid == 0) {
@@ -713,7 +684,7 @@ TEST(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 	c = chan_on(s, 0, 0);
 	cr_assert_not_null(c);
 	cr_assert_eq(send_buf(c, UC5_HELLO, 0, "in", 2, NULL, 0, 0), 0);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	fdmsg_chan_free(c);
 	close(lfd);
 }
