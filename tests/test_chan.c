@@ -32,6 +32,7 @@
 
 #include "fdmsg.h"
 #include "queue.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000
@@ -71,17 +72,8 @@ static int new_file(void)
 
 static void assert_same_file(int a, int b)
 {
-	struct stat sa, sb;
-
-	cr_assert_eq(fstat(a, &sa), 0, "fstat %d: %s", a, strerror(errno));
-	cr_assert_eq(fstat(b, &sb), 0, "fstat %d: %s", b, strerror(errno));
-	cr_assert(sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino,
-		  "descriptor %d is not the file of %d", a, b);
-}
-
-static int fd_is_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
+	cr_assert(same_file(a, b), "descriptor %d is not the file of %d", a,
+		  b);
 }
 
 static void fill(uint8_t *p, size_t n, unsigned seed)
@@ -208,21 +200,6 @@ static void close_all(int *fds, unsigned n)
 			close(fds[i]);
 }
 
-/* One Test per socket type around a body taking the type. */
-#define TYPES_TEST(name)                                                  \
-	static void name##_body(int type);                                \
-	Test(chan_seqpacket, name) { name##_body(SOCK_SEQPACKET); }       \
-	Test(chan_stream, name) { name##_body(SOCK_STREAM); }             \
-	Test(chan_dgram, name) { name##_body(SOCK_DGRAM); }               \
-	static void name##_body(int type)
-
-/* Connection-oriented types only (an end the peer can see). */
-#define CONN_TEST(name)                                                   \
-	static void name##_body(int type);                                \
-	Test(chan_seqpacket, name) { name##_body(SOCK_SEQPACKET); }       \
-	Test(chan_stream, name) { name##_body(SOCK_STREAM); }             \
-	static void name##_body(int type)
-
 /* ------------------------------------------------------------------ */
 /* Round trips                                                         */
 /* ------------------------------------------------------------------ */
@@ -248,34 +225,27 @@ static void roundtrip(int type, size_t plen)
 	fdmsg_chan_free(b);
 }
 
-TYPES_TEST(roundtrip_empty_payload)
+TEST_ALL_TYPES(chan, roundtrip_empty_payload)
 {
-	FD_GUARD_BEGIN();
 	roundtrip(type, 0);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(roundtrip_one_byte)
+TEST_ALL_TYPES(chan, roundtrip_one_byte)
 {
-	FD_GUARD_BEGIN();
 	roundtrip(type, 1);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(roundtrip_max_frame_payload)
+TEST_ALL_TYPES(chan, roundtrip_max_frame_payload)
 {
-	FD_GUARD_BEGIN();
 	roundtrip(type, FDMSG_MAX_FRAME_DEFAULT - FDMSG_HDR_SIZE);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(roundtrip_small_max_frame_at_limit)
+TEST_ALL_TYPES(chan, roundtrip_small_max_frame_at_limit)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.max_frame = 64;
 	o.max_queue = 64;
@@ -287,7 +257,6 @@ TYPES_TEST(roundtrip_small_max_frame_at_limit)
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* n iovecs of varied sizes, some empty; returns the total. */
@@ -328,26 +297,21 @@ static void roundtrip_iovs(int type, unsigned n)
 	fdmsg_chan_free(b);
 }
 
-TYPES_TEST(roundtrip_several_iovecs)
+TEST_ALL_TYPES(chan, roundtrip_several_iovecs)
 {
-	FD_GUARD_BEGIN();
 	roundtrip_iovs(type, 5);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(roundtrip_many_iovecs)
+TEST_ALL_TYPES(chan, roundtrip_many_iovecs)
 {
-	FD_GUARD_BEGIN();
 	roundtrip_iovs(type, 64); /* past the stack iovec array */
-	FD_GUARD_END();
 }
 
-TYPES_TEST(roundtrip_no_iovecs)
+TEST_ALL_TYPES(chan, roundtrip_no_iovecs)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	cr_assert_eq(fdmsg_send(a, 1, 2, NULL, 0, NULL, 0, 0), 0);
 	recv_ok(b, &m);
@@ -355,7 +319,6 @@ TYPES_TEST(roundtrip_no_iovecs)
 	cr_assert_eq(m.len, 0);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -401,28 +364,22 @@ static void roundtrip_fds(int type, unsigned n)
 	fdmsg_chan_free(b);
 }
 
-TYPES_TEST(fds_one)
+TEST_ALL_TYPES(chan, fds_one)
 {
-	FD_GUARD_BEGIN();
 	roundtrip_fds(type, 1);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(fds_several)
+TEST_ALL_TYPES(chan, fds_several)
 {
-	FD_GUARD_BEGIN();
 	roundtrip_fds(type, 7);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(fds_max_253)
+TEST_ALL_TYPES(chan, fds_max_253)
 {
-	FD_GUARD_BEGIN();
 	roundtrip_fds(type, FDMSG_MAX_FDS_CAP);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(fds_frames_back_to_back_keep_their_own)
+TEST_ALL_TYPES(chan, fds_frames_back_to_back_keep_their_own)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -430,7 +387,6 @@ TYPES_TEST(fds_frames_back_to_back_keep_their_own)
 	int f[5];
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 4);
 	chan_pair(type, NULL, &o, &a, &b);
 	for (i = 0; i < 5; i++)
@@ -454,17 +410,15 @@ TYPES_TEST(fds_frames_back_to_back_keep_their_own)
 	close_all(f, 5);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(untaken_fds_closed_by_release_and_next_recv)
+TEST_ALL_TYPES(chan, untaken_fds_closed_by_release_and_next_recv)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	int f[4], base, kept;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 2);
 	chan_pair(type, NULL, &o, &a, &b);
 	for (int i = 0; i < 4; i++)
@@ -501,14 +455,12 @@ TYPES_TEST(untaken_fds_closed_by_release_and_next_recv)
 	close(kept);
 	close_all(f, 4);
 	fdmsg_chan_free(a);
-	FD_GUARD_END();
 }
 
-Test(chan_msg, release_and_take_on_zeroed_msg)
+TEST(chan_msg, release_and_take_on_zeroed_msg)
 {
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	memset(&m, 0, sizeof(m));
 	fdmsg_msg_release(&m);
 	fdmsg_msg_release(&m);
@@ -517,16 +469,14 @@ Test(chan_msg, release_and_take_on_zeroed_msg)
 	cr_assert_eq(fdmsg_msg_take_pidfd(&m), -EBADF);
 	cr_assert_eq(fdmsg_msg_take_fd(NULL, 0), -EINVAL);
 	fdmsg_msg_release(NULL);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(fds_to_channel_without_max_fds_refused)
+TEST_ALL_TYPES(chan, fds_to_channel_without_max_fds_refused)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	int f, r;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b); /* max_fds 0 on b */
 	f = new_file();
 	r = send_seq(a, 1, 4, &f, 1, 0);
@@ -543,19 +493,17 @@ TYPES_TEST(fds_to_channel_without_max_fds_refused)
 	close(f);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Nothing to read, the peer's end                                     */
 /* ------------------------------------------------------------------ */
 
-TYPES_TEST(eagain_when_nothing)
+TEST_ALL_TYPES(chan, eagain_when_nothing)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
@@ -564,17 +512,15 @@ TYPES_TEST(eagain_when_nothing)
 	cr_assert_eq(fdmsg_want_write(a), 0);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-CONN_TEST(epipe_after_peer_close_once_frames_delivered)
+TEST_CONN_TYPES(chan, epipe_after_peer_close_once_frames_delivered)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	int f;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 1);
 	chan_pair(type, NULL, &o, &a, &b);
 	f = new_file();
@@ -592,17 +538,15 @@ CONN_TEST(epipe_after_peer_close_once_frames_delivered)
 	/* Sending to a peer that is gone. */
 	cr_assert_eq(send_seq(b, 2, 1, NULL, 0, 0), -EPIPE);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* The peer closes with our frames unread (ECONNRESET on our side): its
  * frames still come first, then the end. */
-CONN_TEST(peer_close_with_unread_data_delivers_frames_first)
+TEST_CONN_TYPES(chan, peer_close_with_unread_data_delivers_frames_first)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	cr_assert_eq(send_seq(b, 9, 4, NULL, 0, 0), 0);
 	cr_assert_eq(send_seq(a, 0, 4, NULL, 0, 0), 0);
@@ -615,15 +559,13 @@ CONN_TEST(peer_close_with_unread_data_delivers_frames_first)
 	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
 	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_dgram, empty_datagram_ends_after_frames_delivered)
+TEST(chan_dgram, empty_datagram_ends_after_frames_delivered)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	chan_pair(SOCK_DGRAM, NULL, NULL, &a, &b);
 	cr_assert_eq(send_seq(a, 0, 3, NULL, 0, 0), 0);
 	cr_assert_eq(send(fdmsg_chan_fd(a), "", 0, 0), 0);
@@ -634,10 +576,9 @@ Test(chan_dgram, empty_datagram_ends_after_frames_delivered)
 	cr_assert_eq(fdmsg_recv(b, &m), -EPIPE, "the end is sticky");
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_dgram, unconnected_receives_only)
+TEST(chan_dgram, unconnected_receives_only)
 {
 	struct sockaddr_un sa;
 	struct fdmsg_chan *c, *a;
@@ -645,7 +586,6 @@ Test(chan_dgram, unconnected_receives_only)
 	socklen_t sl;
 	int fd, cl;
 
-	FD_GUARD_BEGIN();
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fd, 0);
 	memset(&sa, 0, sizeof(sa));
@@ -668,14 +608,12 @@ Test(chan_dgram, unconnected_receives_only)
 	cr_assert_eq(fdmsg_recv(c, &m), -ESHUTDOWN);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
-Test(chan_seqpacket, unconnected_socket_refused)
+TEST(chan_seqpacket, unconnected_socket_refused)
 {
 	int fd;
 
-	FD_GUARD_BEGIN();
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fd, 0);
 	struct fdmsg_chan *c = NULL;
@@ -683,14 +621,13 @@ Test(chan_seqpacket, unconnected_socket_refused)
 	cr_assert_null(c);
 	cr_assert(fd_is_open(fd));
 	close(fd);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* The send queue                                                      */
 /* ------------------------------------------------------------------ */
 
-TYPES_TEST(queue_small_sndbuf_order_and_fds)
+TEST_ALL_TYPES(chan, queue_small_sndbuf_order_and_fds)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -698,7 +635,6 @@ TYPES_TEST(queue_small_sndbuf_order_and_fds)
 	unsigned n, i;
 	int base;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 4);
 	chan_pair(type, &o, &o, &a, &b);
 	set_small_sndbuf(a);
@@ -716,15 +652,13 @@ TYPES_TEST(queue_small_sndbuf_order_and_fds)
 	close_all(fds, n + 20);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(queue_then_send_keeps_order_without_fds)
+TEST_ALL_TYPES(chan, queue_then_send_keeps_order_without_fds)
 {
 	struct fdmsg_chan *a, *b;
 	unsigned n, i;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	set_small_sndbuf(a);
 	n = fill_socket(a, 33, NULL, 1000);
@@ -736,10 +670,9 @@ TYPES_TEST(queue_then_send_keeps_order_without_fds)
 	cr_assert_eq(fdmsg_want_write(a), 0);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_stream, partial_writes_resume_at_the_right_byte)
+TEST(chan_stream, partial_writes_resume_at_the_right_byte)
 {
 	const size_t plen = 60000;
 	struct fdmsg_chan *a, *b;
@@ -747,7 +680,6 @@ Test(chan_stream, partial_writes_resume_at_the_right_byte)
 	int fds[6];
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 1);
 	chan_pair(SOCK_STREAM, &o, &o, &a, &b);
 	set_small_sndbuf(a);
@@ -762,15 +694,13 @@ Test(chan_stream, partial_writes_resume_at_the_right_byte)
 	close_all(fds, 6);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_stream, no_queue_short_write_still_queues_the_rest)
+TEST(chan_stream, no_queue_short_write_still_queues_the_rest)
 {
 	struct fdmsg_chan *a, *b;
 	int f;
 
-	FD_GUARD_BEGIN();
 	chan_pair(SOCK_STREAM, NULL, &(struct fdmsg_opts){
 		.max_frame = FDMSG_MAX_FRAME_DEFAULT,
 		.max_fds = 1, .max_queue = FDMSG_MAX_QUEUE_DEFAULT }, &a, &b);
@@ -785,16 +715,14 @@ Test(chan_stream, no_queue_short_write_still_queues_the_rest)
 	close(f);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(no_queue_gives_eagain_and_queues_nothing)
+TEST_ALL_TYPES(chan, no_queue_gives_eagain_and_queues_nothing)
 {
 	struct fdmsg_chan *a, *b;
 	unsigned i;
 	int r = 0, f, base;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, &(struct fdmsg_opts){
 		.max_frame = FDMSG_MAX_FRAME_DEFAULT,
 		.max_fds = 1, .max_queue = FDMSG_MAX_QUEUE_DEFAULT }, &a, &b);
@@ -817,17 +745,15 @@ TYPES_TEST(no_queue_gives_eagain_and_queues_nothing)
 	close(f);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(max_queue_cap_enobufs_nothing_queued)
+TEST_ALL_TYPES(chan, max_queue_cap_enobufs_nothing_queued)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	int fds[300], f, base, r = 0;
 	unsigned n, i;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.max_frame = 1024;
 	o.max_queue = 1024; /* the smallest allowed */
@@ -859,10 +785,9 @@ TYPES_TEST(max_queue_cap_enobufs_nothing_queued)
 	close_all(fds, i);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_seqpacket, batching_several_frames_per_datagram)
+TEST(chan_seqpacket, batching_several_frames_per_datagram)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -873,7 +798,6 @@ Test(chan_seqpacket, batching_several_frames_per_datagram)
 	uint8_t buf[65536];
 	int bfd;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 8);
 	chan_pair(SOCK_SEQPACKET, &o, &o, &a, &b);
 	bfd = fdmsg_chan_fd(b);
@@ -916,16 +840,14 @@ Test(chan_seqpacket, batching_several_frames_per_datagram)
 	close_all(fds, total_fds);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(send_after_partial_drain_goes_behind_the_queue)
+TEST_ALL_TYPES(chan, send_after_partial_drain_goes_behind_the_queue)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	unsigned n, i;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	set_small_sndbuf(a);
 	n = fill_socket(a, 30, NULL, 1000);
@@ -942,16 +864,14 @@ TYPES_TEST(send_after_partial_drain_goes_behind_the_queue)
 	drain_seq(a, b, n - 1, 7, 30, NULL);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(queue_dropped_when_peer_gone)
+TEST_ALL_TYPES(chan, queue_dropped_when_peer_gone)
 {
 	struct fdmsg_chan *a, *b;
 	int fds[400], before, r;
 	unsigned n, i;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, &(struct fdmsg_opts){
 		.max_frame = FDMSG_MAX_FRAME_DEFAULT,
 		.max_fds = 1, .max_queue = FDMSG_MAX_QUEUE_DEFAULT }, &a, &b);
@@ -971,7 +891,6 @@ TYPES_TEST(queue_dropped_when_peer_gone)
 	cr_assert_eq(fd_count(), before - 6);
 	close_all(fds, n + 5);
 	fdmsg_chan_free(a);
-	FD_GUARD_END();
 }
 
 /* Frame i of the steady-state test: its payload size and whether it
@@ -996,7 +915,7 @@ static void steady_check(struct fdmsg_msg *m, unsigned i, const int *pool)
 
 /* A sender faster than its reader for thousands of frames: the queue is
  * appended to while partly sent, so it compacts and grows in place. */
-TYPES_TEST(queue_steady_state_reader_slower_than_writer)
+TEST_ALL_TYPES(chan, queue_steady_state_reader_slower_than_writer)
 {
 	const unsigned total = 3000;
 	struct fdmsg_chan *a, *b;
@@ -1006,7 +925,6 @@ TYPES_TEST(queue_steady_state_reader_slower_than_writer)
 	int pool[4], r;
 	long iter;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 4);
 	o.max_queue = 4 * 1024 * 1024;
 	chan_pair(type, &o, &o, &a, &b);
@@ -1044,7 +962,6 @@ TYPES_TEST(queue_steady_state_reader_slower_than_writer)
 	close_all(pool, 4);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* A batch over the socket's buffer (EMSGSIZE from the kernel) is split
@@ -1066,14 +983,13 @@ static void big_batches(int type)
 
 /* FDMSG_MORE: frames wait in the queue, nothing is written, until the
  * flush; then they go out in order, batched per datagram. */
-TYPES_TEST(more_corks_until_flush)
+TEST_ALL_TYPES(chan, more_corks_until_flush)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	uint8_t buf[4096];
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	for (i = 0; i < 10; i++)
 		cr_assert_eq(send_seq(a, i, 48, NULL, 0, FDMSG_MORE), 0);
@@ -1094,17 +1010,15 @@ TYPES_TEST(more_corks_until_flush)
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* A send without FDMSG_MORE writes what is corked, behind it in order. */
-TYPES_TEST(more_then_plain_send_writes_all_in_order)
+TEST_ALL_TYPES(chan, more_then_plain_send_writes_all_in_order)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	for (i = 0; i < 5; i++)
 		cr_assert_eq(send_seq(a, i, 100, NULL, 0, FDMSG_MORE), 0);
@@ -1116,12 +1030,11 @@ TYPES_TEST(more_then_plain_send_writes_all_in_order)
 	}
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* A whole batch is written by the send that completes it: max_frame
  * bytes, or on a datagram socket max_fds descriptors. */
-TYPES_TEST(more_writes_each_whole_batch)
+TEST_ALL_TYPES(chan, more_writes_each_whole_batch)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -1129,7 +1042,6 @@ TYPES_TEST(more_writes_each_whole_batch)
 	int fds[4];
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 4);
 	o.max_frame = 1024;
 	chan_pair(type, &o, &o, &a, &b);
@@ -1160,18 +1072,16 @@ TYPES_TEST(more_writes_each_whole_batch)
 	close_all(fds, 4);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* Corked frames count against max_queue like any queued frame. */
-Test(chan_seqpacket, more_past_max_queue_is_enobufs)
+TEST(chan_seqpacket, more_past_max_queue_is_enobufs)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	unsigned i, n = 0;
 	int r = 0;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.max_frame = 4096;
 	o.max_queue = 4096;
@@ -1189,24 +1099,19 @@ Test(chan_seqpacket, more_past_max_queue_is_enobufs)
 	drain_seq(a, b, 0, n, 1008, NULL);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_seqpacket, batch_over_sndbuf_is_split)
+TEST(chan_seqpacket, batch_over_sndbuf_is_split)
 {
-	FD_GUARD_BEGIN();
 	big_batches(SOCK_SEQPACKET);
-	FD_GUARD_END();
 }
 
-Test(chan_dgram, batch_over_sndbuf_is_split)
+TEST(chan_dgram, batch_over_sndbuf_is_split)
 {
-	FD_GUARD_BEGIN();
 	big_batches(SOCK_DGRAM);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(chan_free_closes_queued_dups_and_received_fds)
+TEST_ALL_TYPES(chan, chan_free_closes_queued_dups_and_received_fds)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -1214,7 +1119,6 @@ TYPES_TEST(chan_free_closes_queued_dups_and_received_fds)
 	int fds[400], fds2[400], held, before;
 	unsigned n, n2, i;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 2);
 	chan_pair(type, &o, &o, &a, &b);
 	set_small_sndbuf(a);
@@ -1251,17 +1155,15 @@ TYPES_TEST(chan_free_closes_queued_dups_and_received_fds)
 		     "received fds left open");
 	close_all(fds, n + 5);
 	close_all(fds2, n2 + 3);
-	FD_GUARD_END();
 }
 
-Test(chan_stream, chan_free_closes_fds_of_a_partial_frame)
+TEST(chan_stream, chan_free_closes_fds_of_a_partial_frame)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	int f, before;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 1);
 	chan_pair(SOCK_STREAM, &o, &o, &a, &b);
 	set_small_sndbuf(a);
@@ -1275,14 +1177,13 @@ Test(chan_stream, chan_free_closes_fds_of_a_partial_frame)
 	fdmsg_chan_free(b);
 	cr_assert_eq(fd_count(), before - 1);
 	fdmsg_chan_free(a);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Descriptor ownership on send                                        */
 /* ------------------------------------------------------------------ */
 
-TYPES_TEST(close_fds_on_success_and_on_failure)
+TEST_ALL_TYPES(chan, close_fds_on_success_and_on_failure)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -1292,7 +1193,6 @@ TYPES_TEST(close_fds_on_success_and_on_failure)
 	int f[2], base, qf, keep, r;
 	long iter;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&o, 2);
 	chan_pair(type, &o, &o, &a, &b);
 	base = fd_count();
@@ -1352,10 +1252,9 @@ TYPES_TEST(close_fds_on_success_and_on_failure)
 	cr_assert_eq(fd_count(), base);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(emsgsize_over_max_frame_at_send)
+TEST_ALL_TYPES(chan, emsgsize_over_max_frame_at_send)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -1363,7 +1262,6 @@ TYPES_TEST(emsgsize_over_max_frame_at_send)
 	static uint8_t buf[4096];
 	struct iovec iov[2];
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.max_frame = 4096;
 	o.max_queue = 4096;
@@ -1383,17 +1281,15 @@ TYPES_TEST(emsgsize_over_max_frame_at_send)
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(send_argument_errors)
+TEST_ALL_TYPES(chan, send_argument_errors)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	struct iovec iov[2], *many;
 	int f, bad = -1;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	f = new_file();
 	iov[0].iov_base = (char[]){ "x" };
@@ -1429,7 +1325,6 @@ TYPES_TEST(send_argument_errors)
 	close(f);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1452,14 +1347,13 @@ static void *send_later(void *arg)
 	return NULL;
 }
 
-TYPES_TEST(recv_wait_timeout_then_frame_from_thread)
+TEST_ALL_TYPES(chan, recv_wait_timeout_then_frame_from_thread)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	struct later l;
 	pthread_t t;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	cr_assert_eq(fdmsg_recv_wait(b, &m, 0), -ETIMEDOUT);
 	cr_assert_eq(fdmsg_recv_wait(b, &m, 30), -ETIMEDOUT);
@@ -1474,7 +1368,6 @@ TYPES_TEST(recv_wait_timeout_then_frame_from_thread)
 	check_seq(&m, 42, 12);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 static void *recv_blocked(void *arg)
@@ -1486,14 +1379,13 @@ static void *recv_blocked(void *arg)
 	return NULL;
 }
 
-CONN_TEST(shutdown_from_thread_wakes_recv_wait)
+TEST_CONN_TYPES(chan, shutdown_from_thread_wakes_recv_wait)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	struct later l;
 	pthread_t t;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	l.chan = b;
 	l.result = 1;
@@ -1511,12 +1403,11 @@ CONN_TEST(shutdown_from_thread_wakes_recv_wait)
 	cr_assert_eq(fdmsg_recv(a, &m), -EPIPE);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* The shutdown that wakes recv_wait with half a frame buffered is
  * -ESHUTDOWN, not the end of the stream cutting a frame short. */
-Test(chan_stream, shutdown_wakes_recv_wait_mid_frame)
+TEST(chan_stream, shutdown_wakes_recv_wait_mid_frame)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
@@ -1525,7 +1416,6 @@ Test(chan_stream, shutdown_wakes_recv_wait_mid_frame)
 	uint8_t hdr[FDMSG_HDR_SIZE];
 	struct fdmsg_hdr h = { FDMSG_WIRE_VERSION, 0, 0, 100, 1, 7 };
 
-	FD_GUARD_BEGIN();
 	chan_pair(SOCK_STREAM, NULL, NULL, &a, &b);
 	cr_assert_eq(fdmsg_hdr_encode(&h, hdr), FDMSG_HDR_SIZE);
 	cr_assert_eq(send(fdmsg_chan_fd(a), hdr, sizeof(hdr), MSG_NOSIGNAL),
@@ -1540,12 +1430,11 @@ Test(chan_stream, shutdown_wakes_recv_wait_mid_frame)
 	cr_assert_eq(fdmsg_recv(b, &m), -ESHUTDOWN);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* On a socket the application made non-blocking, recv_wait without a
  * deadline still waits (EAGAIN, then poll). */
-TYPES_TEST(recv_wait_forever_on_nonblocking_socket)
+TEST_ALL_TYPES(chan, recv_wait_forever_on_nonblocking_socket)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
@@ -1553,7 +1442,6 @@ TYPES_TEST(recv_wait_forever_on_nonblocking_socket)
 	pthread_t t;
 	int fd, fl;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	fd = fdmsg_chan_fd(b);
 	fl = fcntl(fd, F_GETFL);
@@ -1569,7 +1457,6 @@ TYPES_TEST(recv_wait_forever_on_nonblocking_socket)
 	check_seq(&m, 42, 12);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 static void *recv_count(void *arg)
@@ -1590,14 +1477,13 @@ static void *recv_count(void *arg)
 	return NULL;
 }
 
-TYPES_TEST(flush_wait_times_out_then_drains)
+TEST_ALL_TYPES(chan, flush_wait_times_out_then_drains)
 {
 	struct fdmsg_chan *a, *b;
 	struct later l;
 	pthread_t t;
 	unsigned n, i;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	set_small_sndbuf(a);
 	n = fill_socket(a, 64, NULL, 1000);
@@ -1616,7 +1502,6 @@ TYPES_TEST(flush_wait_times_out_then_drains)
 	cr_assert_eq(fdmsg_flush_wait(a, 0), 0);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1640,11 +1525,10 @@ static int try_opts(const struct fdmsg_opts *o)
 	return r;
 }
 
-Test(chan_new, option_limits_at_and_one_over)
+TEST(chan_new, option_limits_at_and_one_over)
 {
 	struct fdmsg_opts o;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(try_opts(NULL), 0);
 #define AT(field, v, want)                                              \
 	do {                                                            \
@@ -1692,15 +1576,13 @@ Test(chan_new, option_limits_at_and_one_over)
 	AT(flags, 0x4, -EINVAL);
 	AT(flags, ~0u, -EINVAL);
 #undef AT
-	FD_GUARD_END();
 }
 
-Test(chan_new, argument_errors)
+TEST(chan_new, argument_errors)
 {
 	struct fdmsg_chan *c = NULL;
 	int sv[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	cr_assert_eq(fdmsg_chan_new(NULL, sv[0], NULL, 0), -EINVAL);
 	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, 0x8), -EINVAL);
@@ -1718,15 +1600,13 @@ Test(chan_new, argument_errors)
 	cr_assert_eq(fdmsg_recv(NULL, NULL), -EINVAL);
 	cr_assert_eq(fdmsg_shutdown(NULL), -EINVAL);
 	fdmsg_chan_free(NULL);
-	FD_GUARD_END();
 }
 
-Test(chan_new, not_a_socket_enotsock)
+TEST(chan_new, not_a_socket_enotsock)
 {
 	struct fdmsg_chan *c = NULL;
 	int p[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(pipe2(p, O_CLOEXEC), 0);
 	cr_assert_eq(fdmsg_chan_new(&c, p[0], NULL, 0), -ENOTSOCK);
 	cr_assert(fd_is_open(p[0]));
@@ -1735,15 +1615,13 @@ Test(chan_new, not_a_socket_enotsock)
 	cr_assert(!fd_is_open(p[0]));
 	cr_assert_null(c);
 	close(p[1]);
-	FD_GUARD_END();
 }
 
-Test(chan_new, inet_socket_eafnosupport)
+TEST(chan_new, inet_socket_eafnosupport)
 {
 	struct fdmsg_chan *c = NULL;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(fdmsg_chan_new(&c, fd, NULL, 0), -EAFNOSUPPORT);
@@ -1754,15 +1632,13 @@ Test(chan_new, inet_socket_eafnosupport)
 	cr_assert_eq(fdmsg_chan_new(&c, fd, NULL, FDMSG_CHAN_OWN_FD),
 		     -EAFNOSUPPORT);
 	cr_assert(!fd_is_open(fd));
-	FD_GUARD_END();
 }
 
-TYPES_TEST(own_fd_closes_socket_at_free_lent_stays_open)
+TEST_ALL_TYPES(chan, own_fd_closes_socket_at_free_lent_stays_open)
 {
 	struct fdmsg_chan *c;
 	int sv[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
 	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL, 0), 0);
 	cr_assert_eq(fdmsg_chan_fd(c), sv[0]);
@@ -1772,21 +1648,19 @@ TYPES_TEST(own_fd_closes_socket_at_free_lent_stays_open)
 	fdmsg_chan_free(c);
 	cr_assert(!fd_is_open(sv[0]), "an owned socket stayed open");
 	close(sv[1]);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Credentials and pidfds                                              */
 /* ------------------------------------------------------------------ */
 
-TYPES_TEST(creds_per_frame)
+TEST_ALL_TYPES(chan, creds_per_frame)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	int i;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.flags = FDMSG_OPT_CREDS;
 	chan_pair(type, NULL, &o, &a, &b);
@@ -1803,17 +1677,15 @@ TYPES_TEST(creds_per_frame)
 	}
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-TYPES_TEST(pidfd_refers_to_sender_and_can_be_taken)
+TEST_ALL_TYPES(chan, pidfd_refers_to_sender_and_can_be_taken)
 {
 	struct fdmsg_chan *a, *b = NULL;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	int sv[2], r, pfd, base;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.flags = FDMSG_OPT_PIDFD | FDMSG_OPT_CREDS;
 	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
@@ -1853,7 +1725,6 @@ TYPES_TEST(pidfd_refers_to_sender_and_can_be_taken)
 	close(pfd);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /*
@@ -1862,9 +1733,8 @@ TYPES_TEST(pidfd_refers_to_sender_and_can_be_taken)
  * later fdmsg_send flushes the queue; that later send succeeds, and the
  * refusal is reported by the next fdmsg_flush, not lost.
  */
-Test(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
+TEST(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
 {
-	FD_GUARD_BEGIN();
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 	unsigned n, i, got = 0;
@@ -1913,7 +1783,6 @@ Test(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
 
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /*
@@ -1924,7 +1793,6 @@ Test(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
  */
 static void queue_fds_cap(int type)
 {
-	FD_GUARD_BEGIN();
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts oa, ob;
 	struct fdmsg_msg m;
@@ -1976,15 +1844,14 @@ static void queue_fds_cap(int type)
 		close(files[i]);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
-Test(chan_seqpacket, queue_fds_cap_is_enobufs)
+TEST(chan_seqpacket, queue_fds_cap_is_enobufs)
 {
 	queue_fds_cap(SOCK_SEQPACKET);
 }
 
-Test(chan_stream, queue_fds_cap_is_enobufs)
+TEST(chan_stream, queue_fds_cap_is_enobufs)
 {
 	queue_fds_cap(SOCK_STREAM);
 }
@@ -2047,49 +1914,43 @@ static void more_always_fits(int type, const struct fdmsg_opts *oa,
 	fdmsg_chan_free(b);
 }
 
-Test(chan_more, descriptors_on_a_stream_never_fill_a_batch)
+TEST(chan_more, descriptors_on_a_stream_never_fill_a_batch)
 {
 	struct fdmsg_opts oa, ob;
 
-	FD_GUARD_BEGIN();
 	opts_fds(&oa, 1);
 	oa.max_queue_fds = 4;
 	opts_fds(&ob, 1);
 	more_always_fits(SOCK_STREAM, &oa, &ob, 64, 100, 1, "stream");
-	FD_GUARD_END();
 }
 
-Test(chan_more, sender_max_fds_0_never_fills_a_batch)
+TEST(chan_more, sender_max_fds_0_never_fills_a_batch)
 {
 	struct fdmsg_opts oa, ob;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&oa);
 	oa.max_queue_fds = 4;
 	opts_fds(&ob, 1);
 	more_always_fits(SOCK_SEQPACKET, &oa, &ob, 64, 100, 1, "seqpacket");
-	FD_GUARD_END();
 }
 
-Test(chan_more, max_batch_beyond_max_queue)
+TEST(chan_more, max_batch_beyond_max_queue)
 {
 	struct fdmsg_opts o;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.max_frame = 4096;
 	o.max_batch = 1024 * 1024;
 	o.max_queue = 65536;
 	more_always_fits(SOCK_SEQPACKET, &o, &o, 2000, 100, 0, "max_batch");
 	more_always_fits(SOCK_STREAM, &o, &o, 2000, 100, 0, "max_batch");
-	FD_GUARD_END();
 }
 
 /*
  * An iovec {NULL, 0} is legal anywhere in a frame; copied into the queue
  * it must never reach memcpy (UBSan: null pointer argument).
  */
-CONN_TEST(queued_frame_with_null_empty_iovecs)
+TEST_CONN_TYPES(chan, queued_frame_with_null_empty_iovecs)
 {
 	static const char abc[] = "abc";
 	struct iovec iov[3] = {
@@ -2102,7 +1963,6 @@ CONN_TEST(queued_frame_with_null_empty_iovecs)
 	unsigned n, next = 0;
 	int r;
 
-	FD_GUARD_BEGIN();
 	chan_pair(type, NULL, NULL, &a, &b);
 	/* Corked on an empty queue, then queued behind a full socket. */
 	cr_assert_eq(fdmsg_send(a, 70000, 1, iov, 3, NULL, 0, FDMSG_MORE), 0);
@@ -2126,7 +1986,6 @@ CONN_TEST(queued_frame_with_null_empty_iovecs)
 	cr_assert_eq(memcmp(m.payload, abc, 3), 0);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /*
@@ -2135,13 +1994,12 @@ CONN_TEST(queued_frame_with_null_empty_iovecs)
  * refusal gets its own report from fdmsg_flush, none is lost, and every
  * other frame arrives.
  */
-Test(chan_seqpacket, two_refused_queued_frames_two_reports)
+TEST(chan_seqpacket, two_refused_queued_frames_two_reports)
 {
 	struct fdmsg_chan *a, *b;
 	unsigned n, i, next = 0, reports = 0;
 	int file, r;
 
-	FD_GUARD_BEGIN();
 	chan_pair(SOCK_SEQPACKET, NULL, NULL, &a, &b);
 	set_small_sndbuf(a);
 	n = fill_socket(a, 512, NULL, 100000);
@@ -2174,18 +2032,16 @@ Test(chan_seqpacket, two_refused_queued_frames_two_reports)
 	cr_assert_eq(next, n + 1 + 200, "frames that arrived: %u", next);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* A socket on descriptor 0 (a daemon that closed its stdin) is a socket
  * like any other: owned, it is closed when fdmsg_chan_new fails too. */
-Test(chan_new, owned_socket_on_descriptor_0_closed_on_failure)
+TEST(chan_new, owned_socket_on_descriptor_0_closed_on_failure)
 {
 	struct fdmsg_chan *c = NULL;
 	struct fdmsg_opts o;
 	int saved, sv[2];
 
-	FD_GUARD_BEGIN();
 	saved = dup(0);
 	cr_assert_geq(saved, 0);
 	close(0);
@@ -2199,16 +2055,14 @@ Test(chan_new, owned_socket_on_descriptor_0_closed_on_failure)
 	close(sv[1]);
 	cr_assert_eq(dup2(saved, 0), 0);
 	close(saved);
-	FD_GUARD_END();
 }
 
 /* Options a later version adds live in reserved: set, they are refused
  * by this version rather than silently ignored. */
-Test(chan_new, reserved_option_fields_must_be_zero)
+TEST(chan_new, reserved_option_fields_must_be_zero)
 {
 	struct fdmsg_opts o;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(sizeof(o.reserved), 8 * sizeof(uint32_t));
 	for (size_t i = 0; i < 8; i++) {
 		fdmsg_opts_init(&o);
@@ -2216,7 +2070,6 @@ Test(chan_new, reserved_option_fields_must_be_zero)
 		o.reserved[i] = 1u << (i * 3);
 		cr_assert_eq(try_opts(&o), -EINVAL, "reserved[%zu] set", i);
 	}
-	FD_GUARD_END();
 }
 
 /*
@@ -2224,14 +2077,13 @@ Test(chan_new, reserved_option_fields_must_be_zero)
  * descriptor each, exactly, and refuses the fifth with -ENOBUFS (the
  * typical gap mutation testing found: a bound moved by one).
  */
-TYPES_TEST(queue_fds_cap_to_the_descriptor)
+TEST_ALL_TYPES(chan, queue_fds_cap_to_the_descriptor)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts oa, ob;
 	int file;
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&oa);
 	oa.max_queue_fds = 4;
 	opts_fds(&ob, 1);
@@ -2246,17 +2098,15 @@ TYPES_TEST(queue_fds_cap_to_the_descriptor)
 	close(file);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* Every NULL a receive-side call can be given is -EINVAL (or nothing),
  * whichever argument it is. */
-Test(chan_new, receive_calls_refuse_each_null)
+TEST(chan_new, receive_calls_refuse_each_null)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	chan_pair(SOCK_SEQPACKET, NULL, NULL, &a, &b);
 	cr_assert_eq(fdmsg_recv(a, NULL), -EINVAL);
 	cr_assert_eq(fdmsg_recv(NULL, &m), -EINVAL);
@@ -2266,7 +2116,6 @@ Test(chan_new, receive_calls_refuse_each_null)
 	cr_assert_eq(fdmsg_msg_take_pidfd(&m), -EBADF, "no slot");
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2343,7 +2192,7 @@ static int slow_sender(int sock, int go)
  * reader holds at most 2 x max_fds (its partial frame's and max_fds
  * ahead); nothing leaks on either side.
  */
-Test(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
+TEST(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
 {
 	struct fdmsg_chan *b;
 	struct fdmsg_opts o;
@@ -2356,7 +2205,6 @@ Test(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
 	int sv[2], go[2], r, st;
 	char ch;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
 		     0);
 	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
@@ -2417,7 +2265,6 @@ Test(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
 	cr_log_info("most held after -EAGAIN: %u; frames leaving some: %u",
 		    most, held);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2444,7 +2291,7 @@ static void ring_put(struct fdmsg_queue *q, unsigned i, size_t plen)
  * of the buffer; the frames come out whole and in order, and the ring
  * never outgrows max_queue.
  */
-Test(queue, ring_wraps_and_moves_at_max_in_order)
+TEST(queue, ring_wraps_and_moves_at_max_in_order)
 {
 	static const size_t len[] = { 984, 984, 984, 984, 984, 984, 1034 };
 	struct fdmsg_queue q;
@@ -2456,7 +2303,6 @@ Test(queue, ring_wraps_and_moves_at_max_in_order)
 	ssize_t r;
 	int sv[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
 		     0);
 	fdmsg_q_init(&q, 4096, 0);
@@ -2503,5 +2349,4 @@ Test(queue, ring_wraps_and_moves_at_max_in_order)
 	fdmsg_q_free(&q);
 	close(sv[0]);
 	close(sv[1]);
-	FD_GUARD_END();
 }

@@ -24,6 +24,7 @@
 
 #include "cmsg.h"
 #include "compat.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 /* ------------------------------------------------------------------ */
@@ -88,7 +89,7 @@ static void forge_init(struct forge *f, unsigned char *b)
 }
 
 /* A header with any cmsg_len at the current position; no advance. */
-static void put_hdr(struct forge *f, int level, int type, size_t len)
+static void forge_hdr(struct forge *f, int level, int type, size_t len)
 {
 	struct cmsghdr c;
 
@@ -103,7 +104,7 @@ static void put_hdr(struct forge *f, int level, int type, size_t len)
 static void put_rec(struct forge *f, int level, int type, const void *data,
 		    size_t dlen)
 {
-	put_hdr(f, level, type, CMSG_LEN(dlen));
+	forge_hdr(f, level, type, CMSG_LEN(dlen));
 	if (dlen > 0)
 		memcpy(f->b + f->pos + CMSG_LEN(0), data, dlen);
 	memset(f->b + f->pos + CMSG_LEN(dlen), 0,
@@ -169,7 +170,7 @@ static void assert_res_fds(const struct fdmsg_gate_result *res, int first,
 			     i, res->fds[i]);
 }
 
-Test(gate_shim, accepts_rights_in_arrival_order_closes_nothing)
+TEST(gate_shim, accepts_rights_in_arrival_order_closes_nothing)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -184,7 +185,7 @@ Test(gate_shim, accepts_rights_in_arrival_order_closes_nothing)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, empty_control_is_accepted_and_initialises_result)
+TEST(gate_shim, empty_control_is_accepted_and_initialises_result)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -199,7 +200,7 @@ Test(gate_shim, empty_control_is_accepted_and_initialises_result)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, null_control_with_length_is_eproto)
+TEST(gate_shim, null_control_with_length_is_eproto)
 {
 	struct fdmsg_gate_result res;
 
@@ -208,7 +209,7 @@ Test(gate_shim, null_control_with_length_is_eproto)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, trailing_padding_shorter_than_header_is_ignored)
+TEST(gate_shim, trailing_padding_shorter_than_header_is_ignored)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -223,7 +224,7 @@ Test(gate_shim, trailing_padding_shorter_than_header_is_ignored)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, unaligned_buffer_is_read_without_alignment_faults)
+TEST(gate_shim, unaligned_buffer_is_read_without_alignment_faults)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -244,7 +245,7 @@ Test(gate_shim, unaligned_buffer_is_read_without_alignment_faults)
 	}
 }
 
-Test(gate_shim, threat5_ctrunc_with_fewer_fds_rejects_without_shifting)
+TEST(gate_shim, threat5_ctrunc_with_fewer_fds_rejects_without_shifting)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -289,7 +290,7 @@ static void guard_free(struct guarded *g)
 	cr_assert_eq(munmap(g->map, 2 * g->pg), 0);
 }
 
-Test(gate_shim, threat6_short_ucred_record_no_overread)
+TEST(gate_shim, threat6_short_ucred_record_no_overread)
 {
 	struct fdmsg_gate_result res;
 	struct guarded g;
@@ -303,7 +304,7 @@ Test(gate_shim, threat6_short_ucred_record_no_overread)
 	for (short_len = 0; short_len < sizeof(struct ucred); short_len++) {
 		forge_init(&f, u.b);
 		put_fds(&f, 1000, 2);
-		put_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS, CMSG_LEN(short_len));
+		forge_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS, CMSG_LEN(short_len));
 		memset(f.b + f.pos + CMSG_LEN(0), 0x11, short_len);
 		f.pos += CMSG_LEN(short_len);
 		p = guard_place(&g, u.b, f.pos);
@@ -317,7 +318,7 @@ Test(gate_shim, threat6_short_ucred_record_no_overread)
 
 	/* A whole-size cmsg_len whose data the buffer does not hold. */
 	forge_init(&f, u.b);
-	put_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS,
+	forge_hdr(&f, SOL_SOCKET, SCM_CREDENTIALS,
 		CMSG_LEN(sizeof(struct ucred)));
 	p = guard_place(&g, u.b, CMSG_LEN(4));
 	cr_assert_eq(check(2, FDMSG_OPT_CREDS, p, CMSG_LEN(4), 0, &res),
@@ -327,7 +328,7 @@ Test(gate_shim, threat6_short_ucred_record_no_overread)
 	guard_free(&g);
 }
 
-Test(gate_shim, short_pidfd_record_no_overread)
+TEST(gate_shim, short_pidfd_record_no_overread)
 {
 	struct fdmsg_gate_result res;
 	struct guarded g;
@@ -336,7 +337,7 @@ Test(gate_shim, short_pidfd_record_no_overread)
 	struct forge f;
 
 	forge_init(&f, u.b);
-	put_hdr(&f, SOL_SOCKET, SCM_PIDFD, CMSG_LEN(2));
+	forge_hdr(&f, SOL_SOCKET, SCM_PIDFD, CMSG_LEN(2));
 	p = guard_place(&g, u.b, CMSG_LEN(2));
 	cr_assert_eq(check(2, FDMSG_OPT_PIDFD, p, CMSG_LEN(2), 0, &res),
 		     -EPROTO);
@@ -345,7 +346,7 @@ Test(gate_shim, short_pidfd_record_no_overread)
 	guard_free(&g);
 }
 
-Test(gate_shim, threat7_several_rights_records_all_counted)
+TEST(gate_shim, threat7_several_rights_records_all_counted)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -360,7 +361,7 @@ Test(gate_shim, threat7_several_rights_records_all_counted)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, threat7_several_rights_records_over_max_all_closed)
+TEST(gate_shim, threat7_several_rights_records_over_max_all_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -379,7 +380,7 @@ Test(gate_shim, threat7_several_rights_records_over_max_all_closed)
 	assert_nclosed(7);
 }
 
-Test(gate_shim, rights_at_the_cap_and_one_over)
+TEST(gate_shim, rights_at_the_cap_and_one_over)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -402,7 +403,7 @@ Test(gate_shim, rights_at_the_cap_and_one_over)
 	assert_nclosed(FDMSG_MAX_FDS_CAP + 1);
 }
 
-Test(gate_shim, max_fds_zero_rejects_any_descriptor)
+TEST(gate_shim, max_fds_zero_rejects_any_descriptor)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -445,14 +446,14 @@ static void foreign_beside_fds(int level, int type)
 	}
 }
 
-Test(gate_shim, threat8_unknown_level_beside_fds_both_orders)
+TEST(gate_shim, threat8_unknown_level_beside_fds_both_orders)
 {
 	foreign_beside_fds(0 /* SOL_IP */, SCM_RIGHTS);
 	foreign_beside_fds(41 /* SOL_IPV6 */, 1);
 	foreign_beside_fds(-1, SCM_RIGHTS);
 }
 
-Test(gate_shim, threat8_unknown_type_beside_fds_both_orders)
+TEST(gate_shim, threat8_unknown_type_beside_fds_both_orders)
 {
 	foreign_beside_fds(SOL_SOCKET, 99);
 	foreign_beside_fds(SOL_SOCKET, 0);
@@ -478,7 +479,7 @@ static void bad_len_case(size_t bad_len, unsigned span_ints, int with_tail,
 	memset(u.b, 0, sizeof(u.b));
 	forge_init(&f, u.b);
 	put_fds(&f, 1000, 2);
-	put_hdr(&f, SOL_SOCKET, SCM_RIGHTS, bad_len);
+	forge_hdr(&f, SOL_SOCKET, SCM_RIGHTS, bad_len);
 	for (i = 0; i < span_ints; i++) {
 		int v = 2000 + (int)i;
 
@@ -499,7 +500,7 @@ static void bad_len_case(size_t bad_len, unsigned span_ints, int with_tail,
 	assert_nclosed(2 + expect_closed_bad + (expect_tail_closed ? 2 : 0));
 }
 
-Test(gate_shim, threat9_bad_cmsg_len_bounded_walk)
+TEST(gate_shim, threat9_bad_cmsg_len_bounded_walk)
 {
 	size_t i;
 
@@ -520,14 +521,14 @@ Test(gate_shim, threat9_bad_cmsg_len_bounded_walk)
 	bad_len_case(SIZE_MAX - 7, 4, 0, 4, 0);
 }
 
-Test(gate_shim, threat9_bad_len_first_record_stops_walk)
+TEST(gate_shim, threat9_bad_len_first_record_stops_walk)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
 	struct forge f;
 
 	forge_init(&f, u.b);
-	put_hdr(&f, SOL_SOCKET, SCM_RIGHTS, 0);
+	forge_hdr(&f, SOL_SOCKET, SCM_RIGHTS, 0);
 	f.pos += CMSG_LEN(0);
 	put_fds(&f, 1000, 2);
 	cr_assert_eq(check(8, 0, u.b, f.pos, 0, &res), -EPROTO);
@@ -536,7 +537,7 @@ Test(gate_shim, threat9_bad_len_first_record_stops_walk)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, threat10_ctrunc_untruncated_len_closes_clamped_fds_only)
+TEST(gate_shim, threat10_ctrunc_untruncated_len_closes_clamped_fds_only)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -567,7 +568,7 @@ Test(gate_shim, threat10_ctrunc_untruncated_len_closes_clamped_fds_only)
 	}
 }
 
-Test(gate_shim, ctrunc_wins_over_trunc)
+TEST(gate_shim, ctrunc_wins_over_trunc)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -582,7 +583,7 @@ Test(gate_shim, ctrunc_wins_over_trunc)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, trunc_is_emsgsize_and_closes_fds)
+TEST(gate_shim, trunc_is_emsgsize_and_closes_fds)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -601,7 +602,7 @@ Test(gate_shim, trunc_is_emsgsize_and_closes_fds)
 	assert_nclosed(3);
 }
 
-Test(gate_shim, negative_fd_rejected_others_closed)
+TEST(gate_shim, negative_fd_rejected_others_closed)
 {
 	struct fdmsg_gate_result res;
 	int fds[3] = { 1000, -1, 1002 };
@@ -615,7 +616,6 @@ Test(gate_shim, negative_fd_rejected_others_closed)
 	cr_assert_eq(times_closed(1000), 1);
 	cr_assert_eq(times_closed(1002), 1);
 	assert_nclosed(2); /* never close(-1) */
-
 }
 
 /*
@@ -624,7 +624,7 @@ Test(gate_shim, negative_fd_rejected_others_closed)
  * and no protocol error: the read is accepted without a pidfd, its
  * descriptors handed out, and nothing is closed.
  */
-Test(gate_shim, negative_pidfd_means_none)
+TEST(gate_shim, negative_pidfd_means_none)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -660,7 +660,7 @@ Test(gate_shim, negative_pidfd_means_none)
  * sender outside our pid namespace): never reported as credentials, yet
  * a second record is still refused.
  */
-Test(gate_shim, placeholder_credentials_are_none)
+TEST(gate_shim, placeholder_credentials_are_none)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -686,7 +686,7 @@ Test(gate_shim, placeholder_credentials_are_none)
 /* Descriptor 0 is a real descriptor: the kernel installs on it when the
  * receiver's stdin is closed (THREATS 30 moves it afterwards).  Only a
  * negative number is a forgery, in a rights record and as a pidfd. */
-Test(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
+TEST(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -708,7 +708,7 @@ Test(gate_shim, descriptor_zero_is_accepted_as_rights_and_as_pidfd)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, credentials_and_pidfd_accepted_when_enabled)
+TEST(gate_shim, credentials_and_pidfd_accepted_when_enabled)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -731,7 +731,7 @@ Test(gate_shim, credentials_and_pidfd_accepted_when_enabled)
 	assert_nclosed(0);
 }
 
-Test(gate_shim, credentials_rejected_when_not_enabled)
+TEST(gate_shim, credentials_rejected_when_not_enabled)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -746,7 +746,7 @@ Test(gate_shim, credentials_rejected_when_not_enabled)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, pidfd_rejected_when_not_enabled_and_closed)
+TEST(gate_shim, pidfd_rejected_when_not_enabled_and_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -763,7 +763,7 @@ Test(gate_shim, pidfd_rejected_when_not_enabled_and_closed)
 	assert_nclosed(3);
 }
 
-Test(gate_shim, duplicate_credentials_rejected)
+TEST(gate_shim, duplicate_credentials_rejected)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -779,7 +779,7 @@ Test(gate_shim, duplicate_credentials_rejected)
 	assert_nclosed(1);
 }
 
-Test(gate_shim, duplicate_pidfd_rejected_both_closed)
+TEST(gate_shim, duplicate_pidfd_rejected_both_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -794,7 +794,7 @@ Test(gate_shim, duplicate_pidfd_rejected_both_closed)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, credentials_of_wrong_size_rejected)
+TEST(gate_shim, credentials_of_wrong_size_rejected)
 {
 	struct fdmsg_gate_result res;
 	unsigned char big[sizeof(struct ucred) + sizeof(int)];
@@ -823,7 +823,7 @@ Test(gate_shim, credentials_of_wrong_size_rejected)
 	assert_nclosed(2);
 }
 
-Test(gate_shim, discard_closes_fds_and_pidfd_once)
+TEST(gate_shim, discard_closes_fds_and_pidfd_once)
 {
 	struct fdmsg_gate g = { 3, FDMSG_OPT_PIDFD, rec_close };
 	struct fdmsg_gate_result res;
@@ -847,7 +847,7 @@ Test(gate_shim, discard_closes_fds_and_pidfd_once)
 /* Seeded random control bytes ending at a guard page: any outcome is
  * allowed but a fault, a close on success, a result on failure, or a
  * close of a negative value. */
-Test(gate_shim, random_buffers_stay_in_bounds)
+TEST(gate_shim, random_buffers_stay_in_bounds)
 {
 	struct fdmsg_gate_result res;
 	struct guarded g;
@@ -868,7 +868,7 @@ Test(gate_shim, random_buffers_stay_in_bounds)
 		if (iter % 2) {
 			struct forge f = { src, 0 };
 
-			put_hdr(&f, SOL_SOCKET, 1 + (int)(seed % 4),
+			forge_hdr(&f, SOL_SOCKET, 1 + (int)(seed % 4),
 				CMSG_LEN(src[17] % 64));
 		}
 		len = src[40] % sizeof(src);
@@ -888,7 +888,7 @@ Test(gate_shim, random_buffers_stay_in_bounds)
 	}
 }
 
-Test(gate_shim, control_size_per_policy)
+TEST(gate_shim, control_size_per_policy)
 {
 	struct fdmsg_gate g = { 0, 0, NULL };
 
@@ -946,37 +946,6 @@ static void close_all_of(const int *fds, unsigned n)
 		xclose(fds[i]);
 }
 
-/* Raw sendmsg with one SCM_RIGHTS record: bytes sent, or -errno.  No
- * Criterion calls: forked children use it. */
-static ssize_t send_fds(int s, const void *p, size_t len, const int *fds,
-			unsigned n)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char b[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct iovec iov = { (void *)(uintptr_t)p, len };
-	struct msghdr mh;
-	struct cmsghdr *c;
-	ssize_t r;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (n > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * n);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * n);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * n);
-	}
-	r = sendmsg(s, &mh, MSG_NOSIGNAL);
-	return r < 0 ? -errno : r;
-}
-
 struct rx {
 	_Alignas(struct cmsghdr) unsigned char ctl[2048];
 	unsigned char data[512];
@@ -1018,22 +987,6 @@ static void open_nulls(int *fds, unsigned n)
 	}
 }
 
-static int same_file(int a, int b)
-{
-	struct stat sa, sb;
-
-	if (fstat(a, &sa) < 0 || fstat(b, &sb) < 0)
-		return 0;
-	return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
-static int is_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	return fl >= 0 && (fl & FD_CLOEXEC);
-}
-
 static void enable_creds_pidfd(int s)
 {
 	int on = 1;
@@ -1045,23 +998,6 @@ static void enable_creds_pidfd(int s)
 			     strerror(errno));
 		cr_skip_test("SO_PASSPIDFD: kernel older than 6.5");
 	}
-}
-
-/* Forks, runs fn in the child, asserts it exited 0. */
-static void in_child(int (*fn)(void), const char *what)
-{
-	pid_t pid;
-	int st;
-
-	fflush(NULL);
-	pid = fork();
-	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		_exit(fn());
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st), "%s: child died (status %#x)", what, st);
-	cr_assert_eq(WEXITSTATUS(st), 0, "%s: child failed at step %d", what,
-		     WEXITSTATUS(st));
 }
 
 /* fd_count without Criterion, for children. */
@@ -1084,10 +1020,9 @@ static void over_max_case(int type, unsigned max_fds, unsigned n)
 	int sv[2], fds[FDMSG_MAX_FDS_CAP];
 	struct rx rx;
 
-	FD_GUARD_BEGIN();
 	xpair(type, sv);
 	open_nulls(fds, n);
-	cr_assert_eq(send_fds(sv[0], "x", 1, fds, n), 1);
+	cr_assert_eq(send_fds(sv[0], "x", 1, fds, n, 0), 1);
 	close_all_of(fds, n);
 	{
 		const int in_flight_base = fd_count();
@@ -1101,10 +1036,9 @@ static void over_max_case(int type, unsigned max_fds, unsigned n)
 	}
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat1_more_fds_than_max_ctrunc_all_closed)
+TEST(gate_kernel, threat1_more_fds_than_max_ctrunc_all_closed)
 {
 	over_max_case(SOCK_SEQPACKET, 4, 5);
 	over_max_case(SOCK_SEQPACKET, 4, FDMSG_MAX_FDS_CAP);
@@ -1114,7 +1048,7 @@ Test(gate_kernel, threat1_more_fds_than_max_ctrunc_all_closed)
 	over_max_case(SOCK_STREAM, 0, 3);
 }
 
-Test(gate_kernel, threat2_odd_max_padding_slot_rejected)
+TEST(gate_kernel, threat2_odd_max_padding_slot_rejected)
 {
 	/* CMSG_SPACE(3 ints) holds 4 on 64-bit: the kernel fills the
 	 * padding slot without MSG_CTRUNC; the count rule rejects. */
@@ -1135,7 +1069,6 @@ static void accept_case(int type)
 	struct rx rx;
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	xpair(type, sv);
 	/* Three different files, so a swap would show. */
 	cr_assert_eq(pipe2(pp, O_CLOEXEC), 0);
@@ -1145,7 +1078,7 @@ static void accept_case(int type)
 	fds[2] = open("/dev/zero", O_RDONLY | O_CLOEXEC);
 	cr_assert_geq(fds[1], 0);
 	cr_assert_geq(fds[2], 0);
-	cr_assert_eq(send_fds(sv[0], "abc", 3, fds, 3), 3);
+	cr_assert_eq(send_fds(sv[0], "abc", 3, fds, 3, 0), 3);
 	cr_assert_eq(gate_rx(&g, sv[1], &rx, 64, &res), 3);
 	cr_assert_eq(memcmp(rx.data, "abc", 3), 0);
 	cr_assert_eq(res.nfds, 3);
@@ -1168,10 +1101,9 @@ static void accept_case(int type)
 	cr_assert_eq(gate_rx(&g, sv[1], &rx, 64, &res), 0);
 	assert_res_empty(&res);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
+TEST(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
 {
 	accept_case(SOCK_SEQPACKET);
 	accept_case(SOCK_STREAM);
@@ -1179,64 +1111,36 @@ Test(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
 
 /* THREAT 3, in a child: RLIMIT_NOFILE leaves `room` free slots while 4
  * descriptors arrive.  Returns 0 or the failing step. */
-static int rlimit_child(unsigned room)
+static int rlimit_child(int type, unsigned room)
 {
 	struct fdmsg_gate g = { 4, 0, NULL };
 	struct fdmsg_gate_result res;
-	struct rlimit old, lim;
-	int sv[2], fds[4], fill[256], extra[8];
-	unsigned nfill = 0, i, nextra = 0;
+	int sv[2], fds[4];
+	unsigned i;
 	int base;
 	struct rx rx;
 
 	base = raw_fd_count();
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 10;
 	for (i = 0; i < 4; i++)
 		if ((fds[i] = open_null()) < 0)
 			return 11;
-	if (send_fds(sv[0], "x", 1, fds, 4) != 1)
+	if (send_fds(sv[0], "x", 1, fds, 4, 0) != 1)
 		return 12;
 	for (i = 0; i < 4; i++)
 		close(fds[i]);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		return 13;
-	lim = old;
-	lim.rlim_cur = 128;
-	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+	if (rlimit_squeeze(room) < 0)
 		return 14;
-	while (nfill < ARRAY_SIZE(fill)) {
-		int d = fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
-
-		if (d < 0)
-			break;
-		fill[nfill++] = d;
-	}
-	if (errno != EMFILE || nfill < room)
-		return 15;
-	for (i = 0; i < room; i++)
-		close(fill[--nfill]);
-
 	if (gate_rx(&g, sv[1], &rx, 16, &res) != -EPROTO)
 		return 16;
 	if (res.nfds != 0 || res.cred.pidfd != -1)
 		return 17;
 	/* Exactly `room` slots free again: what the kernel installed was
 	 * closed. */
-	while (nextra < ARRAY_SIZE(extra)) {
-		int d = fcntl(sv[0], F_DUPFD_CLOEXEC, 0);
-
-		if (d < 0)
-			break;
-		extra[nextra++] = d;
-	}
-	if (nextra != room)
+	if (free_slots() != (int)room)
 		return 18;
-	for (i = 0; i < nextra; i++)
-		close(extra[i]);
-	for (i = 0; i < nfill; i++)
-		close(fill[i]);
-	if (setrlimit(RLIMIT_NOFILE, &old) < 0)
+	if (rlimit_release() < 0)
 		return 19;
 	close(sv[0]);
 	close(sv[1]);
@@ -1245,23 +1149,11 @@ static int rlimit_child(unsigned room)
 	return 0;
 }
 
-static int rlimit_child_0(void)
-{
-	return rlimit_child(0);
-}
-
-static int rlimit_child_2(void)
-{
-	return rlimit_child(2);
-}
-
-Test(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
+TEST(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
 {
 	SKIP_UNDER_VALGRIND();
-	FD_GUARD_BEGIN();
-	in_child(rlimit_child_0, "no slot free");
-	in_child(rlimit_child_2, "two of four fit");
-	FD_GUARD_END();
+	run_child(rlimit_child, SOCK_SEQPACKET, 0, "no slot free");
+	run_child(rlimit_child, SOCK_SEQPACKET, 2, "two of four fit");
 }
 
 static void creds_case(unsigned max_fds, unsigned n, int expect)
@@ -1273,11 +1165,10 @@ static void creds_case(unsigned max_fds, unsigned n, int expect)
 	struct rx rx;
 	unsigned i;
 
-	FD_GUARD_BEGIN();
 	xpair(SOCK_SEQPACKET, sv);
 	enable_creds_pidfd(sv[1]);
 	open_nulls(fds, n);
-	cr_assert_eq(send_fds(sv[0], "hi", 2, fds, n), 2);
+	cr_assert_eq(send_fds(sv[0], "hi", 2, fds, n, 0), 2);
 	close_all_of(fds, n);
 	{
 		const int in_flight_base = fd_count();
@@ -1306,10 +1197,9 @@ static void creds_case(unsigned max_fds, unsigned n, int expect)
 	}
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat4_creds_and_pidfd_with_max_fds)
+TEST(gate_kernel, threat4_creds_and_pidfd_with_max_fds)
 {
 	creds_case(3, 3, 2);
 	creds_case(4, 4, 2);
@@ -1321,7 +1211,7 @@ Test(gate_kernel, threat4_creds_and_pidfd_with_max_fds)
 	creds_case(0, 1, -EPROTO);
 }
 
-Test(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
+TEST(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1329,11 +1219,10 @@ Test(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 	int sv[2], fds[2];
 	struct rx rx;
 
-	FD_GUARD_BEGIN();
 	memset(big, 'z', sizeof(big));
 	xpair(SOCK_SEQPACKET, sv);
 	open_nulls(fds, 2);
-	cr_assert_eq(send_fds(sv[0], big, sizeof(big), fds, 2),
+	cr_assert_eq(send_fds(sv[0], big, sizeof(big), fds, 2, 0),
 		     (ssize_t)sizeof(big));
 	close_all_of(fds, 2);
 	{
@@ -1347,20 +1236,18 @@ Test(gate_kernel, threat14_oversized_datagram_with_fds_emsgsize)
 	cr_assert_eq(gate_rx(&g, sv[1], &rx, 16, &res), -EAGAIN);
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
-Test(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
+TEST(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
 	int sv[2], fds[2];
 	struct rx rx;
 
-	FD_GUARD_BEGIN();
 	xpair(SOCK_SEQPACKET, sv);
 	open_nulls(fds, 2);
-	cr_assert_eq(send_fds(sv[0], "", 0, fds, 2), 0);
+	cr_assert_eq(send_fds(sv[0], "", 0, fds, 2, 0), 0);
 	{
 		const int in_flight_base = fd_count();
 
@@ -1378,12 +1265,11 @@ Test(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 	close_all_of(fds, 2);
 	xclose(sv[0]);
 	xclose(sv[1]);
-	FD_GUARD_END();
 }
 
 /* THREAT 30 in a child with stdio closed: the kernel installs the
  * received descriptors on 0, 1, 2; the gate must move them. */
-static int stdio_child(unsigned flags)
+static int stdio_child(int type, unsigned flags)
 {
 	struct fdmsg_gate g = { 3, flags, NULL };
 	struct fdmsg_gate_result res;
@@ -1395,17 +1281,15 @@ static int stdio_child(unsigned flags)
 	for (i = 0; i < n; i++)
 		if ((fds[i] = open_null()) < 0)
 			return 10;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 11;
 	if (flags &&
 	    (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
 	     setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0))
 		return 12;
-	close(0);
-	close(1);
-	close(2);
+	close_stdio();
 	base = raw_fd_count();
-	if (send_fds(sv[0], "x", 1, fds, n) != 1)
+	if (send_fds(sv[0], "x", 1, fds, n, 0) != 1)
 		return 13;
 	for (i = 0; i < n; i++)
 		close(fds[i]);
@@ -1436,28 +1320,15 @@ static int stdio_child(unsigned flags)
 	return 0;
 }
 
-static int stdio_child_rights(void)
+TEST(gate_kernel, threat30_fds_landing_on_stdio_moved_above_2)
 {
-	return stdio_child(0);
+	run_child(stdio_child, SOCK_SEQPACKET, 0, "rights");
 }
 
-static int stdio_child_pidfd(void)
-{
-	return stdio_child(FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
-}
-
-Test(gate_kernel, threat30_fds_landing_on_stdio_moved_above_2)
-{
-	FD_GUARD_BEGIN();
-	in_child(stdio_child_rights, "rights");
-	FD_GUARD_END();
-}
-
-Test(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
+TEST(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
 {
 	int sv[2], on = 1;
 
-	FD_GUARD_BEGIN();
 	xpair(SOCK_SEQPACKET, sv);
 	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0) {
 		cr_assert_eq(errno, ENOPROTOOPT);
@@ -1467,40 +1338,35 @@ Test(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
 	}
 	xclose(sv[0]);
 	xclose(sv[1]);
-	in_child(stdio_child_pidfd, "rights+pidfd");
-	FD_GUARD_END();
+	run_child(stdio_child, SOCK_SEQPACKET,
+		  FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, "rights+pidfd");
 }
 
 /* With stdio closed and RLIMIT_NOFILE at 3, the kernel installs on 0 and
  * 1 but nothing can move above 2: every received descriptor is closed
  * and the error returned. */
-static int lift_fail_child(void)
+static int lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
-	struct rlimit old, lim;
+	struct rlimit old;
 	int sv[2], fds[2];
 	ssize_t r;
 	struct rx rx;
 	unsigned i;
 
+	(void)arg;
 	for (i = 0; i < 2; i++)
 		if ((fds[i] = open_null()) < 0)
 			return 10;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
-	if (send_fds(sv[0], "x", 1, fds, 2) != 1)
+	close_stdio();
+	if (send_fds(sv[0], "x", 1, fds, 2, 0) != 1)
 		return 12;
 	close(fds[0]);
 	close(fds[1]);
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		return 13;
-	lim = old;
-	lim.rlim_cur = 3;
-	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+	if (rlimit_nofile(3, &old) < 0)
 		return 14;
 	r = gate_rx(&g, sv[1], &rx, 16, &res);
 	if (setrlimit(RLIMIT_NOFILE, &old) < 0)
@@ -1517,11 +1383,9 @@ static int lift_fail_child(void)
 	return 0;
 }
 
-Test(gate_kernel, threat30_lift_failure_closes_everything)
+TEST(gate_kernel, threat30_lift_failure_closes_everything)
 {
-	FD_GUARD_BEGIN();
-	in_child(lift_fail_child, "lift failure");
-	FD_GUARD_END();
+	run_child(lift_fail_child, SOCK_SEQPACKET, 0, "lift failure");
 }
 
 /* The pidfd alone, in a child with stdio closed: no descriptor is sent,
@@ -1535,10 +1399,8 @@ static int lone_pidfd_setup(int sv[2])
 	if (setsockopt(sv[1], SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) < 0 ||
 	    setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &on, sizeof(on)) < 0)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
-	if (send_fds(sv[0], "x", 1, NULL, 0) != 1)
+	close_stdio();
+	if (send_fds(sv[0], "x", 1, NULL, 0, 0) != 1)
 		return 12;
 	return 0;
 }
@@ -1553,13 +1415,15 @@ static int stdio_closed(void)
 	return 1;
 }
 
-static int lone_pidfd_child(void)
+static int lone_pidfd_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
 	int sv[2], base, r;
 	struct rx rx;
 
+	(void)type;
+	(void)arg;
 	if ((r = lone_pidfd_setup(sv)) != 0)
 		return r;
 	base = raw_fd_count();
@@ -1584,23 +1448,21 @@ static int lone_pidfd_child(void)
 
 /* The same with RLIMIT_NOFILE at 3: the pidfd cannot move above 2, so
  * it is closed and the error returned; never left on stdin. */
-static int lone_pidfd_lift_fail_child(void)
+static int lone_pidfd_lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
-	struct rlimit old, lim;
+	struct rlimit old;
 	int sv[2], base, r;
 	ssize_t n;
 	struct rx rx;
 
+	(void)type;
+	(void)arg;
 	if ((r = lone_pidfd_setup(sv)) != 0)
 		return r;
 	base = raw_fd_count();
-	if (getrlimit(RLIMIT_NOFILE, &old) < 0)
-		return 13;
-	lim = old;
-	lim.rlim_cur = 3;
-	if (setrlimit(RLIMIT_NOFILE, &lim) < 0)
+	if (rlimit_nofile(3, &old) < 0)
 		return 14;
 	n = gate_rx(&g, sv[1], &rx, 16, &res);
 	if (setrlimit(RLIMIT_NOFILE, &old) < 0)
@@ -1612,7 +1474,7 @@ static int lone_pidfd_lift_fail_child(void)
 	if (!stdio_closed() || raw_fd_count() != base)
 		return 18;
 	/* The channel goes on: the next message is read normally. */
-	if (send_fds(sv[0], "y", 1, NULL, 0) != 1)
+	if (send_fds(sv[0], "y", 1, NULL, 0, 0) != 1)
 		return 19;
 	n = gate_rx(&g, sv[1], &rx, 16, &res);
 	if (n != 1 || rx.data[0] != 'y' || res.cred.pidfd <= 2)
@@ -1637,18 +1499,15 @@ static void skip_without_passpidfd(void)
 		cr_skip_test("SO_PASSPIDFD: kernel older than 6.5");
 }
 
-Test(gate_kernel, threat30_lone_pidfd_on_stdin_moved_above_2)
+TEST(gate_kernel, threat30_lone_pidfd_on_stdin_moved_above_2)
 {
-	FD_GUARD_BEGIN();
 	skip_without_passpidfd();
-	in_child(lone_pidfd_child, "lone pidfd");
-	FD_GUARD_END();
+	run_child(lone_pidfd_child, SOCK_SEQPACKET, 0, "lone pidfd");
 }
 
-Test(gate_kernel, threat30_lone_pidfd_lift_failure_closes_it)
+TEST(gate_kernel, threat30_lone_pidfd_lift_failure_closes_it)
 {
-	FD_GUARD_BEGIN();
 	skip_without_passpidfd();
-	in_child(lone_pidfd_lift_fail_child, "lone pidfd, lift failure");
-	FD_GUARD_END();
+	run_child(lone_pidfd_lift_fail_child, SOCK_SEQPACKET, 0,
+		  "lone pidfd, lift failure");
 }

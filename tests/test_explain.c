@@ -32,6 +32,7 @@
 #include "cmsg.h"
 #include "compat.h"
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -41,31 +42,6 @@
 /* The raw peer                                                        */
 /* ------------------------------------------------------------------ */
 
-/* A little-endian u32 at p, whatever it breaks (the library's writer). */
-static void set_u32(uint8_t *p, uint32_t v)
-{
-	struct fdmsg_wbuf w;
-
-	fdmsg_wbuf_init_fixed(&w, p, 4);
-	cr_assert_eq(fdmsg_wbuf_put_u32(&w, v), 0);
-}
-
-/* The 16 header bytes, any values; type 7, peerid 9. */
-static void put_hdr(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
-		    uint32_t len)
-{
-	struct fdmsg_wbuf w;
-
-	fdmsg_wbuf_init_fixed(&w, p, FDMSG_HDR_SIZE);
-	fdmsg_wbuf_put_u8(&w, version);
-	fdmsg_wbuf_put_u8(&w, nfds);
-	fdmsg_wbuf_put_u16(&w, flags);
-	fdmsg_wbuf_put_u32(&w, len);
-	fdmsg_wbuf_put_u32(&w, 7);
-	fdmsg_wbuf_put_u32(&w, 9);
-	cr_assert_eq(fdmsg_wbuf_error(&w), 0);
-}
-
 /* A valid hello (min/max version 1, max_frame 4096), to be spoiled. */
 static void put_hello(uint8_t *p)
 {
@@ -73,51 +49,6 @@ static void put_hello(uint8_t *p)
 				       .max_frame = 4096 };
 
 	cr_assert_eq(fdmsg_hello_encode(&h, p), (int)FDMSG_HELLO_SIZE);
-}
-
-/* sendmsg of buf[0..n) with nfds fresh memfds; the peer's copies are
- * closed before return.  The bytes sent or -errno.  No asserts. */
-static ssize_t raw_send(int s, const void *buf, size_t n, unsigned nfds)
-{
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(int) * 8)];
-	} ctl;
-	int fds[8];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-	unsigned i;
-	ssize_t r;
-	int err;
-
-	if (nfds > 8)
-		return -EINVAL;
-	for (i = 0; i < nfds; i++)
-		fds[i] = memfd_create("explain", 0);
-	if (nfds > 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_LEN(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	r = sendmsg(s, &mh, MSG_NOSIGNAL);
-	err = errno;
-	for (i = 0; i < nfds; i++)
-		close(fds[i]);
-	return r < 0 ? -err : r;
-}
-
-static void peer_send(int s, const void *buf, size_t n, unsigned nfds)
-{
-	ssize_t r = raw_send(s, buf, n, nfds);
-
-	cr_assert_eq(r, (ssize_t)n, "sendmsg of %zu bytes + %u fds: %zd", n,
-		     nfds, r);
 }
 
 /* ------------------------------------------------------------------ */
@@ -261,7 +192,7 @@ static void reject_case(int type, unsigned max_fds, uint32_t max_frame,
 
 	snprintf(label, sizeof(label), "type %d, %s", type, what);
 	rx_open(&x, type, max_fds, max_frame, 0);
-	peer_send(x.peer, bytes, n, nfds);
+	peer_send(x.peer, bytes, n, nfds, NULL);
 	expect_why(&x, label, w->err, w->rule, w->value, w->limit, w->text);
 	rx_close(&x);
 }
@@ -281,14 +212,13 @@ static const int dgram_types[] = { SOCK_SEQPACKET, SOCK_DGRAM };
 /* Before any rejection, and the format itself                         */
 /* ------------------------------------------------------------------ */
 
-Test(explain, none_before_any_error)
+TEST(explain, none_before_any_error)
 {
 	struct fdmsg_error_info in;
 	uint8_t frame[20] = { 0 };
 	struct rx x;
 	int r;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		rx_open(&x, all_types[t], 0, 0, 0);
 		memset(&in, 0xa5, sizeof(in));
@@ -297,8 +227,8 @@ Test(explain, none_before_any_error)
 			   "no rejection");
 		/* -EAGAIN and a good frame are no rejections either. */
 		cr_assert_eq(fdmsg_recv(x.chan, &x.msg), -EAGAIN);
-		put_hdr(frame, 1, 0, 0, 20);
-		peer_send(x.peer, frame, 20, 0);
+		put_hdr(frame, 1, 0, 0, 20, 7, 9);
+		peer_send(x.peer, frame, 20, 0, NULL);
 		cr_assert_eq(rx_recv(&x), 0);
 		cr_assert_eq(fdmsg_chan_error(x.chan, &in), 0);
 		check_info(&in, "after a frame", 0, FDMSG_RULE_NONE, 0, 0,
@@ -314,10 +244,9 @@ Test(explain, none_before_any_error)
 		rx_close(&x);
 	}
 	cr_assert_eq(fdmsg_chan_error(NULL, &in), -EINVAL);
-	FD_GUARD_END();
 }
 
-Test(explain, chan_error_null_info)
+TEST(explain, chan_error_null_info)
 {
 	struct rx x;
 
@@ -328,7 +257,7 @@ Test(explain, chan_error_null_info)
 
 /* snprintf's contract: at most len bytes with the NUL, the whole length
  * returned, nothing written for len 0. */
-Test(explain, format_truncates_like_snprintf)
+TEST(explain, format_truncates_like_snprintf)
 {
 	const char *full = "frame declares 5 descriptors, max_fds is 4";
 	struct fdmsg_error_info in = { .err = -EPROTO, .rule = FDMSG_RULE_NFDS,
@@ -373,7 +302,7 @@ Test(explain, format_truncates_like_snprintf)
 }
 
 /* Every rule up to the last has its own text. */
-Test(explain, every_rule_has_a_text)
+TEST(explain, every_rule_has_a_text)
 {
 	struct fdmsg_error_info in = { 0 };
 	char buf[256];
@@ -412,25 +341,24 @@ static const struct hdr_case hdr_cases[] = {
 	  "frame length 257, max_frame is 256" } },
 };
 
-Test(explain, header_rules)
+TEST(explain, header_rules)
 {
 	uint8_t frame[16] = { 0 };
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		for (size_t i = 0; i < NELEM(hdr_cases); i++) {
 			const struct hdr_case *c = &hdr_cases[i];
 
-			put_hdr(frame, c->version, c->nfds, c->flags, c->len);
+			put_hdr(frame, c->version, c->nfds, c->flags, c->len, 7,
+				9);
 			reject_case(all_types[t], 4, SMALL_FRAME, frame, 16, 0,
 				    c->what, &c->w);
 		}
 	}
-	FD_GUARD_END();
 }
 
 /* The codec says the same without a channel. */
-Test(explain, hdr_explain)
+TEST(explain, hdr_explain)
 {
 	struct fdmsg_error_info in;
 	uint8_t frame[16] = { 0 };
@@ -438,12 +366,12 @@ Test(explain, hdr_explain)
 	for (size_t i = 0; i < NELEM(hdr_cases); i++) {
 		const struct hdr_case *c = &hdr_cases[i];
 
-		put_hdr(frame, c->version, c->nfds, c->flags, c->len);
+		put_hdr(frame, c->version, c->nfds, c->flags, c->len, 7, 9);
 		memset(&in, 0xa5, sizeof(in));
 		explained(fdmsg_hdr_explain(frame, 16, SMALL_FRAME, 4, &in),
 			  &in, c->what, &c->w);
 	}
-	put_hdr(frame, 1, 0, 0, 16);
+	put_hdr(frame, 1, 0, 0, 16, 7, 9);
 	cr_assert_eq(fdmsg_hdr_explain(frame, 16, SMALL_FRAME, 4, &in),
 		     FDMSG_HDR_SIZE);
 	check_info(&in, "valid", 0, FDMSG_RULE_NONE, 0, 0, "no rejection");
@@ -501,27 +429,26 @@ static void spoil_hello(uint8_t *p, int spoil)
 {
 	switch (spoil) {
 	case H_NFDS: p[1] = 1; break;
-	case H_LEN: set_u32(p + 4, 41); break;
-	case H_TYPE: set_u32(p + 8, 7); break;
-	case H_PEERID: set_u32(p + 12, 9); break;
+	case H_LEN: put_le32(p + 4, 41); break;
+	case H_TYPE: put_le32(p + 8, 7); break;
+	case H_PEERID: put_le32(p + 12, 9); break;
 	case H_RES16: p[18] = 3; break;
-	case H_RES32: set_u32(p + 36, 5); break;
+	case H_RES32: put_le32(p + 36, 5); break;
 	case H_MINV: p[16] = 0; break;
 	case H_ORDER: p[16] = 3; p[17] = 2; break;
-	case H_FRAME_LOW: set_u32(p + 20, 15); break;
-	case H_FRAME_HIGH: set_u32(p + 20, FDMSG_MAX_FRAME_CAP + 1u); break;
-	case H_BATCH: set_u32(p + 24, 100); break;
-	case H_FDS: set_u32(p + 28, 254); break;
+	case H_FRAME_LOW: put_le32(p + 20, 15); break;
+	case H_FRAME_HIGH: put_le32(p + 20, FDMSG_MAX_FRAME_CAP + 1u); break;
+	case H_BATCH: put_le32(p + 24, 100); break;
+	case H_FDS: put_le32(p + 28, 254); break;
 	case H_NOVER: p[16] = 2; p[17] = 3; break;
 	}
 }
 
-Test(explain, hello_rules)
+TEST(explain, hello_rules)
 {
 	uint8_t hello[FDMSG_HELLO_SIZE + 1] = { 0 };
 	size_t n;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		for (size_t i = 0; i < NELEM(hello_cases); i++) {
 			const struct hello_case *c = &hello_cases[i];
@@ -535,10 +462,9 @@ Test(explain, hello_rules)
 				    &c->w);
 		}
 	}
-	FD_GUARD_END();
 }
 
-Test(explain, hello_explain)
+TEST(explain, hello_explain)
 {
 	struct fdmsg_error_info in;
 	uint8_t hello[FDMSG_HELLO_SIZE] = { 0 };
@@ -572,29 +498,27 @@ Test(explain, hello_explain)
 
 /* A second hello, or one after an application frame, is a header with
  * an undefined flag. */
-Test(explain, second_hello_is_a_flag)
+TEST(explain, second_hello_is_a_flag)
 {
 	uint8_t two[2 * FDMSG_HELLO_SIZE] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		rx_open(&x, all_types[t], 0, 0, 0);
 		put_hello(two);
 		put_hello(two + FDMSG_HELLO_SIZE);
-		peer_send(x.peer, two, sizeof(two), 0);
+		peer_send(x.peer, two, sizeof(two), 0, NULL);
 		expect_why(&x, "second hello", -EBADMSG, FDMSG_RULE_FLAGS, 1, 0,
 			   "frame flags 1, must be 0");
 		rx_close(&x);
 	}
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Datagrams against their frames                                      */
 /* ------------------------------------------------------------------ */
 
-Test(explain, datagram_cut_short)
+TEST(explain, datagram_cut_short)
 {
 	static const struct want cut32 = { -EBADMSG, FDMSG_RULE_CUT, 24, 32,
 					   "frame cut short: 24 of its 32 "
@@ -608,12 +532,11 @@ Test(explain, datagram_cut_short)
 	uint8_t frame32[24] = { 0 }, two[36] = { 0 };
 	uint8_t hello[FDMSG_HELLO_SIZE] = { 0 };
 
-	FD_GUARD_BEGIN();
 	/* A frame of 32 bytes in a datagram of 24; a whole frame, then 10
 	 * bytes of a header; a hello cut at 30 bytes. */
-	put_hdr(frame32, 1, 0, 0, 32);
-	put_hdr(two, 1, 0, 0, 20);
-	put_hdr(two + 20, 1, 0, 0, 16);
+	put_hdr(frame32, 1, 0, 0, 32, 7, 9);
+	put_hdr(two, 1, 0, 0, 20, 7, 9);
+	put_hdr(two + 20, 1, 0, 0, 16, 7, 9);
 	put_hello(hello);
 	for (size_t t = 0; t < NELEM(dgram_types); t++) {
 		reject_case(dgram_types[t], 0, 0, frame32, 24, 0,
@@ -623,12 +546,11 @@ Test(explain, datagram_cut_short)
 		reject_case(dgram_types[t], 0, 0, hello, 30, 0, "hello of 30",
 			    &cut40);
 	}
-	FD_GUARD_END();
 }
 
 /* Descriptors that came with a datagram must be what its frames
  * declare: with no frame to take them, or fewer than declared. */
-Test(explain, datagram_descriptor_count)
+TEST(explain, datagram_descriptor_count)
 {
 	static const struct want none = { -EPROTO, FDMSG_RULE_FDS_COUNT, 1, 0,
 					  "1 descriptors came with the "
@@ -638,23 +560,21 @@ Test(explain, datagram_descriptor_count)
 					   "datagram, its frames declare 3" };
 	uint8_t one[20] = { 0 }, two[40] = { 0 };
 
-	FD_GUARD_BEGIN();
-	put_hdr(one, 1, 0, 0, 20);
-	put_hdr(two, 1, 1, 0, 20);
-	put_hdr(two + 20, 1, 2, 0, 20);
+	put_hdr(one, 1, 0, 0, 20, 7, 9);
+	put_hdr(two, 1, 1, 0, 20, 7, 9);
+	put_hdr(two + 20, 1, 2, 0, 20, 7, 9);
 	for (size_t t = 0; t < NELEM(dgram_types); t++) {
 		reject_case(dgram_types[t], 4, 0, one, 20, 1,
 			    "1 fd, none declared", &none);
 		reject_case(dgram_types[t], 4, 0, two, 40, 2,
 			    "2 fds, 3 declared", &fewer);
 	}
-	FD_GUARD_END();
 }
 
 /* The gate: more descriptors than max_fds in one read; more than the
  * control buffer holds (MSG_CTRUNC); a datagram larger than the buffer
  * (MSG_TRUNC). */
-Test(explain, gate_rules_from_a_real_peer)
+TEST(explain, gate_rules_from_a_real_peer)
 {
 	static uint8_t big[FDMSG_DGRAM_SAFE + 64];
 	static const struct want fds_max = { -EPROTO, FDMSG_RULE_FDS_MAX, 2, 1,
@@ -666,8 +586,7 @@ Test(explain, gate_rules_from_a_real_peer)
 	uint8_t buf[16] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
-	put_hdr(buf, 1, 1, 0, 16);
+	put_hdr(buf, 1, 1, 0, 16, 7, 9);
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		/* CMSG_SPACE of one int has room for two on 64-bit. */
 		reject_case(all_types[t], 1, 0, buf, 16, 2, "2 fds, max_fds 1",
@@ -683,32 +602,30 @@ Test(explain, gate_rules_from_a_real_peer)
 		rx_open(&x, dgram_types[t], 0, 0, 0);
 		cr_assert_eq(setsockopt(x.peer, SOL_SOCKET, SO_SNDBUF, &sz,
 					sizeof(sz)), 0);
-		put_hdr(big, 1, 0, 0, sizeof(big));
-		peer_send(x.peer, big, sizeof(big), 0);
+		put_hdr(big, 1, 0, 0, sizeof(big), 7, 9);
+		peer_send(x.peer, big, sizeof(big), 0, NULL);
 		expect_why(&x, "datagram past the buffer", -EMSGSIZE,
 			   FDMSG_RULE_TRUNC, 0, FDMSG_DGRAM_SAFE,
 			   "datagram truncated (MSG_TRUNC): larger than 65536 "
 			   "bytes");
 		rx_close(&x);
 	}
-	FD_GUARD_END();
 }
 
 /* A channel that takes no descriptors: where the kernel refuses them
  * itself (SO_PASSRIGHTS) the sender sees -EPERM and the channel nothing;
  * elsewhere the gate refuses them. */
-Test(explain, descriptors_to_a_channel_that_takes_none)
+TEST(explain, descriptors_to_a_channel_that_takes_none)
 {
 	struct fdmsg_error_info in;
 	uint8_t buf[16] = { 0 };
 	struct rx x;
 	ssize_t r;
 
-	FD_GUARD_BEGIN();
 	for (size_t t = 0; t < NELEM(all_types); t++) {
 		rx_open(&x, all_types[t], 0, 0, 0);
-		put_hdr(buf, 1, 0, 0, 16);
-		r = raw_send(x.peer, buf, 16, 1);
+		put_hdr(buf, 1, 0, 0, 16, 7, 9);
+		r = raw_send(x.peer, buf, 16, 1, NULL, 0);
 		if (r == -EPERM) {
 			cr_assert_eq(fdmsg_recv(x.chan, &x.msg), -EAGAIN);
 			cr_assert_eq(fdmsg_chan_error(x.chan, &in), 0);
@@ -720,9 +637,9 @@ Test(explain, descriptors_to_a_channel_that_takes_none)
 				   "1 descriptors sent, max_fds is 0");
 		}
 		/* Declaring one is the header's rule, whatever the kernel. */
-		put_hdr(buf, 1, 1, 0, 16);
+		put_hdr(buf, 1, 1, 0, 16, 7, 9);
 		if (r == -EPERM) {
-			peer_send(x.peer, buf, 16, 0);
+			peer_send(x.peer, buf, 16, 0, NULL);
 			expect_why(&x, "nfds 1, max_fds 0", -EPROTO,
 				   FDMSG_RULE_NFDS, 1, 0,
 				   "frame declares 1 descriptors, max_fds is "
@@ -730,23 +647,21 @@ Test(explain, descriptors_to_a_channel_that_takes_none)
 		}
 		rx_close(&x);
 	}
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 /* Stream matching and the end                                         */
 /* ------------------------------------------------------------------ */
 
-Test(explain, stream_descriptors_missing)
+TEST(explain, stream_descriptors_missing)
 {
 	uint8_t buf[20] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	/* Two declared, one in the read of the first byte. */
 	rx_open(&x, SOCK_STREAM, 4, 0, 0);
-	put_hdr(buf, 1, 2, 0, 20);
-	peer_send(x.peer, buf, 20, 1);
+	put_hdr(buf, 1, 2, 0, 20, 7, 9);
+	peer_send(x.peer, buf, 20, 1, NULL);
 	expect_why(&x, "2 declared, 1 came", -EPROTO, FDMSG_RULE_FDS_MISSING, 2,
 		   1, "frame declares 2 descriptors, 1 came by the read of "
 		      "its first byte");
@@ -754,31 +669,29 @@ Test(explain, stream_descriptors_missing)
 
 	/* One declared, none came. */
 	rx_open(&x, SOCK_STREAM, 4, 0, 0);
-	put_hdr(buf, 1, 1, 0, 20);
-	peer_send(x.peer, buf, 20, 0);
+	put_hdr(buf, 1, 1, 0, 20, 7, 9);
+	peer_send(x.peer, buf, 20, 0, NULL);
 	expect_why(&x, "1 declared, none came", -EPROTO,
 		   FDMSG_RULE_FDS_MISSING, 1, 0,
 		   "frame declares 1 descriptors, 0 came by the read of its "
 		   "first byte");
 	rx_close(&x);
-	FD_GUARD_END();
 }
 
-Test(explain, stream_descriptors_with_no_frame)
+TEST(explain, stream_descriptors_with_no_frame)
 {
 	uint8_t buf[20] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	/* On a stream descriptors may wait ahead of their frames, at most
 	 * max_fds of them: four with a frame declaring none, then one more
 	 * with another. */
 	rx_open(&x, SOCK_STREAM, 4, 0, 0);
-	put_hdr(buf, 1, 0, 0, 20);
-	peer_send(x.peer, buf, 20, 4);
+	put_hdr(buf, 1, 0, 0, 20, 7, 9);
+	peer_send(x.peer, buf, 20, 4, NULL);
 	cr_assert_eq(rx_recv(&x), 0);
 	fdmsg_msg_release(&x.msg);
-	peer_send(x.peer, buf, 20, 1);
+	peer_send(x.peer, buf, 20, 1, NULL);
 	expect_why(&x, "one past max_fds ahead", -EPROTO,
 		   FDMSG_RULE_FDS_AHEAD, 5, 4,
 		   "5 descriptors ahead of their frames, max_fds is 4");
@@ -786,38 +699,35 @@ Test(explain, stream_descriptors_with_no_frame)
 
 	/* The end with one unclaimed. */
 	rx_open(&x, SOCK_STREAM, 4, 0, 0);
-	put_hdr(buf, 1, 0, 0, 20);
-	peer_send(x.peer, buf, 20, 1);
+	put_hdr(buf, 1, 0, 0, 20, 7, 9);
+	peer_send(x.peer, buf, 20, 1, NULL);
 	cr_assert_eq(rx_recv(&x), 0);
 	fdmsg_msg_release(&x.msg);
 	peer_close(&x);
 	expect_why(&x, "at the end", -EPROTO, FDMSG_RULE_FDS_UNCLAIMED, 1, 0,
 		   "1 descriptors came with no frame to take them");
 	rx_close(&x);
-	FD_GUARD_END();
 }
 
-Test(explain, stream_end_mid_frame)
+TEST(explain, stream_end_mid_frame)
 {
 	uint8_t buf[32] = { 0 };
 	struct rx x;
 
-	FD_GUARD_BEGIN();
 	rx_open(&x, SOCK_STREAM, 0, 0, 0);
-	put_hdr(buf, 1, 0, 0, 32);
-	peer_send(x.peer, buf, 10, 0);
+	put_hdr(buf, 1, 0, 0, 32, 7, 9);
+	peer_send(x.peer, buf, 10, 0, NULL);
 	peer_close(&x);
 	expect_why(&x, "10 bytes, end", -EBADMSG, FDMSG_RULE_CUT, 10, 16,
 		   "frame cut short: 10 of its 16 bytes");
 	rx_close(&x);
 
 	rx_open(&x, SOCK_STREAM, 0, 0, 0);
-	peer_send(x.peer, buf, 20, 0);
+	peer_send(x.peer, buf, 20, 0, NULL);
 	peer_close(&x);
 	expect_why(&x, "20 of 32, end", -EBADMSG, FDMSG_RULE_CUT, 20, 32,
 		   "frame cut short: 20 of its 32 bytes");
 	rx_close(&x);
-	FD_GUARD_END();
 }
 
 /* A frame whose header came from a child and the rest from us. */
@@ -826,19 +736,13 @@ static void two_writers(unsigned optflags)
 	char text[128];
 	uint8_t buf[40] = { 0 };
 	struct rx x;
-	int status;
 	pid_t pid;
 
 	rx_open(&x, SOCK_STREAM, 0, 0, optflags);
-	put_hdr(buf, 1, 0, 0, 40);
+	put_hdr(buf, 1, 0, 0, 40, 7, 9);
 	memset(buf + 16, 'p', 24);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(x.peer, buf, 8) == 8 ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	peer_send(x.peer, buf + 8, 32, 0);
+	pid = write_from_child(x.peer, buf, 8);
+	peer_send(x.peer, buf + 8, 32, 0, NULL);
 	snprintf(text, sizeof(text), "frame continued by another sender (pid "
 		 "%ld, begun by pid %ld)", (long)getpid(), (long)pid);
 	expect_why(&x, "two writers", -EPROTO, FDMSG_RULE_SENDER,
@@ -846,12 +750,10 @@ static void two_writers(unsigned optflags)
 	rx_close(&x);
 }
 
-Test(explain, stream_sender_changed_mid_frame)
+TEST(explain, stream_sender_changed_mid_frame)
 {
-	FD_GUARD_BEGIN();
 	two_writers(FDMSG_OPT_CREDS);
 	two_writers(FDMSG_OPT_PIDFD);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -860,7 +762,7 @@ Test(explain, stream_sender_changed_mid_frame)
 
 /* Nothing is poisoned: the info names the last dropped datagram and
  * stays until the next one. */
-Test(explain, receive_only_keeps_the_last_drop)
+TEST(explain, receive_only_keeps_the_last_drop)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct fdmsg_error_info in;
@@ -870,7 +772,6 @@ Test(explain, receive_only_keeps_the_last_drop)
 	socklen_t len;
 	int rx, tx, n;
 
-	FD_GUARD_BEGIN();
 	n = snprintf(sa.sun_path + 1, sizeof(sa.sun_path) - 1,
 		     "fdmsg-explain-rx-%d", (int)getpid());
 	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + n);
@@ -886,13 +787,13 @@ Test(explain, receive_only_keeps_the_last_drop)
 	check_info(&in, "empty", -EBADMSG, FDMSG_RULE_EMPTY, 0, 16,
 		   "empty datagram: no frame in it");
 
-	put_hdr(buf, 1, 0, 0, 20);
+	put_hdr(buf, 1, 0, 0, 20, 7, 9);
 	cr_assert_eq(send(tx, buf, 20, 0), 20);
 	cr_assert_eq(fdmsg_recv(chan, &msg), 0);
 	cr_assert_eq(fdmsg_chan_error(chan, &in), -EBADMSG);
 	cr_assert_eq(in.rule, FDMSG_RULE_EMPTY);
 
-	put_hdr(buf, 3, 0, 0, 20);
+	put_hdr(buf, 3, 0, 0, 20, 7, 9);
 	cr_assert_eq(send(tx, buf, 20, 0), 20);
 	cr_assert_eq(fdmsg_recv(chan, &msg), -EBADMSG);
 	cr_assert_eq(fdmsg_chan_error(chan, &in), -EBADMSG);
@@ -903,7 +804,6 @@ Test(explain, receive_only_keeps_the_last_drop)
 	fdmsg_chan_free(chan);
 	close(rx);
 	close(tx);
-	FD_GUARD_END();
 }
 
 /*
@@ -911,23 +811,21 @@ Test(explain, receive_only_keeps_the_last_drop)
  * descriptor lands on 0 and cannot be moved above 2.  In a child,
  * reporting by exit status.
  */
-static int table_full_child(int type)
+static int table_full_child(int type, unsigned unused)
 {
 	struct fdmsg_error_info in;
-	struct rlimit rl = { 3, 3 };
 	char line[128];
 	uint8_t buf[16] = { 0 };
 	struct rx x;
 
+	(void)unused;
 	if (open_rx(&x, type, 1, 0, 0) < 0)
 		return 10;
-	put_hdr(buf, 1, 1, 0, 16);
-	if (raw_send(x.peer, buf, 16, 1) != 16)
+	put_hdr(buf, 1, 1, 0, 16, 7, 9);
+	if (raw_send(x.peer, buf, 16, 1, NULL, 0) != 16)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+	close_stdio();
+	if (rlimit_nofile(3, NULL) < 0)
 		return 12;
 	if (fdmsg_recv(x.chan, &x.msg) != -EMFILE)
 		return 20;
@@ -947,20 +845,11 @@ static int table_full_child(int type)
 	return 0;
 }
 
-Test(explain, descriptor_table_full)
+TEST(explain, descriptor_table_full)
 {
 	SKIP_UNDER_VALGRIND();
-	for (size_t t = 0; t < NELEM(all_types); t++) {
-		int status;
-		pid_t pid = fork();
-
-		cr_assert_geq(pid, 0);
-		if (pid == 0)
-			_exit(table_full_child(all_types[t]));
-		cr_assert_eq(waitpid(pid, &status, 0), pid);
-		cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-			  "type %d: child status %#x", all_types[t], status);
-	}
+	for (size_t t = 0; t < NELEM(all_types); t++)
+		run_child(table_full_child, all_types[t], 0, "table full");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1019,7 +908,7 @@ static void gate_expect(const struct fdmsg_gate *g, struct forged *f,
 	cr_assert_eq(res.nfds, 0u, "%s", what);
 }
 
-Test(explain, gate_rules_over_forged_records)
+TEST(explain, gate_rules_over_forged_records)
 {
 	struct fdmsg_gate g = { 2, 0, count_close };
 	struct forged f;

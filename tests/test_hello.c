@@ -113,22 +113,18 @@ static void small_receiver(int type, unsigned sender_flags)
 	fdmsg_chan_free(b);
 }
 
-Test(hello, small_receiver_gets_every_frame_without_a_hello)
+TEST(hello, small_receiver_gets_every_frame_without_a_hello)
 {
-	FD_GUARD_BEGIN();
 	small_receiver(SOCK_SEQPACKET, 0);
 	small_receiver(SOCK_STREAM, 0);
 	small_receiver(SOCK_DGRAM, 0);
-	FD_GUARD_END();
 }
 
-Test(hello, small_receiver_gets_every_frame_with_a_hello)
+TEST(hello, small_receiver_gets_every_frame_with_a_hello)
 {
-	FD_GUARD_BEGIN();
 	small_receiver(SOCK_SEQPACKET, FDMSG_CHAN_HELLO);
 	small_receiver(SOCK_STREAM, FDMSG_CHAN_HELLO);
 	small_receiver(SOCK_DGRAM, FDMSG_CHAN_HELLO);
-	FD_GUARD_END();
 }
 
 /*
@@ -188,25 +184,19 @@ static void peer_limits_at_send(int type)
 	fdmsg_chan_free(b);
 }
 
-Test(hello, peer_limits_fail_at_send_seqpacket)
+TEST(hello, peer_limits_fail_at_send_seqpacket)
 {
-	FD_GUARD_BEGIN();
 	peer_limits_at_send(SOCK_SEQPACKET);
-	FD_GUARD_END();
 }
 
-Test(hello, peer_limits_fail_at_send_stream)
+TEST(hello, peer_limits_fail_at_send_stream)
 {
-	FD_GUARD_BEGIN();
 	peer_limits_at_send(SOCK_STREAM);
-	FD_GUARD_END();
 }
 
-Test(hello, peer_limits_fail_at_send_dgram)
+TEST(hello, peer_limits_fail_at_send_dgram)
 {
-	FD_GUARD_BEGIN();
 	peer_limits_at_send(SOCK_DGRAM);
-	FD_GUARD_END();
 }
 
 /* Reads one datagram (or the next n stream bytes) from a raw socket. */
@@ -296,13 +286,11 @@ static void raw_receiver_limits(int type)
 	close(sv[1]);
 }
 
-Test(hello, batches_cut_at_the_peers_limits)
+TEST(hello, batches_cut_at_the_peers_limits)
 {
-	FD_GUARD_BEGIN();
 	raw_receiver_limits(SOCK_SEQPACKET);
 	raw_receiver_limits(SOCK_DGRAM);
 	raw_receiver_limits(SOCK_STREAM);
-	FD_GUARD_END();
 }
 
 /*
@@ -312,7 +300,7 @@ Test(hello, batches_cut_at_the_peers_limits)
  * that comes later, and a channel made with FDMSG_CHAN_NO_HELLO never
  * answers at all.
  */
-Test(hello, only_a_greeting_gets_an_answer)
+TEST(hello, only_a_greeting_gets_an_answer)
 {
 	struct fdmsg_chan *a;
 	struct fdmsg_msg m;
@@ -321,7 +309,6 @@ Test(hello, only_a_greeting_gets_an_answer)
 	int sv[2], nfds;
 	ssize_t n;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_hello_encode(&h, hello), FDMSG_HELLO_SIZE);
 
 	/* No greeting: no hello, ever. */
@@ -368,7 +355,6 @@ Test(hello, only_a_greeting_gets_an_answer)
 	cr_assert_lt(raw_read(sv[1], buf, sizeof(buf), &nfds), 0);
 	fdmsg_chan_free(a);
 	close(sv[1]);
-	FD_GUARD_END();
 }
 
 /* Two channels that both greet, or neither: both work.  With pidfds on,
@@ -397,24 +383,21 @@ static void both_or_neither(int type, unsigned flags)
 	fdmsg_chan_free(b);
 }
 
-Test(hello, both_greet_or_neither)
+TEST(hello, both_greet_or_neither)
 {
-	FD_GUARD_BEGIN();
 	both_or_neither(SOCK_SEQPACKET, FDMSG_CHAN_HELLO);
 	both_or_neither(SOCK_STREAM, FDMSG_CHAN_HELLO);
 	both_or_neither(SOCK_DGRAM, FDMSG_CHAN_HELLO);
 	both_or_neither(SOCK_SEQPACKET, 0);
 	both_or_neither(SOCK_STREAM, 0);
 	both_or_neither(SOCK_DGRAM, 0);
-	FD_GUARD_END();
 }
 
-Test(hello, flag_errors)
+TEST(hello, flag_errors)
 {
 	struct fdmsg_chan *c = NULL;
 	int sv[2], fd;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
 		     0);
 	cr_assert_eq(fdmsg_chan_new(&c, sv[0], NULL,
@@ -435,7 +418,6 @@ Test(hello, flag_errors)
 	cr_assert_eq(fdmsg_peer_info(c, NULL), -EINVAL);
 	fdmsg_chan_free(c);
 	close(fd);
-	FD_GUARD_END();
 }
 
 /*
@@ -444,7 +426,7 @@ Test(hello, flag_errors)
  * the queue rather than be written inside fdmsg_recv: a raw peer that
  * greets, sends a frame and closes, loses nothing.
  */
-Test(hello, dgram_answer_never_costs_queued_datagrams)
+TEST(hello, dgram_answer_never_costs_queued_datagrams)
 {
 	struct fdmsg_hello h = { 1, 1, 65536, 0, 0, 0 };
 	uint8_t hello[FDMSG_HELLO_SIZE], frame[20];
@@ -452,7 +434,6 @@ Test(hello, dgram_answer_never_costs_queued_datagrams)
 	struct fdmsg_msg m;
 	int sv[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0, sv), 0);
 	cr_assert_eq(fdmsg_chan_new(&a, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
 	cr_assert_eq(fdmsg_hello_encode(&h, hello), FDMSG_HELLO_SIZE);
@@ -469,18 +450,16 @@ Test(hello, dgram_answer_never_costs_queued_datagrams)
 	cr_assert_eq(fdmsg_want_write(a), 1, "the answer waits");
 	cr_assert_eq(fdmsg_recv(a, &m), -EAGAIN);
 	fdmsg_chan_free(a);
-	FD_GUARD_END();
 }
 
 /* After the peer's end, or a protocol error, no hello can come any
  * more: fdmsg_peer_info says so rather than "not yet". */
-Test(hello, peer_info_after_the_end_is_enodata)
+TEST(hello, peer_info_after_the_end_is_enodata)
 {
 	struct fdmsg_chan *a;
 	struct fdmsg_msg m;
 	int sv[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
 		     0);
 	cr_assert_eq(fdmsg_chan_new(&a, sv[0], NULL, FDMSG_CHAN_OWN_FD), 0);
@@ -501,18 +480,16 @@ Test(hello, peer_info_after_the_end_is_enodata)
 		     -ENODATA);
 	fdmsg_chan_free(a);
 	close(sv[1]);
-	FD_GUARD_END();
 }
 
 /* A queue smaller than a hello (max_queue 16 is legal) still greets:
  * the hello is written straight away, not first copied into the queue. */
-Test(hello, greets_with_a_queue_smaller_than_a_hello)
+TEST(hello, greets_with_a_queue_smaller_than_a_hello)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 
-	FD_GUARD_BEGIN();
 	fdmsg_opts_init(&o);
 	o.max_frame = 16;
 	o.max_queue = 16;
@@ -522,5 +499,4 @@ Test(hello, greets_with_a_queue_smaller_than_a_hello)
 	cr_assert_eq(fdmsg_peer_info(b, &(struct fdmsg_peer_info){ 0 }), 0);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
-	FD_GUARD_END();
 }

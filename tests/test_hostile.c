@@ -40,6 +40,7 @@
 #include <criterion/criterion.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #ifndef SO_PASSRIGHTS
@@ -55,35 +56,8 @@
 #define DGRAM_OVER (FDMSG_DGRAM_SAFE + 64u)
 
 /* ------------------------------------------------------------------ */
-/* The hostile peer: bytes and descriptors by hand                     */
+/* The hostile peer: bytes and descriptors by hand (rawpeer.h)         */
 /* ------------------------------------------------------------------ */
-
-/* Who a descriptor refers to, to recognise it on the other end. */
-struct ident {
-	dev_t dev;
-	ino_t ino;
-};
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-	p[2] = (uint8_t)(v >> 16);
-	p[3] = (uint8_t)(v >> 24);
-}
-
-/* The 16 header bytes of DESIGN.md's wire table, whatever their values. */
-static void put_hdr(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
-		    uint32_t len, uint32_t type, uint32_t peerid)
-{
-	p[0] = version;
-	p[1] = nfds;
-	p[2] = (uint8_t)flags;
-	p[3] = (uint8_t)(flags >> 8);
-	put_le32(p + 4, len);
-	put_le32(p + 8, type);
-	put_le32(p + 12, peerid);
-}
 
 static uint8_t pattern(uint32_t type, size_t i)
 {
@@ -100,89 +74,6 @@ static size_t put_frame(uint8_t *p, uint8_t nfds, uint32_t type,
 	return 16 + paylen;
 }
 
-static int ident_of(int fd, struct ident *id)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	id->dev = st.st_dev;
-	id->ino = st.st_ino;
-	return 0;
-}
-
-static int same_ident(int fd, const struct ident *id)
-{
-	struct ident got = { 0, 0 };
-
-	return ident_of(fd, &got) == 0 && got.dev == id->dev &&
-	       got.ino == id->ino;
-}
-
-/*
- * sendmsg(2) of buf[0..n) with nfds fresh memfds (each its own inode, no
- * FD_CLOEXEC on purpose) in one SCM_RIGHTS record sized with CMSG_LEN.
- * Their identities go to ids (may be NULL).  The peer's copies are closed
- * before return, so whatever is in flight is the receiver's alone.
- * Returns the bytes sent or -errno.  No Criterion asserts: children use it.
- */
-static ssize_t raw_send(int s, const void *buf, size_t n, unsigned nfds,
-			struct ident *ids, int flags)
-{
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(int) * FDMSG_MAX_FDS_CAP)];
-	} ctl;
-	int fds[FDMSG_MAX_FDS_CAP];
-	struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	struct cmsghdr *c;
-	unsigned made = 0;
-	ssize_t r;
-	int err = 0;
-
-	if (nfds > FDMSG_MAX_FDS_CAP)
-		return -EINVAL;
-	for (; made < nfds; made++) {
-		fds[made] = memfd_create("hostile", 0);
-		if (fds[made] < 0 ||
-		    (ids != NULL && ident_of(fds[made], &ids[made]) < 0)) {
-			err = errno;
-			if (fds[made] >= 0)
-				made++;
-			r = -1;
-			goto out;
-		}
-	}
-	if (nfds > 0) {
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.b;
-		mh.msg_controllen = CMSG_LEN(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
-	}
-	r = sendmsg(s, &mh, MSG_NOSIGNAL | flags);
-	if (r < 0)
-		err = errno;
-out:
-	while (made > 0)
-		close(fds[--made]);
-	return r < 0 ? -err : r;
-}
-
-/* raw_send that must take every byte. */
-static void peer_send(int s, const void *buf, size_t n, unsigned nfds,
-		      struct ident *ids)
-{
-	ssize_t r = raw_send(s, buf, n, nfds, ids, 0);
-
-	cr_assert_eq(r, (ssize_t)n,
-		     "hostile sendmsg of %zu bytes + %u fds: %zd", n, nfds, r);
-}
-
 /* ------------------------------------------------------------------ */
 /* The receiving channel                                               */
 /* ------------------------------------------------------------------ */
@@ -194,28 +85,6 @@ struct hostile {
 	struct fdmsg_msg msg;
 	int base;               /* fd count: both ends open, none in flight */
 };
-
-static const char *ename(int r)
-{
-	switch (r) {
-	case 0: return "0";
-	case -EAGAIN: return "-EAGAIN";
-	case -EBADMSG: return "-EBADMSG";
-	case -EPROTO: return "-EPROTO";
-	case -EMSGSIZE: return "-EMSGSIZE";
-	case -EPIPE: return "-EPIPE";
-	case -EPERM: return "-EPERM";
-	case -EMFILE: return "-EMFILE";
-	case -ECONNRESET: return "-ECONNRESET";
-	case -EINVAL: return "-EINVAL";
-	case -ENOSYS: return "-ENOSYS";
-	case -EOPNOTSUPP: return "-EOPNOTSUPP";
-	case -ESHUTDOWN: return "-ESHUTDOWN";
-	case -ETOOMANYREFS: return "-ETOOMANYREFS";
-	case -EPROTONOSUPPORT: return "-EPROTONOSUPPORT";
-	default: return "(other)";
-	}
-}
 
 /* Opens a pair and a channel on one end.  No asserts: children use it. */
 static int open_chan(int type, unsigned max_fds, uint32_t max_frame,
@@ -369,33 +238,6 @@ static void reject(struct hostile *h, const char *what, int err)
 	}
 }
 
-/* Tests of one body per socket type; each bracketed by the fd guard. */
-#define TYPED_TEST(suite, name, type)                                    \
-	Test(suite, name)                                                \
-	{                                                                \
-		FD_GUARD_BEGIN();                                        \
-		body_##name(type);                                       \
-		FD_GUARD_END();                                          \
-	}
-
-#define DGRAM_TESTS(name)                                                \
-	static void body_##name(int type);                               \
-	TYPED_TEST(hostile_seqpacket, name, SOCK_SEQPACKET)              \
-	TYPED_TEST(hostile_dgram, name, SOCK_DGRAM)                      \
-	static void body_##name(int type)
-
-#define ALL_TYPES_TESTS(name)                                            \
-	static void body_##name(int type);                               \
-	TYPED_TEST(hostile_seqpacket, name, SOCK_SEQPACKET)              \
-	TYPED_TEST(hostile_dgram, name, SOCK_DGRAM)                      \
-	TYPED_TEST(hostile_stream, name, SOCK_STREAM)                    \
-	static void body_##name(int type)
-
-#define STREAM_TEST(name)                                                \
-	static void body_##name(int type);                               \
-	TYPED_TEST(hostile_stream, name, SOCK_STREAM)                    \
-	static void body_##name(int type)
-
 /* ------------------------------------------------------------------ */
 /* Header rules, every socket type                                     */
 /* ------------------------------------------------------------------ */
@@ -440,7 +282,7 @@ static void run_hdr_cases(int type, const struct hdr_case *c, size_t n)
 		run_hdr_case(type, &c[i]);
 }
 
-ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
+TEST_ALL_TYPES(hostile, header_version_not_1_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
 		{ "version 0", 0, 1, 0, 32, 1, -EBADMSG },
@@ -452,7 +294,7 @@ ALL_TYPES_TESTS(header_version_not_1_is_ebadmsg)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
+TEST_ALL_TYPES(hostile, header_flag_bit_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
 		/* 0x0001 marks a hello: a hello 32 bytes long. */
@@ -465,7 +307,7 @@ ALL_TYPES_TESTS(header_flag_bit_is_ebadmsg)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(threat24_len_below_16_is_ebadmsg)
+TEST_ALL_TYPES(hostile, threat24_len_below_16_is_ebadmsg)
 {
 	static const struct hdr_case c[] = {
 		{ "len 0", 1, 1, 0, 0, 1, -EBADMSG },
@@ -476,7 +318,7 @@ ALL_TYPES_TESTS(threat24_len_below_16_is_ebadmsg)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(threat24_len_over_max_frame_is_emsgsize)
+TEST_ALL_TYPES(hostile, threat24_len_over_max_frame_is_emsgsize)
 {
 	static const struct hdr_case c[] = {
 		{ "len max_frame+1", 1, 1, 0, SMALL_FRAME + 1, 1, -EMSGSIZE },
@@ -489,7 +331,7 @@ ALL_TYPES_TESTS(threat24_len_over_max_frame_is_emsgsize)
 	run_hdr_cases(type, c, NELEM(c));
 }
 
-ALL_TYPES_TESTS(threat21_nfds_over_max_fds_is_eproto)
+TEST_ALL_TYPES(hostile, threat21_nfds_over_max_fds_is_eproto)
 {
 	static const struct hdr_case c[] = {
 		{ "nfds 3 > max_fds 2, 2 sent", 1, 3, 0, 32, 2, -EPROTO },
@@ -502,7 +344,7 @@ ALL_TYPES_TESTS(threat21_nfds_over_max_fds_is_eproto)
 }
 
 /* DESIGN "which error wins": header rules in the table's order. */
-ALL_TYPES_TESTS(header_error_precedence)
+TEST_ALL_TYPES(hostile, header_error_precedence)
 {
 	static const struct hdr_case c[] = {
 		{ "version beats nfds, flags, len", 2, 3, 1, 0, 0, -EBADMSG },
@@ -528,7 +370,7 @@ ALL_TYPES_TESTS(header_error_precedence)
 }
 
 /* DESIGN: "A header of 16 bytes and no payload is a legal frame". */
-ALL_TYPES_TESTS(header_only_frame_is_legal)
+TEST_ALL_TYPES(hostile, header_only_frame_is_legal)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -546,7 +388,7 @@ ALL_TYPES_TESTS(header_only_frame_is_legal)
 }
 
 /* Limits are inclusive: len == max_frame and max_fds descriptors pass. */
-ALL_TYPES_TESTS(limits_at_the_edge_are_accepted)
+TEST_ALL_TYPES(hostile, limits_at_the_edge_are_accepted)
 {
 	static uint8_t buf[SMALL_FRAME];
 	struct ident ids[3];
@@ -564,7 +406,7 @@ ALL_TYPES_TESTS(limits_at_the_edge_are_accepted)
 /* Descriptor count against the kernel boundary, every socket type     */
 /* ------------------------------------------------------------------ */
 
-ALL_TYPES_TESTS(threat01_more_fds_than_max_fds_is_eproto)
+TEST_ALL_TYPES(hostile, threat01_more_fds_than_max_fds_is_eproto)
 {
 	static const struct {
 		unsigned max_fds, nfds, attach;
@@ -589,7 +431,7 @@ ALL_TYPES_TESTS(threat01_more_fds_than_max_fds_is_eproto)
 }
 
 /* CMSG_SPACE padding holds one more descriptor when max_fds is odd. */
-ALL_TYPES_TESTS(threat02_padding_slot_descriptor_is_eproto)
+TEST_ALL_TYPES(hostile, threat02_padding_slot_descriptor_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -623,7 +465,7 @@ static int kernel_has_passrights(void)
  * fails with EPERM, nothing arrives, and the channel still takes a frame
  * without descriptors.  Elsewhere the descriptors arrive and are -EPROTO.
  */
-ALL_TYPES_TESTS(threat11_fds_to_max_fds_0_refused)
+TEST_ALL_TYPES(hostile, threat11_fds_to_max_fds_0_refused)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -654,24 +496,12 @@ ALL_TYPES_TESTS(threat11_fds_to_max_fds_0_refused)
  * MSG_CTRUNC and drops the rest.  In a child, which reports by exit status
  * (no Criterion calls there).
  */
-static int highest_fd(void)
+static int rlimit_child(int type, unsigned room)
 {
-	int max = -1;
-
-	for (int fd = 0; fd < 4096; fd++)
-		if (fcntl(fd, F_GETFD) >= 0)
-			max = fd;
-	return max;
-}
-
-static int rlimit_child(int type, unsigned free_slots)
-{
-	static int fillers[4096];
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
-	struct rlimit rl;
 	uint8_t buf[16];
-	int nfill = 0, peer, r, fd, top;
+	int peer, r;
 
 	memset(&msg, 0, sizeof(msg));
 	if (open_chan(type, 4, 0, 0, 0, &peer, &chan) < 0)
@@ -679,70 +509,32 @@ static int rlimit_child(int type, unsigned free_slots)
 	put_frame(buf, 3, 5, 6, 0);
 	if (raw_send(peer, buf, 16, 3, NULL, 0) != 16)
 		return 11;
-	top = highest_fd();
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 12;
-	rl.rlim_cur = (rlim_t)top + 1 + free_slots;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 13;
-	/* Fill every hole, then free exactly free_slots at the top. */
-	while (nfill < 4096) {
-		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			break;
-		fillers[nfill++] = fd;
-	}
-	if (errno != EMFILE || nfill < (int)free_slots)
+	if (rlimit_squeeze(room) < 0)
 		return 14;
-	for (unsigned i = 0; i < free_slots; i++)
-		close(fillers[--nfill]);
 	r = fdmsg_recv(chan, &msg);
 	if (r != -EPROTO) {
 		dprintf(2, "rlimit child: %u free: fdmsg_recv gave %d %s, "
-			"expected -EPROTO\n", free_slots, r, ename(r));
+			"expected -EPROTO\n", room, r, ename(r));
 		return 20;
 	}
 	/* Whatever the kernel installed must have been closed again. */
-	for (unsigned i = 0; i < free_slots; i++) {
-		fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			dprintf(2, "rlimit child: %u free: slot %u still "
-				"taken after the error (leak)\n", free_slots,
-				i);
-			return 21;
-		}
-		fillers[nfill++] = fd;
+	r = free_slots();
+	if (r != (int)room) {
+		dprintf(2, "rlimit child: %u free before, %d after the error "
+			"(leak)\n", room, r);
+		return 21;
 	}
-	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0 || errno != EMFILE)
-		return 22;
 	if (fdmsg_recv(chan, &msg) != -EPROTO ||
 	    fdmsg_recv(chan, &msg) != -EPROTO)
 		return 23;
-	while (nfill > 0)
-		close(fillers[--nfill]);
+	if (rlimit_release() < 0)
+		return 24;
 	fdmsg_chan_free(chan);
 	close(peer);
 	return 0;
 }
 
-static void run_child(int (*fn)(int, unsigned), int type, unsigned arg,
-		      const char *what)
-{
-	int status;
-	pid_t pid = fork();
-
-	cr_assert_geq(pid, 0, "fork");
-	if (pid == 0)
-		_exit(fn(type, arg));
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status), "%s: child died (status %#x)", what,
-		  status);
-	cr_assert_eq(WEXITSTATUS(status), 0, "%s: child failed at step %d",
-		     what, WEXITSTATUS(status));
-}
-
-ALL_TYPES_TESTS(threat03_receiver_at_rlimit_nofile_is_eproto)
+TEST_ALL_TYPES(hostile, threat03_receiver_at_rlimit_nofile_is_eproto)
 {
 	SKIP_UNDER_VALGRIND();
 	run_child(rlimit_child, type, 0, "no free slot");
@@ -751,7 +543,7 @@ ALL_TYPES_TESTS(threat03_receiver_at_rlimit_nofile_is_eproto)
 }
 
 /* Credentials and a pidfd on: max_fds still fits; one more does not. */
-ALL_TYPES_TESTS(threat04_creds_pidfd_and_max_fds)
+TEST_ALL_TYPES(hostile, threat04_creds_pidfd_and_max_fds)
 {
 	struct ident ids[3];
 	struct hostile h;
@@ -777,7 +569,7 @@ ALL_TYPES_TESTS(threat04_creds_pidfd_and_max_fds)
 /* ------------------------------------------------------------------ */
 
 /* A dropped frame's descriptors close; the next frame gets its own. */
-ALL_TYPES_TESTS(threat26_dropped_frame_fds_closed_next_gets_its_own)
+TEST_ALL_TYPES(hostile, threat26_dropped_frame_fds_closed_next_gets_its_own)
 {
 	struct ident a[2], b[1];
 	struct hostile h;
@@ -810,7 +602,7 @@ ALL_TYPES_TESTS(threat26_dropped_frame_fds_closed_next_gets_its_own)
 }
 
 /* Rule 2: received descriptors are close-on-exec, even across exec. */
-ALL_TYPES_TESTS(threat31_received_fds_are_cloexec)
+TEST_ALL_TYPES(hostile, threat31_received_fds_are_cloexec)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -857,9 +649,7 @@ static int stdio_child(int type, unsigned unused)
 	put_frame(buf, 3, 8, 9, 8);
 	if (raw_send(peer, buf, 24, 3, ids, 0) != 24)
 		return 11;
-	close(0);
-	close(1);
-	close(2);
+	close_stdio();
 	r = fdmsg_recv(chan, &msg);
 	for (int i = 0; r == -EAGAIN && type == SOCK_STREAM && i < 3; i++)
 		r = fdmsg_recv(chan, &msg);
@@ -888,7 +678,7 @@ static int stdio_child(int type, unsigned unused)
 	return 0;
 }
 
-ALL_TYPES_TESTS(threat30_fds_never_land_on_stdio)
+TEST_ALL_TYPES(hostile, threat30_fds_never_land_on_stdio)
 {
 	run_child(stdio_child, type, 0, "stdio closed");
 }
@@ -898,7 +688,7 @@ ALL_TYPES_TESTS(threat30_fds_never_land_on_stdio)
 /* ------------------------------------------------------------------ */
 
 /* The datagram ends before the frame's len does. */
-DGRAM_TESTS(dgram_frame_cut_short_is_ebadmsg)
+TEST_RECORD_TYPES(hostile, dgram_frame_cut_short_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -925,7 +715,7 @@ DGRAM_TESTS(dgram_frame_cut_short_is_ebadmsg)
 }
 
 /* Bytes after the last frame: a 1..15-byte tail, or a whole bad one. */
-DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
+TEST_RECORD_TYPES(hostile, dgram_trailing_bytes_are_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -951,7 +741,7 @@ DGRAM_TESTS(dgram_trailing_bytes_are_ebadmsg)
 }
 
 /* Whole datagram checked first: header rules, then length, then count. */
-DGRAM_TESTS(dgram_error_precedence)
+TEST_RECORD_TYPES(hostile, dgram_error_precedence)
 {
 	static uint8_t big[DGRAM_OVER];
 	struct hostile h;
@@ -1009,7 +799,7 @@ DGRAM_TESTS(dgram_error_precedence)
 }
 
 /* THREATS 18: frames back to back in one datagram keep their fds apart. */
-DGRAM_TESTS(threat18_frames_in_one_datagram_get_their_own_fds)
+TEST_RECORD_TYPES(hostile, threat18_frames_in_one_datagram_get_their_own_fds)
 {
 	struct ident ids[5];
 	struct hostile h;
@@ -1059,7 +849,7 @@ static void fd_count_mismatch(int type, const struct fd_count_case *c,
 }
 
 /* THREATS 19: fewer arrived than declared; nothing handed out. */
-DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
+TEST_RECORD_TYPES(hostile, threat19_fewer_fds_than_declared_is_eproto)
 {
 	static const struct fd_count_case c[] = {
 		{ "nfds 1, none sent", 1, 255, 0 },
@@ -1073,7 +863,7 @@ DGRAM_TESTS(threat19_fewer_fds_than_declared_is_eproto)
 }
 
 /* THREATS 20: more arrived than declared; the surplus closed too. */
-DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
+TEST_RECORD_TYPES(hostile, threat20_more_fds_than_declared_is_eproto)
 {
 	static const struct fd_count_case c[] = {
 		{ "nfds 0, 1 sent", 0, 255, 1 },
@@ -1087,7 +877,7 @@ DGRAM_TESTS(threat20_more_fds_than_declared_is_eproto)
 }
 
 /* THREATS 14: MSG_TRUNC with descriptors → -EMSGSIZE, fds closed. */
-DGRAM_TESTS(threat14_oversized_datagram_with_fds_is_emsgsize)
+TEST_RECORD_TYPES(hostile, threat14_oversized_datagram_with_fds_is_emsgsize)
 {
 	static uint8_t big[DGRAM_OVER];
 	struct ident ids[2];
@@ -1137,7 +927,7 @@ static void datagram_limit(int type, uint32_t max_batch, size_t limit)
 	teardown(&h);
 }
 
-DGRAM_TESTS(max_batch_bounds_the_datagram)
+TEST_RECORD_TYPES(hostile, max_batch_bounds_the_datagram)
 {
 	uint8_t buf[96];
 	struct hostile h;
@@ -1154,7 +944,7 @@ DGRAM_TESTS(max_batch_bounds_the_datagram)
 }
 
 /* THREATS 12: a zero-length datagram with fds ends the channel. */
-DGRAM_TESTS(threat12_zero_length_datagram_with_fds_ends_channel)
+TEST_RECORD_TYPES(hostile, threat12_zero_length_datagram_with_fds_ends_channel)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -1174,7 +964,7 @@ DGRAM_TESTS(threat12_zero_length_datagram_with_fds_ends_channel)
  * empty read also ends the channel (-EPIPE).  Either is sticky; the fds
  * that fit must be closed.
  */
-DGRAM_TESTS(threat12_zero_length_datagram_ctrunc)
+TEST_RECORD_TYPES(hostile, threat12_zero_length_datagram_ctrunc)
 {
 	struct hostile h;
 	int r;
@@ -1190,7 +980,7 @@ DGRAM_TESTS(threat12_zero_length_datagram_ctrunc)
 }
 
 /* One bad frame poisons its whole datagram: no earlier frame comes out. */
-DGRAM_TESTS(dgram_bad_later_frame_no_earlier_frame_delivered)
+TEST_RECORD_TYPES(hostile, dgram_bad_later_frame_no_earlier_frame_delivered)
 {
 	static const struct {
 		const char *what;
@@ -1222,7 +1012,7 @@ DGRAM_TESTS(dgram_bad_later_frame_no_earlier_frame_delivered)
 }
 
 /* THREATS 13: an empty datagram reads as the end: -EPIPE, sticky. */
-DGRAM_TESTS(threat13_empty_datagram_is_epipe)
+TEST_RECORD_TYPES(hostile, threat13_empty_datagram_is_epipe)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -1266,41 +1056,32 @@ static void eof_after_frames(int type, int unread_at_peer)
 	teardown(&h);
 }
 
-Test(hostile_seqpacket, eof_after_whole_frames_is_epipe)
+TEST(hostile_seqpacket, eof_after_whole_frames_is_epipe)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_SEQPACKET, 0);
-	FD_GUARD_END();
 }
 
-Test(hostile_seqpacket, econnreset_after_whole_frames_delivers_them)
+TEST(hostile_seqpacket, econnreset_after_whole_frames_delivers_them)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_SEQPACKET, 1);
-	FD_GUARD_END();
 }
 
-Test(hostile_stream, eof_after_whole_frames_is_epipe)
+TEST(hostile_stream, eof_after_whole_frames_is_epipe)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_STREAM, 0);
-	FD_GUARD_END();
 }
 
-Test(hostile_stream, econnreset_after_whole_frames_delivers_them)
+TEST(hostile_stream, econnreset_after_whole_frames_delivers_them)
 {
-	FD_GUARD_BEGIN();
 	eof_after_frames(SOCK_STREAM, 1);
-	FD_GUARD_END();
 }
 
 /* Reset mid-frame on a stream: the cut frame is -EBADMSG. */
-Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
+TEST(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_STREAM, 2, 0, 0, 0);
 	cr_assert_eq(write(fdmsg_chan_fd(h.chan), "unread", 6), 6);
 	put_frame(buf, 2, 1, 2, 48);
@@ -1308,7 +1089,6 @@ Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
 	peer_close(&h);
 	reject(&h, "reset after 30 of 64 bytes, 2 fds", -EBADMSG);
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1323,7 +1103,7 @@ Test(hostile_stream, threat25_econnreset_mid_frame_is_ebadmsg)
  * first chunk, the rest (and a whole fd-less frame after it) in a second
  * write: the same frames as one write, on one long-lived channel.
  */
-STREAM_TEST(threat17_every_split_point_same_result)
+TEST_STREAM_TYPE(hostile, threat17_every_split_point_same_result)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1354,7 +1134,7 @@ STREAM_TEST(threat17_every_split_point_same_result)
 }
 
 /* THREATS 17: fds on the first byte, then every byte on its own. */
-STREAM_TEST(threat17_byte_by_byte_same_result)
+TEST_STREAM_TYPE(hostile, threat17_byte_by_byte_same_result)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1381,7 +1161,7 @@ STREAM_TEST(threat17_byte_by_byte_same_result)
  * back in one read (the kernel glues a descriptor-less write to the next
  * one).  A must get none, B its own.
  */
-STREAM_TEST(threat16_fdless_tail_in_read_of_next_frames_fds)
+TEST_STREAM_TYPE(hostile, threat16_fdless_tail_in_read_of_next_frames_fds)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1410,7 +1190,7 @@ STREAM_TEST(threat16_fdless_tail_in_read_of_next_frames_fds)
 }
 
 /* THREATS 16, hostile: A's fds come with A's tail (and B's start). */
-STREAM_TEST(threat16_fds_shifted_to_a_later_read_is_eproto)
+TEST_STREAM_TYPE(hostile, threat16_fds_shifted_to_a_later_read_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[80];
@@ -1440,7 +1220,7 @@ STREAM_TEST(threat16_fds_shifted_to_a_later_read_is_eproto)
 }
 
 /* A frame declares nfds; its first byte's read had none. */
-STREAM_TEST(stream_fds_after_first_byte_is_eproto)
+TEST_STREAM_TYPE(hostile, stream_fds_after_first_byte_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[32];
@@ -1473,7 +1253,7 @@ STREAM_TEST(stream_fds_after_first_byte_is_eproto)
  * frame that declares descriptors takes them, oldest first.  The frame
  * they came inside takes none.
  */
-STREAM_TEST(threat52_fds_mid_frame_wait_for_a_later_frame)
+TEST_STREAM_TYPE(hostile, threat52_fds_mid_frame_wait_for_a_later_frame)
 {
 	struct ident id[1];
 	struct hostile h;
@@ -1530,7 +1310,7 @@ STREAM_TEST(threat52_fds_mid_frame_wait_for_a_later_frame)
  * later frame that declares one keeps the count at max_fds: accepted,
  * and it takes the oldest.
  */
-STREAM_TEST(threat52_fds_ahead_bounded_by_max_fds)
+TEST_STREAM_TYPE(hostile, threat52_fds_ahead_bounded_by_max_fds)
 {
 	struct ident ids[3], last[1];
 	struct hostile h;
@@ -1583,7 +1363,7 @@ STREAM_TEST(threat52_fds_ahead_bounded_by_max_fds)
  * before its descriptors is -EPROTO, even with descriptors parked ahead
  * that could make up part of its count.
  */
-STREAM_TEST(threat53_fds_after_first_byte_despite_parked_ones)
+TEST_STREAM_TYPE(hostile, threat53_fds_after_first_byte_despite_parked_ones)
 {
 	struct hostile h;
 	uint8_t f0[16], f1[24];
@@ -1616,7 +1396,7 @@ STREAM_TEST(threat53_fds_after_first_byte_despite_parked_ones)
  * and freeing the channel closes them; the peer's end instead is
  * -EPROTO, all closed.
  */
-STREAM_TEST(threat54_parked_fds_then_silence)
+TEST_STREAM_TYPE(hostile, threat54_parked_fds_then_silence)
 {
 	struct hostile h;
 	uint8_t f0[16];
@@ -1648,7 +1428,7 @@ STREAM_TEST(threat54_parked_fds_then_silence)
 }
 
 /* THREATS 18: separate fd-carrying writes, each frame its own fds. */
-STREAM_TEST(threat18_fd_frames_back_to_back_do_not_cross)
+TEST_STREAM_TYPE(hostile, threat18_fd_frames_back_to_back_do_not_cross)
 {
 	struct ident a[1], b[2], d[1];
 	struct hostile h;
@@ -1672,7 +1452,7 @@ STREAM_TEST(threat18_fd_frames_back_to_back_do_not_cross)
 }
 
 /* THREATS 18, hostile: A declares 2 but carries 1; B's must not fill in. */
-STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
+TEST_STREAM_TYPE(hostile, threat18_short_frame_cannot_borrow_next_frames_fds)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1700,7 +1480,7 @@ STREAM_TEST(threat18_short_frame_cannot_borrow_next_frames_fds)
 }
 
 /* Frames that start in the same read share its batch, in order. */
-STREAM_TEST(stream_one_write_two_frames_split_the_batch)
+TEST_STREAM_TYPE(hostile, stream_one_write_two_frames_split_the_batch)
 {
 	struct ident ids[3];
 	struct hostile h;
@@ -1721,7 +1501,7 @@ STREAM_TEST(stream_one_write_two_frames_split_the_batch)
  * Frames of max_frame bytes back to back: the receive buffer holds one
  * frame, so each read stops short of the next; fds stay with their frame.
  */
-STREAM_TEST(stream_max_frame_frames_reassembled)
+TEST_STREAM_TYPE(hostile, stream_max_frame_frames_reassembled)
 {
 	static uint8_t buf[3 * SMALL_FRAME];
 	struct ident ids[4];
@@ -1762,7 +1542,7 @@ STREAM_TEST(stream_max_frame_frames_reassembled)
 }
 
 /* THREATS 19 on a stream: fewer than declared, nothing handed out. */
-STREAM_TEST(threat19_stream_fewer_fds_than_declared_is_eproto)
+TEST_STREAM_TYPE(hostile, threat19_stream_fewer_fds_than_declared_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -1784,7 +1564,7 @@ STREAM_TEST(threat19_stream_fewer_fds_than_declared_is_eproto)
  * THREATS 20 on a stream: the surplus of a read waits ahead for later
  * frames (THREATS 52); nobody claims it by the end: -EPROTO.
  */
-STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
+TEST_STREAM_TYPE(hostile, threat20_stream_more_fds_than_declared_is_eproto)
 {
 	struct ident ids[3];
 	struct hostile h;
@@ -1808,7 +1588,7 @@ STREAM_TEST(threat20_stream_more_fds_than_declared_is_eproto)
  * but carried one: the surplus is -EPROTO (descriptors no frame claims),
  * not -EBADMSG (no frame was cut short).
  */
-STREAM_TEST(eof_after_frame_with_unclaimed_fds_is_eproto)
+TEST_STREAM_TYPE(hostile, eof_after_frame_with_unclaimed_fds_is_eproto)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -1825,7 +1605,7 @@ STREAM_TEST(eof_after_frame_with_unclaimed_fds_is_eproto)
 }
 
 /* THREATS 15: a zero-length write with fds delivers nothing. */
-STREAM_TEST(threat15_zero_length_write_with_fds_no_hang)
+TEST_STREAM_TYPE(hostile, threat15_zero_length_write_with_fds_no_hang)
 {
 	struct ident id;
 	struct hostile h;
@@ -1842,7 +1622,7 @@ STREAM_TEST(threat15_zero_length_write_with_fds_no_hang)
 }
 
 /* THREATS 25: the peer dies mid-frame with fds queued. */
-STREAM_TEST(threat25_eof_mid_frame_is_ebadmsg)
+TEST_STREAM_TYPE(hostile, threat25_eof_mid_frame_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -1887,7 +1667,7 @@ STREAM_TEST(threat25_eof_mid_frame_is_ebadmsg)
  * read).  A second OOB byte turns the first into an ordinary byte of the
  * stream: that shifts the frames and must end in a clean protocol error.
  */
-STREAM_TEST(threat37_oob_byte_is_not_read)
+TEST_STREAM_TYPE(hostile, threat37_oob_byte_is_not_read)
 {
 	struct ident id;
 	struct hostile h;
@@ -1925,7 +1705,7 @@ STREAM_TEST(threat37_oob_byte_is_not_read)
 }
 
 /* THREATS 22: header and fds, then silence; chan_free closes them. */
-STREAM_TEST(threat22_header_then_silence_fds_closed_by_free)
+TEST_STREAM_TYPE(hostile, threat22_header_then_silence_fds_closed_by_free)
 {
 	struct hostile h;
 	uint8_t buf[16];
@@ -1952,7 +1732,7 @@ static void expect_own_cred(const struct hostile *h, const char *what)
 	cr_assert_eq(h->msg.cred.gid, getgid(), "%s: gid", what);
 }
 
-STREAM_TEST(creds_same_sender_same_credentials)
+TEST_STREAM_TYPE(hostile, creds_same_sender_same_credentials)
 {
 	struct hostile h;
 	uint8_t buf[24];
@@ -1970,13 +1750,12 @@ STREAM_TEST(creds_same_sender_same_credentials)
 }
 
 /* Every frame of a datagram carries the datagram's credentials. */
-Test(hostile_seqpacket, creds_every_frame_of_a_datagram)
+TEST(hostile_seqpacket, creds_every_frame_of_a_datagram)
 {
 	struct hostile h;
 	uint8_t buf[48];
 	size_t n;
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_SEQPACKET, 0, 0, 0, FDMSG_OPT_CREDS);
 	n = put_frame(buf, 0, 1, 2, 8);
 	n += put_frame(buf + n, 0, 3, 4, 0);
@@ -1986,7 +1765,6 @@ Test(hostile_seqpacket, creds_every_frame_of_a_datagram)
 	expect_frame(&h, "frame 2", 3, 4, 0, 0, NULL);
 	expect_own_cred(&h, "frame 2");
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /*
@@ -1999,51 +1777,34 @@ static void two_writers(size_t cut, unsigned optflags)
 	struct hostile h;
 	uint8_t buf[40];
 	char what[64];
-	int status;
-	pid_t pid;
 
 	snprintf(what, sizeof(what), "child wrote %zu bytes, parent the rest",
 		 cut);
 	setup(&h, SOCK_STREAM, 0, 0, 0, optflags);
 	put_frame(buf, 0, 1, 2, 24);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(h.peer, buf, cut) == (ssize_t)cut ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	write_from_child(h.peer, buf, cut);
 	peer_send(h.peer, buf + cut, 40 - cut, 0, NULL);
 	reject(&h, what, -EPROTO);
 	teardown(&h);
 }
 
-Test(hostile_creds, threat34_frame_from_two_writers_is_eproto)
+TEST(hostile_creds, threat34_frame_from_two_writers_is_eproto)
 {
-	FD_GUARD_BEGIN();
 	two_writers(20, FDMSG_OPT_CREDS);
 	two_writers(8, FDMSG_OPT_CREDS);
 	two_writers(16, FDMSG_OPT_CREDS);
 	two_writers(1, FDMSG_OPT_CREDS);
-	FD_GUARD_END();
 }
 
 /* The frame before the change of writer is whole: it comes out. */
-Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
+TEST(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
 {
 	struct hostile h;
 	uint8_t buf[40];
-	int status;
-	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_CREDS);
 	put_frame(buf, 0, 1, 2, 24);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(h.peer, buf, 40) == 40 ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	write_from_child(h.peer, buf, 40);
 	peer_send(h.peer, buf, 40, 0, NULL);
 	expect_frame(&h, "child's whole frame", 1, 2, 24, 0, NULL);
 	cr_assert_eq(h.msg.has_cred, 1);
@@ -2051,7 +1812,6 @@ Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
 	expect_frame(&h, "parent's whole frame", 1, 2, 24, 0, NULL);
 	expect_own_cred(&h, "parent's frame");
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2063,24 +1823,21 @@ Test(hostile_creds, threat34_writers_taking_turns_at_frame_bounds)
  * header came from one process and payload from another carries no one's
  * identity: -EPROTO, as with credentials alone.
  */
-Test(hostile_creds, threat39_pidfd_frame_from_two_writers_is_eproto)
+TEST(hostile_creds, threat39_pidfd_frame_from_two_writers_is_eproto)
 {
-	FD_GUARD_BEGIN();
 	two_writers(20, FDMSG_OPT_PIDFD);
 	two_writers(16, FDMSG_OPT_PIDFD);
 	two_writers(1, FDMSG_OPT_PIDFD);
 	two_writers(8, FDMSG_OPT_PIDFD | FDMSG_OPT_CREDS);
-	FD_GUARD_END();
 }
 
 /* One writer in two writes, pidfds alone: its pidfd, and no
  * credentials reported (they were not asked for). */
-Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
+TEST(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
 {
 	struct hostile h;
 	uint8_t buf[40];
 
-	FD_GUARD_BEGIN();
 	setup(&h, SOCK_STREAM, 0, 0, 0, FDMSG_OPT_PIDFD);
 	put_frame(buf, 0, 1, 2, 24);
 	peer_send(h.peer, buf, 10, 0, NULL);
@@ -2093,7 +1850,6 @@ Test(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
 	cr_assert_geq(h.msg.cred.pidfd, 0, "no pidfd");
 	cr_assert_eq(pidfd_pid(h.msg.cred.pidfd), (long)getpid());
 	teardown(&h);
-	FD_GUARD_END();
 }
 
 /*
@@ -2166,7 +1922,7 @@ static void placeholder_case(int type, int split)
 	close(ready[1]);
 }
 
-ALL_TYPES_TESTS(threat38_placeholder_credentials_are_none)
+TEST_ALL_TYPES(hostile, threat38_placeholder_credentials_are_none)
 {
 	placeholder_case(type, 0);
 	if (type == SOCK_STREAM)
@@ -2179,21 +1935,15 @@ ALL_TYPES_TESTS(threat38_placeholder_credentials_are_none)
  * (6.17 and later deliver one) refers to a process that is gone, so a
  * check of liveness says so, and nothing falls back to the pid.
  */
-ALL_TYPES_TESTS(threat40_pidfd_of_a_reaped_sender)
+TEST_ALL_TYPES(hostile, threat40_pidfd_of_a_reaped_sender)
 {
 	struct hostile h;
 	uint8_t buf[24];
-	int status;
 	pid_t pid;
 
 	setup(&h, type, 0, 0, 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD);
 	put_frame(buf, 0, 1, 2, 8);
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0)
-		_exit(write(h.peer, buf, 24) == 24 ? 0 : 1);
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	pid = write_from_child(h.peer, buf, 24);
 	expect_frame(&h, "a reaped sender's frame", 1, 2, 8, 0, NULL);
 	cr_assert_eq(h.msg.has_cred, 1);
 	cr_assert_eq(h.msg.cred.pid, pid);
@@ -2284,13 +2034,12 @@ static void dgram_rx_close(struct dgram_rx *d)
 	close(d->good);
 }
 
-Test(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
+TEST(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
 {
 	struct dgram_rx d;
 	uint8_t buf[SMALL_FRAME + 64];
 	size_t n;
 
-	FD_GUARD_BEGIN();
 	dgram_rx_open(&d, 2);
 
 	put_hdr(buf, 2, 1, 0, 16, 1, 2);
@@ -2328,7 +2077,6 @@ Test(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
 	dgram_rx_expect(&d, "second frame cut short", -EBADMSG);
 
 	dgram_rx_close(&d);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -2347,7 +2095,6 @@ static int lift_fails_child(int type, unsigned unused)
 {
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
-	struct rlimit rl = { 3, 3 };
 	uint8_t hdr[16], forged[16];
 	int peer, r;
 
@@ -2370,10 +2117,8 @@ static int lift_fails_child(int type, unsigned unused)
 		    raw_send(peer, forged, 16, 0, NULL, 0) != 16)
 			return 11;
 	}
-	close(0);
-	close(1);
-	close(2);
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+	close_stdio();
+	if (rlimit_nofile(3, NULL) < 0)
 		return 12;
 	r = fdmsg_recv(chan, &msg);
 	if (r != -EMFILE)
@@ -2390,7 +2135,7 @@ static int lift_fails_child(int type, unsigned unused)
 	return 0;
 }
 
-ALL_TYPES_TESTS(threat46_failed_lift_poisons)
+TEST_ALL_TYPES(hostile, threat46_failed_lift_poisons)
 {
 	SKIP_UNDER_VALGRIND();
 	run_child(lift_fails_child, type, 0, "RLIMIT_NOFILE 3, stdio closed");
@@ -2407,7 +2152,7 @@ ALL_TYPES_TESTS(threat46_failed_lift_poisons)
  * for the allocator's own records), not by a record per frame besides.
  * mallinfo2 sees glibc's heap: sanitizers and valgrind replace it.
  */
-ALL_TYPES_TESTS(threat45_queue_heap_within_max_queue)
+TEST_ALL_TYPES(hostile, threat45_queue_heap_within_max_queue)
 {
 #if defined(FDMSG_SANITIZED) || !defined(__GLIBC__)
 	(void)type;
@@ -2463,7 +2208,7 @@ static int toomanyrefs_child(int type, unsigned unused)
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts oa, ob;
 	struct fdmsg_msg m;
-	struct rlimit rl, low;
+	struct rlimit rl;
 	int sv[2], p[2], r, i, sent = 0, got = 0;
 
 	(void)unused;
@@ -2479,11 +2224,7 @@ static int toomanyrefs_child(int type, unsigned unused)
 		return 11;
 	if (getuid() == 0 && (setgid(65534) < 0 || setuid(65534) < 0))
 		return 12;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-		return 13;
-	low = rl;
-	low.rlim_cur = 8;
-	if (setrlimit(RLIMIT_NOFILE, &low) < 0)
+	if (rlimit_nofile(8, &rl) < 0)
 		return 13;
 	for (i = 0; i < 64; i++) {
 		r = fdmsg_send(a, 1, (uint32_t)i, NULL, 0, &p[0], 1,
@@ -2520,7 +2261,7 @@ static int toomanyrefs_child(int type, unsigned unused)
 	return 0;
 }
 
-ALL_TYPES_TESTS(threat49_etoomanyrefs_fails_one_frame)
+TEST_ALL_TYPES(hostile, threat49_etoomanyrefs_fails_one_frame)
 {
 	SKIP_UNDER_VALGRIND();
 	run_child(toomanyrefs_child, type, 0, "in-flight past RLIMIT_NOFILE");
@@ -2536,7 +2277,7 @@ ALL_TYPES_TESTS(threat49_etoomanyrefs_fails_one_frame)
  * -EAGAIN, fdmsg_recv_pending says what the unfinished frame holds, so
  * a server can put a deadline on it; once it completes, nothing.
  */
-STREAM_TEST(threat41_pending_reports_the_partial_frame)
+TEST_STREAM_TYPE(hostile, threat41_pending_reports_the_partial_frame)
 {
 	struct ident id;
 	struct hostile h;
@@ -2568,7 +2309,7 @@ STREAM_TEST(threat41_pending_reports_the_partial_frame)
 	teardown(&h);
 }
 
-DGRAM_TESTS(pending_counts_the_rest_of_a_datagram)
+TEST_RECORD_TYPES(hostile, pending_counts_the_rest_of_a_datagram)
 {
 	struct ident id[2];
 	struct hostile h;
@@ -2680,7 +2421,7 @@ static void run_hello_case(int type, const struct hello_case *c)
 }
 
 /* Each rule of fdmsg_hello_decode, broken by a raw peer's first frame. */
-ALL_TYPES_TESTS(hello_rules)
+TEST_ALL_TYPES(hostile, hello_rules)
 {
 	static const struct hello_case c[] = {
 		{ "hello cut short", HF_NONE, 0, 30, 0, -EBADMSG },
@@ -2715,7 +2456,7 @@ ALL_TYPES_TESTS(hello_rules)
 
 /* Unknown capability bits are ignored; a newer version range that still
  * holds version 1 is negotiated down to it. */
-ALL_TYPES_TESTS(hello_newer_peer_negotiated_down)
+TEST_ALL_TYPES(hostile, hello_newer_peer_negotiated_down)
 {
 	struct raw_hello r = good_hello;
 	struct fdmsg_peer_info info;
@@ -2738,7 +2479,7 @@ ALL_TYPES_TESTS(hello_newer_peer_negotiated_down)
 
 /* A hello only opens the peer's side: a second one, or one after an
  * application frame, is a header with an undefined flag. */
-ALL_TYPES_TESTS(hello_repeated_or_late_is_ebadmsg)
+TEST_ALL_TYPES(hostile, hello_repeated_or_late_is_ebadmsg)
 {
 	struct hostile h;
 	uint8_t buf[80];
@@ -2809,14 +2550,13 @@ static pid_t pidns_writer(int sock, const uint8_t *p, size_t n, int done,
 	return pid;
 }
 
-Test(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
+TEST(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
 {
 	int sv[2], ready[2], go[2], wrote[2], quit[2], status;
 	uint8_t buf[24];
 	pid_t r, a, b;
 	char x;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	cr_assert_eq(pipe2(ready, O_CLOEXEC), 0);
 	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
@@ -2872,5 +2612,4 @@ Test(hostile_creds, threat39_two_writers_seen_from_a_pid_namespace)
 	close(go[1]);
 	close(wrote[0]);
 	close(wrote[1]);
-	FD_GUARD_END();
 }

@@ -9,7 +9,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <poll.h>
 #include <pthread.h>
@@ -45,35 +44,11 @@ static void tdir_make(void)
 	cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 static void tdir_remove(void)
 {
 	if (tdir[0] != '\0')
-		(void)nftw(tdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+		(void)rm_tree(tdir);
 	tdir[0] = '\0';
-}
-
-/* Entries in tdir, "." and ".." aside. */
-static int tdir_entries(void)
-{
-	DIR *d = opendir(tdir);
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
 }
 
 TestSuite(pair);
@@ -215,12 +190,11 @@ static void cred_poison(struct fdmsg_cred *c)
 
 /* ------------------------------------------------------------------ */
 
-Test(pair, every_type_and_default)
+TEST(pair, every_type_and_default)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM, SOCK_DGRAM,
 				     0 };
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		int fds[2] = { -1, -1 };
 
@@ -233,16 +207,14 @@ Test(pair, every_type_and_default)
 		close(fds[0]);
 		close(fds[1]);
 	}
-	FD_GUARD_END();
 }
 
-Test(pair, bad_type_is_einval_and_writes_nothing)
+TEST(pair, bad_type_is_einval_and_writes_nothing)
 {
 	static const int bad[] = { SOCK_RAW, 42, -1,
 				   SOCK_SEQPACKET | SOCK_NONBLOCK,
 				   SOCK_STREAM | SOCK_CLOEXEC };
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int fds[2] = { -7, -7 };
 
@@ -251,18 +223,16 @@ Test(pair, bad_type_is_einval_and_writes_nothing)
 		cr_assert(fds[0] == -7 && fds[1] == -7);
 	}
 	cr_assert_eq(fdmsg_pair(SOCK_STREAM, NULL), -EINVAL);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 
-Test(listen, path_default_mode_is_0600)
+TEST(listen, path_default_mode_is_0600)
 {
 	char p[128];
 	struct stat st;
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	(void)umask(0);
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
 	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
@@ -274,18 +244,16 @@ Test(listen, path_default_mode_is_0600)
 		     (unsigned)(st.st_mode & 07777));
 	assert_serves(lfd, p, 0);
 	/* Nothing else was left in the directory on the way. */
-	cr_assert_eq(tdir_entries(), 1);
+	cr_assert_eq(dir_entry_count(tdir), 1);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(listen, path_given_mode_is_exact_whatever_the_umask)
+TEST(listen, path_given_mode_is_exact_whatever_the_umask)
 {
 	static const mode_t umasks[] = { 022, 077, 0 };
 	char p[128];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(umasks) / sizeof(umasks[0]); i++) {
 		int lfd;
 
@@ -301,7 +269,6 @@ Test(listen, path_given_mode_is_exact_whatever_the_umask)
 		close(lfd);
 	}
 	(void)umask(022);
-	FD_GUARD_END();
 }
 
 /*
@@ -335,7 +302,7 @@ int chmod(const char *path, mode_t mode)
 	return fchmodat(AT_FDCWD, path, mode, 0);
 }
 
-Test(listen, socket_file_never_wider_than_mode)
+TEST(listen, socket_file_never_wider_than_mode)
 {
 	static const struct {
 		mode_t umask, mode;
@@ -343,7 +310,6 @@ Test(listen, socket_file_never_wider_than_mode)
 		      { 077, 0666 }, { 0, 0 } };
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		mode_t want = cases[i].mode ? cases[i].mode : 0600;
 		char name[8];
@@ -369,29 +335,25 @@ Test(listen, socket_file_never_wider_than_mode)
 	}
 	watch_path[0] = '\0';
 	(void)umask(022);
-	FD_GUARD_END();
 }
 
-Test(listen, mode_beyond_permission_bits_is_einval)
+TEST(listen, mode_beyond_permission_bits_is_einval)
 {
 	char p[128];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	cr_assert_eq(fdmsg_listen(p, 0, 04600), -EINVAL);
 	cr_assert_eq(fdmsg_listen(p, 0, 01600), -EINVAL);
 	cr_assert_eq(lstat(p, &st), -1);
-	FD_GUARD_END();
 }
 
-Test(listen, name_too_long_at_sun_path_size_ok_one_less)
+TEST(listen, name_too_long_at_sun_path_size_ok_one_less)
 {
 	char p[SUN_PATH_SIZE + 8];
 	size_t base;
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	/* tdir/xxx...x of exactly sizeof(sun_path) characters. */
 	base = (size_t)snprintf(p, sizeof(p), "%s/", tdir);
 	cr_assert(base < SUN_PATH_SIZE - 1);
@@ -406,42 +368,36 @@ Test(listen, name_too_long_at_sun_path_size_ok_one_less)
 	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 	assert_serves(lfd, p, 0);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(listen, empty_or_null_path_is_einval)
+TEST(listen, empty_or_null_path_is_einval)
 {
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_listen("", 0, 0), -EINVAL);
 	cr_assert_eq(fdmsg_listen(NULL, 0, 0), -EINVAL);
 	cr_assert_eq(fdmsg_listen("@", 0, 0), -EINVAL);
 	cr_assert_eq(fdmsg_connect("", 0), -EINVAL);
 	cr_assert_eq(fdmsg_connect(NULL, 0), -EINVAL);
 	cr_assert_eq(fdmsg_connect("@", 0), -EINVAL);
-	FD_GUARD_END();
 }
 
-Test(listen, bad_type_is_einval_and_creates_nothing)
+TEST(listen, bad_type_is_einval_and_creates_nothing)
 {
 	char p[128];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	cr_assert_eq(fdmsg_listen(p, SOCK_RAW, 0), -EINVAL);
 	cr_assert_eq(fdmsg_listen(p, SOCK_STREAM | SOCK_NONBLOCK, 0),
 		     -EINVAL);
 	cr_assert_eq(fdmsg_connect(p, 99), -EINVAL);
 	cr_assert_eq(lstat(p, &st), -1);
-	FD_GUARD_END();
 }
 
-Test(listen, abstract_name_serves_every_type)
+TEST(listen, abstract_name_serves_every_type)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
 	char name[96];
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		int lfd;
 
@@ -454,15 +410,13 @@ Test(listen, abstract_name_serves_every_type)
 		cr_assert_eq(access(name, F_OK), -1);
 		close(lfd);
 	}
-	FD_GUARD_END();
 }
 
-Test(listen, abstract_name_length_limit)
+TEST(listen, abstract_name_length_limit)
 {
 	char name[SUN_PATH_SIZE + 8];
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	/* "@" + sizeof(sun_path) characters: one too many. */
 	abs_name(name, sizeof(name), "long");
 	memset(name + strlen(name), 'z', sizeof(name) - strlen(name));
@@ -475,15 +429,13 @@ Test(listen, abstract_name_length_limit)
 	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 	assert_serves(lfd, name, 0);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(listen, abstract_name_in_use_is_eaddrinuse)
+TEST(listen, abstract_name_in_use_is_eaddrinuse)
 {
 	char name[96];
 	int a, b;
 
-	FD_GUARD_BEGIN();
 	abs_name(name, sizeof(name), "dup");
 	a = fdmsg_listen(name, 0, 0);
 	cr_assert(a >= 0);
@@ -491,16 +443,14 @@ Test(listen, abstract_name_in_use_is_eaddrinuse)
 	cr_assert_eq(b, -EADDRINUSE);
 	assert_serves(a, name, 0);
 	close(a);
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_regular_file_is_eexist_and_kept)
+TEST(listen, threat36_regular_file_is_eexist_and_kept)
 {
 	char p[128], buf[16] = { 0 };
 	struct stat st, st2;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "file");
 	fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
 	cr_assert(fd >= 0);
@@ -519,15 +469,13 @@ Test(listen, threat36_regular_file_is_eexist_and_kept)
 	cr_assert_eq(read(fd, buf, sizeof(buf)), 8);
 	cr_assert_str_eq(buf, "precious");
 	close(fd);
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_dangling_symlink_is_eexist_and_kept)
+TEST(listen, threat36_dangling_symlink_is_eexist_and_kept)
 {
 	char p[128], target[128], got[128] = { 0 };
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "link");
 	tpath(target, sizeof(target), "nowhere");
 	cr_assert_eq(symlink(target, p), 0);
@@ -537,16 +485,14 @@ Test(listen, threat36_dangling_symlink_is_eexist_and_kept)
 	cr_assert(readlink(p, got, sizeof(got) - 1) > 0);
 	cr_assert_str_eq(got, target);
 	cr_assert_eq(access(target, F_OK), -1); /* nothing made through it */
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_symlink_to_socket_is_eexist_and_kept)
+TEST(listen, threat36_symlink_to_socket_is_eexist_and_kept)
 {
 	char p[128], live[128], stale[128];
 	struct stat st;
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	/* To a live listener: neither the link nor the listener move. */
 	tpath(live, sizeof(live), "live");
 	tpath(p, sizeof(p), "link-live");
@@ -569,16 +515,14 @@ Test(listen, threat36_symlink_to_socket_is_eexist_and_kept)
 	cr_assert_eq(lstat(stale, &st), 0);
 	cr_assert(S_ISSOCK(st.st_mode));
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_directory_is_eexist_and_kept)
+TEST(listen, threat36_directory_is_eexist_and_kept)
 {
 	char p[128], inner[160];
 	struct stat st;
 	int fd;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "dir");
 	cr_assert_eq(mkdir(p, 0755), 0);
 	(void)snprintf(inner, sizeof(inner), "%s/keep", p);
@@ -589,16 +533,14 @@ Test(listen, threat36_directory_is_eexist_and_kept)
 	cr_assert_eq(lstat(p, &st), 0);
 	cr_assert(S_ISDIR(st.st_mode));
 	cr_assert_eq(access(inner, F_OK), 0);
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_live_listener_is_eaddrinuse_and_keeps_serving)
+TEST(listen, threat36_live_listener_is_eaddrinuse_and_keeps_serving)
 {
 	char p[128];
 	struct stat st, st2;
 	int a;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	a = fdmsg_listen(p, 0, 0);
 	cr_assert(a >= 0);
@@ -618,16 +560,14 @@ Test(listen, threat36_live_listener_is_eaddrinuse_and_keeps_serving)
 	}
 	assert_serves(a, p, 0);
 	close(a);
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_listener_with_full_backlog_is_eaddrinuse)
+TEST(listen, threat36_listener_with_full_backlog_is_eaddrinuse)
 {
 	char p[128];
 	struct stat st, st2;
 	int a, filler;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	a = raw_listen(p, SOCK_SEQPACKET, 0);
 	cr_assert_eq(lstat(p, &st), 0);
@@ -652,16 +592,14 @@ Test(listen, threat36_listener_with_full_backlog_is_eaddrinuse)
 	cr_assert_eq(st2.st_ino, st.st_ino);
 	close(filler);
 	close(a);
-	FD_GUARD_END();
 }
 
-Test(listen, threat36_listener_of_another_type_is_eaddrinuse)
+TEST(listen, threat36_listener_of_another_type_is_eaddrinuse)
 {
 	char p[128];
 	struct stat st;
 	int a, s;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	a = fdmsg_listen(p, SOCK_STREAM, 0);
 	cr_assert(a >= 0);
@@ -681,16 +619,14 @@ Test(listen, threat36_listener_of_another_type_is_eaddrinuse)
 	cr_assert(s >= 0);
 	close(s);
 	close(a);
-	FD_GUARD_END();
 }
 
-Test(listen, stale_socket_is_replaced)
+TEST(listen, stale_socket_is_replaced)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
 	char p[128];
 	struct stat st2;
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		int lfd;
 
@@ -709,16 +645,14 @@ Test(listen, stale_socket_is_replaced)
 		assert_serves(lfd, p, types[i]);
 		close(lfd);
 	}
-	FD_GUARD_END();
 }
 
-Test(listen, dgram_binds_without_listening)
+TEST(listen, dgram_binds_without_listening)
 {
 	char p[128], buf[8];
 	int lfd, c, acc = -1;
 	socklen_t len = sizeof(acc);
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "d");
 	make_stale(p, SOCK_DGRAM);
 	lfd = fdmsg_listen(p, SOCK_DGRAM, 0);
@@ -734,27 +668,23 @@ Test(listen, dgram_binds_without_listening)
 	cr_assert_eq(memcmp(buf, "dgram", 5), 0);
 	close(c);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(listen, missing_directory_is_enoent)
+TEST(listen, missing_directory_is_enoent)
 {
 	char p[128];
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "no/such/s");
 	cr_assert_eq(fdmsg_listen(p, 0, 0), -ENOENT);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 
-Test(connect, errors_are_negative_errno)
+TEST(connect, errors_are_negative_errno)
 {
 	char p[128];
 	int fd;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_connect(tpath(p, sizeof(p), "none"), 0), -ENOENT);
 	make_stale(tpath(p, sizeof(p), "stale"), SOCK_SEQPACKET);
 	cr_assert_eq(fdmsg_connect(p, 0), -ECONNREFUSED);
@@ -763,20 +693,17 @@ Test(connect, errors_are_negative_errno)
 	cr_assert(fd >= 0);
 	close(fd);
 	cr_assert_eq(fdmsg_connect(p, 0), -ECONNREFUSED);
-	FD_GUARD_END();
 }
 
-Test(connect, wrong_type_is_eprototype)
+TEST(connect, wrong_type_is_eprototype)
 {
 	char p[128];
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), SOCK_STREAM, 0);
 	cr_assert(lfd >= 0);
 	cr_assert_eq(fdmsg_connect(p, SOCK_SEQPACKET), -EPROTOTYPE);
 	close(lfd);
-	FD_GUARD_END();
 }
 
 static volatile sig_atomic_t alarms;
@@ -804,7 +731,7 @@ static void *accept_late(void *arg)
 	return NULL;
 }
 
-Test(connect, eintr_restarts_until_connected)
+TEST(connect, eintr_restarts_until_connected)
 {
 	struct sigaction sa = { .sa_handler = on_alarm }, old;
 	struct itimerval it = { { 0, 5000 }, { 0, 5000 } }, off = { 0 };
@@ -814,7 +741,6 @@ Test(connect, eintr_restarts_until_connected)
 	char p[128];
 	int filler, c, s;
 
-	FD_GUARD_BEGIN();
 	la.lfd = raw_listen(tpath(p, sizeof(p), "s"), SOCK_SEQPACKET, 0);
 	strcpy(addr.sun_path, p);
 	filler = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC,
@@ -857,18 +783,16 @@ Test(connect, eintr_restarts_until_connected)
 	close(s);
 	close(c);
 	close(la.lfd);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 
-Test(accept, allow_list_with_our_uid_accepts)
+TEST(accept, allow_list_with_our_uid_accepts)
 {
 	char p[128];
 	uid_t allow[3] = { 12345, getuid(), 54321 };
 	int lfd, c, s;
 
-	FD_GUARD_BEGIN();
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
 	cr_assert(lfd >= 0);
 	c = fdmsg_connect(p, 0);
@@ -880,16 +804,14 @@ Test(accept, allow_list_with_our_uid_accepts)
 	close(s);
 	close(c);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(accept, allow_list_without_our_uid_is_eperm_and_closed)
+TEST(accept, allow_list_without_our_uid_is_eperm_and_closed)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
 	uid_t allow[1] = { getuid() + 1 };
 	char p[128];
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
 		char c;
 		ssize_t r;
@@ -908,15 +830,13 @@ Test(accept, allow_list_without_our_uid_is_eperm_and_closed)
 		close(cfd);
 		close(lfd);
 	}
-	FD_GUARD_END();
 }
 
-Test(accept, null_allow_list_with_count_is_einval_and_accepts_nothing)
+TEST(accept, null_allow_list_with_count_is_einval_and_accepts_nothing)
 {
 	char p[128];
 	int lfd, c, s;
 
-	FD_GUARD_BEGIN();
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
 	cr_assert(lfd >= 0);
 	c = fdmsg_connect(p, 0);
@@ -930,44 +850,38 @@ Test(accept, null_allow_list_with_count_is_einval_and_accepts_nothing)
 	close(s);
 	close(c);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(accept, nonblocking_listener_passes_eagain)
+TEST(accept, nonblocking_listener_passes_eagain)
 {
 	char p[128];
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
 	cr_assert(lfd >= 0);
 	cr_assert_eq(fcntl(lfd, F_SETFL, O_NONBLOCK), 0);
 	cr_assert_eq(fdmsg_accept(lfd, NULL, 0), -EAGAIN);
 	assert_serves(lfd, p, 0);
 	close(lfd);
-	FD_GUARD_END();
 }
 
-Test(accept, not_a_listener)
+TEST(accept, not_a_listener)
 {
 	int fds[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(0, fds), 0);
 	cr_assert_eq(fdmsg_accept(fds[0], NULL, 0), -EINVAL);
 	close(fds[0]);
 	close(fds[1]);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
 
-Test(peer_cred, socketpair_gives_our_own)
+TEST(peer_cred, socketpair_gives_our_own)
 {
 	struct fdmsg_cred c;
 	int fds[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(0, fds), 0);
 	cr_assert_eq(fdmsg_peer_cred(fds[0], 0, &c), 0);
 	cr_assert_eq(c.pid, getpid());
@@ -976,15 +890,13 @@ Test(peer_cred, socketpair_gives_our_own)
 	cr_assert_eq(c.pidfd, -1);
 	close(fds[0]);
 	close(fds[1]);
-	FD_GUARD_END();
 }
 
-Test(peer_cred, bad_arguments)
+TEST(peer_cred, bad_arguments)
 {
 	struct fdmsg_cred c;
 	int fds[2], pfd[2];
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(0, fds), 0);
 	cred_poison(&c);
 	cr_assert_eq(fdmsg_peer_cred(fds[0], 0x80, &c), -EINVAL);
@@ -999,15 +911,13 @@ Test(peer_cred, bad_arguments)
 	close(pfd[1]);
 	close(fds[0]);
 	close(fds[1]);
-	FD_GUARD_END();
 }
 
-Test(peer_cred, pidfd_on_socketpair_names_us)
+TEST(peer_cred, pidfd_on_socketpair_names_us)
 {
 	struct fdmsg_cred c;
 	int fds[2], r;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(0, fds), 0);
 	r = fdmsg_peer_cred(fds[0], FDMSG_CRED_PIDFD, &c);
 	if (r == -EOPNOTSUPP) {
@@ -1023,7 +933,6 @@ Test(peer_cred, pidfd_on_socketpair_names_us)
 	close(c.pidfd);
 	close(fds[0]);
 	close(fds[1]);
-	FD_GUARD_END();
 }
 
 /*
@@ -1050,14 +959,13 @@ static pid_t connecting_child(const char *p, int exit_at_once)
 	return pid;
 }
 
-Test(peer_cred, across_fork_names_the_child)
+TEST(peer_cred, across_fork_names_the_child)
 {
 	struct fdmsg_cred c;
 	char p[128];
 	pid_t pid;
 	int lfd, s, r;
 
-	FD_GUARD_BEGIN();
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
 	cr_assert(lfd >= 0);
 	pid = connecting_child(p, 0);
@@ -1081,7 +989,6 @@ Test(peer_cred, across_fork_names_the_child)
 	assert_child_ok(pid);
 	close(s);
 	close(lfd);
-	FD_GUARD_END();
 }
 
 /*
@@ -1090,14 +997,13 @@ Test(peer_cred, across_fork_names_the_child)
  * nothing; without it SO_PEERCRED still reports the old pid, as
  * documented: that pid is only a hint, the pidfd is the authority.
  */
-Test(peer_cred, threat33_reaped_peer_is_esrch_never_the_stale_pid)
+TEST(peer_cred, threat33_reaped_peer_is_esrch_never_the_stale_pid)
 {
 	struct fdmsg_cred c;
 	char p[128];
 	pid_t pid;
 	int lfd, s, r;
 
-	FD_GUARD_BEGIN();
 	lfd = fdmsg_listen(tpath(p, sizeof(p), "s"), 0, 0);
 	cr_assert(lfd >= 0);
 	pid = connecting_child(p, 1);
@@ -1120,7 +1026,6 @@ Test(peer_cred, threat33_reaped_peer_is_esrch_never_the_stale_pid)
 	cr_assert_eq(c.pidfd, -1);
 	close(s);
 	close(lfd);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1131,7 +1036,7 @@ Test(peer_cred, threat33_reaped_peer_is_esrch_never_the_stale_pid)
  * anyway can see who listens (the squatter's pid, and its uid: as root
  * the squatter drops to nobody, so the uid differs from ours).
  */
-Test(squat, threat35_abstract_squatter_is_visible_to_client)
+TEST(squat, threat35_abstract_squatter_is_visible_to_client)
 {
 	struct fdmsg_cred c;
 	char name[96], ready;
@@ -1139,7 +1044,6 @@ Test(squat, threat35_abstract_squatter_is_visible_to_client)
 	int sync[2], lfd, cfd;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	abs_name(name, sizeof(name), "squat");
 	cr_assert_eq(pipe2(sync, O_CLOEXEC), 0);
 	pid = fork();
@@ -1180,7 +1084,6 @@ Test(squat, threat35_abstract_squatter_is_visible_to_client)
 		cr_assert_neq(c.uid, getuid());
 	close(cfd);
 	assert_child_ok(pid);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -1311,9 +1214,8 @@ static void pair_first_byte(int type, int flag)
 	close(fds[0]);
 }
 
-Test(sockflags, pair_creds_from_the_first_byte)
+TEST(sockflags, pair_creds_from_the_first_byte)
 {
-	FD_GUARD_BEGIN();
 	pair_first_byte(SOCK_SEQPACKET, FDMSG_SOCK_CREDS);
 	pair_first_byte(SOCK_STREAM, FDMSG_SOCK_CREDS);
 	pair_first_byte(SOCK_DGRAM, FDMSG_SOCK_CREDS);
@@ -1321,7 +1223,6 @@ Test(sockflags, pair_creds_from_the_first_byte)
 	/* The defect the flag cures. */
 	pair_first_byte(SOCK_SEQPACKET, 0);
 	pair_first_byte(SOCK_STREAM, 0);
-	FD_GUARD_END();
 }
 
 /*
@@ -1379,14 +1280,13 @@ static pid_t listen_first_bytes(int type, int flag, int *has,
 	return pid;
 }
 
-Test(sockflags, listen_creds_before_and_after_accept)
+TEST(sockflags, listen_creds_before_and_after_accept)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
 	struct fdmsg_cred c[2];
 	int has[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < 2; i++) {
 		pid = listen_first_bytes(types[i], FDMSG_SOCK_CREDS, has, c);
 		assert_cred_of(has[0], &c[0], pid);
@@ -1396,20 +1296,18 @@ Test(sockflags, listen_creds_before_and_after_accept)
 		pid = listen_first_bytes(types[i], 0, has, c);
 		assert_no_cred_of(has[1], &c[1], pid);
 	}
-	cr_assert_eq(tdir_entries(), 0);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* fdmsg_connect with the flag: what the server writes before the client
  * makes its channel carries the server's credentials. */
-Test(sockflags, connect_creds_from_the_first_byte)
+TEST(sockflags, connect_creds_from_the_first_byte)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM, SOCK_DGRAM };
 	struct fdmsg_cred c[1];
 	char p[128];
 	int has[1];
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < 3; i++) {
 		int lfd, cfd, afd;
 
@@ -1444,11 +1342,10 @@ Test(sockflags, connect_creds_from_the_first_byte)
 		close(cfd);
 		close(lfd);
 	}
-	FD_GUARD_END();
 }
 
 /* Unknown bits stay -EINVAL; nothing is made. */
-Test(sockflags, unknown_bits_are_einval)
+TEST(sockflags, unknown_bits_are_einval)
 {
 	static const int bad[] = { 0x40000000, 0x08000000, 0x01000000,
 				   FDMSG_SOCK_CREDS | SOCK_NONBLOCK,
@@ -1458,7 +1355,6 @@ Test(sockflags, unknown_bits_are_einval)
 	char p[128];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int fds[2] = { -7, -7 };
@@ -1469,7 +1365,7 @@ Test(sockflags, unknown_bits_are_einval)
 		cr_assert_eq(fdmsg_connect(p, bad[i]), -EINVAL);
 	}
 	cr_assert_eq(lstat(p, &st), -1);
-	cr_assert_eq(tdir_entries(), 0);
+	cr_assert_eq(dir_entry_count(tdir), 0);
 	/* A flag alone is the default type with it. */
 	{
 		int fds[2];
@@ -1480,7 +1376,6 @@ Test(sockflags, unknown_bits_are_einval)
 		close(fds[0]);
 		close(fds[1]);
 	}
-	FD_GUARD_END();
 }
 
 /*
@@ -1542,15 +1437,13 @@ static void pidfd_first_byte(int use_listen)
 	close(rfd);
 }
 
-Test(sockflags, pidfd_from_the_first_byte)
+TEST(sockflags, pidfd_from_the_first_byte)
 {
 	if (!have_passpidfd())
 		cr_skip_test("no SO_PASSPIDFD on this kernel");
-	FD_GUARD_BEGIN();
 	pidfd_first_byte(0);
 	pidfd_first_byte(1);
-	cr_assert_eq(tdir_entries(), 0);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1680,25 +1573,21 @@ static void race(int type, int stale)
 		for (int i = 0; i < RACERS; i++)
 			assert_child_ok(pids[i]);
 		assert_no_tmp_names();
-		cr_assert_eq(tdir_entries(), 1);
+		cr_assert_eq(dir_entry_count(tdir), 1);
 		cr_assert_eq(unlink(p), 0);
 	}
 }
 
-Test(listen, threat48_racing_listeners_exactly_one_wins)
+TEST(listen, threat48_racing_listeners_exactly_one_wins)
 {
-	FD_GUARD_BEGIN();
 	race(SOCK_SEQPACKET, 0);
 	race(SOCK_STREAM, 0);
-	FD_GUARD_END();
 }
 
-Test(listen, threat48_racing_listeners_on_a_stale_socket_one_wins)
+TEST(listen, threat48_racing_listeners_on_a_stale_socket_one_wins)
 {
-	FD_GUARD_BEGIN();
 	race(SOCK_SEQPACKET, 1);
 	race(SOCK_STREAM, 1);
-	FD_GUARD_END();
 }
 
 /* A raw socket bound at p and not listening (another program between
@@ -1719,13 +1608,12 @@ static int raw_bound(const char *path, int type)
  * dead one; sock_diag tells it is alive, so it is never replaced, and it
  * can go on to listen.  Once closed, its file is stale and replaced.
  */
-Test(listen, threat48_bound_not_listening_socket_is_eaddrinuse)
+TEST(listen, threat48_bound_not_listening_socket_is_eaddrinuse)
 {
 	static const int types[] = { SOCK_SEQPACKET, SOCK_STREAM };
 	char p[128];
 	struct stat st, st2;
 
-	FD_GUARD_BEGIN();
 	for (size_t i = 0; i < 2; i++) {
 		int b, lfd;
 
@@ -1753,7 +1641,6 @@ Test(listen, threat48_bound_not_listening_socket_is_eaddrinuse)
 		close(lfd);
 		assert_no_tmp_names();
 	}
-	FD_GUARD_END();
 }
 
 /*
@@ -1761,12 +1648,11 @@ Test(listen, threat48_bound_not_listening_socket_is_eaddrinuse)
  * it): that connection shares the file but listens on nothing, so the
  * file is stale and replaced.
  */
-Test(listen, threat48_dead_listener_with_live_connection_is_replaced)
+TEST(listen, threat48_dead_listener_with_live_connection_is_replaced)
 {
 	char p[128];
 	int l, c, s, lfd;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	l = raw_listen(p, SOCK_STREAM, 4);
 	c = fdmsg_connect(p, SOCK_STREAM);
@@ -1782,17 +1668,15 @@ Test(listen, threat48_dead_listener_with_live_connection_is_replaced)
 	close(s);
 	close(lfd);
 	assert_no_tmp_names();
-	FD_GUARD_END();
 }
 
 /* A datagram socket, bound and never listening, is live; once closed,
  * stale and replaced. */
-Test(listen, threat48_bound_dgram_socket_is_eaddrinuse)
+TEST(listen, threat48_bound_dgram_socket_is_eaddrinuse)
 {
 	char p[128];
 	int b, lfd;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "d");
 	b = raw_bound(p, SOCK_DGRAM);
 	cr_assert_eq(fdmsg_listen(p, SOCK_DGRAM, 0), -EADDRINUSE);
@@ -1802,17 +1686,15 @@ Test(listen, threat48_bound_dgram_socket_is_eaddrinuse)
 	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 	close(lfd);
 	assert_no_tmp_names();
-	cr_assert_eq(tdir_entries(), 1);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 1);
 }
 
 /* What stays -EEXIST leaves no temporary name behind either. */
-Test(listen, threat48_refusals_leave_no_temporary_name)
+TEST(listen, threat48_refusals_leave_no_temporary_name)
 {
 	char p[128], q[128];
 	int fd, a;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "file");
 	fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	cr_assert(fd >= 0);
@@ -1827,8 +1709,7 @@ Test(listen, threat48_refusals_leave_no_temporary_name)
 	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
 	close(a);
 	assert_no_tmp_names();
-	cr_assert_eq(tdir_entries(), 3);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 3);
 }
 
 /*
@@ -1836,14 +1717,13 @@ Test(listen, threat48_refusals_leave_no_temporary_name)
  * sun_path too: a directory one byte too long is -ENAMETOOLONG and
  * nothing is made.
  */
-Test(listen, temporary_name_must_fit_beside_path)
+TEST(listen, temporary_name_must_fit_beside_path)
 {
 	char d[SUN_PATH_SIZE], p[SUN_PATH_SIZE + 8];
 	size_t base = strlen(tdir) + 1;
 	struct stat st;
 	int lfd;
 
-	FD_GUARD_BEGIN();
 	for (size_t dlen = SUN_PATH_SIZE - 16; dlen <= SUN_PATH_SIZE - 15;
 	     dlen++) {
 		/* tdir/yyy...y/ of dlen characters, then "s". */
@@ -1866,7 +1746,6 @@ Test(listen, temporary_name_must_fit_beside_path)
 			cr_assert_eq(rmdir(d), 0); /* empty */
 		}
 	}
-	FD_GUARD_END();
 }
 
 /*
@@ -1874,13 +1753,12 @@ Test(listen, temporary_name_must_fit_beside_path)
  * process that can read the directory can): not replaced, -EADDRINUSE
  * once the wait is over, the file kept.  Let go, it is replaced.
  */
-Test(listen, threat48_directory_lock_held_is_eaddrinuse_and_kept)
+TEST(listen, threat48_directory_lock_held_is_eaddrinuse_and_kept)
 {
 	char p[128];
 	struct stat st, st2;
 	int dfd, lfd;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	make_stale(p, SOCK_SEQPACKET);
 	cr_assert_eq(lstat(p, &st), 0);
@@ -1896,16 +1774,14 @@ Test(listen, threat48_directory_lock_held_is_eaddrinuse_and_kept)
 	cr_assert(lfd >= 0, "listen: %s", fdmsg_strerror(lfd));
 	assert_serves(lfd, p, SOCK_SEQPACKET);
 	close(lfd);
-	FD_GUARD_END();
 }
 
 /* A relative path: the temporary name and the lock are in ".". */
-Test(listen, relative_path_replaces_stale_in_cwd)
+TEST(listen, relative_path_replaces_stale_in_cwd)
 {
 	struct stat st;
 	int here, lfd;
 
-	FD_GUARD_BEGIN();
 	here = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	cr_assert(here >= 0);
 	cr_assert_eq(chdir(tdir), 0);
@@ -1919,7 +1795,6 @@ Test(listen, relative_path_replaces_stale_in_cwd)
 	assert_no_tmp_names();
 	cr_assert_eq(fchdir(here), 0);
 	close(here);
-	FD_GUARD_END();
 }
 
 /*
@@ -2011,7 +1886,7 @@ int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 
 /* Something planted at the temporary name is neither chmod-ed, nor
  * linked to path, nor removed. */
-Test(listen, file_planted_at_temporary_name_is_left_alone)
+TEST(listen, file_planted_at_temporary_name_is_left_alone)
 {
 	char p[128];
 	struct stat st;
@@ -2019,7 +1894,6 @@ Test(listen, file_planted_at_temporary_name_is_left_alone)
 #ifdef FDMSG_PORTABLE_BIND
 	cr_skip_test("the temporary name is in a private directory");
 #endif
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	plant_at_tmp = 1;
 	cr_assert_eq(fdmsg_listen(p, 0, 0660), -EEXIST);
@@ -2029,18 +1903,16 @@ Test(listen, file_planted_at_temporary_name_is_left_alone)
 	cr_assert(S_ISREG(st.st_mode));
 	cr_assert_eq(st.st_mode & 07777, 0600);
 	cr_assert_eq(unlink(planted), 0);
-	cr_assert_eq(tdir_entries(), 0);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* The stale file judged is not the one there when it would be removed:
  * not ours to judge, -EADDRINUSE, the newcomer kept. */
-Test(listen, stale_file_swapped_during_the_probe_is_kept)
+TEST(listen, stale_file_swapped_during_the_probe_is_kept)
 {
 	char p[128];
 	struct stat st, st2;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	make_stale(p, SOCK_SEQPACKET);
 	cr_assert_eq(lstat(p, &st), 0);
@@ -2051,8 +1923,7 @@ Test(listen, stale_file_swapped_during_the_probe_is_kept)
 	cr_assert(S_ISSOCK(st2.st_mode));
 	cr_assert_neq(st2.st_ino, st.st_ino);
 	assert_no_tmp_names();
-	cr_assert_eq(tdir_entries(), 1);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 1);
 }
 
 /*
@@ -2076,12 +1947,11 @@ int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 
 /* Without /proc and with the file's mode refused, fdmsg_listen fails
  * with that error and leaves nothing: not at path, not the temporary. */
-Test(listen, mode_refused_leaves_nothing)
+TEST(listen, mode_refused_leaves_nothing)
 {
 	char p[128];
 	struct stat st;
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	(void)umask(077);
 	no_proc = 1;
@@ -2091,8 +1961,7 @@ Test(listen, mode_refused_leaves_nothing)
 	refuse_fchmodat = 0;
 	(void)umask(022);
 	cr_assert_eq(lstat(p, &st), -1);
-	cr_assert_eq(tdir_entries(), 0);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* link(2) as the library sees it: EEXIST while link_busy is set (each
@@ -2110,28 +1979,25 @@ int link(const char *from, const char *to)
 }
 
 /* Publishing loses every round: bounded, -EADDRINUSE, nothing left. */
-Test(listen, publish_rounds_are_bounded)
+TEST(listen, publish_rounds_are_bounded)
 {
 	char p[128];
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	link_busy = 1;
 	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
 	cr_assert_gt(link_busy, 2);
 	cr_assert_lt(link_busy, 20);
 	link_busy = 0;
-	cr_assert_eq(tdir_entries(), 0);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /* Every temporary name taken: a bounded number of tries, then
  * -EADDRINUSE and nothing made. */
-Test(listen, temporary_names_all_taken_is_bounded)
+TEST(listen, temporary_names_all_taken_is_bounded)
 {
 	char p[128];
 
-	FD_GUARD_BEGIN();
 	tpath(p, sizeof(p), "s");
 	tmp_busy = 1;
 	cr_assert_eq(fdmsg_listen(p, 0, 0), -EADDRINUSE);
@@ -2140,8 +2006,7 @@ Test(listen, temporary_names_all_taken_is_bounded)
 #endif
 	cr_assert_lt(tmp_busy, 200);
 	tmp_busy = 0;
-	cr_assert_eq(tdir_entries(), 0);
-	FD_GUARD_END();
+	cr_assert_eq(dir_entry_count(tdir), 0);
 }
 
 /*
@@ -2150,12 +2015,11 @@ Test(listen, temporary_names_all_taken_is_bounded)
  * it (EINPROGRESS, EALREADY) or takes EISCONN after an interruption as
  * done.  EISCONN without one is an error.
  */
-Test(connect, interrupted_connect_finishing_in_background)
+TEST(connect, interrupted_connect_finishing_in_background)
 {
 	static const char *const scripts[] = { "p", "ia", "ic", "iip" };
 	int lfd, c, s;
 
-	FD_GUARD_BEGIN();
 	tpath(conn_path, sizeof(conn_path), "s");
 	lfd = fdmsg_listen(conn_path, SOCK_STREAM, 0);
 	cr_assert(lfd >= 0);
@@ -2177,5 +2041,4 @@ Test(connect, interrupted_connect_finishing_in_background)
 	close(s);
 	conn_path[0] = '\0';
 	close(lfd);
-	FD_GUARD_END();
 }

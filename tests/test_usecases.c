@@ -20,7 +20,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -37,10 +36,10 @@
 #include <criterion/criterion.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #define WAIT_MS 10000
-#define CHILD_ALARM 30 /* seconds: a hung child dies and fails the test */
 
 /* ------------------------------------------------------------------ */
 /* Helpers                                                             */
@@ -60,67 +59,9 @@ static void child_fail(int line, const char *what)
 			child_fail(__LINE__, #cond);                     \
 	} while (0)
 
-static pid_t fork_child(void)
-{
-	pid_t pid;
-
-	fflush(NULL);
-	pid = fork();
-	cr_assert(pid >= 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		alarm(CHILD_ALARM);
-	return pid;
-}
-
-static void assert_child_ok(pid_t pid)
-{
-	int st;
-
-	cr_assert_eq(waitpid(pid, &st, 0), pid);
-	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-		  "child %ld: status %#x", (long)pid, st);
-}
-
 static void msg_zero(struct fdmsg_msg *m)
 {
 	memset(m, 0, sizeof(*m));
-}
-
-static int is_cloexec(int fd)
-{
-	int fl = fcntl(fd, F_GETFD);
-
-	return fl >= 0 && (fl & FD_CLOEXEC);
-}
-
-static int fd_is_open(int fd)
-{
-	return fcntl(fd, F_GETFD) >= 0;
-}
-
-/* The identity of a file, as it travels in a payload. */
-struct file_id {
-	uint64_t dev;
-	uint64_t ino;
-};
-
-static int file_id_of(int fd, struct file_id *id)
-{
-	struct stat st;
-
-	if (fstat(fd, &st) < 0)
-		return -1;
-	id->dev = (uint64_t)st.st_dev;
-	id->ino = (uint64_t)st.st_ino;
-	return 0;
-}
-
-static int same_file(int fd, const struct file_id *id)
-{
-	struct file_id got;
-
-	return file_id_of(fd, &got) == 0 && got.dev == id->dev &&
-	       got.ino == id->ino;
 }
 
 /* A memfd holding "file <i>". */
@@ -170,15 +111,6 @@ static int send_buf(struct fdmsg_chan *c, uint32_t type, uint32_t peerid,
 	return fdmsg_send(c, type, peerid, &iov, 1, fds, nfds, flags);
 }
 
-static int rm_entry(const char *p, const struct stat *st, int flag,
-		    struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(p);
-}
-
 /* ------------------------------------------------------------------ */
 /* 1. libcamera IPC: payload plus 32 descriptors, woken by poll        */
 /* ------------------------------------------------------------------ */
@@ -191,7 +123,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag,
 struct uc1_payload {
 	char name[16];
 	uint32_t nfds;
-	struct file_id ids[UC1_NFDS];
+	struct ident ids[UC1_NFDS];
 	uint8_t pixels[2048];
 };
 
@@ -210,7 +142,7 @@ static void uc1_sender(int sock)
 	for (unsigned i = 0; i < UC1_NFDS; i++) {
 		fds[i] = tagged_memfd(i);
 		CK(fds[i] >= 0);
-		CK(file_id_of(fds[i], &pl.ids[i]) == 0);
+		CK(ident_of(fds[i], &pl.ids[i]) == 0);
 	}
 	for (size_t i = 0; i < sizeof(pl.pixels); i++)
 		pl.pixels[i] = (uint8_t)(i * 7 + 3);
@@ -226,7 +158,7 @@ static void uc1_sender(int sock)
 	_exit(0);
 }
 
-Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
+TEST(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_msg m;
@@ -235,7 +167,6 @@ Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 	int sv[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET, sv), 0);
 	c = chan_on(sv[0], UC1_NFDS, 0);
 	cr_assert_not_null(c);
@@ -267,7 +198,7 @@ Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 	for (unsigned i = 0; i < UC1_NFDS; i++) {
 		cr_assert(m.fds[i] > 2);
 		cr_assert(is_cloexec(m.fds[i]));
-		cr_assert(same_file(m.fds[i], &pl->ids[i]),
+		cr_assert(same_ident(m.fds[i], &pl->ids[i]),
 			  "descriptor %u is not the sender's file %u", i, i);
 		cr_assert(has_tag(m.fds[i], i));
 	}
@@ -281,9 +212,8 @@ Test(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 		close(kept);
 	}
 	cr_assert_eq(send_buf(c, UC1_ACK, 0, NULL, 0, NULL, 0, 0), 0);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -307,11 +237,11 @@ static void uc2_sender(int sock)
 	CK(fdmsg_recv_wait(c, &m, WAIT_MS) == 0);
 	CK(m.type == UC2_GO);
 	for (unsigned i = 0; i < UC2_FRAMES; i++) {
-		struct file_id id;
+		struct ident id;
 		int fd = tagged_memfd(i);
 
 		CK(fd >= 0);
-		CK(file_id_of(fd, &id) == 0);
+		CK(ident_of(fd, &id) == 0);
 		CK(send_buf(c, UC2_FD, i, &id, sizeof(id), &fd, 1, 0) == 0);
 		close(fd);
 	}
@@ -336,7 +266,7 @@ static void *uc2_blocked_recv(void *arg)
 	return NULL;
 }
 
-Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
+TEST(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 {
 	struct uc2_waiter w;
 	struct fdmsg_chan *c;
@@ -345,7 +275,6 @@ Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 	int sv[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET, sv), 0);
 	cr_assert(is_cloexec(sv[0]) && is_cloexec(sv[1]));
 	pid = fork_child();
@@ -364,7 +293,7 @@ Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 
 	/* Blocking: one descriptor per frame, in order. */
 	for (unsigned i = 0; i < UC2_FRAMES; i++) {
-		struct file_id id;
+		struct ident id;
 		int fd;
 
 		cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
@@ -377,7 +306,7 @@ Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 		cr_assert(fd > 2);
 		cr_assert(is_cloexec(fd));
 		cr_assert_eq(fdmsg_msg_take_fd(&m, 0), -EBADF);
-		cr_assert(same_file(fd, &id));
+		cr_assert(same_ident(fd, &id));
 		cr_assert(has_tag(fd, i));
 		close(fd);
 	}
@@ -395,9 +324,8 @@ Test(usecase, gvisor_one_fd_per_frame_blocking_nonblocking_shutdown)
 	cr_assert_eq(w.ret, -ESHUTDOWN);
 	cr_assert_eq(fdmsg_recv(c, &m), -ESHUTDOWN);
 
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
 /* ------------------------------------------------------------------ */
@@ -469,14 +397,14 @@ static void uc3_receiver(int sock, int go)
 	_exit(0);
 }
 
-Test(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
+TEST(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 {
 	struct fdmsg_chan *c;
 	int sv[2], go[2], tiny = 1;
 	unsigned withfd = 0;
+	const int base = fd_count();
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_STREAM, sv), 0);
 	cr_assert_eq(pipe2(go, O_CLOEXEC), 0);
 	pid = fork_child();
@@ -534,10 +462,9 @@ Test(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 	cr_assert_eq(fdmsg_want_write(c), 0);
 	/* Flushed: the queue's descriptors are closed; only the socket
 	 * remains. */
-	cr_assert_eq(fd_count(), fd_guard_base_ + 1);
+	cr_assert_eq(fd_count(), base + 1);
 	fdmsg_chan_free(c);
-	assert_child_ok(pid);
-	FD_GUARD_END();
+	wait_child(pid, "child");
 }
 
 /* ------------------------------------------------------------------ */
@@ -580,7 +507,7 @@ static void uc4_helper(const char *path, int ready)
 	_exit(0);
 }
 
-Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
+TEST(usecase, macos_handoff_helper_writes_log_into_our_fd)
 {
 	char dir[] = "/tmp/fdmsg-uc4-XXXXXX", path[96], logpath[96];
 	char buf[256] = { 0 }, x;
@@ -590,7 +517,6 @@ Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	int ready[2], s, log;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_not_null(mkdtemp(dir));
 	(void)snprintf(path, sizeof(path), "%s/helper.sock", dir);
 	(void)snprintf(logpath, sizeof(logpath), "%s/helper.log", dir);
@@ -625,7 +551,7 @@ Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
 	cr_assert_eq(m.type, UC4_DONE);
 	fdmsg_chan_free(c);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 
 	/* The helper's log is in our file, and its socket file is gone. */
 	cr_assert_eq(pread(log, buf, sizeof(buf) - 1, 0),
@@ -634,8 +560,7 @@ Test(usecase, macos_handoff_helper_writes_log_into_our_fd)
 	close(log);
 	cr_assert_eq(lstat(path, &st), -1);
 	cr_assert_eq(errno, ENOENT);
-	cr_assert_eq(nftw(dir, rm_entry, 8, FTW_DEPTH | FTW_PHYS), 0);
-	FD_GUARD_END();
+	cr_assert_eq(rm_tree(dir), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -666,7 +591,7 @@ static void uc5_sender(int sock)
 	_exit(0);
 }
 
-Test(usecase, lxcfs_receiver_checks_sender_credentials)
+TEST(usecase, lxcfs_receiver_checks_sender_credentials)
 {
 	uid_t want_uid = getuid() == 0 ? NOBODY : getuid();
 	gid_t want_gid = getuid() == 0 ? NOBODY : getgid();
@@ -675,7 +600,6 @@ Test(usecase, lxcfs_receiver_checks_sender_credentials)
 	int sv[2];
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	cr_assert_eq(fdmsg_pair(SOCK_SEQPACKET, sv), 0);
 	/* SO_PASSCRED on before anything is sent. */
 	c = chan_on(sv[0], 0, FDMSG_OPT_CREDS);
@@ -694,10 +618,9 @@ Test(usecase, lxcfs_receiver_checks_sender_credentials)
 	cr_assert_eq(m.cred.uid, want_uid);
 	cr_assert_eq(m.cred.gid, want_gid);
 	cr_assert_eq(m.cred.pidfd, -1); /* FDMSG_OPT_PIDFD not asked */
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), -EPIPE);
 	fdmsg_chan_free(c);
-	FD_GUARD_END();
 }
 
 /* Connects to name, then waits to be let in (a frame) or shut out. */
@@ -723,7 +646,7 @@ static void uc5_client(const char *name, int drop, int expect_in)
 	_exit(0);
 }
 
-Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
+TEST(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 {
 	/* As root the refused client is nobody and the list holds root
 	 * alone; otherwise the list leaves our own uid out. */
@@ -735,7 +658,6 @@ Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 	int lfd, s;
 	pid_t pid;
 
-	FD_GUARD_BEGIN();
 	/* Abstract: no file permissions stand between nobody and us. */
 	(void)snprintf(name, sizeof(name), "@fdmsg-uc5-%ld", (long)getpid());
 	lfd = fdmsg_listen(name, 0, 0);
@@ -747,7 +669,7 @@ Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 		uc5_client(name, 1, 0);
 	}
 	cr_assert_eq(fdmsg_accept(lfd, refuse_list, 1), -EPERM);
-	assert_child_ok(pid); /* it saw the end of the connection */
+	wait_child(pid, "child"); /* it saw the end of the connection */
 
 	pid = fork_child();
 	if (pid == 0) {
@@ -762,8 +684,7 @@ Test(usecase, lxcfs_listener_refuses_uid_not_on_allow_list)
 	c = chan_on(s, 0, 0);
 	cr_assert_not_null(c);
 	cr_assert_eq(send_buf(c, UC5_HELLO, 0, "in", 2, NULL, 0, 0), 0);
-	assert_child_ok(pid);
+	wait_child(pid, "child");
 	fdmsg_chan_free(c);
 	close(lfd);
-	FD_GUARD_END();
 }

@@ -138,4 +138,11 @@ void sleep_ms(long ms);
  * asserts: children use it. */
 long pidfd_pid(int pidfd);
 
+/* Entries in dir other than "." and "..". */
+int dir_entry_count(const char *dir);
+
+/* Removes dir and everything below it: 0 or -1 (errno set).  No
+ * asserts. */
+int rm_tree(const char *dir);
+
 #endif
