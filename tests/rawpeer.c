@@ -4,7 +4,9 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -18,7 +20,6 @@
 #include "rawpeer.h"
 
 #define TABLE_MAX 4096 /* descriptors the squeezes look at */
-#define CHILD_ALARM 30 /* seconds: a hung child dies and fails its test */
 
 int
 ident_of(int fd, struct ident *id)
@@ -260,7 +261,7 @@ fork_child(void)
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
 	if (pid == 0)
-		alarm(CHILD_ALARM);
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
 	return pid;
 }
 

@@ -83,8 +83,9 @@ int free_slots(void);
 /* Closes rlimit_squeeze's fillers and restores the limit: 0 or -errno. */
 int rlimit_release(void);
 
-/* fork(2) after flushing stdio (asserts); the child gets an alarm, so
- * one that hangs dies and fails its test. */
+/* fork(2) after flushing stdio (asserts).  The child dies with its
+ * parent: a test that hangs on it and is killed by its timeout, or that
+ * fails, leaves no child behind (a server it execs included). */
 pid_t fork_child(void);
 /* Reaps pid and asserts that it exited 0; a non-zero exit is reported as
  * the step that failed. */

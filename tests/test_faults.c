@@ -609,21 +609,6 @@ static void close_if(int *fd)
 	*fd = -1;
 }
 
-/* Entries in dir other than "." and "..". */
-static int dir_entries(const char *dir)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d);
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			n++;
-	closedir(d);
-	return n;
-}
-
 /*
  * Removes the temporary names fdmsg_listen binds at (".fdmsg-*") from
  * path's directory; returns how many there were.
@@ -1269,7 +1254,7 @@ run_in_dir(const char *name, void (*scen)(struct run *), struct run *proto,
 	proto->path = path;
 	run_points(name, scen, proto, need, nneed);
 	umask(old);
-	cr_expect_eq(dir_entries(dir), 0, "files left in %s", dir);
+	cr_expect_eq(dir_entry_count(dir), 0, "files left in %s", dir);
 	cr_assert_eq(rmdir(dir), 0);
 }
 

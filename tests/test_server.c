@@ -31,6 +31,7 @@
 #include <criterion/logging.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h" /* also RUNNING_ON_VALGRIND */
 #include "toolutil.h"
 
@@ -352,61 +353,12 @@ server_stop(struct server *s)
 /* Raw hostile clients                                                 */
 /* ------------------------------------------------------------------ */
 
-/* A header as the bytes say, valid or not. */
-static void
-put_hdr(uint8_t *b, uint8_t version, uint8_t nfds, uint16_t flags,
-	uint32_t len, uint32_t type, uint32_t peerid)
-{
-	b[0] = version;
-	b[1] = nfds;
-	b[2] = (uint8_t)flags;
-	b[3] = (uint8_t)(flags >> 8);
-	b[4] = (uint8_t)len;
-	b[5] = (uint8_t)(len >> 8);
-	b[6] = (uint8_t)(len >> 16);
-	b[7] = (uint8_t)(len >> 24);
-	memset(b + 8, 0, 8);
-	b[8] = (uint8_t)type;
-	b[12] = (uint8_t)peerid;
-}
-
-/* One sendmsg of buf[0..n) with fds attached: bytes sent or -errno. */
-static ssize_t
-raw_send(int sock, const void *buf, size_t n, const int *fds, unsigned nfds)
-{
-	union {
-		struct cmsghdr h;
-		char b[CMSG_SPACE(FDMSG_MAX_FDS_CAP * sizeof(int))];
-	} u;
-	struct iovec iov = { (void *)(uintptr_t)buf, n };
-	struct msghdr mh;
-	struct cmsghdr *c;
-	ssize_t r;
-
-	cr_assert_leq(nfds, FDMSG_MAX_FDS_CAP);
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.b;
-		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
-		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
-	}
-	r = sendmsg(sock, &mh, MSG_NOSIGNAL);
-	return r < 0 ? -errno : r;
-}
-
 /* Sends, and requires it all went (the server has not reacted yet). */
 static void
 raw_send_all(struct server *s, int sock, const void *buf, size_t n,
 	     const int *fds, unsigned nfds)
 {
-	ssize_t r = raw_send(sock, buf, n, fds, nfds);
+	ssize_t r = send_fds(sock, buf, n, fds, nfds, 0);
 
 	cr_assert_eq(r, (ssize_t)n, "[%s] sendmsg: %s", s->attack,
 		     r < 0 ? strerror((int)-r) : "short");
@@ -543,7 +495,7 @@ mid_payload(struct server *s, const char *name, uint8_t declared,
 	memset(b + FDMSG_HDR_SIZE, 'm', 64);
 	raw_send_all(s, sock, b, FDMSG_HDR_SIZE + 32, NULL, 0);
 	wait_consumed(s, sock);
-	r = raw_send(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, nfds);
+	r = send_fds(sock, b + FDMSG_HDR_SIZE + 32, 32, good_fds, nfds, 0);
 	cr_assert(r == 32 || r == -EPIPE || r == -ECONNRESET, "sendmsg: %zd",
 		  r);
 	dropped(s, sock, errname);
@@ -593,7 +545,7 @@ descriptor_attacks(int type)
 		 * its descriptors closed. */
 		s.attack = "zero-length datagram with descriptors";
 		sock = raw_connect(&s);
-		cr_assert_eq(raw_send(sock, "", 0, good_fds, 3), 0);
+		cr_assert_eq(send_fds(sock, "", 0, good_fds, 3, 0), 0);
 		dropped(&s, sock, NULL);
 
 		/* THREATS 14: MSG_TRUNC still delivers the descriptors. */
@@ -608,7 +560,7 @@ descriptor_attacks(int type)
 
 		s.attack = "zero-length stream write with descriptors";
 		sock = raw_connect(&s);
-		cr_assert_eq(raw_send(sock, "", 0, good_fds, 3), 0);
+		cr_assert_eq(send_fds(sock, "", 0, good_fds, 3, 0), 0);
 		ch = chan_on(sock, MAX_FDS);
 		echo_once(&s, ch, 9, "after", 5, good_fds + 3, 1);
 		fdmsg_chan_free(ch);
@@ -700,7 +652,7 @@ flood(int type)
 	assert_alive(&s);
 
 	for (;;) {
-		r = raw_send(sock, frame, sizeof(frame), NULL, 0);
+		r = send_fds(sock, frame, sizeof(frame), NULL, 0, 0);
 		if (r < 0)
 			break;
 		sent += (size_t)r;
@@ -860,7 +812,7 @@ fd_flooder(const char *path, int type, int notify)
 	for (frames = 0;; frames++) {
 		if (frames == FD_FLOOD_FRAMES && write(notify, "f", 1) != 1)
 			return 41;
-		r = raw_send(sock, h, sizeof(h), good_fds, MAX_FDS);
+		r = send_fds(sock, h, sizeof(h), good_fds, MAX_FDS, 0);
 		if (r < 0)
 			break;
 	}

@@ -16,19 +16,9 @@
 
 #include <criterion/criterion.h>
 
+#include "rawpeer.h"
 #include "testutil.h"
 #include "toolutil.h"
-
-pid_t
-fork_child(void)
-{
-	pid_t pid = fork();
-
-	cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-	return pid;
-}
 
 /* In the child: closes every descriptor above 2 but the move targets. */
 static void
@@ -160,16 +150,6 @@ chan_on(int fd, unsigned max_fds)
 	o.max_queue = 4u * 1024 * 1024;
 	cr_assert_eq(fdmsg_chan_new(&ch, fd, &o, FDMSG_CHAN_OWN_FD), 0);
 	return ch;
-}
-
-int
-same_file(int a, int b)
-{
-	struct stat x, y;
-
-	cr_assert_eq(fstat(a, &x), 0);
-	cr_assert_eq(fstat(b, &y), 0);
-	return x.st_dev == y.st_dev && x.st_ino == y.st_ino;
 }
 
 void

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h" /* fork_child, same_file */
 
 /* A bound on hangs, not a timing assertion. */
 #define TOOL_WAIT_MS 30000
@@ -36,9 +37,6 @@ struct spawn {
 #define SPAWN_INIT                                                       \
 	{ .in = -1, .out = -1, .err = -1, .move = { { -1, -1 }, { -1, -1 } } }
 
-/* fork(); the child dies with the test, never outlives a failure. */
-pid_t fork_child(void);
-
 /* Runs argv[0] (a path, or a name looked up in PATH) as sp says; its
  * pid.  The child exits 126 when it cannot be set up, 127 without exec. */
 pid_t spawn_exec(const struct spawn *sp, const char *const *argv);
@@ -55,9 +53,6 @@ int connect_retry(const char *path, int type);
 
 /* A channel owning fd, with max_fds and a 4 MiB queue. */
 struct fdmsg_chan *chan_on(int fd, unsigned max_fds);
-
-/* Do a and b name the same file (st_dev, st_ino)? */
-int same_file(int a, int b);
 
 /*
  * Sends one frame on ch and expects it echoed exactly within wait_ms:
