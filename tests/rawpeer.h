@@ -99,4 +99,16 @@ void run_child(child_fn *fn, int type, unsigned arg, const char *what);
  * child's pid, now no one's (asserts). */
 pid_t write_from_child(int s, const void *buf, size_t n);
 
+/*
+ * A socketpair of type and a channel on one end (max_fds; max_frame,
+ * max_batch 0 for the defaults; optflags as fdmsg_opts.flags), the other
+ * end to *peer for the raw peer: 0 or -errno, nothing left open on
+ * failure.  No asserts: children use it.  In rawchan.c, which only the
+ * channel suites link.
+ */
+struct fdmsg_chan;
+int open_chan(int type, unsigned max_fds, uint32_t max_frame,
+	      uint32_t max_batch, unsigned optflags, int *peer,
+	      struct fdmsg_chan **chan);
+
 #endif

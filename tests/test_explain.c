@@ -63,29 +63,19 @@ struct rx {
 	int base; /* fd count with both ends open, nothing in flight */
 };
 
-static int open_rx(struct rx *x, int type, unsigned max_fds,
-		   uint32_t max_frame, unsigned optflags)
+static int
+open_rx(struct rx *x, int type, unsigned max_fds, uint32_t max_frame,
+	unsigned optflags)
 {
-	struct fdmsg_opts o;
-	int sv[2], r;
+	int r;
 
 	memset(x, 0, sizeof(*x));
 	x->type = type;
-	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	fdmsg_opts_init(&o);
-	o.max_fds = max_fds;
-	if (max_frame != 0)
-		o.max_frame = max_frame;
-	o.flags = optflags;
-	r = fdmsg_chan_new(&x->chan, sv[1], &o, FDMSG_CHAN_OWN_FD);
-	if (r < 0) {
-		close(sv[0]);
-		return r;
-	}
-	x->peer = sv[0];
-	x->base = fd_count();
-	return 0;
+	r = open_chan(type, max_fds, max_frame, 0, optflags, &x->peer,
+		      &x->chan);
+	if (r == 0)
+		x->base = fd_count();
+	return r;
 }
 
 static void rx_open(struct rx *x, int type, unsigned max_fds,

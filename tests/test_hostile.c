@@ -86,32 +86,6 @@ struct hostile {
 	int base;               /* fd count: both ends open, none in flight */
 };
 
-/* Opens a pair and a channel on one end.  No asserts: children use it. */
-static int open_chan(int type, unsigned max_fds, uint32_t max_frame,
-		     uint32_t max_batch, unsigned optflags, int *peer,
-		     struct fdmsg_chan **chan)
-{
-	struct fdmsg_opts o;
-	int sv[2];
-	int r;
-
-	if (socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv) < 0)
-		return -errno;
-	fdmsg_opts_init(&o);
-	o.max_fds = max_fds;
-	if (max_frame != 0)
-		o.max_frame = max_frame;
-	o.max_batch = max_batch;
-	o.flags = optflags;
-	r = fdmsg_chan_new(chan, sv[1], &o, FDMSG_CHAN_OWN_FD);
-	if (r < 0) {
-		close(sv[0]);
-		return r;
-	}
-	*peer = sv[0];
-	return 0;
-}
-
 static void setup(struct hostile *h, int type, unsigned max_fds,
 		  uint32_t max_frame, uint32_t max_batch, unsigned optflags)
 {
