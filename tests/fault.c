@@ -115,7 +115,8 @@ static struct {
 	void *hook_arg;
 } F;
 
-void fault_reset(void)
+void
+fault_reset(void)
 {
 	F.armed = 0;
 	F.calls = 0;
@@ -132,17 +133,20 @@ void fault_reset(void)
 	F.hook_arg = NULL;
 }
 
-void fault_arm(void)
+void
+fault_arm(void)
 {
 	F.armed = 1;
 }
 
-void fault_disarm(void)
+void
+fault_disarm(void)
 {
 	F.armed = 0;
 }
 
-void fault_plan(unsigned long nth, int kind, int err)
+void
+fault_plan(unsigned long nth, int kind, int err)
 {
 	F.nth = nth;
 	F.kind = kind;
@@ -152,43 +156,51 @@ void fault_plan(unsigned long nth, int kind, int err)
 	F.fired_kind = -1;
 }
 
-unsigned long fault_calls(void)
+unsigned long
+fault_calls(void)
 {
 	return F.calls;
 }
 
-unsigned long fault_kind_calls(int kind)
+unsigned long
+fault_kind_calls(int kind)
 {
 	return kind >= 0 && kind < FK_NKINDS ? F.kcalls[kind] : 0;
 }
 
-const struct fault_call *fault_trace(void)
+const struct fault_call *
+fault_trace(void)
 {
 	return F.trace;
 }
 
-int fault_fired(void)
+int
+fault_fired(void)
 {
 	return F.fired;
 }
 
-int fault_fired_kind(void)
+int
+fault_fired_kind(void)
 {
 	return F.fired_kind;
 }
 
-size_t fault_live_allocs(void)
+size_t
+fault_live_allocs(void)
 {
 	return F.nlive + F.live_lost;
 }
 
-void fault_set_poll_hook(fault_poll_hook fn, void *arg)
+void
+fault_set_poll_hook(fault_poll_hook fn, void *arg)
 {
 	F.hook = fn;
 	F.hook_arg = arg;
 }
 
-const char *fault_kind_name(int kind)
+const char *
+fault_kind_name(int kind)
 {
 	static const char *const names[FK_NKINDS] = {
 		[FK_MALLOC] = "malloc",
@@ -243,7 +255,8 @@ fault_err_name(int err)
 	return name != NULL ? name : "E?";
 }
 
-static int is_stream(int fd)
+static int
+is_stream(int fd)
 {
 	socklen_t len = sizeof(int);
 	int type = 0;
@@ -258,7 +271,8 @@ static int is_stream(int fd)
  * through, else the error (or FAULT_SHORT) to inject.  fd >= 0: a socket
  * whose type the trace records.
  */
-static int check(int kind, int fd)
+static int
+check(int kind, int fd)
 {
 	struct fault_call *t;
 	int saved = errno;
@@ -282,7 +296,8 @@ static int check(int kind, int fd)
 	return F.err;
 }
 
-static int fail(int err)
+static int
+fail(int err)
 {
 	errno = err;
 	return -1;
@@ -290,7 +305,8 @@ static int fail(int err)
 
 /* ---- allocation tracking ---- */
 
-static void live_add(void *p)
+static void
+live_add(void *p)
 {
 	if (p == NULL)
 		return;
@@ -301,7 +317,8 @@ static void live_add(void *p)
 }
 
 /* 1 when p was tracked (and is no more). */
-static int live_del(void *p)
+static int
+live_del(void *p)
 {
 	size_t i;
 
@@ -316,7 +333,8 @@ static int live_del(void *p)
 	return 0;
 }
 
-void *__wrap_malloc(size_t n)
+void *
+__wrap_malloc(size_t n)
 {
 	void *p;
 
@@ -330,7 +348,8 @@ void *__wrap_malloc(size_t n)
 	return p;
 }
 
-void *__wrap_calloc(size_t n, size_t sz)
+void *
+__wrap_calloc(size_t n, size_t sz)
 {
 	void *p;
 
@@ -344,7 +363,8 @@ void *__wrap_calloc(size_t n, size_t sz)
 	return p;
 }
 
-void *__wrap_realloc(void *p, size_t n)
+void *
+__wrap_realloc(void *p, size_t n)
 {
 	void *np;
 	int tracked;
@@ -362,7 +382,8 @@ void *__wrap_realloc(void *p, size_t n)
 	return np;
 }
 
-void __wrap_free(void *p)
+void
+__wrap_free(void *p)
 {
 	(void)live_del(p);
 	__real_free(p);
@@ -371,7 +392,8 @@ void __wrap_free(void *p)
 /* ---- syscalls ---- */
 
 /* Bytes in iov[0..n). */
-static size_t iov_total(const struct iovec *iov, size_t n)
+static size_t
+iov_total(const struct iovec *iov, size_t n)
 {
 	size_t i, t = 0;
 
@@ -382,8 +404,9 @@ static size_t iov_total(const struct iovec *iov, size_t n)
 
 /* Copies iov[0..n) to out (at most outmax entries), cut to at most
  * limit bytes (limit >= 1).  Returns the entries used. */
-static size_t iov_cut(const struct iovec *iov, size_t n, size_t limit,
-		      struct iovec *out, size_t outmax)
+static size_t
+iov_cut(const struct iovec *iov, size_t n, size_t limit,
+	struct iovec *out, size_t outmax)
 {
 	size_t i, k = 0;
 
@@ -399,7 +422,8 @@ static size_t iov_cut(const struct iovec *iov, size_t n, size_t limit,
 	return k;
 }
 
-ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+ssize_t
+__wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
 {
 	struct iovec half[64];
 	struct msghdr m;
@@ -420,7 +444,8 @@ ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
 	return __real_sendmsg(fd, mh, flags);
 }
 
-ssize_t __wrap_recvmsg(int fd, struct msghdr *mh, int flags)
+ssize_t
+__wrap_recvmsg(int fd, struct msghdr *mh, int flags)
 {
 	struct iovec half[64];
 	struct msghdr m;
@@ -447,7 +472,8 @@ ssize_t __wrap_recvmsg(int fd, struct msghdr *mh, int flags)
 	return __real_recvmsg(fd, mh, flags);
 }
 
-int __wrap_close(int fd)
+int
+__wrap_close(int fd)
 {
 	int err = check(FK_CLOSE, -1);
 
@@ -460,7 +486,8 @@ int __wrap_close(int fd)
 	return __real_close(fd);
 }
 
-int __wrap_fcntl64(int fd, int cmd, ...)
+int
+__wrap_fcntl64(int fd, int cmd, ...)
 {
 	va_list ap;
 	void *arg;
@@ -475,7 +502,8 @@ int __wrap_fcntl64(int fd, int cmd, ...)
 	return __real_fcntl64(fd, cmd, arg);
 }
 
-int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
+int
+__wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	int err = check(FK_POLL, -1);
 
@@ -489,107 +517,122 @@ int __wrap_poll(struct pollfd *fds, nfds_t n, int timeout)
 	return __real_poll(fds, n, timeout);
 }
 
-int __wrap_socket(int domain, int type, int proto)
+int
+__wrap_socket(int domain, int type, int proto)
 {
 	int err = check(FK_SOCKET, -1);
 
 	return err ? fail(err) : __real_socket(domain, type, proto);
 }
 
-int __wrap_socketpair(int domain, int type, int proto, int sv[2])
+int
+__wrap_socketpair(int domain, int type, int proto, int sv[2])
 {
 	int err = check(FK_SOCKETPAIR, -1);
 
 	return err ? fail(err) : __real_socketpair(domain, type, proto, sv);
 }
 
-int __wrap_bind(int fd, const struct sockaddr *sa, socklen_t len)
+int
+__wrap_bind(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	int err = check(FK_BIND, -1);
 
 	return err ? fail(err) : __real_bind(fd, sa, len);
 }
 
-int __wrap_listen(int fd, int backlog)
+int
+__wrap_listen(int fd, int backlog)
 {
 	int err = check(FK_LISTEN, -1);
 
 	return err ? fail(err) : __real_listen(fd, backlog);
 }
 
-int __wrap_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
+int
+__wrap_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
 {
 	int err = check(FK_ACCEPT4, -1);
 
 	return err ? fail(err) : __real_accept4(fd, sa, len, flags);
 }
 
-int __wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
+int
+__wrap_connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	int err = check(FK_CONNECT, -1);
 
 	return err ? fail(err) : __real_connect(fd, sa, len);
 }
 
-int __wrap_getsockopt(int fd, int level, int opt, void *val,
-		      socklen_t *len)
+int
+__wrap_getsockopt(int fd, int level, int opt, void *val,
+		  socklen_t *len)
 {
 	int err = check(FK_GETSOCKOPT, -1);
 
 	return err ? fail(err) : __real_getsockopt(fd, level, opt, val, len);
 }
 
-int __wrap_setsockopt(int fd, int level, int opt, const void *val,
-		      socklen_t len)
+int
+__wrap_setsockopt(int fd, int level, int opt, const void *val,
+		  socklen_t len)
 {
 	int err = check(FK_SETSOCKOPT, -1);
 
 	return err ? fail(err) : __real_setsockopt(fd, level, opt, val, len);
 }
 
-int __wrap_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
+int
+__wrap_getsockname(int fd, struct sockaddr *sa, socklen_t *len)
 {
 	int err = check(FK_GETSOCKNAME, -1);
 
 	return err ? fail(err) : __real_getsockname(fd, sa, len);
 }
 
-int __wrap_getpeername(int fd, struct sockaddr *sa, socklen_t *len)
+int
+__wrap_getpeername(int fd, struct sockaddr *sa, socklen_t *len)
 {
 	int err = check(FK_GETPEERNAME, -1);
 
 	return err ? fail(err) : __real_getpeername(fd, sa, len);
 }
 
-int __wrap_shutdown(int fd, int how)
+int
+__wrap_shutdown(int fd, int how)
 {
 	int err = check(FK_SHUTDOWN, -1);
 
 	return err ? fail(err) : __real_shutdown(fd, how);
 }
 
-int __wrap_unlink(const char *path)
+int
+__wrap_unlink(const char *path)
 {
 	int err = check(FK_UNLINK, -1);
 
 	return err ? fail(err) : __real_unlink(path);
 }
 
-int __wrap_lstat64(const char *path, struct stat64 *st)
+int
+__wrap_lstat64(const char *path, struct stat64 *st)
 {
 	int err = check(FK_LSTAT, -1);
 
 	return err ? fail(err) : __real_lstat64(path, st);
 }
 
-int __wrap_fstat64(int fd, struct stat64 *st)
+int
+__wrap_fstat64(int fd, struct stat64 *st)
 {
 	int err = check(FK_FSTAT, -1);
 
 	return err ? fail(err) : __real_fstat64(fd, st);
 }
 
-int __wrap_open64(const char *path, int flags, ...)
+int
+__wrap_open64(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	va_list ap;
@@ -606,7 +649,8 @@ int __wrap_open64(const char *path, int flags, ...)
 	return __real_open64(path, flags, mode);
 }
 
-ssize_t __wrap_read(int fd, void *p, size_t n)
+ssize_t
+__wrap_read(int fd, void *p, size_t n)
 {
 	int err = check(FK_READ, -1);
 
@@ -618,50 +662,57 @@ ssize_t __wrap_read(int fd, void *p, size_t n)
 	return __real_read(fd, p, n);
 }
 
-int __wrap_chmod(const char *path, mode_t mode)
+int
+__wrap_chmod(const char *path, mode_t mode)
 {
 	int err = check(FK_CHMOD, -1);
 
 	return err ? fail(err) : __real_chmod(path, mode);
 }
 
-int __wrap_fchmod(int fd, mode_t mode)
+int
+__wrap_fchmod(int fd, mode_t mode)
 {
 	int err = check(FK_FCHMOD, -1);
 
 	return err ? fail(err) : __real_fchmod(fd, mode);
 }
 
-int __wrap_fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+int
+__wrap_fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
 	int err = check(FK_FCHMODAT, -1);
 
 	return err ? fail(err) : __real_fchmodat(dirfd, path, mode, flags);
 }
 
-int __wrap_link(const char *from, const char *to)
+int
+__wrap_link(const char *from, const char *to)
 {
 	int err = check(FK_LINK, -1);
 
 	return err ? fail(err) : __real_link(from, to);
 }
 
-int __wrap_flock(int fd, int op)
+int
+__wrap_flock(int fd, int op)
 {
 	int err = check(FK_FLOCK, -1);
 
 	return err ? fail(err) : __real_flock(fd, op);
 }
 
-ssize_t __wrap_sendto(int fd, const void *p, size_t n, int flags,
-		      const struct sockaddr *sa, socklen_t len)
+ssize_t
+__wrap_sendto(int fd, const void *p, size_t n, int flags,
+	      const struct sockaddr *sa, socklen_t len)
 {
 	int err = check(FK_SENDTO, -1);
 
 	return err ? fail(err) : __real_sendto(fd, p, n, flags, sa, len);
 }
 
-ssize_t __wrap_recv(int fd, void *p, size_t n, int flags)
+ssize_t
+__wrap_recv(int fd, void *p, size_t n, int flags)
 {
 	int err = check(FK_RECV, -1);
 

@@ -22,18 +22,21 @@
  * NULL; the -ENOMEM tests need the NULL.  (Unused without ASan.)
  */
 const char *__asan_default_options(void);
-const char *__asan_default_options(void)
+const char *
+__asan_default_options(void)
 {
 	return "allocator_may_return_null=1";
 }
 #endif
 
-static void poison(void *p, size_t n)
+static void
+poison(void *p, size_t n)
 {
 	memset(p, 0xA5, n);
 }
 
-static int is_poison(const void *p, size_t n)
+static int
+is_poison(const void *p, size_t n)
 {
 	const uint8_t *b = p;
 
@@ -540,7 +543,8 @@ TEST(rbuf_empty, null_with_length_is_einval)
 	fdmsg_rbuf_init(NULL, NULL, 4); /* no crash */
 }
 
-static int get_width(struct fdmsg_rbuf *r, size_t width, uint64_t *out)
+static int
+get_width(struct fdmsg_rbuf *r, size_t width, uint64_t *out)
 {
 	uint8_t v8;
 	uint16_t v16;

@@ -41,7 +41,8 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static void opts_fds(struct fdmsg_opts *o, unsigned max_fds)
+static void
+opts_fds(struct fdmsg_opts *o, unsigned max_fds)
 {
 	fdmsg_opts_init(o);
 	o->max_fds = max_fds;
@@ -49,9 +50,10 @@ static void opts_fds(struct fdmsg_opts *o, unsigned max_fds)
 
 /* A connected pair of channels over socketpair(type), both owning their
  * socket; oa/ob may be NULL for the defaults. */
-static void chan_pair(int type, const struct fdmsg_opts *oa,
-		      const struct fdmsg_opts *ob, struct fdmsg_chan **a,
-		      struct fdmsg_chan **b)
+static void
+chan_pair(int type, const struct fdmsg_opts *oa,
+	  const struct fdmsg_opts *ob, struct fdmsg_chan **a,
+	  struct fdmsg_chan **b)
 {
 	int sv[2];
 
@@ -62,7 +64,8 @@ static void chan_pair(int type, const struct fdmsg_opts *oa,
 }
 
 /* A distinct file per call (its own inode). */
-static int new_file(void)
+static int
+new_file(void)
 {
 	int fd = memfd_create("chan-test", MFD_CLOEXEC);
 
@@ -70,13 +73,15 @@ static int new_file(void)
 	return fd;
 }
 
-static void assert_same_file(int a, int b)
+static void
+assert_same_file(int a, int b)
 {
 	cr_assert(same_file(a, b), "descriptor %d is not the file of %d", a,
 		  b);
 }
 
-static void fill(uint8_t *p, size_t n, unsigned seed)
+static void
+fill(uint8_t *p, size_t n, unsigned seed)
 {
 	uint32_t x = seed * 2654435761u + 1;
 	size_t i;
@@ -87,7 +92,8 @@ static void fill(uint8_t *p, size_t n, unsigned seed)
 	}
 }
 
-static void set_small_sndbuf(struct fdmsg_chan *c)
+static void
+set_small_sndbuf(struct fdmsg_chan *c)
 {
 	int one = 1;
 
@@ -95,8 +101,9 @@ static void set_small_sndbuf(struct fdmsg_chan *c)
 				sizeof(one)), 0);
 }
 
-static int send_bytes(struct fdmsg_chan *c, uint32_t type, const void *p,
-		      size_t n, const int *fds, size_t nfds, unsigned flags)
+static int
+send_bytes(struct fdmsg_chan *c, uint32_t type, const void *p,
+	   size_t n, const int *fds, size_t nfds, unsigned flags)
 {
 	struct iovec iov = { (void *)(uintptr_t)p, n };
 
@@ -105,8 +112,9 @@ static int send_bytes(struct fdmsg_chan *c, uint32_t type, const void *p,
 
 /* The frame a sequence test sends as number i: type i, peerid 7 i,
  * payload of plen bytes seeded by i. */
-static int send_seq(struct fdmsg_chan *c, unsigned i, size_t plen,
-		    const int *fds, size_t nfds, unsigned flags)
+static int
+send_seq(struct fdmsg_chan *c, unsigned i, size_t plen,
+	 const int *fds, size_t nfds, unsigned flags)
 {
 	uint8_t *buf = malloc(plen ? plen : 1);
 	int r;
@@ -118,7 +126,8 @@ static int send_seq(struct fdmsg_chan *c, unsigned i, size_t plen,
 	return r;
 }
 
-static void check_seq(const struct fdmsg_msg *m, unsigned i, size_t plen)
+static void
+check_seq(const struct fdmsg_msg *m, unsigned i, size_t plen)
 {
 	uint8_t *want = malloc(plen ? plen : 1);
 
@@ -134,7 +143,8 @@ static void check_seq(const struct fdmsg_msg *m, unsigned i, size_t plen)
 }
 
 /* Receives one frame, blocking up to WAIT_MS. */
-static void recv_ok(struct fdmsg_chan *c, struct fdmsg_msg *m)
+static void
+recv_ok(struct fdmsg_chan *c, struct fdmsg_msg *m)
 {
 	int r = fdmsg_recv_wait(c, m, WAIT_MS);
 
@@ -144,8 +154,9 @@ static void recv_ok(struct fdmsg_chan *c, struct fdmsg_msg *m)
 /* Sends into a with the given size until a's queue holds data (the
  * socket is full); returns the frames sent, each carrying fds[i] when
  * fds is given. */
-static unsigned fill_socket(struct fdmsg_chan *a, size_t plen, int *fds,
-			    unsigned max)
+static unsigned
+fill_socket(struct fdmsg_chan *a, size_t plen, int *fds,
+	    unsigned max)
 {
 	unsigned i;
 
@@ -161,8 +172,9 @@ static unsigned fill_socket(struct fdmsg_chan *a, size_t plen, int *fds,
 
 /* Flushes a and receives on b until n frames arrived; checks each
  * against the sequence, and its one descriptor against fds[i]. */
-static void drain_seq(struct fdmsg_chan *a, struct fdmsg_chan *b,
-		      unsigned first, unsigned n, size_t plen, const int *fds)
+static void
+drain_seq(struct fdmsg_chan *a, struct fdmsg_chan *b,
+	  unsigned first, unsigned n, size_t plen, const int *fds)
 {
 	struct fdmsg_msg m;
 	unsigned got = 0;
@@ -191,7 +203,8 @@ static void drain_seq(struct fdmsg_chan *a, struct fdmsg_chan *b,
 	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
 }
 
-static void close_all(int *fds, unsigned n)
+static void
+close_all(int *fds, unsigned n)
 {
 	unsigned i;
 
@@ -204,7 +217,8 @@ static void close_all(int *fds, unsigned n)
 /* Round trips                                                         */
 /* ------------------------------------------------------------------ */
 
-static void roundtrip(int type, size_t plen)
+static void
+roundtrip(int type, size_t plen)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_msg m;
@@ -260,7 +274,8 @@ TEST_ALL_TYPES(chan, roundtrip_small_max_frame_at_limit)
 }
 
 /* n iovecs of varied sizes, some empty; returns the total. */
-static size_t make_iovs(struct iovec *iov, uint8_t *data, unsigned n)
+static size_t
+make_iovs(struct iovec *iov, uint8_t *data, unsigned n)
 {
 	size_t off = 0;
 	unsigned i;
@@ -275,7 +290,8 @@ static size_t make_iovs(struct iovec *iov, uint8_t *data, unsigned n)
 	return off;
 }
 
-static void roundtrip_iovs(int type, unsigned n)
+static void
+roundtrip_iovs(int type, unsigned n)
 {
 	static uint8_t data[64 * 1024];
 	struct iovec iov[64];
@@ -325,7 +341,8 @@ TEST_ALL_TYPES(chan, roundtrip_no_iovecs)
 /* Descriptors                                                         */
 /* ------------------------------------------------------------------ */
 
-static void roundtrip_fds(int type, unsigned n)
+static void
+roundtrip_fds(int type, unsigned n)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;
@@ -895,17 +912,20 @@ TEST_ALL_TYPES(chan, queue_dropped_when_peer_gone)
 
 /* Frame i of the steady-state test: its payload size and whether it
  * carries pool[i % 4]. */
-static size_t steady_len(unsigned i)
+static size_t
+steady_len(unsigned i)
 {
 	return (size_t)(i * 37u % 700u);
 }
 
-static int steady_has_fd(unsigned i)
+static int
+steady_has_fd(unsigned i)
 {
 	return i % 5 == 0;
 }
 
-static void steady_check(struct fdmsg_msg *m, unsigned i, const int *pool)
+static void
+steady_check(struct fdmsg_msg *m, unsigned i, const int *pool)
 {
 	check_seq(m, i, steady_len(i));
 	cr_assert_eq(m->nfds, steady_has_fd(i) ? 1u : 0u);
@@ -966,7 +986,8 @@ TEST_ALL_TYPES(chan, queue_steady_state_reader_slower_than_writer)
 
 /* A batch over the socket's buffer (EMSGSIZE from the kernel) is split
  * until it fits; nothing is lost. */
-static void big_batches(int type)
+static void
+big_batches(int type)
 {
 	struct fdmsg_chan *a, *b;
 	unsigned n, i;
@@ -1338,7 +1359,8 @@ struct later {
 	unsigned count;
 };
 
-static void *send_later(void *arg)
+static void *
+send_later(void *arg)
 {
 	struct later *l = arg;
 
@@ -1370,7 +1392,8 @@ TEST_ALL_TYPES(chan, recv_wait_timeout_then_frame_from_thread)
 	fdmsg_chan_free(b);
 }
 
-static void *recv_blocked(void *arg)
+static void *
+recv_blocked(void *arg)
 {
 	struct later *l = arg;
 	struct fdmsg_msg m;
@@ -1459,7 +1482,8 @@ TEST_ALL_TYPES(chan, recv_wait_forever_on_nonblocking_socket)
 	fdmsg_chan_free(b);
 }
 
-static void *recv_count(void *arg)
+static void *
+recv_count(void *arg)
 {
 	struct later *l = arg;
 	struct fdmsg_msg m;
@@ -1508,7 +1532,8 @@ TEST_ALL_TYPES(chan, flush_wait_times_out_then_drains)
 /* Construction                                                        */
 /* ------------------------------------------------------------------ */
 
-static int try_opts(const struct fdmsg_opts *o)
+static int
+try_opts(const struct fdmsg_opts *o)
 {
 	struct fdmsg_chan *c = NULL;
 	int sv[2], r;
@@ -1791,7 +1816,8 @@ TEST(chan_seqpacket, refused_queued_frame_reported_by_next_flush)
  * before max_queue bytes, with -ENOBUFS, nothing queued for the refused
  * frame, and the channel still usable once the peer reads.
  */
-static void queue_fds_cap(int type)
+static void
+queue_fds_cap(int type)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts oa, ob;
@@ -1863,8 +1889,9 @@ TEST(chan_stream, queue_fds_cap_is_enobufs)
 
 /* Receives every whole frame b has now, checking the sequence from
  * *next; each must carry want_fds descriptors (closed after checking). */
-static void take_seq(struct fdmsg_chan *b, unsigned *next, size_t plen,
-		     unsigned want_fds)
+static void
+take_seq(struct fdmsg_chan *b, unsigned *next, size_t plen,
+	 unsigned want_fds)
 {
 	struct fdmsg_msg m;
 	int r;
@@ -1886,9 +1913,10 @@ static void take_seq(struct fdmsg_chan *b, unsigned *next, size_t plen,
  * idle socket.  The receiver reads every 8 frames, so the socket never
  * stays full.
  */
-static void more_always_fits(int type, const struct fdmsg_opts *oa,
-			     const struct fdmsg_opts *ob, unsigned frames,
-			     size_t plen, int with_fd, const char *what)
+static void
+more_always_fits(int type, const struct fdmsg_opts *oa,
+		 const struct fdmsg_opts *ob, unsigned frames,
+		 size_t plen, int with_fd, const char *what)
 {
 	struct fdmsg_chan *a, *b;
 	unsigned i, next = 0;
@@ -2126,7 +2154,8 @@ TEST(chan_new, receive_calls_refuse_each_null)
 #define SLOW_MAX_FDS 4u
 
 /* Frame i carries i % 3 descriptors, file j of it holding i * 8 + j. */
-static unsigned slow_nfds(unsigned i)
+static unsigned
+slow_nfds(unsigned i)
 {
 	return i % 3u;
 }
@@ -2134,7 +2163,8 @@ static unsigned slow_nfds(unsigned i)
 /* The child: a queueing sender into a tiny socket buffer, giving its
  * descriptors away, batching up to 4 KiB per write; it says on go once
  * its queue holds frames.  Exit status 0 when every frame went. */
-static int slow_sender(int sock, int go)
+static int
+slow_sender(int sock, int go)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_opts o;
@@ -2272,7 +2302,8 @@ TEST(chan_stream, batched_fds_to_a_slow_reader_in_another_process)
 /* ------------------------------------------------------------------ */
 
 /* Queues frame i: type i, plen bytes seeded by i. */
-static void ring_put(struct fdmsg_queue *q, unsigned i, size_t plen)
+static void
+ring_put(struct fdmsg_queue *q, unsigned i, size_t plen)
 {
 	struct fdmsg_hdr h = { FDMSG_WIRE_VERSION, 0, 0, 0, i, i * 7u };
 	uint8_t buf[2048];

@@ -35,14 +35,16 @@
 static int closed_fds[MAX_CLOSED];
 static unsigned nclosed;
 
-static int rec_close(int fd)
+static int
+rec_close(int fd)
 {
 	cr_assert_lt(nclosed, MAX_CLOSED, "close hook overflow");
 	closed_fds[nclosed++] = fd;
 	return 0;
 }
 
-static unsigned times_closed(int fd)
+static unsigned
+times_closed(int fd)
 {
 	unsigned i, n = 0;
 
@@ -54,7 +56,8 @@ static unsigned times_closed(int fd)
 
 /* Exactly the descriptors first..first+n-1 were closed, once each, among
  * `total` closes in all. */
-static void assert_closed_range(int first, unsigned n)
+static void
+assert_closed_range(int first, unsigned n)
 {
 	unsigned i;
 
@@ -64,7 +67,8 @@ static void assert_closed_range(int first, unsigned n)
 			     times_closed(first + (int)i));
 }
 
-static void assert_nclosed(unsigned n)
+static void
+assert_nclosed(unsigned n)
 {
 	cr_assert_eq(nclosed, n, "%u closes, expected %u", nclosed, n);
 }
@@ -81,7 +85,8 @@ struct forge {
 	size_t pos;
 };
 
-static void forge_init(struct forge *f, unsigned char *b)
+static void
+forge_init(struct forge *f, unsigned char *b)
 {
 	memset(b, 0, 64);
 	f->b = b;
@@ -89,7 +94,8 @@ static void forge_init(struct forge *f, unsigned char *b)
 }
 
 /* A header with any cmsg_len at the current position; no advance. */
-static void forge_hdr(struct forge *f, int level, int type, size_t len)
+static void
+forge_hdr(struct forge *f, int level, int type, size_t len)
 {
 	struct cmsghdr c;
 
@@ -101,8 +107,9 @@ static void forge_hdr(struct forge *f, int level, int type, size_t len)
 }
 
 /* A well-formed record, advanced by CMSG_SPACE like the kernel does. */
-static void put_rec(struct forge *f, int level, int type, const void *data,
-		    size_t dlen)
+static void
+put_rec(struct forge *f, int level, int type, const void *data,
+	size_t dlen)
 {
 	forge_hdr(f, level, type, CMSG_LEN(dlen));
 	if (dlen > 0)
@@ -113,7 +120,8 @@ static void put_rec(struct forge *f, int level, int type, const void *data,
 }
 
 /* SCM_RIGHTS with the fake descriptors first, first+1, ... */
-static void put_fds(struct forge *f, int first, unsigned n)
+static void
+put_fds(struct forge *f, int first, unsigned n)
 {
 	int fds[FDMSG_MAX_FDS_CAP + 16];
 	unsigned i;
@@ -124,20 +132,23 @@ static void put_fds(struct forge *f, int first, unsigned n)
 	put_rec(f, SOL_SOCKET, SCM_RIGHTS, fds, n * sizeof(int));
 }
 
-static void put_ucred(struct forge *f, pid_t pid, uid_t uid, gid_t gid)
+static void
+put_ucred(struct forge *f, pid_t pid, uid_t uid, gid_t gid)
 {
 	struct ucred uc = { .pid = pid, .uid = uid, .gid = gid };
 
 	put_rec(f, SOL_SOCKET, SCM_CREDENTIALS, &uc, sizeof(uc));
 }
 
-static void put_pidfd(struct forge *f, int fd)
+static void
+put_pidfd(struct forge *f, int fd)
 {
 	put_rec(f, SOL_SOCKET, SCM_PIDFD, &fd, sizeof(fd));
 }
 
-static int check(unsigned max_fds, unsigned flags, const void *ctl,
-		 size_t len, int msg_flags, struct fdmsg_gate_result *res)
+static int
+check(unsigned max_fds, unsigned flags, const void *ctl,
+      size_t len, int msg_flags, struct fdmsg_gate_result *res)
 {
 	struct fdmsg_gate g = { max_fds, flags, rec_close };
 	struct msghdr mh;
@@ -152,15 +163,17 @@ static int check(unsigned max_fds, unsigned flags, const void *ctl,
 	return fdmsg_gate_check(&g, &mh, res);
 }
 
-static void assert_res_empty(const struct fdmsg_gate_result *res)
+static void
+assert_res_empty(const struct fdmsg_gate_result *res)
 {
 	cr_assert_eq(res->nfds, 0);
 	cr_assert_eq(res->has_cred, 0);
 	cr_assert_eq(res->cred.pidfd, -1);
 }
 
-static void assert_res_fds(const struct fdmsg_gate_result *res, int first,
-			   unsigned n)
+static void
+assert_res_fds(const struct fdmsg_gate_result *res, int first,
+	       unsigned n)
 {
 	unsigned i;
 
@@ -272,8 +285,9 @@ struct guarded {
 	size_t pg;
 };
 
-static unsigned char *guard_place(struct guarded *g, const void *src,
-				  size_t len)
+static unsigned char *
+guard_place(struct guarded *g, const void *src,
+	    size_t len)
 {
 	g->pg = (size_t)sysconf(_SC_PAGESIZE);
 	g->map = mmap(NULL, 2 * g->pg, PROT_READ | PROT_WRITE,
@@ -285,7 +299,8 @@ static unsigned char *guard_place(struct guarded *g, const void *src,
 	return g->map + g->pg - len;
 }
 
-static void guard_free(struct guarded *g)
+static void
+guard_free(struct guarded *g)
 {
 	cr_assert_eq(munmap(g->map, 2 * g->pg), 0);
 }
@@ -418,7 +433,8 @@ TEST(gate_shim, max_fds_zero_rejects_any_descriptor)
 }
 
 /* Every order of one foreign record and one SCM_RIGHTS record. */
-static void foreign_beside_fds(int level, int type)
+static void
+foreign_beside_fds(int level, int type)
 {
 	struct fdmsg_gate_result res;
 	int junk[2] = { 3000, 3001 };
@@ -468,8 +484,9 @@ TEST(gate_shim, threat8_unknown_type_beside_fds_both_orders)
  * past the buffer claims everything after it, so those cases have no
  * tail.
  */
-static void bad_len_case(size_t bad_len, unsigned span_ints, int with_tail,
-			 unsigned expect_closed_bad, int expect_tail_closed)
+static void
+bad_len_case(size_t bad_len, unsigned span_ints, int with_tail,
+	     unsigned expect_closed_bad, int expect_tail_closed)
 {
 	struct fdmsg_gate_result res;
 	union ctl u;
@@ -927,18 +944,21 @@ TEST(gate_shim, control_size_per_policy)
 /* Kernel: real sockets through fdmsg_gate_recv                        */
 /* ------------------------------------------------------------------ */
 
-static void xpair(int type, int sv[2])
+static void
+xpair(int type, int sv[2])
 {
 	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0,
 		     "socketpair: %s", strerror(errno));
 }
 
-static void xclose(int fd)
+static void
+xclose(int fd)
 {
 	cr_assert_eq(close(fd), 0, "close %d: %s", fd, strerror(errno));
 }
 
-static void close_all_of(const int *fds, unsigned n)
+static void
+close_all_of(const int *fds, unsigned n)
 {
 	unsigned i;
 
@@ -954,8 +974,9 @@ struct rx {
 };
 
 /* fdmsg_gate_recv with a control buffer of exactly the policy's size. */
-static ssize_t gate_rx(const struct fdmsg_gate *g, int s, struct rx *rx,
-		       size_t datalen, struct fdmsg_gate_result *res)
+static ssize_t
+gate_rx(const struct fdmsg_gate *g, int s, struct rx *rx,
+	size_t datalen, struct fdmsg_gate_result *res)
 {
 	size_t cs = fdmsg_gate_control_size(g);
 
@@ -972,12 +993,14 @@ static ssize_t gate_rx(const struct fdmsg_gate *g, int s, struct rx *rx,
 	return fdmsg_gate_recv(g, s, &rx->mh, res);
 }
 
-static int open_null(void)
+static int
+open_null(void)
 {
 	return open("/dev/null", O_RDONLY | O_CLOEXEC);
 }
 
-static void open_nulls(int *fds, unsigned n)
+static void
+open_nulls(int *fds, unsigned n)
 {
 	unsigned i;
 
@@ -987,7 +1010,8 @@ static void open_nulls(int *fds, unsigned n)
 	}
 }
 
-static void enable_creds_pidfd(int s)
+static void
+enable_creds_pidfd(int s)
 {
 	int on = 1;
 
@@ -1001,7 +1025,8 @@ static void enable_creds_pidfd(int s)
 }
 
 /* fd_count without Criterion, for children. */
-static int raw_fd_count(void)
+static int
+raw_fd_count(void)
 {
 	int n = 0, fd;
 
@@ -1013,7 +1038,8 @@ static int raw_fd_count(void)
 
 /* Sends n duplicates of /dev/null over s[0] to s[1] with 1 byte, receives
  * them with max_fds, asserts the result and the descriptor table. */
-static void over_max_case(int type, unsigned max_fds, unsigned n)
+static void
+over_max_case(int type, unsigned max_fds, unsigned n)
 {
 	struct fdmsg_gate g = { max_fds, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1061,7 +1087,8 @@ TEST(gate_kernel, threat2_odd_max_padding_slot_rejected)
 }
 
 /* Accepting max_fds: order kept, CLOEXEC, a second read is separate. */
-static void accept_case(int type)
+static void
+accept_case(int type)
 {
 	struct fdmsg_gate g = { 3, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1111,7 +1138,8 @@ TEST(gate_kernel, threat31_accepted_fds_in_order_and_cloexec)
 
 /* THREAT 3, in a child: RLIMIT_NOFILE leaves `room` free slots while 4
  * descriptors arrive.  Returns 0 or the failing step. */
-static int rlimit_child(int type, unsigned room)
+static int
+rlimit_child(int type, unsigned room)
 {
 	struct fdmsg_gate g = { 4, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1156,7 +1184,8 @@ TEST(gate_kernel, threat3_receiver_at_rlimit_nofile_no_leak)
 	run_child(rlimit_child, SOCK_SEQPACKET, 2, "two of four fit");
 }
 
-static void creds_case(unsigned max_fds, unsigned n, int expect)
+static void
+creds_case(unsigned max_fds, unsigned n, int expect)
 {
 	struct fdmsg_gate g = { max_fds, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD,
 				NULL };
@@ -1269,7 +1298,8 @@ TEST(gate_kernel, threat12_zero_length_seqpacket_with_fds_returns_them)
 
 /* THREAT 30 in a child with stdio closed: the kernel installs the
  * received descriptors on 0, 1, 2; the gate must move them. */
-static int stdio_child(int type, unsigned flags)
+static int
+stdio_child(int type, unsigned flags)
 {
 	struct fdmsg_gate g = { 3, flags, NULL };
 	struct fdmsg_gate_result res;
@@ -1345,7 +1375,8 @@ TEST(gate_kernel, threat30_pidfd_landing_on_stdio_moved_above_2)
 /* With stdio closed and RLIMIT_NOFILE at 3, the kernel installs on 0 and
  * 1 but nothing can move above 2: every received descriptor is closed
  * and the error returned. */
-static int lift_fail_child(int type, unsigned arg)
+static int
+lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 2, 0, NULL };
 	struct fdmsg_gate_result res;
@@ -1390,7 +1421,8 @@ TEST(gate_kernel, threat30_lift_failure_closes_everything)
 
 /* The pidfd alone, in a child with stdio closed: no descriptor is sent,
  * so the kernel installs the pidfd on 0. */
-static int lone_pidfd_setup(int sv[2])
+static int
+lone_pidfd_setup(int sv[2])
 {
 	int on = 1;
 
@@ -1405,7 +1437,8 @@ static int lone_pidfd_setup(int sv[2])
 	return 0;
 }
 
-static int stdio_closed(void)
+static int
+stdio_closed(void)
 {
 	int i;
 
@@ -1415,7 +1448,8 @@ static int stdio_closed(void)
 	return 1;
 }
 
-static int lone_pidfd_child(int type, unsigned arg)
+static int
+lone_pidfd_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
@@ -1448,7 +1482,8 @@ static int lone_pidfd_child(int type, unsigned arg)
 
 /* The same with RLIMIT_NOFILE at 3: the pidfd cannot move above 2, so
  * it is closed and the error returned; never left on stdin. */
-static int lone_pidfd_lift_fail_child(int type, unsigned arg)
+static int
+lone_pidfd_lift_fail_child(int type, unsigned arg)
 {
 	struct fdmsg_gate g = { 0, FDMSG_OPT_CREDS | FDMSG_OPT_PIDFD, NULL };
 	struct fdmsg_gate_result res;
@@ -1485,7 +1520,8 @@ static int lone_pidfd_lift_fail_child(int type, unsigned arg)
 	return 0;
 }
 
-static void skip_without_passpidfd(void)
+static void
+skip_without_passpidfd(void)
 {
 	int sv[2], on = 1, r;
 

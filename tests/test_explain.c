@@ -43,7 +43,8 @@
 /* ------------------------------------------------------------------ */
 
 /* A valid hello (min/max version 1, max_frame 4096), to be spoiled. */
-static void put_hello(uint8_t *p)
+static void
+put_hello(uint8_t *p)
 {
 	const struct fdmsg_hello h = { .min_version = 1, .max_version = 1,
 				       .max_frame = 4096 };
@@ -78,15 +79,17 @@ open_rx(struct rx *x, int type, unsigned max_fds, uint32_t max_frame,
 	return r;
 }
 
-static void rx_open(struct rx *x, int type, unsigned max_fds,
-		    uint32_t max_frame, unsigned optflags)
+static void
+rx_open(struct rx *x, int type, unsigned max_fds,
+	uint32_t max_frame, unsigned optflags)
 {
 	int r = open_rx(x, type, max_fds, max_frame, optflags);
 
 	cr_assert_eq(r, 0, "fdmsg_chan_new(type %d): %d", type, r);
 }
 
-static void rx_close(struct rx *x)
+static void
+rx_close(struct rx *x)
 {
 	int want = x->base - 1 - (x->peer >= 0);
 
@@ -97,7 +100,8 @@ static void rx_close(struct rx *x)
 		     want);
 }
 
-static void peer_close(struct rx *x)
+static void
+peer_close(struct rx *x)
 {
 	close(x->peer);
 	x->peer = -1;
@@ -105,7 +109,8 @@ static void peer_close(struct rx *x)
 }
 
 /* A stream may stop at a read boundary the kernel made: bounded retry. */
-static int rx_recv(struct rx *x)
+static int
+rx_recv(struct rx *x)
 {
 	int r = fdmsg_recv(x->chan, &x->msg);
 
@@ -115,9 +120,10 @@ static int rx_recv(struct rx *x)
 }
 
 /* The info must be exactly this, and say exactly text. */
-static void check_info(const struct fdmsg_error_info *in, const char *what,
-		       int err, int rule, uint64_t value, uint64_t limit,
-		       const char *text)
+static void
+check_info(const struct fdmsg_error_info *in, const char *what,
+	   int err, int rule, uint64_t value, uint64_t limit,
+	   const char *text)
 {
 	char line[256];
 	size_t n;
@@ -142,8 +148,9 @@ static void check_info(const struct fdmsg_error_info *in, const char *what,
  * the channel's info says text; every descriptor that came is closed; a
  * connected channel is poisoned with the same error and the same info.
  */
-static void expect_why(struct rx *x, const char *what, int err, int rule,
-		       uint64_t value, uint64_t limit, const char *text)
+static void
+expect_why(struct rx *x, const char *what, int err, int rule,
+	   uint64_t value, uint64_t limit, const char *text)
 {
 	struct fdmsg_error_info in;
 	int r;
@@ -173,9 +180,10 @@ struct want {
 
 /* A fresh channel (max_fds, max_frame) of type gets bytes and nfds
  * descriptors from the raw peer in one write and rejects them as w says. */
-static void reject_case(int type, unsigned max_fds, uint32_t max_frame,
-			const void *bytes, size_t n, unsigned nfds,
-			const char *what, const struct want *w)
+static void
+reject_case(int type, unsigned max_fds, uint32_t max_frame,
+	    const void *bytes, size_t n, unsigned nfds,
+	    const char *what, const struct want *w)
 {
 	char label[96];
 	struct rx x;
@@ -188,8 +196,9 @@ static void reject_case(int type, unsigned max_fds, uint32_t max_frame,
 }
 
 /* The codec's *_explain gave r and in for a case that wants w. */
-static void explained(int r, const struct fdmsg_error_info *in,
-		      const char *what, const struct want *w)
+static void
+explained(int r, const struct fdmsg_error_info *in,
+	  const char *what, const struct want *w)
 {
 	cr_assert_eq(r, w->err, "%s: %d", what, r);
 	check_info(in, what, w->err, w->rule, w->value, w->limit, w->text);
@@ -415,7 +424,8 @@ static const struct hello_case hello_cases[] = {
 	  "hello speaks versions 2 to 3, none in common" } },
 };
 
-static void spoil_hello(uint8_t *p, int spoil)
+static void
+spoil_hello(uint8_t *p, int spoil)
 {
 	switch (spoil) {
 	case H_NFDS: p[1] = 1; break;
@@ -721,7 +731,8 @@ TEST(explain, stream_end_mid_frame)
 }
 
 /* A frame whose header came from a child and the rest from us. */
-static void two_writers(unsigned optflags)
+static void
+two_writers(unsigned optflags)
 {
 	char text[128];
 	uint8_t buf[40] = { 0 };
@@ -801,7 +812,8 @@ TEST(explain, receive_only_keeps_the_last_drop)
  * descriptor lands on 0 and cannot be moved above 2.  In a child,
  * reporting by exit status.
  */
-static int table_full_child(int type, unsigned unused)
+static int
+table_full_child(int type, unsigned unused)
 {
 	struct fdmsg_error_info in;
 	char line[128];
@@ -848,7 +860,8 @@ TEST(explain, descriptor_table_full)
 
 static unsigned closed;
 
-static int count_close(int fd)
+static int
+count_close(int fd)
 {
 	(void)fd;
 	closed++;
@@ -862,8 +875,9 @@ struct forged {
 
 /* Appends one record with dlen data bytes; cmsg_len as given (0: the
  * honest CMSG_LEN). */
-static unsigned char *forge(struct forged *f, int level, int type,
-			    size_t dlen, size_t cmsg_len)
+static unsigned char *
+forge(struct forged *f, int level, int type,
+      size_t dlen, size_t cmsg_len)
 {
 	struct cmsghdr c;
 	unsigned char *p = f->b + f->len;
@@ -877,9 +891,10 @@ static unsigned char *forge(struct forged *f, int level, int type,
 	return p + CMSG_LEN(0);
 }
 
-static void gate_expect(const struct fdmsg_gate *g, struct forged *f,
-			int flags, const char *what, int err, int rule,
-			uint64_t value, uint64_t limit, const char *text)
+static void
+gate_expect(const struct fdmsg_gate *g, struct forged *f,
+	    int flags, const char *what, int err, int rule,
+	    uint64_t value, uint64_t limit, const char *text)
 {
 	static struct fdmsg_gate_result res;
 	uint8_t data[100] = { 0 };

@@ -123,7 +123,8 @@ static struct stat orig_st[3];
 #ifdef __GNUC__
 __attribute__((format(printf, 2, 3)))
 #endif
-static void bad(struct run *r, const char *fmt, ...)
+static void
+bad(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -139,7 +140,8 @@ static void bad(struct run *r, const char *fmt, ...)
  * itself, or what the library documents it becomes.  EINTR and a short
  * count never: the library absorbs them.
  */
-static int allowed(enum lcall call, int inj, int ret)
+static int
+allowed(enum lcall call, int inj, int ret)
 {
 	if (inj == 0 || inj == EINTR || inj == FAULT_SHORT)
 		return 0;
@@ -168,7 +170,8 @@ static int allowed(enum lcall call, int inj, int ret)
 
 /* A library call failed: an allowed outcome of the fault, or a bug.
  * Always stops the scenario (returns -1). */
-static int lib_error(struct run *r, enum lcall call, int ret)
+static int
+lib_error(struct run *r, enum lcall call, int ret)
 {
 	if (!fault_fired())
 		bad(r, "%s returned %s (%d) with no fault injected",
@@ -186,7 +189,8 @@ static int lib_error(struct run *r, enum lcall call, int ret)
  * DGRAM channel the bad datagram is dropped instead, and the next
  * receive must not repeat it.  (A failed poll in fdmsg_recv_wait
  * consumed nothing: no such rule.) */
-static int recv_failed(struct run *r, enum lcall call, int ret)
+static int
+recv_failed(struct run *r, enum lcall call, int ret)
 {
 	const int kind = fault_fired_kind();
 	const int read = kind == FK_RECVMSG || kind == FK_FCNTL;
@@ -212,7 +216,8 @@ static int recv_failed(struct run *r, enum lcall call, int ret)
 /* A send or flush failed.  A peer that sendmsg says is dead leaves
  * nothing queued: the duplicates are closed when dropped, not at
  * fdmsg_chan_free. */
-static int send_failed(struct run *r, enum lcall call, int ret)
+static int
+send_failed(struct run *r, enum lcall call, int ret)
 {
 	lib_error(r, call, ret);
 	if (fault_fired_kind() == FK_SENDMSG &&
@@ -226,7 +231,8 @@ static int send_failed(struct run *r, enum lcall call, int ret)
 /* Frames                                                              */
 /* ------------------------------------------------------------------ */
 
-static void spec(unsigned k, size_t *len, unsigned *nfds)
+static void
+spec(unsigned k, size_t *len, unsigned *nfds)
 {
 	static const size_t l0[] = { 5, 0, 100, 64, 10, 8 };
 	static const unsigned n0[] = { 0, 1, 3, 0, 1, 0 };
@@ -243,7 +249,8 @@ static void spec(unsigned k, size_t *len, unsigned *nfds)
 	}
 }
 
-static uint8_t pbyte(unsigned k, size_t j)
+static uint8_t
+pbyte(unsigned k, size_t j)
 {
 	return (uint8_t)(k * 37u + j * 7u + 1u);
 }
@@ -251,8 +258,9 @@ static uint8_t pbyte(unsigned k, size_t j)
 /* Sends frame k from ch (armed if arm).  k == 3 gathers 20 iovecs (more
  * than the stack array: the channel's iovec array is allocated); flags as
  * given (FDMSG_CLOSE_FDS: a duplicate the library must close). */
-static int send_frame(struct fdmsg_chan *ch, unsigned k, unsigned flags,
-		      int arm)
+static int
+send_frame(struct fdmsg_chan *ch, unsigned k, unsigned flags,
+	   int arm)
 {
 	uint8_t buf[2400];
 	struct iovec iov[20];
@@ -289,7 +297,8 @@ static int send_frame(struct fdmsg_chan *ch, unsigned k, unsigned flags,
 
 /* Checks the received message against frame k; takes its first
  * descriptor (and closes it), leaves the rest to the library. */
-static void check_msg(struct run *r, unsigned k, struct fdmsg_msg *m)
+static void
+check_msg(struct run *r, unsigned k, struct fdmsg_msg *m)
 {
 	struct stat st;
 	size_t len, j;
@@ -366,7 +375,8 @@ static void check_msg(struct run *r, unsigned k, struct fdmsg_msg *m)
 }
 
 /* Receives frame r->got on rx, flushing tx whenever rx has nothing. */
-static int recv_next(struct run *r)
+static int
+recv_next(struct run *r)
 {
 	int idle = 0, tries, ret, f;
 
@@ -395,7 +405,8 @@ static int recv_next(struct run *r)
 }
 
 /* Poll hook: make the other end ready, disarmed (fault.h). */
-static void hook(void *arg, const struct pollfd *fds, nfds_t n)
+static void
+hook(void *arg, const struct pollfd *fds, nfds_t n)
 {
 	struct run *r = arg;
 	int ret, i;
@@ -430,7 +441,8 @@ static void hook(void *arg, const struct pollfd *fds, nfds_t n)
 /* ------------------------------------------------------------------ */
 
 /* Closes what rx and tx hold, armed: teardown is injected too. */
-static void teardown(struct run *r)
+static void
+teardown(struct run *r)
 {
 	fault_set_poll_hook(NULL, NULL);
 	fault_arm();
@@ -465,7 +477,8 @@ send_then_recv(struct run *r, unsigned first, unsigned end)
  * eight drained by fdmsg_flush_wait; one awaited by fdmsg_recv_wait;
  * then the end.
  */
-static void scen_exchange(struct run *r)
+static void
+scen_exchange(struct run *r)
 {
 	struct fdmsg_opts o;
 	int sv[2] = { -1, -1 }, sndbuf = 4096, ret, tries;
@@ -585,7 +598,8 @@ out:
 }
 
 /* A socket file nobody listens on, as a crashed server leaves it. */
-static void make_stale(const char *path, int type, struct stat *st)
+static void
+make_stale(const char *path, int type, struct stat *st)
 {
 	struct sockaddr_un sa;
 	int fd;
@@ -602,7 +616,8 @@ static void make_stale(const char *path, int type, struct stat *st)
 	cr_assert_eq(lstat(path, st), 0);
 }
 
-static void close_if(int *fd)
+static void
+close_if(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
@@ -613,7 +628,8 @@ static void close_if(int *fd)
  * Removes the temporary names fdmsg_listen binds at (".fdmsg-*") from
  * path's directory; returns how many there were.
  */
-static int tmp_names_removed(const char *path)
+static int
+tmp_names_removed(const char *path)
 {
 	char dir[64], p[64 + 256 + 2];
 	const char *slash = strrchr(path, '/');
@@ -654,7 +670,8 @@ static int tmp_names_removed(const char *path)
  * listen/connect/accept on an abstract name.  DGRAM: the bound socket
  * is a receive-only channel; no accept.
  */
-static void scen_sock(struct run *r)
+static void
+scen_sock(struct run *r)
 {
 	struct fdmsg_opts o;
 	struct fdmsg_cred cred;
@@ -793,7 +810,8 @@ out:
 
 /* The growable writer: eager and lazy first allocation, growth by
  * realloc, the sticky -ENOMEM. */
-static void scen_wbuf(struct run *r)
+static void
+scen_wbuf(struct run *r)
 {
 	struct fdmsg_wbuf w;
 	uint8_t chunk[100];
@@ -850,7 +868,8 @@ static void scen_wbuf(struct run *r)
 #define MAX_ERRS 10
 
 /* The errors call c can really return, from the list. */
-static size_t errs_for(const struct fault_call *c, int out[MAX_ERRS])
+static size_t
+errs_for(const struct fault_call *c, int out[MAX_ERRS])
 {
 	/* Any syscall may fail these ways; the library must pass them on. */
 	static const int generic[] = { EAGAIN, ENOBUFS, EMFILE, EPIPE,
@@ -943,7 +962,8 @@ struct tally {
 	unsigned long unfired;
 };
 
-static unsigned long sample_every(void)
+static unsigned long
+sample_every(void)
 {
 	const char *s = getenv("FDMSG_FAULTS_SAMPLE");
 	unsigned long n;
@@ -954,7 +974,8 @@ static unsigned long sample_every(void)
 	return n > 0 ? n : 1;
 }
 
-static double now_s(void)
+static double
+now_s(void)
 {
 	struct timespec ts;
 
@@ -966,8 +987,9 @@ static struct fault_call trace[FAULT_TRACE_MAX];
 
 /* Runs scen once, with fault (point, err) planned (point 0: none);
  * checks descriptors and memory afterwards. */
-static void run_once(void (*scen)(struct run *), const struct run *proto,
-		     unsigned long point, int err, struct run *r)
+static void
+run_once(void (*scen)(struct run *), const struct run *proto,
+	 unsigned long point, int err, struct run *r)
 {
 	int before = fd_count();
 	size_t live;
@@ -990,9 +1012,10 @@ static void run_once(void (*scen)(struct run *), const struct run *proto,
 		bad(r, "stopped with no fault and no error");
 }
 
-static void run_points(const char *scen_name,
-		       void (*scen)(struct run *), const struct run *proto,
-		       const int *need_kinds, size_t nneed)
+static void
+run_points(const char *scen_name,
+	   void (*scen)(struct run *), const struct run *proto,
+	   const int *need_kinds, size_t nneed)
 {
 	static unsigned long sample_ctr;
 	const unsigned long every = sample_every();
@@ -1070,7 +1093,8 @@ static void run_points(const char *scen_name,
 		     scen_name, t.violations);
 }
 
-static void leak_check(void)
+static void
+leak_check(void)
 {
 #ifdef FAULTS_ASAN
 	cr_assert_eq(__lsan_do_recoverable_leak_check(), 0,
@@ -1079,7 +1103,8 @@ static void leak_check(void)
 }
 
 /* Frames carry /dev/null, a pipe and a regular file. */
-static void payload_open(void)
+static void
+payload_open(void)
 {
 	char tmpl[] = "/tmp/fdmsg-faults-XXXXXX";
 	int p[2], i;
@@ -1097,7 +1122,8 @@ static void payload_open(void)
 }
 
 /* Are the options FDMSG_SOCK_* asked for on fd? */
-static int has_pass(int fd, int flags)
+static int
+has_pass(int fd, int flags)
 {
 	int v = 0, pv = 0;
 	socklen_t len = sizeof(v);
@@ -1117,7 +1143,8 @@ static int has_pass(int fd, int flags)
  * fdmsg_listen replacing a stale socket file: the directory's lock,
  * sock_diag and link(2) on the way.
  */
-static void scen_sockflags(struct run *r)
+static void
+scen_sockflags(struct run *r)
 {
 	const int t = r->type | r->sock_flags;
 	struct stat st, stale;
@@ -1186,7 +1213,8 @@ out:
 		bad(r, "a temporary name was left in the directory");
 }
 
-static void payload_close(void)
+static void
+payload_close(void)
 {
 	int i;
 
@@ -1195,7 +1223,8 @@ static void payload_close(void)
 }
 
 /* Does the kernel attach pidfds (SO_PASSPIDFD, Linux 6.5)? */
-static int have_passpidfd(void)
+static int
+have_passpidfd(void)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r;
 
@@ -1206,8 +1235,9 @@ static int have_passpidfd(void)
 	return r == 0;
 }
 
-static void exchange(const char *name, int type, unsigned opt_flags,
-		     int free_stdin)
+static void
+exchange(const char *name, int type, unsigned opt_flags,
+	 int free_stdin)
 {
 	static const int need[] = { FK_MALLOC, FK_CALLOC, FK_SENDMSG,
 				    FK_RECVMSG, FK_CLOSE, FK_FCNTL, FK_POLL,

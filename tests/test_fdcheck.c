@@ -23,7 +23,8 @@ struct pair {
 	struct fdmsg_chan *rx;
 };
 
-static void pair_open(struct pair *p)
+static void
+pair_open(struct pair *p)
 {
 	struct fdmsg_opts o;
 	int sv[2];
@@ -35,15 +36,17 @@ static void pair_open(struct pair *p)
 	cr_assert_eq(fdmsg_chan_new(&p->rx, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
 }
 
-static void pair_close(struct pair *p)
+static void
+pair_close(struct pair *p)
 {
 	fdmsg_chan_free(p->tx);
 	fdmsg_chan_free(p->rx);
 }
 
 /* Sends fds[0..n) in one frame (the caller keeps them) and receives it. */
-static void transfer(struct pair *p, const int *fds, size_t n,
-		     struct fdmsg_msg *m)
+static void
+transfer(struct pair *p, const int *fds, size_t n,
+	 struct fdmsg_msg *m)
 {
 	cr_assert_eq(fdmsg_send(p->tx, 1, 0, NULL, 0, fds, n, 0), 0);
 	cr_assert_eq(fdmsg_flush_wait(p->tx, 5000), 0);
@@ -52,7 +55,8 @@ static void transfer(struct pair *p, const int *fds, size_t n,
 }
 
 /* The received descriptor is the sent file (not some other open). */
-static void assert_same_file(int a, int b)
+static void
+assert_same_file(int a, int b)
 {
 	struct stat sa, sb;
 
@@ -62,14 +66,16 @@ static void assert_same_file(int a, int b)
 	cr_assert_eq(sa.st_ino, sb.st_ino);
 }
 
-static void tmpdir_make(char dir[static 32])
+static void
+tmpdir_make(char dir[static 32])
 {
 	strcpy(dir, "/tmp/fdcheck.XXXXXX");
 	cr_assert_not_null(mkdtemp(dir));
 }
 
-static int tmpfile_open(const char *dir, const char *name, char path[64],
-			int flags)
+static int
+tmpfile_open(const char *dir, const char *name, char path[64],
+	     int flags)
 {
 	int fd;
 
@@ -79,7 +85,8 @@ static int tmpfile_open(const char *dir, const char *name, char path[64],
 	return fd;
 }
 
-static int memfd_with(const char *name, size_t size, int seals)
+static int
+memfd_with(const char *name, size_t size, int seals)
 {
 	char buf[4096];
 	size_t i;

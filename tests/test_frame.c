@@ -20,9 +20,10 @@
 #define MAXF FDMSG_MAX_FRAME_DEFAULT
 
 /* Raw header bytes, written field by field, independent of the codec. */
-static void raw_hdr(uint8_t b[16], uint8_t version, uint8_t nfds,
-		    uint16_t flags, uint32_t len, uint32_t type,
-		    uint32_t peerid)
+static void
+raw_hdr(uint8_t b[16], uint8_t version, uint8_t nfds,
+	uint16_t flags, uint32_t len, uint32_t type,
+	uint32_t peerid)
 {
 	b[0] = version;
 	b[1] = nfds;
@@ -36,12 +37,14 @@ static void raw_hdr(uint8_t b[16], uint8_t version, uint8_t nfds,
 }
 
 /* A header struct filled with a pattern no decode would produce. */
-static void poison_hdr(struct fdmsg_hdr *h)
+static void
+poison_hdr(struct fdmsg_hdr *h)
 {
 	memset(h, 0xA5, sizeof(*h));
 }
 
-static int hdr_is_poison(const struct fdmsg_hdr *h)
+static int
+hdr_is_poison(const struct fdmsg_hdr *h)
 {
 	struct fdmsg_hdr p;
 
@@ -50,8 +53,9 @@ static int hdr_is_poison(const struct fdmsg_hdr *h)
 }
 
 /* Decodes b; asserts the result and that *hdr is untouched on failure. */
-static int decode_check(const uint8_t b[16], uint32_t max_frame,
-			unsigned max_fds)
+static int
+decode_check(const uint8_t b[16], uint32_t max_frame,
+	     unsigned max_fds)
 {
 	struct fdmsg_hdr h;
 	int rc;
@@ -89,7 +93,8 @@ assert_hdr(const struct fdmsg_hdr *got, struct fdmsg_hdr want)
 static uint64_t xs_state;
 
 /* xorshift64: a fixed seed gives the same sequence on every host. */
-static uint64_t xorshift64(void)
+static uint64_t
+xorshift64(void)
 {
 	uint64_t x = xs_state;
 
@@ -241,7 +246,8 @@ static const int rule_err[R_COUNT] = {
 };
 
 /* Builds a header breaking exactly the rules in mask; returns max_frame. */
-static uint32_t break_rules(uint8_t b[16], unsigned mask, unsigned max_fds)
+static uint32_t
+break_rules(uint8_t b[16], unsigned mask, unsigned max_fds)
 {
 	uint32_t max_frame = 1000, len = 100;
 
@@ -332,7 +338,8 @@ TEST(frame_short, more_than_16_bytes_reads_only_the_header)
 }
 
 /* Two pages, the second no-access: bytes ending at the first page's end. */
-static uint8_t *guard_map(size_t *pagesz)
+static uint8_t *
+guard_map(size_t *pagesz)
 {
 	long ps = sysconf(_SC_PAGESIZE);
 	uint8_t *m;
@@ -411,7 +418,8 @@ TEST(frame_encode, known_vector_is_little_endian)
 	assert_hdr(&back, h);
 }
 
-static void encode_rejects(struct fdmsg_hdr h)
+static void
+encode_rejects(struct fdmsg_hdr h)
 {
 	uint8_t out[16], before[16];
 
@@ -547,8 +555,9 @@ TEST(frame_random, decode_then_encode_gives_the_bytes)
 }
 
 /* An independent model of the wire table, for arbitrary bytes. */
-static int model_decode(const uint8_t b[16], uint32_t max_frame,
-			unsigned max_fds)
+static int
+model_decode(const uint8_t b[16], uint32_t max_frame,
+	     unsigned max_fds)
 {
 	uint32_t len = (uint32_t)b[4] | (uint32_t)b[5] << 8 |
 		       (uint32_t)b[6] << 16 | (uint32_t)b[7] << 24;

@@ -23,15 +23,17 @@
 
 #define WAIT_MS 10000
 
-static const char *tname(int type)
+static const char *
+tname(int type)
 {
 	return type == SOCK_STREAM ? "stream" :
 	       type == SOCK_DGRAM ? "dgram" : "seqpacket";
 }
 
-static void pair(int type, const struct fdmsg_opts *oa, unsigned fa,
-		 const struct fdmsg_opts *ob, unsigned fb,
-		 struct fdmsg_chan **a, struct fdmsg_chan **b)
+static void
+pair(int type, const struct fdmsg_opts *oa, unsigned fa,
+     const struct fdmsg_opts *ob, unsigned fb,
+     struct fdmsg_chan **a, struct fdmsg_chan **b)
 {
 	int sv[2];
 
@@ -41,13 +43,15 @@ static void pair(int type, const struct fdmsg_opts *oa, unsigned fa,
 }
 
 /* Receives until a frame or an error; -EAGAIN stays -EAGAIN. */
-static int recv_now(struct fdmsg_chan *c, struct fdmsg_msg *m)
+static int
+recv_now(struct fdmsg_chan *c, struct fdmsg_msg *m)
 {
 	return fdmsg_recv(c, m);
 }
 
-static int send_n(struct fdmsg_chan *c, uint32_t type, size_t len,
-		  const int *fds, size_t nfds, unsigned flags)
+static int
+send_n(struct fdmsg_chan *c, uint32_t type, size_t len,
+       const int *fds, size_t nfds, unsigned flags)
 {
 	static uint8_t buf[1 << 17];
 	struct iovec iov = { buf, len };
@@ -58,7 +62,8 @@ static int send_n(struct fdmsg_chan *c, uint32_t type, size_t len,
 }
 
 /* Drains whatever b has, checking the sequence from *next. */
-static void take(struct fdmsg_chan *b, unsigned *next, size_t len)
+static void
+take(struct fdmsg_chan *b, unsigned *next, size_t len)
 {
 	struct fdmsg_msg m;
 	int r;
@@ -77,7 +82,8 @@ static void take(struct fdmsg_chan *b, unsigned *next, size_t len)
  * 20000 frames of 100 bytes with FDMSG_MORE.  Every one arrives, whether
  * or not the two exchanged hellos, on every socket type.
  */
-static void small_receiver(int type, unsigned sender_flags)
+static void
+small_receiver(int type, unsigned sender_flags)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts ob;
@@ -132,7 +138,8 @@ TEST(hello, small_receiver_gets_every_frame_with_a_hello)
  * more descriptors than its max_fds, fails at the sender (-EMSGSIZE,
  * -EPERM), sending nothing, and the channel goes on.
  */
-static void peer_limits_at_send(int type)
+static void
+peer_limits_at_send(int type)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts ob;
@@ -200,7 +207,8 @@ TEST(hello, peer_limits_fail_at_send_dgram)
 }
 
 /* Reads one datagram (or the next n stream bytes) from a raw socket. */
-static ssize_t raw_read(int s, void *buf, size_t n, int *nfds)
+static ssize_t
+raw_read(int s, void *buf, size_t n, int *nfds)
 {
 	union {
 		struct cmsghdr align;
@@ -236,7 +244,8 @@ static ssize_t raw_read(int s, void *buf, size_t n, int *nfds)
  * answers it (it has sent nothing yet), then batches 100-byte frames with
  * one descriptor each: no datagram it writes is larger, or carries more.
  */
-static void raw_receiver_limits(int type)
+static void
+raw_receiver_limits(int type)
 {
 	static uint8_t buf[1 << 17];
 	struct fdmsg_hello mine = { 1, 1, 4096, 4096, 2, FDMSG_CAP_FDS };
@@ -360,7 +369,8 @@ TEST(hello, only_a_greeting_gets_an_answer)
 /* Two channels that both greet, or neither: both work.  With pidfds on,
  * a datagram that held only a hello has a pidfd no frame takes: it must
  * be closed (the descriptor guard sees it). */
-static void both_or_neither(int type, unsigned flags)
+static void
+both_or_neither(int type, unsigned flags)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts o;

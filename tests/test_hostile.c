@@ -59,14 +59,16 @@
 /* The hostile peer: bytes and descriptors by hand (rawpeer.h)         */
 /* ------------------------------------------------------------------ */
 
-static uint8_t pattern(uint32_t type, size_t i)
+static uint8_t
+pattern(uint32_t type, size_t i)
 {
 	return (uint8_t)(type * 31u + i * 7u + 1u);
 }
 
 /* A well-formed frame with a recognisable payload; returns its length. */
-static size_t put_frame(uint8_t *p, uint8_t nfds, uint32_t type,
-			uint32_t peerid, size_t paylen)
+static size_t
+put_frame(uint8_t *p, uint8_t nfds, uint32_t type,
+	  uint32_t peerid, size_t paylen)
 {
 	put_hdr(p, 1, nfds, 0, (uint32_t)(16 + paylen), type, peerid);
 	for (size_t i = 0; i < paylen; i++)
@@ -86,8 +88,9 @@ struct hostile {
 	int base;               /* fd count: both ends open, none in flight */
 };
 
-static void setup(struct hostile *h, int type, unsigned max_fds,
-		  uint32_t max_frame, uint32_t max_batch, unsigned optflags)
+static void
+setup(struct hostile *h, int type, unsigned max_fds,
+      uint32_t max_frame, uint32_t max_batch, unsigned optflags)
 {
 	int r;
 
@@ -101,7 +104,8 @@ static void setup(struct hostile *h, int type, unsigned max_fds,
 }
 
 /* The peer goes away; it held one descriptor. */
-static void peer_close(struct hostile *h)
+static void
+peer_close(struct hostile *h)
 {
 	close(h->peer);
 	h->peer = -1;
@@ -109,7 +113,8 @@ static void peer_close(struct hostile *h)
 }
 
 /* fdmsg_chan_free must close the socket and everything it held. */
-static void teardown(struct hostile *h)
+static void
+teardown(struct hostile *h)
 {
 	fdmsg_chan_free(h->chan);
 	h->chan = NULL;
@@ -128,7 +133,8 @@ static void teardown(struct hostile *h)
  * such an implementation legal without letting one that waits forever
  * pass.
  */
-static int recv_some(struct hostile *h)
+static int
+recv_some(struct hostile *h)
 {
 	int r = fdmsg_recv(h->chan, &h->msg);
 
@@ -138,9 +144,10 @@ static int recv_some(struct hostile *h)
 }
 
 /* The next frame must be exactly this, with these descriptors in order. */
-static void expect_frame(struct hostile *h, const char *what, uint32_t type,
-			 uint32_t peerid, size_t paylen, unsigned nfds,
-			 const struct ident *ids)
+static void
+expect_frame(struct hostile *h, const char *what, uint32_t type,
+	     uint32_t peerid, size_t paylen, unsigned nfds,
+	     const struct ident *ids)
 {
 	const uint8_t *p;
 	int r = recv_some(h);
@@ -173,7 +180,8 @@ static void expect_frame(struct hostile *h, const char *what, uint32_t type,
 }
 
 /* The next receive must be -EAGAIN (nothing whole, nothing wrong). */
-static void expect_again(struct hostile *h, const char *what)
+static void
+expect_again(struct hostile *h, const char *what)
 {
 	int r = fdmsg_recv(h->chan, &h->msg);
 
@@ -186,7 +194,8 @@ static void expect_again(struct hostile *h, const char *what)
  * closed, nothing handed out; and the channel must answer the same twice
  * more (poison; or the sticky end for -EPIPE).
  */
-static void reject(struct hostile *h, const char *what, int err)
+static void
+reject(struct hostile *h, const char *what, int err)
 {
 	int r = recv_some(h);
 
@@ -232,7 +241,8 @@ struct hdr_case {
  * the one under test; otherwise the header goes alone and a stream channel
  * must answer at once, without waiting for len bytes.
  */
-static void run_hdr_case(int type, const struct hdr_case *c)
+static void
+run_hdr_case(int type, const struct hdr_case *c)
 {
 	uint8_t buf[64];
 	struct hostile h;
@@ -250,7 +260,8 @@ static void run_hdr_case(int type, const struct hdr_case *c)
 	teardown(&h);
 }
 
-static void run_hdr_cases(int type, const struct hdr_case *c, size_t n)
+static void
+run_hdr_cases(int type, const struct hdr_case *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		run_hdr_case(type, &c[i]);
@@ -422,7 +433,8 @@ TEST_ALL_TYPES(hostile, threat02_padding_slot_descriptor_is_eproto)
 	}
 }
 
-static int kernel_has_passrights(void)
+static int
+kernel_has_passrights(void)
 {
 	int sv[2], zero = 0, r;
 
@@ -470,7 +482,8 @@ TEST_ALL_TYPES(hostile, threat11_fds_to_max_fds_0_refused)
  * MSG_CTRUNC and drops the rest.  In a child, which reports by exit status
  * (no Criterion calls there).
  */
-static int rlimit_child(int type, unsigned room)
+static int
+rlimit_child(int type, unsigned room)
 {
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
@@ -608,7 +621,8 @@ TEST_ALL_TYPES(hostile, threat31_received_fds_are_cloexec)
 }
 
 /* Rule 2: with stdio closed, received descriptors still land above 2. */
-static int stdio_child(int type, unsigned unused)
+static int
+stdio_child(int type, unsigned unused)
 {
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
@@ -804,8 +818,9 @@ struct fd_count_case {
 	unsigned attach;
 };
 
-static void fd_count_mismatch(int type, const struct fd_count_case *c,
-			      size_t ncases)
+static void
+fd_count_mismatch(int type, const struct fd_count_case *c,
+		  size_t ncases)
 {
 	struct hostile h;
 	uint8_t buf[64];
@@ -879,7 +894,8 @@ TEST_RECORD_TYPES(hostile, threat14_oversized_datagram_with_fds_is_emsgsize)
  * (so a sender batches within it with no hello), max_batch where larger;
  * one byte more is -EMSGSIZE.  Frames of 64 bytes, two with a descriptor.
  */
-static void datagram_limit(int type, uint32_t max_batch, size_t limit)
+static void
+datagram_limit(int type, uint32_t max_batch, size_t limit)
 {
 	static uint8_t big[2 * FDMSG_DGRAM_SAFE + 64];
 	struct ident ids[2];
@@ -1010,7 +1026,8 @@ TEST_RECORD_TYPES(hostile, threat13_empty_datagram_is_epipe)
  * after the queued bytes.  The frames sent before the end must still
  * come out.
  */
-static void eof_after_frames(int type, int unread_at_peer)
+static void
+eof_after_frames(int type, int unread_at_peer)
 {
 	struct ident ids[2];
 	struct hostile h;
@@ -1697,7 +1714,8 @@ TEST_STREAM_TYPE(hostile, threat22_header_then_silence_fds_closed_by_free)
 /* Credentials                                                         */
 /* ------------------------------------------------------------------ */
 
-static void expect_own_cred(const struct hostile *h, const char *what)
+static void
+expect_own_cred(const struct hostile *h, const char *what)
 {
 	cr_assert_eq(h->msg.has_cred, 1, "%s: no credentials", what);
 	cr_assert_eq(h->msg.cred.pid, getpid(), "%s: pid %d", what,
@@ -1746,7 +1764,8 @@ TEST(hostile_seqpacket, creds_every_frame_of_a_datagram)
  * shared stream socket and exits; the parent writes the rest.  Same uid,
  * different pid: one frame, two writers → -EPROTO.
  */
-static void two_writers(size_t cut, unsigned optflags)
+static void
+two_writers(size_t cut, unsigned optflags)
 {
 	struct hostile h;
 	uint8_t buf[40];
@@ -1833,7 +1852,8 @@ TEST(hostile_creds, threat39_pidfd_one_writer_in_two_writes)
  * With split, the child writes the first 10 bytes of B before and the
  * rest after: bytes with and without an identity, one frame: -EPROTO.
  */
-static void placeholder_case(int type, int split)
+static void
+placeholder_case(int type, int split)
 {
 	struct fdmsg_chan *chan;
 	struct fdmsg_msg m = { 0 };
@@ -1946,7 +1966,8 @@ struct dgram_rx {
 	int base;
 };
 
-static void dgram_rx_open(struct dgram_rx *d, unsigned max_fds)
+static void
+dgram_rx_open(struct dgram_rx *d, unsigned max_fds)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct fdmsg_opts o;
@@ -1974,7 +1995,8 @@ static void dgram_rx_open(struct dgram_rx *d, unsigned max_fds)
 
 /* The bad sender's datagram is dropped and reported once, with every
  * descriptor closed; the good sender's next frame arrives intact. */
-static void dgram_rx_expect(struct dgram_rx *d, const char *what, int err)
+static void
+dgram_rx_expect(struct dgram_rx *d, const char *what, int err)
 {
 	struct ident id[2];
 	uint8_t buf[40];
@@ -2000,7 +2022,8 @@ static void dgram_rx_expect(struct dgram_rx *d, const char *what, int err)
 	cr_assert_eq(fd_count(), d->base);
 }
 
-static void dgram_rx_close(struct dgram_rx *d)
+static void
+dgram_rx_close(struct dgram_rx *d)
 {
 	fdmsg_chan_free(d->chan);
 	close(d->rx);
@@ -2065,7 +2088,8 @@ TEST(hostile_dgram, threat44_receive_only_drops_bad_datagrams_and_goes_on)
  * next receive may never parse that payload as a frame.  In a child,
  * reporting by exit status.
  */
-static int lift_fails_child(int type, unsigned unused)
+static int
+lift_fails_child(int type, unsigned unused)
 {
 	struct fdmsg_msg msg;
 	struct fdmsg_chan *chan;
@@ -2177,7 +2201,8 @@ TEST_ALL_TYPES(hostile, threat45_queue_heap_within_max_queue)
  * the receiver reads, the next frame with a descriptor goes through.
  * The check does not apply to CAP_SYS_RESOURCE, so the child drops root.
  */
-static int toomanyrefs_child(int type, unsigned unused)
+static int
+toomanyrefs_child(int type, unsigned unused)
 {
 	struct fdmsg_chan *a, *b;
 	struct fdmsg_opts oa, ob;
@@ -2322,7 +2347,8 @@ static const struct raw_hello good_hello = {
 	0, FDMSG_HDR_HELLO, FDMSG_HELLO_SIZE, 0, 0, 1, 1, 0, 65536, 0, 0, 0, 0,
 };
 
-static void put_hello(uint8_t *p, const struct raw_hello *h)
+static void
+put_hello(uint8_t *p, const struct raw_hello *h)
 {
 	put_hdr(p, 1, h->nfds, h->flags, h->len, h->type, h->peerid);
 	p[16] = h->min_version;
@@ -2351,7 +2377,8 @@ struct hello_case {
 	int err;
 };
 
-static struct raw_hello hello_with(enum hello_field f, uint32_t v)
+static struct raw_hello
+hello_with(enum hello_field f, uint32_t v)
 {
 	struct raw_hello h = good_hello;
 
@@ -2375,7 +2402,8 @@ static struct raw_hello hello_with(enum hello_field f, uint32_t v)
 	return h;
 }
 
-static void run_hello_case(int type, const struct hello_case *c)
+static void
+run_hello_case(int type, const struct hello_case *c)
 {
 	struct raw_hello r = hello_with(c->field, c->value);
 	struct hostile h;
@@ -2484,7 +2512,8 @@ TEST_ALL_TYPES(hostile, hello_repeated_or_late_is_ebadmsg)
  * the frame must be -EPROTO, never handed out with A's pidfd.  Writers
  * stay alive until the verdict.  Skipped where unshare is refused.
  */
-static int pidns_receiver(int sock, int ready, int go)
+static int
+pidns_receiver(int sock, int ready, int go)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_opts o;
@@ -2509,8 +2538,9 @@ static int pidns_receiver(int sock, int ready, int go)
 	return 0;
 }
 
-static pid_t pidns_writer(int sock, const uint8_t *p, size_t n, int done,
-			  int quit)
+static pid_t
+pidns_writer(int sock, const uint8_t *p, size_t n, int done,
+	     int quit)
 {
 	pid_t pid = fork();
 	char x;

@@ -38,13 +38,15 @@
 
 static char tdir[64];
 
-static void tdir_make(void)
+static void
+tdir_make(void)
 {
 	strcpy(tdir, "/tmp/fdmsg-sock-XXXXXX");
 	cr_assert_not_null(mkdtemp(tdir), "mkdtemp: %s", strerror(errno));
 }
 
-static void tdir_remove(void)
+static void
+tdir_remove(void)
 {
 	if (tdir[0] != '\0')
 		(void)rm_tree(tdir);
@@ -59,7 +61,8 @@ TestSuite(peer_cred, .init = tdir_make, .fini = tdir_remove);
 TestSuite(squat, .init = tdir_make, .fini = tdir_remove);
 
 /* tdir/name into buf. */
-static const char *tpath(char *buf, size_t n, const char *name)
+static const char *
+tpath(char *buf, size_t n, const char *name)
 {
 	int r = snprintf(buf, n, "%s/%s", tdir, name);
 
@@ -68,7 +71,8 @@ static const char *tpath(char *buf, size_t n, const char *name)
 }
 
 /* A unique abstract name. */
-static const char *abs_name(char *buf, size_t n, const char *tag)
+static const char *
+abs_name(char *buf, size_t n, const char *tag)
 {
 	static unsigned seq;
 
@@ -77,7 +81,8 @@ static const char *abs_name(char *buf, size_t n, const char *tag)
 	return buf;
 }
 
-static int sock_type(int fd)
+static int
+sock_type(int fd)
 {
 	int t = -1;
 	socklen_t len = sizeof(t);
@@ -86,7 +91,8 @@ static int sock_type(int fd)
 	return t;
 }
 
-static void assert_cloexec(int fd)
+static void
+assert_cloexec(int fd)
 {
 	int fl = fcntl(fd, F_GETFD);
 
@@ -95,7 +101,8 @@ static void assert_cloexec(int fd)
 }
 
 /* One byte each way: the two descriptors are the ends of one link. */
-static void assert_linked(int a, int b)
+static void
+assert_linked(int a, int b)
 {
 	char c = 0;
 
@@ -108,7 +115,8 @@ static void assert_linked(int a, int b)
 }
 
 /* Connects to path and accepts on lfd; asserts the two are linked. */
-static void assert_serves(int lfd, const char *path, int type)
+static void
+assert_serves(int lfd, const char *path, int type)
 {
 	int c, s;
 
@@ -124,7 +132,8 @@ static void assert_serves(int lfd, const char *path, int type)
 }
 
 /* A raw listener (bind + listen, no fdmsg) at path. */
-static int raw_listen(const char *path, int type, int backlog)
+static int
+raw_listen(const char *path, int type, int backlog)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
@@ -140,13 +149,15 @@ static int raw_listen(const char *path, int type, int backlog)
 }
 
 /* A socket file nobody holds: bound, listened on, closed, not unlinked. */
-static void make_stale(const char *path, int type)
+static void
+make_stale(const char *path, int type)
 {
 	close(raw_listen(path, type, 1));
 }
 
 /* The Pid: line of /proc/self/fdinfo/<pidfd>. */
-static long fdinfo_pid(int pidfd)
+static long
+fdinfo_pid(int pidfd)
 {
 	char path[64], buf[1024];
 	const char *p;
@@ -165,7 +176,8 @@ static long fdinfo_pid(int pidfd)
 	return strtol(p + 5, NULL, 10);
 }
 
-static void assert_child_ok(pid_t pid)
+static void
+assert_child_ok(pid_t pid)
 {
 	int st;
 
@@ -174,13 +186,15 @@ static void assert_child_ok(pid_t pid)
 		  "child status %#x", st);
 }
 
-static void assert_cred_untouched(const struct fdmsg_cred *c)
+static void
+assert_cred_untouched(const struct fdmsg_cred *c)
 {
 	cr_assert(c->pid == 4242 && c->uid == 4242 && c->gid == 4242 &&
 		  c->pidfd == 4242, "cred written on failure");
 }
 
-static void cred_poison(struct fdmsg_cred *c)
+static void
+cred_poison(struct fdmsg_cred *c)
 {
 	c->pid = 4242;
 	c->uid = 4242;
@@ -282,7 +296,8 @@ static mode_t watch_mode;
 static int watch_wider, watch_calls, watch_early;
 static int no_proc; /* chmod through /proc/self/fd fails ENOENT */
 
-int chmod(const char *path, mode_t mode)
+int
+chmod(const char *path, mode_t mode)
 {
 	struct stat st, dir, fin;
 
@@ -709,7 +724,8 @@ TEST(connect, wrong_type_is_eprototype)
 static volatile sig_atomic_t alarms;
 static volatile int connect_done;
 
-static void on_alarm(int sig)
+static void
+on_alarm(int sig)
 {
 	(void)sig;
 	alarms++;
@@ -721,7 +737,8 @@ struct late_accept {
 };
 
 /* Waits for the interrupts to land, then makes room in the backlog. */
-static void *accept_late(void *arg)
+static void *
+accept_late(void *arg)
 {
 	struct late_accept *la = arg;
 
@@ -939,7 +956,8 @@ TEST(peer_cred, pidfd_on_socketpair_names_us)
  * A child connects to p and holds the connection until the parent writes
  * a byte or closes.
  */
-static pid_t connecting_child(const char *p, int exit_at_once)
+static pid_t
+connecting_child(const char *p, int exit_at_once)
 {
 	pid_t pid = fork();
 
@@ -1093,7 +1111,8 @@ TEST(squat, threat35_abstract_squatter_is_visible_to_client)
 TestSuite(sockflags, .init = tdir_make, .fini = tdir_remove);
 
 /* Frame k: a 16-byte header, no payload, type 100 + k. */
-static void frame_bytes(uint8_t out[16], unsigned k)
+static void
+frame_bytes(uint8_t out[16], unsigned k)
 {
 	struct fdmsg_hdr h;
 
@@ -1105,7 +1124,8 @@ static void frame_bytes(uint8_t out[16], unsigned k)
 }
 
 /* Writes frame k on fd with a raw send(2): no fdmsg on the sender. */
-static int raw_frame(int fd, unsigned k)
+static int
+raw_frame(int fd, unsigned k)
 {
 	uint8_t b[16];
 
@@ -1113,7 +1133,8 @@ static int raw_frame(int fd, unsigned k)
 	return send(fd, b, sizeof(b), MSG_NOSIGNAL) == 16 ? 0 : -1;
 }
 
-static int sockopt_int(int fd, int opt)
+static int
+sockopt_int(int fd, int opt)
 {
 	int v = -1;
 	socklen_t len = sizeof(v);
@@ -1123,7 +1144,8 @@ static int sockopt_int(int fd, int opt)
 }
 
 /* Does the kernel attach pidfds (SO_PASSPIDFD, Linux 6.5)? */
-static int have_passpidfd(void)
+static int
+have_passpidfd(void)
 {
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1, r;
 
@@ -1138,9 +1160,10 @@ static int have_passpidfd(void)
  * open) with opt_flags, into has_cred[k] and cred[k]; with keep, takes
  * each frame's pidfd into cred[k].pidfd (else -1).
  */
-static void recv_frames(int fd, unsigned opt_flags, unsigned n,
-			struct fdmsg_msg *keep, int *has_cred,
-			struct fdmsg_cred *cred)
+static void
+recv_frames(int fd, unsigned opt_flags, unsigned n,
+	    struct fdmsg_msg *keep, int *has_cred,
+	    struct fdmsg_cred *cred)
 {
 	struct fdmsg_chan *ch;
 	struct fdmsg_opts o;
@@ -1168,7 +1191,8 @@ static void recv_frames(int fd, unsigned opt_flags, unsigned n,
 	fdmsg_chan_free(ch);
 }
 
-static void assert_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
+static void
+assert_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
 {
 	cr_assert_eq(has, 1, "no credentials");
 	cr_assert_eq(c->pid, pid, "pid %d, want %d", (int)c->pid, (int)pid);
@@ -1177,7 +1201,8 @@ static void assert_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
 }
 
 /* Not the writer's real credentials (none, or the kernel's placeholder). */
-static void assert_no_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
+static void
+assert_no_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
 {
 	cr_assert(!has || c->pid != pid, "credentials of %d present",
 		  (int)pid);
@@ -1189,7 +1214,8 @@ static void assert_no_cred_of(int has, const struct fdmsg_cred *c, pid_t pid)
  * With FDMSG_SOCK_CREDS the frame carries the child's credentials;
  * without, it carries none (SO_PASSCRED came too late).
  */
-static void pair_first_byte(int type, int flag)
+static void
+pair_first_byte(int type, int flag)
 {
 	struct fdmsg_cred c[1];
 	int fds[2], has[1];
@@ -1230,8 +1256,9 @@ TEST(sockflags, pair_creds_from_the_first_byte)
  * 0 before accept, frame 1 between accept and fdmsg_chan_new; then
  * exits.  Returns the child's pid; has and c get both frames'.
  */
-static pid_t listen_first_bytes(int type, int flag, int *has,
-				struct fdmsg_cred *c)
+static pid_t
+listen_first_bytes(int type, int flag, int *has,
+		   struct fdmsg_cred *c)
 {
 	char p[128], x;
 	int lfd, afd, go[2], done[2];
@@ -1383,7 +1410,8 @@ TEST(sockflags, unknown_bits_are_einval)
  * parent's channel, made afterwards, gets a pidfd that names the child.
  * Both through a pair and through an accepted socket.
  */
-static void pidfd_first_byte(int use_listen)
+static void
+pidfd_first_byte(int use_listen)
 {
 	struct fdmsg_cred c[1];
 	char p[128], x;
@@ -1451,7 +1479,8 @@ TEST(sockflags, pidfd_from_the_first_byte)
 /* ------------------------------------------------------------------ */
 
 /* No ".fdmsg-*" temporary name left in tdir. */
-static void assert_no_tmp_names(void)
+static void
+assert_no_tmp_names(void)
 {
 	DIR *d = opendir(tdir);
 	struct dirent *e;
@@ -1472,7 +1501,8 @@ static void assert_no_tmp_names(void)
  * probes among them) until one sends '?', and answers with its pid.
  * Bounded: the winner gives up after 20 s of silence.
  */
-static void racer(const char *p, int type, int go, int res)
+static void
+racer(const char *p, int type, int go, int res)
 {
 	struct timeval tv = { 20, 0 };
 	struct pollfd pfd;
@@ -1515,7 +1545,8 @@ static void racer(const char *p, int type, int go, int res)
  * gets -EADDRINUSE, a connect to the path reaches the winner, and no
  * temporary name is left.
  */
-static void race(int type, int stale)
+static void
+race(int type, int stale)
 {
 	char p[128];
 
@@ -1592,7 +1623,8 @@ TEST(listen, threat48_racing_listeners_on_a_stale_socket_one_wins)
 
 /* A raw socket bound at p and not listening (another program between
  * bind and listen), still open. */
-static int raw_bound(const char *path, int type)
+static int
+raw_bound(const char *path, int type)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
@@ -1818,7 +1850,8 @@ static char conn_script[8];
 #define SA_ARG(a) (a)
 #endif
 
-int bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+int
+bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 {
 	const struct sockaddr *sa = SA_ARG(arg);
 	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
@@ -1847,7 +1880,8 @@ int bind(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 	return r;
 }
 
-int connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
+int
+connect(int fd, __CONST_SOCKADDR_ARG arg, socklen_t len)
 {
 	const struct sockaddr *sa = SA_ARG(arg);
 	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
@@ -1932,7 +1966,8 @@ TEST(listen, stale_file_swapped_during_the_probe_is_kept)
  */
 static int refuse_fchmodat;
 
-int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
+int
+fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 {
 	if (refuse_fchmodat) {
 		errno = EPERM;
@@ -1968,7 +2003,8 @@ TEST(listen, mode_refused_leaves_nothing)
  * round someone published and went again). */
 static int link_busy;
 
-int link(const char *from, const char *to)
+int
+link(const char *from, const char *to)
 {
 	if (link_busy) {
 		link_busy++;

@@ -45,7 +45,8 @@
 /* Helpers                                                             */
 /* ------------------------------------------------------------------ */
 
-static void child_fail(int line, const char *what)
+static void
+child_fail(int line, const char *what)
 {
 	fprintf(stderr, "child %ld, line %d: %s (errno %d)\n", (long)getpid(),
 		line, what, errno);
@@ -59,13 +60,15 @@ static void child_fail(int line, const char *what)
 			child_fail(__LINE__, #cond);                     \
 	} while (0)
 
-static void msg_zero(struct fdmsg_msg *m)
+static void
+msg_zero(struct fdmsg_msg *m)
 {
 	memset(m, 0, sizeof(*m));
 }
 
 /* A memfd holding "file <i>". */
-static int tagged_memfd(unsigned i)
+static int
+tagged_memfd(unsigned i)
 {
 	char tag[32];
 	int fd = memfd_create("usecase", MFD_CLOEXEC);
@@ -80,7 +83,8 @@ static int tagged_memfd(unsigned i)
 	return fd;
 }
 
-static int has_tag(int fd, unsigned i)
+static int
+has_tag(int fd, unsigned i)
 {
 	char want[32], got[32] = { 0 };
 	int n = snprintf(want, sizeof(want), "file %u", i);
@@ -89,7 +93,8 @@ static int has_tag(int fd, unsigned i)
 	       memcmp(got, want, (size_t)n) == 0;
 }
 
-static struct fdmsg_chan *chan_on(int fd, unsigned max_fds, unsigned flags)
+static struct fdmsg_chan *
+chan_on(int fd, unsigned max_fds, unsigned flags)
 {
 	struct fdmsg_chan *c = NULL;
 	struct fdmsg_opts o;
@@ -102,9 +107,10 @@ static struct fdmsg_chan *chan_on(int fd, unsigned max_fds, unsigned flags)
 	return c;
 }
 
-static int send_buf(struct fdmsg_chan *c, uint32_t type, uint32_t peerid,
-		    const void *p, size_t n, const int *fds, size_t nfds,
-		    unsigned flags)
+static int
+send_buf(struct fdmsg_chan *c, uint32_t type, uint32_t peerid,
+	 const void *p, size_t n, const int *fds, size_t nfds,
+	 unsigned flags)
 {
 	struct iovec iov = { (void *)(uintptr_t)p, n };
 
@@ -127,7 +133,8 @@ struct uc1_payload {
 	uint8_t pixels[2048];
 };
 
-static void uc1_sender(int sock)
+static void
+uc1_sender(int sock)
 {
 	struct uc1_payload pl;
 	struct fdmsg_chan *c;
@@ -224,7 +231,8 @@ TEST(usecase, libcamera_payload_with_32_fds_woken_by_poll)
 #define UC2_GO 0x20u
 #define UC2_FD 0x21u
 
-static void uc2_sender(int sock)
+static void
+uc2_sender(int sock)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_msg m;
@@ -256,7 +264,8 @@ struct uc2_waiter {
 	int ret;
 };
 
-static void *uc2_blocked_recv(void *arg)
+static void *
+uc2_blocked_recv(void *arg)
 {
 	struct uc2_waiter *w = arg;
 	struct fdmsg_msg m;
@@ -342,13 +351,15 @@ struct uc3_head {
 	uint32_t namelen;
 };
 
-static void uc3_name(unsigned i, char *buf, size_t n)
+static void
+uc3_name(unsigned i, char *buf, size_t n)
 {
 	(void)snprintf(buf, n, "imsg-%u-%.*s", i, (int)(i % 40),
 		       "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN");
 }
 
-static void uc3_tail(unsigned i, uint8_t *t, size_t n)
+static void
+uc3_tail(unsigned i, uint8_t *t, size_t n)
 {
 	for (size_t k = 0; k < n; k++)
 		t[k] = (uint8_t)(i + k);
@@ -356,7 +367,8 @@ static void uc3_tail(unsigned i, uint8_t *t, size_t n)
 
 #define UC3_TAIL 100
 
-static void uc3_receiver(int sock, int go)
+static void
+uc3_receiver(int sock, int go)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_msg m;
@@ -476,7 +488,8 @@ TEST(usecase, imsg_typed_iovec_frames_queued_then_flushed_close_fds)
 static const char uc4_log[] = "helper: started\nhelper: working\n"
 			      "helper: done\n";
 
-static void uc4_helper(const char *path, int ready)
+static void
+uc4_helper(const char *path, int ready)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_msg m;
@@ -572,13 +585,15 @@ TEST(usecase, macos_handoff_helper_writes_log_into_our_fd)
 
 /* As root, a child drops to nobody so that its credentials cannot be
  * mistaken for ours. */
-static void drop_to_nobody(void)
+static void
+drop_to_nobody(void)
 {
 	if (getuid() == 0)
 		CK(setgid(NOBODY) == 0 && setuid(NOBODY) == 0);
 }
 
-static void uc5_sender(int sock)
+static void
+uc5_sender(int sock)
 {
 	struct fdmsg_chan *c;
 
@@ -624,7 +639,8 @@ TEST(usecase, lxcfs_receiver_checks_sender_credentials)
 }
 
 /* Connects to name, then waits to be let in (a frame) or shut out. */
-static void uc5_client(const char *name, int drop, int expect_in)
+static void
+uc5_client(const char *name, int drop, int expect_in)
 {
 	struct fdmsg_chan *c;
 	struct fdmsg_msg m;
