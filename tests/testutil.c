@@ -28,15 +28,6 @@ fd_count(void)
 }
 
 void
-fd_guard_check(int base, const char *what)
-{
-	int now = fd_count();
-
-	cr_assert_eq(now, base, "%s: descriptor leak: %d open, %d before",
-		     what, now, base);
-}
-
-void
 fd_table_take(struct fd_table *t)
 {
 	DIR *d = opendir("/proc/self/fd");

@@ -47,16 +47,12 @@
 
 /*
  * The named opt-out: a test the automatic count cannot bracket (it
- * expects a signal, or its fixture opens descriptors the body closes).
- * `why` says which; such a test places FD_GUARD_BEGIN/END itself where
- * the count is meaningful, or says why there is none.
+ * expects a signal, or descriptors it opens must outlive its body).
+ * `why` says which; such a test compares fd_count() itself where a count
+ * means something.  None needs it today.
  */
 #define TEST_UNGUARDED(...) TEST_UNGUARDED_(__VA_ARGS__, .disabled = 0)
 #define TEST_UNGUARDED_(suite, name, why, ...) Test(suite, name, __VA_ARGS__)
-
-/* The by-hand guard, for TEST_UNGUARDED bodies only. */
-#define FD_GUARD_BEGIN() const int fd_guard_base_ = fd_count()
-#define FD_GUARD_END() fd_guard_check(fd_guard_base_, __func__)
 
 /*
  * One family of per-socket-type tests.  Each defines a body taking the
@@ -107,10 +103,6 @@
 
 /* Open descriptors of this process, counted through /proc/self/fd. */
 int fd_count(void);
-
-/* Fails the test, naming `what`, unless exactly `base` descriptors are
- * open (the by-hand guard's check). */
-void fd_guard_check(int base, const char *what);
 
 /* Which descriptors below FD_TABLE_MAX are open, and how many in all:
  * TEST()'s before-and-after picture, so a leak names the descriptor. */
