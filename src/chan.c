@@ -1565,14 +1565,13 @@ int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 	if (timeout_ms >= 0)
 		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
-		/* No deadline, datagrams: a blocking socket blocks in
-		 * recvmsg itself, one syscall per read as a hand-written
-		 * loop (fdmsg_shutdown's shutdown(2) wakes it); a
-		 * non-blocking one says EAGAIN and is polled.  A stream
-		 * polls: measured, EAGAIN + poll + read costs less CPU
-		 * there than a blocking read (bench/, ping-pong). */
-		r = recv_next(chan, msg,
-			      timeout_ms < 0 && chan->type != SOCK_STREAM);
+		/* No deadline: a blocking socket blocks in recvmsg
+		 * itself, one syscall per read as a hand-written loop
+		 * (fdmsg_shutdown's shutdown(2) wakes it); a non-blocking
+		 * one says EAGAIN and is polled.  Every socket type alike:
+		 * a stream read returns whatever has arrived, so a partial
+		 * frame waits in recvmsg as it would in poll. */
+		r = recv_next(chan, msg, timeout_ms < 0);
 		if (r != -EAGAIN)
 			return r;
 		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)
