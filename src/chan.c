@@ -806,7 +806,8 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
  * out; 1: more bytes are needed; 2: a hello was taken, look again;
  * < 0: poisoned.
  */
-static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
+				     struct fdmsg_msg *msg)
 {
 	const uint64_t f = c->rbase + c->rpos;
 	const size_t avail = c->rlen - c->rpos;
@@ -1019,8 +1020,8 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
  * pidfd of the last message to close, an error or end to report); else
  * chan_recv.
  */
-static inline int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
-			    int block)
+static FDMSG_INLINE int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+				  int block)
 {
 	if (c->rpos < c->rlen && c->m_nfds == 0 && c->mpidfd < 0 &&
 	    !c->poison && !atomic_load(&c->shut) && !c->ended) {
@@ -1554,29 +1555,44 @@ static int wait_fd(struct fdmsg_chan *c, short events, int timeout_ms,
 	return 0;
 }
 
-int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
-		    int timeout_ms)
+/* fdmsg_recv_wait once its first try said -EAGAIN: the waits.  Out of
+ * line: a frame already buffered, or a blocking read, returns without
+ * them. */
+static FDMSG_NOINLINE int recv_wait_slow(struct fdmsg_chan *chan,
+					 struct fdmsg_msg *msg, int timeout_ms)
 {
 	int64_t deadline = 0;
 	int r;
 
-	if (chan == NULL || msg == NULL || timeout_ms < -1)
-		return -EINVAL;
+	/* The deadline counts from here: the first try did not wait. */
 	if (timeout_ms >= 0)
 		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
-		/* No deadline: a blocking socket blocks in recvmsg
-		 * itself, one syscall per read as a hand-written loop
-		 * (fdmsg_shutdown's shutdown(2) wakes it); a non-blocking
-		 * one says EAGAIN and is polled.  Every socket type alike:
-		 * a stream read returns whatever has arrived, so a partial
-		 * frame waits in recvmsg as it would in poll. */
+		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)
+			return r;
 		r = recv_next(chan, msg, timeout_ms < 0);
 		if (r != -EAGAIN)
 			return r;
-		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)
-			return r;
 	}
+}
+
+int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
+		    int timeout_ms)
+{
+	int r;
+
+	if (chan == NULL || msg == NULL || timeout_ms < -1)
+		return -EINVAL;
+	/* No deadline: a blocking socket blocks in recvmsg itself, one
+	 * syscall per read as a hand-written loop (fdmsg_shutdown's
+	 * shutdown(2) wakes it); a non-blocking one says EAGAIN and is
+	 * polled.  Every socket type alike: a stream read returns whatever
+	 * has arrived, so a partial frame waits in recvmsg as it would in
+	 * poll. */
+	r = recv_next(chan, msg, timeout_ms < 0);
+	if (r != -EAGAIN)
+		return r;
+	return recv_wait_slow(chan, msg, timeout_ms);
 }
 
 int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms)
