@@ -126,6 +126,10 @@ struct fdmsg_chan {
 		int has_cred;
 		struct fdmsg_cred cred; /* of the buffered bytes; pidfd
 					   unused */
+		/* What a message of them reports (take_cred): set per
+		 * read, copied per frame. */
+		int m_has_cred;
+		struct fdmsg_cred m_cred;
 	};
 
 	/* The current message. */
@@ -416,6 +420,8 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->mpidfd = -1;
 	c->rd_pidfd = -1;
 	c->f_pidfd = -1;
+	c->m_cred.uid = (uid_t)-1; /* not root, should a frame ever */
+	c->m_cred.gid = (gid_t)-1; /* come before a read set them */
 	c->fd = fd;
 	c->type = type;
 	c->connected = connected;
@@ -555,6 +561,22 @@ static int bad_read(struct fdmsg_chan *c, int err)
 	return err;
 }
 
+/* The sender of a read's bytes (res), from now on the buffered bytes'.
+ * FDMSG_OPT_PIDFD alone also turns credentials on, to tell writers
+ * apart: messages report them only when asked for.  Per read. */
+static void take_cred(struct fdmsg_chan *c)
+{
+	c->has_cred = c->res.has_cred;
+	c->cred = c->res.cred;
+	c->m_has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
+	c->m_cred = c->cred;
+	if (!c->m_has_cred) {
+		c->m_cred.pid = 0;
+		c->m_cred.uid = (uid_t)-1;
+		c->m_cred.gid = (gid_t)-1;
+	}
+}
+
 static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 				 const struct fdmsg_hdr *h,
 				 const uint8_t *frame)
@@ -566,15 +588,8 @@ static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 	msg->len = h->len - FDMSG_HDR_SIZE;
 	msg->fds = c->mfds;
 	msg->nfds = h->nfds;
-	/* FDMSG_OPT_PIDFD alone also turns credentials on, to tell
-	 * writers apart: report them only when asked for. */
-	msg->has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
-	msg->cred = c->cred;
-	if (!msg->has_cred) {
-		msg->cred.pid = 0;
-		msg->cred.uid = (uid_t)-1;
-		msg->cred.gid = (gid_t)-1;
-	}
+	msg->has_cred = c->m_has_cred;
+	msg->cred = c->m_cred;
 	msg->cred.pidfd = c->mpidfd;
 	msg->pidfd_slot = &c->mpidfd;
 }
@@ -744,8 +759,7 @@ static int read_dgram(struct fdmsg_chan *c)
 	c->rlen = n;
 	c->rpos = c->rfirst = first;
 	c->res_next = 0;
-	c->has_cred = c->res.has_cred;
-	c->cred = c->res.cred;
+	take_cred(c);
 	return 0;
 
 bad:
@@ -931,8 +945,7 @@ static int read_stream(struct fdmsg_chan *c)
 		return poison(c, why(c, FDMSG_RULE_SENDER,
 				     (uint64_t)c->res.cred.pid,
 				     (uint64_t)c->cred.pid, -EPROTO));
-	c->has_cred = c->res.has_cred;
-	c->cred = c->res.cred;
+	take_cred(c);
 
 	/* The previous read's pidfd belongs to the first frame starting in
 	 * it: the buffered partial frame, if it began there. */
