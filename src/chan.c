@@ -634,7 +634,9 @@ static int recv_error(struct fdmsg_chan *c, int err)
 	return err; /* a socket error that consumed nothing */
 }
 
-static ssize_t gate_read(struct fdmsg_chan *c, void *p, size_t n)
+/* One read through the gate.  Inline: per read. */
+static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
+				      size_t n)
 {
 	struct iovec iov;
 	struct msghdr mh;
@@ -646,9 +648,8 @@ static ssize_t gate_read(struct fdmsg_chan *c, void *p, size_t n)
 	mh.msg_iovlen = 1;
 	mh.msg_control = c->ctl;
 	mh.msg_controllen = c->ctl_size;
-	if (c->rd_block)
-		return fdmsg_gate_recv_block(&c->gate, c->fd, &mh, &c->res);
-	return fdmsg_gate_recv(&c->gate, c->fd, &mh, &c->res);
+	return fdmsg_gate_recv_flags(&c->gate, c->fd, &mh, &c->res,
+				     c->rd_block ? 0 : MSG_DONTWAIT);
 }
 
 /* A hello may be the peer's first frame on a connected socket, once;
@@ -909,7 +910,7 @@ static int same_sender(const struct fdmsg_chan *c)
 }
 
 /* STREAM: one read into the free space after the buffered bytes. */
-static int read_stream(struct fdmsg_chan *c)
+static FDMSG_INLINE int read_stream(struct fdmsg_chan *c)
 {
 	uint64_t start;
 	ssize_t got;
@@ -982,7 +983,8 @@ static int read_stream(struct fdmsg_chan *c)
 	return 0;
 }
 
-static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
+				     struct fdmsg_msg *msg)
 {
 	int r;
 
