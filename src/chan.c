@@ -1003,13 +1003,11 @@ static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
 }
 
 /* fdmsg_recv once its arguments are checked; block: reads may block
- * (rd_block).  Out of line: recv_next hands out a buffered datagram
- * frame without it. */
-static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
-				    struct fdmsg_msg *msg, int block)
+ * (rd_block). */
+static FDMSG_INLINE int chan_recv_inline(struct fdmsg_chan *chan,
+					 struct fdmsg_msg *msg, int block)
 {
 	int r;
-
 
 	/* Per frame: nothing to close is the common case. */
 	if (chan->m_nfds > 0 || chan->mpidfd >= 0)
@@ -1029,14 +1027,23 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
 	return r;
 }
 
+/* Out of line for fdmsg_recv and the waits after a first try: recv_next
+ * hands out a buffered frame without it. */
+static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
+				    struct fdmsg_msg *msg, int block)
+{
+	return chan_recv_inline(chan, msg, block);
+}
+
 /*
  * Per frame, inline in both entry points: the next frame of what was
  * read already, when nothing else is to be done first (descriptors or a
  * pidfd of the last message to close, an error or end to report); else
  * chan_recv.
  */
-static FDMSG_INLINE int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
-				  int block)
+static FDMSG_INLINE int recv_next_in(struct fdmsg_chan *c,
+				     struct fdmsg_msg *msg, int block,
+				     int inl)
 {
 	if (c->rpos < c->rlen && c->m_nfds == 0 && c->mpidfd < 0 &&
 	    !c->poison && !atomic_load(&c->shut) && !c->ended) {
@@ -1047,7 +1054,13 @@ static FDMSG_INLINE int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 		if (stream_frame(c, msg) == 0)
 			return 0;
 	}
-	return chan_recv(c, msg, block);
+	return inl ? chan_recv_inline(c, msg, block) : chan_recv(c, msg, block);
+}
+
+static FDMSG_INLINE int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+				  int block)
+{
+	return recv_next_in(c, msg, block, 0);
 }
 
 int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
@@ -1604,7 +1617,7 @@ int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 	 * polled.  Every socket type alike: a stream read returns whatever
 	 * has arrived, so a partial frame waits in recvmsg as it would in
 	 * poll. */
-	r = recv_next(chan, msg, timeout_ms < 0);
+	r = recv_next_in(chan, msg, timeout_ms < 0, 1);
 	if (r != -EAGAIN)
 		return r;
 	return recv_wait_slow(chan, msg, timeout_ms);

@@ -28,10 +28,10 @@
  * may be NULL).  Inline: once per frame received, and the plain decode
  * pays nothing for the rule it does not record.
  */
-static inline int fdmsg_hdr_read(const uint8_t *p, size_t n,
-				 uint32_t max_frame, unsigned max_fds,
-				 struct fdmsg_hdr *hdr,
-				 struct fdmsg_error_info *why)
+static FDMSG_INLINE int fdmsg_hdr_read(const uint8_t *p, size_t n,
+				       uint32_t max_frame, unsigned max_fds,
+				       struct fdmsg_hdr *hdr,
+				       struct fdmsg_error_info *why)
 {
 	uint16_t flags;
 	uint32_t len;
