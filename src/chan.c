@@ -803,7 +803,8 @@ static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
 	return 0;
 }
 
-static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
+				    struct fdmsg_msg *msg)
 {
 	int r;
 
@@ -1361,9 +1362,11 @@ static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 
 /* The queue is empty: one sendmsg straight from the caller's memory.
  * 1: the socket took none of it, queue it whole. */
-static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
-		       const struct fdmsg_hdr *h, const struct iovec *iov,
-		       size_t iovcnt, const int *fds, size_t nfds)
+static FDMSG_INLINE int send_direct(struct fdmsg_chan *c,
+				     const uint8_t *hdr,
+				     const struct fdmsg_hdr *h,
+				     const struct iovec *iov, size_t iovcnt,
+				     const int *fds, size_t nfds)
 {
 	struct iovec small[SMALL_IOV], *v = small;
 	ssize_t n;

@@ -23,27 +23,6 @@
 #include "frame.h"
 #include "queue.h"
 
-ssize_t fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt,
-		       const int *fds, size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
-	mh.msg_iovlen = iovcnt;
-	if (nfds > 0)
-		fdmsg_rights_build(&mh, u.buf, fds, nfds);
-	do
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
 static void vec_pop(struct fdmsg_vec *v, size_t n)
 {
 	v->head += n;
