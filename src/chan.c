@@ -689,7 +689,7 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 }
 
 /* SEQPACKET, DGRAM: reads and validates one whole datagram. */
-static int read_dgram(struct fdmsg_chan *c)
+static FDMSG_INLINE int read_dgram(struct fdmsg_chan *c)
 {
 	struct fdmsg_hdr h;
 	size_t off = 0, sum = 0, n, first;
