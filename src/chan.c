@@ -420,8 +420,9 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->mpidfd = -1;
 	c->rd_pidfd = -1;
 	c->f_pidfd = -1;
-	c->m_cred.uid = (uid_t)-1; /* not root, should a frame ever */
-	c->m_cred.gid = (gid_t)-1; /* come before a read set them */
+	/* The blank credentials, as the gate's (not root). */
+	c->cred.uid = c->m_cred.uid = (uid_t)-1;
+	c->cred.gid = c->m_cred.gid = (gid_t)-1;
 	c->fd = fd;
 	c->type = type;
 	c->connected = connected;
@@ -564,8 +565,12 @@ static int bad_read(struct fdmsg_chan *c, int err)
 /* The sender of a read's bytes (res), from now on the buffered bytes'.
  * FDMSG_OPT_PIDFD alone also turns credentials on, to tell writers
  * apart: messages report them only when asked for.  Per read. */
-static void take_cred(struct fdmsg_chan *c)
+static FDMSG_INLINE void take_cred(struct fdmsg_chan *c)
 {
+	/* None before and none now (no SO_PASSCRED, the common case):
+	 * cred and m_cred hold the blank credentials already. */
+	if (!c->res.has_cred && !c->has_cred)
+		return;
 	c->has_cred = c->res.has_cred;
 	c->cred = c->res.cred;
 	c->m_has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
