@@ -96,8 +96,6 @@ struct fdmsg_chan {
 	int dropped;     /* a queued frame the kernel refused while sending
 			    a later one: reported by the next fdmsg_flush */
 	int ended;       /* the peer's end was read: -EPIPE from now on */
-	int rd_block;    /* fdmsg_recv_wait without a deadline: reads may
-			    block (the socket's own mode decides) */
 
 	/* The hello (DESIGN.md, "The connection hello"). */
 	int hello_sent;  /* ours is queued or sent: never another */
@@ -639,9 +637,11 @@ static int recv_error(struct fdmsg_chan *c, int err)
 	return err; /* a socket error that consumed nothing */
 }
 
-/* One read through the gate.  Inline: per read. */
+/* One read through the gate; rdflags: MSG_DONTWAIT, or 0 where the
+ * read may block (fdmsg_recv_wait without a deadline: the socket's own
+ * mode decides).  Inline: per read. */
 static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
-				      size_t n)
+				      size_t n, int rdflags)
 {
 	struct iovec iov;
 	struct msghdr mh;
@@ -654,7 +654,7 @@ static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
 	mh.msg_control = c->ctl;
 	mh.msg_controllen = c->ctl_size;
 	return fdmsg_gate_recv_flags(&c->gate, c->fd, &mh, &c->res,
-				     c->rd_block ? 0 : MSG_DONTWAIT);
+				     rdflags);
 }
 
 /* A hello may be the peer's first frame on a connected socket, once;
@@ -694,19 +694,19 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 }
 
 /* SEQPACKET, DGRAM: reads and validates one whole datagram. */
-static FDMSG_INLINE int read_dgram(struct fdmsg_chan *c)
+static FDMSG_INLINE int read_dgram(struct fdmsg_chan *c, int rdflags)
 {
 	struct fdmsg_hdr h;
 	size_t off = 0, sum = 0, n, first;
 	ssize_t got;
 	int r;
 
-	got = gate_read(c, c->rbuf, c->rcap);
+	got = gate_read(c, c->rbuf, c->rcap, rdflags);
 	/* A datagram socket reports a pending ECONNRESET (the peer closed
 	 * with our data unread) before the datagrams still queued, and
 	 * clears it: read again so they are delivered before the end. */
 	if (got == -ECONNRESET)
-		got = gate_read(c, c->rbuf, c->rcap);
+		got = gate_read(c, c->rbuf, c->rcap, rdflags);
 	if (got < 0)
 		return recv_error(c, (int)got);
 	if (got == 0) {
@@ -809,14 +809,14 @@ static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
 }
 
 static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
-				    struct fdmsg_msg *msg)
+				    struct fdmsg_msg *msg, int rdflags)
 {
 	int r;
 
 	/* A datagram that held only a hello leaves nothing: read on. */
 	while (c->rpos >= c->rlen) {
 		c->rpos = c->rlen = 0;
-		if ((r = read_dgram(c)) < 0)
+		if ((r = read_dgram(c, rdflags)) < 0)
 			return r;
 	}
 	return dgram_frame(c, msg);
@@ -898,16 +898,15 @@ static int same_process(int a, int b)
 
 /*
  * THREATS 34, 39: may this read's bytes continue the buffered partial
- * frame?  Only from the same sender: the same credentials, and, where
- * the frame will carry a pidfd (the one of the read it began in, still
- * held), a pidfd of the same process with this read.
+ * frame (rlen > 0: the caller checks, per read)?  Only from the same
+ * sender: the same credentials, and, where the frame will carry a pidfd
+ * (the one of the read it began in, still held), a pidfd of the same
+ * process with this read.
  */
 static int same_sender(const struct fdmsg_chan *c)
 {
 	int claimed;
 
-	if (c->rlen == 0)
-		return 1;
 	if (c->has_cred != c->res.has_cred ||
 	    (c->has_cred && !same_cred(&c->cred, &c->res.cred)))
 		return 0;
@@ -916,7 +915,7 @@ static int same_sender(const struct fdmsg_chan *c)
 }
 
 /* STREAM: one read into the free space after the buffered bytes. */
-static FDMSG_INLINE int read_stream(struct fdmsg_chan *c)
+static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 {
 	uint64_t start;
 	ssize_t got;
@@ -933,7 +932,7 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c)
 	}
 	if (c->rlen >= c->rcap) /* a whole frame fits: cannot be */
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
-	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen, rdflags);
 	if (got < 0)
 		return recv_error(c, (int)got);
 	if (got == 0) {
@@ -948,7 +947,7 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c)
 	/* THREATS 34, 39: the kernel never merges senders within one read,
 	 * so all buffered bytes share one sender; a frame continued by
 	 * another sender is forged. */
-	if (!same_sender(c))
+	if (c->rlen > 0 && !same_sender(c)) /* nothing buffered: no frame */
 		return poison(c, why(c, FDMSG_RULE_SENDER,
 				     (uint64_t)c->res.cred.pid,
 				     (uint64_t)c->cred.pid, -EPROTO));
@@ -990,7 +989,7 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c)
 }
 
 static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
-				     struct fdmsg_msg *msg)
+				     struct fdmsg_msg *msg, int rdflags)
 {
 	int r;
 
@@ -1003,13 +1002,13 @@ static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
 			if (r == 2)
 				continue;
 		}
-		if ((r = read_stream(c)) < 0)
+		if ((r = read_stream(c, rdflags)) < 0)
 			return r;
 	}
 }
 
 /* fdmsg_recv once its arguments are checked; block: reads may block
- * (rd_block). */
+ * (gate_read). */
 static FDMSG_INLINE int chan_recv_inline(struct fdmsg_chan *chan,
 					 struct fdmsg_msg *msg, int block)
 {
@@ -1024,12 +1023,10 @@ static FDMSG_INLINE int chan_recv_inline(struct fdmsg_chan *chan,
 		return -ESHUTDOWN;
 	if (chan->ended)
 		return -EPIPE;
-	chan->rd_block = block;
 	if (chan->type == SOCK_STREAM)
-		r = recv_stream(chan, msg);
+		r = recv_stream(chan, msg, block ? 0 : MSG_DONTWAIT);
 	else
-		r = recv_dgram(chan, msg);
-	chan->rd_block = 0;
+		r = recv_dgram(chan, msg, block ? 0 : MSG_DONTWAIT);
 	return r;
 }
 
