@@ -863,11 +863,15 @@ static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
 	if (h.nfds > 0)
 		ring_take(&c->ahead, c->mfds, h.nfds);
 	c->m_nfds = h.nfds;
-	if (f < c->rd_start) {
-		c->mpidfd = take_fd(&c->f_pidfd);
-	} else {
-		close_keep_errno(take_fd(&c->f_pidfd));
-		c->mpidfd = take_fd(&c->rd_pidfd);
+	/* Without FDMSG_OPT_PIDFD the gate refuses every pidfd: no read
+	 * has one to pass on (read_stream keeps none). */
+	if (c->gate.flags & FDMSG_OPT_PIDFD) {
+		if (f < c->rd_start) {
+			c->mpidfd = take_fd(&c->f_pidfd);
+		} else {
+			close_keep_errno(take_fd(&c->f_pidfd));
+			c->mpidfd = take_fd(&c->rd_pidfd);
+		}
 	}
 	msg_fill(c, msg, &h, c->rbuf + c->rpos);
 	c->rpos += h.len;
@@ -954,17 +958,21 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 	take_cred(c);
 
 	/* The previous read's pidfd belongs to the first frame starting in
-	 * it: the buffered partial frame, if it began there. */
-	if (c->rd_pidfd >= 0) {
-		if (c->rlen > 0 && c->rbase >= c->rd_start) {
-			close_keep_errno(take_fd(&c->f_pidfd));
-			c->f_pidfd = take_fd(&c->rd_pidfd);
-		} else {
-			close_keep_errno(take_fd(&c->rd_pidfd));
+	 * it: the buffered partial frame, if it began there.  Without
+	 * FDMSG_OPT_PIDFD the gate refuses every pidfd: all stay -1, and
+	 * rd_start only ever serves them. */
+	if (c->gate.flags & FDMSG_OPT_PIDFD) {
+		if (c->rd_pidfd >= 0) {
+			if (c->rlen > 0 && c->rbase >= c->rd_start) {
+				close_keep_errno(take_fd(&c->f_pidfd));
+				c->f_pidfd = take_fd(&c->rd_pidfd);
+			} else {
+				close_keep_errno(take_fd(&c->rd_pidfd));
+			}
 		}
+		c->rd_pidfd = take_fd(&c->res.cred.pidfd);
+		c->rd_start = start;
 	}
-	c->rd_pidfd = take_fd(&c->res.cred.pidfd);
-	c->rd_start = start;
 
 	c->rlen += n;
 	if (c->res.nfds > 0) {
