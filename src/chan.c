@@ -661,7 +661,8 @@ static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
  * anywhere else it is a header with an undefined flag (-EBADMSG). */
 static int hello_here(const struct fdmsg_chan *c, const uint8_t *p, size_t n)
 {
-	return c->connected && !c->app_rcvd && !c->peer_hello &&
+	/* app_rcvd first: after the first frame, the only test. */
+	return !c->app_rcvd && c->connected && !c->peer_hello &&
 	       fdmsg_hello_is(p, n);
 }
 
@@ -796,8 +797,9 @@ static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
 	c->m_nfds = h.nfds;
-	/* The datagram's pidfd goes to its first frame only. */
-	if (c->rpos == c->rfirst)
+	/* The datagram's pidfd goes to its first frame only (there is
+	 * none without FDMSG_OPT_PIDFD: the gate refuses it). */
+	if ((c->gate.flags & FDMSG_OPT_PIDFD) && c->rpos == c->rfirst)
 		c->mpidfd = take_fd(&c->res.cred.pidfd);
 	msg_fill(c, msg, &h, c->rbuf + c->rpos);
 	c->rpos += h.len;
