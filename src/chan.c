@@ -116,6 +116,10 @@ struct fdmsg_chan {
 				  starts (after a hello) */
 		struct cmsghdr *ctl;
 		size_t ctl_size;
+		/* Every read's msghdr, its iovec and control buffer set at
+		 * creation: gate_read fills in only what changes. */
+		struct msghdr rmh;
+		struct iovec riov;
 		/* The last read's ancillary data; for a datagram, the
 		 * descriptors its later frames have still to take, from
 		 * res_next on. */
@@ -452,6 +456,9 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->ctl = calloc(n, sizeof(struct cmsghdr)); /* aligned for cmsghdr */
 	if (c->ctl == NULL)
 		goto fail;
+	c->rmh.msg_iov = &c->riov; /* the rest 0 from calloc: no name */
+	c->rmh.msg_iovlen = 1;
+	c->rmh.msg_control = c->ctl;
 	nslots = o.max_fds > 0 ? o.max_fds : 1;
 	c->mfds = malloc(nslots * sizeof(int));
 	if (c->mfds == NULL)
@@ -643,17 +650,12 @@ static int recv_error(struct fdmsg_chan *c, int err)
 static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
 				      size_t n, int rdflags)
 {
-	struct iovec iov;
-	struct msghdr mh;
-
-	iov.iov_base = p;
-	iov.iov_len = n;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = c->ctl;
-	mh.msg_controllen = c->ctl_size;
-	return fdmsg_gate_recv_flags(&c->gate, c->fd, &mh, &c->res,
+	c->riov.iov_base = p;
+	c->riov.iov_len = n;
+	/* recvmsg rewrites msg_controllen and msg_flags; nothing else. */
+	c->rmh.msg_controllen = c->ctl_size;
+	c->rmh.msg_flags = 0;
+	return fdmsg_gate_recv_flags(&c->gate, c->fd, &c->rmh, &c->res,
 				     rdflags);
 }
 
