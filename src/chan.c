@@ -1542,7 +1542,9 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	fdmsg_hdr_put(&h, hdr);
+	/* From the arguments, not h: they are still in registers. */
+	fdmsg_hdr_put_fields(hdr, FDMSG_WIRE_VERSION, (uint8_t)nfds, 0,
+			     (uint32_t)(FDMSG_HDR_SIZE + plen), type, peerid);
 	r = send_direct(chan, hdr, &h, iov, iovcnt, fds, nfds);
 	if (r == 1)
 		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
