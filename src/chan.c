@@ -169,6 +169,9 @@ struct fdmsg_chan {
 				       takes (its hello's; else the cap) */
 		size_t batch_fds;   /* batch_fds() */
 		struct fdmsg_qlim lim; /* lim.bytes: batch_bytes() */
+		/* What every send returns before anything else: -ENOTCONN
+		 * on an unconnected socket, else the poison once set. */
+		int refuse;
 	} tx;
 };
 
@@ -428,6 +431,7 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->fd = fd;
 	c->type = type;
 	c->connected = connected;
+	c->tx.refuse = connected ? 0 : -ENOTCONN;
 	c->cflags = flags;
 	c->opts = o;
 	c->gate.max_fds = o.max_fds;
@@ -536,6 +540,8 @@ static void drop_received(struct fdmsg_chan *c)
 static int poison(struct fdmsg_chan *c, int err)
 {
 	c->poison = err;
+	if (c->tx.refuse == 0) /* -ENOTCONN stays first */
+		c->tx.refuse = err;
 	drop_received(c);
 	return err;
 }
@@ -1467,12 +1473,8 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	if (!chan->connected) {
-		r = -ENOTCONN;
-		goto out;
-	}
-	if (chan->poison) {
-		r = chan->poison;
+	if (chan->tx.refuse) { /* -ENOTCONN, else the poison */
+		r = chan->tx.refuse;
 		goto out;
 	}
 	if (atomic_load(&chan->shut)) {
