@@ -1428,6 +1428,17 @@ static FDMSG_INLINE int send_direct(struct fdmsg_chan *c,
 	return (int)n;
 }
 
+/* Adds a caller's iovec to *plen: -EINVAL for a NULL base with a length,
+ * -EMSGSIZE past SIZE_MAX. */
+static FDMSG_INLINE int iov_add(const struct iovec *v, size_t *plen)
+{
+	if (v->iov_base == NULL && v->iov_len > 0)
+		return -EINVAL;
+	if (size_add(*plen, v->iov_len, plen) < 0)
+		return -EMSGSIZE;
+	return 0;
+}
+
 int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	       const struct iovec *iov, size_t iovcnt, const int *fds,
 	       size_t nfds, unsigned flags)
@@ -1448,15 +1459,14 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		goto out;
 	}
 	q = &chan->tx.q;
-	for (i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_base == NULL && iov[i].iov_len > 0) {
-			r = -EINVAL;
+	/* One iovec is the common case: no loop for it. */
+	if (iovcnt == 1) {
+		if ((r = iov_add(&iov[0], &plen)) < 0)
 			goto out;
-		}
-		if (size_add(plen, iov[i].iov_len, &plen) < 0) {
-			r = -EMSGSIZE;
-			goto out;
-		}
+	} else {
+		for (i = 0; i < iovcnt; i++)
+			if ((r = iov_add(&iov[i], &plen)) < 0)
+				goto out;
 	}
 	/* Within our max_frame and the peer's. */
 	if (plen > chan->tx.max_plen) {
