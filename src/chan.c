@@ -832,6 +832,14 @@ static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
 	return dgram_frame(c, msg);
 }
 
+/* STREAM: the stream offset of the frame at the front of the buffer.
+ * Computed where it is needed: per frame, only descriptors and pidfds
+ * need it. */
+static uint64_t stream_at(const struct fdmsg_chan *c)
+{
+	return c->rbase + c->rpos;
+}
+
 /*
  * STREAM: hands out the frame at the front of the buffer.  0: handed
  * out; 1: more bytes are needed; 2: a hello was taken, look again;
@@ -840,7 +848,6 @@ static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
 static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
 				     struct fdmsg_msg *msg)
 {
-	const uint64_t f = c->rbase + c->rpos;
 	const size_t avail = c->rlen - c->rpos;
 	struct fdmsg_hdr h;
 	int r;
@@ -864,9 +871,10 @@ static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
 	 * the oldest first. */
 	if (h.nfds > 0 &&
 	    (c->ahead.n < h.nfds ||
-	     c->ahead.at[ring_at(&c->ahead, h.nfds - 1u)] > f))
+	     c->ahead.at[ring_at(&c->ahead, h.nfds - 1u)] > stream_at(c)))
 		return poison(c, why(c, FDMSG_RULE_FDS_MISSING, h.nfds,
-				     ring_by(&c->ahead, f), -EPROTO));
+				     ring_by(&c->ahead, stream_at(c)),
+				     -EPROTO));
 	if (avail < h.len)
 		return 1;
 
@@ -876,7 +884,7 @@ static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
 	/* Without FDMSG_OPT_PIDFD the gate refuses every pidfd: no read
 	 * has one to pass on (read_stream keeps none). */
 	if (c->gate.flags & FDMSG_OPT_PIDFD) {
-		if (f < c->rd_start) {
+		if (stream_at(c) < c->rd_start) {
 			c->mpidfd = take_fd(&c->f_pidfd);
 		} else {
 			close_keep_errno(take_fd(&c->f_pidfd));
@@ -931,7 +939,6 @@ static int same_sender(const struct fdmsg_chan *c)
 /* STREAM: one read into the free space after the buffered bytes. */
 static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 {
-	uint64_t start;
 	ssize_t got;
 	size_t n, claims;
 
@@ -956,7 +963,6 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 		return stream_end(c);
 	}
 	n = (size_t)got;
-	start = c->rbase + c->rlen;
 
 	/* THREATS 34, 39: the kernel never merges senders within one read,
 	 * so all buffered bytes share one sender; a frame continued by
@@ -981,7 +987,7 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 			}
 		}
 		c->rd_pidfd = take_fd(&c->res.cred.pidfd);
-		c->rd_start = start;
+		c->rd_start = c->rbase + c->rlen; /* where this read began */
 	}
 
 	c->rlen += n;
@@ -989,7 +995,9 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 		if (c->res.nfds > c->ahead.cap - c->ahead.n) /* ruled out */
 			return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0,
 					     -EPROTO));
-		ring_push(&c->ahead, c->res.fds, c->res.nfds, start);
+		/* This read began n bytes before the buffer's end. */
+		ring_push(&c->ahead, c->res.fds, c->res.nfds,
+			  c->rbase + c->rlen - n);
 		c->res.nfds = 0;
 		/* THREATS 52: at most max_fds beyond what the frames begun
 		 * in the buffer declare. */
