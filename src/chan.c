@@ -576,7 +576,8 @@ static int bad_read(struct fdmsg_chan *c, int err)
 /* The sender of a read's bytes (res), from now on the buffered bytes'.
  * FDMSG_OPT_PIDFD alone also turns credentials on, to tell writers
  * apart: messages report them only when asked for.  Per read. */
-static FDMSG_INLINE void take_cred(struct fdmsg_chan *c)
+static FDMSG_INLINE void
+take_cred(struct fdmsg_chan *c)
 {
 	/* None before and none now (no SO_PASSCRED, the common case):
 	 * cred and m_cred hold the blank credentials already. */
@@ -835,7 +836,8 @@ static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
 /* STREAM: the stream offset of the frame at the front of the buffer.
  * Computed where it is needed: per frame, only descriptors and pidfds
  * need it. */
-static uint64_t stream_at(const struct fdmsg_chan *c)
+static uint64_t
+stream_at(const struct fdmsg_chan *c)
 {
 	return c->rbase + c->rpos;
 }
@@ -1035,8 +1037,8 @@ static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
 
 /* fdmsg_recv once its arguments are checked; block: reads may block
  * (gate_read). */
-static FDMSG_INLINE int chan_recv_inline(struct fdmsg_chan *chan,
-					 struct fdmsg_msg *msg, int block)
+static FDMSG_INLINE int
+chan_recv_inline(struct fdmsg_chan *chan, struct fdmsg_msg *msg, int block)
 {
 	int r;
 
@@ -1070,9 +1072,8 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
  * pidfd of the last message to close, an error or end to report); else
  * chan_recv.
  */
-static FDMSG_INLINE int recv_next_in(struct fdmsg_chan *c,
-				     struct fdmsg_msg *msg, int block,
-				     int inl)
+static FDMSG_INLINE int
+recv_next_in(struct fdmsg_chan *c, struct fdmsg_msg *msg, int block, int inl)
 {
 	if (c->rpos < c->rlen && c->m_nfds == 0 && c->mpidfd < 0 &&
 	    !c->poison && !atomic_load(&c->shut) && !c->ended) {
@@ -1438,7 +1439,8 @@ static FDMSG_INLINE int send_direct(struct fdmsg_chan *c,
 
 /* Adds a caller's iovec to *plen: -EINVAL for a NULL base with a length,
  * -EMSGSIZE past SIZE_MAX. */
-static FDMSG_INLINE int iov_add(const struct iovec *v, size_t *plen)
+static FDMSG_INLINE int
+iov_add(const struct iovec *v, size_t *plen)
 {
 	if (v->iov_base == NULL && v->iov_len > 0)
 		return -EINVAL;
@@ -1625,8 +1627,8 @@ static int wait_fd(struct fdmsg_chan *c, short events, int timeout_ms,
 /* fdmsg_recv_wait once its first try said -EAGAIN: the waits.  Out of
  * line: a frame already buffered, or a blocking read, returns without
  * them. */
-static FDMSG_NOINLINE int recv_wait_slow(struct fdmsg_chan *chan,
-					 struct fdmsg_msg *msg, int timeout_ms)
+static FDMSG_NOINLINE int
+recv_wait_slow(struct fdmsg_chan *chan, struct fdmsg_msg *msg, int timeout_ms)
 {
 	int64_t deadline = 0;
 	int r;

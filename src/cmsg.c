@@ -396,9 +396,9 @@ static int set_cloexec(int fd)
 /* After a recvmsg that brought ancillary data (or a truncation flag):
  * the check, then every accepted descriptor lifted above stdio.  Out of
  * line: a read of bytes alone returns without it. */
-ssize_t fdmsg_gate_finish(const struct fdmsg_gate *gate,
-			  const struct msghdr *mh,
-			  struct fdmsg_gate_result *res, ssize_t n)
+ssize_t
+fdmsg_gate_finish(const struct fdmsg_gate *gate, const struct msghdr *mh,
+		  struct fdmsg_gate_result *res, ssize_t n)
 {
 	unsigned i;
 	int err;

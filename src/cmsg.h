@@ -89,7 +89,8 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate,
 					   struct fdmsg_gate_result *res);
 
 /* An empty result, before each read. */
-static inline void fdmsg_gate_res_init(struct fdmsg_gate_result *res)
+static inline void
+fdmsg_gate_res_init(struct fdmsg_gate_result *res)
 {
 	res->nfds = 0;
 	res->consumed = 0;
@@ -110,10 +111,9 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_finish(const struct fdmsg_gate *gate,
 
 /* fdmsg_gate_recv with recvmsg's flags (MSG_DONTWAIT or 0).  Inline:
  * per read; bytes alone, the common case, need no walk and no call. */
-static inline ssize_t fdmsg_gate_recv_flags(const struct fdmsg_gate *gate,
-					    int fd, struct msghdr *mh,
-					    struct fdmsg_gate_result *res,
-					    int flags)
+static inline ssize_t
+fdmsg_gate_recv_flags(const struct fdmsg_gate *gate, int fd, struct msghdr *mh,
+		      struct fdmsg_gate_result *res, int flags)
 {
 	ssize_t n;
 

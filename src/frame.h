@@ -82,10 +82,9 @@ static inline void fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
  * least a header's: fdmsg_hdr_encode checks them for its callers), from
  * its fields.  Inline: once per frame sent, where the fields are still
  * in registers. */
-static inline void fdmsg_hdr_put_fields(uint8_t *p, uint8_t version,
-					uint8_t nfds, uint16_t flags,
-					uint32_t len, uint32_t type,
-					uint32_t peerid)
+static inline void
+fdmsg_hdr_put_fields(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
+		     uint32_t len, uint32_t type, uint32_t peerid)
 {
 	p[OFF_VERSION] = version;
 	p[OFF_NFDS] = nfds;

@@ -313,9 +313,9 @@ void fdmsg_q_drop_all(struct fdmsg_queue *q)
  * max(lim->fds, first frame's nfds) descriptors: its bytes and
  * descriptors.  Returns the frames it spans.
  */
-static size_t dgram_span(const struct fdmsg_queue *q,
-			 const struct fdmsg_qlim *lim, size_t n,
-			 size_t *totalp, size_t *tfdsp)
+static size_t
+dgram_span(const struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
+	   size_t *totalp, size_t *tfdsp)
 {
 	const size_t qlen = ring_alen(&q->bytes);
 	size_t flim, total, tfds, len, nfds, i;
@@ -336,8 +336,9 @@ static size_t dgram_span(const struct fdmsg_queue *q,
 }
 
 /* SEQPACKET, DGRAM: one datagram (dgram_span).  *k: the frames tried. */
-static int flush_dgram_once(struct fdmsg_queue *q,
-			    const struct fdmsg_qlim *lim, size_t n, size_t *k)
+static int
+flush_dgram_once(struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
+		 size_t *k)
 {
 	const size_t qlen = ring_alen(&q->bytes);
 	size_t total, tfds;

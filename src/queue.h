@@ -75,9 +75,9 @@ static inline int fdmsg_is_dead(int err)
 
 /* One sendmsg, non-blocking, fds in one SCM_RIGHTS record; EINTR is
  * restarted.  Returns the bytes written or -errno.  Inline: per write. */
-static FDMSG_INLINE ssize_t fdmsg_send_iov(int fd, const struct iovec *iov,
-					   size_t iovcnt, const int *fds,
-					   size_t nfds)
+static FDMSG_INLINE ssize_t
+fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+	       size_t nfds)
 {
 	union {
 		struct cmsghdr align;
