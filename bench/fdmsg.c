@@ -60,22 +60,23 @@ wait_out(int fd)
 	return 0;
 }
 
-/* One frame, the way an application of this kind sends it.  *full: set
- * when the queue was full (-ENOBUFS). */
-static int
-fd_send(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
-	const int *fds, unsigned nfds, enum sender mode, int *full)
+static unsigned
+send_flags(enum sender mode)
 {
-	unsigned flags = mode == SEND_POLL ? FDMSG_NO_QUEUE : 0;
-	int r;
-
 #ifdef FDMSG_MORE
 	if (mode == SEND_MORE)
-		flags = FDMSG_MORE;
+		return FDMSG_MORE;
 #endif
+	return mode == SEND_POLL ? FDMSG_NO_QUEUE : 0;
+}
+
+/* fd_send's waits: -EAGAIN in poll mode, -ENOBUFS (*full set). */
+static int
+fd_send_wait(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
+	     const int *fds, unsigned nfds, enum sender mode, int *full,
+	     int r)
+{
 	for (;;) {
-		r = fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
-			       flags);
 		if (mode == SEND_POLL && r == -EAGAIN) {
 			r = wait_out(fdmsg_chan_fd(c));
 		} else if (r == -ENOBUFS) {
@@ -86,7 +87,24 @@ fd_send(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
 		}
 		if (r < 0)
 			return r;
+		r = fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
+			       send_flags(mode));
 	}
+}
+
+/* One frame, the way an application of this kind sends it: one call,
+ * inline as an application writes it, and a wait only when the library
+ * asks for one.  *full: set when the queue was full (-ENOBUFS). */
+static inline __attribute__((always_inline)) int
+fd_send(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
+	const int *fds, unsigned nfds, enum sender mode, int *full)
+{
+	int r = fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
+			   send_flags(mode));
+
+	if (r == -ENOBUFS || (r == -EAGAIN && mode == SEND_POLL))
+		return fd_send_wait(c, peerid, iov, fds, nfds, mode, full, r);
+	return r;
 }
 
 /* The next message, of the case's type, size and descriptors. */

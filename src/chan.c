@@ -96,8 +96,6 @@ struct fdmsg_chan {
 	int dropped;     /* a queued frame the kernel refused while sending
 			    a later one: reported by the next fdmsg_flush */
 	int ended;       /* the peer's end was read: -EPIPE from now on */
-	int rd_block;    /* fdmsg_recv_wait without a deadline: reads may
-			    block (the socket's own mode decides) */
 
 	/* The hello (DESIGN.md, "The connection hello"). */
 	int hello_sent;  /* ours is queued or sent: never another */
@@ -118,6 +116,10 @@ struct fdmsg_chan {
 				  starts (after a hello) */
 		struct cmsghdr *ctl;
 		size_t ctl_size;
+		/* Every read's msghdr, its iovec and control buffer set at
+		 * creation: gate_read fills in only what changes. */
+		struct msghdr rmh;
+		struct iovec riov;
 		/* The last read's ancillary data; for a datagram, the
 		 * descriptors its later frames have still to take, from
 		 * res_next on. */
@@ -126,6 +128,10 @@ struct fdmsg_chan {
 		int has_cred;
 		struct fdmsg_cred cred; /* of the buffered bytes; pidfd
 					   unused */
+		/* What a message of them reports (take_cred): set per
+		 * read, copied per frame. */
+		int m_has_cred;
+		struct fdmsg_cred m_cred;
 	};
 
 	/* The current message. */
@@ -163,6 +169,9 @@ struct fdmsg_chan {
 				       takes (its hello's; else the cap) */
 		size_t batch_fds;   /* batch_fds() */
 		struct fdmsg_qlim lim; /* lim.bytes: batch_bytes() */
+		/* What every send returns before anything else: -ENOTCONN
+		 * on an unconnected socket, else the poison once set. */
+		int refuse;
 	} tx;
 };
 
@@ -416,9 +425,13 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->mpidfd = -1;
 	c->rd_pidfd = -1;
 	c->f_pidfd = -1;
+	/* The blank credentials, as the gate's (not root). */
+	c->cred.uid = c->m_cred.uid = (uid_t)-1;
+	c->cred.gid = c->m_cred.gid = (gid_t)-1;
 	c->fd = fd;
 	c->type = type;
 	c->connected = connected;
+	c->tx.refuse = connected ? 0 : -ENOTCONN;
 	c->cflags = flags;
 	c->opts = o;
 	c->gate.max_fds = o.max_fds;
@@ -447,6 +460,9 @@ int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	c->ctl = calloc(n, sizeof(struct cmsghdr)); /* aligned for cmsghdr */
 	if (c->ctl == NULL)
 		goto fail;
+	c->rmh.msg_iov = &c->riov; /* the rest 0 from calloc: no name */
+	c->rmh.msg_iovlen = 1;
+	c->rmh.msg_control = c->ctl;
 	nslots = o.max_fds > 0 ? o.max_fds : 1;
 	c->mfds = malloc(nslots * sizeof(int));
 	if (c->mfds == NULL)
@@ -524,6 +540,8 @@ static void drop_received(struct fdmsg_chan *c)
 static int poison(struct fdmsg_chan *c, int err)
 {
 	c->poison = err;
+	if (c->tx.refuse == 0) /* -ENOTCONN stays first */
+		c->tx.refuse = err;
 	drop_received(c);
 	return err;
 }
@@ -555,6 +573,27 @@ static int bad_read(struct fdmsg_chan *c, int err)
 	return err;
 }
 
+/* The sender of a read's bytes (res), from now on the buffered bytes'.
+ * FDMSG_OPT_PIDFD alone also turns credentials on, to tell writers
+ * apart: messages report them only when asked for.  Per read. */
+static FDMSG_INLINE void
+take_cred(struct fdmsg_chan *c)
+{
+	/* None before and none now (no SO_PASSCRED, the common case):
+	 * cred and m_cred hold the blank credentials already. */
+	if (!c->res.has_cred && !c->has_cred)
+		return;
+	c->has_cred = c->res.has_cred;
+	c->cred = c->res.cred;
+	c->m_has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
+	c->m_cred = c->cred;
+	if (!c->m_has_cred) {
+		c->m_cred.pid = 0;
+		c->m_cred.uid = (uid_t)-1;
+		c->m_cred.gid = (gid_t)-1;
+	}
+}
+
 static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 				 const struct fdmsg_hdr *h,
 				 const uint8_t *frame)
@@ -566,15 +605,8 @@ static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 	msg->len = h->len - FDMSG_HDR_SIZE;
 	msg->fds = c->mfds;
 	msg->nfds = h->nfds;
-	/* FDMSG_OPT_PIDFD alone also turns credentials on, to tell
-	 * writers apart: report them only when asked for. */
-	msg->has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
-	msg->cred = c->cred;
-	if (!msg->has_cred) {
-		msg->cred.pid = 0;
-		msg->cred.uid = (uid_t)-1;
-		msg->cred.gid = (gid_t)-1;
-	}
+	msg->has_cred = c->m_has_cred;
+	msg->cred = c->m_cred;
 	msg->cred.pidfd = c->mpidfd;
 	msg->pidfd_slot = &c->mpidfd;
 }
@@ -619,28 +651,27 @@ static int recv_error(struct fdmsg_chan *c, int err)
 	return err; /* a socket error that consumed nothing */
 }
 
-static ssize_t gate_read(struct fdmsg_chan *c, void *p, size_t n)
+/* One read through the gate; rdflags: MSG_DONTWAIT, or 0 where the
+ * read may block (fdmsg_recv_wait without a deadline: the socket's own
+ * mode decides).  Inline: per read. */
+static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
+				      size_t n, int rdflags)
 {
-	struct iovec iov;
-	struct msghdr mh;
-
-	iov.iov_base = p;
-	iov.iov_len = n;
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = c->ctl;
-	mh.msg_controllen = c->ctl_size;
-	if (c->rd_block)
-		return fdmsg_gate_recv_block(&c->gate, c->fd, &mh, &c->res);
-	return fdmsg_gate_recv(&c->gate, c->fd, &mh, &c->res);
+	c->riov.iov_base = p;
+	c->riov.iov_len = n;
+	/* recvmsg rewrites msg_controllen and msg_flags; nothing else. */
+	c->rmh.msg_controllen = c->ctl_size;
+	c->rmh.msg_flags = 0;
+	return fdmsg_gate_recv_flags(&c->gate, c->fd, &c->rmh, &c->res,
+				     rdflags);
 }
 
 /* A hello may be the peer's first frame on a connected socket, once;
  * anywhere else it is a header with an undefined flag (-EBADMSG). */
 static int hello_here(const struct fdmsg_chan *c, const uint8_t *p, size_t n)
 {
-	return c->connected && !c->app_rcvd && !c->peer_hello &&
+	/* app_rcvd first: after the first frame, the only test. */
+	return !c->app_rcvd && c->connected && !c->peer_hello &&
 	       fdmsg_hello_is(p, n);
 }
 
@@ -673,19 +704,19 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 }
 
 /* SEQPACKET, DGRAM: reads and validates one whole datagram. */
-static int read_dgram(struct fdmsg_chan *c)
+static FDMSG_INLINE int read_dgram(struct fdmsg_chan *c, int rdflags)
 {
 	struct fdmsg_hdr h;
 	size_t off = 0, sum = 0, n, first;
 	ssize_t got;
 	int r;
 
-	got = gate_read(c, c->rbuf, c->rcap);
+	got = gate_read(c, c->rbuf, c->rcap, rdflags);
 	/* A datagram socket reports a pending ECONNRESET (the peer closed
 	 * with our data unread) before the datagrams still queued, and
 	 * clears it: read again so they are delivered before the end. */
 	if (got == -ECONNRESET)
-		got = gate_read(c, c->rbuf, c->rcap);
+		got = gate_read(c, c->rbuf, c->rcap, rdflags);
 	if (got < 0)
 		return recv_error(c, (int)got);
 	if (got == 0) {
@@ -744,8 +775,7 @@ static int read_dgram(struct fdmsg_chan *c)
 	c->rlen = n;
 	c->rpos = c->rfirst = first;
 	c->res_next = 0;
-	c->has_cred = c->res.has_cred;
-	c->cred = c->res.cred;
+	take_cred(c);
 	return 0;
 
 bad:
@@ -776,8 +806,9 @@ static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
 		c->mfds[i] = take_fd(&c->res.fds[c->res_next + i]);
 	c->res_next += h.nfds;
 	c->m_nfds = h.nfds;
-	/* The datagram's pidfd goes to its first frame only. */
-	if (c->rpos == c->rfirst)
+	/* The datagram's pidfd goes to its first frame only (there is
+	 * none without FDMSG_OPT_PIDFD: the gate refuses it). */
+	if ((c->gate.flags & FDMSG_OPT_PIDFD) && c->rpos == c->rfirst)
 		c->mpidfd = take_fd(&c->res.cred.pidfd);
 	msg_fill(c, msg, &h, c->rbuf + c->rpos);
 	c->rpos += h.len;
@@ -788,17 +819,27 @@ static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
 	return 0;
 }
 
-static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
+				    struct fdmsg_msg *msg, int rdflags)
 {
 	int r;
 
 	/* A datagram that held only a hello leaves nothing: read on. */
 	while (c->rpos >= c->rlen) {
 		c->rpos = c->rlen = 0;
-		if ((r = read_dgram(c)) < 0)
+		if ((r = read_dgram(c, rdflags)) < 0)
 			return r;
 	}
 	return dgram_frame(c, msg);
+}
+
+/* STREAM: the stream offset of the frame at the front of the buffer.
+ * Computed where it is needed: per frame, only descriptors and pidfds
+ * need it. */
+static uint64_t
+stream_at(const struct fdmsg_chan *c)
+{
+	return c->rbase + c->rpos;
 }
 
 /*
@@ -806,9 +847,9 @@ static int recv_dgram(struct fdmsg_chan *c, struct fdmsg_msg *msg)
  * out; 1: more bytes are needed; 2: a hello was taken, look again;
  * < 0: poisoned.
  */
-static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
+				     struct fdmsg_msg *msg)
 {
-	const uint64_t f = c->rbase + c->rpos;
 	const size_t avail = c->rlen - c->rpos;
 	struct fdmsg_hdr h;
 	int r;
@@ -832,20 +873,25 @@ static int stream_frame(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 	 * the oldest first. */
 	if (h.nfds > 0 &&
 	    (c->ahead.n < h.nfds ||
-	     c->ahead.at[ring_at(&c->ahead, h.nfds - 1u)] > f))
+	     c->ahead.at[ring_at(&c->ahead, h.nfds - 1u)] > stream_at(c)))
 		return poison(c, why(c, FDMSG_RULE_FDS_MISSING, h.nfds,
-				     ring_by(&c->ahead, f), -EPROTO));
+				     ring_by(&c->ahead, stream_at(c)),
+				     -EPROTO));
 	if (avail < h.len)
 		return 1;
 
 	if (h.nfds > 0)
 		ring_take(&c->ahead, c->mfds, h.nfds);
 	c->m_nfds = h.nfds;
-	if (f < c->rd_start) {
-		c->mpidfd = take_fd(&c->f_pidfd);
-	} else {
-		close_keep_errno(take_fd(&c->f_pidfd));
-		c->mpidfd = take_fd(&c->rd_pidfd);
+	/* Without FDMSG_OPT_PIDFD the gate refuses every pidfd: no read
+	 * has one to pass on (read_stream keeps none). */
+	if (c->gate.flags & FDMSG_OPT_PIDFD) {
+		if (stream_at(c) < c->rd_start) {
+			c->mpidfd = take_fd(&c->f_pidfd);
+		} else {
+			close_keep_errno(take_fd(&c->f_pidfd));
+			c->mpidfd = take_fd(&c->rd_pidfd);
+		}
 	}
 	msg_fill(c, msg, &h, c->rbuf + c->rpos);
 	c->rpos += h.len;
@@ -876,16 +922,15 @@ static int same_process(int a, int b)
 
 /*
  * THREATS 34, 39: may this read's bytes continue the buffered partial
- * frame?  Only from the same sender: the same credentials, and, where
- * the frame will carry a pidfd (the one of the read it began in, still
- * held), a pidfd of the same process with this read.
+ * frame (rlen > 0: the caller checks, per read)?  Only from the same
+ * sender: the same credentials, and, where the frame will carry a pidfd
+ * (the one of the read it began in, still held), a pidfd of the same
+ * process with this read.
  */
 static int same_sender(const struct fdmsg_chan *c)
 {
 	int claimed;
 
-	if (c->rlen == 0)
-		return 1;
 	if (c->has_cred != c->res.has_cred ||
 	    (c->has_cred && !same_cred(&c->cred, &c->res.cred)))
 		return 0;
@@ -894,9 +939,8 @@ static int same_sender(const struct fdmsg_chan *c)
 }
 
 /* STREAM: one read into the free space after the buffered bytes. */
-static int read_stream(struct fdmsg_chan *c)
+static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 {
-	uint64_t start;
 	ssize_t got;
 	size_t n, claims;
 
@@ -911,7 +955,7 @@ static int read_stream(struct fdmsg_chan *c)
 	}
 	if (c->rlen >= c->rcap) /* a whole frame fits: cannot be */
 		return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0, -EBADMSG));
-	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen);
+	got = gate_read(c, c->rbuf + c->rlen, c->rcap - c->rlen, rdflags);
 	if (got < 0)
 		return recv_error(c, (int)got);
 	if (got == 0) {
@@ -921,37 +965,41 @@ static int read_stream(struct fdmsg_chan *c)
 		return stream_end(c);
 	}
 	n = (size_t)got;
-	start = c->rbase + c->rlen;
 
 	/* THREATS 34, 39: the kernel never merges senders within one read,
 	 * so all buffered bytes share one sender; a frame continued by
 	 * another sender is forged. */
-	if (!same_sender(c))
+	if (c->rlen > 0 && !same_sender(c)) /* nothing buffered: no frame */
 		return poison(c, why(c, FDMSG_RULE_SENDER,
 				     (uint64_t)c->res.cred.pid,
 				     (uint64_t)c->cred.pid, -EPROTO));
-	c->has_cred = c->res.has_cred;
-	c->cred = c->res.cred;
+	take_cred(c);
 
 	/* The previous read's pidfd belongs to the first frame starting in
-	 * it: the buffered partial frame, if it began there. */
-	if (c->rd_pidfd >= 0) {
-		if (c->rlen > 0 && c->rbase >= c->rd_start) {
-			close_keep_errno(take_fd(&c->f_pidfd));
-			c->f_pidfd = take_fd(&c->rd_pidfd);
-		} else {
-			close_keep_errno(take_fd(&c->rd_pidfd));
+	 * it: the buffered partial frame, if it began there.  Without
+	 * FDMSG_OPT_PIDFD the gate refuses every pidfd: all stay -1, and
+	 * rd_start only ever serves them. */
+	if (c->gate.flags & FDMSG_OPT_PIDFD) {
+		if (c->rd_pidfd >= 0) {
+			if (c->rlen > 0 && c->rbase >= c->rd_start) {
+				close_keep_errno(take_fd(&c->f_pidfd));
+				c->f_pidfd = take_fd(&c->rd_pidfd);
+			} else {
+				close_keep_errno(take_fd(&c->rd_pidfd));
+			}
 		}
+		c->rd_pidfd = take_fd(&c->res.cred.pidfd);
+		c->rd_start = c->rbase + c->rlen; /* where this read began */
 	}
-	c->rd_pidfd = take_fd(&c->res.cred.pidfd);
-	c->rd_start = start;
 
 	c->rlen += n;
 	if (c->res.nfds > 0) {
 		if (c->res.nfds > c->ahead.cap - c->ahead.n) /* ruled out */
 			return poison(c, why(c, FDMSG_RULE_INTERNAL, 0, 0,
 					     -EPROTO));
-		ring_push(&c->ahead, c->res.fds, c->res.nfds, start);
+		/* This read began n bytes before the buffer's end. */
+		ring_push(&c->ahead, c->res.fds, c->res.nfds,
+			  c->rbase + c->rlen - n);
 		c->res.nfds = 0;
 		/* THREATS 52: at most max_fds beyond what the frames begun
 		 * in the buffer declare. */
@@ -968,7 +1016,8 @@ static int read_stream(struct fdmsg_chan *c)
 	return 0;
 }
 
-static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
+static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
+				     struct fdmsg_msg *msg, int rdflags)
 {
 	int r;
 
@@ -981,19 +1030,17 @@ static int recv_stream(struct fdmsg_chan *c, struct fdmsg_msg *msg)
 			if (r == 2)
 				continue;
 		}
-		if ((r = read_stream(c)) < 0)
+		if ((r = read_stream(c, rdflags)) < 0)
 			return r;
 	}
 }
 
 /* fdmsg_recv once its arguments are checked; block: reads may block
- * (rd_block).  Out of line: recv_next hands out a buffered datagram
- * frame without it. */
-static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
-				    struct fdmsg_msg *msg, int block)
+ * (gate_read). */
+static FDMSG_INLINE int
+chan_recv_inline(struct fdmsg_chan *chan, struct fdmsg_msg *msg, int block)
 {
 	int r;
-
 
 	/* Per frame: nothing to close is the common case. */
 	if (chan->m_nfds > 0 || chan->mpidfd >= 0)
@@ -1004,13 +1051,19 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
 		return -ESHUTDOWN;
 	if (chan->ended)
 		return -EPIPE;
-	chan->rd_block = block;
 	if (chan->type == SOCK_STREAM)
-		r = recv_stream(chan, msg);
+		r = recv_stream(chan, msg, block ? 0 : MSG_DONTWAIT);
 	else
-		r = recv_dgram(chan, msg);
-	chan->rd_block = 0;
+		r = recv_dgram(chan, msg, block ? 0 : MSG_DONTWAIT);
 	return r;
+}
+
+/* Out of line for fdmsg_recv and the waits after a first try: recv_next
+ * hands out a buffered frame without it. */
+static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
+				    struct fdmsg_msg *msg, int block)
+{
+	return chan_recv_inline(chan, msg, block);
 }
 
 /*
@@ -1019,8 +1072,8 @@ static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
  * pidfd of the last message to close, an error or end to report); else
  * chan_recv.
  */
-static inline int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
-			    int block)
+static FDMSG_INLINE int
+recv_next_in(struct fdmsg_chan *c, struct fdmsg_msg *msg, int block, int inl)
 {
 	if (c->rpos < c->rlen && c->m_nfds == 0 && c->mpidfd < 0 &&
 	    !c->poison && !atomic_load(&c->shut) && !c->ended) {
@@ -1031,7 +1084,13 @@ static inline int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 		if (stream_frame(c, msg) == 0)
 			return 0;
 	}
-	return chan_recv(c, msg, block);
+	return inl ? chan_recv_inline(c, msg, block) : chan_recv(c, msg, block);
+}
+
+static FDMSG_INLINE int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+				  int block)
+{
+	return recv_next_in(c, msg, block, 0);
 }
 
 int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
@@ -1332,9 +1391,11 @@ static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 
 /* The queue is empty: one sendmsg straight from the caller's memory.
  * 1: the socket took none of it, queue it whole. */
-static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
-		       const struct fdmsg_hdr *h, const struct iovec *iov,
-		       size_t iovcnt, const int *fds, size_t nfds)
+static FDMSG_INLINE int send_direct(struct fdmsg_chan *c,
+				     const uint8_t *hdr,
+				     const struct fdmsg_hdr *h,
+				     const struct iovec *iov, size_t iovcnt,
+				     const int *fds, size_t nfds)
 {
 	struct iovec small[SMALL_IOV], *v = small;
 	ssize_t n;
@@ -1376,6 +1437,18 @@ static int send_direct(struct fdmsg_chan *c, const uint8_t *hdr,
 	return (int)n;
 }
 
+/* Adds a caller's iovec to *plen: -EINVAL for a NULL base with a length,
+ * -EMSGSIZE past SIZE_MAX. */
+static FDMSG_INLINE int
+iov_add(const struct iovec *v, size_t *plen)
+{
+	if (v->iov_base == NULL && v->iov_len > 0)
+		return -EINVAL;
+	if (size_add(*plen, v->iov_len, plen) < 0)
+		return -EMSGSIZE;
+	return 0;
+}
+
 int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	       const struct iovec *iov, size_t iovcnt, const int *fds,
 	       size_t nfds, unsigned flags)
@@ -1396,15 +1469,14 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		goto out;
 	}
 	q = &chan->tx.q;
-	for (i = 0; i < iovcnt; i++) {
-		if (iov[i].iov_base == NULL && iov[i].iov_len > 0) {
-			r = -EINVAL;
+	/* One iovec is the common case: no loop for it. */
+	if (iovcnt == 1) {
+		if ((r = iov_add(&iov[0], &plen)) < 0)
 			goto out;
-		}
-		if (size_add(plen, iov[i].iov_len, &plen) < 0) {
-			r = -EMSGSIZE;
-			goto out;
-		}
+	} else {
+		for (i = 0; i < iovcnt; i++)
+			if ((r = iov_add(&iov[i], &plen)) < 0)
+				goto out;
 	}
 	/* Within our max_frame and the peer's. */
 	if (plen > chan->tx.max_plen) {
@@ -1421,12 +1493,8 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	if (!chan->connected) {
-		r = -ENOTCONN;
-		goto out;
-	}
-	if (chan->poison) {
-		r = chan->poison;
+	if (chan->tx.refuse) { /* -ENOTCONN, else the poison */
+		r = chan->tx.refuse;
 		goto out;
 	}
 	if (atomic_load(&chan->shut)) {
@@ -1496,7 +1564,9 @@ int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			goto out;
 		}
 	}
-	fdmsg_hdr_put(&h, hdr);
+	/* From the arguments, not h: they are still in registers. */
+	fdmsg_hdr_put_fields(hdr, FDMSG_WIRE_VERSION, (uint8_t)nfds, 0,
+			     (uint32_t)(FDMSG_HDR_SIZE + plen), type, peerid);
 	r = send_direct(chan, hdr, &h, iov, iovcnt, fds, nfds);
 	if (r == 1)
 		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
@@ -1554,30 +1624,44 @@ static int wait_fd(struct fdmsg_chan *c, short events, int timeout_ms,
 	return 0;
 }
 
-int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
-		    int timeout_ms)
+/* fdmsg_recv_wait once its first try said -EAGAIN: the waits.  Out of
+ * line: a frame already buffered, or a blocking read, returns without
+ * them. */
+static FDMSG_NOINLINE int
+recv_wait_slow(struct fdmsg_chan *chan, struct fdmsg_msg *msg, int timeout_ms)
 {
 	int64_t deadline = 0;
 	int r;
 
-	if (chan == NULL || msg == NULL || timeout_ms < -1)
-		return -EINVAL;
+	/* The deadline counts from here: the first try did not wait. */
 	if (timeout_ms >= 0)
 		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
 	for (;;) {
-		/* No deadline, datagrams: a blocking socket blocks in
-		 * recvmsg itself, one syscall per read as a hand-written
-		 * loop (fdmsg_shutdown's shutdown(2) wakes it); a
-		 * non-blocking one says EAGAIN and is polled.  A stream
-		 * polls: measured, EAGAIN + poll + read costs less CPU
-		 * there than a blocking read (bench/, ping-pong). */
-		r = recv_next(chan, msg,
-			      timeout_ms < 0 && chan->type != SOCK_STREAM);
-		if (r != -EAGAIN)
-			return r;
 		if ((r = wait_fd(chan, POLLIN, timeout_ms, deadline)) < 0)
 			return r;
+		r = recv_next(chan, msg, timeout_ms < 0);
+		if (r != -EAGAIN)
+			return r;
 	}
+}
+
+int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
+		    int timeout_ms)
+{
+	int r;
+
+	if (chan == NULL || msg == NULL || timeout_ms < -1)
+		return -EINVAL;
+	/* No deadline: a blocking socket blocks in recvmsg itself, one
+	 * syscall per read as a hand-written loop (fdmsg_shutdown's
+	 * shutdown(2) wakes it); a non-blocking one says EAGAIN and is
+	 * polled.  Every socket type alike: a stream read returns whatever
+	 * has arrived, so a partial frame waits in recvmsg as it would in
+	 * poll. */
+	r = recv_next_in(chan, msg, timeout_ms < 0, 1);
+	if (r != -EAGAIN)
+		return r;
+	return recv_wait_slow(chan, msg, timeout_ms);
 }
 
 int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms)

@@ -46,18 +46,6 @@ static void gate_close(const struct fdmsg_gate *gate, int fd)
 	errno = saved;
 }
 
-static void res_init(struct fdmsg_gate_result *res)
-{
-	res->nfds = 0;
-	res->consumed = 0;
-	res->has_cred = 0;
-	/* Not 0: a caller that forgets has_cred must not see root. */
-	res->cred.pid = 0;
-	res->cred.uid = (uid_t)-1;
-	res->cred.gid = (gid_t)-1;
-	res->cred.pidfd = -1;
-}
-
 /*
  * Reads the record at *pos of base[0..total).  REC_END: no header fits
  * (trailing padding).  REC_BAD: cmsg_len shorter than a header or past
@@ -322,7 +310,7 @@ int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 	int err, rc;
 	struct rec r;
 
-	res_init(res);
+	fdmsg_gate_res_init(res);
 	if (total > 0 && base == NULL)
 		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_LEN, total, 0,
 				 -EPROTO);
@@ -358,7 +346,7 @@ int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
 fail:
 	/* res only copied values out of the buffer: close from the buffer,
 	 * so a record the checking walk never reached is closed too. */
-	res_init(res);
+	fdmsg_gate_res_init(res);
 	close_all(gate, base, total);
 	return err;
 }
@@ -371,7 +359,7 @@ void fdmsg_gate_discard(const struct fdmsg_gate *gate,
 	for (i = 0; i < res->nfds && i < FDMSG_MAX_FDS_CAP; i++)
 		gate_close(gate, take_fd(&res->fds[i]));
 	gate_close(gate, take_fd(&res->cred.pidfd));
-	res_init(res);
+	fdmsg_gate_res_init(res);
 }
 
 /* Moves *fdp above stdio (a peer must never land on 0, 1 or 2). */
@@ -408,10 +396,9 @@ static int set_cloexec(int fd)
 /* After a recvmsg that brought ancillary data (or a truncation flag):
  * the check, then every accepted descriptor lifted above stdio.  Out of
  * line: a read of bytes alone returns without it. */
-static FDMSG_NOINLINE ssize_t gate_finish(const struct fdmsg_gate *gate,
-					  const struct msghdr *mh,
-					  struct fdmsg_gate_result *res,
-					  ssize_t n)
+ssize_t
+fdmsg_gate_finish(const struct fdmsg_gate *gate, const struct msghdr *mh,
+		  struct fdmsg_gate_result *res, ssize_t n)
 {
 	unsigned i;
 	int err;
@@ -447,36 +434,14 @@ fail:
 	return err;
 }
 
-static FDMSG_INLINE ssize_t gate_recv(const struct fdmsg_gate *gate, int fd,
-				      struct msghdr *mh,
-				      struct fdmsg_gate_result *res, int flags)
-{
-	ssize_t n;
-
-	res_init(res);
-	do
-		n = recvmsg(fd, mh, flags | MSG_CMSG_CLOEXEC);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	/* Per read: bytes alone, nothing to walk or lift (gate_finish
-	 * would accept them the same way). */
-	if (mh->msg_controllen == 0 &&
-	    !(mh->msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
-		res->consumed = 1;
-		return n;
-	}
-	return gate_finish(gate, mh, res, n);
-}
-
 ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
 			struct msghdr *mh, struct fdmsg_gate_result *res)
 {
-	return gate_recv(gate, fd, mh, res, MSG_DONTWAIT);
+	return fdmsg_gate_recv_flags(gate, fd, mh, res, MSG_DONTWAIT);
 }
 
 ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate, int fd,
 			      struct msghdr *mh, struct fdmsg_gate_result *res)
 {
-	return gate_recv(gate, fd, mh, res, 0);
+	return fdmsg_gate_recv_flags(gate, fd, mh, res, 0);
 }

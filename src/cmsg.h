@@ -7,10 +7,12 @@
 #ifndef FDMSG_CMSG_H
 #define FDMSG_CMSG_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "compat.h"
 #include "fdmsg.h"
 #include "util.h"
 
@@ -85,6 +87,51 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
 FDMSG_HIDDEN ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate,
 					   int fd, struct msghdr *mh,
 					   struct fdmsg_gate_result *res);
+
+/* An empty result, before each read. */
+static inline void
+fdmsg_gate_res_init(struct fdmsg_gate_result *res)
+{
+	res->nfds = 0;
+	res->consumed = 0;
+	res->has_cred = 0;
+	/* Not 0: a caller that forgets has_cred must not see root. */
+	res->cred.pid = 0;
+	res->cred.uid = (uid_t)-1;
+	res->cred.gid = (gid_t)-1;
+	res->cred.pidfd = -1;
+}
+
+/* fdmsg_gate_recv's work after a recvmsg that brought ancillary data
+ * or a truncation flag (n: what recvmsg returned). */
+FDMSG_HIDDEN ssize_t fdmsg_gate_finish(const struct fdmsg_gate *gate,
+				       const struct msghdr *mh,
+				       struct fdmsg_gate_result *res,
+				       ssize_t n);
+
+/* fdmsg_gate_recv with recvmsg's flags (MSG_DONTWAIT or 0).  Inline:
+ * per read; bytes alone, the common case, need no walk and no call. */
+static inline ssize_t
+fdmsg_gate_recv_flags(const struct fdmsg_gate *gate, int fd, struct msghdr *mh,
+		      struct fdmsg_gate_result *res, int flags)
+{
+	ssize_t n;
+
+	fdmsg_gate_res_init(res);
+	do
+		n = recvmsg(fd, mh, flags | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	/* Bytes alone: nothing to walk or lift (fdmsg_gate_finish would
+	 * accept them the same way). */
+	if (mh->msg_controllen == 0 &&
+	    !(mh->msg_flags & (MSG_CTRUNC | MSG_TRUNC))) {
+		res->consumed = 1;
+		return n;
+	}
+	return fdmsg_gate_finish(gate, mh, res, n);
+}
 
 /* Control buffer bytes for n descriptors in one SCM_RIGHTS record. */
 #define FDMSG_RIGHTS_SPACE(n) CMSG_SPACE(sizeof(int) * (n))

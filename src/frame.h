@@ -28,7 +28,7 @@
  * may be NULL).  Inline: once per frame received, and the plain decode
  * pays nothing for the rule it does not record.
  */
-static inline int
+static FDMSG_INLINE int
 fdmsg_hdr_read(const uint8_t *p, size_t n,
 	       uint32_t max_frame, unsigned max_fds,
 	       struct fdmsg_hdr *hdr,
@@ -81,17 +81,27 @@ fdmsg_hdr_fields(const uint8_t *p, struct fdmsg_hdr *h)
 }
 
 /* Writes a header the sender built itself (version, flags 0, len at
- * least a header's: fdmsg_hdr_encode checks them for its callers).
- * Inline: once per frame sent. */
+ * least a header's: fdmsg_hdr_encode checks them for its callers), from
+ * its fields.  Inline: once per frame sent, where the fields are still
+ * in registers. */
+static inline void
+fdmsg_hdr_put_fields(uint8_t *p, uint8_t version, uint8_t nfds, uint16_t flags,
+		     uint32_t len, uint32_t type, uint32_t peerid)
+{
+	p[OFF_VERSION] = version;
+	p[OFF_NFDS] = nfds;
+	le16_store(p + OFF_FLAGS, flags);
+	le32_store(p + OFF_LEN, len);
+	le32_store(p + OFF_TYPE, type);
+	le32_store(p + OFF_PEERID, peerid);
+}
+
+/* The same from a struct fdmsg_hdr. */
 static inline void
 fdmsg_hdr_put(const struct fdmsg_hdr *h, uint8_t *p)
 {
-	p[OFF_VERSION] = h->version;
-	p[OFF_NFDS] = h->nfds;
-	le16_store(p + OFF_FLAGS, h->flags);
-	le32_store(p + OFF_LEN, h->len);
-	le32_store(p + OFF_TYPE, h->type);
-	le32_store(p + OFF_PEERID, h->peerid);
+	fdmsg_hdr_put_fields(p, h->version, h->nfds, h->flags, h->len,
+			     h->type, h->peerid);
 }
 
 /*

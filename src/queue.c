@@ -23,27 +23,6 @@
 #include "frame.h"
 #include "queue.h"
 
-ssize_t fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt,
-		       const int *fds, size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
-	mh.msg_iovlen = iovcnt;
-	if (nfds > 0)
-		fdmsg_rights_build(&mh, u.buf, fds, nfds);
-	do
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
 static void vec_pop(struct fdmsg_vec *v, size_t n)
 {
 	v->head += n;
@@ -329,17 +308,17 @@ void fdmsg_q_drop_all(struct fdmsg_queue *q)
 }
 
 /*
- * SEQPACKET, DGRAM: one datagram of consecutive whole frames, at most n
- * of them, within lim->bytes and max(lim->fds, first frame's nfds)
- * descriptors.  *k: the frames tried.
+ * SEQPACKET, DGRAM: the datagram flush_dgram_once sends, of consecutive
+ * whole frames from the head, at most n of them, within lim->bytes and
+ * max(lim->fds, first frame's nfds) descriptors: its bytes and
+ * descriptors.  Returns the frames it spans.
  */
-static int flush_dgram_once(struct fdmsg_queue *q,
-			    const struct fdmsg_qlim *lim, size_t n, size_t *k)
+static size_t
+dgram_span(const struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
+	   size_t *totalp, size_t *tfdsp)
 {
 	const size_t qlen = ring_alen(&q->bytes);
 	size_t flim, total, tfds, len, nfds, i;
-	struct iovec iov;
-	ssize_t w;
 
 	q_frame(q, 0, &total, &tfds);
 	flim = lim->fds < tfds ? tfds : lim->fds;
@@ -351,15 +330,42 @@ static int flush_dgram_once(struct fdmsg_queue *q,
 		total += len;
 		tfds += nfds;
 	}
-	*k = i;
+	*totalp = total;
+	*tfdsp = tfds;
+	return i;
+}
+
+/* SEQPACKET, DGRAM: one datagram (dgram_span).  *k: the frames tried. */
+static int
+flush_dgram_once(struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
+		 size_t *k)
+{
+	const size_t qlen = ring_alen(&q->bytes);
+	size_t total, tfds;
+	struct iovec iov;
+	ssize_t w;
+
+	/* Per batch: no descriptor waits and all of A fits one datagram,
+	 * so the span is all of A, no frame need be looked at (*k only
+	 * on failure, where it is needed). */
+	if (n == SIZE_MAX && fdmsg_q_nfds(q) == 0 && qlen <= lim->bytes) {
+		total = qlen;
+		tfds = 0;
+		*k = 0;
+	} else {
+		*k = dgram_span(q, lim, n, &total, &tfds);
+	}
 	iov.iov_base = q_data(q);
 	iov.iov_len = total;
 	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds);
-	if (w < 0)
+	if (w < 0) {
+		if (*k == 0)
+			*k = dgram_span(q, lim, n, &total, &tfds);
 		return (int)w;
+	}
 	if ((size_t)w != total)
 		return -EIO; /* datagrams are atomic */
-	/* Sent: close what the queue held, drop the i frames at once. */
+	/* Sent: close what the queue held, drop the frames at once. */
 	close_fds(q_fds(q), tfds);
 	vec_pop(&q->fds, tfds);
 	ring_pop(&q->bytes, total);

@@ -12,9 +12,12 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
+#include "cmsg.h"
+#include "compat.h"
 #include "fdmsg.h"
 #include "frame.h"
 #include "util.h"
@@ -71,10 +74,28 @@ static inline int fdmsg_is_dead(int err)
 }
 
 /* One sendmsg, non-blocking, fds in one SCM_RIGHTS record; EINTR is
- * restarted.  Returns the bytes written or -errno. */
-FDMSG_HIDDEN ssize_t fdmsg_send_iov(int fd, const struct iovec *iov,
-				    size_t iovcnt, const int *fds,
-				    size_t nfds);
+ * restarted.  Returns the bytes written or -errno.  Inline: per write. */
+static FDMSG_INLINE ssize_t
+fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+	       size_t nfds)
+{
+	union {
+		struct cmsghdr align;
+		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
+	} u;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = iovcnt;
+	if (nfds > 0)
+		fdmsg_rights_build(&mh, u.buf, fds, nfds);
+	do
+		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
 
 FDMSG_HIDDEN void fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes,
 			       size_t max_fds);
