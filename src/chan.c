@@ -180,15 +180,17 @@ struct fdmsg_chan {
 /* ------------------------------------------------------------------ */
 
 /* Stream: the i-th descriptor of the ring, from its oldest. */
-static unsigned ring_at(const struct fdring *r, unsigned i)
+static unsigned
+ring_at(const struct fdring *r, unsigned i)
 {
 	i += r->head;
 	return i >= r->cap ? i - r->cap : i;
 }
 
 /* Appends fds[0..n), all from the read that began at start (n fits). */
-static void ring_push(struct fdring *r, const int *fds, unsigned n,
-		      uint64_t start)
+static void
+ring_push(struct fdring *r, const int *fds, unsigned n,
+	  uint64_t start)
 {
 	unsigned tail = ring_at(r, r->n), k, i;
 
@@ -204,7 +206,8 @@ static void ring_push(struct fdring *r, const int *fds, unsigned n,
 }
 
 /* How many of the oldest came in reads that began by offset f. */
-static unsigned ring_by(const struct fdring *r, uint64_t f)
+static unsigned
+ring_by(const struct fdring *r, uint64_t f)
 {
 	unsigned i;
 
@@ -214,7 +217,8 @@ static unsigned ring_by(const struct fdring *r, uint64_t f)
 }
 
 /* Moves the n oldest to fds[0..n) (n held). */
-static void ring_take(struct fdring *r, int *fds, unsigned n)
+static void
+ring_take(struct fdring *r, int *fds, unsigned n)
 {
 	unsigned k = r->cap - r->head < n ? r->cap - r->head : n;
 
@@ -229,7 +233,8 @@ static void ring_take(struct fdring *r, int *fds, unsigned n)
 /* Options and construction                                            */
 /* ------------------------------------------------------------------ */
 
-void fdmsg_opts_init(struct fdmsg_opts *opts)
+void
+fdmsg_opts_init(struct fdmsg_opts *opts)
 {
 	if (opts == NULL)
 		return;
@@ -243,7 +248,8 @@ void fdmsg_opts_init(struct fdmsg_opts *opts)
 }
 
 /* Validate, never clamp. */
-static int check_opts(const struct fdmsg_opts *o)
+static int
+check_opts(const struct fdmsg_opts *o)
 {
 	size_t i;
 
@@ -266,7 +272,8 @@ static int check_opts(const struct fdmsg_opts *o)
 	return 0;
 }
 
-static int sock_info(int fd, int *typep, int *connp)
+static int
+sock_info(int fd, int *typep, int *connp)
 {
 	struct sockaddr_storage ss;
 	socklen_t sl;
@@ -304,7 +311,8 @@ static int sock_info(int fd, int *typep, int *connp)
 
 /* setsockopt of an int; ignore_off: an unknown option is fine when the
  * value asked for is the kernel's default behaviour anyway. */
-static int set_flag(int fd, int opt, int on, int ignore_off)
+static int
+set_flag(int fd, int opt, int on, int ignore_off)
 {
 	if (setsockopt(fd, SOL_SOCKET, opt, &on, sizeof(on)) == 0)
 		return 0;
@@ -323,14 +331,16 @@ static int set_flag(int fd, int opt, int on, int ignore_off)
  * alike.  So pidfds switch credentials on too; msg_fill reports them only
  * when asked for.
  */
-static unsigned gate_flags(const struct fdmsg_opts *o)
+static unsigned
+gate_flags(const struct fdmsg_opts *o)
 {
 	if (o->flags & FDMSG_OPT_PIDFD)
 		return o->flags | FDMSG_OPT_CREDS;
 	return o->flags;
 }
 
-static int set_sockopts(int fd, const struct fdmsg_opts *o)
+static int
+set_sockopts(int fd, const struct fdmsg_opts *o)
 {
 	int creds = (gate_flags(o) & FDMSG_OPT_CREDS) != 0;
 	int pidfd = (o->flags & FDMSG_OPT_PIDFD) != 0;
@@ -364,7 +374,8 @@ static void release_cur(struct fdmsg_chan *c);
 static void send_hello(struct fdmsg_chan *c);
 static void send_limits(struct fdmsg_chan *c);
 
-static void chan_destroy(struct fdmsg_chan *c)
+static void
+chan_destroy(struct fdmsg_chan *c)
 {
 	if (c == NULL)
 		return;
@@ -380,8 +391,9 @@ static void chan_destroy(struct fdmsg_chan *c)
 	free(c);
 }
 
-int fdmsg_chan_new(struct fdmsg_chan **out, int fd,
-		   const struct fdmsg_opts *opts, unsigned flags)
+int
+fdmsg_chan_new(struct fdmsg_chan **out, int fd,
+	       const struct fdmsg_opts *opts, unsigned flags)
 {
 	struct fdmsg_chan *c = NULL;
 	struct fdmsg_opts o;
@@ -488,7 +500,8 @@ fail:
 	return r;
 }
 
-void fdmsg_chan_free(struct fdmsg_chan *chan)
+void
+fdmsg_chan_free(struct fdmsg_chan *chan)
 {
 	int saved = errno;
 
@@ -500,7 +513,8 @@ void fdmsg_chan_free(struct fdmsg_chan *chan)
 	errno = saved;
 }
 
-int fdmsg_chan_fd(const struct fdmsg_chan *chan)
+int
+fdmsg_chan_fd(const struct fdmsg_chan *chan)
 {
 	if (chan == NULL)
 		return -EINVAL;
@@ -512,7 +526,8 @@ int fdmsg_chan_fd(const struct fdmsg_chan *chan)
 /* ------------------------------------------------------------------ */
 
 /* Closes what the current message did not take. */
-static void release_cur(struct fdmsg_chan *c)
+static void
+release_cur(struct fdmsg_chan *c)
 {
 	if (c->m_nfds > 0) {
 		close_fds(c->mfds, c->m_nfds);
@@ -523,7 +538,8 @@ static void release_cur(struct fdmsg_chan *c)
 }
 
 /* Closes every received descriptor no message holds yet. */
-static void drop_received(struct fdmsg_chan *c)
+static void
+drop_received(struct fdmsg_chan *c)
 {
 	fdmsg_gate_discard(&c->gate, &c->res);
 	c->res_next = 0;
@@ -537,7 +553,8 @@ static void drop_received(struct fdmsg_chan *c)
 	close_keep_errno(take_fd(&c->f_pidfd));
 }
 
-static int poison(struct fdmsg_chan *c, int err)
+static int
+poison(struct fdmsg_chan *c, int err)
 {
 	c->poison = err;
 	if (c->tx.refuse == 0) /* -ENOTCONN stays first */
@@ -547,14 +564,16 @@ static int poison(struct fdmsg_chan *c, int err)
 }
 
 /* Records the rule a read broke, for fdmsg_chan_error; returns err. */
-static int why(struct fdmsg_chan *c, int rule, uint64_t value,
-	       uint64_t limit, int err)
+static int
+why(struct fdmsg_chan *c, int rule, uint64_t value,
+    uint64_t limit, int err)
 {
 	return fdmsg_why(&c->why, rule, value, limit, err);
 }
 
 /* A frame cut short at p (n bytes there): its length, once known. */
-static uint64_t cut_len(const uint8_t *p, size_t n)
+static uint64_t
+cut_len(const uint8_t *p, size_t n)
 {
 	return n >= FDMSG_HDR_SIZE ? le32_load(p + OFF_LEN) : FDMSG_HDR_SIZE;
 }
@@ -563,7 +582,8 @@ static uint64_t cut_len(const uint8_t *p, size_t n)
  * connected socket nobody can tell where the next frame starts: poisoned.
  * A receive-only datagram channel (many senders) drops that datagram,
  * which stands alone, and reports it (THREATS 44). */
-static int bad_read(struct fdmsg_chan *c, int err)
+static int
+bad_read(struct fdmsg_chan *c, int err)
 {
 	if (c->connected)
 		return poison(c, err);
@@ -594,9 +614,10 @@ take_cred(struct fdmsg_chan *c)
 	}
 }
 
-static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
-				 const struct fdmsg_hdr *h,
-				 const uint8_t *frame)
+static FDMSG_INLINE void
+msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+	 const struct fdmsg_hdr *h,
+	 const uint8_t *frame)
 {
 	c->app_rcvd = 1;
 	msg->type = h->type;
@@ -611,7 +632,8 @@ static FDMSG_INLINE void msg_fill(struct fdmsg_chan *c, struct fdmsg_msg *msg,
 	msg->pidfd_slot = &c->mpidfd;
 }
 
-static int stream_end(struct fdmsg_chan *c)
+static int
+stream_end(struct fdmsg_chan *c)
 {
 	/* THREATS 25: a frame cut short is -EBADMSG; descriptors that no
 	 * frame took are -EPROTO (THREATS 52). */
@@ -627,7 +649,8 @@ static int stream_end(struct fdmsg_chan *c)
 }
 
 /* A failed fdmsg_gate_recv: the gate has closed what came. */
-static int recv_error(struct fdmsg_chan *c, int err)
+static int
+recv_error(struct fdmsg_chan *c, int err)
 {
 	/* THREATS 46: whatever failed after recvmsg took bytes (the gate,
 	 * moving a descriptor above 2), those bytes are gone. */
@@ -654,8 +677,9 @@ static int recv_error(struct fdmsg_chan *c, int err)
 /* One read through the gate; rdflags: MSG_DONTWAIT, or 0 where the
  * read may block (fdmsg_recv_wait without a deadline: the socket's own
  * mode decides).  Inline: per read. */
-static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
-				      size_t n, int rdflags)
+static FDMSG_INLINE ssize_t
+gate_read(struct fdmsg_chan *c, void *p,
+	  size_t n, int rdflags)
 {
 	c->riov.iov_base = p;
 	c->riov.iov_len = n;
@@ -668,7 +692,8 @@ static FDMSG_INLINE ssize_t gate_read(struct fdmsg_chan *c, void *p,
 
 /* A hello may be the peer's first frame on a connected socket, once;
  * anywhere else it is a header with an undefined flag (-EBADMSG). */
-static int hello_here(const struct fdmsg_chan *c, const uint8_t *p, size_t n)
+static int
+hello_here(const struct fdmsg_chan *c, const uint8_t *p, size_t n)
 {
 	/* app_rcvd first: after the first frame, the only test. */
 	return !c->app_rcvd && c->connected && !c->peer_hello &&
@@ -680,7 +705,8 @@ static int hello_here(const struct fdmsg_chan *c, const uint8_t *p, size_t n)
  * from now on, and we answer it with ours unless we spoke first.  0:
  * taken; 1: need more bytes; < 0: the error.
  */
-static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
+static int
+take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 {
 	struct fdmsg_hello h;
 	int r;
@@ -704,7 +730,8 @@ static int take_hello(struct fdmsg_chan *c, const uint8_t *p, size_t n)
 }
 
 /* SEQPACKET, DGRAM: reads and validates one whole datagram. */
-static FDMSG_INLINE int read_dgram(struct fdmsg_chan *c, int rdflags)
+static FDMSG_INLINE int
+read_dgram(struct fdmsg_chan *c, int rdflags)
 {
 	struct fdmsg_hdr h;
 	size_t off = 0, sum = 0, n, first;
@@ -784,8 +811,9 @@ bad:
 
 /* SEQPACKET, DGRAM: hands out the next frame of the datagram read
  * (rpos < rlen).  Inline: per frame. */
-static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
-				    struct fdmsg_msg *msg)
+static FDMSG_INLINE int
+dgram_frame(struct fdmsg_chan *c,
+	    struct fdmsg_msg *msg)
 {
 	struct fdmsg_hdr h;
 	unsigned i;
@@ -819,8 +847,9 @@ static FDMSG_INLINE int dgram_frame(struct fdmsg_chan *c,
 	return 0;
 }
 
-static FDMSG_INLINE int recv_dgram(struct fdmsg_chan *c,
-				    struct fdmsg_msg *msg, int rdflags)
+static FDMSG_INLINE int
+recv_dgram(struct fdmsg_chan *c,
+	    struct fdmsg_msg *msg, int rdflags)
 {
 	int r;
 
@@ -847,8 +876,9 @@ stream_at(const struct fdmsg_chan *c)
  * out; 1: more bytes are needed; 2: a hello was taken, look again;
  * < 0: poisoned.
  */
-static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
-				     struct fdmsg_msg *msg)
+static FDMSG_INLINE int
+stream_frame(struct fdmsg_chan *c,
+	     struct fdmsg_msg *msg)
 {
 	const size_t avail = c->rlen - c->rpos;
 	struct fdmsg_hdr h;
@@ -898,7 +928,8 @@ static FDMSG_INLINE int stream_frame(struct fdmsg_chan *c,
 	return 0;
 }
 
-static int same_cred(const struct fdmsg_cred *a, const struct fdmsg_cred *b)
+static int
+same_cred(const struct fdmsg_cred *a, const struct fdmsg_cred *b)
 {
 	return a->pid == b->pid && a->uid == b->uid && a->gid == b->gid;
 }
@@ -911,7 +942,8 @@ static int same_cred(const struct fdmsg_cred *a, const struct fdmsg_cred *b)
  * are then all there is.  A pidfd that cannot be examined proves
  * nothing: not the same.
  */
-static int same_process(int a, int b)
+static int
+same_process(int a, int b)
 {
 	struct stat sa, sb;
 
@@ -927,7 +959,8 @@ static int same_process(int a, int b)
  * (the one of the read it began in, still held), a pidfd of the same
  * process with this read.
  */
-static int same_sender(const struct fdmsg_chan *c)
+static int
+same_sender(const struct fdmsg_chan *c)
 {
 	int claimed;
 
@@ -939,7 +972,8 @@ static int same_sender(const struct fdmsg_chan *c)
 }
 
 /* STREAM: one read into the free space after the buffered bytes. */
-static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
+static FDMSG_INLINE int
+read_stream(struct fdmsg_chan *c, int rdflags)
 {
 	ssize_t got;
 	size_t n, claims;
@@ -1016,8 +1050,9 @@ static FDMSG_INLINE int read_stream(struct fdmsg_chan *c, int rdflags)
 	return 0;
 }
 
-static FDMSG_INLINE int recv_stream(struct fdmsg_chan *c,
-				     struct fdmsg_msg *msg, int rdflags)
+static FDMSG_INLINE int
+recv_stream(struct fdmsg_chan *c,
+	     struct fdmsg_msg *msg, int rdflags)
 {
 	int r;
 
@@ -1060,8 +1095,9 @@ chan_recv_inline(struct fdmsg_chan *chan, struct fdmsg_msg *msg, int block)
 
 /* Out of line for fdmsg_recv and the waits after a first try: recv_next
  * hands out a buffered frame without it. */
-static FDMSG_NOINLINE int chan_recv(struct fdmsg_chan *chan,
-				    struct fdmsg_msg *msg, int block)
+static FDMSG_NOINLINE int
+chan_recv(struct fdmsg_chan *chan,
+	  struct fdmsg_msg *msg, int block)
 {
 	return chan_recv_inline(chan, msg, block);
 }
@@ -1087,21 +1123,24 @@ recv_next_in(struct fdmsg_chan *c, struct fdmsg_msg *msg, int block, int inl)
 	return inl ? chan_recv_inline(c, msg, block) : chan_recv(c, msg, block);
 }
 
-static FDMSG_INLINE int recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
-				  int block)
+static FDMSG_INLINE int
+recv_next(struct fdmsg_chan *c, struct fdmsg_msg *msg,
+	  int block)
 {
 	return recv_next_in(c, msg, block, 0);
 }
 
-int fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
+int
+fdmsg_recv(struct fdmsg_chan *chan, struct fdmsg_msg *msg)
 {
 	if (chan == NULL || msg == NULL)
 		return -EINVAL;
 	return recv_next(chan, msg, 0);
 }
 
-int fdmsg_chan_error(const struct fdmsg_chan *chan,
-		     struct fdmsg_error_info *info)
+int
+fdmsg_chan_error(const struct fdmsg_chan *chan,
+		 struct fdmsg_error_info *info)
 {
 	if (chan == NULL || info == NULL)
 		return -EINVAL;
@@ -1109,8 +1148,9 @@ int fdmsg_chan_error(const struct fdmsg_chan *chan,
 	return info->err;
 }
 
-int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
-		       unsigned *nfds)
+int
+fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
+		   unsigned *nfds)
 {
 	unsigned n = 0;
 
@@ -1132,7 +1172,8 @@ int fdmsg_recv_pending(const struct fdmsg_chan *chan, size_t *bytes,
 /* Message helpers                                                     */
 /* ------------------------------------------------------------------ */
 
-int fdmsg_msg_take_fd(struct fdmsg_msg *msg, unsigned i)
+int
+fdmsg_msg_take_fd(struct fdmsg_msg *msg, unsigned i)
 {
 	if (msg == NULL)
 		return -EINVAL;
@@ -1141,7 +1182,8 @@ int fdmsg_msg_take_fd(struct fdmsg_msg *msg, unsigned i)
 	return take_fd(&msg->fds[i]);
 }
 
-int fdmsg_msg_take_pidfd(struct fdmsg_msg *msg)
+int
+fdmsg_msg_take_pidfd(struct fdmsg_msg *msg)
 {
 	if (msg == NULL)
 		return -EINVAL;
@@ -1151,7 +1193,8 @@ int fdmsg_msg_take_pidfd(struct fdmsg_msg *msg)
 	return take_fd(msg->pidfd_slot);
 }
 
-void fdmsg_msg_release(struct fdmsg_msg *msg)
+void
+fdmsg_msg_release(struct fdmsg_msg *msg)
 {
 	if (msg == NULL)
 		return;
@@ -1175,7 +1218,8 @@ void fdmsg_msg_release(struct fdmsg_msg *msg)
  * the peer's as its hello said, or without one FDMSG_DGRAM_SAFE, which
  * every receiver takes.
  */
-static size_t batch_bytes(const struct fdmsg_chan *c)
+static size_t
+batch_bytes(const struct fdmsg_chan *c)
 {
 	size_t own, peer;
 
@@ -1191,7 +1235,8 @@ static size_t batch_bytes(const struct fdmsg_chan *c)
 
 /* The most descriptors one datagram of a batch takes (0: no limit of
  * its own), within what the queue may hold. */
-static size_t batch_fds(const struct fdmsg_chan *c)
+static size_t
+batch_fds(const struct fdmsg_chan *c)
 {
 	if (c->type == SOCK_STREAM || c->opts.max_fds == 0)
 		return 0;
@@ -1201,7 +1246,8 @@ static size_t batch_fds(const struct fdmsg_chan *c)
 
 /* The send side's limits, from the options and the peer's hello: at
  * creation and when the hello arrives. */
-static void send_limits(struct fdmsg_chan *c)
+static void
+send_limits(struct fdmsg_chan *c)
 {
 	size_t plen = c->opts.max_frame - FDMSG_HDR_SIZE;
 
@@ -1219,14 +1265,16 @@ static void send_limits(struct fdmsg_chan *c)
 }
 
 /* FDMSG_MORE: a whole batch waits, so a write would be a full one. */
-static int batch_whole(const struct fdmsg_chan *c)
+static int
+batch_whole(const struct fdmsg_chan *c)
 {
 	return fdmsg_q_whole(&c->tx.q, c->tx.lim.bytes, c->tx.batch_fds);
 }
 
 /* FDMSG_MORE and a full socket: try again one batch later, not at every
  * frame. */
-static void more_later(struct fdmsg_chan *c)
+static void
+more_later(struct fdmsg_chan *c)
 {
 	c->tx.more_bytes = fdmsg_q_bytes(&c->tx.q) + c->tx.lim.bytes;
 	c->tx.more_fds = c->tx.batch_fds > 0 ?
@@ -1235,13 +1283,15 @@ static void more_later(struct fdmsg_chan *c)
 }
 
 /* whole: write only while a whole batch waits (FDMSG_MORE). */
-static int flush_queue(struct fdmsg_chan *c, int whole)
+static int
+flush_queue(struct fdmsg_chan *c, int whole)
 {
 	return fdmsg_q_flush(&c->tx.q, &c->tx.lim, whole, c->tx.batch_fds);
 }
 
 /* Our hello goes first (the queue is empty: nothing was sent yet). */
-static void own_hello(const struct fdmsg_chan *c, struct fdmsg_hello *h)
+static void
+own_hello(const struct fdmsg_chan *c, struct fdmsg_hello *h)
 {
 	h->min_version = h->max_version = FDMSG_WIRE_VERSION;
 	h->max_frame = c->opts.max_frame;
@@ -1260,7 +1310,8 @@ static void own_hello(const struct fdmsg_chan *c, struct fdmsg_hello *h)
  * closed makes the kernel purge our own receive queue, and a receive
  * that answers a hello must never cost the datagrams after it.
  */
-static void send_hello(struct fdmsg_chan *c)
+static void
+send_hello(struct fdmsg_chan *c)
 {
 	uint8_t buf[FDMSG_HELLO_SIZE];
 	struct fdmsg_hello h;
@@ -1293,8 +1344,9 @@ static void send_hello(struct fdmsg_chan *c)
 	c->hello_sent = 1;
 }
 
-int fdmsg_peer_info(const struct fdmsg_chan *chan,
-		    struct fdmsg_peer_info *info)
+int
+fdmsg_peer_info(const struct fdmsg_chan *chan,
+		struct fdmsg_peer_info *info)
 {
 	if (chan == NULL || info == NULL)
 		return -EINVAL;
@@ -1307,7 +1359,8 @@ int fdmsg_peer_info(const struct fdmsg_chan *chan,
 	return 0;
 }
 
-int fdmsg_flush(struct fdmsg_chan *chan)
+int
+fdmsg_flush(struct fdmsg_chan *chan)
 {
 	int dropped, r;
 
@@ -1331,7 +1384,8 @@ int fdmsg_flush(struct fdmsg_chan *chan)
  * belongs to an earlier frame, already accepted with 0, so it is kept for
  * the next fdmsg_flush instead of being reported as this frame's.
  */
-static int flush_behind(struct fdmsg_chan *chan, int whole)
+static int
+flush_behind(struct fdmsg_chan *chan, int whole)
 {
 	int r;
 
@@ -1349,12 +1403,14 @@ static int flush_behind(struct fdmsg_chan *chan, int whole)
 	return r;
 }
 
-int fdmsg_want_write(const struct fdmsg_chan *chan)
+int
+fdmsg_want_write(const struct fdmsg_chan *chan)
 {
 	return chan != NULL && !fdmsg_q_empty(&chan->tx.q);
 }
 
-static int siov_reserve(struct fdmsg_chan *c, size_t n)
+static int
+siov_reserve(struct fdmsg_chan *c, size_t n)
 {
 	struct iovec *p;
 
@@ -1372,9 +1428,10 @@ static int siov_reserve(struct fdmsg_chan *c, size_t n)
  * Queues frame h behind what waits: the caller's descriptors given
  * (FDMSG_CLOSE_FDS) become the queue's, *given set; else duplicates.
  */
-static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
-		   const struct iovec *iov, size_t iovcnt, const int *fds,
-		   size_t nfds, unsigned flags, int *given)
+static int
+enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
+	const struct iovec *iov, size_t iovcnt, const int *fds,
+	size_t nfds, unsigned flags, int *given)
 {
 	int r;
 
@@ -1391,11 +1448,12 @@ static int enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 
 /* The queue is empty: one sendmsg straight from the caller's memory.
  * 1: the socket took none of it, queue it whole. */
-static FDMSG_INLINE int send_direct(struct fdmsg_chan *c,
-				     const uint8_t *hdr,
-				     const struct fdmsg_hdr *h,
-				     const struct iovec *iov, size_t iovcnt,
-				     const int *fds, size_t nfds)
+static FDMSG_INLINE int
+send_direct(struct fdmsg_chan *c,
+	     const uint8_t *hdr,
+	     const struct fdmsg_hdr *h,
+	     const struct iovec *iov, size_t iovcnt,
+	     const int *fds, size_t nfds)
 {
 	struct iovec small[SMALL_IOV], *v = small;
 	ssize_t n;
@@ -1449,9 +1507,10 @@ iov_add(const struct iovec *v, size_t *plen)
 	return 0;
 }
 
-int fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
-	       const struct iovec *iov, size_t iovcnt, const int *fds,
-	       size_t nfds, unsigned flags)
+int
+fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
+	   const struct iovec *iov, size_t iovcnt, const int *fds,
+	   size_t nfds, unsigned flags)
 {
 	uint8_t hdr[FDMSG_HDR_SIZE];
 	struct fdmsg_queue *q;
@@ -1588,7 +1647,8 @@ out:
 /* Blocking helpers and shutdown                                       */
 /* ------------------------------------------------------------------ */
 
-static int64_t now_ns(void)
+static int64_t
+now_ns(void)
 {
 	struct timespec ts;
 
@@ -1598,8 +1658,9 @@ static int64_t now_ns(void)
 
 /* Polls until events, the deadline (timeout_ms < 0: none) or a signal.
  * 0: try again; -ETIMEDOUT; -ESHUTDOWN; a poll error. */
-static int wait_fd(struct fdmsg_chan *c, short events, int timeout_ms,
-		   int64_t deadline)
+static int
+wait_fd(struct fdmsg_chan *c, short events, int timeout_ms,
+	int64_t deadline)
 {
 	struct pollfd p;
 	int64_t left;
@@ -1645,8 +1706,9 @@ recv_wait_slow(struct fdmsg_chan *chan, struct fdmsg_msg *msg, int timeout_ms)
 	}
 }
 
-int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
-		    int timeout_ms)
+int
+fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
+		int timeout_ms)
 {
 	int r;
 
@@ -1664,7 +1726,8 @@ int fdmsg_recv_wait(struct fdmsg_chan *chan, struct fdmsg_msg *msg,
 	return recv_wait_slow(chan, msg, timeout_ms);
 }
 
-int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms)
+int
+fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms)
 {
 	int64_t deadline = 0;
 	int r;
@@ -1688,7 +1751,8 @@ int fdmsg_flush_wait(struct fdmsg_chan *chan, int timeout_ms)
  * unconnected DGRAM there is nothing to shut down (ENOTCONN): only the
  * flag is set, and a waiter sees it at its next wakeup or timeout.
  */
-int fdmsg_shutdown(struct fdmsg_chan *chan)
+int
+fdmsg_shutdown(struct fdmsg_chan *chan)
 {
 	if (chan == NULL)
 		return -EINVAL;

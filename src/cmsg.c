@@ -27,13 +27,15 @@ struct rec {
 
 enum { REC_END = 0, REC_OK = 1, REC_BAD = -1 };
 
-static unsigned gate_max_fds(const struct fdmsg_gate *gate)
+static unsigned
+gate_max_fds(const struct fdmsg_gate *gate)
 {
 	return gate->max_fds > FDMSG_MAX_FDS_CAP ? FDMSG_MAX_FDS_CAP :
 						   gate->max_fds;
 }
 
-static void gate_close(const struct fdmsg_gate *gate, int fd)
+static void
+gate_close(const struct fdmsg_gate *gate, int fd)
 {
 	int saved = errno;
 
@@ -52,8 +54,9 @@ static void gate_close(const struct fdmsg_gate *gate, int fd)
  * the buffer; r->data/dlen then hold what the buffer does have, so the
  * caller can close it, and the walk must stop.  REC_OK: *pos advanced.
  */
-static int next_rec(const unsigned char *base, size_t total, size_t *pos,
-		    struct rec *r)
+static int
+next_rec(const unsigned char *base, size_t total, size_t *pos,
+	 struct rec *r)
 {
 	const size_t hdr = CMSG_LEN(0);
 	struct cmsghdr c;
@@ -96,7 +99,8 @@ static int next_rec(const unsigned char *base, size_t total, size_t *pos,
 }
 
 /* Records that carry descriptors the kernel installed in this process. */
-static int rec_has_fds(const struct rec *r)
+static int
+rec_has_fds(const struct rec *r)
 {
 	if (r->level != SOL_SOCKET)
 		return 0;
@@ -109,7 +113,8 @@ static int rec_has_fds(const struct rec *r)
 	return 0;
 }
 
-static int load_int(const unsigned char *p)
+static int
+load_int(const unsigned char *p)
 {
 	int v;
 
@@ -122,8 +127,9 @@ static int load_int(const unsigned char *p)
  * every whole non-negative int of every descriptor record, once, stopping
  * after the first malformed record (nothing beyond it can be located).
  */
-static void close_all(const struct fdmsg_gate *gate, const unsigned char *base,
-		      size_t total)
+static void
+close_all(const struct fdmsg_gate *gate, const unsigned char *base,
+	  size_t total)
 {
 	size_t pos = 0, i;
 	struct rec r;
@@ -143,8 +149,9 @@ static void close_all(const struct fdmsg_gate *gate, const unsigned char *base,
 	}
 }
 
-static int take_rights(const struct fdmsg_gate *gate, const struct rec *r,
-		       struct fdmsg_gate_result *res)
+static int
+take_rights(const struct fdmsg_gate *gate, const struct rec *r,
+	    struct fdmsg_gate_result *res)
 {
 	size_t n, i;
 	int fd;
@@ -172,8 +179,9 @@ static int take_rights(const struct fdmsg_gate *gate, const struct rec *r,
 
 /* A credentials or pidfd record refused: not asked for, twice, or of
  * the wrong size. */
-static int rec_refused(const struct rec *r, struct fdmsg_gate_result *res,
-		       unsigned allowed, int seen, size_t size)
+static int
+rec_refused(const struct rec *r, struct fdmsg_gate_result *res,
+	    unsigned allowed, int seen, size_t size)
 {
 	if (!allowed)
 		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_TYPE,
@@ -191,8 +199,9 @@ struct seen {
 	int pidfd;
 };
 
-static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
-		    struct fdmsg_gate_result *res, struct seen *seen)
+static int
+take_rec(const struct fdmsg_gate *gate, const struct rec *r,
+	 struct fdmsg_gate_result *res, struct seen *seen)
 {
 	if (r->level != SOL_SOCKET)
 		return fdmsg_why(&res->why, FDMSG_RULE_CMSG_LEVEL,
@@ -247,8 +256,9 @@ static int take_rec(const struct fdmsg_gate *gate, const struct rec *r,
 			 0, -EPROTO);
 }
 
-void fdmsg_rights_build(struct msghdr *mh, void *buf, const int *fds,
-			size_t nfds)
+void
+fdmsg_rights_build(struct msghdr *mh, void *buf, const int *fds,
+		   size_t nfds)
 {
 	struct cmsghdr *cm;
 
@@ -266,7 +276,8 @@ void fdmsg_rights_build(struct msghdr *mh, void *buf, const int *fds,
 	memcpy(CMSG_DATA(cm), fds, sizeof(int) * nfds);
 }
 
-size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate)
+size_t
+fdmsg_gate_control_size(const struct fdmsg_gate *gate)
 {
 	unsigned max = gate_max_fds(gate);
 	size_t n = 0;
@@ -290,7 +301,8 @@ size_t fdmsg_gate_control_size(const struct fdmsg_gate *gate)
 }
 
 /* The bytes a read could take (its iovecs), for MSG_TRUNC's message. */
-static uint64_t iov_bytes(const struct msghdr *mh)
+static uint64_t
+iov_bytes(const struct msghdr *mh)
 {
 	uint64_t n = 0;
 	size_t i;
@@ -300,8 +312,9 @@ static uint64_t iov_bytes(const struct msghdr *mh)
 	return n;
 }
 
-int fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
-		     struct fdmsg_gate_result *res)
+int
+fdmsg_gate_check(const struct fdmsg_gate *gate, const struct msghdr *mh,
+		 struct fdmsg_gate_result *res)
 {
 	const unsigned char *base = mh->msg_control;
 	size_t total = (size_t)mh->msg_controllen;
@@ -351,8 +364,9 @@ fail:
 	return err;
 }
 
-void fdmsg_gate_discard(const struct fdmsg_gate *gate,
-			struct fdmsg_gate_result *res)
+void
+fdmsg_gate_discard(const struct fdmsg_gate *gate,
+		   struct fdmsg_gate_result *res)
 {
 	unsigned i;
 
@@ -363,7 +377,8 @@ void fdmsg_gate_discard(const struct fdmsg_gate *gate,
 }
 
 /* Moves *fdp above stdio (a peer must never land on 0, 1 or 2). */
-static int lift_fd(const struct fdmsg_gate *gate, int *fdp)
+static int
+lift_fd(const struct fdmsg_gate *gate, int *fdp)
 {
 	int nfd;
 
@@ -380,7 +395,8 @@ static int lift_fd(const struct fdmsg_gate *gate, int *fdp)
 }
 
 #ifdef FDMSG_NO_MSG_CMSG_CLOEXEC
-static int set_cloexec(int fd)
+static int
+set_cloexec(int fd)
 {
 	int fl;
 
@@ -434,14 +450,16 @@ fail:
 	return err;
 }
 
-ssize_t fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
-			struct msghdr *mh, struct fdmsg_gate_result *res)
+ssize_t
+fdmsg_gate_recv(const struct fdmsg_gate *gate, int fd,
+		struct msghdr *mh, struct fdmsg_gate_result *res)
 {
 	return fdmsg_gate_recv_flags(gate, fd, mh, res, MSG_DONTWAIT);
 }
 
-ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate, int fd,
-			      struct msghdr *mh, struct fdmsg_gate_result *res)
+ssize_t
+fdmsg_gate_recv_block(const struct fdmsg_gate *gate, int fd,
+		      struct msghdr *mh, struct fdmsg_gate_result *res)
 {
 	return fdmsg_gate_recv_flags(gate, fd, mh, res, 0);
 }

@@ -23,7 +23,8 @@
 #include "frame.h"
 #include "queue.h"
 
-static void vec_pop(struct fdmsg_vec *v, size_t n)
+static void
+vec_pop(struct fdmsg_vec *v, size_t n)
 {
 	v->head += n;
 	if (v->head >= v->end)
@@ -38,7 +39,8 @@ static void vec_pop(struct fdmsg_vec *v, size_t n)
  * capacity appended.  Else it grows geometrically, to at least twice
  * what it must hold.  Never changes the live elements' values.
  */
-static int vec_reserve(struct fdmsg_vec *v, size_t sz, size_t n, size_t max)
+static int
+vec_reserve(struct fdmsg_vec *v, size_t sz, size_t n, size_t max)
 {
 	size_t live = v->end - v->head, need, ncap, bytes;
 	void *np;
@@ -78,12 +80,14 @@ static int vec_reserve(struct fdmsg_vec *v, size_t sz, size_t n, size_t max)
 	return 0;
 }
 
-static size_t ring_alen(const struct fdmsg_bytes *b)
+static size_t
+ring_alen(const struct fdmsg_bytes *b)
 {
 	return b->end - b->head;
 }
 
-static void ring_pop(struct fdmsg_bytes *b, size_t n)
+static void
+ring_pop(struct fdmsg_bytes *b, size_t n)
 {
 	b->head += n;
 	if (b->head < b->end)
@@ -95,7 +99,8 @@ static void ring_pop(struct fdmsg_bytes *b, size_t n)
 }
 
 /* Where n more bytes go without moving anything: 0 with *at set, or -1. */
-static int ring_room(const struct fdmsg_bytes *b, size_t n, size_t *at)
+static int
+ring_room(const struct fdmsg_bytes *b, size_t n, size_t *at)
 {
 	if (b->wend == 0 && n <= b->cap - b->end) {
 		*at = b->end;
@@ -115,7 +120,8 @@ static int ring_room(const struct fdmsg_bytes *b, size_t n, size_t *at)
  * which leaves the free bytes in one piece after B (at most once per
  * max_queue bytes written, and only while nearly full).
  */
-static int ring_reserve(struct fdmsg_bytes *b, size_t n, size_t max)
+static int
+ring_reserve(struct fdmsg_bytes *b, size_t n, size_t max)
 {
 	size_t live = ring_alen(b) + b->wend, need = live + n, ncap, at;
 	uint8_t *np;
@@ -155,14 +161,16 @@ static int ring_reserve(struct fdmsg_bytes *b, size_t n, size_t max)
 	return 0;
 }
 
-void fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes, size_t max_fds)
+void
+fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes, size_t max_fds)
 {
 	memset(q, 0, sizeof(*q));
 	q->max_bytes = max_bytes;
 	q->max_fds = max_fds;
 }
 
-void fdmsg_q_free(struct fdmsg_queue *q)
+void
+fdmsg_q_free(struct fdmsg_queue *q)
 {
 	fdmsg_q_drop_all(q);
 	free(q->bytes.p);
@@ -172,12 +180,14 @@ void fdmsg_q_free(struct fdmsg_queue *q)
 	q->bytes.cap = q->fds.cap = 0;
 }
 
-static uint8_t *q_data(const struct fdmsg_queue *q)
+static uint8_t *
+q_data(const struct fdmsg_queue *q)
 {
 	return q->bytes.p + q->bytes.head;
 }
 
-static int *q_fds(const struct fdmsg_queue *q)
+static int *
+q_fds(const struct fdmsg_queue *q)
 {
 	/* NULL until the first queued descriptor: no offset from NULL. */
 	return q->fds.p != NULL ? (int *)q->fds.p + q->fds.head : NULL;
@@ -186,8 +196,9 @@ static int *q_fds(const struct fdmsg_queue *q)
 /* Length, and descriptors still to carry, of the frame off bytes after
  * the head, in region A (its header was validated when it was
  * encoded). */
-static void q_frame(const struct fdmsg_queue *q, size_t off, size_t *len,
-		    size_t *nfds)
+static void
+q_frame(const struct fdmsg_queue *q, size_t off, size_t *len,
+	size_t *nfds)
 {
 	struct fdmsg_hdr h;
 
@@ -202,8 +213,9 @@ static void q_frame(const struct fdmsg_queue *q, size_t off, size_t *len,
  * descriptors that drain our table (16-byte frames with 253 descriptors
  * each).  *at: where its bytes go.
  */
-static inline int q_place(struct fdmsg_queue *q, size_t len, size_t nfds,
-			  size_t *at)
+static inline int
+q_place(struct fdmsg_queue *q, size_t len, size_t nfds,
+	size_t *at)
 {
 	int r;
 
@@ -221,7 +233,8 @@ static inline int q_place(struct fdmsg_queue *q, size_t len, size_t nfds,
 	return 0;
 }
 
-int fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len, size_t nfds)
+int
+fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len, size_t nfds)
 {
 	size_t at;
 
@@ -230,7 +243,8 @@ int fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len, size_t nfds)
 
 /* A descriptor twice in one frame: given away, it would be closed twice
  * (the second time maybe someone else's). */
-static int repeats(const int *fds, size_t nfds)
+static int
+repeats(const int *fds, size_t nfds)
 {
 	size_t i, j;
 
@@ -241,9 +255,10 @@ static int repeats(const int *fds, size_t nfds)
 	return 0;
 }
 
-int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
-		   const struct iovec *iov, size_t iovcnt, size_t sent,
-		   const int *fds, size_t nfds, int own)
+int
+fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
+	       const struct iovec *iov, size_t iovcnt, size_t sent,
+	       const int *fds, size_t nfds, int own)
 {
 	size_t len = 0, i, at = 0;
 	uint8_t *dst;
@@ -289,7 +304,8 @@ int fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 	return own;
 }
 
-void fdmsg_q_drop_head(struct fdmsg_queue *q)
+void
+fdmsg_q_drop_head(struct fdmsg_queue *q)
 {
 	size_t len, nfds;
 
@@ -301,7 +317,8 @@ void fdmsg_q_drop_head(struct fdmsg_queue *q)
 	q->gone = q->gone > len ? q->gone - len : 0;
 }
 
-void fdmsg_q_drop_all(struct fdmsg_queue *q)
+void
+fdmsg_q_drop_all(struct fdmsg_queue *q)
 {
 	while (!fdmsg_q_empty(q))
 		fdmsg_q_drop_head(q);
@@ -385,8 +402,9 @@ flush_dgram_once(struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
  * frame that may not carry its descriptors in it.  *k: 1 if it carried
  * none, or one frame's that it starts at; else 2.
  */
-static int flush_stream_once(struct fdmsg_queue *q,
-			     const struct fdmsg_qlim *lim, size_t n, size_t *k)
+static int
+flush_stream_once(struct fdmsg_queue *q,
+		  const struct fdmsg_qlim *lim, size_t n, size_t *k)
 {
 	const size_t qlen = ring_alen(&q->bytes);
 	size_t off = 0, len, nfds, tfds = 0, fr = 0, done, drop;
@@ -443,8 +461,9 @@ static int flush_stream_once(struct fdmsg_queue *q,
 	return 0;
 }
 
-int fdmsg_q_flush(struct fdmsg_queue *q, const struct fdmsg_qlim *lim,
-		  int whole, size_t batch_fds)
+int
+fdmsg_q_flush(struct fdmsg_queue *q, const struct fdmsg_qlim *lim,
+	      int whole, size_t batch_fds)
 {
 	size_t n = SIZE_MAX, k = 1, len, nfds;
 	int r;

@@ -68,7 +68,8 @@ struct fdmsg_qlim {
 };
 
 /* The peer is gone: nothing queued will ever go. */
-static inline int fdmsg_is_dead(int err)
+static inline int
+fdmsg_is_dead(int err)
 {
 	return err == -EPIPE || err == -ECONNRESET || err == -ECONNREFUSED;
 }
@@ -102,25 +103,29 @@ FDMSG_HIDDEN void fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes,
 /* Closes every descriptor queued and frees the queue's memory. */
 FDMSG_HIDDEN void fdmsg_q_free(struct fdmsg_queue *q);
 
-static inline size_t fdmsg_q_bytes(const struct fdmsg_queue *q)
+static inline size_t
+fdmsg_q_bytes(const struct fdmsg_queue *q)
 {
 	return q->bytes.end - q->bytes.head + q->bytes.wend;
 }
 
-static inline size_t fdmsg_q_nfds(const struct fdmsg_queue *q)
+static inline size_t
+fdmsg_q_nfds(const struct fdmsg_queue *q)
 {
 	return q->fds.end - q->fds.head;
 }
 
-static inline int fdmsg_q_empty(const struct fdmsg_queue *q)
+static inline int
+fdmsg_q_empty(const struct fdmsg_queue *q)
 {
 	return q->bytes.end == q->bytes.head; /* B is never alone */
 }
 
 /* FDMSG_MORE: a whole batch waits (bytes; batch_fds > 0: or that many
  * descriptors), so a write would be a full one. */
-static inline int fdmsg_q_whole(const struct fdmsg_queue *q, size_t bytes,
-				size_t batch_fds)
+static inline int
+fdmsg_q_whole(const struct fdmsg_queue *q, size_t bytes,
+	      size_t batch_fds)
 {
 	return fdmsg_q_bytes(q) >= bytes ||
 	       (batch_fds > 0 && fdmsg_q_nfds(q) >= batch_fds);
@@ -132,8 +137,9 @@ FDMSG_HIDDEN int fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len,
 /* Room for a frame of len bytes and nfds descriptors without another
  * allocation (send_direct: a stream frame is never left half sent).
  * Inline: per frame, room after region A is the common case. */
-static inline int fdmsg_q_reserve(struct fdmsg_queue *q, size_t len,
-				  size_t nfds)
+static inline int
+fdmsg_q_reserve(struct fdmsg_queue *q, size_t len,
+		size_t nfds)
 {
 	if (q->bytes.wend == 0 && len <= q->bytes.cap - q->bytes.end &&
 	    len <= q->max_bytes - fdmsg_q_bytes(q) &&
@@ -161,8 +167,9 @@ FDMSG_HIDDEN int fdmsg_q_append(struct fdmsg_queue *q,
 				int own);
 
 /* The payload iov, copied to dst. */
-static inline void fdmsg_q_copy(uint8_t *dst, const struct iovec *iov,
-			  size_t iovcnt)
+static inline void
+fdmsg_q_copy(uint8_t *dst, const struct iovec *iov,
+	     size_t iovcnt)
 {
 	size_t i;
 
@@ -180,9 +187,10 @@ static inline void fdmsg_q_copy(uint8_t *dst, const struct iovec *iov,
  * after region A: per frame queued, the common case, which neither
  * allocates nor moves anything.
  */
-static inline int fdmsg_q_put(struct fdmsg_queue *q,
-			      const struct fdmsg_hdr *h,
-			      const struct iovec *iov, size_t iovcnt)
+static inline int
+fdmsg_q_put(struct fdmsg_queue *q,
+	    const struct fdmsg_hdr *h,
+	    const struct iovec *iov, size_t iovcnt)
 {
 	uint8_t *dst;
 

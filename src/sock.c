@@ -63,7 +63,8 @@
 #define SOCK_PASS_FLAGS (FDMSG_SOCK_CREDS | FDMSG_SOCK_PIDFD)
 
 /* Splits type into the socket type and the FDMSG_SOCK_* flags. */
-static int check_type(int *type, int *pass)
+static int
+check_type(int *type, int *pass)
 {
 	*pass = *type & SOCK_PASS_FLAGS;
 	*type &= ~SOCK_PASS_FLAGS;
@@ -88,7 +89,8 @@ static int check_type(int *type, int *pass)
  * anything: the kernel attaches credentials to a message only when the
  * receiving socket wants them at the moment it is sent.
  */
-static int set_pass(int fd, int pass)
+static int
+set_pass(int fd, int pass)
 {
 	int one = 1;
 
@@ -114,7 +116,8 @@ static int set_pass(int fd, int pass)
  * platform can; macOS has no SOCK_CLOEXEC nor accept4, so there it comes
  * a moment late.
  */
-static int setup_fd(int fd, int pass)
+static int
+setup_fd(int fd, int pass)
 {
 #ifndef SOCK_CLOEXEC
 	{
@@ -137,7 +140,8 @@ static int setup_fd(int fd, int pass)
 	return set_pass(fd, pass);
 }
 
-static int new_socket(int type, int nonblock, int pass)
+static int
+new_socket(int type, int nonblock, int pass)
 {
 	int fd, ret;
 
@@ -168,8 +172,9 @@ static int new_socket(int type, int nonblock, int pass)
  * says where it ends), anything else a filesystem path that must fit
  * sun_path with its NUL.
  */
-static int make_addr(const char *path, struct sockaddr_un *sa,
-		     socklen_t *len, int *abstract)
+static int
+make_addr(const char *path, struct sockaddr_un *sa,
+	  socklen_t *len, int *abstract)
 {
 	size_t n;
 
@@ -201,7 +206,8 @@ static int make_addr(const char *path, struct sockaddr_un *sa,
 	return 0;
 }
 
-int fdmsg_pair(int type, int fds[2])
+int
+fdmsg_pair(int type, int fds[2])
 {
 	int sv[2], pass, ret;
 
@@ -235,7 +241,8 @@ int fdmsg_pair(int type, int fds[2])
  * or a success all mean someone may still be there.
  * Returns 1 stale, 0 live, or a negative errno.
  */
-static int is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
+static int
+is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
 {
 	int fd, r;
 
@@ -268,7 +275,8 @@ static int is_stale(const struct sockaddr_un *sa, socklen_t len, int type)
 #define PUBLISH_TRIES 8
 
 /* The length of path's directory part, trailing slash included. */
-static size_t dir_len(const char *path)
+static size_t
+dir_len(const char *path)
 {
 	const char *slash = strrchr(path, '/');
 
@@ -284,7 +292,8 @@ static size_t dir_len(const char *path)
  * (no sock_diag: the caller keeps the connect verdict).  Sees only this
  * network namespace's sockets.
  */
-static int bound_alive(const struct stat *st)
+static int
+bound_alive(const struct stat *st)
 {
 	struct {
 		struct nlmsghdr nh;
@@ -375,7 +384,8 @@ out:
 
 #else
 
-static int bound_alive(const struct stat *st)
+static int
+bound_alive(const struct stat *st)
 {
 	(void)st;
 	return -EOPNOTSUPP;
@@ -390,7 +400,8 @@ static int bound_alive(const struct stat *st)
  * when somebody holds the lock for a second (a process that can read
  * the directory can; failing closed never replaces a live socket).
  */
-static int lock_dir(const char *path)
+static int
+lock_dir(const char *path)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	size_t dlen = dir_len(path);
@@ -431,8 +442,9 @@ static int lock_dir(const char *path)
  * under the directory's lock, after checking that the same inode is
  * still there.  0 also when path vanished meanwhile.
  */
-static int clear_stale(const struct sockaddr_un *sa, socklen_t len,
-		       const char *path, int type)
+static int
+clear_stale(const struct sockaddr_un *sa, socklen_t len,
+	    const char *path, int type)
 {
 	struct stat st, st2;
 	int dfd, ret;
@@ -500,7 +512,8 @@ static const char tmp_prefix[] = ".fdmsg-";
  * name in use, and the directory is trusted), only unlikely to collide
  * between processes and threads.
  */
-static void tmp_leaf(char *out)
+static void
+tmp_leaf(char *out)
 {
 	static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
 	static unsigned long seq;
@@ -524,7 +537,8 @@ static void tmp_leaf(char *out)
  * Opened without following a symlink and checked to be a socket, so a
  * link planted at path between bind and here is never chmod-ed.
  */
-static int chmod_socket_file(const char *path, mode_t mode)
+static int
+chmod_socket_file(const char *path, mode_t mode)
 {
 	char proc[64];
 	struct stat st;
@@ -564,7 +578,8 @@ out:
  * Binds to <dir of path>/.fdmsg-XXXXXXXX, the file made with the mode
  * fchmod gives the unbound socket, then widened to exactly mode.
  */
-static int prepare_bind(struct binder *b, const char *path)
+static int
+prepare_bind(struct binder *b, const char *path)
 {
 	size_t dlen = dir_len(path);
 	int tries, ret;
@@ -599,7 +614,8 @@ static int prepare_bind(struct binder *b, const char *path)
  * Binds to <dir of path>/.fdmsg-XXXXXX/s, a directory only we can enter,
  * and gives the file its mode there.
  */
-static int prepare_bind(struct binder *b, const char *path)
+static int
+prepare_bind(struct binder *b, const char *path)
 {
 	size_t dlen = dir_len(path);
 	static const char tmpl[] = ".fdmsg-XXXXXX";
@@ -632,7 +648,8 @@ static int prepare_bind(struct binder *b, const char *path)
 #endif
 
 /* Removes the temporary name (path keeps the file when published). */
-static void finish_bind(struct binder *b)
+static void
+finish_bind(struct binder *b)
 {
 	if (b->bound)
 		(void)unlink(b->tmp.sun_path);
@@ -649,8 +666,9 @@ static void finish_bind(struct binder *b)
  * errno; the path is left as found on failure (a stale socket there may
  * have been removed).
  */
-static int listen_path(int fd, const struct sockaddr_un *sa, socklen_t len,
-		       const char *path, int type, mode_t mode)
+static int
+listen_path(int fd, const struct sockaddr_un *sa, socklen_t len,
+	    const char *path, int type, mode_t mode)
 {
 	struct binder b;
 	int ret, tries;
@@ -679,7 +697,8 @@ static int listen_path(int fd, const struct sockaddr_un *sa, socklen_t len,
 	return ret;
 }
 
-int fdmsg_listen(const char *path, int type, mode_t mode)
+int
+fdmsg_listen(const char *path, int type, mode_t mode)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
@@ -715,7 +734,8 @@ int fdmsg_listen(const char *path, int type, mode_t mode)
 }
 
 /* The peer's effective uid, for the allow-list. */
-static int peer_uid(int fd, uid_t *uid)
+static int
+peer_uid(int fd, uid_t *uid)
 {
 #if defined(SO_PEERCRED) && defined(__linux__)
 	struct ucred uc;
@@ -736,7 +756,8 @@ static int peer_uid(int fd, uid_t *uid)
 #endif
 }
 
-int fdmsg_accept(int listen_fd, const uid_t *allow_uids, size_t n)
+int
+fdmsg_accept(int listen_fd, const uid_t *allow_uids, size_t n)
 {
 	uid_t uid = (uid_t)-1;
 	size_t i;
@@ -778,8 +799,9 @@ fail:
  * Calling connect again is right for both: Linux starts over, the others
  * report EALREADY (then we wait) or EISCONN (done).
  */
-static int connect_restart(int fd, const struct sockaddr_un *sa,
-			   socklen_t len)
+static int
+connect_restart(int fd, const struct sockaddr_un *sa,
+		socklen_t len)
 {
 	struct pollfd pfd;
 	socklen_t elen;
@@ -811,7 +833,8 @@ static int connect_restart(int fd, const struct sockaddr_un *sa,
 	return err != 0 ? -err : 0;
 }
 
-int fdmsg_connect(const char *path, int type)
+int
+fdmsg_connect(const char *path, int type)
 {
 	struct sockaddr_un sa;
 	socklen_t len;
@@ -840,7 +863,8 @@ int fdmsg_connect(const char *path, int type)
  * The pid a pidfd refers to, from /proc/self/fdinfo: -1 once the process
  * is gone (reaped), 0 outside our pid namespace.  -ENOENT: no /proc.
  */
-static int pidfd_pid(int pidfd, pid_t *pid)
+static int
+pidfd_pid(int pidfd, pid_t *pid)
 {
 	char path[64], buf[1024];
 	const char *p;
@@ -892,7 +916,8 @@ out:
  * must also name the process SO_PEERCRED reported.  Without /proc, signal
  * 0 through the pidfd still tells the living from the reaped.
  */
-static int pidfd_check(int pidfd, pid_t expect)
+static int
+pidfd_check(int pidfd, pid_t expect)
 {
 	pid_t pid;
 	int ret;
@@ -912,7 +937,8 @@ static int pidfd_check(int pidfd, pid_t expect)
 #endif
 }
 
-static int peer_pidfd(int fd, pid_t expect, int *out)
+static int
+peer_pidfd(int fd, pid_t expect, int *out)
 {
 	socklen_t len = sizeof(int);
 	int pidfd = -1, ret;
@@ -934,7 +960,8 @@ static int peer_pidfd(int fd, pid_t expect, int *out)
 	return 0;
 }
 
-int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out)
+int
+fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out)
 {
 	struct ucred uc;
 	socklen_t len = sizeof(uc);
@@ -960,7 +987,8 @@ int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out)
 
 #else /* !__linux__ */
 
-int fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out)
+int
+fdmsg_peer_cred(int fd, unsigned flags, struct fdmsg_cred *out)
 {
 	pid_t pid;
 	uid_t uid;
