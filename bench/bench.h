@@ -73,6 +73,10 @@ struct bcase {
 	int info;          /* no goal: for comparison */
 	enum sender send;  /* one-way: the fdmsg sender's way */
 	size_t n0;         /* messages of a calibration or callgrind run */
+	int give;          /* descriptors given away: each message's are
+			    * fresh dup()s the sending side closes once sent
+			    * (fdmsg with FDMSG_CLOSE_FDS); else every role
+			    * sends the same ones, kept open */
 };
 
 extern const struct bcase cases[];
@@ -98,7 +102,8 @@ struct res {
 struct role {
 	const struct bcase *bc;
 	int sock;
-	int sync;     /* the receiver writes one byte when warmed up */
+	int sync;     /* to the other role: a byte when warmed up (receiver),
+		       * or when its queue is full (fdmsg sender) */
 	size_t warm;  /* frames before the measured phase */
 	size_t n;     /* frames measured */
 	const char *label;

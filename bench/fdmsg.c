@@ -2,9 +2,11 @@
 /*
  * The fdmsg side of each case: an application using the public API as
  * documented, the way fdmsg(3) suggests for the work.  The one-way sender
- * warms up until its queue has been full once (so it has grown to its
- * cap), within 8 times the baseline's warm-up, and marks its last warm-up
- * frame with peerid 1; the receiver measures from that frame on.  The
+ * first fills its queue while the receiver waits (so it has grown to its
+ * cap), then warms up as the baselines do and marks its last warm-up
+ * frame with peerid 1; the receiver measures from that frame on.  Where
+ * a case gives descriptors away, each message's are fresh dup()s sent
+ * with FDMSG_CLOSE_FDS.  The
  * decode-only case is here too: fdmsg_hdr_decode over 64 KiB of frames
  * against a memcpy of them.
  */
@@ -14,6 +16,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "fdmsg.h"
 
@@ -70,40 +73,62 @@ send_flags(enum sender mode)
 	return mode == SEND_POLL ? FDMSG_NO_QUEUE : 0;
 }
 
-/* fd_send's waits: -EAGAIN in poll mode, -ENOBUFS (*full set). */
+/* FDMSG_CLOSE_FDS where the case gives its descriptors away (set by
+ * fdmsg_role from bcase.give). */
+static unsigned give_flag;
+
+/* One fdmsg_send; given away, of fresh dup()s of fds, which the library
+ * owns from the call on, whatever it returns. */
+static inline __attribute__((always_inline)) int
+send_once(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
+	  const int *fds, unsigned nfds, enum sender mode)
+{
+	int mine[FDMSG_MAX_FDS_CAP];
+	unsigned i;
+
+	if (give_flag != 0 && nfds > 0) {
+		for (i = 0; i < nfds; i++) {
+			if ((mine[i] = dup(fds[i])) < 0) {
+				close_fds(mine, i);
+				return -errno;
+			}
+		}
+		fds = mine;
+	}
+	return fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
+			  send_flags(mode) | give_flag);
+}
+
+/* fd_send's waits: -EAGAIN in poll mode, -ENOBUFS. */
 static int
 fd_send_wait(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
-	     const int *fds, unsigned nfds, enum sender mode, int *full,
-	     int r)
+	     const int *fds, unsigned nfds, enum sender mode, int r)
 {
 	for (;;) {
 		if (mode == SEND_POLL && r == -EAGAIN) {
 			r = wait_out(fdmsg_chan_fd(c));
 		} else if (r == -ENOBUFS) {
-			*full = 1;
 			r = fdmsg_flush_wait(c, -1);
 		} else {
 			return r;
 		}
 		if (r < 0)
 			return r;
-		r = fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
-			       send_flags(mode));
+		r = send_once(c, peerid, iov, fds, nfds, mode);
 	}
 }
 
 /* One frame, the way an application of this kind sends it: one call,
  * inline as an application writes it, and a wait only when the library
- * asks for one.  *full: set when the queue was full (-ENOBUFS). */
+ * asks for one. */
 static inline __attribute__((always_inline)) int
 fd_send(struct fdmsg_chan *c, uint32_t peerid, const struct iovec *iov,
-	const int *fds, unsigned nfds, enum sender mode, int *full)
+	const int *fds, unsigned nfds, enum sender mode)
 {
-	int r = fdmsg_send(c, BENCH_TYPE, peerid, iov, 1, fds, nfds,
-			   send_flags(mode));
+	int r = send_once(c, peerid, iov, fds, nfds, mode);
 
 	if (r == -ENOBUFS || (r == -EAGAIN && mode == SEND_POLL))
-		return fd_send_wait(c, peerid, iov, fds, nfds, mode, full, r);
+		return fd_send_wait(c, peerid, iov, fds, nfds, mode, r);
 	return r;
 }
 
@@ -129,13 +154,13 @@ fd_client(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 	struct fdmsg_msg m;
 	struct iovec iov;
 	size_t i;
-	int r, full = 0;
+	int r;
 
 	iov.iov_base = payload;
 	iov.iov_len = x->bc->frame - FDMSG_HDR_SIZE;
 	for (i = 0; i < x->warm + x->n; i++) {
 		if ((r = warm_wait(x, i, rs)) < 0 ||
-		    (r = fd_send(c, 0, &iov, NULL, 0, SEND_QUEUE, &full)) < 0 ||
+		    (r = fd_send(c, 0, &iov, NULL, 0, SEND_QUEUE)) < 0 ||
 		    (r = recv_ok(c, &m, x->bc)) < 0)
 			return r;
 	}
@@ -173,26 +198,34 @@ fd_sender(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 	int fds[FDMSG_MAX_FDS_CAP];
 	struct iovec iov;
 	size_t i;
-	int r, full = 0;
+	int r;
 
 	memset(fds, -1, sizeof(fds));
 	if ((r = open_fds(fds, bc->nfds)) < 0)
 		goto out;
 	iov.iov_base = payload;
 	iov.iov_len = bc->frame - FDMSG_HDR_SIZE;
-	/* Warm-up: until the queue has been full once (it grows to its cap
-	 * only then), within 8 times the warm-up; peerid 1 ends it. */
-	for (i = 0; i < x->warm || (!full && mode != SEND_POLL &&
-				    i < 8 * x->warm); i++)
-		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode, &full)) < 0)
+	/* The queue grows to its cap only when it is full: fill it once
+	 * while the receiver waits, so nothing grows in the measured phase
+	 * however the two processes are scheduled. */
+	if (mode != SEND_POLL) {
+		do
+			r = send_once(c, 0, &iov, fds, bc->nfds, mode);
+		while (r >= 0);
+		if (r != -ENOBUFS || (r = post_sync(x->sync)) < 0)
 			goto out;
-	if ((r = fd_send(c, 1, &iov, fds, bc->nfds, mode, &full)) < 0 ||
+	}
+	/* Warm-up; peerid 1 ends it. */
+	for (i = 0; i < x->warm; i++)
+		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode)) < 0)
+			goto out;
+	if ((r = fd_send(c, 1, &iov, fds, bc->nfds, mode)) < 0 ||
 	    (r = fdmsg_flush_wait(c, -1)) < 0 ||
 	    (r = wait_sync(x->sync)) < 0)
 		goto out;
 	mark_begin(rs);
 	for (i = 0; i < x->n; i++)
-		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode, &full)) < 0)
+		if ((r = fd_send(c, 0, &iov, fds, bc->nfds, mode)) < 0)
 			goto out;
 	if ((r = fdmsg_flush_wait(c, -1)) < 0)
 		goto out;
@@ -209,7 +242,10 @@ fd_receiver(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 	size_t i;
 	int r;
 
-	/* The sender's warm-up ends with peerid 1. */
+	/* The sender fills its queue first (fd_sender); its warm-up ends
+	 * with peerid 1. */
+	if (sender_of(x->bc) != SEND_POLL && (r = wait_sync(x->sync)) < 0)
+		return r;
 	do {
 		if ((r = recv_ok(c, &m, x->bc)) < 0)
 			return r;
@@ -274,6 +310,7 @@ fdmsg_role(const struct role *x, int which, struct res *rs)
 	int r;
 
 	memset(payload, 0xab, sizeof(payload));
+	give_flag = x->bc->give ? FDMSG_CLOSE_FDS : 0;
 	if ((r = chan_open(x, &c)) < 0)
 		return FAIL(r);
 	if (x->bc->kind == K_PINGPONG)

@@ -431,7 +431,9 @@ run_once(const struct bcase *bc, enum impl impl, size_t warm, size_t n,
 		fprintf(stderr, "socketpair: %s\n", strerror(-r));
 		return -1;
 	}
-	if (pipe2(syncp, O_CLOEXEC) < 0 || pipe2(rp[0], O_CLOEXEC) < 0 ||
+	/* Both ways: a role may tell the other when to start, too. */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, syncp) < 0 ||
+	    pipe2(rp[0], O_CLOEXEC) < 0 ||
 	    pipe2(rp[1], O_CLOEXEC) < 0) {
 		perror("pipe2");
 		exit(3);

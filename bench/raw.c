@@ -433,9 +433,27 @@ struct batch {
 	uint8_t ctl[CMSG_SPACE(sizeof(int) * SCM_MAX)];
 };
 
+/* Given away: k frames' fresh dup()s of fds into cm, closed by the
+ * caller once sent.  0 or -errno. */
+static int
+dup_into(struct cmsghdr *cm, const int *fds, unsigned nfds, size_t k)
+{
+	int *slot = (int *)(void *)CMSG_DATA(cm);
+	size_t i;
+
+	for (i = 0; i < nfds * k; i++) {
+		if ((slot[i] = dup(fds[i % nfds])) < 0) {
+			close_fds(slot, (unsigned)i);
+			return -errno;
+		}
+	}
+	return 0;
+}
+
 /* n frames, `per` at a time, each batch's descriptors in its sendmsg. */
 static int
-send_batches(const struct role *x, struct batch *b, size_t per, size_t n)
+send_batches(const struct role *x, const int *fds, struct batch *b,
+	     size_t per, size_t n)
 {
 	const struct bcase *bc = x->bc;
 	struct cmsghdr *cm = (struct cmsghdr *)(void *)b->ctl;
@@ -448,10 +466,14 @@ send_batches(const struct role *x, struct batch *b, size_t per, size_t n)
 			build_frame(b->frames + i * bc->frame, bc, payload);
 		if (bc->nfds > 0)
 			cm->cmsg_len = CMSG_LEN(sizeof(int) * bc->nfds * k);
+		if (bc->give && (r = dup_into(cm, fds, bc->nfds, k)) < 0)
+			return r;
 		r = raw_send(x->sock, b->frames, k * bc->frame,
 			     bc->nfds > 0 ? b->ctl : NULL,
 			     bc->nfds > 0 ? CMSG_SPACE(sizeof(int) * bc->nfds *
 						       k) : 0);
+		if (bc->give)
+			close_fds((int *)(void *)CMSG_DATA(cm), bc->nfds * k);
 		if (r < 0)
 			return r;
 		n -= k;
@@ -485,7 +507,7 @@ send_frames(const struct role *x, const int *fds, size_t n)
 			       &fds[i % bc->nfds], sizeof(int));
 	}
 	ready = 1;
-	return send_batches(x, &b, batch_of(bc), n);
+	return send_batches(x, fds, &b, batch_of(bc), n);
 }
 
 static int
