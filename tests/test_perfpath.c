@@ -251,3 +251,61 @@ TEST_ALL_TYPES(perfpath, creds_reported_for_every_message)
 {
 	creds_of_every_message(type, FDMSG_OPT_CREDS);
 }
+
+/* The credentials of one message, or the blank ones (never root). */
+static void
+assert_cred(const struct fdmsg_msg *m, int want, const char *what)
+{
+	cr_assert_eq(m->has_cred, want, "%s: has_cred %d", what, m->has_cred);
+	cr_assert_eq(m->cred.pid, want ? getpid() : 0, "%s: pid %ld", what,
+		     (long)m->cred.pid);
+	cr_assert_eq(m->cred.uid, want ? getuid() : (uid_t)-1, "%s: uid %u",
+		     what, (unsigned)m->cred.uid);
+	cr_assert_eq(m->cred.gid, want ? getgid() : (gid_t)-1, "%s: gid %u",
+		     what, (unsigned)m->cred.gid);
+}
+
+/*
+ * Settled per read, a message's credentials are its own read's, never a
+ * previous read's: a frame sent before SO_PASSCRED was on (the kernel's
+ * placeholder, pid 0: none), one after (the sender's), then one read
+ * with SO_PASSCRED off again (no record at all: none).
+ */
+TEST_ALL_TYPES(perfpath, creds_of_a_read_without_them_are_blank)
+{
+	struct fdmsg_chan *c = NULL;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	uint8_t buf[64];
+	int sv[2], off = 0;
+	size_t n;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0,
+		     "socketpair: %s", strerror(errno));
+	n = frame(buf, FDMSG_WIRE_VERSION, 1, 4, 1);
+	put(sv[0], buf, n); /* before the channel turns SO_PASSCRED on */
+	fdmsg_opts_init(&o);
+	o.flags = FDMSG_OPT_CREDS;
+	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	n = frame(buf, FDMSG_WIRE_VERSION, 2, 4, 2);
+	put(sv[0], buf, n);
+
+	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
+	cr_assert_eq(m.peerid, 1);
+	assert_cred(&m, 0, "sent before SO_PASSCRED");
+	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
+	cr_assert_eq(m.peerid, 2);
+	assert_cred(&m, 1, "sent with SO_PASSCRED");
+
+	cr_assert_eq(setsockopt(fdmsg_chan_fd(c), SOL_SOCKET, SO_PASSCRED,
+				&off, sizeof(off)), 0);
+	n = frame(buf, FDMSG_WIRE_VERSION, 3, 4, 3);
+	put(sv[0], buf, n);
+	cr_assert_eq(fdmsg_recv_wait(c, &m, WAIT_MS), 0);
+	cr_assert_eq(m.peerid, 3);
+	assert_cred(&m, 0, "read with SO_PASSCRED off");
+	fdmsg_msg_release(&m);
+	cr_assert_eq(fdmsg_recv(c, &m), -EAGAIN);
+	fdmsg_chan_free(c);
+	close(sv[0]);
+}
