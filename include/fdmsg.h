@@ -259,7 +259,8 @@ struct fdmsg_chan; /* opaque */
 /*
  * Wraps a connected socket (SOCK_SEQPACKET, SOCK_STREAM or SOCK_DGRAM;
  * a bound, unconnected SOCK_DGRAM receives only).  The socket's own
- * blocking mode is left alone: the channel uses MSG_DONTWAIT.
+ * blocking mode is left alone: the channel uses MSG_DONTWAIT, except
+ * in fdmsg_recv_wait without a deadline, which blocks as the socket does.
  * opts may be NULL for the defaults.  Without FDMSG_CHAN_OWN_FD the
  * socket is only lent and stays open after fdmsg_chan_free; with it the
  * channel owns the socket from this call on, even when the call fails.
