@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -32,9 +33,16 @@ static int
 chan_open(const struct role *x, struct fdmsg_chan **c)
 {
 	struct fdmsg_opts o;
+	struct rlimit rl;
 
 	fdmsg_opts_init(&o);
 	o.max_fds = x->bc->max_fds;
+	/* fd_sender fills the queue until -ENOBUFS: its descriptors must
+	 * reach their cap before the table does (a soft RLIMIT_NOFILE of
+	 * 1024 is common, and the default cap is 1024 as well). */
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur / 2 < o.max_queue_fds)
+		o.max_queue_fds = (unsigned)(rl.rlim_cur / 2);
 	return fdmsg_chan_new(c, x->sock, &o, FDMSG_CHAN_OWN_FD);
 }
 
