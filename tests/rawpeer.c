@@ -255,13 +255,15 @@ rlimit_release(void)
 pid_t
 fork_child(void)
 {
-	pid_t pid;
+	pid_t parent = getpid(), pid;
 
 	fflush(NULL);
 	pid = fork();
 	cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
-	if (pid == 0)
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
+	/* A parent gone before the prctl would never send the signal. */
+	if (pid == 0 && (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 ||
+			 getppid() != parent))
+		_exit(127);
 	return pid;
 }
 
