@@ -12,41 +12,43 @@
 
 #include "testutil.h"
 
-int
-fd_count(void)
+/* The descriptors listed in /proc/PID/fd into t; for this process
+ * (self), without the listing's own. */
+static void
+fd_table_read(const char *dir, int self, struct fd_table *t)
 {
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	cr_assert_not_null(d, "opendir /proc/self/fd: %s", strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n - 1; /* the directory's own descriptor */
-}
-
-void
-fd_table_take(struct fd_table *t)
-{
-	DIR *d = opendir("/proc/self/fd");
+	DIR *d = opendir(dir);
 	struct dirent *e;
 	long fd;
 
-	cr_assert_not_null(d, "opendir /proc/self/fd: %s", strerror(errno));
+	cr_assert_not_null(d, "opendir %s: %s", dir, strerror(errno));
 	memset(t, 0, sizeof(*t));
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.')
 			continue;
 		fd = strtol(e->d_name, NULL, 10);
-		if (fd == dirfd(d))
+		if (self && fd == dirfd(d))
 			continue;
 		t->count++;
 		if (fd >= 0 && fd < FD_TABLE_MAX)
 			t->open[fd / 8] |= (unsigned char)(1u << (fd % 8));
 	}
 	closedir(d);
+}
+
+void
+fd_table_take(struct fd_table *t)
+{
+	fd_table_read("/proc/self/fd", 1, t);
+}
+
+int
+fd_count(void)
+{
+	struct fd_table t;
+
+	fd_table_take(&t);
+	return t.count;
 }
 
 static int
@@ -96,19 +98,12 @@ fd_table_check(const struct fd_table *before, const char *what)
 int
 fd_count_of(pid_t pid)
 {
-	char p[64];
-	struct dirent *e;
-	DIR *d;
-	int n = 0;
+	char dir[64];
+	struct fd_table t;
 
-	snprintf(p, sizeof(p), "/proc/%ld/fd", (long)pid);
-	d = opendir(p);
-	cr_assert_not_null(d, "opendir %s: %s", p, strerror(errno));
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
+	snprintf(dir, sizeof(dir), "/proc/%ld/fd", (long)pid);
+	fd_table_read(dir, 0, &t);
+	return t.count;
 }
 
 void
