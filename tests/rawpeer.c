@@ -166,7 +166,8 @@ is_cloexec(int fd)
 	return fl >= 0 && (fl & FD_CLOEXEC);
 }
 
-int
+/* The highest open descriptor below TABLE_MAX, or -1. */
+static int
 highest_fd(void)
 {
 	int top = -1;

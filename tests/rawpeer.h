@@ -63,8 +63,6 @@ const char *ename(int r);
 int fd_is_open(int fd);
 /* Whether fd is open and close-on-exec.  No asserts. */
 int is_cloexec(int fd);
-/* The highest open descriptor below 4096, or -1.  No asserts. */
-int highest_fd(void);
 
 /* For a child: closes 0, 1 and 2, where the next descriptors land. */
 void close_stdio(void);
