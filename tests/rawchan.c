@@ -36,3 +36,13 @@ open_chan(int type, unsigned max_fds, uint32_t max_frame, uint32_t max_batch,
 	*peer = sv[0];
 	return 0;
 }
+
+int
+recv_retry(struct fdmsg_chan *chan, int type, struct fdmsg_msg *m)
+{
+	int r = fdmsg_recv(chan, m);
+
+	for (int i = 0; i < 3 && r == -EAGAIN && type == SOCK_STREAM; i++)
+		r = fdmsg_recv(chan, m);
+	return r;
+}

@@ -105,8 +105,18 @@ pid_t write_from_child(int s, const void *buf, size_t n);
  * channel suites link.
  */
 struct fdmsg_chan;
+struct fdmsg_msg;
 int open_chan(int type, unsigned max_fds, uint32_t max_frame,
 	      uint32_t max_batch, unsigned optflags, int *peer,
 	      struct fdmsg_chan **chan);
+
+/*
+ * One fdmsg_recv.  On a stream a channel may stop at a read boundary the
+ * kernel made (a descriptor-carrying write, a credentials change, an OOB
+ * mark) and say -EAGAIN with bytes still queued; a bounded retry keeps
+ * such an implementation legal without letting one that waits forever
+ * pass.  In rawchan.c.
+ */
+int recv_retry(struct fdmsg_chan *chan, int type, struct fdmsg_msg *m);
 
 #endif

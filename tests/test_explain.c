@@ -108,15 +108,10 @@ peer_close(struct rx *x)
 	x->base--;
 }
 
-/* A stream may stop at a read boundary the kernel made: bounded retry. */
 static int
 rx_recv(struct rx *x)
 {
-	int r = fdmsg_recv(x->chan, &x->msg);
-
-	for (int i = 0; i < 3 && r == -EAGAIN && x->type == SOCK_STREAM; i++)
-		r = fdmsg_recv(x->chan, &x->msg);
-	return r;
+	return recv_retry(x->chan, x->type, &x->msg);
 }
 
 /* The info must be exactly this, and say exactly text. */

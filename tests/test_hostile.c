@@ -126,21 +126,10 @@ teardown(struct hostile *h)
 	h->peer = -1;
 }
 
-/*
- * One receive.  On a stream a channel may stop at a read boundary the
- * kernel made (a descriptor-carrying write, a credentials change, an OOB
- * mark) and say -EAGAIN with bytes still queued; a bounded retry keeps
- * such an implementation legal without letting one that waits forever
- * pass.
- */
 static int
 recv_some(struct hostile *h)
 {
-	int r = fdmsg_recv(h->chan, &h->msg);
-
-	for (int i = 0; i < 3 && r == -EAGAIN && h->type == SOCK_STREAM; i++)
-		r = fdmsg_recv(h->chan, &h->msg);
-	return r;
+	return recv_retry(h->chan, h->type, &h->msg);
 }
 
 /* The next frame must be exactly this, with these descriptors in order. */
