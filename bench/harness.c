@@ -265,6 +265,22 @@ run_receiver(const struct role *x, struct res *rs, recv_fn *recv)
 	return 0;
 }
 
+/* Role `which` of a case: the ping-pong client or server, else the
+ * one-way sender over send or receiver over recv; a failure reported. */
+int
+run_role(const struct role *x, int which, struct res *rs, role_fn *client,
+	 role_fn *server, send_fn *send, recv_fn *recv)
+{
+	int r;
+
+	if (x->bc->kind == K_PINGPONG)
+		r = which == 0 ? client(x, rs) : server(x, rs);
+	else
+		r = which == 0 ? run_sender(x, rs, send) :
+			     run_receiver(x, rs, recv);
+	return r < 0 ? FAIL(r) : 0;
+}
+
 int
 open_fds(int *fds, unsigned n)
 {
