@@ -6,9 +6,8 @@
  * cap), then warms up as the baselines do and marks its last warm-up
  * frame with peerid 1; the receiver measures from that frame on.  Where
  * a case gives descriptors away, each message's are fresh dup()s sent
- * with FDMSG_CLOSE_FDS.  The
- * decode-only case is here too: fdmsg_hdr_decode over 64 KiB of frames
- * against a memcpy of them.
+ * with FDMSG_CLOSE_FDS.  The decode-only case is here too:
+ * fdmsg_hdr_decode over 64 KiB of frames against a memcpy of them.
  */
 #include <errno.h>
 #include <poll.h>
@@ -309,7 +308,6 @@ decode_role(const struct role *x, int impl, struct res *rs)
 	mark_end(rs, x->label);
 	return 0;
 }
-
 
 int
 fdmsg_role(const struct role *x, int which, struct res *rs)
