@@ -208,7 +208,7 @@ peer_drain(struct peer *p)
 
 			/* Descriptors ahead of their frames: at most max_fds
 			 * beyond the partial frame's (DESIGN.md). */
-			(void)fdmsg_recv_pending(p->ch, NULL, &nfds);
+			FUZZ_CHECK(fdmsg_recv_pending(p->ch, NULL, &nfds) >= 0);
 			FUZZ_CHECK(nfds <= 2 * p->opts.max_fds);
 		}
 		if (r != -EAGAIN) {
