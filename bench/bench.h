@@ -130,7 +130,6 @@ int run_role(const struct role *x, int which, struct res *rs, role_fn *client,
 int open_fds(int *fds, unsigned n);
 void close_fds(int *fds, unsigned n);
 uint32_t le32(const uint8_t *p);
-void put_frame(uint8_t *p, uint32_t len, unsigned nfds);
 int raw_frame_ok(const uint8_t *p, size_t n, uint32_t frame);
 
 /* raw.c, fdmsg.c, imsg.c: [0] sender or client, [1] receiver or server */

@@ -311,20 +311,6 @@ le32(const uint8_t *p)
 	       (uint32_t)p[3] << 24;
 }
 
-void
-put_frame(uint8_t *p, uint32_t len, unsigned nfds)
-{
-	struct fdmsg_hdr h;
-
-	memset(&h, 0, sizeof(h));
-	h.version = FDMSG_WIRE_VERSION;
-	h.nfds = (uint8_t)nfds;
-	h.len = len;
-	h.type = BENCH_TYPE;
-	(void)fdmsg_hdr_encode(&h, p);
-	memset(p + FDMSG_HDR_SIZE, 0xab, len - FDMSG_HDR_SIZE);
-}
-
 int
 raw_frame_ok(const uint8_t *p, size_t n, uint32_t frame)
 {
