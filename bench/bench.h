@@ -111,6 +111,7 @@ struct role {
 
 typedef int send_fn(const struct role *x, const int *fds, size_t n);
 typedef int recv_fn(const struct role *x);
+typedef int role_fn(const struct role *x, struct res *rs);
 
 /* harness.c */
 extern int opt_sender; /* SEND_*, for every one-way case; -1: per case */
@@ -124,10 +125,11 @@ int warm_wait(const struct role *x, size_t i, struct res *rs);
 int warm_post(const struct role *x, size_t i, struct res *rs);
 int run_sender(const struct role *x, struct res *rs, send_fn *send);
 int run_receiver(const struct role *x, struct res *rs, recv_fn *recv);
+int run_role(const struct role *x, int which, struct res *rs, role_fn *client,
+	     role_fn *server, send_fn *send, recv_fn *recv);
 int open_fds(int *fds, unsigned n);
 void close_fds(int *fds, unsigned n);
 uint32_t le32(const uint8_t *p);
-void put_frame(uint8_t *p, uint32_t len, unsigned nfds);
 int raw_frame_ok(const uint8_t *p, size_t n, uint32_t frame);
 
 /* raw.c, fdmsg.c, imsg.c: [0] sender or client, [1] receiver or server */

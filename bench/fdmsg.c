@@ -6,9 +6,8 @@
  * cap), then warms up as the baselines do and marks its last warm-up
  * frame with peerid 1; the receiver measures from that frame on.  Where
  * a case gives descriptors away, each message's are fresh dup()s sent
- * with FDMSG_CLOSE_FDS.  The
- * decode-only case is here too: fdmsg_hdr_decode over 64 KiB of frames
- * against a memcpy of them.
+ * with FDMSG_CLOSE_FDS.  The decode-only case is here too:
+ * fdmsg_hdr_decode over 64 KiB of frames against a memcpy of them.
  */
 #include <errno.h>
 #include <poll.h>
@@ -277,6 +276,20 @@ fd_receiver(const struct role *x, struct fdmsg_chan *c, struct res *rs)
 
 static uint64_t sink;
 
+/* A frame of len bytes without descriptors, for the decoder. */
+static void
+put_frame(uint8_t *p, uint32_t len)
+{
+	struct fdmsg_hdr h;
+
+	memset(&h, 0, sizeof(h));
+	h.version = FDMSG_WIRE_VERSION;
+	h.len = len;
+	h.type = BENCH_TYPE;
+	(void)fdmsg_hdr_encode(&h, p);
+	memset(p + FDMSG_HDR_SIZE, 0xab, len - FDMSG_HDR_SIZE);
+}
+
 int
 decode_role(const struct role *x, int impl, struct res *rs)
 {
@@ -288,7 +301,7 @@ decode_role(const struct role *x, int impl, struct res *rs)
 	int r;
 
 	for (i = 0; i < per; i++)
-		put_frame(src + i * bc->frame, bc->frame, 0);
+		put_frame(src + i * bc->frame, bc->frame);
 	for (i = 0; i < x->warm + x->n; i += per) {
 		if (i == x->warm)
 			mark_begin(rs);
@@ -309,7 +322,6 @@ decode_role(const struct role *x, int impl, struct res *rs)
 	mark_end(rs, x->label);
 	return 0;
 }
-
 
 int
 fdmsg_role(const struct role *x, int which, struct res *rs)

@@ -265,6 +265,22 @@ run_receiver(const struct role *x, struct res *rs, recv_fn *recv)
 	return 0;
 }
 
+/* Role `which` of a case: the ping-pong client or server, else the
+ * one-way sender over send or receiver over recv; a failure reported. */
+int
+run_role(const struct role *x, int which, struct res *rs, role_fn *client,
+	 role_fn *server, send_fn *send, recv_fn *recv)
+{
+	int r;
+
+	if (x->bc->kind == K_PINGPONG)
+		r = which == 0 ? client(x, rs) : server(x, rs);
+	else
+		r = which == 0 ? run_sender(x, rs, send) :
+			     run_receiver(x, rs, recv);
+	return r < 0 ? FAIL(r) : 0;
+}
+
 int
 open_fds(int *fds, unsigned n)
 {
@@ -293,20 +309,6 @@ le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	       (uint32_t)p[3] << 24;
-}
-
-void
-put_frame(uint8_t *p, uint32_t len, unsigned nfds)
-{
-	struct fdmsg_hdr h;
-
-	memset(&h, 0, sizeof(h));
-	h.version = FDMSG_WIRE_VERSION;
-	h.nfds = (uint8_t)nfds;
-	h.len = len;
-	h.type = BENCH_TYPE;
-	(void)fdmsg_hdr_encode(&h, p);
-	memset(p + FDMSG_HDR_SIZE, 0xab, len - FDMSG_HDR_SIZE);
 }
 
 int

@@ -177,15 +177,9 @@ recv_frame(const struct role *x)
 int
 imsg_role(const struct role *x, int which, struct res *rs)
 {
-	int r;
-
 	memset(payload, 0xab, sizeof(payload));
 	imsg_init(&ib, x->sock);
-	if (x->bc->kind == K_PINGPONG)
-		r = which == 0 ? imsg_client(x, rs) : imsg_server(x, rs);
-	else
-		r = which == 0 ? run_sender(x, rs, send_frames) :
-			     run_receiver(x, rs, recv_frame);
-	return r < 0 ? FAIL(r) : 0;
+	return run_role(x, which, rs, imsg_client, imsg_server, send_frames,
+			recv_frame);
 }
 #endif

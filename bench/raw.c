@@ -522,18 +522,12 @@ recv_frame(const struct role *x)
 int
 raw_role(const struct role *x, int which, struct res *rs)
 {
-	int r;
-
 	if (x->bc->kind == K_PINGPONG && x->bc->frame > 64)
 		return FAIL(-EINVAL); /* the client's and server's frame[] */
 	memset(payload, 0xab, sizeof(payload));
 	rd.type = x->bc->type;
 	if (x->bc->style == R_MMSG)
 		mm_init(&mm, x->bc);
-	if (x->bc->kind == K_PINGPONG)
-		r = which == 0 ? raw_client(x, rs) : raw_server(x, rs);
-	else
-		r = which == 0 ? run_sender(x, rs, send_frames) :
-			     run_receiver(x, rs, recv_frame);
-	return r < 0 ? FAIL(r) : 0;
+	return run_role(x, which, rs, raw_client, raw_server, send_frames,
+			recv_frame);
 }

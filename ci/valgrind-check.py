@@ -117,6 +117,10 @@ def main(d, whole=None):
             for x in problems[:10]:
                 print('   ', x)
     print(f'valgrind: {len(logs)} process logs, {bad} with problems')
+    if not logs:
+        # Nothing ran under valgrind (or its logs went elsewhere).
+        print(f'valgrind: no process log in {d}')
+        bad += 1
     if whole is not None:
         print(f'valgrind: {wholes} processes matching {whole!r}')
         if not wholes:

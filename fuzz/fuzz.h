@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "cmsg.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 
@@ -148,38 +150,31 @@ fuzz_fd_count(void)
 #define FUZZ_MAX_PASS_FDS 4
 
 /* One sendmsg of n bytes with nfds (at most FUZZ_MAX_PASS_FDS) copies of
- * fd as SCM_RIGHTS, EINTR retried; the bytes written or -errno. */
+ * fd as SCM_RIGHTS, EINTR retried; the bytes written or -errno.  The
+ * record is the library's own (fdmsg_rights_build): what is fuzzed is
+ * what the receiving side makes of it. */
 static inline ssize_t
 fuzz_sendmsg_fds(int sock, const void *b, size_t n, int fd, unsigned nfds,
 		 int flags)
 {
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int) * FUZZ_MAX_PASS_FDS)];
+		char buf[FDMSG_RIGHTS_SPACE(FUZZ_MAX_PASS_FDS)];
 	} u;
 	struct iovec iov = { (void *)(uintptr_t)b, n };
+	int fds[FUZZ_MAX_PASS_FDS];
 	struct msghdr mh;
-	struct cmsghdr *c;
 	unsigned i;
 	ssize_t r;
 
 	if (nfds > FUZZ_MAX_PASS_FDS)
 		abort();
+	for (i = 0; i < nfds; i++)
+		fds[i] = fd;
 	memset(&mh, 0, sizeof(mh));
 	mh.msg_iov = &iov;
 	mh.msg_iovlen = 1;
-	if (nfds > 0) {
-		memset(&u, 0, sizeof(u));
-		mh.msg_control = u.buf;
-		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
-		c = CMSG_FIRSTHDR(&mh);
-		c->cmsg_level = SOL_SOCKET;
-		c->cmsg_type = SCM_RIGHTS;
-		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
-		for (i = 0; i < nfds; i++)
-			memcpy(CMSG_DATA(c) + i * sizeof(int), &fd,
-			       sizeof(int));
-	}
+	fdmsg_rights_build(&mh, u.buf, fds, nfds);
 	do
 		r = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
 	while (r < 0 && errno == EINTR);

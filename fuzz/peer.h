@@ -60,26 +60,26 @@ struct peer {
 
 /* The descriptor the peer passes: a memfd of its own (not /dev/null, which
  * OSS-Fuzz's runners may lack, and which anything else could be too). */
-static int peer_devnull = -1;
-static struct stat peer_devnull_st;
+static int peer_memfd = -1;
+static struct stat peer_memfd_st;
 
 /* At exit, so a descriptor checker (valgrind --track-fds) sees none. */
 static void
 peer_teardown(void)
 {
-	if (peer_devnull >= 0)
-		close(peer_devnull);
-	peer_devnull = -1;
+	if (peer_memfd >= 0)
+		close(peer_memfd);
+	peer_memfd = -1;
 }
 
 static void
 peer_setup(void)
 {
-	if (peer_devnull >= 0)
+	if (peer_memfd >= 0)
 		return;
-	peer_devnull = memfd_create("fdmsg-fuzz-peer", MFD_CLOEXEC);
-	FUZZ_CHECK(peer_devnull >= 0);
-	FUZZ_CHECK(fstat(peer_devnull, &peer_devnull_st) == 0);
+	peer_memfd = memfd_create("fdmsg-fuzz-peer", MFD_CLOEXEC);
+	FUZZ_CHECK(peer_memfd >= 0);
+	FUZZ_CHECK(fstat(peer_memfd, &peer_memfd_st) == 0);
 	(void)atexit(peer_teardown);
 }
 
@@ -102,8 +102,8 @@ peer_check_fd(int fd)
 	fl = fcntl(fd, F_GETFD);
 	FUZZ_CHECK(fl >= 0 && (fl & FD_CLOEXEC));
 	FUZZ_CHECK(fstat(fd, &st) == 0);
-	FUZZ_CHECK(st.st_dev == peer_devnull_st.st_dev &&
-		   st.st_ino == peer_devnull_st.st_ino);
+	FUZZ_CHECK(st.st_dev == peer_memfd_st.st_dev &&
+		   st.st_ino == peer_memfd_st.st_ino);
 }
 
 /* A valid hello opening what the peer wrote is the channel's own: taken,
@@ -208,7 +208,7 @@ peer_drain(struct peer *p)
 
 			/* Descriptors ahead of their frames: at most max_fds
 			 * beyond the partial frame's (DESIGN.md). */
-			(void)fdmsg_recv_pending(p->ch, NULL, &nfds);
+			FUZZ_CHECK(fdmsg_recv_pending(p->ch, NULL, &nfds) >= 0);
 			FUZZ_CHECK(nfds <= 2 * p->opts.max_fds);
 		}
 		if (r != -EAGAIN) {
@@ -233,7 +233,7 @@ peer_drain(struct peer *p)
 static ssize_t
 peer_sendmsg(struct peer *p, const uint8_t *b, size_t n, unsigned nfds)
 {
-	return fuzz_sendmsg_fds(p->sock, b, n, peer_devnull, nfds,
+	return fuzz_sendmsg_fds(p->sock, b, n, peer_memfd, nfds,
 				MSG_DONTWAIT);
 }
 
