@@ -2661,6 +2661,38 @@ TEST(tool_proxy, capture_through_a_symlink_is_refused)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * A capture file that exists keeps its owner and mode through O_TRUNC:
+ * one left readable by others (0644) must be narrowed to 0600 before a
+ * payload goes in, as a created one is.
+ */
+TEST(tool_proxy, capture_into_an_existing_file_makes_it_0600)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
+	char err[OUT_CAP];
+	struct stat st;
+	struct proc p;
+	int fd;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	fd = open(cap, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fchmod(fd, 0644), 0); /* whatever the umask */
+	cr_assert_eq(write(fd, "old", 3), 3);
+	cr_assert_eq(close(fd), 0);
+	spawn(&p, -1, "proxy", "--capture", cap, px, srv);
+	wait_path(px);
+	cr_assert_eq(stat(cap, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "mode %o",
+		     (unsigned)(st.st_mode & 07777));
+	stop_server(&p, px, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(unlink(cap), 0);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 TEST(tool_proxy, usage_errors_exit_2)
 {
 	char out[OUT_CAP], err[OUT_CAP];

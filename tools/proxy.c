@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -448,6 +449,37 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * The capture file, or -errno.  Payloads may be secrets: the file is the
+ * operator's alone, and a planted symbolic link is not followed.  An
+ * existing file keeps its mode through O_CREAT, so a regular one is
+ * narrowed to 0600 (which fails unless it is ours) and only then
+ * truncated: a file we may not keep to ourselves loses nothing.
+ */
+static int
+cap_open(const char *path)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		  O_NOCTTY, 0600);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		goto fail;
+	if (S_ISREG(st.st_mode) && ((st.st_mode & 07777) != 0600 &&
+				    fchmod(fd, 0600) < 0))
+		goto fail;
+	if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
 static int
 proxy(struct proxy *x)
 {
@@ -469,15 +501,12 @@ proxy(struct proxy *x)
 	for (i = 0; i < x->max_clients; i++)
 		x->pairs[i].s[CLIENT].fd = x->pairs[i].s[SERVER].fd = -1;
 	if (x->capture != NULL) {
-		/* Payloads may be secrets: the file is the operator's
-		 * alone, and a planted symbolic link is not followed. */
 		x->capfd = strcmp(x->capture, "-") == 0 ? STDOUT_FILENO :
-			   open(x->capture, O_WRONLY | O_CREAT | O_TRUNC |
-				O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+			   cap_open(x->capture);
 		if (x->capfd < 0) {
-			r = -errno;
 			fprintf(stderr, "fdmsg proxy: %s: %s: %s\n",
-				x->capture, err_name(r), err_text(r));
+				x->capture, err_name(x->capfd),
+				err_text(x->capfd));
 			goto out;
 		}
 		snprintf(desc, sizeof(desc), "%s -> %s", x->listen,
