@@ -2634,6 +2634,35 @@ TEST(tool_proxy, no_server_closes_the_client_with_a_line)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * More client slots than RLIMIT_NOFILE allows descriptors: poll gets
+ * only the descriptors watched (it refuses nfds beyond the limit with
+ * EINVAL), so the proxy relays instead of dying at its first poll.
+ */
+TEST(tool_proxy, more_slots_than_rlimit_nofile_still_relay)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc s, p;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	spawn(&s, -1, "serve", "--echo", srv);
+	wait_path(srv);
+	spawn_next.nofile = 256;
+	spawn(&p, -1, "proxy", "--max-clients", "4096", px, srv);
+	spawn_next.nofile = 0;
+	wait_path(px);
+	ch = chan_on(connect_retry(px, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1, "not relayed");
+	fdmsg_chan_free(ch);
+	stop_server(&p, px, err);
+	cr_assert_str_empty(err);
+	stop_server(&s, srv, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
 TEST(tool_proxy, capture_through_a_symlink_is_refused)

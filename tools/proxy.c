@@ -44,7 +44,7 @@
 #define READ_BUDGET 64 /* frames per side per turn: fairness */
 #define KEY_LISTEN 0
 #define KEY_SIGNAL 1
-#define KEY_PAIR0 2    /* then two per pair: client, server */
+#define KEY_PAIR0 2    /* then the sides watched (run) */
 
 /* Sides: whose frame, whose doing (capture dir = side + 1). */
 #define PROXY (-1)
@@ -73,7 +73,8 @@ struct proxy {
 	unsigned max_clients, npairs;
 	struct fdmsg_opts copts;
 	struct pair *pairs;
-	struct pollfd *pfd;
+	struct pollfd *pfd; /* the listener, signals, then sides watched */
+	size_t *key;        /* pfd[j]'s side: 2 * pair + side */
 	uint32_t next_id;
 	int lfd, sigr, reserve, capfd;
 	struct pcapng_w cap;
@@ -376,33 +377,39 @@ accept_clients(struct proxy *x)
 static int
 run(struct proxy *x)
 {
+	struct pollfd *f;
+	struct pair *p;
+	size_t m, j;
 	unsigned i;
-	int k, n, more, stop = 0;
+	int k, n, ev, more, stop = 0;
+	short rev;
 	char buf[64];
 
 	while (!stop && !x->cap_failed) {
+		/* Only the sides watched, packed after the listener and the
+		 * signal pipe: poll refuses nfds beyond RLIMIT_NOFILE
+		 * (EINVAL), and the proxy runs close to it. */
 		more = 0;
+		m = KEY_PAIR0;
 		for (i = 0; i < x->max_clients; i++) {
-			struct pair *p = &x->pairs[i];
-
+			p = &x->pairs[i];
+			if (p->s[CLIENT].chan == NULL)
+				continue;
 			for (k = 0; k < 2; k++) {
-				struct pollfd *f = &x->pfd[KEY_PAIR0 + 2 * i + k];
-
-				f->fd = -1;
-				f->revents = 0;
-				if (p->s[CLIENT].chan == NULL)
-					continue;
-				f->events = (short)pair_events(p, k);
+				ev = pair_events(p, k);
 				/* Nothing wanted: a hung-up socket would
 				 * wake poll for ever. */
-				if (f->events != 0)
-					f->fd = p->s[k].fd;
-				if (p->s[k].more && (f->events & POLLIN))
+				if (ev == 0)
+					continue;
+				x->pfd[m].fd = p->s[k].fd;
+				x->pfd[m].events = (short)ev;
+				x->pfd[m].revents = 0;
+				x->key[m++] = 2 * (size_t)i + (size_t)k;
+				if (p->s[k].more && (ev & POLLIN))
 					more = 1;
 			}
 		}
-		n = poll(x->pfd, KEY_PAIR0 + 2 * (size_t)x->max_clients,
-			 more ? 0 : -1);
+		n = poll(x->pfd, (nfds_t)m, more ? 0 : -1);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -417,17 +424,15 @@ run(struct proxy *x)
 			stop = 1;
 			break;
 		}
-		for (i = 0; i < x->max_clients; i++) {
-			for (k = 0; k < 2; k++) {
-				struct pollfd *f = &x->pfd[KEY_PAIR0 + 2 * i + k];
-				short rev = f->revents;
-
-				if (rev == 0 && x->pairs[i].s[k].more &&
-				    (f->events & POLLIN))
-					rev = POLLIN;
-				if (rev != 0)
-					pair_event(x, &x->pairs[i], k, rev);
-			}
+		for (j = KEY_PAIR0; j < m; j++) {
+			f = &x->pfd[j];
+			p = &x->pairs[x->key[j] / 2];
+			k = (int)(x->key[j] % 2);
+			rev = f->revents;
+			if (rev == 0 && p->s[k].more && (f->events & POLLIN))
+				rev = POLLIN;
+			if (rev != 0)
+				pair_event(x, p, k, rev);
 		}
 		/* After the pairs' events: a slot freed above and reused here
 		 * never sees a stale event of its old pair. */
@@ -493,7 +498,9 @@ proxy(struct proxy *x)
 	x->pairs = calloc(x->max_clients, sizeof(*x->pairs));
 	x->pfd = calloc(KEY_PAIR0 + 2 * (size_t)x->max_clients,
 			sizeof(*x->pfd));
-	if (x->pairs == NULL || x->pfd == NULL) {
+	x->key = calloc(KEY_PAIR0 + 2 * (size_t)x->max_clients,
+			sizeof(*x->key));
+	if (x->pairs == NULL || x->pfd == NULL || x->key == NULL) {
 		fprintf(stderr, "fdmsg proxy: %s: %s\n", err_name(-ENOMEM),
 			err_text(-ENOMEM));
 		goto out;
@@ -563,6 +570,7 @@ out:
 	}
 	free(x->pairs);
 	free(x->pfd);
+	free(x->key);
 	return ret;
 }
 
