@@ -2663,6 +2663,54 @@ TEST(tool_proxy, more_slots_than_rlimit_nofile_still_relay)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * Out of descriptors, the proxy sheds a new client as serve does (one
+ * accept_shed, the same line with the error's text), keeps relaying the
+ * pair it has, and relays new clients once descriptors are back.
+ */
+TEST(tool_proxy, out_of_descriptors_sheds_and_keeps_relaying)
+{
+	SKIP_UNDER_VALGRIND();
+	char err[OUT_CAP], want[128];
+	struct fdmsg_chan *a, *b;
+	struct proxied t;
+	struct rlimit rl;
+	int i, r;
+
+	/* With a limit, spawn closes what the test inherited: the tool's
+	 * descriptors are numbered from 0 without a gap. */
+	spawn_next.nofile = 64;
+	proxied_start(&t, "0");
+	spawn_next.nofile = 0;
+	/* Room for one pair (client and server sockets) and no more. */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)t.base + 2;
+	cr_assert_eq(prlimit(t.proxy.pid, RLIMIT_NOFILE, &rl, NULL), 0,
+		     "prlimit: %s", strerror(errno));
+	a = chan_on(connect_retry(t.px, 0), 0);
+	cr_assert_eq(try_echo(a, 1), 1);
+	b = chan_on(fdmsg_connect(t.px, 0), 0);
+	cr_assert_eq(try_echo(b, 2), 0, "relayed past RLIMIT_NOFILE");
+	fdmsg_chan_free(b);
+	cr_assert_eq(try_echo(a, 3), 1);
+	expect_proc_fds(t.proxy.pid, t.base + 2);
+	fdmsg_chan_free(a);
+	expect_proc_fds(t.proxy.pid, t.base);
+	for (i = 0, r = 0; i < WAIT_MS / 20 && r == 0; i++) {
+		b = chan_on(fdmsg_connect(t.px, 0), 0);
+		r = try_echo(b, 4);
+		fdmsg_chan_free(b);
+	}
+	cr_assert_eq(r, 1, "the proxy never relayed again");
+	proxied_stop(&t, err);
+	snprintf(want, sizeof(want), "fdmsg proxy: accept: EMFILE: %s: "
+		 "connection shed\n", fdmsg_strerror(-EMFILE));
+	cr_assert_not_null(strstr(err, want), "stderr: %s", err);
+	/* One client shed, one line: none when nothing was pending. */
+	cr_assert_null(strstr(strstr(err, want) + strlen(want), "shed"),
+		       "stderr: %s", err);
+	proxied_clean(&t);
+}
+
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
 TEST(tool_proxy, capture_through_a_symlink_is_refused)

@@ -439,6 +439,27 @@ sigpipe_close(int fd)
 	sigpipe_w = -1;
 }
 
+int
+accept_shed(const char *cmd, int lfd, int *reserve, int err)
+{
+	int fd;
+
+	if (*reserve >= 0) {
+		close(*reserve);
+		*reserve = -1;
+	}
+	fd = fdmsg_accept(lfd, NULL, 0);
+	if (fd >= 0)
+		close(fd);
+	*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+		return -EAGAIN;
+	fprintf(stderr, "fdmsg %s: accept: %s: %s: %s\n", cmd, err_name(err),
+		err_text(err), fd >= 0 ? "connection shed" :
+		"cannot shed, resting");
+	return fd >= 0 ? 0 : fd;
+}
+
 /* ------------------------------------------------------------------ */
 /* The socket file a command created (serve, recv)                     */
 /* ------------------------------------------------------------------ */

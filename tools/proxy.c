@@ -42,6 +42,7 @@
 #define DEFAULT_MAX_CLIENTS 64u
 #define MAX_MAX_CLIENTS 4096u
 #define READ_BUDGET 64 /* frames per side per turn: fairness */
+#define PAUSE_MS 100   /* listener rest when accept cannot shed */
 #define KEY_LISTEN 0
 #define KEY_SIGNAL 1
 #define KEY_PAIR0 2    /* then the sides watched (run) */
@@ -80,9 +81,19 @@ struct proxy {
 	struct pcapng_w cap;
 	int cap_failed;
 	struct sockfile file;
+	int64_t paused_until; /* ms: listener resting until then; 0: not */
 };
 
 static const char *const side_name[2] = { "client", "server" };
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 static uint64_t
 now_ns(void)
@@ -339,24 +350,20 @@ pair_open(struct proxy *x, int cfd)
 static void
 accept_clients(struct proxy *x)
 {
-	int i, fd;
+	int i, fd, r;
 
 	for (i = 0; i < READ_BUDGET; i++) {
 		fd = fdmsg_accept(x->lfd, NULL, 0);
 		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
 			return;
 		if (fd == -EMFILE || fd == -ENFILE) {
-			/* Shed it with the reserve's slot, so the listener
-			 * does not stay readable for ever. */
-			if (x->reserve >= 0)
-				close(x->reserve);
-			fd = fdmsg_accept(x->lfd, NULL, 0);
-			if (fd >= 0)
-				close(fd);
-			x->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			fprintf(stderr, "fdmsg proxy: accept: EMFILE: "
-				"connection shed\n");
-			return;
+			r = accept_shed("proxy", x->lfd, &x->reserve, fd);
+			/* Nothing to take it with: rest, not spin. */
+			if (r < 0 && r != -EAGAIN)
+				x->paused_until = now_ms() + PAUSE_MS;
+			if (r < 0)
+				return;
+			continue;
 		}
 		if (fd < 0)
 			continue; /* -ECONNABORTED and the like */
@@ -381,7 +388,8 @@ run(struct proxy *x)
 	struct pair *p;
 	size_t m, j;
 	unsigned i;
-	int k, n, ev, more, stop = 0;
+	int k, n, ev, more, timeout, stop = 0;
+	int64_t now;
 	short rev;
 	char buf[64];
 
@@ -391,6 +399,11 @@ run(struct proxy *x)
 		 * (EINVAL), and the proxy runs close to it. */
 		more = 0;
 		m = KEY_PAIR0;
+		now = now_ms();
+		if (x->paused_until != 0 && now >= x->paused_until)
+			x->paused_until = 0;
+		x->pfd[KEY_LISTEN].fd = x->paused_until != 0 ? -1 : x->lfd;
+		x->pfd[KEY_LISTEN].revents = 0;
 		for (i = 0; i < x->max_clients; i++) {
 			p = &x->pairs[i];
 			if (p->s[CLIENT].chan == NULL)
@@ -409,7 +422,9 @@ run(struct proxy *x)
 					more = 1;
 			}
 		}
-		n = poll(x->pfd, (nfds_t)m, more ? 0 : -1);
+		timeout = more ? 0 : x->paused_until != 0 ?
+			  (int)(x->paused_until - now) : -1;
+		n = poll(x->pfd, (nfds_t)m, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {

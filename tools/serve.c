@@ -661,34 +661,16 @@ listener_pause(struct server *s)
 	s->paused_until = now_ms() + PAUSE_MS;
 }
 
-/*
- * Out of descriptors: take the pending connection with the reserve's
- * slot and close it, so the client sees its end and the listener does
- * not stay readable forever.  0: shed; -1: could not, stop accepting.
- */
+/* Out of descriptors: 0, shed; -1: stop accepting, resting when even
+ * that could not be done. */
 static int
 shed(struct server *s, int err)
 {
-	int fd;
+	int r = accept_shed("serve", s->lfd, &s->reserve, err);
 
-	if (s->reserve >= 0) {
-		close(s->reserve);
-		s->reserve = -1;
-	}
-	fd = fdmsg_accept(s->lfd, NULL, 0);
-	if (fd >= 0)
-		close(fd);
-	s->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd == -EAGAIN)
-		return -1;
-	fprintf(stderr, "fdmsg serve: accept: %s: %s: %s\n", err_name(err),
-		err_text(err), fd >= 0 ? "connection shed" :
-		"cannot shed, pausing");
-	if (fd < 0) {
+	if (r < 0 && r != -EAGAIN)
 		listener_pause(s);
-		return -1;
-	}
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* Connections of uid being served. */

@@ -116,6 +116,18 @@ int sigpipe_open(void);
 void sigpipe_close(int fd);
 
 /*
+ * accept on lfd failed with err (-EMFILE or -ENFILE): takes the pending
+ * connection with the reserve's slot (*reserve, a descriptor kept open
+ * for this, reopened after) and closes it, so that the client sees its
+ * end and the listener does not stay readable for ever.  0: shed;
+ * -EAGAIN: nothing was pending; another -errno: nothing could be taken,
+ * and the caller rests its listener.  Both but -EAGAIN print
+ * "fdmsg CMD: accept: ERRNAME: text: connection shed" (or "cannot
+ * shed, resting").
+ */
+int accept_shed(const char *cmd, int lfd, int *reserve, int err);
+
+/*
  * The socket file a command created, so that it removes that one and
  * nothing else: not another server's socket or a file that was renamed
  * over it since.
