@@ -635,14 +635,13 @@ out:
 	return 0;
 }
 
-/* Milliseconds since an arbitrary start, monotonic. */
-static long long
+int64_t
 now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* What is left of a deadline (0: none) as a timeout for the library. */

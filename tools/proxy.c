@@ -86,15 +86,6 @@ struct proxy {
 
 static const char *const side_name[2] = { "client", "server" };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static uint64_t
 now_ns(void)
 {

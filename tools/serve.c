@@ -141,15 +141,6 @@ struct server {
 	struct loop loop;
 };
 
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* ------------------------------------------------------------------ */
 /* The event loop: epoll, or poll over one slot per key                */
 /* ------------------------------------------------------------------ */

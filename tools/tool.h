@@ -4,6 +4,7 @@
 #define FDMSG_TOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Exit statuses (DESIGN.md, "The command-line tool"). */
@@ -106,6 +107,9 @@ int opt_num(const struct args *a, const char *val, unsigned long long min,
 const char *err_name(int err);
 /* fdmsg_strerror, or the C library's text for an errno it does not know. */
 const char *err_text(int err);
+
+/* Milliseconds since an arbitrary start, monotonic: deadlines. */
+int64_t now_ms(void);
 
 /*
  * SIGINT and SIGTERM as a readable pipe, for a poll loop: the read end
