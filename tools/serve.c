@@ -1349,11 +1349,15 @@ serve(struct server *s)
 		/* Only a socket file we created is ours to remove. */
 		sockfile_note(&s->file, s->path);
 	}
+	/* r still holds listen_fds_take's 1 when the socket was passed in:
+	 * each step sets it. */
 	fl = fcntl(s->lfd, F_GETFL);
-	if (fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    (r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN)) < 0 ||
-	    (r = loop_add(&s->loop, KEY_SIGNAL, s->sigfd, EV_IN)) < 0) {
-		r = fl < 0 || r == 0 ? -errno : r;
+	r = fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+	if (r == 0)
+		r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN);
+	if (r == 0)
+		r = loop_add(&s->loop, KEY_SIGNAL, s->sigfd, EV_IN);
+	if (r < 0) {
 		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", where,
 			err_name(r), err_text(r));
 		goto out;
