@@ -2711,6 +2711,42 @@ TEST(tool_proxy, out_of_descriptors_sheds_and_keeps_relaying)
 	proxied_clean(&t);
 }
 
+/*
+ * A client that connects and says nothing holds its slot only for
+ * --idle-timeout: it is cut with a line, its descriptors closed, and the
+ * slot serves the next client.
+ */
+TEST(tool_proxy, silent_client_is_cut_at_idle_timeout)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], err[OUT_CAP];
+	char buf[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct proc s, p;
+	int silent, base;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	spawn(&s, -1, "serve", "--echo", srv);
+	wait_path(srv);
+	spawn(&p, -1, "proxy", "--max-clients", "1", "--idle-timeout", "200",
+	      px, srv);
+	wait_path(px);
+	base = fd_count_of(p.pid);
+	silent = connect_retry(px, 0);
+	expect_closed(silent, WAIT_MS, "the silent client");
+	close(silent);
+	wait_stderr(&p, buf, "fdmsg proxy: client 1: idle past "
+		    "--idle-timeout: ETIMEDOUT: ");
+	expect_proc_fds(p.pid, base);
+	ch = chan_on(fdmsg_connect(px, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1, "the slot was not freed");
+	fdmsg_chan_free(ch);
+	stop_server(&p, px, err);
+	stop_server(&s, srv, buf);
+	cr_assert_str_empty(buf);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
 TEST(tool_proxy, capture_through_a_symlink_is_refused)

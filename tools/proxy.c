@@ -66,12 +66,14 @@ struct pair {
 	long pid;
 	long uid;
 	int first_end;    /* the side that ended first, for the record */
+	int64_t active_at; /* ms: a frame or end read, or a write, last */
 };
 
 struct proxy {
 	const char *listen, *target, *capture;
 	int stream, verbose;
 	unsigned max_clients, npairs;
+	unsigned idle_timeout; /* ms; 0: none */
 	struct fdmsg_opts copts;
 	struct pair *pairs;
 	struct pollfd *pfd; /* the listener, signals, then sides watched */
@@ -178,6 +180,7 @@ relay(struct proxy *x, struct pair *p, int a)
 		r = fdmsg_recv(sa->chan, &m);
 		if (r == -EAGAIN)
 			return;
+		p->active_at = now_ms();
 		if (r == -EPIPE) {
 			sa->ended = 1;
 			if (!sb->ended)
@@ -225,6 +228,8 @@ flush_side(struct proxy *x, struct pair *p, int b)
 	char what[32];
 	int r = fdmsg_flush(sb->chan);
 
+	/* Called when the socket took data again: that side reads. */
+	p->active_at = now_ms();
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
@@ -295,6 +300,7 @@ pair_open(struct proxy *x, int cfd)
 	}
 	x->npairs++;
 	p->id = ++x->next_id;
+	p->active_at = now_ms();
 	p->s[CLIENT].fd = cfd;
 	if (fdmsg_peer_cred(cfd, 0, &cr) == 0) {
 		p->pid = (long)cr.pid;
@@ -372,6 +378,45 @@ accept_clients(struct proxy *x)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
+/* ms until the next deadline (idle pairs, the listener's rest), or -1. */
+static int
+next_timeout(const struct proxy *x, int64_t now)
+{
+	int64_t best = x->paused_until, d;
+	unsigned i;
+
+	for (i = 0; x->idle_timeout != 0 && i < x->max_clients; i++) {
+		if (x->pairs[i].s[CLIENT].chan == NULL)
+			continue;
+		d = x->pairs[i].active_at + x->idle_timeout;
+		if (best == 0 || d < best)
+			best = d;
+	}
+	if (best == 0)
+		return -1;
+	d = best - now;
+	return d < 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
+}
+
+/* Pairs with nothing read or written for --idle-timeout: a silent
+ * client (or server) holds no slot for ever. */
+static void
+idle_close(struct proxy *x)
+{
+	int64_t now = now_ms();
+	unsigned i;
+
+	for (i = 0; x->idle_timeout != 0 && i < x->max_clients; i++) {
+		struct pair *p = &x->pairs[i];
+
+		if (p->s[CLIENT].chan == NULL ||
+		    now - p->active_at < (int64_t)x->idle_timeout)
+			continue;
+		pair_log(p, "idle past --idle-timeout", -ETIMEDOUT);
+		pair_close(x, p, PROXY, -ETIMEDOUT);
+	}
+}
+
 static int
 run(struct proxy *x)
 {
@@ -413,8 +458,7 @@ run(struct proxy *x)
 					more = 1;
 			}
 		}
-		timeout = more ? 0 : x->paused_until != 0 ?
-			  (int)(x->paused_until - now) : -1;
+		timeout = more ? 0 : next_timeout(x, now);
 		n = poll(x->pfd, (nfds_t)m, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -440,6 +484,7 @@ run(struct proxy *x)
 			if (rev != 0)
 				pair_event(x, p, k, rev);
 		}
+		idle_close(x);
 		/* After the pairs' events: a slot freed above and reused here
 		 * never sees a stale event of its old pair. */
 		if (x->pfd[KEY_LISTEN].revents != 0)
@@ -583,7 +628,7 @@ out:
 struct proxy_cfg {
 	const char *capture;
 	int stream, verbose;
-	unsigned long long max_fds, max_frame, max_clients;
+	unsigned long long max_fds, max_frame, max_clients, idle_timeout;
 };
 
 #define CFG(f) offsetof(struct proxy_cfg, f)
@@ -601,6 +646,10 @@ static const struct opt proxy_opts[] = {
 	  "bytes per frame, header included" },
 	{ "--max-clients", NULL, OPT_NUM, "N", CFG(max_clients), OPT_DEFAULT,
 	  1, MAX_MAX_CLIENTS, DEFAULT_MAX_CLIENTS, NULL, "clients at once" },
+	/* A day at most, as serve's; none by default: a relay cannot
+	 * know how long its protocol may rightly stay quiet. */
+	{ "--idle-timeout", NULL, OPT_NUM, "MS", CFG(idle_timeout), 0, 0,
+	  86400000, 0, NULL, "silent pair kept at most (default: none)" },
 	{ "--verbose", "-v", OPT_FLAG, NULL, CFG(verbose), 0, 0, 0, 0, NULL,
 	  "a line per connection and its end" },
 	OPT_END,
@@ -633,6 +682,7 @@ cmd_proxy(int argc, char **argv)
 	x.stream = c.stream;
 	x.verbose = c.verbose;
 	x.max_clients = (unsigned)c.max_clients;
+	x.idle_timeout = (unsigned)c.idle_timeout;
 	fdmsg_opts_init(&x.copts);
 	x.copts.max_fds = (unsigned)c.max_fds;
 	x.copts.max_frame = (uint32_t)c.max_frame;
