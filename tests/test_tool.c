@@ -2747,6 +2747,44 @@ TEST(tool_proxy, silent_client_is_cut_at_idle_timeout)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * A capture that can no longer be written (its reader went away) stops
+ * the proxy: one line naming the error, every pair closed (the client
+ * sees its end), the socket file removed, exit 1.
+ */
+TEST(tool_proxy, capture_write_failure_stops_the_proxy)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
+	char err[OUT_CAP], head[64], want[128];
+	struct iovec iov = { (char[]){ "x" }, 1 };
+	struct fdmsg_chan *ch;
+	struct proc s, p;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	spawn(&s, -1, "serve", "--echo", srv);
+	wait_path(srv);
+	spawn(&p, -1, "proxy", "--capture", "-", px, srv);
+	wait_path(px);
+	/* The section header is there; then nobody reads. */
+	cr_assert_gt(read(p.out, head, sizeof(head)), 0);
+	close(p.out);
+	p.out = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ch = chan_on(connect_retry(px, 0), 0);
+	cr_assert_eq(fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	expect_closed(fdmsg_chan_fd(ch), WAIT_MS, "the client");
+	fdmsg_chan_free(ch);
+	cr_assert_eq(finish(&p, out, err), 1, "stderr: %s", err);
+	snprintf(want, sizeof(want), "fdmsg proxy: -: EPIPE: %s: capture "
+		 "stopped\n", fdmsg_strerror(-EPIPE));
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(access(px, F_OK), -1, "the proxy left its socket");
+	stop_server(&s, srv, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
 TEST(tool_proxy, capture_through_a_symlink_is_refused)
