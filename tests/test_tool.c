@@ -2785,6 +2785,48 @@ TEST(tool_proxy, capture_write_failure_stops_the_proxy)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * A connect loop against a full proxy: every connection is closed at
+ * accept, the pair it has goes on, and the log gets a line per second at
+ * most (serve's refuse_log), not one per connection.
+ */
+TEST(tool_proxy, refusals_at_max_clients_do_not_flood_the_log)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], err[OUT_CAP];
+	char want[96], *line;
+	struct fdmsg_chan *ch;
+	struct proc s, p;
+	int i, sock;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	spawn(&s, -1, "serve", "--echo", srv);
+	wait_path(srv);
+	spawn(&p, -1, "proxy", "--max-clients", "1", px, srv);
+	wait_path(px);
+	ch = chan_on(connect_retry(px, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1);
+	for (i = 0; i < 64; i++) {
+		sock = fdmsg_connect(px, 0);
+		cr_assert_geq(sock, 0);
+		expect_closed(sock, WAIT_MS, "a client beyond --max-clients");
+		close(sock);
+	}
+	cr_assert_eq(try_echo(ch, 2), 1);
+	fdmsg_chan_free(ch);
+	stop_server(&p, px, err);
+	cr_assert_geq(count_lines(err), 1, "no line for the refusals");
+	cr_assert_leq(count_lines(err), 8, "a line per refusal? %s", err);
+	snprintf(want, sizeof(want), "fdmsg proxy: --max-clients 1 reached: "
+		 "connection refused");
+	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
+		cr_assert_eq(strncmp(line, want, strlen(want)), 0,
+			     "want '%s': %.200s", want, line);
+	stop_server(&s, srv, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
 TEST(tool_proxy, capture_through_a_symlink_is_refused)

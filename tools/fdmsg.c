@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -437,6 +438,27 @@ sigpipe_close(int fd)
 	if (sigpipe_w >= 0)
 		close(sigpipe_w);
 	sigpipe_w = -1;
+}
+
+void
+refuse_log(struct refusals *r, const char *fmt, ...)
+{
+	int64_t now = now_ms();
+	va_list ap;
+
+	if (r->logged_at != 0 && now - r->logged_at < REFUSE_LOG_MS) {
+		r->quiet++;
+		return;
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (r->quiet > 0)
+		fprintf(stderr, " (and %lu more refused since the last line)",
+			r->quiet);
+	fputc('\n', stderr);
+	r->logged_at = now;
+	r->quiet = 0;
 }
 
 int

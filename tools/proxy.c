@@ -84,6 +84,7 @@ struct proxy {
 	int cap_failed;
 	struct sockfile file;
 	int64_t paused_until; /* ms: listener resting until then; 0: not */
+	struct refusals refusals; /* --max-clients reached */
 };
 
 static const char *const side_name[2] = { "client", "server" };
@@ -365,8 +366,9 @@ accept_clients(struct proxy *x)
 		if (fd < 0)
 			continue; /* -ECONNABORTED and the like */
 		if (x->npairs >= x->max_clients) {
-			fprintf(stderr, "fdmsg proxy: --max-clients %u reached: "
-				"connection refused\n", x->max_clients);
+			refuse_log(&x->refusals, "fdmsg proxy: --max-clients "
+				   "%u reached: connection refused",
+				   x->max_clients);
 			close(fd);
 			continue;
 		}

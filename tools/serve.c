@@ -67,7 +67,6 @@
 #define MAX_MAX_CLIENTS 65536u
 #define DEFAULT_FRAME_TIMEOUT 5000u   /* ms */
 #define DEFAULT_IDLE_TIMEOUT 60000u   /* ms */
-#define REFUSE_LOG_MS 1000 /* per-uid refusals: a line at most this often */
 #define MAX_FRAME_TIMEOUT 86400000u   /* ms: a day */
 #define READ_BUDGET 64    /* frames per client per turn: fairness */
 #define ACCEPT_BUDGET 64  /* connections per turn */
@@ -123,8 +122,7 @@ struct server {
 	unsigned frame_timeout; /* ms; 0: none */
 	unsigned idle_timeout;  /* ms; 0: none */
 	unsigned max_per_uid;   /* connections from one uid */
-	int64_t refuse_logged_at; /* refusals at accept: last line, ms */
-	unsigned long refused_quiet; /* refusals since, not logged */
+	struct refusals refusals; /* at accept: --allow-uid, per uid */
 	struct fdmsg_opts copts;
 	unsigned max_clients, nclients;
 	struct client *clients;
@@ -676,26 +674,11 @@ uid_count(const struct server *s, uid_t uid)
 	return n;
 }
 
-/* A line per REFUSE_LOG_MS at most: a connect loop must not flood the
- * log.  The next line counts the ones left out. */
-static void
-refuse_log(struct server *s, const struct fdmsg_cred *cr, const char *why)
+/* A uid for the log: -1 when unknown. */
+static long
+uid_long(uid_t uid)
 {
-	int64_t now = now_ms();
-
-	if (s->refuse_logged_at != 0 &&
-	    now - s->refuse_logged_at < REFUSE_LOG_MS) {
-		s->refused_quiet++;
-		return;
-	}
-	fprintf(stderr, "fdmsg serve: refused pid %ld, uid %ld: %s",
-		(long)cr->pid, cr->uid == (uid_t)-1 ? -1L : (long)cr->uid, why);
-	if (s->refused_quiet > 0)
-		fprintf(stderr, " (and %lu more refused since the last line)",
-			s->refused_quiet);
-	fputc('\n', stderr);
-	s->refuse_logged_at = now;
-	s->refused_quiet = 0;
+	return uid == (uid_t)-1 ? -1L : (long)uid;
 }
 
 /* --allow-uid lists uid, or there is no list. */
@@ -714,7 +697,6 @@ static void
 accept_clients(struct server *s)
 {
 	struct fdmsg_cred cr;
-	char why[64];
 	int i, fd;
 
 	for (i = 0; i < ACCEPT_BUDGET && s->paused_until == 0; i++) {
@@ -747,14 +729,17 @@ accept_clients(struct server *s)
 		}
 		/* An unknown uid is in no list. */
 		if (!uid_allowed(s, cr.uid)) {
-			refuse_log(s, &cr, "not in --allow-uid");
+			refuse_log(&s->refusals, "fdmsg serve: refused pid "
+				   "%ld, uid %ld: not in --allow-uid",
+				   (long)cr.pid, uid_long(cr.uid));
 			close(fd);
 			continue;
 		}
 		if (uid_count(s, cr.uid) >= s->max_per_uid) {
-			snprintf(why, sizeof(why), "uid has --max-per-uid %u "
-				 "connections", s->max_per_uid);
-			refuse_log(s, &cr, why);
+			refuse_log(&s->refusals, "fdmsg serve: refused pid "
+				   "%ld, uid %ld: uid has --max-per-uid %u "
+				   "connections", (long)cr.pid,
+				   uid_long(cr.uid), s->max_per_uid);
 			close(fd);
 			continue;
 		}

@@ -112,6 +112,23 @@ const char *err_text(int err);
 int64_t now_ms(void);
 
 /*
+ * Refusals at accept, logged at most a line per REFUSE_LOG_MS: a connect
+ * loop must not flood the log.  refuse_log prints fmt's line (without
+ * its newline) unless one was printed less than REFUSE_LOG_MS ago, and
+ * counts it otherwise; the next line printed says how many were left
+ * out.  Zeroed: nothing logged yet.
+ */
+#define REFUSE_LOG_MS 1000
+
+struct refusals {
+	int64_t logged_at;   /* ms: the last line; 0: none */
+	unsigned long quiet; /* refusals since, not logged */
+};
+
+void refuse_log(struct refusals *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
  * SIGINT and SIGTERM as a readable pipe, for a poll loop: the read end
  * (non-blocking, close-on-exec), or -errno.  sigpipe_close restores the
  * default actions and closes both ends.
