@@ -181,7 +181,9 @@ relay(struct proxy *x, struct pair *p, int a)
 		r = fdmsg_recv(sa->chan, &m);
 		if (r == -EAGAIN)
 			return;
-		p->active_at = now_ms();
+		/* Once a pass: the clock is read per wake, not per frame. */
+		if (i == 0 && x->idle_timeout != 0)
+			p->active_at = now_ms();
 		if (r == -EPIPE) {
 			sa->ended = 1;
 			if (!sb->ended)
@@ -230,7 +232,8 @@ flush_side(struct proxy *x, struct pair *p, int b)
 	int r = fdmsg_flush(sb->chan);
 
 	/* Called when the socket took data again: that side reads. */
-	p->active_at = now_ms();
+	if (x->idle_timeout != 0)
+		p->active_at = now_ms();
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
