@@ -2089,6 +2089,35 @@ notify_expect(int fd, const char *want)
 		     "'%s...'", buf, want);
 }
 
+/*
+ * A NOTIFY_SOCKET nobody listens on: serve serves all the same, and each
+ * notification it could not send is one line naming the state alone
+ * (the message's STATUS= line stays out of the log).
+ */
+TEST(tool_serve, notify_socket_gone_is_one_line_per_state)
+{
+	char dir[PATH_MAX], path[PATH_MAX], npath[PATH_MAX + 8];
+	char env[PATH_MAX + 32], err[OUT_CAP], want[2 * PATH_MAX + 512];
+	struct fdmsg_chan *ch;
+	struct proc p;
+
+	tmp_sock(dir, path);
+	snprintf(npath, sizeof(npath), "%s/gone", dir);
+	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", npath);
+	spawn_next.env[0] = env;
+	serve_ready(&p, "--echo", path);
+	ch = chan_on(fdmsg_connect(path, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+	snprintf(want, sizeof(want), "fdmsg serve: NOTIFY_SOCKET=%s: ENOENT: "
+		 "%s; READY=1 not sent\nfdmsg serve: NOTIFY_SOCKET=%s: "
+		 "ENOENT: %s; STOPPING=1 not sent\n", npath,
+		 fdmsg_strerror(-ENOENT), npath, fdmsg_strerror(-ENOENT));
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* Whether the program is in PATH (the test skips without it). */
 static int
 have_program(const char *name)

@@ -1192,14 +1192,15 @@ listen_fds_take(struct server *s)
 
 /*
  * One datagram to $NOTIFY_SOCKET, sd_notify(3)'s protocol: a path or
- * an "@" abstract name.  Failures are logged and the server goes on.
+ * an "@" abstract name.  Failures are logged, naming msg's first line
+ * (the state), and the server goes on.
  */
 static void
 notify(const struct server *s, const char *msg)
 {
 	struct sockaddr_un sa;
 	size_t n;
-	int fd, r = 0;
+	int fd, r = 0, state = (int)strcspn(msg, "\n");
 
 	if (s->notify == NULL)
 		return;
@@ -1207,7 +1208,8 @@ notify(const struct server *s, const char *msg)
 	if ((s->notify[0] != '/' && s->notify[0] != '@') || n < 2 ||
 	    n > sizeof(sa.sun_path)) {
 		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: not a socket "
-			"path or @name; %s not sent\n", s->notify, msg);
+			"path or @name; %.*s not sent\n", s->notify, state,
+			msg);
 		return;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -1228,8 +1230,9 @@ notify(const struct server *s, const char *msg)
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
-		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: %s: %s; %s not "
-			"sent\n", s->notify, err_name(r), err_text(r), msg);
+		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: %s: %s; %.*s "
+			"not sent\n", s->notify, err_name(r), err_text(r),
+			state, msg);
 }
 
 /* Listening: say so on --ready-fd (then closed) and $NOTIFY_SOCKET. */
