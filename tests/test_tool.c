@@ -2421,6 +2421,49 @@ wait_path(const char *path)
 	cr_assert_eq(access(path, F_OK), 0, "%s never appeared", path);
 }
 
+/* dir/s served by `serve --echo`, dir/p a proxy to it with args. */
+struct relayed {
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8];
+	struct proc serve, proxy;
+};
+
+/* The proxy under RLIMIT_NOFILE nofile when nonzero (toolutil.h). */
+static void
+relayed_start_v(struct relayed *t, rlim_t nofile, const char *const *args)
+{
+	const char *argv[16] = { "proxy" };
+	int n = 1;
+
+	tmp_sock(t->dir, t->srv);
+	snprintf(t->px, sizeof(t->px), "%s/p", t->dir);
+	spawn(&t->serve, -1, "serve", "--echo", t->srv);
+	wait_path(t->srv);
+	while (*args != NULL && n < 13)
+		argv[n++] = *args++;
+	argv[n++] = t->px;
+	argv[n++] = t->srv;
+	argv[n] = NULL;
+	spawn_next.nofile = nofile;
+	spawn_v(&t->proxy, -1, argv);
+	spawn_next.nofile = 0;
+	wait_path(t->px);
+}
+
+#define relayed_start(t, nofile, ...)                                    \
+	relayed_start_v((t), (nofile), (const char *const[]){ __VA_ARGS__, \
+							       NULL })
+
+/* serve stopped (silent) and the directory removed, after the proxy. */
+static void
+relayed_clean(struct relayed *t)
+{
+	char err[OUT_CAP];
+
+	stop_server(&t->serve, t->srv, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(t->dir), 0);
+}
+
 /* dir/s served by `serve --echo`, dir/p a proxy capturing to dir/cap. */
 struct proxied {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
@@ -2670,26 +2713,17 @@ TEST(tool_proxy, no_server_closes_the_client_with_a_line)
  */
 TEST(tool_proxy, more_slots_than_rlimit_nofile_still_relay)
 {
-	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], err[OUT_CAP];
+	char err[OUT_CAP];
 	struct fdmsg_chan *ch;
-	struct proc s, p;
+	struct relayed t;
 
-	tmp_sock(dir, srv);
-	snprintf(px, sizeof(px), "%s/p", dir);
-	spawn(&s, -1, "serve", "--echo", srv);
-	wait_path(srv);
-	spawn_next.nofile = 256;
-	spawn(&p, -1, "proxy", "--max-clients", "4096", px, srv);
-	spawn_next.nofile = 0;
-	wait_path(px);
-	ch = chan_on(connect_retry(px, 0), 0);
+	relayed_start(&t, 256, "--max-clients", "4096");
+	ch = chan_on(connect_retry(t.px, 0), 0);
 	cr_assert_eq(try_echo(ch, 1), 1, "not relayed");
 	fdmsg_chan_free(ch);
-	stop_server(&p, px, err);
+	stop_server(&t.proxy, t.px, err);
 	cr_assert_str_empty(err);
-	stop_server(&s, srv, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	relayed_clean(&t);
 }
 
 /*
@@ -2747,33 +2781,24 @@ TEST(tool_proxy, out_of_descriptors_sheds_and_keeps_relaying)
  */
 TEST(tool_proxy, silent_client_is_cut_at_idle_timeout)
 {
-	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], err[OUT_CAP];
-	char buf[OUT_CAP];
+	char err[OUT_CAP];
 	struct fdmsg_chan *ch;
-	struct proc s, p;
+	struct relayed t;
 	int silent, base;
 
-	tmp_sock(dir, srv);
-	snprintf(px, sizeof(px), "%s/p", dir);
-	spawn(&s, -1, "serve", "--echo", srv);
-	wait_path(srv);
-	spawn(&p, -1, "proxy", "--max-clients", "1", "--idle-timeout", "200",
-	      px, srv);
-	wait_path(px);
-	base = fd_count_of(p.pid);
-	silent = connect_retry(px, 0);
+	relayed_start(&t, 0, "--max-clients", "1", "--idle-timeout", "200");
+	base = fd_count_of(t.proxy.pid);
+	silent = connect_retry(t.px, 0);
 	expect_closed(silent, WAIT_MS, "the silent client");
 	close(silent);
-	wait_stderr(&p, buf, "fdmsg proxy: client 1: idle past "
+	wait_stderr(&t.proxy, err, "fdmsg proxy: client 1: idle past "
 		    "--idle-timeout: ETIMEDOUT: ");
-	expect_proc_fds(p.pid, base);
-	ch = chan_on(fdmsg_connect(px, 0), 0);
+	expect_proc_fds(t.proxy.pid, base);
+	ch = chan_on(fdmsg_connect(t.px, 0), 0);
 	cr_assert_eq(try_echo(ch, 1), 1, "the slot was not freed");
 	fdmsg_chan_free(ch);
-	stop_server(&p, px, err);
-	stop_server(&s, srv, buf);
-	cr_assert_str_empty(buf);
-	cr_assert_eq(rmdir(dir), 0);
+	stop_server(&t.proxy, t.px, err);
+	relayed_clean(&t);
 }
 
 /*
@@ -2783,35 +2808,27 @@ TEST(tool_proxy, silent_client_is_cut_at_idle_timeout)
  */
 TEST(tool_proxy, capture_write_failure_stops_the_proxy)
 {
-	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], out[OUT_CAP];
-	char err[OUT_CAP], head[64], want[128];
+	char out[OUT_CAP], err[OUT_CAP], head[64], want[128];
 	struct iovec iov = { (char[]){ "x" }, 1 };
 	struct fdmsg_chan *ch;
-	struct proc s, p;
+	struct relayed t;
 
-	tmp_sock(dir, srv);
-	snprintf(px, sizeof(px), "%s/p", dir);
-	spawn(&s, -1, "serve", "--echo", srv);
-	wait_path(srv);
-	spawn(&p, -1, "proxy", "--capture", "-", px, srv);
-	wait_path(px);
+	relayed_start(&t, 0, "--capture", "-");
 	/* The section header is there; then nobody reads. */
-	cr_assert_gt(read(p.out, head, sizeof(head)), 0);
-	close(p.out);
-	p.out = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	ch = chan_on(connect_retry(px, 0), 0);
+	cr_assert_gt(read(t.proxy.out, head, sizeof(head)), 0);
+	close(t.proxy.out);
+	t.proxy.out = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ch = chan_on(connect_retry(t.px, 0), 0);
 	cr_assert_eq(fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0), 0);
 	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
 	expect_closed(fdmsg_chan_fd(ch), WAIT_MS, "the client");
 	fdmsg_chan_free(ch);
-	cr_assert_eq(finish(&p, out, err), 1, "stderr: %s", err);
+	cr_assert_eq(finish(&t.proxy, out, err), 1, "stderr: %s", err);
 	snprintf(want, sizeof(want), "fdmsg proxy: -: EPIPE: %s: capture "
 		 "stopped\n", fdmsg_strerror(-EPIPE));
 	cr_assert_str_eq(err, want);
-	cr_assert_eq(access(px, F_OK), -1, "the proxy left its socket");
-	stop_server(&s, srv, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	cr_assert_eq(access(t.px, F_OK), -1, "the proxy left its socket");
+	relayed_clean(&t);
 }
 
 /*
@@ -2821,29 +2838,23 @@ TEST(tool_proxy, capture_write_failure_stops_the_proxy)
  */
 TEST(tool_proxy, refusals_at_max_clients_do_not_flood_the_log)
 {
-	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], err[OUT_CAP];
-	char want[96], *line;
+	char err[OUT_CAP], want[96], *line;
 	struct fdmsg_chan *ch;
-	struct proc s, p;
+	struct relayed t;
 	int i, sock;
 
-	tmp_sock(dir, srv);
-	snprintf(px, sizeof(px), "%s/p", dir);
-	spawn(&s, -1, "serve", "--echo", srv);
-	wait_path(srv);
-	spawn(&p, -1, "proxy", "--max-clients", "1", px, srv);
-	wait_path(px);
-	ch = chan_on(connect_retry(px, 0), 0);
+	relayed_start(&t, 0, "--max-clients", "1");
+	ch = chan_on(connect_retry(t.px, 0), 0);
 	cr_assert_eq(try_echo(ch, 1), 1);
 	for (i = 0; i < 64; i++) {
-		sock = fdmsg_connect(px, 0);
+		sock = fdmsg_connect(t.px, 0);
 		cr_assert_geq(sock, 0);
 		expect_closed(sock, WAIT_MS, "a client beyond --max-clients");
 		close(sock);
 	}
 	cr_assert_eq(try_echo(ch, 2), 1);
 	fdmsg_chan_free(ch);
-	stop_server(&p, px, err);
+	stop_server(&t.proxy, t.px, err);
 	cr_assert_geq(count_lines(err), 1, "no line for the refusals");
 	cr_assert_leq(count_lines(err), 8, "a line per refusal? %s", err);
 	snprintf(want, sizeof(want), "fdmsg proxy: --max-clients 1 reached: "
@@ -2851,9 +2862,7 @@ TEST(tool_proxy, refusals_at_max_clients_do_not_flood_the_log)
 	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
 		cr_assert_eq(strncmp(line, want, strlen(want)), 0,
 			     "want '%s': %.200s", want, line);
-	stop_server(&s, srv, err);
-	cr_assert_str_empty(err);
-	cr_assert_eq(rmdir(dir), 0);
+	relayed_clean(&t);
 }
 
 /* A capture file is never written through a planted symbolic link, and
