@@ -2924,6 +2924,46 @@ TEST(tool_proxy, capture_into_an_existing_file_makes_it_0600)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * A FIFO planted at the capture path with nobody reading it: refused at
+ * once (ENXIO), not a proxy blocked for ever in open(2); no socket is
+ * left.  (A FIFO whose reader is there, a live capture, is taken.)
+ */
+TEST(tool_proxy, capture_into_a_fifo_without_reader_is_refused)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct pollfd pfd = { .events = POLLIN };
+	uint8_t head[4];
+	struct proc p;
+	int rd;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	cr_assert_eq(mkfifo(cap, 0600), 0);
+	cr_assert_eq(run(NULL, 0, out, err, "proxy", "--capture", cap, px,
+			 srv), 1);
+	cr_assert_not_null(strstr(err, ": ENXIO: "), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert_eq(access(px, F_OK), -1, "a socket was left");
+
+	/* Its reader there: the capture goes to it. */
+	rd = open(cap, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert_geq(rd, 0);
+	spawn(&p, -1, "proxy", "--capture", cap, px, srv);
+	wait_path(px);
+	pfd.fd = rd;
+	cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "nothing captured");
+	cr_assert_eq(read(rd, head, 4), 4);
+	cr_assert_eq(memcmp(head, "\n\r\r\n", 4), 0, "not a section header");
+	stop_server(&p, px, err);
+	cr_assert_str_empty(err);
+	close(rd);
+	cr_assert_eq(unlink(cap), 0);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 TEST(tool_proxy, usage_errors_exit_2)
 {
 	char out[OUT_CAP], err[OUT_CAP];

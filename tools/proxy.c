@@ -515,7 +515,9 @@ raise_nofile(void)
  * operator's alone, and a planted symbolic link is not followed.  An
  * existing file keeps its mode through O_CREAT, so a regular one is
  * narrowed to 0600 (which fails unless it is ours) and only then
- * truncated: a file we may not keep to ourselves loses nothing.
+ * truncated: a file we may not keep to ourselves loses nothing.  Opened
+ * non-blocking, so a FIFO nobody reads is refused (ENXIO) rather than
+ * waited on for ever; the writes then block as usual.
  */
 static int
 cap_open(const char *path)
@@ -524,10 +526,12 @@ cap_open(const char *path)
 	int fd, r;
 
 	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
-		  O_NOCTTY, 0600);
+		  O_NOCTTY | O_NONBLOCK, 0600);
 	if (fd < 0)
 		return -errno;
-	if (fstat(fd, &st) < 0)
+	r = fcntl(fd, F_GETFL);
+	if (r < 0 || fcntl(fd, F_SETFL, r & ~O_NONBLOCK) < 0 ||
+	    fstat(fd, &st) < 0)
 		goto fail;
 	if (S_ISREG(st.st_mode) && ((st.st_mode & 07777) != 0600 &&
 				    fchmod(fd, 0600) < 0))
