@@ -2089,6 +2089,35 @@ notify_expect(int fd, const char *want)
 		     "'%s...'", buf, want);
 }
 
+/*
+ * A NOTIFY_SOCKET nobody listens on: serve serves all the same, and each
+ * notification it could not send is one line naming the state alone
+ * (the message's STATUS= line stays out of the log).
+ */
+TEST(tool_serve, notify_socket_gone_is_one_line_per_state)
+{
+	char dir[PATH_MAX], path[PATH_MAX], npath[PATH_MAX + 8];
+	char env[PATH_MAX + 32], err[OUT_CAP], want[2 * PATH_MAX + 512];
+	struct fdmsg_chan *ch;
+	struct proc p;
+
+	tmp_sock(dir, path);
+	snprintf(npath, sizeof(npath), "%s/gone", dir);
+	snprintf(env, sizeof(env), "NOTIFY_SOCKET=%s", npath);
+	spawn_next.env[0] = env;
+	serve_ready(&p, "--echo", path);
+	ch = chan_on(fdmsg_connect(path, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1);
+	fdmsg_chan_free(ch);
+	stop_server(&p, path, err);
+	snprintf(want, sizeof(want), "fdmsg serve: NOTIFY_SOCKET=%s: ENOENT: "
+		 "%s; READY=1 not sent\nfdmsg serve: NOTIFY_SOCKET=%s: "
+		 "ENOENT: %s; STOPPING=1 not sent\n", npath,
+		 fdmsg_strerror(-ENOENT), npath, fdmsg_strerror(-ENOENT));
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
 /* Whether the program is in PATH (the test skips without it). */
 static int
 have_program(const char *name)
@@ -2392,6 +2421,49 @@ wait_path(const char *path)
 	cr_assert_eq(access(path, F_OK), 0, "%s never appeared", path);
 }
 
+/* dir/s served by `serve --echo`, dir/p a proxy to it with args. */
+struct relayed {
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8];
+	struct proc serve, proxy;
+};
+
+/* The proxy under RLIMIT_NOFILE nofile when nonzero (toolutil.h). */
+static void
+relayed_start_v(struct relayed *t, rlim_t nofile, const char *const *args)
+{
+	const char *argv[16] = { "proxy" };
+	int n = 1;
+
+	tmp_sock(t->dir, t->srv);
+	snprintf(t->px, sizeof(t->px), "%s/p", t->dir);
+	spawn(&t->serve, -1, "serve", "--echo", t->srv);
+	wait_path(t->srv);
+	while (*args != NULL && n < 13)
+		argv[n++] = *args++;
+	argv[n++] = t->px;
+	argv[n++] = t->srv;
+	argv[n] = NULL;
+	spawn_next.nofile = nofile;
+	spawn_v(&t->proxy, -1, argv);
+	spawn_next.nofile = 0;
+	wait_path(t->px);
+}
+
+#define relayed_start(t, nofile, ...)                                    \
+	relayed_start_v((t), (nofile), (const char *const[]){ __VA_ARGS__, \
+							       NULL })
+
+/* serve stopped (silent) and the directory removed, after the proxy. */
+static void
+relayed_clean(struct relayed *t)
+{
+	char err[OUT_CAP];
+
+	stop_server(&t->serve, t->srv, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(rmdir(t->dir), 0);
+}
+
 /* dir/s served by `serve --echo`, dir/p a proxy capturing to dir/cap. */
 struct proxied {
 	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
@@ -2634,6 +2706,165 @@ TEST(tool_proxy, no_server_closes_the_client_with_a_line)
 	cr_assert_eq(rmdir(dir), 0);
 }
 
+/*
+ * More client slots than RLIMIT_NOFILE allows descriptors: poll gets
+ * only the descriptors watched (it refuses nfds beyond the limit with
+ * EINVAL), so the proxy relays instead of dying at its first poll.
+ */
+TEST(tool_proxy, more_slots_than_rlimit_nofile_still_relay)
+{
+	char err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct relayed t;
+
+	relayed_start(&t, 256, "--max-clients", "4096");
+	ch = chan_on(connect_retry(t.px, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1, "not relayed");
+	fdmsg_chan_free(ch);
+	stop_server(&t.proxy, t.px, err);
+	cr_assert_str_empty(err);
+	relayed_clean(&t);
+}
+
+/*
+ * Out of descriptors, the proxy sheds a new client as serve does (one
+ * accept_shed, the same line with the error's text), keeps relaying the
+ * pair it has, and relays new clients once descriptors are back.
+ */
+TEST(tool_proxy, out_of_descriptors_sheds_and_keeps_relaying)
+{
+	SKIP_UNDER_VALGRIND();
+	char err[OUT_CAP], want[128];
+	struct fdmsg_chan *a, *b;
+	struct proxied t;
+	struct rlimit rl;
+	int i, r;
+
+	/* With a limit, spawn closes what the test inherited: the tool's
+	 * descriptors are numbered from 0 without a gap. */
+	spawn_next.nofile = 64;
+	proxied_start(&t, "0");
+	spawn_next.nofile = 0;
+	/* Room for one pair (client and server sockets) and no more. */
+	rl.rlim_cur = rl.rlim_max = (rlim_t)t.base + 2;
+	cr_assert_eq(prlimit(t.proxy.pid, RLIMIT_NOFILE, &rl, NULL), 0,
+		     "prlimit: %s", strerror(errno));
+	a = chan_on(connect_retry(t.px, 0), 0);
+	cr_assert_eq(try_echo(a, 1), 1);
+	b = chan_on(fdmsg_connect(t.px, 0), 0);
+	cr_assert_eq(try_echo(b, 2), 0, "relayed past RLIMIT_NOFILE");
+	fdmsg_chan_free(b);
+	cr_assert_eq(try_echo(a, 3), 1);
+	expect_proc_fds(t.proxy.pid, t.base + 2);
+	fdmsg_chan_free(a);
+	expect_proc_fds(t.proxy.pid, t.base);
+	for (i = 0, r = 0; i < WAIT_MS / 20 && r == 0; i++) {
+		b = chan_on(fdmsg_connect(t.px, 0), 0);
+		r = try_echo(b, 4);
+		fdmsg_chan_free(b);
+	}
+	cr_assert_eq(r, 1, "the proxy never relayed again");
+	proxied_stop(&t, err);
+	snprintf(want, sizeof(want), "fdmsg proxy: accept: EMFILE: %s: "
+		 "connection shed\n", fdmsg_strerror(-EMFILE));
+	cr_assert_not_null(strstr(err, want), "stderr: %s", err);
+	/* One client shed, one line: none when nothing was pending. */
+	cr_assert_null(strstr(strstr(err, want) + strlen(want), "shed"),
+		       "stderr: %s", err);
+	proxied_clean(&t);
+}
+
+/*
+ * A client that connects and says nothing holds its slot only for
+ * --idle-timeout: it is cut with a line, its descriptors closed, and the
+ * slot serves the next client.
+ */
+TEST(tool_proxy, silent_client_is_cut_at_idle_timeout)
+{
+	char err[OUT_CAP];
+	struct fdmsg_chan *ch;
+	struct relayed t;
+	int silent, base;
+
+	relayed_start(&t, 0, "--max-clients", "1", "--idle-timeout", "200");
+	base = fd_count_of(t.proxy.pid);
+	silent = connect_retry(t.px, 0);
+	expect_closed(silent, WAIT_MS, "the silent client");
+	close(silent);
+	wait_stderr(&t.proxy, err, "fdmsg proxy: client 1: idle past "
+		    "--idle-timeout: ETIMEDOUT: ");
+	expect_proc_fds(t.proxy.pid, base);
+	ch = chan_on(fdmsg_connect(t.px, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1, "the slot was not freed");
+	fdmsg_chan_free(ch);
+	stop_server(&t.proxy, t.px, err);
+	relayed_clean(&t);
+}
+
+/*
+ * A capture that can no longer be written (its reader went away) stops
+ * the proxy: one line naming the error, every pair closed (the client
+ * sees its end), the socket file removed, exit 1.
+ */
+TEST(tool_proxy, capture_write_failure_stops_the_proxy)
+{
+	char out[OUT_CAP], err[OUT_CAP], head[64], want[128];
+	struct iovec iov = { (char[]){ "x" }, 1 };
+	struct fdmsg_chan *ch;
+	struct relayed t;
+
+	relayed_start(&t, 0, "--capture", "-");
+	/* The section header is there; then nobody reads. */
+	cr_assert_gt(read(t.proxy.out, head, sizeof(head)), 0);
+	close(t.proxy.out);
+	t.proxy.out = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	ch = chan_on(connect_retry(t.px, 0), 0);
+	cr_assert_eq(fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	expect_closed(fdmsg_chan_fd(ch), WAIT_MS, "the client");
+	fdmsg_chan_free(ch);
+	cr_assert_eq(finish(&t.proxy, out, err), 1, "stderr: %s", err);
+	snprintf(want, sizeof(want), "fdmsg proxy: -: EPIPE: %s: capture "
+		 "stopped\n", fdmsg_strerror(-EPIPE));
+	cr_assert_str_eq(err, want);
+	cr_assert_eq(access(t.px, F_OK), -1, "the proxy left its socket");
+	relayed_clean(&t);
+}
+
+/*
+ * A connect loop against a full proxy: every connection is closed at
+ * accept, the pair it has goes on, and the log gets a line per second at
+ * most (serve's refuse_log), not one per connection.
+ */
+TEST(tool_proxy, refusals_at_max_clients_do_not_flood_the_log)
+{
+	char err[OUT_CAP], want[96], *line;
+	struct fdmsg_chan *ch;
+	struct relayed t;
+	int i, sock;
+
+	relayed_start(&t, 0, "--max-clients", "1");
+	ch = chan_on(connect_retry(t.px, 0), 0);
+	cr_assert_eq(try_echo(ch, 1), 1);
+	for (i = 0; i < 64; i++) {
+		sock = fdmsg_connect(t.px, 0);
+		cr_assert_geq(sock, 0);
+		expect_closed(sock, WAIT_MS, "a client beyond --max-clients");
+		close(sock);
+	}
+	cr_assert_eq(try_echo(ch, 2), 1);
+	fdmsg_chan_free(ch);
+	stop_server(&t.proxy, t.px, err);
+	cr_assert_geq(count_lines(err), 1, "no line for the refusals");
+	cr_assert_leq(count_lines(err), 8, "a line per refusal? %s", err);
+	snprintf(want, sizeof(want), "fdmsg proxy: --max-clients 1 reached: "
+		 "connection refused");
+	for (line = err; *line != '\0'; line = strchr(line, '\n') + 1)
+		cr_assert_eq(strncmp(line, want, strlen(want)), 0,
+			     "want '%s': %.200s", want, line);
+	relayed_clean(&t);
+}
+
 /* A capture file is never written through a planted symbolic link, and
  * a failure leaves no socket behind. */
 TEST(tool_proxy, capture_through_a_symlink_is_refused)
@@ -2658,6 +2889,78 @@ TEST(tool_proxy, capture_through_a_symlink_is_refused)
 	cr_assert_eq(access(px, F_OK), -1, "a socket was left");
 	cr_assert_eq(unlink(cap), 0);
 	cr_assert_eq(unlink(victim), 0);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+/*
+ * A capture file that exists keeps its owner and mode through O_TRUNC:
+ * one left readable by others (0644) must be narrowed to 0600 before a
+ * payload goes in, as a created one is.
+ */
+TEST(tool_proxy, capture_into_an_existing_file_makes_it_0600)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
+	char err[OUT_CAP];
+	struct stat st;
+	struct proc p;
+	int fd;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	fd = open(cap, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(fchmod(fd, 0644), 0); /* whatever the umask */
+	cr_assert_eq(write(fd, "old", 3), 3);
+	cr_assert_eq(close(fd), 0);
+	spawn(&p, -1, "proxy", "--capture", cap, px, srv);
+	wait_path(px);
+	cr_assert_eq(stat(cap, &st), 0);
+	cr_assert_eq(st.st_mode & 07777, 0600, "mode %o",
+		     (unsigned)(st.st_mode & 07777));
+	stop_server(&p, px, err);
+	cr_assert_str_empty(err);
+	cr_assert_eq(unlink(cap), 0);
+	cr_assert_eq(rmdir(dir), 0);
+}
+
+/*
+ * A FIFO planted at the capture path with nobody reading it: refused at
+ * once (ENXIO), not a proxy blocked for ever in open(2); no socket is
+ * left.  (A FIFO whose reader is there, a live capture, is taken.)
+ */
+TEST(tool_proxy, capture_into_a_fifo_without_reader_is_refused)
+{
+	char dir[PATH_MAX], srv[PATH_MAX], px[PATH_MAX + 8], cap[PATH_MAX + 8];
+	char out[OUT_CAP], err[OUT_CAP];
+	struct pollfd pfd = { .events = POLLIN };
+	uint8_t head[4];
+	struct proc p;
+	int rd;
+
+	tmp_sock(dir, srv);
+	snprintf(px, sizeof(px), "%s/p", dir);
+	snprintf(cap, sizeof(cap), "%s/cap", dir);
+	cr_assert_eq(mkfifo(cap, 0600), 0);
+	cr_assert_eq(run(NULL, 0, out, err, "proxy", "--capture", cap, px,
+			 srv), 1);
+	cr_assert_not_null(strstr(err, ": ENXIO: "), "%s", err);
+	cr_assert_eq(count_lines(err), 1, "%s", err);
+	cr_assert_eq(access(px, F_OK), -1, "a socket was left");
+
+	/* Its reader there: the capture goes to it. */
+	rd = open(cap, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	cr_assert_geq(rd, 0);
+	spawn(&p, -1, "proxy", "--capture", cap, px, srv);
+	wait_path(px);
+	pfd.fd = rd;
+	cr_assert_gt(poll(&pfd, 1, WAIT_MS), 0, "nothing captured");
+	cr_assert_eq(read(rd, head, 4), 4);
+	cr_assert_eq(memcmp(head, "\n\r\r\n", 4), 0, "not a section header");
+	stop_server(&p, px, err);
+	cr_assert_str_empty(err);
+	close(rd);
+	cr_assert_eq(unlink(cap), 0);
 	cr_assert_eq(rmdir(dir), 0);
 }
 

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -439,6 +440,48 @@ sigpipe_close(int fd)
 	sigpipe_w = -1;
 }
 
+void
+refuse_log(struct refusals *r, const char *fmt, ...)
+{
+	int64_t now = now_ms();
+	va_list ap;
+
+	if (r->logged_at != 0 && now - r->logged_at < REFUSE_LOG_MS) {
+		r->quiet++;
+		return;
+	}
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	if (r->quiet > 0)
+		fprintf(stderr, " (and %lu more refused since the last line)",
+			r->quiet);
+	fputc('\n', stderr);
+	r->logged_at = now;
+	r->quiet = 0;
+}
+
+int
+accept_shed(const char *cmd, int lfd, int *reserve, int err)
+{
+	int fd;
+
+	if (*reserve >= 0) {
+		close(*reserve);
+		*reserve = -1;
+	}
+	fd = fdmsg_accept(lfd, NULL, 0);
+	if (fd >= 0)
+		close(fd);
+	*reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (fd == -EAGAIN || fd == -EWOULDBLOCK)
+		return -EAGAIN;
+	fprintf(stderr, "fdmsg %s: accept: %s: %s: %s\n", cmd, err_name(err),
+		err_text(err), fd >= 0 ? "connection shed" :
+		"cannot shed, resting");
+	return fd >= 0 ? 0 : fd;
+}
+
 /* ------------------------------------------------------------------ */
 /* The socket file a command created (serve, recv)                     */
 /* ------------------------------------------------------------------ */
@@ -614,14 +657,13 @@ out:
 	return 0;
 }
 
-/* Milliseconds since an arbitrary start, monotonic. */
-static long long
+int64_t
 now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* What is left of a deadline (0: none) as a timeout for the library. */

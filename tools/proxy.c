@@ -30,6 +30,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,9 +42,10 @@
 #define DEFAULT_MAX_CLIENTS 64u
 #define MAX_MAX_CLIENTS 4096u
 #define READ_BUDGET 64 /* frames per side per turn: fairness */
+#define PAUSE_MS 100   /* listener rest when accept cannot shed */
 #define KEY_LISTEN 0
 #define KEY_SIGNAL 1
-#define KEY_PAIR0 2    /* then two per pair: client, server */
+#define KEY_PAIR0 2    /* then the sides watched (run) */
 
 /* Sides: whose frame, whose doing (capture dir = side + 1). */
 #define PROXY (-1)
@@ -64,20 +66,25 @@ struct pair {
 	long pid;
 	long uid;
 	int first_end;    /* the side that ended first, for the record */
+	int64_t active_at; /* ms: a frame or end read, or a write, last */
 };
 
 struct proxy {
 	const char *listen, *target, *capture;
 	int stream, verbose;
 	unsigned max_clients, npairs;
+	unsigned idle_timeout; /* ms; 0: none */
 	struct fdmsg_opts copts;
 	struct pair *pairs;
-	struct pollfd *pfd;
+	struct pollfd *pfd; /* the listener, signals, then sides watched */
+	size_t *key;        /* pfd[j]'s side: 2 * pair + side */
 	uint32_t next_id;
 	int lfd, sigr, reserve, capfd;
 	struct pcapng_w cap;
 	int cap_failed;
 	struct sockfile file;
+	int64_t paused_until; /* ms: listener resting until then; 0: not */
+	struct refusals refusals; /* --max-clients reached */
 };
 
 static const char *const side_name[2] = { "client", "server" };
@@ -174,6 +181,9 @@ relay(struct proxy *x, struct pair *p, int a)
 		r = fdmsg_recv(sa->chan, &m);
 		if (r == -EAGAIN)
 			return;
+		/* Once a pass: the clock is read per wake, not per frame. */
+		if (i == 0 && x->idle_timeout != 0)
+			p->active_at = now_ms();
 		if (r == -EPIPE) {
 			sa->ended = 1;
 			if (!sb->ended)
@@ -221,6 +231,9 @@ flush_side(struct proxy *x, struct pair *p, int b)
 	char what[32];
 	int r = fdmsg_flush(sb->chan);
 
+	/* Called when the socket took data again: that side reads. */
+	if (x->idle_timeout != 0)
+		p->active_at = now_ms();
 	if (r == -EAGAIN)
 		return;
 	if (r < 0) {
@@ -291,6 +304,7 @@ pair_open(struct proxy *x, int cfd)
 	}
 	x->npairs++;
 	p->id = ++x->next_id;
+	p->active_at = now_ms();
 	p->s[CLIENT].fd = cfd;
 	if (fdmsg_peer_cred(cfd, 0, &cr) == 0) {
 		p->pid = (long)cr.pid;
@@ -337,30 +351,27 @@ pair_open(struct proxy *x, int cfd)
 static void
 accept_clients(struct proxy *x)
 {
-	int i, fd;
+	int i, fd, r;
 
 	for (i = 0; i < READ_BUDGET; i++) {
 		fd = fdmsg_accept(x->lfd, NULL, 0);
 		if (fd == -EAGAIN || fd == -EWOULDBLOCK)
 			return;
 		if (fd == -EMFILE || fd == -ENFILE) {
-			/* Shed it with the reserve's slot, so the listener
-			 * does not stay readable for ever. */
-			if (x->reserve >= 0)
-				close(x->reserve);
-			fd = fdmsg_accept(x->lfd, NULL, 0);
-			if (fd >= 0)
-				close(fd);
-			x->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-			fprintf(stderr, "fdmsg proxy: accept: EMFILE: "
-				"connection shed\n");
-			return;
+			r = accept_shed("proxy", x->lfd, &x->reserve, fd);
+			/* Nothing to take it with: rest, not spin. */
+			if (r < 0 && r != -EAGAIN)
+				x->paused_until = now_ms() + PAUSE_MS;
+			if (r < 0)
+				return;
+			continue;
 		}
 		if (fd < 0)
 			continue; /* -ECONNABORTED and the like */
 		if (x->npairs >= x->max_clients) {
-			fprintf(stderr, "fdmsg proxy: --max-clients %u reached: "
-				"connection refused\n", x->max_clients);
+			refuse_log(&x->refusals, "fdmsg proxy: --max-clients "
+				   "%u reached: connection refused",
+				   x->max_clients);
 			close(fd);
 			continue;
 		}
@@ -372,36 +383,88 @@ accept_clients(struct proxy *x)
 /* The loop                                                            */
 /* ------------------------------------------------------------------ */
 
+/* ms until the next deadline (idle pairs, the listener's rest), or -1. */
+static int
+next_timeout(const struct proxy *x, int64_t now)
+{
+	int64_t best = x->paused_until, d;
+	unsigned i;
+
+	for (i = 0; x->idle_timeout != 0 && i < x->max_clients; i++) {
+		if (x->pairs[i].s[CLIENT].chan == NULL)
+			continue;
+		d = x->pairs[i].active_at + x->idle_timeout;
+		if (best == 0 || d < best)
+			best = d;
+	}
+	if (best == 0)
+		return -1;
+	d = best - now;
+	return d < 0 ? 0 : d > INT_MAX ? INT_MAX : (int)d;
+}
+
+/* Pairs with nothing read or written for --idle-timeout: a silent
+ * client (or server) holds no slot for ever. */
+static void
+idle_close(struct proxy *x)
+{
+	int64_t now = now_ms();
+	unsigned i;
+
+	for (i = 0; x->idle_timeout != 0 && i < x->max_clients; i++) {
+		struct pair *p = &x->pairs[i];
+
+		if (p->s[CLIENT].chan == NULL ||
+		    now - p->active_at < (int64_t)x->idle_timeout)
+			continue;
+		pair_log(p, "idle past --idle-timeout", -ETIMEDOUT);
+		pair_close(x, p, PROXY, -ETIMEDOUT);
+	}
+}
+
 static int
 run(struct proxy *x)
 {
+	struct pollfd *f;
+	struct pair *p;
+	size_t m, j;
 	unsigned i;
-	int k, n, more, stop = 0;
+	int k, n, ev, more, timeout, stop = 0;
+	int64_t now;
+	short rev;
 	char buf[64];
 
 	while (!stop && !x->cap_failed) {
+		/* Only the sides watched, packed after the listener and the
+		 * signal pipe: poll refuses nfds beyond RLIMIT_NOFILE
+		 * (EINVAL), and the proxy runs close to it. */
 		more = 0;
+		m = KEY_PAIR0;
+		now = now_ms();
+		if (x->paused_until != 0 && now >= x->paused_until)
+			x->paused_until = 0;
+		x->pfd[KEY_LISTEN].fd = x->paused_until != 0 ? -1 : x->lfd;
+		x->pfd[KEY_LISTEN].revents = 0;
 		for (i = 0; i < x->max_clients; i++) {
-			struct pair *p = &x->pairs[i];
-
+			p = &x->pairs[i];
+			if (p->s[CLIENT].chan == NULL)
+				continue;
 			for (k = 0; k < 2; k++) {
-				struct pollfd *f = &x->pfd[KEY_PAIR0 + 2 * i + k];
-
-				f->fd = -1;
-				f->revents = 0;
-				if (p->s[CLIENT].chan == NULL)
-					continue;
-				f->events = (short)pair_events(p, k);
+				ev = pair_events(p, k);
 				/* Nothing wanted: a hung-up socket would
 				 * wake poll for ever. */
-				if (f->events != 0)
-					f->fd = p->s[k].fd;
-				if (p->s[k].more && (f->events & POLLIN))
+				if (ev == 0)
+					continue;
+				x->pfd[m].fd = p->s[k].fd;
+				x->pfd[m].events = (short)ev;
+				x->pfd[m].revents = 0;
+				x->key[m++] = 2 * (size_t)i + (size_t)k;
+				if (p->s[k].more && (ev & POLLIN))
 					more = 1;
 			}
 		}
-		n = poll(x->pfd, KEY_PAIR0 + 2 * (size_t)x->max_clients,
-			 more ? 0 : -1);
+		timeout = more ? 0 : next_timeout(x, now);
+		n = poll(x->pfd, (nfds_t)m, timeout);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -416,18 +479,17 @@ run(struct proxy *x)
 			stop = 1;
 			break;
 		}
-		for (i = 0; i < x->max_clients; i++) {
-			for (k = 0; k < 2; k++) {
-				struct pollfd *f = &x->pfd[KEY_PAIR0 + 2 * i + k];
-				short rev = f->revents;
-
-				if (rev == 0 && x->pairs[i].s[k].more &&
-				    (f->events & POLLIN))
-					rev = POLLIN;
-				if (rev != 0)
-					pair_event(x, &x->pairs[i], k, rev);
-			}
+		for (j = KEY_PAIR0; j < m; j++) {
+			f = &x->pfd[j];
+			p = &x->pairs[x->key[j] / 2];
+			k = (int)(x->key[j] % 2);
+			rev = f->revents;
+			if (rev == 0 && p->s[k].more && (f->events & POLLIN))
+				rev = POLLIN;
+			if (rev != 0)
+				pair_event(x, p, k, rev);
 		}
+		idle_close(x);
 		/* After the pairs' events: a slot freed above and reused here
 		 * never sees a stale event of its old pair. */
 		if (x->pfd[KEY_LISTEN].revents != 0)
@@ -448,6 +510,41 @@ raise_nofile(void)
 	}
 }
 
+/*
+ * The capture file, or -errno.  Payloads may be secrets: the file is the
+ * operator's alone, and a planted symbolic link is not followed.  An
+ * existing file keeps its mode through O_CREAT, so a regular one is
+ * narrowed to 0600 (which fails unless it is ours) and only then
+ * truncated: a file we may not keep to ourselves loses nothing.  Opened
+ * non-blocking, so a FIFO nobody reads is refused (ENXIO) rather than
+ * waited on for ever; the writes then block as usual.
+ */
+static int
+cap_open(const char *path)
+{
+	struct stat st;
+	int fd, r;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW |
+		  O_NOCTTY | O_NONBLOCK, 0600);
+	if (fd < 0)
+		return -errno;
+	r = fcntl(fd, F_GETFL);
+	if (r < 0 || fcntl(fd, F_SETFL, r & ~O_NONBLOCK) < 0 ||
+	    fstat(fd, &st) < 0)
+		goto fail;
+	if (S_ISREG(st.st_mode) && ((st.st_mode & 07777) != 0600 &&
+				    fchmod(fd, 0600) < 0))
+		goto fail;
+	if (S_ISREG(st.st_mode) && ftruncate(fd, 0) < 0)
+		goto fail;
+	return fd;
+fail:
+	r = -errno;
+	close(fd);
+	return r;
+}
+
 static int
 proxy(struct proxy *x)
 {
@@ -461,7 +558,9 @@ proxy(struct proxy *x)
 	x->pairs = calloc(x->max_clients, sizeof(*x->pairs));
 	x->pfd = calloc(KEY_PAIR0 + 2 * (size_t)x->max_clients,
 			sizeof(*x->pfd));
-	if (x->pairs == NULL || x->pfd == NULL) {
+	x->key = calloc(KEY_PAIR0 + 2 * (size_t)x->max_clients,
+			sizeof(*x->key));
+	if (x->pairs == NULL || x->pfd == NULL || x->key == NULL) {
 		fprintf(stderr, "fdmsg proxy: %s: %s\n", err_name(-ENOMEM),
 			err_text(-ENOMEM));
 		goto out;
@@ -469,15 +568,12 @@ proxy(struct proxy *x)
 	for (i = 0; i < x->max_clients; i++)
 		x->pairs[i].s[CLIENT].fd = x->pairs[i].s[SERVER].fd = -1;
 	if (x->capture != NULL) {
-		/* Payloads may be secrets: the file is the operator's
-		 * alone, and a planted symbolic link is not followed. */
 		x->capfd = strcmp(x->capture, "-") == 0 ? STDOUT_FILENO :
-			   open(x->capture, O_WRONLY | O_CREAT | O_TRUNC |
-				O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0600);
+			   cap_open(x->capture);
 		if (x->capfd < 0) {
-			r = -errno;
 			fprintf(stderr, "fdmsg proxy: %s: %s: %s\n",
-				x->capture, err_name(r), err_text(r));
+				x->capture, err_name(x->capfd),
+				err_text(x->capfd));
 			goto out;
 		}
 		snprintf(desc, sizeof(desc), "%s -> %s", x->listen,
@@ -534,13 +630,14 @@ out:
 	}
 	free(x->pairs);
 	free(x->pfd);
+	free(x->key);
 	return ret;
 }
 
 struct proxy_cfg {
 	const char *capture;
 	int stream, verbose;
-	unsigned long long max_fds, max_frame, max_clients;
+	unsigned long long max_fds, max_frame, max_clients, idle_timeout;
 };
 
 #define CFG(f) offsetof(struct proxy_cfg, f)
@@ -558,6 +655,10 @@ static const struct opt proxy_opts[] = {
 	  "bytes per frame, header included" },
 	{ "--max-clients", NULL, OPT_NUM, "N", CFG(max_clients), OPT_DEFAULT,
 	  1, MAX_MAX_CLIENTS, DEFAULT_MAX_CLIENTS, NULL, "clients at once" },
+	/* A day at most, as serve's; none by default: a relay cannot
+	 * know how long its protocol may rightly stay quiet. */
+	{ "--idle-timeout", NULL, OPT_NUM, "MS", CFG(idle_timeout), 0, 0,
+	  86400000, 0, NULL, "silent pair kept at most (default: none)" },
 	{ "--verbose", "-v", OPT_FLAG, NULL, CFG(verbose), 0, 0, 0, 0, NULL,
 	  "a line per connection and its end" },
 	OPT_END,
@@ -590,6 +691,7 @@ cmd_proxy(int argc, char **argv)
 	x.stream = c.stream;
 	x.verbose = c.verbose;
 	x.max_clients = (unsigned)c.max_clients;
+	x.idle_timeout = (unsigned)c.idle_timeout;
 	fdmsg_opts_init(&x.copts);
 	x.copts.max_fds = (unsigned)c.max_fds;
 	x.copts.max_frame = (uint32_t)c.max_frame;

@@ -67,7 +67,6 @@
 #define MAX_MAX_CLIENTS 65536u
 #define DEFAULT_FRAME_TIMEOUT 5000u   /* ms */
 #define DEFAULT_IDLE_TIMEOUT 60000u   /* ms */
-#define REFUSE_LOG_MS 1000 /* per-uid refusals: a line at most this often */
 #define MAX_FRAME_TIMEOUT 86400000u   /* ms: a day */
 #define READ_BUDGET 64    /* frames per client per turn: fairness */
 #define ACCEPT_BUDGET 64  /* connections per turn */
@@ -123,8 +122,7 @@ struct server {
 	unsigned frame_timeout; /* ms; 0: none */
 	unsigned idle_timeout;  /* ms; 0: none */
 	unsigned max_per_uid;   /* connections from one uid */
-	int64_t refuse_logged_at; /* refusals at accept: last line, ms */
-	unsigned long refused_quiet; /* refusals since, not logged */
+	struct refusals refusals; /* at accept: --allow-uid, per uid */
 	struct fdmsg_opts copts;
 	unsigned max_clients, nclients;
 	struct client *clients;
@@ -140,15 +138,6 @@ struct server {
 	int64_t paused_until; /* listener resting until then; 0: not */
 	struct loop loop;
 };
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------ */
 /* The event loop: epoll, or poll over one slot per key                */
@@ -661,34 +650,16 @@ listener_pause(struct server *s)
 	s->paused_until = now_ms() + PAUSE_MS;
 }
 
-/*
- * Out of descriptors: take the pending connection with the reserve's
- * slot and close it, so the client sees its end and the listener does
- * not stay readable forever.  0: shed; -1: could not, stop accepting.
- */
+/* Out of descriptors: 0, shed; -1: stop accepting, resting when even
+ * that could not be done. */
 static int
 shed(struct server *s, int err)
 {
-	int fd;
+	int r = accept_shed("serve", s->lfd, &s->reserve, err);
 
-	if (s->reserve >= 0) {
-		close(s->reserve);
-		s->reserve = -1;
-	}
-	fd = fdmsg_accept(s->lfd, NULL, 0);
-	if (fd >= 0)
-		close(fd);
-	s->reserve = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (fd == -EAGAIN)
-		return -1;
-	fprintf(stderr, "fdmsg serve: accept: %s: %s: %s\n", err_name(err),
-		err_text(err), fd >= 0 ? "connection shed" :
-		"cannot shed, pausing");
-	if (fd < 0) {
+	if (r < 0 && r != -EAGAIN)
 		listener_pause(s);
-		return -1;
-	}
-	return 0;
+	return r < 0 ? -1 : 0;
 }
 
 /* Connections of uid being served. */
@@ -703,26 +674,11 @@ uid_count(const struct server *s, uid_t uid)
 	return n;
 }
 
-/* A line per REFUSE_LOG_MS at most: a connect loop must not flood the
- * log.  The next line counts the ones left out. */
-static void
-refuse_log(struct server *s, const struct fdmsg_cred *cr, const char *why)
+/* A uid for the log: -1 when unknown. */
+static long
+uid_long(uid_t uid)
 {
-	int64_t now = now_ms();
-
-	if (s->refuse_logged_at != 0 &&
-	    now - s->refuse_logged_at < REFUSE_LOG_MS) {
-		s->refused_quiet++;
-		return;
-	}
-	fprintf(stderr, "fdmsg serve: refused pid %ld, uid %ld: %s",
-		(long)cr->pid, cr->uid == (uid_t)-1 ? -1L : (long)cr->uid, why);
-	if (s->refused_quiet > 0)
-		fprintf(stderr, " (and %lu more refused since the last line)",
-			s->refused_quiet);
-	fputc('\n', stderr);
-	s->refuse_logged_at = now;
-	s->refused_quiet = 0;
+	return uid == (uid_t)-1 ? -1L : (long)uid;
 }
 
 /* --allow-uid lists uid, or there is no list. */
@@ -741,7 +697,6 @@ static void
 accept_clients(struct server *s)
 {
 	struct fdmsg_cred cr;
-	char why[64];
 	int i, fd;
 
 	for (i = 0; i < ACCEPT_BUDGET && s->paused_until == 0; i++) {
@@ -774,14 +729,17 @@ accept_clients(struct server *s)
 		}
 		/* An unknown uid is in no list. */
 		if (!uid_allowed(s, cr.uid)) {
-			refuse_log(s, &cr, "not in --allow-uid");
+			refuse_log(&s->refusals, "fdmsg serve: refused pid "
+				   "%ld, uid %ld: not in --allow-uid",
+				   (long)cr.pid, uid_long(cr.uid));
 			close(fd);
 			continue;
 		}
 		if (uid_count(s, cr.uid) >= s->max_per_uid) {
-			snprintf(why, sizeof(why), "uid has --max-per-uid %u "
-				 "connections", s->max_per_uid);
-			refuse_log(s, &cr, why);
+			refuse_log(&s->refusals, "fdmsg serve: refused pid "
+				   "%ld, uid %ld: uid has --max-per-uid %u "
+				   "connections", (long)cr.pid,
+				   uid_long(cr.uid), s->max_per_uid);
 			close(fd);
 			continue;
 		}
@@ -1234,14 +1192,15 @@ listen_fds_take(struct server *s)
 
 /*
  * One datagram to $NOTIFY_SOCKET, sd_notify(3)'s protocol: a path or
- * an "@" abstract name.  Failures are logged and the server goes on.
+ * an "@" abstract name.  Failures are logged, naming msg's first line
+ * (the state), and the server goes on.
  */
 static void
 notify(const struct server *s, const char *msg)
 {
 	struct sockaddr_un sa;
 	size_t n;
-	int fd, r = 0;
+	int fd, r = 0, state = (int)strcspn(msg, "\n");
 
 	if (s->notify == NULL)
 		return;
@@ -1249,7 +1208,8 @@ notify(const struct server *s, const char *msg)
 	if ((s->notify[0] != '/' && s->notify[0] != '@') || n < 2 ||
 	    n > sizeof(sa.sun_path)) {
 		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: not a socket "
-			"path or @name; %s not sent\n", s->notify, msg);
+			"path or @name; %.*s not sent\n", s->notify, state,
+			msg);
 		return;
 	}
 	memset(&sa, 0, sizeof(sa));
@@ -1270,8 +1230,9 @@ notify(const struct server *s, const char *msg)
 	if (fd >= 0)
 		close(fd);
 	if (r < 0)
-		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: %s: %s; %s not "
-			"sent\n", s->notify, err_name(r), err_text(r), msg);
+		fprintf(stderr, "fdmsg serve: NOTIFY_SOCKET=%s: %s: %s; %.*s "
+			"not sent\n", s->notify, err_name(r), err_text(r),
+			state, msg);
 }
 
 /* Listening: say so on --ready-fd (then closed) and $NOTIFY_SOCKET. */
@@ -1376,11 +1337,15 @@ serve(struct server *s)
 		/* Only a socket file we created is ours to remove. */
 		sockfile_note(&s->file, s->path);
 	}
+	/* r still holds listen_fds_take's 1 when the socket was passed in:
+	 * each step sets it. */
 	fl = fcntl(s->lfd, F_GETFL);
-	if (fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    (r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN)) < 0 ||
-	    (r = loop_add(&s->loop, KEY_SIGNAL, s->sigfd, EV_IN)) < 0) {
-		r = fl < 0 || r == 0 ? -errno : r;
+	r = fl < 0 || fcntl(s->lfd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+	if (r == 0)
+		r = loop_add(&s->loop, KEY_LISTEN, s->lfd, EV_IN);
+	if (r == 0)
+		r = loop_add(&s->loop, KEY_SIGNAL, s->sigfd, EV_IN);
+	if (r < 0) {
 		fprintf(stderr, "fdmsg serve: %s: %s: %s\n", where,
 			err_name(r), err_text(r));
 		goto out;

@@ -4,6 +4,7 @@
 #define FDMSG_TOOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Exit statuses (DESIGN.md, "The command-line tool"). */
@@ -107,6 +108,26 @@ const char *err_name(int err);
 /* fdmsg_strerror, or the C library's text for an errno it does not know. */
 const char *err_text(int err);
 
+/* Milliseconds since an arbitrary start, monotonic: deadlines. */
+int64_t now_ms(void);
+
+/*
+ * Refusals at accept, logged at most a line per REFUSE_LOG_MS: a connect
+ * loop must not flood the log.  refuse_log prints fmt's line (without
+ * its newline) unless one was printed less than REFUSE_LOG_MS ago, and
+ * counts it otherwise; the next line printed says how many were left
+ * out.  Zeroed: nothing logged yet.
+ */
+#define REFUSE_LOG_MS 1000
+
+struct refusals {
+	int64_t logged_at;   /* ms: the last line; 0: none */
+	unsigned long quiet; /* refusals since, not logged */
+};
+
+void refuse_log(struct refusals *r, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
 /*
  * SIGINT and SIGTERM as a readable pipe, for a poll loop: the read end
  * (non-blocking, close-on-exec), or -errno.  sigpipe_close restores the
@@ -114,6 +135,18 @@ const char *err_text(int err);
  */
 int sigpipe_open(void);
 void sigpipe_close(int fd);
+
+/*
+ * accept on lfd failed with err (-EMFILE or -ENFILE): takes the pending
+ * connection with the reserve's slot (*reserve, a descriptor kept open
+ * for this, reopened after) and closes it, so that the client sees its
+ * end and the listener does not stay readable for ever.  0: shed;
+ * -EAGAIN: nothing was pending; another -errno: nothing could be taken,
+ * and the caller rests its listener.  Both but -EAGAIN print
+ * "fdmsg CMD: accept: ERRNAME: text: connection shed" (or "cannot
+ * shed, resting").
+ */
+int accept_shed(const char *cmd, int lfd, int *reserve, int err);
 
 /*
  * The socket file a command created, so that it removes that one and
