@@ -278,9 +278,12 @@ fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 		fdmsg_hdr_put(h, dst);
 		dst += FDMSG_HDR_SIZE;
 	}
-	own = own && (nfds < 2 || !repeats(fds, nfds));
+	if (own != FDMSG_Q_DUP && nfds > 1 && repeats(fds, nfds))
+		own = FDMSG_Q_DUP;
 	slot = nfds > 0 ? (int *)q->fds.p + q->fds.end : NULL;
-	for (i = 0; i < nfds; i++) {
+	if (own == FDMSG_Q_GIVEN_OPEN && nfds > 0)
+		memcpy(slot, fds, nfds * sizeof(*slot));
+	for (i = 0; own != FDMSG_Q_GIVEN_OPEN && i < nfds; i++) {
 		/* Given: kept as it is, once it is known to be open. */
 		slot[i] = own ? (fcntl(fds[i], F_GETFD) < 0 ? -1 : fds[i]) :
 				fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
@@ -301,7 +304,7 @@ fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 	else
 		q->bytes.wend = at + len;
 	q->fds.end += nfds;
-	return own;
+	return own != FDMSG_Q_DUP;
 }
 
 void
