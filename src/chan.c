@@ -432,14 +432,13 @@ fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	if (c == NULL)
 		goto fail;
 	/* Before anything can fail: no slot may read as descriptor 0. */
-	c->res.nfds = 0;
-	c->res.cred.pidfd = -1;
+	fdmsg_gate_res_init(&c->res);
 	c->mpidfd = -1;
 	c->rd_pidfd = -1;
 	c->f_pidfd = -1;
 	/* The blank credentials, as the gate's (not root). */
-	c->cred.uid = c->m_cred.uid = (uid_t)-1;
-	c->cred.gid = c->m_cred.gid = (gid_t)-1;
+	fdmsg_cred_blank(&c->cred);
+	fdmsg_cred_blank(&c->m_cred);
 	c->fd = fd;
 	c->type = type;
 	c->connected = connected;
@@ -607,11 +606,8 @@ take_cred(struct fdmsg_chan *c)
 	c->cred = c->res.cred;
 	c->m_has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
 	c->m_cred = c->cred;
-	if (!c->m_has_cred) {
-		c->m_cred.pid = 0;
-		c->m_cred.uid = (uid_t)-1;
-		c->m_cred.gid = (gid_t)-1;
-	}
+	if (!c->m_has_cred)
+		fdmsg_cred_blank(&c->m_cred); /* its pidfd: msg_fill's */
 }
 
 static FDMSG_INLINE void

@@ -88,6 +88,17 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate,
 					   int fd, struct msghdr *mh,
 					   struct fdmsg_gate_result *res);
 
+/* The credentials of a read without them.  Not 0: a caller that
+ * forgets has_cred must not see root. */
+static inline void
+fdmsg_cred_blank(struct fdmsg_cred *cred)
+{
+	cred->pid = 0;
+	cred->uid = (uid_t)-1;
+	cred->gid = (gid_t)-1;
+	cred->pidfd = -1;
+}
+
 /* An empty result, before each read. */
 static inline void
 fdmsg_gate_res_init(struct fdmsg_gate_result *res)
@@ -95,11 +106,7 @@ fdmsg_gate_res_init(struct fdmsg_gate_result *res)
 	res->nfds = 0;
 	res->consumed = 0;
 	res->has_cred = 0;
-	/* Not 0: a caller that forgets has_cred must not see root. */
-	res->cred.pid = 0;
-	res->cred.uid = (uid_t)-1;
-	res->cred.gid = (gid_t)-1;
-	res->cred.pidfd = -1;
+	fdmsg_cred_blank(&res->cred);
 }
 
 /* fdmsg_gate_recv's work after a recvmsg that brought ancillary data
