@@ -1507,6 +1507,18 @@ send_direct(struct fdmsg_chan *c,
 	return (int)n;
 }
 
+/* Closes the descriptors given away (FDMSG_CLOSE_FDS), each once however
+ * often the frame names it. */
+static void
+close_given(const int *fds, size_t nfds)
+{
+	size_t i;
+
+	for (i = 0; i < nfds; i++)
+		if (!fd_named_before(fds, i))
+			close_keep_errno(fds[i]);
+}
+
 /* Adds a caller's iovec to *plen: -EINVAL for a NULL base with a length,
  * -EMSGSIZE past SIZE_MAX. */
 static FDMSG_INLINE int
@@ -1652,8 +1664,7 @@ out:
 	/* Given to the queue, they are its own now (closed once sent, or
 	 * by a dead peer's flush). */
 	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL && !given)
-		for (i = 0; i < nfds; i++)
-			close_keep_errno(fds[i]);
+		close_given(fds, nfds);
 	return r;
 }
 

@@ -246,12 +246,11 @@ fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len, size_t nfds)
 static int
 repeats(const int *fds, size_t nfds)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 1; i < nfds; i++)
-		for (j = 0; j < i; j++)
-			if (fds[i] == fds[j])
-				return 1;
+		if (fd_named_before(fds, i))
+			return 1;
 	return 0;
 }
 

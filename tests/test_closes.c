@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: ISC */
+/*
+ * fdmsg_send with FDMSG_CLOSE_FDS closes what it was given once: a
+ * descriptor named twice in one frame is still one descriptor, and a
+ * second close(2) of its number could close one another thread opened in
+ * between (DESIGN.md, Descriptor ownership).  The library's close calls
+ * are counted through the link-time wrappers of tests/fault.c.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "fault.h"
+#include "fdmsg.h"
+#include "rawpeer.h"
+#include "testutil.h"
+
+static int
+new_memfd(void)
+{
+	int fd = memfd_create("closes", MFD_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "memfd_create: %s", strerror(errno));
+	return fd;
+}
+
+/* fdmsg_send's result, and in *closes the close calls it made. */
+static int
+counted_send(struct fdmsg_chan *c, size_t plen, const int *fds,
+	     size_t nfds, unsigned flags, unsigned long *closes)
+{
+	static uint8_t buf[FDMSG_MAX_FRAME_DEFAULT];
+	struct iovec iov = { buf, plen };
+	int r;
+
+	fault_reset();
+	fault_arm();
+	r = fdmsg_send(c, 1, 2, &iov, 1, fds, nfds, flags);
+	fault_disarm();
+	*closes = fault_kind_calls(FK_CLOSE);
+	return r;
+}
+
+static struct fdmsg_chan *
+chan_of(int type, int *peer)
+{
+	struct fdmsg_chan *c;
+
+	cr_assert_eq(open_chan(type, 4, 0, 0, 0, peer, &c), 0);
+	cr_assert_eq(fdmsg_flush(c), 0); /* the hello, queued on DGRAM */
+	return c;
+}
+
+/* Sent at once: the three names of two descriptors, two closes. */
+TEST_ALL_TYPES(closes, named_twice_and_sent_is_closed_once)
+{
+	struct fdmsg_chan *c;
+	unsigned long closes;
+	int peer, base, f, g, fds[3];
+
+	c = chan_of(type, &peer);
+	base = fd_count();
+	f = new_memfd();
+	g = new_memfd();
+	fds[0] = f;
+	fds[1] = g;
+	fds[2] = f;
+	cr_assert_eq(counted_send(c, 8, fds, 3, FDMSG_CLOSE_FDS, &closes), 0);
+	cr_assert_eq(closes, 2, "%lu closes of two descriptors", closes);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(c);
+	close(peer);
+}
+
+/* Refused (-EMSGSIZE): given away all the same, each closed once. */
+TEST_ALL_TYPES(closes, named_twice_and_refused_is_closed_once)
+{
+	struct fdmsg_chan *c;
+	unsigned long closes;
+	int peer, base, fds[2];
+
+	c = chan_of(type, &peer);
+	base = fd_count();
+	fds[0] = fds[1] = new_memfd();
+	cr_assert_eq(counted_send(c, FDMSG_MAX_FRAME_DEFAULT, fds, 2,
+				  FDMSG_CLOSE_FDS, &closes), -EMSGSIZE);
+	cr_assert_eq(closes, 1, "%lu closes of one descriptor", closes);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(c);
+	close(peer);
+}
+
+/* Queued (the socket is full): the queue holds duplicates, and the
+ * caller's one descriptor is closed once; the channel closes the
+ * duplicates. */
+TEST_ALL_TYPES(closes, named_twice_and_queued_is_closed_once)
+{
+	uint8_t junk[512] = { 0 };
+	struct fdmsg_chan *c;
+	unsigned long closes;
+	int peer, base, fds[2];
+	long i;
+
+	c = chan_of(type, &peer);
+	for (i = 0; i < 1000000; i++)
+		if (send(fdmsg_chan_fd(c), junk, sizeof(junk),
+			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			break;
+	cr_assert(errno == EAGAIN || errno == EWOULDBLOCK,
+		  "filling: %s", strerror(errno));
+	base = fd_count();
+	fds[0] = fds[1] = new_memfd();
+	cr_assert_eq(counted_send(c, 8, fds, 2, FDMSG_CLOSE_FDS, &closes), 0);
+	cr_assert_eq(fdmsg_want_write(c), 1);
+	cr_assert_eq(closes, 1, "%lu closes of one descriptor", closes);
+	cr_assert_eq(fd_count(), base + 2, "two duplicates wait");
+	fdmsg_chan_free(c);
+	cr_assert_eq(fd_count(), base - 1);
+	close(peer);
+}
