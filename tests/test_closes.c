@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -123,4 +124,64 @@ TEST_ALL_TYPES(closes, named_twice_and_queued_is_closed_once)
 	fdmsg_chan_free(c);
 	cr_assert_eq(fd_count(), base - 1);
 	close(peer);
+}
+
+/*
+ * A frame that must wait, its descriptors borrowed, at a full descriptor
+ * table: the queue's second duplicate fails, -EMFILE, the first is
+ * closed again, nothing is queued and the caller's stay open; given away
+ * (FDMSG_CLOSE_FDS) it needs no duplicate and is queued.  In a child,
+ * which reports by exit status.
+ */
+static int
+full_table_child(int type, unsigned arg)
+{
+	uint8_t junk[512] = { 0 };
+	struct iovec iov = { junk, 8 };
+	struct fdmsg_chan *c;
+	int peer, fds[2], r;
+	long i;
+
+	(void)arg;
+	if (open_chan(type, 4, 0, 0, 0, &peer, &c) < 0 || fdmsg_flush(c) != 0)
+		return 10;
+	for (i = 0; i < 1000000; i++)
+		if (send(fdmsg_chan_fd(c), junk, sizeof(junk),
+			 MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			break;
+	if (errno != EAGAIN && errno != EWOULDBLOCK)
+		return 11;
+	fds[0] = memfd_create("closes", MFD_CLOEXEC);
+	fds[1] = memfd_create("closes", MFD_CLOEXEC);
+	if (fds[0] < 0 || fds[1] < 0)
+		return 12;
+	if (rlimit_squeeze(1) < 0)
+		return 13;
+	r = fdmsg_send(c, 1, 2, &iov, 1, fds, 2, 0);
+	if (r != -EMFILE) {
+		dprintf(2, "full table: fdmsg_send gave %d %s, expected "
+			"-EMFILE\n", r, ename(r));
+		return 20;
+	}
+	if ((r = free_slots()) != 1) {
+		dprintf(2, "full table: %d free after -EMFILE, 1 before\n", r);
+		return 21;
+	}
+	if (fdmsg_want_write(c) != 0 || !fd_is_open(fds[0]) ||
+	    !fd_is_open(fds[1]))
+		return 22;
+	if (fdmsg_send(c, 1, 3, &iov, 1, fds, 2, FDMSG_CLOSE_FDS) != 0 ||
+	    fdmsg_want_write(c) != 1 || free_slots() != 1)
+		return 23;
+	if (rlimit_release() < 0)
+		return 24;
+	fdmsg_chan_free(c);
+	close(peer);
+	return 0;
+}
+
+TEST_ALL_TYPES(closes, borrowed_at_a_full_table_is_emfile_dups_closed)
+{
+	SKIP_UNDER_VALGRIND();
+	run_child(full_table_child, type, 0, "one free slot, two to dup");
 }
