@@ -1322,7 +1322,7 @@ send_hello(struct fdmsg_chan *c)
 	body.iov_base = buf;
 	body.iov_len = FDMSG_HELLO_SIZE;
 	if (c->type != SOCK_DGRAM) {
-		n = fdmsg_send_iov(c->fd, &body, 1, NULL, 0);
+		n = fdmsg_send_iov(c->fd, &body, 1, NULL, 0, MSG_DONTWAIT);
 		if (n == FDMSG_HELLO_SIZE || (n < 0 && fdmsg_is_dead((int)n))) {
 			c->hello_sent = 1; /* sent, or nobody to hear it */
 			return;
@@ -1489,7 +1489,8 @@ send_direct(struct fdmsg_chan *c,
 	    (r = fdmsg_q_reserve(&c->tx.q, h->len, 0)) < 0)
 		return r;
 
-	n = fdmsg_send_iov(c->fd, v, iovcnt + 1, fds, nfds);
+	n = fdmsg_send_iov(c->fd, v, iovcnt + 1, fds, nfds,
+			   MSG_DONTWAIT);
 	if (n >= 0 && (size_t)n == h->len)
 		return 0;
 	if (n > 0 && c->type == SOCK_STREAM) {

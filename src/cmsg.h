@@ -9,8 +9,11 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "compat.h"
 #include "fdmsg.h"
@@ -151,5 +154,30 @@ fdmsg_gate_recv_flags(const struct fdmsg_gate *gate, int fd, struct msghdr *mh,
  */
 FDMSG_HIDDEN void fdmsg_rights_build(struct msghdr *mh, void *buf,
 				     const int *fds, size_t nfds);
+
+/* One sendmsg with flags (MSG_DONTWAIT or 0) and MSG_NOSIGNAL, fds in one
+ * SCM_RIGHTS record; EINTR is restarted.  Returns the bytes written or
+ * -errno.  Inline: per write. */
+static FDMSG_INLINE ssize_t
+fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+	       size_t nfds, int flags)
+{
+	union {
+		struct cmsghdr align;
+		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
+	} u;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = iovcnt;
+	if (nfds > 0)
+		fdmsg_rights_build(&mh, u.buf, fds, nfds);
+	do
+		n = sendmsg(fd, &mh, flags | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
 
 #endif

@@ -376,7 +376,8 @@ flush_dgram_once(struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
 	}
 	iov.iov_base = q_data(q);
 	iov.iov_len = total;
-	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds);
+	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds,
+			   MSG_DONTWAIT);
 	if (w < 0) {
 		if (*k == 0)
 			*k = dgram_span(q, lim, n, &total, &tfds);
@@ -438,7 +439,8 @@ flush_stream_once(struct fdmsg_queue *q,
 	*k = fr == 0 || (fr == 1 && first) ? 1 : 2;
 	iov.iov_base = q_data(q) + q->sent;
 	iov.iov_len = off - q->sent;
-	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds);
+	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds,
+			   MSG_DONTWAIT);
 	if (w < 0)
 		return (int)w;
 	if (w == 0)

@@ -74,30 +74,6 @@ fdmsg_is_dead(int err)
 	return err == -EPIPE || err == -ECONNRESET || err == -ECONNREFUSED;
 }
 
-/* One sendmsg, non-blocking, fds in one SCM_RIGHTS record; EINTR is
- * restarted.  Returns the bytes written or -errno.  Inline: per write. */
-static FDMSG_INLINE ssize_t
-fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
-	       size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
-	mh.msg_iovlen = iovcnt;
-	if (nfds > 0)
-		fdmsg_rights_build(&mh, u.buf, fds, nfds);
-	do
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
 FDMSG_HIDDEN void fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes,
 			       size_t max_fds);
 /* Closes every descriptor queued and frees the queue's memory. */
