@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -176,6 +177,75 @@ TEST(perfpath_stream, recv_wait_blocks_for_the_rest_of_a_frame)
 TEST(perfpath_stream, recv_wait_polls_for_the_rest_on_a_nonblocking_socket)
 {
 	rest_later(1);
+}
+
+/* A peer that trickles a frame's bytes, one every TRICKLE_MS, up to
+ * TRICKLE_MAX of them or until told to stop. */
+#define TRICKLE_MS 50
+#define TRICKLE_MAX 200
+
+struct trickle {
+	int fd;
+	atomic_int stop;
+	atomic_int sent;
+};
+
+static void *
+trickle(void *arg)
+{
+	struct trickle *t = arg;
+	uint8_t b = 0x33;
+
+	while (!atomic_load(&t->stop) &&
+	       atomic_load(&t->sent) < TRICKLE_MAX) {
+		if (send(t->fd, &b, 1, MSG_NOSIGNAL) != 1)
+			break;
+		atomic_fetch_add(&t->sent, 1);
+		sleep_ms(TRICKLE_MS);
+	}
+	return NULL;
+}
+
+/*
+ * A slow peer cannot stretch a deadline: each byte wakes the wait, and
+ * the wait goes on to the deadline set when the call began, not to one
+ * restarted by each byte.  The peer would trickle for 10 s; the call's
+ * 300 ms end long before it, with -ETIMEDOUT and the bytes kept.
+ */
+TEST(perfpath_stream, recv_wait_deadline_holds_against_a_trickling_peer)
+{
+	uint8_t buf[64];
+	struct fdmsg_msg m;
+	struct fdmsg_chan *c;
+	struct trickle t;
+	pthread_t th;
+	size_t pending;
+	int peer, fl;
+
+	c = raw_pair(SOCK_STREAM, 0, &peer);
+	fl = fcntl(fdmsg_chan_fd(c), F_GETFL);
+	cr_assert_eq(fcntl(fdmsg_chan_fd(c), F_SETFL, fl | O_NONBLOCK), 0);
+	/* The header of a frame of 1000 payload bytes, then the trickle. */
+	(void)frame(buf, FDMSG_WIRE_VERSION, 5, 0, 0);
+	buf[4] = (uint8_t)(FDMSG_HDR_SIZE + 1000);
+	buf[5] = (uint8_t)((FDMSG_HDR_SIZE + 1000) >> 8);
+	put(peer, buf, FDMSG_HDR_SIZE);
+	t.fd = peer;
+	atomic_init(&t.stop, 0);
+	atomic_init(&t.sent, 0);
+	cr_assert_eq(pthread_create(&th, NULL, trickle, &t), 0);
+	cr_assert_eq(fdmsg_recv_wait(c, &m, 300), -ETIMEDOUT);
+	cr_assert_lt(atomic_load(&t.sent), TRICKLE_MAX,
+		     "the wait lasted as long as the peer wrote");
+	atomic_store(&t.stop, 1);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	/* Nothing lost: what came waits for the rest of the frame. */
+	cr_assert_eq(fdmsg_recv(c, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_recv_pending(c, NULL, NULL), 1);
+	(void)fdmsg_recv_pending(c, &pending, NULL);
+	cr_assert_geq(pending, FDMSG_HDR_SIZE);
+	fdmsg_chan_free(c);
+	close(peer);
 }
 
 /* ------------------------------------------------------------------ */
