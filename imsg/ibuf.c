@@ -241,24 +241,16 @@ ssize_t
 fdmsg_imsg_sendfds(int s, const struct iovec *iov, size_t iovcnt,
     const int *fds, unsigned nfds, int flags)
 {
-	union {
-		struct cmsghdr hdr;
-		unsigned char buf[CMSG_SPACE(sizeof(int) * IMSG_SEND_MAXFDS)];
-	} cbuf;
-	struct msghdr mh;
 	ssize_t n;
 
 	if (nfds > IMSG_SEND_MAXFDS) {
 		errno = EINVAL;
 		return -1;
 	}
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
-	mh.msg_iovlen = iovcnt;
-	fdmsg_rights_build(&mh, cbuf.buf, fds, nfds);
-	do
-		n = sendmsg(s, &mh, flags | MSG_NOSIGNAL);
-	while (n == -1 && errno == EINTR);
+	if ((n = fdmsg_send_iov(s, iov, iovcnt, fds, nfds, flags)) < 0) {
+		errno = (int)-n;
+		return -1;
+	}
 	return n;
 }
 

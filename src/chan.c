@@ -432,14 +432,13 @@ fdmsg_chan_new(struct fdmsg_chan **out, int fd,
 	if (c == NULL)
 		goto fail;
 	/* Before anything can fail: no slot may read as descriptor 0. */
-	c->res.nfds = 0;
-	c->res.cred.pidfd = -1;
+	fdmsg_gate_res_init(&c->res);
 	c->mpidfd = -1;
 	c->rd_pidfd = -1;
 	c->f_pidfd = -1;
 	/* The blank credentials, as the gate's (not root). */
-	c->cred.uid = c->m_cred.uid = (uid_t)-1;
-	c->cred.gid = c->m_cred.gid = (gid_t)-1;
+	fdmsg_cred_blank(&c->cred);
+	fdmsg_cred_blank(&c->m_cred);
 	c->fd = fd;
 	c->type = type;
 	c->connected = connected;
@@ -607,11 +606,8 @@ take_cred(struct fdmsg_chan *c)
 	c->cred = c->res.cred;
 	c->m_has_cred = c->has_cred && (c->opts.flags & FDMSG_OPT_CREDS);
 	c->m_cred = c->cred;
-	if (!c->m_has_cred) {
-		c->m_cred.pid = 0;
-		c->m_cred.uid = (uid_t)-1;
-		c->m_cred.gid = (gid_t)-1;
-	}
+	if (!c->m_has_cred)
+		fdmsg_cred_blank(&c->m_cred); /* its pidfd: msg_fill's */
 }
 
 static FDMSG_INLINE void
@@ -1326,7 +1322,7 @@ send_hello(struct fdmsg_chan *c)
 	body.iov_base = buf;
 	body.iov_len = FDMSG_HELLO_SIZE;
 	if (c->type != SOCK_DGRAM) {
-		n = fdmsg_send_iov(c->fd, &body, 1, NULL, 0);
+		n = fdmsg_send_iov(c->fd, &body, 1, NULL, 0, MSG_DONTWAIT);
 		if (n == FDMSG_HELLO_SIZE || (n < 0 && fdmsg_is_dead((int)n))) {
 			c->hello_sent = 1; /* sent, or nobody to hear it */
 			return;
@@ -1426,12 +1422,12 @@ siov_reserve(struct fdmsg_chan *c, size_t n)
 
 /*
  * Queues frame h behind what waits: the caller's descriptors given
- * (FDMSG_CLOSE_FDS) become the queue's, *given set; else duplicates.
+ * (own, FDMSG_Q_*) become the queue's, *given set; else duplicates.
  */
 static int
 enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 	const struct iovec *iov, size_t iovcnt, const int *fds,
-	size_t nfds, unsigned flags, int *given)
+	size_t nfds, int own, int *given)
 {
 	int r;
 
@@ -1439,11 +1435,27 @@ enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 		r = fdmsg_q_put(&c->tx.q, h, iov, iovcnt);
 		return r < 0 ? r : 0;
 	}
-	r = fdmsg_q_append(&c->tx.q, h, iov, iovcnt, 0, fds, nfds,
-			   (flags & FDMSG_CLOSE_FDS) != 0);
+	r = fdmsg_q_append(&c->tx.q, h, iov, iovcnt, 0, fds, nfds, own);
 	if (r > 0)
 		*given = 1;
 	return r < 0 ? r : 0;
+}
+
+/*
+ * own after send_direct's sendmsg of the descriptors failed for want of
+ * room: Linux fetches every SCM_RIGHTS descriptor (scm_send) before it
+ * looks for room, so a given one not open was -EBADF there, and the
+ * queue need not check them again.  Elsewhere the room may be looked
+ * at first.
+ */
+static inline int
+sent_open(int own)
+{
+#ifdef __linux__
+	return own == FDMSG_Q_GIVEN ? FDMSG_Q_GIVEN_OPEN : own;
+#else
+	return own;
+#endif
 }
 
 /* The queue is empty: one sendmsg straight from the caller's memory.
@@ -1477,7 +1489,8 @@ send_direct(struct fdmsg_chan *c,
 	    (r = fdmsg_q_reserve(&c->tx.q, h->len, 0)) < 0)
 		return r;
 
-	n = fdmsg_send_iov(c->fd, v, iovcnt + 1, fds, nfds);
+	n = fdmsg_send_iov(c->fd, v, iovcnt + 1, fds, nfds,
+			   MSG_DONTWAIT);
 	if (n >= 0 && (size_t)n == h->len)
 		return 0;
 	if (n > 0 && c->type == SOCK_STREAM) {
@@ -1493,6 +1506,18 @@ send_direct(struct fdmsg_chan *c,
 	    (n == -ENOBUFS && c->type != SOCK_STREAM))
 		return 1;
 	return (int)n;
+}
+
+/* Closes the descriptors given away (FDMSG_CLOSE_FDS), each once however
+ * often the frame names it. */
+static void
+close_given(const int *fds, size_t nfds)
+{
+	size_t i;
+
+	for (i = 0; i < nfds; i++)
+		if (!fd_named_before(fds, i))
+			close_keep_errno(fds[i]);
 }
 
 /* Adds a caller's iovec to *plen: -EINVAL for a NULL base with a length,
@@ -1516,8 +1541,9 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	struct fdmsg_queue *q;
 	struct fdmsg_hdr h;
 	size_t plen = 0, i;
-	int r, given = 0;
+	int r, given = 0, own;
 
+	own = flags & FDMSG_CLOSE_FDS ? FDMSG_Q_GIVEN : FDMSG_Q_DUP;
 	if (chan == NULL || (iov == NULL && iovcnt > 0) ||
 	    (fds == NULL && nfds > 0) ||
 	    (flags & ~(FDMSG_CLOSE_FDS | FDMSG_NO_QUEUE | FDMSG_MORE)) ||
@@ -1578,7 +1604,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		if (nfds == 0)
 			r = fdmsg_q_put(q, &h, iov, iovcnt);
 		else
-			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, own,
 				    &given);
 		if (r == -ENOBUFS && !fdmsg_q_empty(q)) {
 			/* A batch that can never fill (max_batch past
@@ -1589,7 +1615,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			chan->tx.more_bytes = chan->tx.more_fds = 0;
 			if (fdmsg_is_dead(r))
 				goto out;
-			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, own,
 				    &given);
 		}
 		if (r < 0)
@@ -1608,7 +1634,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if (!fdmsg_q_empty(q)) {
 		if (!(flags & FDMSG_NO_QUEUE)) {
 			/* Behind the queue, to keep the order. */
-			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, own,
 				    &given);
 			if (r < 0)
 				goto out;
@@ -1630,7 +1656,8 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if (r == 1)
 		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
 					     enqueue(chan, &h, iov, iovcnt, fds,
-						     nfds, flags, &given);
+						     nfds, sent_open(own),
+						     &given);
 
 out:
 	if (r == 0)
@@ -1638,8 +1665,7 @@ out:
 	/* Given to the queue, they are its own now (closed once sent, or
 	 * by a dead peer's flush). */
 	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL && !given)
-		for (i = 0; i < nfds; i++)
-			close_keep_errno(fds[i]);
+		close_given(fds, nfds);
 	return r;
 }
 

@@ -9,8 +9,11 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "compat.h"
 #include "fdmsg.h"
@@ -88,6 +91,17 @@ FDMSG_HIDDEN ssize_t fdmsg_gate_recv_block(const struct fdmsg_gate *gate,
 					   int fd, struct msghdr *mh,
 					   struct fdmsg_gate_result *res);
 
+/* The credentials of a read without them.  Not 0: a caller that
+ * forgets has_cred must not see root. */
+static inline void
+fdmsg_cred_blank(struct fdmsg_cred *cred)
+{
+	cred->pid = 0;
+	cred->uid = (uid_t)-1;
+	cred->gid = (gid_t)-1;
+	cred->pidfd = -1;
+}
+
 /* An empty result, before each read. */
 static inline void
 fdmsg_gate_res_init(struct fdmsg_gate_result *res)
@@ -95,11 +109,7 @@ fdmsg_gate_res_init(struct fdmsg_gate_result *res)
 	res->nfds = 0;
 	res->consumed = 0;
 	res->has_cred = 0;
-	/* Not 0: a caller that forgets has_cred must not see root. */
-	res->cred.pid = 0;
-	res->cred.uid = (uid_t)-1;
-	res->cred.gid = (gid_t)-1;
-	res->cred.pidfd = -1;
+	fdmsg_cred_blank(&res->cred);
 }
 
 /* fdmsg_gate_recv's work after a recvmsg that brought ancillary data
@@ -144,5 +154,30 @@ fdmsg_gate_recv_flags(const struct fdmsg_gate *gate, int fd, struct msghdr *mh,
  */
 FDMSG_HIDDEN void fdmsg_rights_build(struct msghdr *mh, void *buf,
 				     const int *fds, size_t nfds);
+
+/* One sendmsg with flags (MSG_DONTWAIT or 0) and MSG_NOSIGNAL, fds in one
+ * SCM_RIGHTS record; EINTR is restarted.  Returns the bytes written or
+ * -errno.  Inline: per write. */
+static FDMSG_INLINE ssize_t
+fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
+	       size_t nfds, int flags)
+{
+	union {
+		struct cmsghdr align;
+		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
+	} u;
+	struct msghdr mh;
+	ssize_t n;
+
+	memset(&mh, 0, sizeof(mh));
+	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
+	mh.msg_iovlen = iovcnt;
+	if (nfds > 0)
+		fdmsg_rights_build(&mh, u.buf, fds, nfds);
+	do
+		n = sendmsg(fd, &mh, flags | MSG_NOSIGNAL);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? -errno : n;
+}
 
 #endif

@@ -35,9 +35,7 @@ int
 fdmsg_hdr_decode(const void *buf, size_t n, uint32_t max_frame,
 		 unsigned max_fds, struct fdmsg_hdr *hdr)
 {
-	if (n >= FDMSG_HDR_SIZE && (buf == NULL || hdr == NULL))
-		return -EINVAL;
-	return fdmsg_hdr_read(buf, n, max_frame, max_fds, hdr, NULL);
+	return fdmsg_hdr_decode_why(buf, n, max_frame, max_fds, hdr, NULL);
 }
 
 int

@@ -246,12 +246,11 @@ fdmsg_q_reserve_slow(struct fdmsg_queue *q, size_t len, size_t nfds)
 static int
 repeats(const int *fds, size_t nfds)
 {
-	size_t i, j;
+	size_t i;
 
 	for (i = 1; i < nfds; i++)
-		for (j = 0; j < i; j++)
-			if (fds[i] == fds[j])
-				return 1;
+		if (fd_named_before(fds, i))
+			return 1;
 	return 0;
 }
 
@@ -278,9 +277,12 @@ fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 		fdmsg_hdr_put(h, dst);
 		dst += FDMSG_HDR_SIZE;
 	}
-	own = own && (nfds < 2 || !repeats(fds, nfds));
+	if (own != FDMSG_Q_DUP && nfds > 1 && repeats(fds, nfds))
+		own = FDMSG_Q_DUP;
 	slot = nfds > 0 ? (int *)q->fds.p + q->fds.end : NULL;
-	for (i = 0; i < nfds; i++) {
+	if (own == FDMSG_Q_GIVEN_OPEN && nfds > 0)
+		memcpy(slot, fds, nfds * sizeof(*slot));
+	for (i = 0; own != FDMSG_Q_GIVEN_OPEN && i < nfds; i++) {
 		/* Given: kept as it is, once it is known to be open. */
 		slot[i] = own ? (fcntl(fds[i], F_GETFD) < 0 ? -1 : fds[i]) :
 				fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
@@ -301,7 +303,7 @@ fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 	else
 		q->bytes.wend = at + len;
 	q->fds.end += nfds;
-	return own;
+	return own != FDMSG_Q_DUP;
 }
 
 void
@@ -374,7 +376,8 @@ flush_dgram_once(struct fdmsg_queue *q, const struct fdmsg_qlim *lim, size_t n,
 	}
 	iov.iov_base = q_data(q);
 	iov.iov_len = total;
-	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds);
+	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds,
+			   MSG_DONTWAIT);
 	if (w < 0) {
 		if (*k == 0)
 			*k = dgram_span(q, lim, n, &total, &tfds);
@@ -436,7 +439,8 @@ flush_stream_once(struct fdmsg_queue *q,
 	*k = fr == 0 || (fr == 1 && first) ? 1 : 2;
 	iov.iov_base = q_data(q) + q->sent;
 	iov.iov_len = off - q->sent;
-	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds);
+	w = fdmsg_send_iov(lim->fd, &iov, 1, q_fds(q), tfds,
+			   MSG_DONTWAIT);
 	if (w < 0)
 		return (int)w;
 	if (w == 0)

@@ -74,30 +74,6 @@ fdmsg_is_dead(int err)
 	return err == -EPIPE || err == -ECONNRESET || err == -ECONNREFUSED;
 }
 
-/* One sendmsg, non-blocking, fds in one SCM_RIGHTS record; EINTR is
- * restarted.  Returns the bytes written or -errno.  Inline: per write. */
-static FDMSG_INLINE ssize_t
-fdmsg_send_iov(int fd, const struct iovec *iov, size_t iovcnt, const int *fds,
-	       size_t nfds)
-{
-	union {
-		struct cmsghdr align;
-		unsigned char buf[FDMSG_RIGHTS_SPACE(FDMSG_MAX_FDS_CAP)];
-	} u;
-	struct msghdr mh;
-	ssize_t n;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = (struct iovec *)(uintptr_t)iov;
-	mh.msg_iovlen = iovcnt;
-	if (nfds > 0)
-		fdmsg_rights_build(&mh, u.buf, fds, nfds);
-	do
-		n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? -errno : n;
-}
-
 FDMSG_HIDDEN void fdmsg_q_init(struct fdmsg_queue *q, size_t max_bytes,
 			       size_t max_fds);
 /* Closes every descriptor queued and frees the queue's memory. */
@@ -149,14 +125,24 @@ fdmsg_q_reserve(struct fdmsg_queue *q, size_t len,
 	return fdmsg_q_reserve_slow(q, len, nfds);
 }
 
+/* fdmsg_q_append's own: whose the descriptors become. */
+enum {
+	FDMSG_Q_DUP = 0,        /* the caller's: the queue keeps duplicates */
+	FDMSG_Q_GIVEN = 1,      /* the queue's (FDMSG_CLOSE_FDS), each
+				   checked open first */
+	FDMSG_Q_GIVEN_OPEN = 2, /* the queue's, known open: a sendmsg of
+				   them just failed for want of room */
+};
+
 /*
  * Queues the frame h (h->len bytes: its header, encoded here, then the
  * payload iov) with fds; h NULL: iov holds a whole frame already encoded
- * (the hello).  own: fds become the queue's (FDMSG_CLOSE_FDS:
- * checked open, kept, closed once sent or dropped; none may repeat);
- * else the queue keeps duplicates.  sent: bytes of it a stream wrote
- * already (the queue was empty, its descriptors went with them): queued
- * as the head with nothing of its own left to carry.  -ENOBUFS past
+ * (the hello).  own (FDMSG_Q_*): given, fds are kept and closed once
+ * sent or dropped, unless one repeats (then duplicates, as for
+ * FDMSG_Q_DUP: given away twice it would be closed twice).  sent:
+ * bytes of it a stream wrote already (the queue was empty, its
+ * descriptors went with them): queued as the head with nothing of its
+ * own left to carry.  -ENOBUFS past
  * max_bytes or max_fds.  Nothing is queued or taken on failure.
  * Returns 1 when it took the caller's descriptors, 0 when it did not.
  */

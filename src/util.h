@@ -52,6 +52,20 @@ take_fd(int *fdp)
 	return fd;
 }
 
+/* Does fds[i] repeat one of fds[0..i)?  Given away, a descriptor named
+ * twice must be closed once: a second close of the number could close
+ * what another thread opened meanwhile. */
+static inline int
+fd_named_before(const int *fds, size_t i)
+{
+	size_t j;
+
+	for (j = 0; j < i; j++)
+		if (fds[j] == fds[i])
+			return 1;
+	return 0;
+}
+
 /* Closes fds[0..n), leaving -1 in each. */
 static inline void
 close_fds(int *fds, size_t n)

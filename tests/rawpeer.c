@@ -153,6 +153,22 @@ ename(int r)
 }
 
 int
+fill_socket_raw(int s)
+{
+	static const char junk[512];
+	long i;
+
+	for (i = 0; i < 1000000; i++) {
+		if (send(s, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return -errno;
+	}
+	return -ENOBUFS; /* never full */
+}
+
+int
 fd_is_open(int fd)
 {
 	return fcntl(fd, F_GETFD) >= 0;

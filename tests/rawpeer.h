@@ -81,6 +81,10 @@ int free_slots(void);
 /* Closes rlimit_squeeze's fillers and restores the limit: 0 or -errno. */
 int rlimit_release(void);
 
+/* Writes junk to s without blocking until it is full (the peer never
+ * reads): 0, or -errno of a failure other than EAGAIN.  No asserts. */
+int fill_socket_raw(int s);
+
 /* fork(2) after flushing stdio (asserts).  The child dies with its
  * parent: a test that hangs on it and is killed by its timeout, or that
  * fails, leaves no child behind (a server it execs included). */

@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "fdmsg.h"
+#include "rawpeer.h"
 #include "testutil.h"
 
 #define WAIT_MS 5000
@@ -177,6 +179,75 @@ TEST(perfpath_stream, recv_wait_polls_for_the_rest_on_a_nonblocking_socket)
 	rest_later(1);
 }
 
+/* A peer that trickles a frame's bytes, one every TRICKLE_MS, up to
+ * TRICKLE_MAX of them or until told to stop. */
+#define TRICKLE_MS 50
+#define TRICKLE_MAX 200
+
+struct trickle {
+	int fd;
+	atomic_int stop;
+	atomic_int sent;
+};
+
+static void *
+trickle(void *arg)
+{
+	struct trickle *t = arg;
+	uint8_t b = 0x33;
+
+	while (!atomic_load(&t->stop) &&
+	       atomic_load(&t->sent) < TRICKLE_MAX) {
+		if (send(t->fd, &b, 1, MSG_NOSIGNAL) != 1)
+			break;
+		atomic_fetch_add(&t->sent, 1);
+		sleep_ms(TRICKLE_MS);
+	}
+	return NULL;
+}
+
+/*
+ * A slow peer cannot stretch a deadline: each byte wakes the wait, and
+ * the wait goes on to the deadline set when the call began, not to one
+ * restarted by each byte.  The peer would trickle for 10 s; the call's
+ * 300 ms end long before it, with -ETIMEDOUT and the bytes kept.
+ */
+TEST(perfpath_stream, recv_wait_deadline_holds_against_a_trickling_peer)
+{
+	uint8_t buf[64];
+	struct fdmsg_msg m;
+	struct fdmsg_chan *c;
+	struct trickle t;
+	pthread_t th;
+	size_t pending;
+	int peer, fl;
+
+	c = raw_pair(SOCK_STREAM, 0, &peer);
+	fl = fcntl(fdmsg_chan_fd(c), F_GETFL);
+	cr_assert_eq(fcntl(fdmsg_chan_fd(c), F_SETFL, fl | O_NONBLOCK), 0);
+	/* The header of a frame of 1000 payload bytes, then the trickle. */
+	(void)frame(buf, FDMSG_WIRE_VERSION, 5, 0, 0);
+	buf[4] = (uint8_t)(FDMSG_HDR_SIZE + 1000);
+	buf[5] = (uint8_t)((FDMSG_HDR_SIZE + 1000) >> 8);
+	put(peer, buf, FDMSG_HDR_SIZE);
+	t.fd = peer;
+	atomic_init(&t.stop, 0);
+	atomic_init(&t.sent, 0);
+	cr_assert_eq(pthread_create(&th, NULL, trickle, &t), 0);
+	cr_assert_eq(fdmsg_recv_wait(c, &m, 300), -ETIMEDOUT);
+	cr_assert_lt(atomic_load(&t.sent), TRICKLE_MAX,
+		     "the wait lasted as long as the peer wrote");
+	atomic_store(&t.stop, 1);
+	cr_assert_eq(pthread_join(th, NULL), 0);
+	/* Nothing lost: what came waits for the rest of the frame. */
+	cr_assert_eq(fdmsg_recv(c, &m), -EAGAIN);
+	cr_assert_eq(fdmsg_recv_pending(c, NULL, NULL), 1);
+	(void)fdmsg_recv_pending(c, &pending, NULL);
+	cr_assert_geq(pending, FDMSG_HDR_SIZE);
+	fdmsg_chan_free(c);
+	close(peer);
+}
+
 /* ------------------------------------------------------------------ */
 /* The credentials each message reports                                 */
 /* ------------------------------------------------------------------ */
@@ -308,4 +379,129 @@ TEST_ALL_TYPES(perfpath, creds_of_a_read_without_them_are_blank)
 	cr_assert_eq(fdmsg_recv(c, &m), -EAGAIN);
 	fdmsg_chan_free(c);
 	close(sv[0]);
+}
+
+/* ------------------------------------------------------------------ */
+/* A descriptor given away that is not open (FDMSG_CLOSE_FDS)          */
+/* ------------------------------------------------------------------ */
+
+/* A descriptor number that is not open: a duplicate's, closed. */
+static int
+closed_fd(int like)
+{
+	int fd = dup(like);
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(close(fd), 0);
+	return fd;
+}
+
+static int
+new_memfd(void)
+{
+	int fd = memfd_create("perfpath", MFD_CLOEXEC);
+
+	cr_assert_geq(fd, 0, "memfd_create: %s", strerror(errno));
+	return fd;
+}
+
+/*
+ * The queue is empty and the socket full (the peer never reads): the
+ * frame's one sendmsg fails, and a descriptor given away that is not
+ * open is -EBADF, not a frame queued to fail later; the open one given
+ * beside it is closed.  Then an open one is queued as it is, no
+ * duplicate, and closed with the channel.
+ */
+TEST_ALL_TYPES(perfpath, given_closed_descriptor_on_a_full_socket_is_ebadf)
+{
+	uint8_t buf[8] = { 0 };
+	struct iovec iov = { buf, 8 };
+	struct fdmsg_chan *c;
+	int peer, base, fds[2], g;
+
+	c = raw_pair(type, 0, &peer);
+	cr_assert_eq(fdmsg_flush(c), 0); /* the hello, queued on DGRAM */
+	cr_assert_eq(fill_socket_raw(fdmsg_chan_fd(c)), 0);
+	cr_assert_eq(fdmsg_want_write(c), 0);
+
+	base = fd_count();
+	fds[0] = new_memfd();
+	fds[1] = closed_fd(fds[0]);
+	cr_assert_eq(fdmsg_send(c, 1, 2, &iov, 1, fds, 2, FDMSG_CLOSE_FDS),
+		     -EBADF);
+	cr_assert_eq(fd_count(), base, "the open one given stayed open");
+	cr_assert_eq(fdmsg_want_write(c), 0, "the refused frame was queued");
+
+	g = new_memfd();
+	cr_assert_eq(fdmsg_send(c, 1, 3, &iov, 1, &g, 1, FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fdmsg_want_write(c), 1);
+	cr_assert(fd_is_open(g), "queued: the given descriptor waits as it is");
+	cr_assert_eq(fd_count(), base + 1, "a duplicate was made");
+	fdmsg_chan_free(c);
+	cr_assert_eq(fd_count(), base - 1, "the queued one stayed open");
+	close(peer);
+}
+
+/*
+ * Behind a queue, plain and FDMSG_MORE: a descriptor given away that is
+ * not open is -EBADF at once (the write that would carry it may be far
+ * off), the open one beside it closed, nothing queued; the peer gets
+ * every frame accepted before and after, and none of the refused ones.
+ */
+TEST_ALL_TYPES(perfpath, given_closed_descriptor_behind_the_queue_is_ebadf)
+{
+	static uint8_t big[1000];
+	struct iovec iov = { big, sizeof(big) };
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	unsigned n, got;
+	int sv[2], base, fds[2], g, r;
+	long iter;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_fds = 4;
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	for (n = 0; n < 100000 && !fdmsg_want_write(a); n++)
+		cr_assert_eq(fdmsg_send(a, 1, n, &iov, 1, NULL, 0, 0), 0);
+	cr_assert_eq(fdmsg_want_write(a), 1, "the socket never filled");
+
+	base = fd_count();
+	fds[0] = new_memfd();
+	fds[1] = closed_fd(fds[0]);
+	cr_assert_eq(fdmsg_send(a, 2, 0, &iov, 1, fds, 2, FDMSG_CLOSE_FDS),
+		     -EBADF);
+	cr_assert_eq(fd_count(), base, "the open one given stayed open");
+	fds[0] = new_memfd();
+	cr_assert_eq(fdmsg_send(a, 2, 1, &iov, 1, fds, 2,
+				FDMSG_CLOSE_FDS | FDMSG_MORE), -EBADF);
+	cr_assert_eq(fd_count(), base, "FDMSG_MORE: the open one stayed open");
+	g = new_memfd();
+	cr_assert_eq(fdmsg_send(a, 3, 0, &iov, 1, &g, 1, FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fd_count(), base + 1, "a duplicate was made");
+
+	for (got = 0, iter = 0; got <= n && iter < 10000000; iter++) {
+		r = fdmsg_flush(a);
+		cr_assert(r == 0 || r == -EAGAIN, "flush: %d", r);
+		if ((r = fdmsg_recv(b, &m)) == -EAGAIN)
+			continue;
+		cr_assert_eq(r, 0, "recv: %d", r);
+		if (got < n) {
+			cr_assert_eq(m.type, 1, "frame %u", got);
+			cr_assert_eq(m.peerid, got);
+			cr_assert_eq(m.nfds, 0);
+		} else {
+			cr_assert_eq(m.type, 3, "a refused frame went");
+			cr_assert_eq(m.nfds, 1);
+		}
+		fdmsg_msg_release(&m);
+		got++;
+	}
+	cr_assert_eq(got, n + 1);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
 }
