@@ -2713,6 +2713,7 @@ TEST(tool_proxy, no_server_closes_the_client_with_a_line)
  */
 TEST(tool_proxy, more_slots_than_rlimit_nofile_still_relay)
 {
+	SKIP_UNDER_VALGRIND();
 	char err[OUT_CAP];
 	struct fdmsg_chan *ch;
 	struct relayed t;
@@ -2812,6 +2813,7 @@ TEST(tool_proxy, capture_write_failure_stops_the_proxy)
 	struct iovec iov = { (char[]){ "x" }, 1 };
 	struct fdmsg_chan *ch;
 	struct relayed t;
+	int r;
 
 	relayed_start(&t, 0, "--capture", "-");
 	/* The section header is there; then nobody reads. */
@@ -2819,8 +2821,13 @@ TEST(tool_proxy, capture_write_failure_stops_the_proxy)
 	close(t.proxy.out);
 	t.proxy.out = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	ch = chan_on(connect_retry(t.px, 0), 0);
-	cr_assert_eq(fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0), 0);
-	cr_assert_eq(fdmsg_flush_wait(ch, WAIT_MS), 0);
+	/* The proxy may stop on the connection's own record, before this
+	 * frame's: the send then finds its peer gone. */
+	r = fdmsg_send(ch, 1, 1, &iov, 1, NULL, 0, 0);
+	if (r == 0)
+		r = fdmsg_flush_wait(ch, WAIT_MS);
+	cr_assert(r == 0 || r == -EPIPE || r == -ECONNRESET, "send: %s",
+		  fdmsg_strerror(r));
 	expect_closed(fdmsg_chan_fd(ch), WAIT_MS, "the client");
 	fdmsg_chan_free(ch);
 	cr_assert_eq(finish(&t.proxy, out, err), 1, "stderr: %s", err);
