@@ -1421,40 +1421,45 @@ siov_reserve(struct fdmsg_chan *c, size_t n)
 }
 
 /*
- * Queues frame h behind what waits: the caller's descriptors given
- * (own, FDMSG_Q_*) become the queue's, *given set; else duplicates.
+ * Not a flag of the API (fdmsg_send refuses it): the descriptors given
+ * away are known open, because send_direct's sendmsg of them failed for
+ * want of room and Linux fetches every SCM_RIGHTS descriptor (scm_send)
+ * before it looks for room; a given one not open was -EBADF there.
+ * Elsewhere the room may be looked at first.
+ */
+#define SEND_GIVEN_OPEN 0x80000000u
+
+/*
+ * Queues frame h behind what waits: the caller's descriptors given away
+ * (FDMSG_CLOSE_FDS) become the queue's, *given set; else duplicates.
  */
 static int
 enqueue(struct fdmsg_chan *c, const struct fdmsg_hdr *h,
 	const struct iovec *iov, size_t iovcnt, const int *fds,
-	size_t nfds, int own, int *given)
+	size_t nfds, unsigned flags, int *given)
 {
-	int r;
+	int r, own;
 
 	if (nfds == 0) {
 		r = fdmsg_q_put(&c->tx.q, h, iov, iovcnt);
 		return r < 0 ? r : 0;
 	}
+	own = !(flags & FDMSG_CLOSE_FDS) ? FDMSG_Q_DUP :
+	      (flags & SEND_GIVEN_OPEN) ? FDMSG_Q_GIVEN_OPEN : FDMSG_Q_GIVEN;
 	r = fdmsg_q_append(&c->tx.q, h, iov, iovcnt, 0, fds, nfds, own);
 	if (r > 0)
 		*given = 1;
 	return r < 0 ? r : 0;
 }
 
-/*
- * own after send_direct's sendmsg of the descriptors failed for want of
- * room: Linux fetches every SCM_RIGHTS descriptor (scm_send) before it
- * looks for room, so a given one not open was -EBADF there, and the
- * queue need not check them again.  Elsewhere the room may be looked
- * at first.
- */
-static inline int
-sent_open(int own)
+/* flags after send_direct's sendmsg failed for want of room. */
+static inline unsigned
+sent_open(unsigned flags)
 {
 #ifdef __linux__
-	return own == FDMSG_Q_GIVEN ? FDMSG_Q_GIVEN_OPEN : own;
+	return flags | SEND_GIVEN_OPEN;
 #else
-	return own;
+	return flags;
 #endif
 }
 
@@ -1541,9 +1546,8 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	struct fdmsg_queue *q;
 	struct fdmsg_hdr h;
 	size_t plen = 0, i;
-	int r, given = 0, own;
+	int r, given = 0;
 
-	own = flags & FDMSG_CLOSE_FDS ? FDMSG_Q_GIVEN : FDMSG_Q_DUP;
 	if (chan == NULL || (iov == NULL && iovcnt > 0) ||
 	    (fds == NULL && nfds > 0) ||
 	    (flags & ~(FDMSG_CLOSE_FDS | FDMSG_NO_QUEUE | FDMSG_MORE)) ||
@@ -1604,7 +1608,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 		if (nfds == 0)
 			r = fdmsg_q_put(q, &h, iov, iovcnt);
 		else
-			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, own,
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
 				    &given);
 		if (r == -ENOBUFS && !fdmsg_q_empty(q)) {
 			/* A batch that can never fill (max_batch past
@@ -1615,7 +1619,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 			chan->tx.more_bytes = chan->tx.more_fds = 0;
 			if (fdmsg_is_dead(r))
 				goto out;
-			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, own,
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
 				    &given);
 		}
 		if (r < 0)
@@ -1634,7 +1638,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if (!fdmsg_q_empty(q)) {
 		if (!(flags & FDMSG_NO_QUEUE)) {
 			/* Behind the queue, to keep the order. */
-			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, own,
+			r = enqueue(chan, &h, iov, iovcnt, fds, nfds, flags,
 				    &given);
 			if (r < 0)
 				goto out;
@@ -1656,7 +1660,7 @@ fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	if (r == 1)
 		r = flags & FDMSG_NO_QUEUE ? -EAGAIN :
 					     enqueue(chan, &h, iov, iovcnt, fds,
-						     nfds, sent_open(own),
+						     nfds, sent_open(flags),
 						     &given);
 
 out:
