@@ -1537,10 +1537,10 @@ iov_add(const struct iovec *v, size_t *plen)
 	return 0;
 }
 
-int
-fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
-	   const struct iovec *iov, size_t iovcnt, const int *fds,
-	   size_t nfds, unsigned flags)
+static FDMSG_NOINLINE int
+send_general(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
+	     const struct iovec *iov, size_t iovcnt, const int *fds,
+	     size_t nfds, unsigned flags)
 {
 	uint8_t hdr[FDMSG_HDR_SIZE];
 	struct fdmsg_queue *q;
@@ -1671,6 +1671,57 @@ out:
 	if ((flags & FDMSG_CLOSE_FDS) && fds != NULL && !given)
 		close_given(fds, nfds);
 	return r;
+}
+
+/*
+ * FDMSG_MORE (fdmsg_send checked), one iovec, no descriptors: queued
+ * here when there is room for the frame without making a batch whole,
+ * in a function that saves no registers for send_general's work (a
+ * corked burst's frame per frame).  Any other case, each error
+ * included, is send_general's.
+ */
+static FDMSG_NOINLINE int
+send_corked(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
+	    const struct iovec *iov, size_t iovcnt, const int *fds,
+	    size_t nfds, unsigned flags)
+{
+	struct fdmsg_queue *q;
+	uint8_t *dst;
+	size_t plen;
+
+	if (nfds != 0 || iovcnt != 1 || chan == NULL || iov == NULL)
+		goto general;
+	plen = iov->iov_len;
+	q = &chan->tx.q;
+	if ((iov->iov_base == NULL && plen > 0) || plen > chan->tx.max_plen ||
+	    chan->tx.refuse || atomic_load(&chan->shut) ||
+	    (chan->tx.batch_fds > 0 && fdmsg_q_nfds(q) >= chan->tx.batch_fds))
+		goto general;
+	/* max_plen keeps the sum within a frame's uint32_t length. */
+	if (fdmsg_q_grab(q, FDMSG_HDR_SIZE + plen, chan->tx.lim.bytes,
+			 &dst) < 0)
+		goto general;
+	chan->app_sent = 1;
+	fdmsg_hdr_put_fields(dst, FDMSG_WIRE_VERSION, 0, 0,
+			     (uint32_t)(FDMSG_HDR_SIZE + plen), type, peerid);
+	if (plen > 0)
+		memcpy(dst + FDMSG_HDR_SIZE, iov->iov_base, plen);
+	return 0;
+general:
+	return send_general(chan, type, peerid, iov, iovcnt, fds, nfds,
+			    flags);
+}
+
+int
+fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
+	   const struct iovec *iov, size_t iovcnt, const int *fds,
+	   size_t nfds, unsigned flags)
+{
+	/* Tail calls both: nothing is saved or moved on the way. */
+	if (flags == FDMSG_MORE)
+		return send_corked(chan, type, peerid, iov, iovcnt, fds, nfds,
+				   flags);
+	return send_general(chan, type, peerid, iov, iovcnt, fds, nfds, flags);
 }
 
 /* ------------------------------------------------------------------ */

@@ -452,12 +452,18 @@ flush_stream_once(struct fdmsg_queue *q,
 		vec_pop(&q->fds, tfds);
 		q->gone = off;
 	}
-	/* Drop the frames written whole; the rest of one stays the head. */
+	/* Drop the frames written whole; the rest of one stays the head.
+	 * All of A written is the common case: no frame need be looked
+	 * at (the walk is a chain of dependent loads, one per frame). */
 	done = q->sent + (size_t)w;
-	for (drop = 0; drop < done; drop += len) {
-		q_frame(q, drop, &len, &nfds);
-		if (len > done - drop)
-			break;
+	if (done == qlen) {
+		drop = qlen;
+	} else {
+		for (drop = 0; drop < done; drop += len) {
+			q_frame(q, drop, &len, &nfds);
+			if (len > done - drop)
+				break;
+		}
 	}
 	q->sent = done - drop;
 	q->gone = q->gone > drop ? q->gone - drop : 0;

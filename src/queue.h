@@ -190,6 +190,30 @@ fdmsg_q_put(struct fdmsg_queue *q,
 	return 0;
 }
 
+/*
+ * Room for a frame of len bytes after region A that leaves the queue
+ * below `below` bytes (it may hold more already, behind a full socket):
+ * 0, *dst where it goes, now
+ * queued (its bytes are the caller's to fill before anything else
+ * touches the queue); -ENOBUFS, nothing changed: not there.  A corked
+ * burst's frame per frame, which neither flushes nor allocates.
+ */
+static inline int
+fdmsg_q_grab(struct fdmsg_queue *q, size_t len, size_t below,
+	     uint8_t **dst)
+{
+	const size_t queued = fdmsg_q_bytes(q), end = q->bytes.end;
+
+	/* Within max_bytes too: A alone never spans more than cap, which
+	 * never grows past max_bytes. */
+	if (q->bytes.wend != 0 || len > q->bytes.cap - end ||
+	    queued >= below || len >= below - queued)
+		return -ENOBUFS;
+	*dst = q->bytes.p + end;
+	q->bytes.end = end + len;
+	return 0;
+}
+
 /* Drops the head frame: its unsent bytes and its descriptors. */
 FDMSG_HIDDEN void fdmsg_q_drop_head(struct fdmsg_queue *q);
 FDMSG_HIDDEN void fdmsg_q_drop_all(struct fdmsg_queue *q);

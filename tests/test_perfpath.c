@@ -7,7 +7,9 @@
  * blocking and on a non-blocking socket; and the credentials a message
  * reports, settled once per read now, are the blank ones without
  * FDMSG_OPT_CREDS (never root) and the sender's with it, for every
- * message of several reads.  The peer is a plain socket written by hand.
+ * message of several reads; a corked frame's own path (send_corked)
+ * refuses, batches and flushes as any send.  The peer is a plain socket
+ * written by hand.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -504,4 +506,245 @@ TEST_ALL_TYPES(perfpath, given_closed_descriptor_behind_the_queue_is_ebadf)
 	cr_assert_eq(fd_count(), base);
 	fdmsg_chan_free(a);
 	fdmsg_chan_free(b);
+}
+
+/* ------------------------------------------------------------------ */
+/* A corked frame's own path                                           */
+/* ------------------------------------------------------------------ */
+
+/* The corked frame that should be on the wire now: peerid, payload
+ * length, payload bytes of value peerid; returns its length. */
+static size_t
+corked_frame_is(const uint8_t *p, size_t n, uint32_t peerid, size_t plen)
+{
+	struct fdmsg_hdr h;
+	size_t i;
+
+	cr_assert_eq(fdmsg_hdr_decode(p, n, 4096, 0, &h), FDMSG_HDR_SIZE,
+		     "frame %u: no header in %zu bytes", peerid, n);
+	cr_assert_eq(h.peerid, peerid);
+	cr_assert_eq(h.type, 7, "frame %u", peerid);
+	cr_assert_eq(h.nfds, 0, "frame %u", peerid);
+	cr_assert_eq(h.len, FDMSG_HDR_SIZE + plen, "frame %u: %u bytes",
+		     peerid, h.len);
+	for (i = 0; i < plen; i++)
+		cr_assert_eq(p[FDMSG_HDR_SIZE + i], (uint8_t)peerid,
+			     "frame %u, byte %zu", peerid, i);
+	return h.len;
+}
+
+static int
+corked(struct fdmsg_chan *c, uint32_t peerid, void *base, size_t plen)
+{
+	struct iovec iov = { base, plen };
+
+	if (base != NULL)
+		memset(base, (int)peerid, plen);
+	return fdmsg_send(c, 7, peerid, &iov, 1, NULL, 0, FDMSG_MORE);
+}
+
+static void
+wire_is_empty(int peer)
+{
+	uint8_t b;
+
+	cr_assert_eq(recv(peer, &b, 1, MSG_PEEK | MSG_DONTWAIT), -1,
+		     "bytes on the wire before a whole batch");
+	cr_assert_eq(errno, EAGAIN);
+}
+
+/*
+ * FDMSG_MORE with one iovec and no descriptors takes a path of its own
+ * (send_corked).  It refuses what any send refuses, with the same error
+ * and nothing queued, on an empty queue and behind a corked frame; it
+ * keeps frames while less than a batch (max_frame 4096 here) waits, and
+ * the frame that makes exactly a batch writes all of them; a frame of
+ * max_frame bytes is a batch alone; after fdmsg_shutdown it is
+ * -ESHUTDOWN.
+ */
+TEST_CONN_TYPES(perfpath, corked_frames_refused_and_batched_as_any)
+{
+	static uint8_t big[4096], wire[8192];
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+	size_t off;
+	int sv[2], k;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	for (k = 0; k < 2; k++) {
+		cr_assert_eq(corked(c, 1, NULL, 8), -EINVAL,
+			     "a NULL base with a length");
+		cr_assert_eq(corked(c, 2, big, 4096 - FDMSG_HDR_SIZE + 1),
+			     -EMSGSIZE, "one byte past max_frame");
+		if (k == 0)
+			cr_assert_eq(corked(c, 10, big, 1008), 0);
+	}
+	cr_assert_eq(corked(c, 11, big, 1008), 0);
+	cr_assert_eq(corked(c, 12, big, 1008), 0);
+	cr_assert_eq(corked(c, 13, NULL, 0), 0);
+	wire_is_empty(sv[0]);
+	cr_assert_eq(fdmsg_want_write(c), 1);
+	/* 4 * 1024 + 16 - 16 + 992 = 4096: a whole batch, written. */
+	cr_assert_eq(corked(c, 14, big, 992), 0);
+	cr_assert_eq(fdmsg_want_write(c), 0, "a whole batch stayed queued");
+	cr_assert_eq(recv(sv[0], wire, sizeof(wire), MSG_DONTWAIT), 4096);
+	off = corked_frame_is(wire, 4096, 10, 1008);
+	off += corked_frame_is(wire + off, 4096 - off, 11, 1008);
+	off += corked_frame_is(wire + off, 4096 - off, 12, 1008);
+	off += corked_frame_is(wire + off, 4096 - off, 13, 0);
+	off += corked_frame_is(wire + off, 4096 - off, 14, 992);
+	cr_assert_eq(off, 4096);
+	/* The largest frame is a batch of its own. */
+	cr_assert_eq(corked(c, 15, big, 4096 - FDMSG_HDR_SIZE), 0);
+	cr_assert_eq(fdmsg_want_write(c), 0);
+	cr_assert_eq(recv(sv[0], wire, sizeof(wire), MSG_DONTWAIT), 4096);
+	corked_frame_is(wire, 4096, 15, 4096 - FDMSG_HDR_SIZE);
+	/* Refused after a shutdown, nothing queued. */
+	cr_assert_eq(fdmsg_shutdown(c), 0);
+	cr_assert_eq(corked(c, 16, big, 8), -ESHUTDOWN);
+	cr_assert_eq(fdmsg_want_write(c), 0);
+	fdmsg_chan_free(c);
+	close(sv[0]);
+}
+
+/* A batch larger than max_frame (max_batch): a corked frame one byte past
+ * max_frame is -EMSGSIZE all the same, though the queue has room for it
+ * (2 frames, 4024 bytes, grow it to 8192) and it would fit the batch. */
+TEST_CONN_TYPES(perfpath, corked_frame_past_max_frame_in_a_larger_batch)
+{
+	static uint8_t big[4096], wire[8192];
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+	size_t off;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	o.max_batch = 16384;
+	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(corked(c, 2, big, 1008), 0);
+	cr_assert_eq(corked(c, 3, big, 2984), 0);
+	cr_assert_eq(corked(c, 1, big, 4096 - FDMSG_HDR_SIZE + 1), -EMSGSIZE);
+	wire_is_empty(sv[0]);
+	cr_assert_eq(fdmsg_flush(c), 0);
+	cr_assert_eq(recv(sv[0], wire, sizeof(wire), MSG_DONTWAIT), 4024,
+		     "the refused frame was queued");
+	off = corked_frame_is(wire, 4024, 2, 1008);
+	corked_frame_is(wire + off, 4024 - off, 3, 2984);
+	fdmsg_chan_free(c);
+	close(sv[0]);
+}
+
+/*
+ * SEQPACKET, max_fds 4: four corked frames of a descriptor each make a
+ * batch; the socket is full, so it waits, and fdmsg_flush fails with
+ * -EAGAIN.  Once the peer has read, the next corked frame, of no
+ * descriptor, writes them all with it, as any send behind a whole batch
+ * does: one datagram, five frames, four descriptors.
+ */
+TEST(perfpath_seqpacket, corked_frame_behind_a_batch_of_descriptors_writes_it)
+{
+	static uint8_t big[64], wire[65536];
+	union {
+		struct cmsghdr h;
+		char b[CMSG_SPACE(8 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { big, sizeof(big) }, riov = { wire, sizeof(wire) };
+	struct msghdr mh = { 0 };
+	struct cmsghdr *cm;
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+	int sv[2], i, fd, got = 0, base;
+	ssize_t n;
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv),
+		     0);
+	fdmsg_opts_init(&o);
+	o.max_fds = 4;
+	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	base = fd_count();
+	cr_assert_eq(fill_socket_raw(sv[1]), 0);
+	for (i = 0; i < 4; i++) {
+		fd = new_memfd();
+		cr_assert_eq(fdmsg_send(c, 7, 20 + (uint32_t)i, &iov, 1, &fd, 1,
+					FDMSG_MORE | FDMSG_CLOSE_FDS), 0);
+	}
+	cr_assert_eq(fdmsg_flush(c), -EAGAIN);
+	while (recv(sv[0], wire, sizeof(wire), MSG_DONTWAIT) == 512)
+		;
+	cr_assert_eq(errno, EAGAIN);
+	memset(big, 24, sizeof(big));
+	cr_assert_eq(fdmsg_send(c, 7, 24, &iov, 1, NULL, 0, FDMSG_MORE), 0);
+	cr_assert_eq(fdmsg_want_write(c), 0, "the batch stayed queued");
+	mh.msg_iov = &riov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	n = recvmsg(sv[0], &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	cr_assert_eq(n, 5 * (FDMSG_HDR_SIZE + 64), "recvmsg: %zd", n);
+	for (cm = CMSG_FIRSTHDR(&mh); cm != NULL; cm = CMSG_NXTHDR(&mh, cm)) {
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (i = 0; (size_t)i < (cm->cmsg_len - CMSG_LEN(0)) /
+						sizeof(int); i++) {
+			memcpy(&fd, CMSG_DATA(cm) + i * sizeof(int),
+			       sizeof(fd));
+			close(fd);
+			got++;
+		}
+	}
+	cr_assert_eq(got, 4);
+	corked_frame_is(wire + 4 * (FDMSG_HDR_SIZE + 64), FDMSG_HDR_SIZE + 64,
+			24, 64);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(c);
+	close(sv[0]);
+}
+
+/*
+ * Corked frames behind a full socket: three batches wait (max_frame 4096,
+ * frames of 1024 bytes).  Once the peer has read, the corked sends of at
+ * most one more batch write what waits, the queue longer than a batch
+ * notwithstanding; a flush writes the rest, nothing lost or reordered.
+ */
+TEST_CONN_TYPES(perfpath, corked_queue_past_a_batch_goes_once_the_peer_reads)
+{
+	static uint8_t big[1008], wire[65536];
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+	uint32_t i, next = 0;
+	size_t off, got;
+	ssize_t n;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fill_socket_raw(sv[1]), 0);
+	for (i = 0; i < 12; i++)
+		cr_assert_eq(corked(c, i, big, sizeof(big)), 0);
+	while (recv(sv[0], wire, sizeof(wire), MSG_DONTWAIT) > 0)
+		;
+	cr_assert_eq(errno, EAGAIN);
+	for (; i < 16; i++)
+		cr_assert_eq(corked(c, i, big, sizeof(big)), 0);
+	n = recv(sv[0], wire, sizeof(wire), MSG_DONTWAIT);
+	cr_assert_gt(n, 0, "a batch more and nothing written");
+	cr_assert_eq(fdmsg_flush(c), 0);
+	for (got = (size_t)n; got < sizeof(wire); got += (size_t)n)
+		if ((n = recv(sv[0], wire + got, sizeof(wire) - got,
+			      MSG_DONTWAIT)) <= 0)
+			break;
+	cr_assert_eq(got, 16 * 1024, "%zu bytes written", got);
+	for (off = 0; off < got; off += 1024)
+		corked_frame_is(wire + off, got - off, next++, sizeof(big));
+	cr_assert_eq(next, 16u);
+	wire_is_empty(sv[0]);
+	fdmsg_chan_free(c);
+	close(sv[0]);
 }
