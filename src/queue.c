@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -254,6 +255,40 @@ repeats(const int *fds, size_t nfds)
 	return 0;
 }
 
+/*
+ * 0 if every descriptor given away is open, else -EBADF: a number not
+ * open now may be a file the caller opens next, which the queue would
+ * send and close.  One poll() looks at several (POLLNVAL names one not
+ * open) where F_GETFD takes a call each; elsewhere, or where poll refuses
+ * the count (RLIMIT_NOFILE below it), F_GETFD.
+ */
+static int
+given_open(const int *fds, size_t nfds)
+{
+	size_t i;
+#ifdef __linux__
+	struct pollfd p[FDMSG_MAX_FDS_CAP];
+
+	if (nfds > 1 && nfds <= ARRAY_SIZE(p)) {
+		for (i = 0; i < nfds; i++) {
+			p[i].fd = fds[i];
+			p[i].events = 0;
+			p[i].revents = 0;
+		}
+		if (poll(p, (nfds_t)nfds, 0) >= 0) {
+			for (i = 0; i < nfds; i++)
+				if (p[i].revents & POLLNVAL)
+					return -EBADF;
+			return 0;
+		}
+	}
+#endif
+	for (i = 0; i < nfds; i++)
+		if (fcntl(fds[i], F_GETFD) < 0)
+			return -errno;
+	return 0;
+}
+
 int
 fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 	       const struct iovec *iov, size_t iovcnt, size_t sent,
@@ -280,16 +315,15 @@ fdmsg_q_append(struct fdmsg_queue *q, const struct fdmsg_hdr *h,
 	if (own != FDMSG_Q_DUP && nfds > 1 && repeats(fds, nfds))
 		own = FDMSG_Q_DUP;
 	slot = nfds > 0 ? (int *)q->fds.p + q->fds.end : NULL;
-	if (own == FDMSG_Q_GIVEN_OPEN && nfds > 0)
+	/* Given: kept as they are, once they are known to be open. */
+	if (own == FDMSG_Q_GIVEN && (r = given_open(fds, nfds)) < 0)
+		return r;
+	if (own != FDMSG_Q_DUP && nfds > 0)
 		memcpy(slot, fds, nfds * sizeof(*slot));
-	for (i = 0; own != FDMSG_Q_GIVEN_OPEN && i < nfds; i++) {
-		/* Given: kept as it is, once it is known to be open. */
-		slot[i] = own ? (fcntl(fds[i], F_GETFD) < 0 ? -1 : fds[i]) :
-				fcntl(fds[i], F_DUPFD_CLOEXEC, 3);
-		if (slot[i] < 0) {
+	for (i = 0; own == FDMSG_Q_DUP && i < nfds; i++) {
+		if ((slot[i] = fcntl(fds[i], F_DUPFD_CLOEXEC, 3)) < 0) {
 			r = -errno;
-			if (!own)
-				close_fds(slot, i);
+			close_fds(slot, i);
 			return r;
 		}
 	}

@@ -748,3 +748,75 @@ TEST_CONN_TYPES(perfpath, corked_queue_past_a_batch_goes_once_the_peer_reads)
 	fdmsg_chan_free(c);
 	close(sv[0]);
 }
+
+/*
+ * Eight descriptors given away to a corked frame, one of them not open,
+ * first, in the middle or last: -EBADF, the seven open ones closed,
+ * nothing queued; eight open ones are queued and arrive.  With
+ * RLIMIT_NOFILE below eight (poll() refuses that many, F_GETFD looks at
+ * each instead) the same.
+ */
+static void
+given_eight(int type, int squeeze)
+{
+	static const unsigned bad[] = { 0, 3, 7 };
+	uint8_t buf[8] = { 0 };
+	struct iovec iov = { buf, 8 };
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	struct rlimit rl;
+	int sv[2], fds[8], base, i;
+	unsigned k;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_fds = 8;
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_flush(a), 0); /* the hello, queued on DGRAM */
+	base = fd_count();
+	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
+		for (i = 0; i < 8; i++)
+			fds[i] = (unsigned)i == bad[k] ? -1 : new_memfd();
+		fds[bad[k]] = closed_fd(fds[(bad[k] + 1) % 8]);
+		if (squeeze)
+			cr_assert_eq(rlimit_nofile(4, &rl), 0);
+		cr_assert_eq(fdmsg_send(a, 1, k, &iov, 1, fds, 8,
+					FDMSG_MORE | FDMSG_CLOSE_FDS), -EBADF,
+			     "not open: descriptor %u of 8", bad[k]);
+		if (squeeze)
+			cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+		cr_assert_eq(fd_count(), base, "descriptor %u not open: %d "
+			     "open ones stayed open", bad[k], fd_count() - base);
+		cr_assert_eq(fdmsg_want_write(a), 0, "the frame was queued");
+	}
+	for (i = 0; i < 8; i++)
+		fds[i] = new_memfd();
+	if (squeeze)
+		cr_assert_eq(rlimit_nofile(4, &rl), 0);
+	cr_assert_eq(fdmsg_send(a, 1, 9, &iov, 1, fds, 8,
+				FDMSG_MORE | FDMSG_CLOSE_FDS), 0);
+	if (squeeze)
+		cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(fd_count(), base, "sent, they stayed open");
+	cr_assert_eq(fdmsg_recv(b, &m), 0);
+	cr_assert_eq(m.peerid, 9);
+	cr_assert_eq(m.nfds, 8);
+	fdmsg_msg_release(&m);
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
+
+TEST_ALL_TYPES(perfpath, given_eight_one_not_open_is_ebadf)
+{
+	given_eight(type, 0);
+}
+
+TEST_ALL_TYPES(perfpath, given_eight_under_a_low_rlimit_one_not_open_is_ebadf)
+{
+	given_eight(type, 1);
+}
