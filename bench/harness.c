@@ -813,10 +813,9 @@ bench_case(const struct bcase *bc)
 {
 	static struct samples s;
 	int use[NIMPL] = { 1, 1, 0 };
+	size_t n0, n[NIMPL], warm[NIMPL];
 	struct run rn;
-	size_t n, warm;
 	int rep, i, j;
-	double slow;
 	char dn[96];
 
 	use[IMPL_IMSG] = bc->imsg && imsg_built;
@@ -826,29 +825,27 @@ bench_case(const struct bcase *bc)
 	else
 		snprintf(dn, sizeof(dn), "%s", bc->name);
 	memset(&s, 0, sizeof(s));
-	n = round_up(opt_smoke ? bc->n0 / 256 + 64 : bc->n0, unit(bc));
-	if (opt_cgdir == NULL && !opt_smoke) {
-		/* Size the runs from a short run of each: the slowest one
-		 * takes opt_time. */
-		warm = round_up(n / 8, unit(bc));
-		slow = 0;
-		for (i = 0; i < NIMPL; i++) {
-			if (!use[i])
-				continue;
-			if (run_once(bc, (enum impl)i, warm, n, &rn) < 0)
-				return -1;
-			if (slow == 0 || rn.rate < slow)
-				slow = rn.rate;
-		}
-		if (slow * opt_time > (double)n)
-			n = round_up((size_t)(slow * opt_time), unit(bc));
+	n0 = round_up(opt_smoke ? bc->n0 / 256 + 64 : bc->n0, unit(bc));
+	for (i = 0; i < NIMPL; i++) {
+		n[i] = n0;
+		warm[i] = round_up(n0 / 8, unit(bc));
+		/* Size each one's runs from a short run of it, to take
+		 * opt_time: a rate measured over a few milliseconds is
+		 * mostly the start of a run, not its steady state. */
+		if (!use[i] || opt_cgdir != NULL || opt_smoke)
+			continue;
+		if (run_once(bc, (enum impl)i, warm[i], n0, &rn) < 0)
+			return -1;
+		if (rn.rate * opt_time > (double)n0)
+			n[i] = round_up((size_t)(rn.rate * opt_time),
+					unit(bc));
+		warm[i] = round_up(n[i] / 8, unit(bc));
 	}
-	warm = round_up(n / 8, unit(bc));
 	for (rep = 0; rep < opt_reps; rep++) {
 		for (i = 0; i < NIMPL; i++) {
 			if (!use[i])
 				continue;
-			if (run_once(bc, (enum impl)i, warm, n, &rn) < 0)
+			if (run_once(bc, (enum impl)i, warm[i], n[i], &rn) < 0)
 				return -1;
 			s.rate[i][rep] = rn.rate;
 			s.cpu[i][rep] = rn.cpu[0] + rn.cpu[1];
@@ -863,7 +860,7 @@ bench_case(const struct bcase *bc)
 					"%" PRIu64 ", n %zu\n", bc->name, rep,
 					impl_names[i], rn.rate, rn.cpu[0],
 					rn.cpu[1], rn.ir[0], rn.ir[1],
-					rn.allocs, n);
+					rn.allocs, n[i]);
 		}
 		for (i = 1; i < NIMPL; i++) {
 			if (!use[i])
