@@ -256,8 +256,9 @@ repeats(const int *fds, size_t nfds)
 }
 
 #ifdef __linux__
-/* given_open of several in one poll(): POLLNVAL names one not open.  1:
- * poll refused the count (RLIMIT_NOFILE below it). */
+/* given_open of several in one poll().  POLLNVAL names one not open, or
+ * an O_PATH descriptor, which poll does not take and sendmsg does: F_GETFD
+ * tells them apart.  1: poll refused the count (RLIMIT_NOFILE below it). */
 static FDMSG_NOINLINE int
 poll_open(const int *fds, size_t nfds)
 {
@@ -274,8 +275,8 @@ poll_open(const int *fds, size_t nfds)
 	if (poll(p, (nfds_t)nfds, 0) < 0)
 		return 1;
 	for (i = 0; i < nfds; i++)
-		if (p[i].revents & POLLNVAL)
-			return -EBADF;
+		if ((p[i].revents & POLLNVAL) && fcntl(fds[i], F_GETFD) < 0)
+			return -errno;
 	return 0;
 }
 #endif

@@ -820,3 +820,52 @@ TEST_ALL_TYPES(perfpath, given_eight_under_a_low_rlimit_one_not_open_is_ebadf)
 {
 	given_eight(type, 1);
 }
+
+/*
+ * O_PATH descriptors given away among several: open (F_GETFD takes
+ * them), though poll() calls them POLLNVAL; queued and sent like any, on
+ * their own and beside others.
+ */
+TEST_ALL_TYPES(perfpath, given_o_path_descriptors_are_open)
+{
+	uint8_t buf[8] = { 0 };
+	struct iovec iov = { buf, 8 };
+	struct fdmsg_chan *a, *b;
+	struct fdmsg_opts o;
+	struct fdmsg_msg m;
+	int sv[2], fds[4], base, i;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_fds = 4;
+	cr_assert_eq(fdmsg_chan_new(&a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_flush(a), 0); /* the hello, queued on DGRAM */
+	base = fd_count();
+	for (i = 0; i < 4; i++) {
+		fds[i] = i % 2 ? new_memfd() : open("/", O_PATH | O_CLOEXEC);
+		cr_assert_geq(fds[i], 0);
+	}
+	cr_assert_eq(fdmsg_send(a, 1, 1, &iov, 1, fds, 4,
+				FDMSG_MORE | FDMSG_CLOSE_FDS), 0);
+	fds[0] = open("/", O_PATH | O_CLOEXEC);
+	fds[1] = open("/", O_PATH | O_CLOEXEC);
+	cr_assert_eq(fdmsg_send(a, 1, 2, &iov, 1, fds, 2,
+				FDMSG_MORE | FDMSG_CLOSE_FDS), 0);
+	fds[0] = open("/", O_PATH | O_CLOEXEC);
+	cr_assert_eq(fdmsg_send(a, 1, 3, &iov, 1, fds, 1,
+				FDMSG_MORE | FDMSG_CLOSE_FDS), 0);
+	cr_assert_eq(fdmsg_flush(a), 0);
+	cr_assert_eq(fd_count(), base, "sent, they stayed open");
+	for (i = 1; i <= 3; i++) {
+		cr_assert_eq(fdmsg_recv(b, &m), 0, "frame %d", i);
+		cr_assert_eq(m.peerid, (uint32_t)i);
+		cr_assert_eq(m.nfds, i == 1 ? 4 : i == 2 ? 2 : 1);
+		cr_assert_eq(fcntl(m.fds[0], F_GETFL) & O_PATH, O_PATH);
+		fdmsg_msg_release(&m);
+	}
+	cr_assert_eq(fdmsg_recv(b, &m), -EAGAIN);
+	cr_assert_eq(fd_count(), base);
+	fdmsg_chan_free(a);
+	fdmsg_chan_free(b);
+}
