@@ -398,6 +398,21 @@ closed_fd(int like)
 	return fd;
 }
 
+/* Two channels of max_fds on a socketpair. */
+static void
+fd_chans(int type, unsigned max_fds, struct fdmsg_chan **a,
+	 struct fdmsg_chan **b)
+{
+	struct fdmsg_opts o;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_fds = max_fds;
+	cr_assert_eq(fdmsg_chan_new(a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
+	cr_assert_eq(fdmsg_chan_new(b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+}
+
 static int
 new_memfd(void)
 {
@@ -455,17 +470,12 @@ TEST_ALL_TYPES(perfpath, given_closed_descriptor_behind_the_queue_is_ebadf)
 	static uint8_t big[1000];
 	struct iovec iov = { big, sizeof(big) };
 	struct fdmsg_chan *a, *b;
-	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	unsigned n, got;
-	int sv[2], base, fds[2], g, r;
+	int base, fds[2], g, r;
 	long iter;
 
-	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-	fdmsg_opts_init(&o);
-	o.max_fds = 4;
-	cr_assert_eq(fdmsg_chan_new(&a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
-	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	fd_chans(type, 4, &a, &b);
 	for (n = 0; n < 100000 && !fdmsg_want_write(a); n++)
 		cr_assert_eq(fdmsg_send(a, 1, n, &iov, 1, NULL, 0, 0), 0);
 	cr_assert_eq(fdmsg_want_write(a), 1, "the socket never filled");
@@ -553,6 +563,22 @@ wire_is_empty(int peer)
 	cr_assert_eq(errno, EAGAIN);
 }
 
+/* A channel of max_frame 4096 (and max_batch) on sv[1], its raw peer
+ * sv[0]. */
+static struct fdmsg_chan *
+corked_chan(int type, uint32_t max_batch, int sv[2])
+{
+	struct fdmsg_chan *c;
+	struct fdmsg_opts o;
+
+	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
+	fdmsg_opts_init(&o);
+	o.max_frame = 4096;
+	o.max_batch = max_batch;
+	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	return c;
+}
+
 /*
  * FDMSG_MORE with one iovec and no descriptors takes a path of its own
  * (send_corked).  It refuses what any send refuses, with the same error
@@ -566,14 +592,10 @@ TEST_CONN_TYPES(perfpath, corked_frames_refused_and_batched_as_any)
 {
 	static uint8_t big[4096], wire[8192];
 	struct fdmsg_chan *c;
-	struct fdmsg_opts o;
 	size_t off;
 	int sv[2], k;
 
-	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-	fdmsg_opts_init(&o);
-	o.max_frame = 4096;
-	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	c = corked_chan(type, 0, sv);
 	for (k = 0; k < 2; k++) {
 		cr_assert_eq(corked(c, 1, NULL, 8), -EINVAL,
 			     "a NULL base with a length");
@@ -617,15 +639,10 @@ TEST_CONN_TYPES(perfpath, corked_frame_past_max_frame_in_a_larger_batch)
 {
 	static uint8_t big[4096], wire[8192];
 	struct fdmsg_chan *c;
-	struct fdmsg_opts o;
 	size_t off;
 	int sv[2];
 
-	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-	fdmsg_opts_init(&o);
-	o.max_frame = 4096;
-	o.max_batch = 16384;
-	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	c = corked_chan(type, 16384, sv);
 	cr_assert_eq(corked(c, 2, big, 1008), 0);
 	cr_assert_eq(corked(c, 3, big, 2984), 0);
 	cr_assert_eq(corked(c, 1, big, 4096 - FDMSG_HDR_SIZE + 1), -EMSGSIZE);
@@ -715,16 +732,12 @@ TEST_CONN_TYPES(perfpath, corked_queue_past_a_batch_goes_once_the_peer_reads)
 {
 	static uint8_t big[1008], wire[65536];
 	struct fdmsg_chan *c;
-	struct fdmsg_opts o;
 	uint32_t i, next = 0;
 	size_t off, got;
 	ssize_t n;
 	int sv[2];
 
-	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-	fdmsg_opts_init(&o);
-	o.max_frame = 4096;
-	cr_assert_eq(fdmsg_chan_new(&c, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	c = corked_chan(type, 0, sv);
 	cr_assert_eq(fill_socket_raw(sv[1]), 0);
 	for (i = 0; i < 12; i++)
 		cr_assert_eq(corked(c, i, big, sizeof(big)), 0);
@@ -763,17 +776,12 @@ given_eight(int type, int squeeze)
 	uint8_t buf[8] = { 0 };
 	struct iovec iov = { buf, 8 };
 	struct fdmsg_chan *a, *b;
-	struct fdmsg_opts o;
 	struct fdmsg_msg m;
 	struct rlimit rl;
-	int sv[2], fds[8], base, i;
+	int fds[8], base, i;
 	unsigned k;
 
-	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-	fdmsg_opts_init(&o);
-	o.max_fds = 8;
-	cr_assert_eq(fdmsg_chan_new(&a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
-	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	fd_chans(type, 8, &a, &b);
 	cr_assert_eq(fdmsg_flush(a), 0); /* the hello, queued on DGRAM */
 	base = fd_count();
 	for (k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
@@ -831,15 +839,10 @@ TEST_ALL_TYPES(perfpath, given_o_path_descriptors_are_open)
 	uint8_t buf[8] = { 0 };
 	struct iovec iov = { buf, 8 };
 	struct fdmsg_chan *a, *b;
-	struct fdmsg_opts o;
 	struct fdmsg_msg m;
-	int sv[2], fds[4], base, i;
+	int fds[4], base, i;
 
-	cr_assert_eq(socketpair(AF_UNIX, type | SOCK_CLOEXEC, 0, sv), 0);
-	fdmsg_opts_init(&o);
-	o.max_fds = 4;
-	cr_assert_eq(fdmsg_chan_new(&a, sv[0], &o, FDMSG_CHAN_OWN_FD), 0);
-	cr_assert_eq(fdmsg_chan_new(&b, sv[1], &o, FDMSG_CHAN_OWN_FD), 0);
+	fd_chans(type, 4, &a, &b);
 	cr_assert_eq(fdmsg_flush(a), 0); /* the hello, queued on DGRAM */
 	base = fd_count();
 	for (i = 0; i < 4; i++) {
