@@ -13,7 +13,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -255,48 +254,19 @@ repeats(const int *fds, size_t nfds)
 	return 0;
 }
 
-#ifdef __linux__
-/* given_open of several in one poll().  POLLNVAL names one not open, or
- * an O_PATH descriptor, which poll does not take and sendmsg does: F_GETFD
- * tells them apart.  1: poll refused the count (RLIMIT_NOFILE below it). */
-static FDMSG_NOINLINE int
-poll_open(const int *fds, size_t nfds)
-{
-	struct pollfd p[FDMSG_MAX_FDS_CAP];
-	size_t i;
-
-	if (nfds > ARRAY_SIZE(p))
-		return 1;
-	for (i = 0; i < nfds; i++) {
-		p[i].fd = fds[i];
-		p[i].events = 0;
-		p[i].revents = 0;
-	}
-	if (poll(p, (nfds_t)nfds, 0) < 0)
-		return 1;
-	for (i = 0; i < nfds; i++)
-		if ((p[i].revents & POLLNVAL) && fcntl(fds[i], F_GETFD) < 0)
-			return -errno;
-	return 0;
-}
-#endif
-
 /*
  * 0 if every descriptor given away is open, else -EBADF: a number not
  * open now may be a file the caller opens next, which the queue would
- * send and close.  One poll() looks at several where F_GETFD takes a
- * call each; elsewhere, or where poll refuses the count, F_GETFD.
+ * send and close.  F_GETFD only looks at the descriptor table, as
+ * sendmsg's own check does.  poll() would look at several in one call,
+ * but it calls each file's poll method: a FUSE file's waits for its
+ * server, which may be a peer's, and an O_PATH descriptor is POLLNVAL.
  */
 static int
 given_open(const int *fds, size_t nfds)
 {
 	size_t i;
-#ifdef __linux__
-	int r;
 
-	if (nfds > 1 && (r = poll_open(fds, nfds)) <= 0)
-		return r;
-#endif
 	for (i = 0; i < nfds; i++)
 		if (fcntl(fds[i], F_GETFD) < 0)
 			return -errno;

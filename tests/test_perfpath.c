@@ -766,8 +766,8 @@ TEST_CONN_TYPES(perfpath, corked_queue_past_a_batch_goes_once_the_peer_reads)
  * Eight descriptors given away to a corked frame, one of them not open,
  * first, in the middle or last: -EBADF, the seven open ones closed,
  * nothing queued; eight open ones are queued and arrive.  With
- * RLIMIT_NOFILE below eight (poll() refuses that many, F_GETFD looks at
- * each instead) the same.
+ * RLIMIT_NOFILE below eight (a check of all of them in one call, as
+ * poll() would make, is refused there) the same.
  */
 static void
 given_eight(int type, int squeeze)
@@ -830,9 +830,9 @@ TEST_ALL_TYPES(perfpath, given_eight_under_a_low_rlimit_one_not_open_is_ebadf)
 }
 
 /*
- * O_PATH descriptors given away among several: open (F_GETFD takes
- * them), though poll() calls them POLLNVAL; queued and sent like any, on
- * their own and beside others.
+ * O_PATH descriptors given away among several: open (F_GETFD and
+ * sendmsg take them; poll() would call them POLLNVAL); queued and sent
+ * like any, on their own and beside others.
  */
 TEST_ALL_TYPES(perfpath, given_o_path_descriptors_are_open)
 {
