@@ -193,10 +193,10 @@ fdmsg_q_put(struct fdmsg_queue *q,
 /*
  * Room for a frame of len bytes after region A that leaves the queue
  * below `below` bytes (it may hold more already, behind a full socket):
- * 0, *dst where it goes, now
- * queued (its bytes are the caller's to fill before anything else
- * touches the queue); -ENOBUFS, nothing changed: not there.  A corked
- * burst's frame per frame, which neither flushes nor allocates.
+ * 0, *dst where it goes, now queued (its bytes are the caller's to fill
+ * before anything else touches the queue); -ENOBUFS, nothing changed:
+ * not there.  A corked burst's frame per frame, which neither flushes
+ * nor allocates.
  */
 static inline int
 fdmsg_q_grab(struct fdmsg_queue *q, size_t len, size_t below,
