@@ -1712,15 +1712,61 @@ general:
 			    flags);
 }
 
+/*
+ * No flag, one iovec, no descriptors, an empty queue: one sendmsg from
+ * the caller's memory, with send_general's checks in the same order and
+ * its way of queueing what the socket did not take (a request and its
+ * answer, message per message).  Any other case, each error included,
+ * is send_general's.
+ */
+static FDMSG_NOINLINE int
+send_plain(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
+	   const struct iovec *iov, size_t iovcnt, const int *fds,
+	   size_t nfds, unsigned flags)
+{
+	uint8_t hdr[FDMSG_HDR_SIZE];
+	struct fdmsg_hdr h;
+	size_t plen;
+	int r, given = 0;
+
+	if (nfds != 0 || iovcnt != 1 || chan == NULL || iov == NULL)
+		goto general;
+	plen = iov->iov_len;
+	if ((iov->iov_base == NULL && plen > 0) || plen > chan->tx.max_plen ||
+	    chan->tx.refuse || atomic_load(&chan->shut) ||
+	    !fdmsg_q_empty(&chan->tx.q))
+		goto general;
+	h.version = FDMSG_WIRE_VERSION;
+	h.nfds = 0;
+	h.flags = 0;
+	h.len = (uint32_t)(FDMSG_HDR_SIZE + plen);
+	h.type = type;
+	h.peerid = peerid;
+	fdmsg_hdr_put_fields(hdr, FDMSG_WIRE_VERSION, 0, 0,
+			     (uint32_t)(FDMSG_HDR_SIZE + plen), type, peerid);
+	r = send_direct(chan, hdr, &h, iov, 1, NULL, 0);
+	if (r == 1)
+		r = enqueue(chan, &h, iov, 1, NULL, 0, sent_open(0), &given);
+	if (r == 0)
+		chan->app_sent = 1;
+	return r;
+general:
+	return send_general(chan, type, peerid, iov, iovcnt, fds, nfds,
+			    flags);
+}
+
 int
 fdmsg_send(struct fdmsg_chan *chan, uint32_t type, uint32_t peerid,
 	   const struct iovec *iov, size_t iovcnt, const int *fds,
 	   size_t nfds, unsigned flags)
 {
-	/* Tail calls both: nothing is saved or moved on the way. */
+	/* Tail calls all: nothing is saved or moved on the way. */
 	if (flags == FDMSG_MORE)
 		return send_corked(chan, type, peerid, iov, iovcnt, fds, nfds,
 				   flags);
+	if (flags == 0)
+		return send_plain(chan, type, peerid, iov, iovcnt, fds, nfds,
+				  flags);
 	return send_general(chan, type, peerid, iov, iovcnt, fds, nfds, flags);
 }
 

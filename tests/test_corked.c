@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: ISC */
 /*
- * The corked send path (send_corked in src/chan.c) against the general
- * one, at random: fdmsg_send with flags FDMSG_MORE takes send_corked;
- * FDMSG_MORE | FDMSG_CLOSE_FDS with no descriptors means the same and
- * takes send_general.  Two channels fed the same operations (corked,
+ * The short send paths of src/chan.c against the general one, at random:
+ * fdmsg_send with flags FDMSG_MORE takes send_corked, with no flag
+ * send_plain; FDMSG_CLOSE_FDS added, with no descriptors, means the same
+ * and takes send_general.  Two channels fed the same operations (corked,
  * plain and descriptor-carrying sends, reads of any size by a raw peer,
  * flushes, hellos that lower the limits, a poisoning frame, a departed
  * peer, small send buffers, any max_frame, max_batch, max_queue and
@@ -11,9 +11,9 @@
  * put the same bytes and descriptors on the wire.  A seed that differs
  * is named in the failure.  FDMSG_CORKED_SEEDS=N runs N seeds (1000).
  *
- * Written as an attacker's review probe of the path; it failed at seeds
- * 5, 3, 44 and 1 against four deliberate bugs (an off-by-one in the
- * batch check, no region B check, no batch_fds check, no max_plen
+ * Written as an attacker's review probe of send_corked; it failed at
+ * seeds 5, 3, 44 and 1 against four deliberate bugs (an off-by-one in
+ * the batch check, no region B check, no batch_fds check, no max_plen
  * check).
  */
 #include <errno.h>
@@ -41,7 +41,7 @@ rnd(uint32_t n)
 struct side {
 	struct fdmsg_chan *c;
 	int peer;
-	unsigned flags; /* of a corked send */
+	unsigned flags; /* of a corked send; without FDMSG_MORE, a plain one */
 };
 
 static uint8_t payload[70000];
@@ -185,6 +185,8 @@ differential(uint64_t seed)
 		struct iovec iov[2];
 		size_t iovcnt = 1;
 		int null_iov = 0;
+		/* Mostly corked (send_corked), else plain (send_plain). */
+		unsigned nomore = rnd(4) == 0 ? FDMSG_MORE : 0;
 
 		if (op < 70) {
 			switch (rnd(8)) {
@@ -235,12 +237,12 @@ differential(uint64_t seed)
 			for (i = 0; i < 2; i++)
 				r[i] = fdmsg_send(s[i].c, t, (uint32_t)step,
 						  null_iov ? NULL : iov, iovcnt,
-						  NULL, 0, s[i].flags);
+						  NULL, 0, s[i].flags & ~nomore);
 			cr_assert_eq(r[0], r[1],
-				     "seed %llu step %d: corked send of %u "
-				     "bytes: %d (send_corked) vs %d "
-				     "(send_general)",
-				     (unsigned long long)seed, step, plen, r[0],
+				     "seed %llu step %d: %s send of %u bytes: "
+				     "%d (its own path) vs %d (send_general)",
+				     (unsigned long long)seed, step,
+				     nomore ? "plain" : "corked", plen, r[0],
 				     r[1]);
 		} else if (op < 76) {
 			unsigned nfds = 1 + rnd(3), fl = rnd(2) ? FDMSG_MORE : 0;
@@ -327,14 +329,18 @@ differential(uint64_t seed)
 		if (n[0] <= 0 && r[0] == 0)
 			break;
 	}
-	for (i = 0; i < 2; i++) {
+	for (i = 0; i < 2; i++)
 		cr_assert_eq(fdmsg_shutdown(s[i].c), 0);
-		r[i] = fdmsg_send(s[i].c, 1, 1,
-				  &(struct iovec){ payload, 4 }, 1, NULL, 0,
-				  s[i].flags);
+	for (step = 0; step < 2; step++) {
+		for (i = 0; i < 2; i++)
+			r[i] = fdmsg_send(s[i].c, 1, 1,
+					  &(struct iovec){ payload, 4 }, 1,
+					  NULL, 0,
+					  step ? s[i].flags & ~FDMSG_MORE :
+						 s[i].flags);
+		cr_assert_eq(r[0], r[1], "seed %llu: after shutdown %d vs %d",
+			     (unsigned long long)seed, r[0], r[1]);
 	}
-	cr_assert_eq(r[0], r[1], "seed %llu: after shutdown %d vs %d",
-		     (unsigned long long)seed, r[0], r[1]);
 	for (i = 0; i < 3; i++)
 		close(mfd[i]);
 	for (i = 0; i < 2; i++) {
